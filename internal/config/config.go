@@ -1,0 +1,304 @@
+// Package config owns the one YAML file a Sluice deployment is described by:
+// its structs (with documented defaults), parsing with ${VAR} expansion for
+// secrets, and validation that names the offending field path.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/sluicehq/sluice/internal/normalize"
+)
+
+// Config is the whole deployment.
+type Config struct {
+	// Listen is the HTTP address. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// Store is where state lives: a file path or "sqlite:PATH" for the
+	// embedded store (default "sluice.db"), or a postgres:// URL.
+	Store string `yaml:"store"`
+	// MaxBodyBytes bounds a webhook body; larger bodies get 413. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// AdminTokens authenticate the admin API and CLI; the name is the actor
+	// written to the audit log.
+	AdminTokens []AdminToken `yaml:"admin_tokens"`
+	Sources     map[string]*Source      `yaml:"sources"`
+	Entities    map[string]*Entity      `yaml:"entities"`
+	Flows       map[string]*Flow        `yaml:"flows"`
+	Destinations map[string]*Destination `yaml:"destinations"`
+	Delivery    Delivery                `yaml:"delivery"`
+
+	// Dir is the directory of the config file; schema files resolve
+	// relative to it. Not read from YAML.
+	Dir string `yaml:"-"`
+}
+
+// AdminToken is one bearer token of the admin API.
+type AdminToken struct {
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+	// Role is "admin" (default: may act) or "viewer" (may only read).
+	Role string `yaml:"role"`
+}
+
+// Source is one inbound webhook endpoint: POST /v1/sources/{name}/events.
+type Source struct {
+	// Signature, when set, is verified on every request.
+	Signature *Signature `yaml:"signature"`
+	// IdempotencyField is a payload path whose value dedupes deliveries of
+	// the same trigger when the sender sends neither webhook-id nor
+	// Idempotency-Key.
+	IdempotencyField string `yaml:"idempotency_field"`
+	// MaxBodyBytes overrides the global limit for this source.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Signature configures inbound verification.
+type Signature struct {
+	// Scheme is "standard-webhooks" or "hmac-sha256".
+	Scheme string `yaml:"scheme"`
+	// Secrets: several are accepted at once so they can be rotated.
+	Secrets []string `yaml:"secrets"`
+	// Header for hmac-sha256; default X-Hub-Signature-256.
+	Header string `yaml:"header"`
+	// Tolerance for standard-webhooks timestamps; default 5m.
+	Tolerance Duration `yaml:"tolerance"`
+}
+
+// Entity is a canonical record type.
+type Entity struct {
+	// Key is the canonical field that identifies one record across events
+	// and destinations (e.g. email).
+	Key string `yaml:"key"`
+	// Schema is an inline JSON Schema (2020-12); SchemaFile a path to one.
+	Schema     map[string]any `yaml:"schema"`
+	SchemaFile string         `yaml:"schema_file"`
+}
+
+// Flow turns one source's payloads into one entity and routes it.
+type Flow struct {
+	Source    string            `yaml:"source"`
+	Entity    string            `yaml:"entity"`
+	Normalize normalize.Mapping `yaml:"normalize"`
+	// Require lists canonical fields without which the record is held.
+	Require []string `yaml:"require"`
+	// HoldTTL is how long a record may wait on hold before it is escalated.
+	// Default 24h.
+	HoldTTL Duration          `yaml:"hold_ttl"`
+	Routes  map[string]*Route `yaml:"routes"`
+}
+
+// Route sends a flow's records to one destination.
+type Route struct {
+	Destination string `yaml:"destination"`
+	// When is an expression over the canonical record; empty means always.
+	When string `yaml:"when"`
+	// Map builds the destination's payload from the canonical record; when
+	// empty the canonical record is sent as is.
+	Map *normalize.Mapping `yaml:"map"`
+	// Require lists canonical fields this route needs (held if missing).
+	Require []string `yaml:"require"`
+	// After names routes of the same flow that must succeed first; their
+	// external IDs are passed to this route's connector.
+	After []string `yaml:"after"`
+}
+
+// Destination is one platform account Sluice writes to.
+type Destination struct {
+	// Type is a registered connector type: http, hubspot, airtable, ...
+	Type    string         `yaml:"type"`
+	Options map[string]any `yaml:"options"`
+	// MaxAttempts before escalation. Default 8.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryBase and RetryMax bound exponential backoff with full jitter.
+	// Defaults 1s and 5m.
+	RetryBase Duration `yaml:"retry_base"`
+	RetryMax  Duration `yaml:"retry_max"`
+}
+
+// Delivery tunes the engine.
+type Delivery struct {
+	// Lease is how long a claimed delivery belongs to one worker before
+	// another may take it over (after a crash). Default 60s.
+	Lease Duration `yaml:"lease"`
+	// PollInterval is the idle wait between claims. Default 250ms.
+	PollInterval Duration `yaml:"poll_interval"`
+}
+
+// Duration is a time.Duration written as "90s", "24h".
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 24h)", string(b))
+	}
+	if v < 0 {
+		return fmt.Errorf("invalid duration %q: negative", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Expand replaces ${VAR} and ${VAR:-default} with environment values. A
+// reference to an unset variable without a default is an error, so a missing
+// secret fails at start-up rather than as a 401 at 3 a.m. Only the braced
+// form is expanded: "$" alone stays literal (expressions may use it).
+func Expand(data []byte, lookup func(string) (string, bool)) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		sub := envRef.FindSubmatch(m)
+		if v, ok := lookup(string(sub[1])); ok {
+			return []byte(v)
+		}
+		if len(sub[2]) > 0 {
+			return sub[3]
+		}
+		missing = append(missing, string(sub[1]))
+		return m
+	})
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// Load reads, expands, parses, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = filepath.Dir(path)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse expands and decodes YAML, rejecting unknown keys, and applies
+// defaults. It does not validate cross-references; call Validate.
+func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	expanded, err := Expand(data, lookup)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded), yaml.DisallowUnknownField(), yaml.UseJSONUnmarshaler())
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %s", yaml.FormatError(err, false, true))
+	}
+	c.applyDefaults()
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Store == "" {
+		c.Store = "sluice.db"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	for i := range c.AdminTokens {
+		if c.AdminTokens[i].Role == "" {
+			c.AdminTokens[i].Role = "admin"
+		}
+	}
+	for _, f := range c.Flows {
+		if f != nil && f.HoldTTL == 0 {
+			f.HoldTTL = Duration(24 * time.Hour)
+		}
+	}
+	for _, d := range c.Destinations {
+		if d == nil {
+			continue
+		}
+		if d.MaxAttempts == 0 {
+			d.MaxAttempts = 8
+		}
+		if d.RetryBase == 0 {
+			d.RetryBase = Duration(time.Second)
+		}
+		if d.RetryMax == 0 {
+			d.RetryMax = Duration(5 * time.Minute)
+		}
+	}
+	if c.Delivery.Lease == 0 {
+		c.Delivery.Lease = Duration(60 * time.Second)
+	}
+	if c.Delivery.PollInterval == 0 {
+		c.Delivery.PollInterval = Duration(250 * time.Millisecond)
+	}
+}
+
+// SchemaJSON returns the entity's JSON Schema document, from the inline
+// schema or the schema file.
+func (c *Config) SchemaJSON(name string) ([]byte, error) {
+	e := c.Entities[name]
+	if e == nil {
+		return nil, fmt.Errorf("unknown entity %q", name)
+	}
+	if e.SchemaFile != "" {
+		p := e.SchemaFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(c.Dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("entities.%s.schema_file: %w", name, err)
+		}
+		return b, nil
+	}
+	if e.Schema == nil {
+		return nil, nil
+	}
+	return json.Marshal(e.Schema)
+}
+
+// FlowForSource returns the name and flow fed by a source.
+func (c *Config) FlowForSource(source string) (string, *Flow) {
+	for name, f := range c.Flows {
+		if f.Source == source {
+			return name, f
+		}
+	}
+	return "", nil
+}
+
+// StoreKind tells which driver the Store setting selects and its target.
+func (c *Config) StoreKind() (kind, target string) {
+	switch {
+	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
+		return "postgres", c.Store
+	case strings.HasPrefix(c.Store, "sqlite:"):
+		return "sqlite", strings.TrimPrefix(c.Store, "sqlite:")
+	default:
+		return "sqlite", c.Store
+	}
+}

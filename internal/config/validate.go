@@ -1,0 +1,231 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// FieldError is one problem at one config path, e.g.
+// "flows.leads.routes.crm.destination: unknown destination \"x\"".
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Message }
+
+// Errors is every problem found, sorted by path, so one `sluice check` run
+// shows them all.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Add records a problem; callers building on Validate (schema and mapping
+// compilation) add theirs to the same list.
+func (es *Errors) Add(path, format string, args ...any) {
+	*es = append(*es, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns nil when there are no problems, else the sorted list.
+func (es Errors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Path < es[j].Path })
+	return es
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Validate checks references between sections and value ranges. Schemas,
+// mappings, expressions and connector options are compiled (and checked) by
+// the pipeline, which adds its problems with the same paths.
+func (c *Config) Validate() error {
+	var es Errors
+	if kind, target := c.StoreKind(); kind == "postgres" {
+		if _, err := url.Parse(target); err != nil {
+			es.Add("store", "invalid URL")
+		}
+	} else if target == "" {
+		es.Add("store", "empty path")
+	}
+	if c.MaxBodyBytes < 0 {
+		es.Add("max_body_bytes", "must be positive")
+	}
+	seenTok := map[string]bool{}
+	for i, t := range c.AdminTokens {
+		p := fmt.Sprintf("admin_tokens[%d]", i)
+		if t.Name == "" {
+			es.Add(p+".name", "required")
+		}
+		if len(t.Token) < 16 {
+			es.Add(p+".token", "must be at least 16 characters")
+		}
+		if seenTok[t.Token] {
+			es.Add(p+".token", "duplicate token")
+		}
+		seenTok[t.Token] = true
+		if t.Role != "admin" && t.Role != "viewer" {
+			es.Add(p+".role", "must be admin or viewer, got %q", t.Role)
+		}
+	}
+	if len(c.Sources) == 0 {
+		es.Add("sources", "at least one source is required")
+	}
+	for _, name := range sortedKeys(c.Sources) {
+		s := c.Sources[name]
+		p := "sources." + name
+		if s == nil {
+			es.Add(p, "empty")
+			continue
+		}
+		if s.Signature != nil {
+			switch s.Signature.Scheme {
+			case "standard-webhooks", "hmac-sha256":
+			default:
+				es.Add(p+".signature.scheme", "must be standard-webhooks or hmac-sha256, got %q", s.Signature.Scheme)
+			}
+			if len(s.Signature.Secrets) == 0 {
+				es.Add(p+".signature.secrets", "at least one secret is required")
+			}
+			for i, sec := range s.Signature.Secrets {
+				if len(sec) < 8 {
+					es.Add(fmt.Sprintf("%s.signature.secrets[%d]", p, i), "too short (at least 8 characters)")
+				}
+			}
+		}
+		if s.MaxBodyBytes < 0 {
+			es.Add(p+".max_body_bytes", "must be positive")
+		}
+	}
+	for _, name := range sortedKeys(c.Entities) {
+		e := c.Entities[name]
+		p := "entities." + name
+		if e == nil {
+			es.Add(p, "empty")
+			continue
+		}
+		if e.Key == "" {
+			es.Add(p+".key", "required (the canonical field that identifies a record)")
+		}
+		if e.Schema != nil && e.SchemaFile != "" {
+			es.Add(p, "set schema or schema_file, not both")
+		}
+	}
+	sourceUsed := map[string]string{}
+	for _, name := range sortedKeys(c.Flows) {
+		f := c.Flows[name]
+		p := "flows." + name
+		if f == nil {
+			es.Add(p, "empty")
+			continue
+		}
+		if _, ok := c.Sources[f.Source]; !ok {
+			es.Add(p+".source", "unknown source %q", f.Source)
+		} else if other, dup := sourceUsed[f.Source]; dup {
+			es.Add(p+".source", "source %q already feeds flow %q (one flow per source)", f.Source, other)
+		}
+		sourceUsed[f.Source] = name
+		if _, ok := c.Entities[f.Entity]; !ok {
+			es.Add(p+".entity", "unknown entity %q", f.Entity)
+		}
+		if len(f.Routes) == 0 {
+			es.Add(p+".routes", "at least one route is required")
+		}
+		for _, rn := range sortedKeys(f.Routes) {
+			r := f.Routes[rn]
+			rp := p + ".routes." + rn
+			if r == nil {
+				es.Add(rp, "empty")
+				continue
+			}
+			if _, ok := c.Destinations[r.Destination]; !ok {
+				es.Add(rp+".destination", "unknown destination %q", r.Destination)
+			}
+			for i, a := range r.After {
+				if _, ok := f.Routes[a]; !ok {
+					es.Add(fmt.Sprintf("%s.after[%d]", rp, i), "unknown route %q", a)
+				} else if a == rn {
+					es.Add(fmt.Sprintf("%s.after[%d]", rp, i), "a route cannot run after itself")
+				}
+			}
+		}
+		if cyc := afterCycle(f.Routes); cyc != "" {
+			es.Add(p+".routes", "after dependencies form a cycle: %s", cyc)
+		}
+	}
+	for _, name := range sortedKeys(c.Destinations) {
+		d := c.Destinations[name]
+		p := "destinations." + name
+		if d == nil {
+			es.Add(p, "empty")
+			continue
+		}
+		if d.Type == "" {
+			es.Add(p+".type", "required")
+		}
+		if d.MaxAttempts < 1 {
+			es.Add(p+".max_attempts", "must be at least 1")
+		}
+		if d.RetryMax < d.RetryBase {
+			es.Add(p+".retry_max", "must not be less than retry_base")
+		}
+	}
+	return es.Err()
+}
+
+func afterCycle(routes map[string]*Route) string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var path []string
+	var visit func(string) string
+	visit = func(n string) string {
+		color[n] = grey
+		path = append(path, n)
+		if r := routes[n]; r != nil {
+			for _, a := range r.After {
+				if _, ok := routes[a]; !ok || a == n {
+					continue
+				}
+				switch color[a] {
+				case grey:
+					return strings.Join(append(path, a), " -> ")
+				case white:
+					if c := visit(a); c != "" {
+						return c
+					}
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		color[n] = black
+		return ""
+	}
+	for _, n := range sortedKeys(routes) {
+		if color[n] == white {
+			if c := visit(n); c != "" {
+				return c
+			}
+		}
+	}
+	return ""
+}

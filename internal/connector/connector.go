@@ -1,0 +1,231 @@
+// Package connector defines the seam between the delivery engine and the
+// platforms Sluice writes to: a small Connector interface, optional
+// capabilities discovered by type assertion, the error classes that steer
+// retries, pauses and escalations, and a registry of connector factories.
+package connector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Delivery is one write of one canonical record to one destination. Its ID is
+// stable across attempts so that receivers (and Sluice's own ledger) can use
+// it as an idempotency key.
+type Delivery struct {
+	ID        string
+	EventID   string
+	Route     string
+	RecordKey string
+	// Payload is the record already mapped to the destination's format by the
+	// route's mapping.
+	Payload map[string]any
+	// ExternalID is the destination's ID for RecordKey from the identity map,
+	// empty when Sluice has never confirmed a write of this key here.
+	ExternalID string
+	// Upstream holds the external IDs of the routes this one runs `after`,
+	// keyed by route name.
+	Upstream map[string]string
+	Attempt  int
+	// Ambiguous is true when an earlier attempt may have been applied by the
+	// destination (timeout after send, lease lost mid-request). Connectors
+	// that can look up by key must do so before writing again.
+	Ambiguous bool
+}
+
+// Result is what a confirmed write returns.
+type Result struct {
+	ExternalID string
+	Status     int
+	Message    string
+}
+
+// Connector writes records to one configured destination.
+type Connector interface {
+	// Deliver performs one write. A non-nil error should be an *Error so the
+	// engine knows whether to retry, pause or escalate; any other error is
+	// treated as retryable.
+	Deliver(ctx context.Context, d Delivery) (Result, error)
+	// Constraints tells the engine how to schedule writes to this destination.
+	Constraints() Constraints
+	Close() error
+}
+
+// BatchResult is the outcome of one item of a batch write.
+type BatchResult struct {
+	Result Result
+	Err    error
+}
+
+// Batcher is implemented by connectors whose platform accepts several records
+// in one request. Results are per item, in input order: a batch may partly
+// succeed.
+type Batcher interface {
+	DeliverBatch(ctx context.Context, ds []Delivery) ([]BatchResult, error)
+}
+
+// Looker is implemented by connectors that can find a record by its key and
+// read it back; the engine uses it to resolve ambiguous outcomes and the
+// control layer to check consistency.
+type Looker interface {
+	Lookup(ctx context.Context, recordKey string) (externalID string, fields map[string]any, found bool, err error)
+}
+
+// Constraints are the platform limits a connector declares. Zero values mean
+// "no limit" except where noted.
+type Constraints struct {
+	// RatePerSecond is the steady request rate; 0 means unlimited.
+	RatePerSecond float64
+	// Burst is the token bucket size; 0 means 1.
+	Burst int
+	// BatchSize is the most records per request (1 when Batcher is absent).
+	BatchSize int
+	// MaxPayloadBytes is the largest request body the platform accepts.
+	MaxPayloadBytes int
+	// Timeout bounds one request; 0 means the engine default.
+	Timeout time.Duration
+	// Concurrency is the number of requests in flight at once; 0 means 4.
+	Concurrency int
+	// Upsert is true when the platform dedupes by key itself.
+	Upsert bool
+}
+
+// Class says what the engine should do about a failed write.
+type Class string
+
+const (
+	// Retryable failures (timeouts, connection errors, 429, 5xx) are retried
+	// with backoff.
+	Retryable Class = "retryable"
+	// Permanent failures (a 4xx data error) are escalated with the platform's
+	// own message; retrying the same payload cannot succeed.
+	Permanent Class = "permanent"
+	// Auth failures (401/403) pause the destination: every write would fail.
+	Auth Class = "auth"
+	// Drift means the destination's schema no longer matches (unknown
+	// property, missing column): the destination is paused.
+	Drift Class = "drift"
+	// Conflict (409) asks for a lookup and update, or a person.
+	Conflict Class = "conflict"
+)
+
+// Error is a classified delivery failure.
+type Error struct {
+	Class Class
+	// Status is the platform's HTTP status, 0 when none was received.
+	Status int
+	// Code is the platform's own error code, when it has one.
+	Code string
+	// Message is the platform's own message, safe to show and store (no
+	// secrets).
+	Message string
+	// RetryAfter is the wait the platform asked for, 0 when it did not say.
+	RetryAfter time.Duration
+	// Sent is true when the request may have reached the platform, so the
+	// outcome is ambiguous if Class is Retryable.
+	Sent bool
+	Err  error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	if e.Status != 0 {
+		return fmt.Sprintf("%s (HTTP %d): %s", e.Class, e.Status, msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Class, msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Classify returns the class of err; unclassified errors are Retryable
+// because losing a record is worse than one more attempt.
+func Classify(err error) *Error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &Error{Class: Retryable, Message: err.Error(), Err: err, Sent: true}
+}
+
+// ClassifyStatus maps an HTTP status to its class, the rule every HTTP
+// connector starts from before reading the platform's error body.
+func ClassifyStatus(status int) Class {
+	switch {
+	case status == 401 || status == 403:
+		return Auth
+	case status == 409:
+		return Conflict
+	case status == 408 || status == 425 || status == 429 || status >= 500:
+		return Retryable
+	default:
+		return Permanent
+	}
+}
+
+// Factory builds a connector from its destination name and raw options
+// (the YAML mapping under the destination, decoded as JSON-compatible
+// values).
+type Factory func(name string, options map[string]any) (Connector, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a connector type available to configs. It panics on a
+// duplicate so a wiring mistake fails at start-up.
+func Register(kind string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[kind]; dup {
+		panic("connector: duplicate registration of " + kind)
+	}
+	registry[kind] = f
+}
+
+// New builds a connector of the registered kind.
+func New(kind, name string, options map[string]any) (Connector, error) {
+	registryMu.RLock()
+	f, ok := registry[kind]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown destination type %q (known: %v)", kind, Kinds())
+	}
+	return f(name, options)
+}
+
+// Kinds lists the registered connector types.
+func Kinds() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DecodeOptions decodes raw destination options into a connector's typed
+// options struct, rejecting unknown keys so typos fail `sluice check`.
+func DecodeOptions(options map[string]any, into any) error {
+	b, err := json.Marshal(options)
+	if err != nil {
+		return fmt.Errorf("options: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("options: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+// Package store is the persistence seam of Sluice. Everything above it talks
+// to a Driver and its Executor; nothing above it knows which database is
+// behind. The shape follows riverqueue/river's riverdriver: a Driver for
+// capabilities, an Executor for every query (entity-then-verb methods taking
+// params structs), an ExecutorTx that adds Commit and Rollback. Drivers live
+// in storesqlite and storepg; storetest is the conformance suite both pass.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrClosed is returned by a Committer that has been closed.
+var ErrClosed = errors.New("store closed")
+
+// Event states. Every accepted event is in exactly one of them.
+const (
+	EventRejected   = "rejected"
+	EventHeld       = "held"
+	EventDelivering = "delivering"
+	EventDelivered  = "delivered"
+	EventEscalated  = "escalated"
+	EventDiscarded  = "discarded"
+)
+
+// Delivery states.
+const (
+	// DeliveryWaiting: the route runs `after` another that has not succeeded yet.
+	DeliveryWaiting = "waiting"
+	// DeliveryPending: ready to be claimed once next_at has passed.
+	DeliveryPending = "pending"
+	// DeliveryInflight: claimed by a worker holding a lease.
+	DeliveryInflight = "inflight"
+	// DeliverySucceeded: confirmed by the destination.
+	DeliverySucceeded = "succeeded"
+	// DeliveryEscalated: failed for good; an escalation names why.
+	DeliveryEscalated = "escalated"
+	// DeliveryCancelled: will not run because a route it depends on failed
+	// or its event was discarded.
+	DeliveryCancelled = "cancelled"
+)
+
+// Escalation statuses.
+const (
+	EscalationOpen      = "open"
+	EscalationResolved  = "resolved"
+	EscalationDiscarded = "discarded"
+)
+
+// Event is one captured trigger and where the gate put it.
+type Event struct {
+	ID          string
+	Source      string
+	Flow        string
+	IdemKey     string // empty when the sender gave none
+	RecordKey   string
+	State       string
+	ContentType string
+	Raw         []byte
+	Canonical   json.RawMessage // normalized record; nil when rejected before normalization
+	Problems    json.RawMessage // [{field,message}] when rejected
+	Missing     json.RawMessage // [field] when held
+	HoldUntil   time.Time       // zero unless held
+	ReceivedAt  time.Time
+	UpdatedAt   time.Time
+}
+
+// Delivery is one route's write of one event to one destination.
+type Delivery struct {
+	ID          string
+	Seq         int64 // assigned by the store; orders writes of one key
+	EventID     string
+	Route       string
+	Destination string
+	RecordKey   string
+	State       string
+	After       []string        // routes that must succeed first
+	Payload     json.RawMessage // the record mapped to the destination's format
+	Attempts    int
+	NextAt      time.Time
+	LeaseOwner  string
+	LeaseUntil  time.Time
+	Ambiguous   bool // an earlier attempt may have been applied
+	ExternalID  string
+	LastStatus  int
+	LastError   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Escalation is an item in the inbox of things automation could not settle.
+type Escalation struct {
+	ID         string
+	EventID    string
+	DeliveryID string // empty for event-level escalations (hold expiry)
+	Kind       string // retries_exhausted, permanent_error, hold_expired, ...
+	Reason     string
+	LastError  string
+	LastStatus int
+	Status     string
+	Actor      string // who resolved or discarded it
+	Note       string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// AuditEntry is one line of the append-only, hash-chained audit log. Seq,
+// PrevHash and Hash are assigned by the store when the entry is appended.
+type AuditEntry struct {
+	Seq        int64
+	At         time.Time
+	EventID    string
+	DeliveryID string
+	Route      string
+	Attempt    int
+	Actor      string
+	Action     string // captured, rejected, held, released, routed, attempt, succeeded, retry_scheduled, escalated, ...
+	Outcome    string
+	Status     int
+	Message    string
+	LatencyMS  int64
+	PrevHash   string
+	Hash       string
+}
+
+// DestinationState is the operator-visible switch of one destination.
+type DestinationState struct {
+	Name      string
+	Paused    bool
+	Reason    string
+	UpdatedAt time.Time
+}
+
+// Driver opens executors and declares what its database can do.
+type Driver interface {
+	// Executor runs single statements outside an explicit transaction.
+	Executor() Executor
+	// Begin starts a write transaction.
+	Begin(ctx context.Context) (ExecutorTx, error)
+	// Name is the dialect, for logs and `sluice stats`.
+	Name() string
+	// SupportsSkipLocked is true when several processes may claim work
+	// concurrently (PostgreSQL); false means one writer at a time (SQLite).
+	SupportsSkipLocked() bool
+	Close() error
+}
+
+// ExecutorTx is an Executor inside a transaction.
+type ExecutorTx interface {
+	Executor
+	Commit() error
+	Rollback() error
+	// Savepoint runs fn so that its writes are undone if it fails while the
+	// surrounding transaction goes on; group commit relies on it.
+	Savepoint(ctx context.Context, fn func() error) error
+}
+
+// Executor is every query Sluice runs.
+type Executor interface {
+	// EventInsert inserts e unless an event with the same source and
+	// idempotency key exists; then it returns that event's ID and
+	// inserted=false.
+	EventInsert(ctx context.Context, e *Event) (existingID string, inserted bool, err error)
+	EventGetByID(ctx context.Context, id string) (*Event, error)
+	EventList(ctx context.Context, p *EventListParams) ([]*Event, error)
+	EventUpdate(ctx context.Context, p *EventUpdateParams) error
+	EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*Event, error)
+	EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*Event, error)
+	EventCountByState(ctx context.Context) (map[string]int64, error)
+
+	DeliveryInsert(ctx context.Context, d *Delivery) error
+	DeliveryGetByID(ctx context.Context, id string) (*Delivery, error)
+	DeliveryListByEvent(ctx context.Context, eventID string) ([]*Delivery, error)
+	// DeliveryClaim leases up to Limit ready deliveries of one destination,
+	// oldest first, skipping any whose record key has an earlier unfinished
+	// delivery to the same destination (per-key ordering).
+	DeliveryClaim(ctx context.Context, p *DeliveryClaimParams) ([]*Delivery, error)
+	// DeliveryUpdate writes the mutable fields of d.
+	DeliveryUpdate(ctx context.Context, d *Delivery) error
+	// DeliveryListLeaseExpired returns in-flight deliveries whose lease ran out.
+	DeliveryListLeaseExpired(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
+	DeliveryCountByState(ctx context.Context) (map[string]int64, error)
+	// DeliveryNextReady is the earliest next_at among pending deliveries of
+	// a destination, zero if none; workers sleep until then.
+	DeliveryNextReady(ctx context.Context, destination string) (time.Time, error)
+
+	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
+	IdentityPut(ctx context.Context, destination, recordKey, externalID string) error
+
+	EscalationInsert(ctx context.Context, e *Escalation) error
+	EscalationGetByID(ctx context.Context, id string) (*Escalation, error)
+	EscalationList(ctx context.Context, p *EscalationListParams) ([]*Escalation, error)
+	EscalationUpdate(ctx context.Context, e *Escalation) error
+
+	// AuditAppend chains e to the last entry and stores it.
+	AuditAppend(ctx context.Context, e *AuditEntry) error
+	AuditListByEvent(ctx context.Context, eventID string) ([]*AuditEntry, error)
+	// AuditScan calls fn for every entry in order, for verification.
+	AuditScan(ctx context.Context, afterSeq int64, fn func(*AuditEntry) error) error
+
+	DestinationStateGet(ctx context.Context, name string) (*DestinationState, error)
+	DestinationStatePut(ctx context.Context, s *DestinationState) error
+}
+
+// EventListParams filters EventList. Zero fields do not filter.
+type EventListParams struct {
+	State  string
+	Source string
+	// BeforeID pages backwards: only events with ID < BeforeID (IDs are
+	// time-ordered ULIDs).
+	BeforeID string
+	Limit    int // default 100
+}
+
+// EventUpdateParams changes an event's state and, when non-nil, its record.
+type EventUpdateParams struct {
+	ID        string
+	State     string
+	Canonical json.RawMessage
+	Missing   json.RawMessage
+	RecordKey *string
+	HoldUntil *time.Time
+	Now       time.Time
+}
+
+// DeliveryClaimParams leases ready work.
+type DeliveryClaimParams struct {
+	Destination string
+	Owner       string
+	Now         time.Time
+	LeaseUntil  time.Time
+	Limit       int
+}
+
+// EscalationListParams filters EscalationList.
+type EscalationListParams struct {
+	Status  string
+	EventID string
+	Limit   int
+}

@@ -1,0 +1,627 @@
+package storesqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// executor runs every query; r serves reads and w writes (both are the
+// transaction inside one).
+type executor struct {
+	r, w querier
+}
+
+var _ store.Executor = (*executor)(nil)
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return err
+}
+
+// ---- events
+
+const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
+	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEvent(s scanner) (*store.Event, error) {
+	var e store.Event
+	var canonical, problems, missing string
+	var holdUntil, received, updated int64
+	if err := s.Scan(&e.ID, &e.Source, &e.Flow, &e.IdemKey, &e.RecordKey, &e.State, &e.ContentType, &e.Raw,
+		&canonical, &problems, &missing, &holdUntil, &received, &updated); err != nil {
+		return nil, err
+	}
+	if canonical != "" {
+		e.Canonical = json.RawMessage(canonical)
+	}
+	if problems != "" {
+		e.Problems = json.RawMessage(problems)
+	}
+	if missing != "" {
+		e.Missing = json.RawMessage(missing)
+	}
+	e.HoldUntil, e.ReceivedAt, e.UpdatedAt = fromMS(holdUntil), fromMS(received), fromMS(updated)
+	return &e, nil
+}
+
+func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, bool, error) {
+	if e.IdemKey != "" {
+		var id string
+		err := x.w.QueryRowContext(ctx, `SELECT id FROM events WHERE source = ? AND idem_key = ?`, e.Source, e.IdemKey).Scan(&id)
+		if err == nil {
+			return id, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", false, fmt.Errorf("event insert: %w", err)
+		}
+	}
+	var holdUntil any
+	if !e.HoldUntil.IsZero() {
+		holdUntil = ms(e.HoldUntil)
+	}
+	_, err := x.w.ExecContext(ctx, `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
+		canonical, problems, missing, hold_until, received_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, e.Raw,
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), holdUntil, ms(e.ReceivedAt), ms(e.UpdatedAt))
+	if err != nil {
+		return "", false, fmt.Errorf("event insert: %w", err)
+	}
+	return e.ID, true, nil
+}
+
+func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {
+	e, err := scanEvent(x.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "event "+id)
+	}
+	return e, nil
+}
+
+func (x *executor) queryEvents(ctx context.Context, q string, args ...any) ([]*store.Event, error) {
+	rows, err := x.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error) {
+	var where []string
+	var args []any
+	if p.State != "" {
+		where = append(where, "state = ?")
+		args = append(args, p.State)
+	}
+	if p.Source != "" {
+		where = append(where, "source = ?")
+		args = append(args, p.Source)
+	}
+	if p.BeforeID != "" {
+		where = append(where, "id < ?")
+		args = append(args, p.BeforeID)
+	}
+	q := `SELECT ` + eventCols + ` FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	out, err := x.queryEvents(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("event list: %w", err)
+	}
+	return out, nil
+}
+
+func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {
+	sets := []string{"state = ?", "updated_at = ?"}
+	args := []any{p.State, ms(p.Now)}
+	if p.Canonical != nil {
+		sets = append(sets, "canonical = ?")
+		args = append(args, string(p.Canonical))
+	}
+	if p.Missing != nil {
+		sets = append(sets, "missing = ?")
+		args = append(args, string(p.Missing))
+	}
+	if p.RecordKey != nil {
+		sets = append(sets, "record_key = ?")
+		args = append(args, *p.RecordKey)
+	}
+	if p.HoldUntil != nil {
+		if p.HoldUntil.IsZero() {
+			sets = append(sets, "hold_until = NULL")
+		} else {
+			sets = append(sets, "hold_until = ?")
+			args = append(args, ms(*p.HoldUntil))
+		}
+	}
+	args = append(args, p.ID)
+	res, err := x.w.ExecContext(ctx, `UPDATE events SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	if err != nil {
+		return fmt.Errorf("event update: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("event update %s: %w", p.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
+	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`, flow, recordKey)
+	if err != nil {
+		return nil, fmt.Errorf("event list held by key: %w", err)
+	}
+	return out, nil
+}
+
+func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
+	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`, ms(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("event list hold expired: %w", err)
+	}
+	return out, nil
+}
+
+func (x *executor) countBy(ctx context.Context, q string) (map[string]int64, error) {
+	rows, err := x.r.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) EventCountByState(ctx context.Context) (map[string]int64, error) {
+	return x.countBy(ctx, `SELECT state, count(*) FROM events GROUP BY state`)
+}
+
+// ---- deliveries
+
+const deliveryCols = `seq, id, event_id, route, destination, record_key, state, after_routes, payload, attempts,
+	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at`
+
+func scanDelivery(s scanner) (*store.Delivery, error) {
+	var d store.Delivery
+	var after, payload string
+	var nextAt, leaseUntil, created, updated int64
+	var ambiguous int
+	if err := s.Scan(&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &after, &payload,
+		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &ambiguous, &d.ExternalID, &d.LastStatus, &d.LastError,
+		&created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(after), &d.After); err != nil {
+		return nil, fmt.Errorf("delivery %s after_routes: %w", d.ID, err)
+	}
+	d.Payload = json.RawMessage(payload)
+	d.Ambiguous = ambiguous != 0
+	d.NextAt, d.LeaseUntil, d.CreatedAt, d.UpdatedAt = fromMS(nextAt), fromMS(leaseUntil), fromMS(created), fromMS(updated)
+	return &d, nil
+}
+
+func (x *executor) queryDeliveries(ctx context.Context, q querier, query string, args ...any) ([]*store.Delivery, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error {
+	after := d.After
+	if after == nil {
+		after = []string{}
+	}
+	afterJSON, err := json.Marshal(after)
+	if err != nil {
+		return err
+	}
+	res, err := x.w.ExecContext(ctx, `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
+		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.EventID, d.Route, d.Destination, d.RecordKey, d.State, string(afterJSON), string(d.Payload), d.Attempts,
+		ms(d.NextAt), d.LeaseOwner, ms(d.LeaseUntil), boolInt(d.Ambiguous), d.ExternalID, d.LastStatus, d.LastError,
+		ms(d.CreatedAt), ms(d.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("delivery insert: %w", err)
+	}
+	d.Seq, _ = res.LastInsertId()
+	return nil
+}
+
+func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Delivery, error) {
+	d, err := scanDelivery(x.r.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "delivery "+id)
+	}
+	return d, nil
+}
+
+func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
+	out, err := x.queryDeliveries(ctx, x.r, `SELECT `+deliveryCols+` FROM deliveries WHERE event_id = ? ORDER BY seq`, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("delivery list by event: %w", err)
+	}
+	return out, nil
+}
+
+func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimParams) ([]*store.Delivery, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 1
+	}
+	// The single write connection serialises claims, so select-then-update
+	// cannot hand one delivery to two workers.
+	ds, err := x.queryDeliveries(ctx, x.w, `SELECT `+deliveryCols+` FROM deliveries d
+		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
+		  AND NOT EXISTS (SELECT 1 FROM deliveries p
+		                  WHERE p.destination = d.destination AND p.record_key = d.record_key AND p.seq < d.seq
+		                    AND p.state IN ('waiting', 'pending', 'inflight'))
+		ORDER BY d.next_at, d.seq LIMIT ?`, p.Destination, ms(p.Now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("delivery claim: %w", err)
+	}
+	seen := map[string]bool{}
+	out := ds[:0]
+	for _, d := range ds {
+		if seen[d.RecordKey] {
+			continue // one in flight per key
+		}
+		seen[d.RecordKey] = true
+		if _, err := x.w.ExecContext(ctx, `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
+			attempts = attempts + 1, updated_at = ? WHERE seq = ?`, p.Owner, ms(p.LeaseUntil), ms(p.Now), d.Seq); err != nil {
+			return nil, fmt.Errorf("delivery claim: %w", err)
+		}
+		d.State, d.LeaseOwner, d.LeaseUntil, d.UpdatedAt = store.DeliveryInflight, p.Owner, p.LeaseUntil, p.Now
+		d.Attempts++
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {
+	res, err := x.w.ExecContext(ctx, `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,
+		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+		d.State, string(d.Payload), d.Attempts, ms(d.NextAt), d.LeaseOwner, ms(d.LeaseUntil), boolInt(d.Ambiguous),
+		d.ExternalID, d.LastStatus, d.LastError, ms(d.UpdatedAt), d.ID)
+	if err != nil {
+		return fmt.Errorf("delivery update: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delivery update %s: %w", d.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (x *executor) DeliveryListLeaseExpired(ctx context.Context, now time.Time, limit int) ([]*store.Delivery, error) {
+	out, err := x.queryDeliveries(ctx, x.w, `SELECT `+deliveryCols+` FROM deliveries WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`, ms(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("delivery list lease expired: %w", err)
+	}
+	return out, nil
+}
+
+func (x *executor) DeliveryCountByState(ctx context.Context) (map[string]int64, error) {
+	return x.countBy(ctx, `SELECT state, count(*) FROM deliveries GROUP BY state`)
+}
+
+func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (time.Time, error) {
+	var v sql.NullInt64
+	if err := x.r.QueryRowContext(ctx, `SELECT min(next_at) FROM deliveries WHERE destination = ? AND state = 'pending'`, destination).Scan(&v); err != nil {
+		return time.Time{}, fmt.Errorf("delivery next ready: %w", err)
+	}
+	if !v.Valid {
+		return time.Time{}, nil
+	}
+	return fromMS(v.Int64), nil
+}
+
+// ---- identities
+
+func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
+	var id string
+	err := x.w.QueryRowContext(ctx, `SELECT external_id FROM identities WHERE destination = ? AND record_key = ?`, destination, recordKey).Scan(&id)
+	if err != nil {
+		return "", notFound(err, "identity")
+	}
+	return id, nil
+}
+
+func (x *executor) IdentityPut(ctx context.Context, destination, recordKey, externalID string) error {
+	_, err := x.w.ExecContext(ctx, `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`,
+		destination, recordKey, externalID, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("identity put: %w", err)
+	}
+	return nil
+}
+
+// ---- escalations
+
+const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at`
+
+func scanEscalation(s scanner) (*store.Escalation, error) {
+	var e store.Escalation
+	var created, updated int64
+	if err := s.Scan(&e.ID, &e.EventID, &e.DeliveryID, &e.Kind, &e.Reason, &e.LastError, &e.LastStatus, &e.Status,
+		&e.Actor, &e.Note, &created, &updated); err != nil {
+		return nil, err
+	}
+	e.CreatedAt, e.UpdatedAt = fromMS(created), fromMS(updated)
+	return &e, nil
+}
+
+func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
+	_, err := x.w.ExecContext(ctx, `INSERT INTO escalations (`+escalationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
+		ms(e.CreatedAt), ms(e.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("escalation insert: %w", err)
+	}
+	return nil
+}
+
+func (x *executor) EscalationGetByID(ctx context.Context, id string) (*store.Escalation, error) {
+	e, err := scanEscalation(x.r.QueryRowContext(ctx, `SELECT `+escalationCols+` FROM escalations WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "escalation "+id)
+	}
+	return e, nil
+}
+
+func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error) {
+	var where []string
+	var args []any
+	if p.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, p.Status)
+	}
+	if p.EventID != "" {
+		where = append(where, "event_id = ?")
+		args = append(args, p.EventID)
+	}
+	q := `SELECT ` + escalationCols + ` FROM escalations`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := x.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("escalation list: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Escalation
+	for rows.Next() {
+		e, err := scanEscalation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
+	res, err := x.w.ExecContext(ctx, `UPDATE escalations SET status = ?, actor = ?, note = ?, last_error = ?, last_status = ?, updated_at = ? WHERE id = ?`,
+		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ms(e.UpdatedAt), e.ID)
+	if err != nil {
+		return fmt.Errorf("escalation update: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("escalation update %s: %w", e.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ---- audit
+
+func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
+	if tx, ok := x.w.(*sql.DB); ok {
+		// Outside a transaction: the read of the chain head and the insert
+		// must still be atomic.
+		t, err := tx.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("audit append: %w", err)
+		}
+		inner := &executor{r: t, w: t}
+		if err := inner.AuditAppend(ctx, e); err != nil {
+			t.Rollback()
+			return err
+		}
+		return t.Commit()
+	}
+	var lastSeq int64
+	var prev string
+	err := x.w.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&lastSeq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("audit append: %w", err)
+	}
+	e.Seq = lastSeq + 1
+	e.At = e.At.UTC().Truncate(time.Millisecond)
+	e.PrevHash = prev
+	e.Hash = audit.Hash(prev, e)
+	_, err = x.w.ExecContext(ctx, `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
+		status, message, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, ms(e.At), e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome, e.Status, e.Message,
+		e.LatencyMS, e.PrevHash, e.Hash)
+	if err != nil {
+		return fmt.Errorf("audit append: %w", err)
+	}
+	return nil
+}
+
+const auditCols = `seq, at, event_id, delivery_id, route, attempt, actor, action, outcome, status, message, latency_ms, prev_hash, hash`
+
+func scanAudit(s scanner) (*store.AuditEntry, error) {
+	var e store.AuditEntry
+	var at int64
+	if err := s.Scan(&e.Seq, &at, &e.EventID, &e.DeliveryID, &e.Route, &e.Attempt, &e.Actor, &e.Action, &e.Outcome,
+		&e.Status, &e.Message, &e.LatencyMS, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	e.At = fromMS(at)
+	return &e, nil
+}
+
+func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*store.AuditEntry, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE event_id = ? ORDER BY seq`, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("audit list: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.AuditEntry
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store.AuditEntry) error) error {
+	const page = 1000
+	for {
+		rows, err := x.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, page)
+		if err != nil {
+			return fmt.Errorf("audit scan: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			e, err := scanAudit(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+			afterSeq = e.Seq
+			if err := fn(e); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("audit scan: %w", err)
+		}
+		if n < page {
+			return nil
+		}
+	}
+}
+
+// ---- destinations
+
+func (x *executor) DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error) {
+	var s store.DestinationState
+	var paused int
+	var updated int64
+	err := x.r.QueryRowContext(ctx, `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = ?`, name).
+		Scan(&s.Name, &paused, &s.Reason, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &store.DestinationState{Name: name}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("destination state get: %w", err)
+	}
+	s.Paused, s.UpdatedAt = paused != 0, fromMS(updated)
+	return &s, nil
+}
+
+func (x *executor) DestinationStatePut(ctx context.Context, s *store.DestinationState) error {
+	_, err := x.w.ExecContext(ctx, `INSERT INTO destination_states (name, paused, reason, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at`,
+		s.Name, boolInt(s.Paused), s.Reason, ms(s.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("destination state put: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+// Package storesqlite is the embedded store driver: one SQLite file in WAL
+// mode with synchronous=FULL (an acknowledged event survives power loss),
+// through the pure-Go modernc.org/sqlite, so the binary needs no cgo.
+//
+// SQLite allows one writer at a time, so the driver keeps one write
+// connection (writes queue in Go instead of spinning on SQLITE_BUSY) and a
+// small pool of read connections that see committed data through WAL.
+package storesqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Driver is the SQLite store.Driver.
+type Driver struct {
+	w, r *sql.DB
+}
+
+var _ store.Driver = (*Driver)(nil)
+
+// Open opens (creating if needed) the database file at path and applies any
+// pending migrations.
+func Open(ctx context.Context, path string) (*Driver, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	d := &Driver{w: w, r: r}
+	if err := d.migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Driver) migrate(ctx context.Context) error {
+	if _, err := d.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		var n int
+		if err := d.w.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := d.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+// Name implements store.Driver.
+func (d *Driver) Name() string { return "sqlite" }
+
+// SupportsSkipLocked implements store.Driver: SQLite has one writer.
+func (d *Driver) SupportsSkipLocked() bool { return false }
+
+// Executor implements store.Driver.
+func (d *Driver) Executor() store.Executor { return &executor{r: d.r, w: d.w} }
+
+// Begin implements store.Driver.
+func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
+	tx, err := d.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &executorTx{executor: executor{r: tx, w: tx}, tx: tx}, nil
+}
+
+// Close implements store.Driver.
+func (d *Driver) Close() error {
+	err1 := d.r.Close()
+	err2 := d.w.Close()
+	if err1 != nil {
+		return err1
+	}
+	return err2
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type executorTx struct {
+	executor
+	tx *sql.Tx
+	sp int
+}
+
+var _ store.ExecutorTx = (*executorTx)(nil)
+
+func (t *executorTx) Commit() error   { return t.tx.Commit() }
+func (t *executorTx) Rollback() error { return t.tx.Rollback() }
+
+func (t *executorTx) Savepoint(ctx context.Context, fn func() error) error {
+	t.sp++
+	name := fmt.Sprintf("sp%d", t.sp)
+	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rbErr := t.tx.ExecContext(ctx, "ROLLBACK TO "+name); rbErr != nil {
+			return fmt.Errorf("%w (and rollback to savepoint: %v)", err, rbErr)
+		}
+		t.tx.ExecContext(ctx, "RELEASE "+name)
+		return err
+	}
+	if _, err := t.tx.ExecContext(ctx, "RELEASE "+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
