@@ -1,0 +1,442 @@
+// Package api is the admin JSON API under /v1/: events, holds, escalations,
+// destinations and audit verification, for the CLI, the console and scripts.
+// Every request carries a bearer token from the config; its name is the
+// actor written to the audit log, and viewer tokens may only read.
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/httperr"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// API serves the admin endpoints.
+type API struct {
+	Gate   *pipeline.Gate
+	Config *config.Config
+	Log    *slog.Logger
+	// OnChange is called after an action that may create ready work.
+	OnChange func()
+}
+
+type ctxActor struct{}
+
+// Register adds the admin routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	read := func(pattern string, h httperr.HandlerFunc) { mux.Handle(pattern, a.auth(false, h)) }
+	act := func(pattern string, h httperr.HandlerFunc) { mux.Handle(pattern, a.auth(true, h)) }
+	read("GET /v1/events", a.listEvents)
+	read("GET /v1/events/{id}", a.getEvent)
+	act("POST /v1/events/{id}/discard", a.discardEvent)
+	read("GET /v1/holds", a.listHolds)
+	read("GET /v1/holds/{id}", a.getEvent)
+	act("PATCH /v1/holds/{id}", a.patchHold)
+	act("POST /v1/holds/{id}/release", a.releaseHold)
+	act("POST /v1/holds/{id}/discard", a.discardEvent)
+	read("GET /v1/escalations", a.listEscalations)
+	read("GET /v1/escalations/{id}", a.getEscalation)
+	act("POST /v1/escalations/{id}/retry", a.retryEscalation)
+	act("POST /v1/escalations/{id}/resolve", a.resolveEscalation)
+	act("POST /v1/escalations/{id}/discard", a.discardEscalation)
+	read("GET /v1/destinations", a.listDestinations)
+	act("POST /v1/destinations/{name}/pause", a.pauseDestination)
+	act("POST /v1/destinations/{name}/resume", a.resumeDestination)
+	read("GET /v1/audit/verify", a.verifyAudit)
+	read("GET /v1/stats", a.stats)
+}
+
+// actor is the admin token's name of the current request.
+func actor(r *http.Request) string {
+	if v, ok := r.Context().Value(ctxActor{}).(string); ok {
+		return v
+	}
+	return "unknown"
+}
+
+func (a *API) auth(mutating bool, h httperr.HandlerFunc) http.Handler {
+	return httperr.Handle(a.Log, func(w http.ResponseWriter, r *http.Request) error {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			return httperr.New(http.StatusUnauthorized, "unauthorized", "missing bearer token")
+		}
+		var match *config.AdminToken
+		for i := range a.Config.AdminTokens {
+			t := &a.Config.AdminTokens[i]
+			if subtle.ConstantTimeCompare([]byte(t.Token), []byte(tok)) == 1 {
+				match = t
+			}
+		}
+		if match == nil {
+			return httperr.New(http.StatusUnauthorized, "unauthorized", "invalid token")
+		}
+		if mutating && match.Role != "admin" {
+			return httperr.New(http.StatusForbidden, "forbidden", fmt.Sprintf("token %q has role %s; this action needs admin", match.Name, match.Role))
+		}
+		ctx := r.Context()
+		r = r.WithContext(contextWith(ctx, ctxActor{}, "admin:"+match.Name))
+		return h(w, r)
+	})
+}
+
+// toHTTP maps gate errors to client errors.
+func toHTTP(err error) error {
+	var inc *pipeline.IncompleteError
+	var inv *pipeline.InvalidError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return &httperr.Error{Code: http.StatusNotFound, Kind: "not_found", Msg: err.Error()}
+	case errors.Is(err, pipeline.ErrWrongState):
+		return &httperr.Error{Code: http.StatusConflict, Kind: "wrong_state", Msg: err.Error()}
+	case errors.As(err, &inc):
+		return &httperr.Error{Code: http.StatusConflict, Kind: "incomplete", Msg: err.Error(), Details: map[string]any{"missing": inc.Missing}}
+	case errors.As(err, &inv):
+		return &httperr.Error{Code: http.StatusUnprocessableEntity, Kind: "invalid", Msg: err.Error(), Details: map[string]any{"errors": inv.Problems}}
+	}
+	return err
+}
+
+func decode(r *http.Request, into any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return httperr.New(http.StatusBadRequest, "bad_body", "could not read body")
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return httperr.New(http.StatusBadRequest, "malformed", "malformed JSON body: "+err.Error())
+	}
+	return nil
+}
+
+func limitParam(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, httperr.New(http.StatusBadRequest, "bad_param", "limit must be an integer from 1 to 1000")
+	}
+	return n, nil
+}
+
+var eventStates = map[string]bool{store.EventRejected: true, store.EventHeld: true, store.EventDelivering: true,
+	store.EventDelivered: true, store.EventEscalated: true, store.EventDiscarded: true}
+
+func (a *API) listEvents(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state != "" && !eventStates[state] {
+		return httperr.New(http.StatusBadRequest, "bad_param", "state must be one of rejected, held, delivering, delivered, escalated, discarded")
+	}
+	return a.eventList(w, r, state)
+}
+
+func (a *API) listHolds(w http.ResponseWriter, r *http.Request) error {
+	return a.eventList(w, r, store.EventHeld)
+}
+
+func (a *API) eventList(w http.ResponseWriter, r *http.Request, state string) error {
+	limit, err := limitParam(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	evs, err := a.Gate.Driver.Executor().EventList(r.Context(), &store.EventListParams{State: state, Source: q.Get("source"), BeforeID: q.Get("before"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := make([]EventJSON, len(evs))
+	for i, e := range evs {
+		out[i] = eventJSON(e, false)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"events": out})
+	return nil
+}
+
+// EventDetail is GET /v1/events/{id}: the event, its deliveries, its
+// escalations and its audit timeline.
+type EventDetail struct {
+	Event       EventJSON        `json:"event"`
+	Deliveries  []DeliveryJSON   `json:"deliveries"`
+	Escalations []EscalationJSON `json:"escalations"`
+	Timeline    []AuditJSON      `json:"timeline"`
+}
+
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
+	ex := a.Gate.Driver.Executor()
+	ctx := r.Context()
+	ev, err := ex.EventGetByID(ctx, r.PathValue("id"))
+	if err != nil {
+		return toHTTP(err)
+	}
+	ds, err := ex.DeliveryListByEvent(ctx, ev.ID)
+	if err != nil {
+		return err
+	}
+	escs, err := ex.EscalationList(ctx, &store.EscalationListParams{EventID: ev.ID, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	au, err := ex.AuditListByEvent(ctx, ev.ID)
+	if err != nil {
+		return err
+	}
+	det := EventDetail{Event: eventJSON(ev, true), Deliveries: []DeliveryJSON{}, Escalations: []EscalationJSON{}, Timeline: []AuditJSON{}}
+	for _, d := range ds {
+		det.Deliveries = append(det.Deliveries, deliveryJSON(d))
+	}
+	for _, e := range escs {
+		det.Escalations = append(det.Escalations, escalationJSON(e))
+	}
+	for _, e := range au {
+		det.Timeline = append(det.Timeline, auditJSON(e))
+	}
+	httperr.JSON(w, http.StatusOK, det)
+	return nil
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+	Note   string `json:"note"`
+}
+
+func (a *API) discardEvent(w http.ResponseWriter, r *http.Request) error {
+	var b reasonBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if strings.TrimSpace(b.Reason) == "" {
+		return httperr.New(http.StatusBadRequest, "missing_field", "reason is required")
+	}
+	ev, err := a.Gate.EventDiscard(r.Context(), r.PathValue("id"), b.Reason, actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"event": eventJSON(ev, true)})
+	return nil
+}
+
+func (a *API) patchHold(w http.ResponseWriter, r *http.Request) error {
+	var b struct {
+		Fields map[string]any `json:"fields"`
+	}
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if len(b.Fields) == 0 {
+		return httperr.New(http.StatusBadRequest, "missing_field", "fields is required: {\"fields\": {\"company\": \"Acme\"}}")
+	}
+	ev, err := a.Gate.HoldPatch(r.Context(), r.PathValue("id"), b.Fields, actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"event": eventJSON(ev, true)})
+	return nil
+}
+
+func (a *API) releaseHold(w http.ResponseWriter, r *http.Request) error {
+	ev, err := a.Gate.HoldRelease(r.Context(), r.PathValue("id"), actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	a.changed()
+	httperr.JSON(w, http.StatusOK, map[string]any{"event": eventJSON(ev, true)})
+	return nil
+}
+
+func (a *API) changed() {
+	if a.OnChange != nil {
+		a.OnChange()
+	}
+}
+
+func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
+	limit, err := limitParam(r)
+	if err != nil {
+		return err
+	}
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "", store.EscalationOpen, store.EscalationResolved, store.EscalationDiscarded:
+	default:
+		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open, resolved or discarded")
+	}
+	escs, err := a.Gate.Driver.Executor().EscalationList(r.Context(), &store.EscalationListParams{Status: status, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := make([]EscalationJSON, len(escs))
+	for i, e := range escs {
+		out[i] = escalationJSON(e)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"escalations": out})
+	return nil
+}
+
+func (a *API) getEscalation(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Gate.Driver.Executor().EscalationGetByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return toHTTP(err)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": escalationJSON(e)})
+	return nil
+}
+
+func (a *API) retryEscalation(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Gate.EscalationRetry(r.Context(), r.PathValue("id"), actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	a.changed()
+	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": escalationJSON(e)})
+	return nil
+}
+
+func (a *API) resolveEscalation(w http.ResponseWriter, r *http.Request) error {
+	var b reasonBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	note := b.Note
+	if note == "" {
+		note = b.Reason
+	}
+	if strings.TrimSpace(note) == "" {
+		return httperr.New(http.StatusBadRequest, "missing_field", "note is required: say how it was settled")
+	}
+	e, err := a.Gate.EscalationResolve(r.Context(), r.PathValue("id"), note, actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": escalationJSON(e)})
+	return nil
+}
+
+func (a *API) discardEscalation(w http.ResponseWriter, r *http.Request) error {
+	var b reasonBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if strings.TrimSpace(b.Reason) == "" {
+		return httperr.New(http.StatusBadRequest, "missing_field", "reason is required")
+	}
+	e, err := a.Gate.EscalationDiscard(r.Context(), r.PathValue("id"), b.Reason, actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": escalationJSON(e)})
+	return nil
+}
+
+// DestinationJSON is one destination's operator view.
+type DestinationJSON struct {
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Paused    bool      `json:"paused"`
+	Reason    string    `json:"reason,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+func (a *API) listDestinations(w http.ResponseWriter, r *http.Request) error {
+	names := make([]string, 0, len(a.Config.Destinations))
+	for n := range a.Config.Destinations {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := []DestinationJSON{}
+	for _, n := range names {
+		st, err := a.Gate.Driver.Executor().DestinationStateGet(r.Context(), n)
+		if err != nil {
+			return err
+		}
+		out = append(out, DestinationJSON{Name: n, Type: a.Config.Destinations[n].Type, Paused: st.Paused, Reason: st.Reason, UpdatedAt: st.UpdatedAt})
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"destinations": out})
+	return nil
+}
+
+func (a *API) setPaused(w http.ResponseWriter, r *http.Request, paused bool) error {
+	name := r.PathValue("name")
+	if _, ok := a.Config.Destinations[name]; !ok {
+		return httperr.New(http.StatusNotFound, "not_found", fmt.Sprintf("no destination named %q", name))
+	}
+	var b reasonBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	reason := b.Reason
+	if reason == "" {
+		reason = map[bool]string{true: "paused by operator", false: "resumed by operator"}[paused]
+	}
+	now := a.Gate.Now()
+	act := actor(r)
+	err := a.Gate.Committer.Do(r.Context(), func(ctx contextT, tx store.ExecutorTx) error {
+		if err := tx.DestinationStatePut(ctx, &store.DestinationState{Name: name, Paused: paused, Reason: reason, UpdatedAt: now}); err != nil {
+			return err
+		}
+		action := map[bool]string{true: "destination_paused", false: "destination_resumed"}[paused]
+		return tx.AuditAppend(ctx, &store.AuditEntry{At: now, Actor: act, Action: action, Outcome: "ok", Message: name + ": " + reason})
+	})
+	if err != nil {
+		return err
+	}
+	a.changed()
+	httperr.JSON(w, http.StatusOK, map[string]any{"destination": DestinationJSON{Name: name, Type: a.Config.Destinations[name].Type, Paused: paused, Reason: reason, UpdatedAt: now}})
+	return nil
+}
+
+func (a *API) pauseDestination(w http.ResponseWriter, r *http.Request) error {
+	return a.setPaused(w, r, true)
+}
+
+func (a *API) resumeDestination(w http.ResponseWriter, r *http.Request) error {
+	return a.setPaused(w, r, false)
+}
+
+func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	rep, err := audit.Verify(r.Context(), a.Gate.Driver.Executor())
+	var be *audit.BrokenError
+	if errors.As(err, &be) {
+		httperr.JSON(w, http.StatusOK, map[string]any{"ok": false, "entries_checked": rep.Entries, "broken_at": be.Seq, "reason": be.Reason})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "entries_checked": rep.Entries, "last_seq": rep.LastSeq})
+	return nil
+}
+
+func (a *API) stats(w http.ResponseWriter, r *http.Request) error {
+	ex := a.Gate.Driver.Executor()
+	ev, err := ex.EventCountByState(r.Context())
+	if err != nil {
+		return err
+	}
+	ds, err := ex.DeliveryCountByState(r.Context())
+	if err != nil {
+		return err
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"events": ev, "deliveries": ds, "store": a.Gate.Driver.Name()})
+	return nil
+}

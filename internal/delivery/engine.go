@@ -1,0 +1,410 @@
+// Package delivery is the engine that moves deliveries from the store to the
+// destinations: per-destination workers that claim work under a lease, keep
+// to the platform's rate limit and concurrency, batch when the connector can,
+// classify failures, and schedule retries with exponential backoff and full
+// jitter. Every outcome is handed to the pipeline's state machine; the engine
+// keeps no queue of its own in memory, so a crash loses nothing.
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Destination is one configured destination with its connector.
+type Destination struct {
+	Name      string
+	Conn      connector.Connector
+	Conf      *config.Destination
+	Observer  Observer
+}
+
+// Observer receives attempt outcomes for metrics; nil is allowed.
+type Observer interface {
+	Attempt(destination string, outcome string, status int, latency time.Duration)
+}
+
+// Engine runs one worker per destination.
+type Engine struct {
+	Gate   *pipeline.Gate
+	Owner  string // lease owner name of this process
+	Lease  time.Duration
+	Poll   time.Duration
+	Log    *slog.Logger
+	Now    func() time.Time
+	dests  map[string]*worker
+	wakeMu sync.Mutex
+}
+
+type worker struct {
+	e        *Engine
+	d        Destination
+	limiter  *rate.Limiter
+	slots    chan struct{}
+	wake     chan struct{}
+	batch    int
+	timeout  time.Duration
+	mu       sync.Mutex
+	coolTill time.Time // no request before this (429 penalty)
+}
+
+// New builds an engine over the given destinations.
+func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
+	e := &Engine{Gate: g, Owner: owner, Lease: lease, Poll: poll, Log: log, Now: g.Now, dests: map[string]*worker{}}
+	for _, d := range dests {
+		c := d.Conn.Constraints()
+		lim := rate.NewLimiter(rate.Inf, 1)
+		if c.RatePerSecond > 0 {
+			burst := c.Burst
+			if burst < 1 {
+				burst = 1
+			}
+			lim = rate.NewLimiter(rate.Limit(c.RatePerSecond), burst)
+		}
+		conc := c.Concurrency
+		if conc <= 0 {
+			conc = 4
+		}
+		batch := 1
+		if _, ok := d.Conn.(connector.Batcher); ok && c.BatchSize > 1 {
+			batch = c.BatchSize
+		}
+		timeout := c.Timeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		if timeout > lease/2 {
+			timeout = lease / 2 // an attempt must end well inside its lease
+		}
+		e.dests[d.Name] = &worker{e: e, d: d, limiter: lim, slots: make(chan struct{}, conc), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+	}
+	return e
+}
+
+// Kick wakes every worker, e.g. after a capture created deliveries, so they
+// do not wait for the next poll.
+func (e *Engine) Kick() {
+	for _, w := range e.dests {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run works until ctx ends, then waits for attempts in flight to finish
+// (their results are committed, so none is lost or repeated needlessly).
+func (e *Engine) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, w := range e.dests {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(ctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); e.maintain(ctx) }()
+	wg.Wait()
+}
+
+// maintain recovers expired leases and expires holds.
+func (e *Engine) maintain(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := e.Gate.RecoverLeases(ctx); err != nil && ctx.Err() == nil {
+			e.Log.Error("recover leases", "err", err)
+		} else if n > 0 {
+			e.Log.Info("recovered expired leases", "count", n)
+			e.Kick()
+		}
+		if n, err := e.Gate.ExpireHolds(ctx); err != nil && ctx.Err() == nil {
+			e.Log.Error("expire holds", "err", err)
+		} else if n > 0 {
+			e.Log.Info("escalated expired holds", "count", n)
+		}
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	for ctx.Err() == nil {
+		st, err := w.e.Gate.Driver.Executor().DestinationStateGet(ctx, w.d.Name)
+		if err != nil {
+			w.sleep(ctx, w.e.Poll)
+			continue
+		}
+		if st.Paused {
+			w.sleep(ctx, w.e.Poll*4)
+			continue
+		}
+		free := cap(w.slots) - len(w.slots)
+		if free == 0 {
+			w.sleep(ctx, w.e.Poll)
+			continue
+		}
+		claimed, err := w.claim(ctx, free*w.batch)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.e.Log.Error("claim", "destination", w.d.Name, "err", err)
+			}
+			w.sleep(ctx, w.e.Poll)
+			continue
+		}
+		if len(claimed) == 0 {
+			w.sleep(ctx, w.e.Poll)
+			continue
+		}
+		for start := 0; start < len(claimed); start += w.batch {
+			end := min(start+w.batch, len(claimed))
+			chunk := claimed[start:end]
+			w.slots <- struct{}{}
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				defer func() { <-w.slots }()
+				// Attempts finish even when ctx ends: their outcome must be
+				// recorded, or the work waits for its lease to expire.
+				w.attempt(context.WithoutCancel(ctx), chunk)
+				w.kickSelf()
+			}()
+		}
+	}
+}
+
+func (w *worker) kickSelf() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-w.wake:
+	}
+}
+
+func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error) {
+	var out []*store.Delivery
+	err := w.e.Gate.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		now := w.e.Now()
+		ds, err := tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: w.d.Name, Owner: w.e.Owner, Now: now, LeaseUntil: now.Add(w.e.Lease), Limit: limit})
+		out = ds
+		return err
+	})
+	return out, err
+}
+
+// attempt sends one chunk (one delivery unless the connector batches).
+func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
+	reqs := make([]connector.Delivery, len(ds))
+	for i, d := range ds {
+		r, err := w.prepare(ctx, d)
+		if err != nil {
+			w.e.Log.Error("prepare delivery", "delivery", d.ID, "err", err)
+			// Leave it leased: the lease expires and it is retried.
+			return
+		}
+		reqs[i] = r
+	}
+	if err := w.waitTurn(ctx); err != nil {
+		return
+	}
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, w.timeout)
+	results := make([]connector.BatchResult, len(ds))
+	if b, ok := w.d.Conn.(connector.Batcher); ok && len(ds) > 1 {
+		rs, err := b.DeliverBatch(actx, reqs)
+		if err != nil {
+			for i := range results {
+				results[i].Err = err
+			}
+		} else {
+			copy(results, rs)
+		}
+	} else {
+		for i, r := range reqs {
+			res, err := w.d.Conn.Deliver(actx, r)
+			results[i] = connector.BatchResult{Result: res, Err: err}
+		}
+	}
+	cancel()
+	latency := time.Since(start)
+	for i, d := range ds {
+		w.settle(ctx, d, results[i], latency)
+	}
+}
+
+// prepare loads what the connector needs: the identity map's external ID,
+// upstream routes' IDs and, after an ambiguous outcome, a lookup by key so
+// the retry updates instead of creating a duplicate.
+func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Delivery, error) {
+	ex := w.e.Gate.Driver.Executor()
+	var payload map[string]any
+	if err := json.Unmarshal(d.Payload, &payload); err != nil {
+		return connector.Delivery{}, fmt.Errorf("payload: %w", err)
+	}
+	r := connector.Delivery{ID: d.ID, EventID: d.EventID, Route: d.Route, RecordKey: d.RecordKey, Payload: payload, Attempt: d.Attempts, Ambiguous: d.Ambiguous}
+	ext, err := ex.IdentityGet(ctx, d.Destination, d.RecordKey)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return r, err
+	}
+	r.ExternalID = ext
+	if len(d.After) > 0 {
+		sibs, err := ex.DeliveryListByEvent(ctx, d.EventID)
+		if err != nil {
+			return r, err
+		}
+		r.Upstream = map[string]string{}
+		for _, s := range sibs {
+			for _, a := range d.After {
+				if s.Route == a {
+					r.Upstream[a] = s.ExternalID
+				}
+			}
+		}
+	}
+	if d.Ambiguous && r.ExternalID == "" {
+		if lk, ok := w.d.Conn.(connector.Looker); ok {
+			lctx, cancel := context.WithTimeout(ctx, w.timeout)
+			found, _, ok, err := lk.Lookup(lctx, d.RecordKey)
+			cancel()
+			if err != nil {
+				return r, fmt.Errorf("lookup after ambiguous outcome: %w", err)
+			}
+			if ok {
+				r.ExternalID = found
+			}
+		}
+	}
+	return r, nil
+}
+
+// waitTurn blocks until the destination may take another request: its 429
+// penalty (if any) is over and the token bucket has a token.
+func (w *worker) waitTurn(ctx context.Context) error {
+	w.mu.Lock()
+	till := w.coolTill
+	w.mu.Unlock()
+	if d := time.Until(till); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return w.limiter.Wait(ctx)
+}
+
+func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.BatchResult, latency time.Duration) {
+	g := w.e.Gate
+	conf := w.d.Conf
+	var err error
+	outcome := "succeeded"
+	status := r.Result.Status
+	if r.Err == nil {
+		ext := r.Result.ExternalID
+		err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+			return g.DeliverySucceeded(ctx, tx, d, ext, pipeline.Attempt{Status: status, Message: r.Result.Message, Latency: latency})
+		})
+	} else {
+		ce := connector.Classify(r.Err)
+		status = ce.Status
+		at := pipeline.Attempt{Status: ce.Status, Message: ce.Error(), Latency: latency, Ambiguous: ce.Sent && ce.Class == connector.Retryable}
+		outcome = string(ce.Class)
+		switch ce.Class {
+		case connector.Retryable:
+			if ce.Status == 429 {
+				w.penalise(ce.RetryAfter)
+			}
+			if d.Attempts >= conf.MaxAttempts {
+				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+					return g.DeliveryEscalate(ctx, tx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
+				})
+			} else {
+				next := w.e.Now().Add(Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), ce.RetryAfter))
+				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+					return g.DeliveryRetry(ctx, tx, d, next, string(ce.Class), at)
+				})
+			}
+		case connector.Auth, connector.Drift:
+			reason := fmt.Sprintf("paused: %s error from %s: %s", ce.Class, w.d.Name, ce.Message)
+			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+				st := &store.DestinationState{Name: w.d.Name, Paused: true, Reason: reason, UpdatedAt: w.e.Now()}
+				if err := tx.DestinationStatePut(ctx, st); err != nil {
+					return err
+				}
+				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: w.e.Now(), Actor: pipeline.ActorSystem, Action: "destination_paused", Outcome: string(ce.Class), Status: ce.Status, Message: w.d.Name + ": " + ce.Message}); err != nil {
+					return err
+				}
+				return g.DeliveryParked(ctx, tx, d, w.e.Now(), reason, at)
+			})
+			w.e.Log.Warn("destination paused", "destination", w.d.Name, "class", ce.Class, "status", ce.Status)
+		default: // Permanent, Conflict the connector could not settle
+			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+				return g.DeliveryEscalate(ctx, tx, d, string(ce.Class)+"_error", "the destination refused the record", at)
+			})
+		}
+	}
+	if w.d.Observer != nil {
+		w.d.Observer.Attempt(w.d.Name, outcome, status, latency)
+	}
+	if err != nil {
+		// The outcome could not be recorded; the lease will expire and the
+		// delivery is retried as ambiguous, which the lookup makes safe.
+		w.e.Log.Error("record delivery outcome", "delivery", d.ID, "err", err)
+	}
+}
+
+// penalise stops all requests to the destination for the platform's
+// requested wait (at least one second), so one 429 does not become a storm.
+func (w *worker) penalise(retryAfter time.Duration) {
+	if retryAfter <= 0 {
+		retryAfter = time.Second
+	}
+	w.mu.Lock()
+	if t := time.Now().Add(retryAfter); t.After(w.coolTill) {
+		w.coolTill = t
+	}
+	w.mu.Unlock()
+}
+
+// Backoff is the wait before attempt n+1: exponential from base, capped at
+// max, with full jitter (a uniform draw in [0, cap)) so retries of many
+// records spread out; never shorter than the platform's Retry-After.
+func Backoff(attempt int, base, max, retryAfter time.Duration) time.Duration {
+	exp := float64(base) * math.Pow(2, float64(attempt-1))
+	if exp > float64(max) || math.IsInf(exp, 0) {
+		exp = float64(max)
+	}
+	d := time.Duration(rand.Int64N(int64(exp) + 1))
+	if d < retryAfter {
+		d = retryAfter
+	}
+	return d
+}

@@ -1,0 +1,87 @@
+// Package httperr is how every Sluice HTTP handler fails: a handler returns
+// an error; an *Error carries the status and the message safe for the
+// client, while its wrapped Err goes only to the log. Anything else becomes
+// a 500 with a generic message, so internal details never leak.
+package httperr
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Error is a client-facing failure.
+type Error struct {
+	Code int
+	// Kind is a stable machine-readable name ("bad_signature").
+	Kind string
+	// Msg is shown to the client.
+	Msg string
+	// Details is extra JSON for the client (field errors, missing fields).
+	Details map[string]any
+	// RetryAfter sets the Retry-After header when positive.
+	RetryAfter time.Duration
+	// Err is logged, never sent.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New makes an *Error.
+func New(code int, kind, msg string) *Error { return &Error{Code: code, Kind: kind, Msg: msg} }
+
+// HandlerFunc is an http handler that may fail.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handle adapts h to http.Handler, writing failures as JSON
+// {"error": {"code", "kind", "message", ...details}} and logging them.
+func Handle(log *slog.Logger, h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var he *Error
+		if !errors.As(err, &he) {
+			he = &Error{Code: http.StatusInternalServerError, Kind: "internal", Msg: "internal error", Err: err}
+		}
+		level := slog.LevelInfo
+		if he.Code >= 500 {
+			level = slog.LevelError
+		}
+		log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", he.Code, "kind", he.Kind, "err", he.Error())
+		Write(w, he)
+	})
+}
+
+// Write sends he as the JSON error body.
+func Write(w http.ResponseWriter, he *Error) {
+	body := map[string]any{"code": he.Code, "kind": he.Kind, "message": he.Msg}
+	for k, v := range he.Details {
+		body[k] = v
+	}
+	if he.RetryAfter > 0 {
+		secs := int((he.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	JSON(w, he.Code, map[string]any{"error": body})
+}
+
+// JSON writes v with status code.
+func JSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

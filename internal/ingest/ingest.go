@@ -1,0 +1,253 @@
+// Package ingest is the front door: POST /v1/sources/{source}/events. It
+// authenticates the sender (signature), bounds and parses the body, finds the
+// idempotency key, hands the trigger to the gate and answers only after the
+// gate's transaction committed. Every refusal is a clear JSON error and
+// writes nothing half-done.
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/httperr"
+	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// MaxDepth is the deepest JSON nesting accepted; deeper bodies are refused
+// before they are decoded, so they cannot exhaust the stack or the CPU.
+const MaxDepth = 64
+
+// Handler serves the capture endpoint.
+type Handler struct {
+	Gate      *pipeline.Gate
+	Config    *config.Config
+	Log       *slog.Logger
+	Now       func() time.Time
+	verifiers map[string]*signature.Verifier
+	// OnCaptured is called after a commit that created deliveries.
+	OnCaptured func()
+	// Observe records the outcome for metrics; may be nil.
+	Observe func(source, outcome string)
+}
+
+// New builds the handler, compiling each source's signature settings.
+func New(g *pipeline.Gate, c *config.Config, log *slog.Logger) (*Handler, error) {
+	h := &Handler{Gate: g, Config: c, Log: log, Now: g.Now, verifiers: map[string]*signature.Verifier{}}
+	for name, s := range c.Sources {
+		if s.Signature == nil {
+			continue
+		}
+		v, err := signature.New(signature.Config{
+			Scheme: signature.Scheme(s.Signature.Scheme), Secrets: s.Signature.Secrets,
+			Header: s.Signature.Header, Tolerance: s.Signature.Tolerance.D(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sources.%s.signature: %w", name, err)
+		}
+		h.verifiers[name] = v
+	}
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	httperr.Handle(h.Log, h.capture).ServeHTTP(w, r)
+}
+
+func (h *Handler) observe(source, outcome string) {
+	if h.Observe != nil {
+		h.Observe(source, outcome)
+	}
+}
+
+func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("source")
+	src, ok := h.Config.Sources[name]
+	if !ok || h.Gate.Plan.FlowForSource(name) == nil {
+		h.observe("unknown", "unknown_source")
+		return httperr.New(http.StatusNotFound, "unknown_source", fmt.Sprintf("no source named %q", name))
+	}
+	if c := h.Gate.Committer; c.Pending() > c.Capacity()*3/4 {
+		h.observe(name, "overloaded")
+		return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "overloaded", Msg: "the store is behind; retry shortly", RetryAfter: time.Second}
+	}
+	ctype, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		h.observe(name, "bad_content_type")
+		return httperr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-www-form-urlencoded")
+	}
+	isJSON := ctype == "application/json" || strings.HasSuffix(ctype, "+json")
+	if !isJSON && ctype != "application/x-www-form-urlencoded" {
+		h.observe(name, "bad_content_type")
+		return httperr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %q is not accepted; use application/json or application/x-www-form-urlencoded", ctype))
+	}
+	if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") {
+		h.observe(name, "bad_content_type")
+		return httperr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "only UTF-8 bodies are accepted")
+	}
+	limit := h.Config.MaxBodyBytes
+	if src.MaxBodyBytes > 0 {
+		limit = src.MaxBodyBytes
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.observe(name, "too_large")
+			return httperr.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", limit))
+		}
+		h.observe(name, "bad_body")
+		return &httperr.Error{Code: http.StatusBadRequest, Kind: "bad_body", Msg: "could not read body", Err: err}
+	}
+	if v := h.verifiers[name]; v != nil {
+		if err := v.Verify(r.Header, body, h.Now()); err != nil {
+			h.observe(name, "bad_signature")
+			return &httperr.Error{Code: http.StatusUnauthorized, Kind: "bad_signature", Msg: err.Error()}
+		}
+	}
+	payload, perr := parseBody(body, isJSON)
+	if perr != nil {
+		h.observe(name, "malformed")
+		return perr
+	}
+	idem := r.Header.Get("webhook-id")
+	if idem == "" {
+		idem = r.Header.Get("Idempotency-Key")
+	}
+	if idem == "" && src.IdempotencyField != "" {
+		if m, ok := payload.(map[string]any); ok {
+			if v, ok := lookup(m, src.IdempotencyField); ok && v != nil {
+				idem = fmt.Sprint(v)
+			}
+		}
+	}
+	if len(idem) > 256 {
+		h.observe(name, "malformed")
+		return httperr.New(http.StatusBadRequest, "bad_idempotency_key", "idempotency key longer than 256 characters")
+	}
+	res, err := h.Gate.Capture(r.Context(), pipeline.CaptureInput{Source: name, ContentType: ctype, Body: body, Payload: payload, IdemKey: idem})
+	if err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "shutting_down", Msg: "shutting down; retry shortly", RetryAfter: time.Second, Err: err}
+		}
+		return err
+	}
+	switch {
+	case res.Duplicate:
+		h.observe(name, "duplicate")
+		httperr.JSON(w, http.StatusOK, res)
+	case res.State == store.EventRejected:
+		h.observe(name, "rejected")
+		httperr.JSON(w, http.StatusUnprocessableEntity, res)
+	default:
+		h.observe(name, res.State)
+		if res.State == store.EventDelivering || len(res.Released) > 0 {
+			if h.OnCaptured != nil {
+				h.OnCaptured()
+			}
+		}
+		httperr.JSON(w, http.StatusAccepted, res)
+	}
+	return nil
+}
+
+// parseBody decodes a JSON or form body, refusing invalid UTF-8, excessive
+// nesting and trailing garbage with a 400 that says what is wrong.
+func parseBody(body []byte, isJSON bool) (any, error) {
+	if !utf8.Valid(body) {
+		return nil, httperr.New(http.StatusBadRequest, "malformed", "body is not valid UTF-8")
+	}
+	if !isJSON {
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, httperr.New(http.StatusBadRequest, "malformed", "malformed form body: "+err.Error())
+		}
+		out := make(map[string]any, len(vals))
+		for k, vs := range vals {
+			if len(vs) == 1 {
+				out[k] = vs[0]
+				continue
+			}
+			arr := make([]any, len(vs))
+			for i, v := range vs {
+				arr[i] = v
+			}
+			out[k] = arr
+		}
+		return out, nil
+	}
+	if d := depth(body); d > MaxDepth {
+		return nil, httperr.New(http.StatusBadRequest, "too_deep", fmt.Sprintf("JSON nesting deeper than %d levels", MaxDepth))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, httperr.New(http.StatusBadRequest, "malformed", "malformed JSON: "+err.Error())
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, httperr.New(http.StatusBadRequest, "malformed", "malformed JSON: data after the top-level value")
+	}
+	return v, nil
+}
+
+// ParseBody is parseBody for fuzzing and for `sluice send` checks.
+func ParseBody(body []byte, isJSON bool) (any, error) { return parseBody(body, isJSON) }
+
+// depth returns the maximum nesting of JSON arrays and objects, ignoring
+// brackets inside strings. It is a cheap pre-scan, not a validator.
+func depth(b []byte) int {
+	d, maxD := 0, 0
+	inStr, esc := false, false
+	for _, c := range b {
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			d++
+			if d > maxD {
+				maxD = d
+			}
+		case '}', ']':
+			d--
+		}
+	}
+	return maxD
+}
+
+func lookup(m map[string]any, path string) (any, bool) {
+	var cur any = m
+	for _, part := range strings.Split(path, ".") {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = mm[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}

@@ -1,0 +1,192 @@
+// Package server assembles a running Sluice from a config: the store, the
+// compiled plan, the connectors, the gate, the delivery engine and the HTTP
+// handlers. `sluice serve`, `sluice demo` and the end-to-end tests all start
+// Sluice through it, so they run the same thing.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/connector"
+	_ "github.com/sluicehq/sluice/internal/connector/httpdest" // registers "http"
+	"github.com/sluicehq/sluice/internal/delivery"
+	"github.com/sluicehq/sluice/internal/httperr"
+	"github.com/sluicehq/sluice/internal/ingest"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/storesqlite"
+)
+
+// Server is one running Sluice instance.
+type Server struct {
+	Config    *config.Config
+	Plan      *pipeline.Plan
+	Driver    store.Driver
+	Committer *store.Committer
+	Gate      *pipeline.Gate
+	Engine    *delivery.Engine
+	Handler   http.Handler
+	Log       *slog.Logger
+	conns     []connector.Connector
+	ready     bool
+	mu        sync.Mutex
+}
+
+// Check compiles everything a config describes without opening the store:
+// schemas, mappings, conditions, signature settings and connector options.
+// It is `sluice check`.
+func Check(c *config.Config) error {
+	var es config.Errors
+	if _, err := pipeline.Compile(c); err != nil {
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			es = append(es, ce...)
+		} else {
+			es.Add("flows", "%v", err)
+		}
+	}
+	for _, name := range sortedNames(c.Destinations) {
+		d := c.Destinations[name]
+		conn, err := connector.New(d.Type, name, d.Options)
+		if err != nil {
+			es.Add("destinations."+name, "%v", err)
+			continue
+		}
+		conn.Close()
+	}
+	return es.Err()
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// OpenStore opens the driver the config names.
+func OpenStore(ctx context.Context, c *config.Config) (store.Driver, error) {
+	kind, target := c.StoreKind()
+	switch kind {
+	case "sqlite":
+		return storesqlite.Open(ctx, target)
+	default:
+		return nil, fmt.Errorf("store: %s is not supported by this build", kind)
+	}
+}
+
+// New builds a server; nothing runs until Run.
+func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, error) {
+	if err := Check(c); err != nil {
+		return nil, err
+	}
+	plan, err := pipeline.Compile(c)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := OpenStore(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Config: c, Plan: plan, Driver: drv, Log: log}
+	s.Committer = store.NewCommitter(drv, 512)
+	s.Gate = &pipeline.Gate{Plan: plan, Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log}
+	var dests []delivery.Destination
+	for _, name := range sortedNames(c.Destinations) {
+		dc := c.Destinations[name]
+		conn, err := connector.New(dc.Type, name, dc.Options)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("destinations.%s: %w", name, err)
+		}
+		s.conns = append(s.conns, conn)
+		dests = append(dests, delivery.Destination{Name: name, Conn: conn, Conf: dc})
+	}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
+	s.Engine = delivery.New(s.Gate, owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, dests)
+
+	ing, err := ingest.New(s.Gate, c, log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	ing.OnCaptured = s.Engine.Kick
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/sources/{source}/events", ing)
+	(&api.API{Gate: s.Gate, Config: c, Log: log, OnChange: s.Engine.Kick}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		ready := s.ready
+		s.mu.Unlock()
+		if !ready {
+			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "not_ready", "starting or stopping"))
+			return
+		}
+		if _, err := drv.Executor().DestinationStateGet(r.Context(), "_"); err != nil {
+			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "store_unavailable", "store not reachable"))
+			return
+		}
+		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	s.Handler = mux
+	return s, nil
+}
+
+// Run serves HTTP on ln and runs the engine until ctx ends, then shuts down
+// in order: stop accepting, finish requests, finish attempts, commit, close.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	engDone := make(chan struct{})
+	go func() { s.Engine.Run(engCtx); close(engDone) }()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.mu.Lock()
+	s.ready = true
+	s.mu.Unlock()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.mu.Lock()
+	s.ready = false
+	s.mu.Unlock()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	stopEngine()
+	<-engDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store and connectors.
+func (s *Server) Close() error {
+	for _, c := range s.conns {
+		c.Close()
+	}
+	if s.Committer != nil {
+		s.Committer.Close()
+	}
+	return s.Driver.Close()
+}
