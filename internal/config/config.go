@@ -30,12 +30,12 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// AdminTokens authenticate the admin API and CLI; the name is the actor
 	// written to the audit log.
-	AdminTokens []AdminToken `yaml:"admin_tokens"`
-	Sources     map[string]*Source      `yaml:"sources"`
-	Entities    map[string]*Entity      `yaml:"entities"`
-	Flows       map[string]*Flow        `yaml:"flows"`
+	AdminTokens  []AdminToken            `yaml:"admin_tokens"`
+	Sources      map[string]*Source      `yaml:"sources"`
+	Entities     map[string]*Entity      `yaml:"entities"`
+	Flows        map[string]*Flow        `yaml:"flows"`
 	Destinations map[string]*Destination `yaml:"destinations"`
-	Delivery    Delivery                `yaml:"delivery"`
+	Delivery     Delivery                `yaml:"delivery"`
 
 	// Dir is the directory of the config file; schema files resolve
 	// relative to it. Not read from YAML.

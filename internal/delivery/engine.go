@@ -27,10 +27,10 @@ import (
 
 // Destination is one configured destination with its connector.
 type Destination struct {
-	Name      string
-	Conn      connector.Connector
-	Conf      *config.Destination
-	Observer  Observer
+	Name     string
+	Conn     connector.Connector
+	Conf     *config.Destination
+	Observer Observer
 }
 
 // Observer receives attempt outcomes for metrics; nil is allowed.

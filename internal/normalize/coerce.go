@@ -207,7 +207,7 @@ func numberOf(v any) (f float64, ok bool, err error) {
 
 func toNumber(v any) (any, error) {
 	f, ok, err := numberOf(v)
-	if !ok {
+	if !ok || errors.Is(err, errNotDecimal) {
 		return nil, convertError(v, "number")
 	}
 	if err != nil {
@@ -240,7 +240,7 @@ func toInteger(v any) (any, error) {
 		return n, nil
 	}
 	f, ok, err := numberOf(v)
-	if !ok {
+	if !ok || errors.Is(err, errNotDecimal) {
 		return nil, convertError(v, "integer")
 	}
 	if err != nil {
@@ -426,6 +426,10 @@ func isIntLiteral(s string) bool {
 	return true
 }
 
+// errNotDecimal needs no wording of its own: "cannot convert string "x"
+// to number" already says it.
+var errNotDecimal = errors.New("not a decimal number")
+
 // parseDecimal accepts plain decimal numbers only: an optional sign,
 // digits with an optional fraction, an optional exponent. It rejects what
 // strconv.ParseFloat would also take but a payload should not: "Inf",
@@ -449,7 +453,7 @@ func parseDecimal(s string) (float64, error) {
 		}
 	}
 	if digits == 0 {
-		return 0, errors.New("not a decimal number")
+		return 0, errNotDecimal
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
@@ -457,14 +461,14 @@ func parseDecimal(s string) (float64, error) {
 			i++
 		}
 		if i == len(s) || !isDigit(s[i]) {
-			return 0, errors.New("not a decimal number")
+			return 0, errNotDecimal
 		}
 		for i < len(s) && isDigit(s[i]) {
 			i++
 		}
 	}
 	if i != len(s) {
-		return 0, errors.New("not a decimal number")
+		return 0, errNotDecimal
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {

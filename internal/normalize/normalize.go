@@ -424,11 +424,11 @@ func (m *Mapper) compute(payload any, out map[string]any, probs []Problem) []Pro
 	results := make([]result, 0, len(m.computed))
 	env := make(map[string]any, len(out)+1)
 	for k, v := range out {
-		env[k] = exprValue(v, 0)
+		env[k], _ = exprValue(v, 0)
 	}
 	env[sourceVar] = nil
 	if m.exprSource {
-		env[sourceVar] = exprValue(payload, 0)
+		env[sourceVar], _ = exprValue(payload, 0)
 	}
 	machine := vms.Get().(*vm.VM)
 	for _, f := range m.computed {

@@ -167,7 +167,7 @@ func TestApply(t *testing.T) {
 			want:    `{"name":"x"}`,
 			probs: []Problem{
 				{Field: "bad", Message: "expr: invalid operation: string + int (1:6)"},
-				{Field: "deref", Message: "expr: cannot fetch b from <nil> (1:9)"},
+				{Field: "deref", Message: "expr: cannot fetch b from <nil> (1:10)"},
 				{Field: "typed", Message: `expr result: cannot convert string "abc" to integer`},
 			},
 		},

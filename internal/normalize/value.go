@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"reflect"
 	"strconv"
 	"time"
 )
@@ -106,28 +105,26 @@ func plain(v any, depth int) (out any, changed bool, err error) {
 }
 
 // exprValue prepares a value for an expression: expr does arithmetic on Go
-// numbers but not on json.Number, which ingest decodes payloads into to
+// numbers but not on json.Number, which ingest may decode payloads into to
 // keep big IDs exact. Integer literals become int64, others float64.
 // Containers are copied only when something inside them changed. Past
 // maxDepth values are left as they are; expr copes with any value.
-func exprValue(v any, depth int) any {
+func exprValue(v any, depth int) (any, bool) {
 	switch x := v.(type) {
 	case json.Number:
 		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return n
+			return n, true
 		}
 		if f, err := strconv.ParseFloat(string(x), 64); err == nil {
-			return f
+			return f, true
 		}
-		return v
 	case map[string]any:
 		if depth >= maxDepth {
-			return v
+			return v, false
 		}
 		var cp map[string]any
 		for k, e := range x {
-			ne := exprValue(e, depth+1)
-			if !same(ne, e) {
+			if ne, ch := exprValue(e, depth+1); ch {
 				if cp == nil {
 					cp = make(map[string]any, len(x))
 					for k2, e2 := range x {
@@ -138,16 +135,15 @@ func exprValue(v any, depth int) any {
 			}
 		}
 		if cp != nil {
-			return cp
+			return cp, true
 		}
 	case []any:
 		if depth >= maxDepth {
-			return v
+			return v, false
 		}
 		var cp []any
 		for i, e := range x {
-			ne := exprValue(e, depth+1)
-			if !same(ne, e) {
+			if ne, ch := exprValue(e, depth+1); ch {
 				if cp == nil {
 					cp = append([]any(nil), x...)
 				}
@@ -155,28 +151,10 @@ func exprValue(v any, depth int) any {
 			}
 		}
 		if cp != nil {
-			return cp
+			return cp, true
 		}
 	}
-	return v
-}
-
-// same reports whether exprValue returned its input unchanged. Only
-// json.Number and containers can change, and a changed container is a new
-// one, so comparing those is enough (and never compares uncomparable maps).
-func same(after, before any) bool {
-	switch b := before.(type) {
-	case json.Number:
-		a, ok := after.(json.Number)
-		return ok && a == b
-	case map[string]any:
-		a, ok := after.(map[string]any)
-		return ok && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
-	case []any:
-		a, ok := after.([]any)
-		return ok && len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
-	}
-	return true
+	return v, false
 }
 
 // goInt converts every Go integer type that fits an int64.
