@@ -26,7 +26,7 @@ var representative = Mapping{
 		"skus":            {From: "items[*].sku", Type: "string"},
 		"prices":          {From: "items[*].price", Type: "number"},
 		"extra":           {From: "extra", Type: "object"},
-		"anything":        {From: "[0]"},
+		"anything":        {From: "meta"},
 		"properties.utm":  {From: "utm", Default: "direct"},
 		"properties.full": {Expr: `trim((first ?? "") + " " + (last ?? ""))`},
 		"count":           {Expr: `source?.items == nil ? nil : len(source.items)`, Type: "integer"},
