@@ -55,7 +55,7 @@ type Field struct {
 	Lower bool `yaml:"lower" json:"lower,omitempty"`
 	Upper bool `yaml:"upper" json:"upper,omitempty"`
 	// Default is used when the value is missing, null, or an empty string
-	// (after Trim). It must be coercible to Type; that is checked by
+	// (after Trim), and when an Expr yields nil. It must be coercible to Type; that is checked by
 	// Compile. Without a Default, an empty string stays "" for types "",
 	// any and string, and makes the field absent for every other type:
 	// forms send "" for fields nobody filled in.
@@ -101,6 +101,7 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// String renders a Problem the way logs and the console show it.
 func (p Problem) String() string { return p.Field + ": " + p.Message }
 
 // CompileError lists every problem Compile found, so that an operator fixes
@@ -109,6 +110,7 @@ type CompileError struct {
 	Problems []Problem
 }
 
+// Error joins the problems on one line, each prefixed with its path.
 func (e *CompileError) Error() string {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
@@ -177,7 +179,11 @@ func Compile(m Mapping) (*Mapper, error) {
 		set[name] = true
 	}
 	env := types.Map{sourceVar: types.Any}
-	var exprs []string
+	type pending struct {
+		f  *field
+		ok bool
+	}
+	var exprs []pending
 	for _, name := range mp.names {
 		fc := m.Fields[name]
 		at := "fields." + name
@@ -266,10 +272,7 @@ func Compile(m Mapping) (*Mapper, error) {
 		}
 
 		if fc.Expr != "" {
-			exprs = append(exprs, name)
-			if ok {
-				mp.computed = append(mp.computed, f)
-			}
+			exprs = append(exprs, pending{f, ok})
 			continue
 		}
 		declare(env, f.segs)
@@ -288,14 +291,17 @@ func Compile(m Mapping) (*Mapper, error) {
 			}
 		}
 	}
-	for _, f := range mp.computed {
-		prog, err := expr.Compile(m.Fields[f.name].Expr, expr.Env(env), coalesce)
+	for _, e := range exprs {
+		prog, err := expr.Compile(m.Fields[e.f.name].Expr, expr.Env(env), coalesce)
 		if err != nil {
-			bad("fields."+f.name+".expr", "%s", firstLine(err.Error()))
+			bad("fields."+e.f.name+".expr", "%s", firstLine(err.Error()))
 			continue
 		}
-		f.prog = prog
-		mp.exprSource = mp.exprSource || usesSource(prog)
+		if e.ok {
+			e.f.prog = prog
+			mp.computed = append(mp.computed, e.f)
+			mp.exprSource = mp.exprSource || usesSource(prog)
+		}
 	}
 
 	if len(probs) > 0 {

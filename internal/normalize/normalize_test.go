@@ -284,8 +284,11 @@ func TestCompileErrors(t *testing.T) {
 		{"all problems at once, sorted", map[string]Field{
 			"z": {From: "[", Type: "nope"},
 			"a": {},
+			"m": {Expr: "1 +", Lower: true, Upper: true},
 		}, []string{
 			"fields.a: one of from, expr or default is required",
+			"fields.m: lower and upper are mutually exclusive",
+			"fields.m.expr: unexpected token EOF (1:3)",
 			"fields.z.from: unclosed '[' at offset 0",
 			`fields.z.type: unknown type "nope" (want any, string, number, integer, boolean, datetime, date, email, phone, array or object)`,
 		}},

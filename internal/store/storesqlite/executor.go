@@ -17,6 +17,7 @@ import (
 // transaction inside one).
 type executor struct {
 	r, w querier
+	head *chainHead // set inside a transaction
 }
 
 var _ store.Executor = (*executor)(nil)
@@ -518,20 +519,30 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 	}
 	var lastSeq int64
 	var prev string
-	err := x.w.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&lastSeq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("audit append: %w", err)
+	if x.head != nil && x.head.valid {
+		lastSeq, prev = x.head.seq, x.head.hash
+	} else {
+		err := x.w.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&lastSeq, &prev)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("audit append: %w", err)
+		}
 	}
 	e.Seq = lastSeq + 1
 	e.At = e.At.UTC().Truncate(time.Millisecond)
 	e.PrevHash = prev
 	e.Hash = audit.Hash(prev, e)
-	_, err = x.w.ExecContext(ctx, `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
+	_, err := x.w.ExecContext(ctx, `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
 		status, message, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, ms(e.At), e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome, e.Status, e.Message,
 		e.LatencyMS, e.PrevHash, e.Hash)
 	if err != nil {
+		if x.head != nil {
+			*x.head = chainHead{}
+		}
 		return fmt.Errorf("audit append: %w", err)
+	}
+	if x.head != nil {
+		*x.head = chainHead{valid: true, seq: e.Seq, hash: e.Hash}
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ var _ store.Driver = (*Driver)(nil)
 // pending migrations.
 func Open(ctx context.Context, path string) (*Driver, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-65536)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -119,7 +119,9 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &executorTx{executor: executor{r: tx, w: tx}, tx: tx}, nil
+	t := &executorTx{tx: tx}
+	t.executor = executor{r: tx, w: tx, head: &t.head}
+	return t, nil
 }
 
 // Close implements store.Driver.
@@ -140,8 +142,18 @@ type querier interface {
 
 type executorTx struct {
 	executor
-	tx *sql.Tx
-	sp int
+	tx   *sql.Tx
+	sp   int
+	head chainHead
+}
+
+// chainHead caches the audit chain's last entry inside one transaction, so
+// a batch of appends reads it once. It is dropped when a savepoint rolls
+// back, since the rolled-back entries may have moved it.
+type chainHead struct {
+	valid bool
+	seq   int64
+	hash  string
 }
 
 var _ store.ExecutorTx = (*executorTx)(nil)
@@ -156,6 +168,7 @@ func (t *executorTx) Savepoint(ctx context.Context, fn func() error) error {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	if err := fn(); err != nil {
+		t.head = chainHead{}
 		if _, rbErr := t.tx.ExecContext(ctx, "ROLLBACK TO "+name); rbErr != nil {
 			return fmt.Errorf("%w (and rollback to savepoint: %v)", err, rbErr)
 		}
