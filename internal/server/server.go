@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	_ "github.com/sluicehq/sluice/internal/connector/httpdest" // registers "http"
+	_ "github.com/sluicehq/sluice/internal/connector/hubspot"  // registers "hubspot"
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest"

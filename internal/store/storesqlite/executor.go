@@ -18,6 +18,33 @@ import (
 type executor struct {
 	r, w querier
 	head *chainHead // set inside a transaction
+	d    *Driver
+	tx   *sql.Tx // nil outside a transaction
+}
+
+// execHot runs a hot write statement through the driver's prepared
+// statement cache.
+func (x *executor) execHot(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, ok := x.d.stmts[query]
+	if !ok {
+		return x.w.ExecContext(ctx, query, args...)
+	}
+	if x.tx != nil {
+		st = x.tx.StmtContext(ctx, st)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// queryRowHot is execHot for single-row reads on the write side.
+func (x *executor) queryRowHot(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	st, ok := x.d.stmts[query]
+	if !ok {
+		return x.w.QueryRowContext(ctx, query, args...), nil
+	}
+	if x.tx != nil {
+		st = x.tx.StmtContext(ctx, st)
+	}
+	return st.QueryRowContext(ctx, args...), nil
 }
 
 var _ store.Executor = (*executor)(nil)
@@ -57,6 +84,23 @@ func notFound(err error, what string) error {
 	return err
 }
 
+// Hot queries, prepared once at Open.
+const (
+	qEventInsert = `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
+		canonical, problems, missing, hold_until, received_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
+	qEventByIdem    = `SELECT id FROM events WHERE source = ? AND idem_key = ?`
+	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
+		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qAuditInsert = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
+		status, message, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
+)
+
+var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead}
+
 // ---- events
 
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
@@ -86,29 +130,29 @@ func scanEvent(s scanner) (*store.Event, error) {
 }
 
 func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, bool, error) {
-	if e.IdemKey != "" {
-		var id string
-		err := x.w.QueryRowContext(ctx, `SELECT id FROM events WHERE source = ? AND idem_key = ?`, e.Source, e.IdemKey).Scan(&id)
-		if err == nil {
-			return id, false, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return "", false, fmt.Errorf("event insert: %w", err)
-		}
-	}
 	var holdUntil any
 	if !e.HoldUntil.IsZero() {
 		holdUntil = ms(e.HoldUntil)
 	}
-	_, err := x.w.ExecContext(ctx, `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
-		canonical, problems, missing, hold_until, received_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := x.execHot(ctx, qEventInsert,
 		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, e.Raw,
 		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), holdUntil, ms(e.ReceivedAt), ms(e.UpdatedAt))
 	if err != nil {
 		return "", false, fmt.Errorf("event insert: %w", err)
 	}
-	return e.ID, true, nil
+	if n, _ := res.RowsAffected(); n == 1 {
+		return e.ID, true, nil
+	}
+	// The idempotency key was seen before: answer with the first event.
+	row, err := x.queryRowHot(ctx, qEventByIdem, e.Source, e.IdemKey)
+	if err != nil {
+		return "", false, fmt.Errorf("event insert: %w", err)
+	}
+	var id string
+	if err := row.Scan(&id); err != nil {
+		return "", false, fmt.Errorf("event insert: duplicate lookup: %w", err)
+	}
+	return id, false, nil
 }
 
 func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {
@@ -297,9 +341,7 @@ func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error 
 	if err != nil {
 		return err
 	}
-	res, err := x.w.ExecContext(ctx, `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
-		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := x.execHot(ctx, qDeliveryInsert,
 		d.ID, d.EventID, d.Route, d.Destination, d.RecordKey, d.State, string(afterJSON), string(d.Payload), d.Attempts,
 		ms(d.NextAt), d.LeaseOwner, ms(d.LeaseUntil), boolInt(d.Ambiguous), d.ExternalID, d.LastStatus, d.LastError,
 		ms(d.CreatedAt), ms(d.UpdatedAt))
@@ -522,7 +564,10 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 	if x.head != nil && x.head.valid {
 		lastSeq, prev = x.head.seq, x.head.hash
 	} else {
-		err := x.w.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&lastSeq, &prev)
+		row, err := x.queryRowHot(ctx, qAuditHead)
+		if err == nil {
+			err = row.Scan(&lastSeq, &prev)
+		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("audit append: %w", err)
 		}
@@ -531,8 +576,7 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 	e.At = e.At.UTC().Truncate(time.Millisecond)
 	e.PrevHash = prev
 	e.Hash = audit.Hash(prev, e)
-	_, err := x.w.ExecContext(ctx, `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
-		status, message, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := x.execHot(ctx, qAuditInsert,
 		e.Seq, ms(e.At), e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome, e.Status, e.Message,
 		e.LatencyMS, e.PrevHash, e.Hash)
 	if err != nil {

@@ -28,6 +28,22 @@ var migrations embed.FS
 // Driver is the SQLite store.Driver.
 type Driver struct {
 	w, r *sql.DB
+
+	stmts map[string]*sql.Stmt // hot statements prepared on the write connection; read-only after Open
+}
+
+// prepareHot prepares the hot-path statements (captures, audit appends)
+// once on the write connection, before any transaction can hold it; parsing
+// SQL on every call would otherwise dominate a capture's cost.
+func (d *Driver) prepareHot(ctx context.Context) error {
+	for _, q := range hotQueries {
+		s, err := d.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		d.stmts[q] = s
+	}
+	return nil
 }
 
 var _ store.Driver = (*Driver)(nil)
@@ -55,8 +71,12 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	d := &Driver{w: w, r: r}
+	d := &Driver{w: w, r: r, stmts: map[string]*sql.Stmt{}}
 	if err := d.migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.prepareHot(ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -111,7 +131,7 @@ func (d *Driver) Name() string { return "sqlite" }
 func (d *Driver) SupportsSkipLocked() bool { return false }
 
 // Executor implements store.Driver.
-func (d *Driver) Executor() store.Executor { return &executor{r: d.r, w: d.w} }
+func (d *Driver) Executor() store.Executor { return &executor{r: d.r, w: d.w, d: d} }
 
 // Begin implements store.Driver.
 func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
@@ -120,12 +140,15 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	t := &executorTx{tx: tx}
-	t.executor = executor{r: tx, w: tx, head: &t.head}
+	t.executor = executor{r: tx, w: tx, head: &t.head, d: d, tx: tx}
 	return t, nil
 }
 
 // Close implements store.Driver.
 func (d *Driver) Close() error {
+	for _, s := range d.stmts {
+		s.Close()
+	}
 	err1 := d.r.Close()
 	err2 := d.w.Close()
 	if err1 != nil {

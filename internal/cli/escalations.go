@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/api"
+)
+
+func init() { extraCommands = append(extraCommands, escalationsCmd) }
+
+// escalationsCmd is `sluice escalations`: deliveries and holds that need a
+// person, and the three ways to settle them.
+func escalationsCmd(env *Env) *cobra.Command {
+	o := &clientOpts{}
+	cmd := &cobra.Command{
+		Use:   "escalations",
+		Short: "List and settle escalations: retry, resolve or discard",
+	}
+	addClientFlags(cmd, o, true)
+
+	var status string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List escalations, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			if status != "" {
+				q.Set("status", status)
+			}
+			type answer struct {
+				Escalations []api.EscalationJSON `json:"escalations"`
+			}
+			return adminCall(cmd, env, o, http.MethodGet, "/v1/escalations", q, nil, func(a answer) error {
+				if len(a.Escalations) == 0 {
+					fmt.Fprintln(env.Out, "no escalations")
+					return nil
+				}
+				renderEscalationTable(env.Out, "", a.Escalations)
+				return nil
+			})
+		},
+	}
+	list.Flags().StringVar(&status, "status", "", "only this status: open, resolved, discarded")
+	list.Flags().IntVar(&limit, "limit", 50, "at most this many (1-1000)")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one escalation in full",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return escalationAction(cmd, env, o, http.MethodGet, args[0], "", nil)
+		},
+	}
+	retry := &cobra.Command{
+		Use:   "retry ID",
+		Short: "Send the escalated delivery again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return escalationAction(cmd, env, o, http.MethodPost, args[0], "/retry", nil)
+		},
+	}
+	var note string
+	resolve := &cobra.Command{
+		Use:   "resolve ID --note N",
+		Short: "Mark an escalation settled by hand, saying how",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return escalationAction(cmd, env, o, http.MethodPost, args[0], "/resolve", map[string]string{"note": note})
+		},
+	}
+	resolve.Flags().StringVar(&note, "note", "", "how it was settled (written to the audit log; required)")
+	_ = resolve.MarkFlagRequired("note")
+	var reason string
+	discard := &cobra.Command{
+		Use:   "discard ID --reason R",
+		Short: "Give up on an escalation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return escalationAction(cmd, env, o, http.MethodPost, args[0], "/discard", map[string]string{"reason": reason})
+		},
+	}
+	discard.Flags().StringVar(&reason, "reason", "", "why (written to the audit log; required)")
+	_ = discard.MarkFlagRequired("reason")
+
+	cmd.AddCommand(list, show, retry, resolve, discard)
+	return cmd
+}
+
+func escalationAction(cmd *cobra.Command, env *Env, o *clientOpts, method, id, verb string, body any) error {
+	type answer struct {
+		Escalation api.EscalationJSON `json:"escalation"`
+	}
+	path := "/v1/escalations/" + url.PathEscape(id) + verb
+	return adminCall(cmd, env, o, method, path, nil, body, func(a answer) error {
+		if verb == "/retry" {
+			// The answer is the escalation the retry closed; a new one
+			// opens if the delivery fails again.
+			fmt.Fprintf(env.Out, "retry requested; watch with: sluice events show %s\n", a.Escalation.EventID)
+		}
+		renderEscalation(env.Out, &a.Escalation)
+		return nil
+	})
+}
+
+func renderEscalationTable(w io.Writer, indent string, escs []api.EscalationJSON) {
+	rows := [][]string{{"ID", "EVENT", "KIND", "STATUS", "CREATED", "REASON", "LAST ERROR"}}
+	for _, e := range escs {
+		rows = append(rows, []string{e.ID, e.EventID, e.Kind, e.Status, fmtTime(e.CreatedAt), e.Reason, e.LastError})
+	}
+	table(w, indent, rows)
+}
+
+func renderEscalation(w io.Writer, e *api.EscalationJSON) {
+	rows := [][]string{
+		{"Escalation:", e.ID},
+		{"Status:", e.Status},
+		{"Kind:", e.Kind},
+		{"Event:", e.EventID},
+		{"Delivery:", e.DeliveryID},
+		{"Reason:", e.Reason},
+		{"Last status:", itoaOrDash(e.LastStatus)},
+		{"Last error:", e.LastError},
+		{"Created:", fmtTime(e.CreatedAt)},
+		{"Updated:", fmtTime(e.UpdatedAt)},
+	}
+	if e.Actor != "" || e.Note != "" {
+		rows = append(rows, []string{"Settled by:", e.Actor}, []string{"Note:", e.Note})
+	}
+	table(w, "", rows)
+}

@@ -1,0 +1,354 @@
+package hubspot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/connector"
+)
+
+const (
+	userAgent = "sluice/1"
+	redacted  = "[redacted]"
+	// maxBodyRead bounds a response body: a batch of 100 records with every
+	// property fits easily.
+	maxBodyRead = 8 << 20
+	// maxMessageBytes is how much of a message becomes Error.Message.
+	maxMessageBytes = 1024
+	// lockWait is how long HubSpot's record locks last (423).
+	lockWait = 2 * time.Second
+)
+
+// response is a received HTTP answer, body read.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// call sends one request to path (under base_url) with body as JSON, after
+// taking a slot of each limiter. The slots are given back one window after
+// the answer arrives, so HubSpot, which counts arrivals, never sees more
+// than the window's limit. A transport failure is a Retryable *Error whose
+// Sent says whether the request was written.
+func (c *Conn) call(ctx context.Context, method, path string, body any, limiters ...*window) (*response, error) {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, &connector.Error{Class: connector.Permanent, Message: "encode request: " + err.Error(), Err: err}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	for i, l := range limiters {
+		if err := l.acquire(ctx); err != nil {
+			for _, taken := range limiters[:i] {
+				taken.giveBack()
+			}
+			return nil, &connector.Error{Class: connector.Retryable, Err: err,
+				Message: fmt.Sprintf("%s %s: waiting for the HubSpot rate limit: %v", method, path, err)}
+		}
+	}
+	defer func() {
+		for _, l := range limiters {
+			l.release()
+		}
+	}()
+
+	var rd io.Reader
+	if raw != nil {
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
+	if err != nil {
+		return nil, &connector.Error{Class: connector.Permanent, Err: err, Message: c.redact(fmt.Sprintf("%s %s: build request: %v", method, path, err))}
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept", "application/json")
+	if raw != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
+	resp, err := c.client.Do(req)
+	if err != nil {
+		inner := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			inner = ue.Err
+		}
+		cause := inner.Error()
+		if errors.Is(err, context.DeadlineExceeded) {
+			cause = "timed out"
+			if wrote.Load() {
+				cause = "timed out waiting for the response"
+			}
+		}
+		return nil, &connector.Error{Class: connector.Retryable, Sent: wrote.Load(), Err: inner,
+			Message: c.redact(fmt.Sprintf("%s %s: %s", method, path, cause))}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
+	if err != nil {
+		// HubSpot answered but the answer was lost: it may have applied
+		// the write.
+		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: true, Err: err,
+			Message: c.redact(fmt.Sprintf("%s %s: read response: %v", method, path, err))}
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// hsError is HubSpot's error body (every field optional) and also one
+// entry of a batch response's errors.
+type hsError struct {
+	Status     string              `json:"status"`
+	Message    string              `json:"message"`
+	Category   string              `json:"category"`
+	ErrorType  string              `json:"errorType"`
+	PolicyName string              `json:"policyName"`
+	Context    map[string][]string `json:"context"`
+	Errors     []struct {
+		Message string `json:"message"`
+		Code    string `json:"code"`
+	} `json:"errors"`
+}
+
+// propertyIssue is one entry of "Property values were not valid: [...]".
+type propertyIssue struct {
+	Error   string `json:"error"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+const invalidPrefix = "Property values were not valid: "
+
+// propertyIssues extracts the per-property errors HubSpot embeds in a
+// VALIDATION_ERROR message.
+func propertyIssues(msg string) []propertyIssue {
+	i := strings.Index(msg, invalidPrefix)
+	if i < 0 {
+		return nil
+	}
+	var out []propertyIssue
+	if err := json.Unmarshal([]byte(msg[i+len(invalidPrefix):]), &out); err != nil {
+		return nil
+	}
+	return out
+}
+
+var existingID = regexp.MustCompile(`Existing ID: (\d+)`)
+
+// existingIDOf returns N from a "... already exists. Existing ID: N"
+// conflict.
+func existingIDOf(msg string) string {
+	if m := existingID.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// statusError classifies a non-2xx answer from its status and HubSpot's
+// body.
+func (c *Conn) statusError(r *response) *connector.Error {
+	var he hsError
+	_ = json.Unmarshal(r.body, &he)
+	msg := he.Message
+	if msg == "" {
+		msg = strings.TrimSpace(string(r.body))
+	}
+	if msg == "" {
+		msg = http.StatusText(r.status)
+	}
+	e := &connector.Error{
+		Class:   connector.ClassifyStatus(r.status),
+		Status:  r.status,
+		Code:    he.Category,
+		Message: c.trim(msg),
+	}
+	switch {
+	case r.status == http.StatusTooManyRequests:
+		e.Code = he.PolicyName
+		e.RetryAfter = c.rateLimitWait(he.PolicyName, r.header)
+	case r.status == http.StatusLocked:
+		e.Class, e.RetryAfter = connector.Retryable, lockWait
+	case r.status == 477: // migration in progress
+		e.Class = connector.Retryable
+		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+	case r.status >= 500:
+		// A gateway timeout or an overloaded HubSpot may have applied the
+		// write before failing.
+		e.Sent = true
+		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+	case e.Class == connector.Permanent:
+		c.refineValidation(e, he)
+	}
+	return e
+}
+
+// itemError classifies one entry of a batch response's errors. The item
+// was refused, not applied, so Sent is false.
+func (c *Conn) itemError(status int, he hsError) *connector.Error {
+	e := &connector.Error{Status: status, Code: he.Category, Message: c.trim(he.Message)}
+	if e.Message == "" {
+		e.Message = "HubSpot reported an error for this input without a message"
+	}
+	switch he.Category {
+	case "VALIDATION_ERROR", "OBJECT_NOT_FOUND":
+		e.Class = connector.Permanent
+		c.refineValidation(e, he)
+	case "CONFLICT":
+		e.Class = connector.Conflict
+	case "INVALID_AUTHENTICATION", "EXPIRED_AUTHENTICATION", "MISSING_SCOPES":
+		e.Class = connector.Auth
+	case "RATE_LIMITS":
+		e.Class, e.RetryAfter = connector.Retryable, c.rateLimitWait("", nil)
+	default:
+		// A transient or unknown per-item failure: HubSpot did not apply
+		// the item, so trying again is safe.
+		e.Class = connector.Retryable
+	}
+	return e
+}
+
+// refineValidation turns a validation error about a property that does not
+// exist into Drift (the portal's schema changed under the mapping), and
+// names the first property error's code otherwise.
+func (c *Conn) refineValidation(e *connector.Error, he hsError) {
+	issues := propertyIssues(he.Message)
+	for _, d := range he.Errors {
+		issues = append(issues, propertyIssue{Error: d.Code, Message: d.Message})
+	}
+	for _, is := range issues {
+		if is.Error == "PROPERTY_DOESNT_EXIST" {
+			e.Class, e.Code = connector.Drift, is.Error
+			return
+		}
+	}
+	if len(issues) > 0 && issues[0].Error != "" {
+		e.Code = issues[0].Error
+	}
+}
+
+// rateLimitWait is how long to hold off after a 429: the rest of the day
+// for the daily limit (retrying sooner only adds errors, which HubSpot also
+// counts), the rolling window for the ten-secondly one, a second for the
+// per-second (search) limit. A Retry-After header, if HubSpot ever sends
+// one, wins when longer.
+func (c *Conn) rateLimitWait(policy string, h http.Header) time.Duration {
+	var d time.Duration
+	switch policy {
+	case "DAILY":
+		now := c.now().In(c.zone)
+		next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, c.zone)
+		d = next.Sub(now)
+	case "SECONDLY":
+		d = time.Second
+	default: // TEN_SECONDLY_ROLLING, or unnamed
+		d = c.interval
+		if h != nil {
+			if ms, err := strconv.ParseInt(h.Get("X-HubSpot-RateLimit-Interval-Milliseconds"), 10, 64); err == nil && ms > 0 {
+				d = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	if h != nil {
+		if ra := retryAfterHeader(h.Get("Retry-After")); ra > d {
+			d = ra
+		}
+	}
+	return d
+}
+
+// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
+func retryAfterHeader(v string) time.Duration {
+	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || secs <= 0 || secs > int64(365*24*time.Hour/time.Second) {
+		return 0
+	}
+	return time.Duration(secs) * time.Second
+}
+
+func (c *Conn) redact(s string) string {
+	if c.token != "" {
+		s = strings.ReplaceAll(s, c.token, redacted)
+	}
+	return s
+}
+
+// trim makes a platform message storable: redacted, valid UTF-8 without
+// NULs, at most maxMessageBytes cut on a rune boundary.
+func (c *Conn) trim(s string) string {
+	s = c.redact(s)
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "")
+	s = strings.TrimSpace(s)
+	if len(s) <= maxMessageBytes {
+		return s
+	}
+	cut := maxMessageBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimSpace(s[:cut])
+}
+
+// window keeps a client under a "limit requests per rolling interval"
+// quota. A request takes a slot before it is sent; the slot comes back one
+// interval after the answer arrived. Since HubSpot counts a request when it
+// arrives, which is before the answer, any limit+1 requests it sees are at
+// least one interval apart. It is exact where a token bucket (which lets
+// burst + rate*interval through) is not.
+type window struct {
+	slots    chan struct{}
+	interval time.Duration
+}
+
+func newWindow(limit int, interval time.Duration) *window {
+	w := &window{slots: make(chan struct{}, limit), interval: interval}
+	for range limit {
+		w.slots <- struct{}{}
+	}
+	return w
+}
+
+func (w *window) acquire(ctx context.Context) error {
+	select {
+	case <-w.slots:
+		return nil
+	default:
+	}
+	select {
+	case <-w.slots:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release returns a used slot one interval from now.
+func (w *window) release() {
+	time.AfterFunc(w.interval, w.giveBack)
+}
+
+// giveBack returns a slot that was taken but not used.
+func (w *window) giveBack() {
+	w.slots <- struct{}{}
+}
+
+// decodeJSON decodes a HubSpot answer.
+func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
