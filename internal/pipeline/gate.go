@@ -166,9 +166,11 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 		ev.Missing, _ = json.Marshal(a.missing)
 		ev.HoldUntil = now.Add(f.Conf.HoldTTL.D())
 	}
-	res := CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}
+	fresh := CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}
+	var res CaptureResult
 	actor := "source:" + in.Source
 	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		res = fresh // the unit may run twice; start from scratch
 		existing, inserted, err := tx.EventInsert(ctx, ev)
 		if err != nil {
 			return err

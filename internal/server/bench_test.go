@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"sync"
@@ -32,6 +33,7 @@ func signedPost(c *http.Client, url string, n int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }

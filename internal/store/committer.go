@@ -10,8 +10,8 @@ import (
 type TxFunc func(ctx context.Context, tx ExecutorTx) error
 
 // Committer is group commit: units of work submitted concurrently are run
-// one after another inside one transaction, each under its own savepoint,
-// and acknowledged together after a single durable commit. This is how
+// one after another inside one transaction and acknowledged together after
+// a single durable commit. This is how
 // Sluice gets throughput without weakening durability: nobody hears "ok"
 // before their rows are on disk, but one fsync covers many callers.
 type Committer struct {
@@ -42,9 +42,10 @@ func NewCommitter(drv Driver, maxBatch int) *Committer {
 }
 
 // Do runs fn in a shared transaction and returns once that transaction has
-// committed (nil) or fn's savepoint was rolled back (fn's error), or the
-// commit itself failed (then every unit of the batch gets the error and none
-// of their writes persisted).
+// committed (nil), or fn failed and none of its writes persisted (fn's
+// error), or the commit itself failed. fn may run twice (see run), so it
+// must derive everything from the transaction and overwrite, not append to,
+// what it reports.
 func (c *Committer) Do(ctx context.Context, fn TxFunc) error {
 	c.closeMu.RLock()
 	if c.closed {
@@ -105,35 +106,55 @@ func (c *Committer) loop() {
 	}
 }
 
+// run commits a batch optimistically: every unit runs straight in one
+// transaction. Failures are rare (a unit refusing an operator action, a
+// constraint), so when one fails the whole transaction is rolled back and
+// each unit is run again on its own; the failing unit then gets its error
+// and the others commit. Savepoints per unit would cost two statements for
+// every capture to protect against the exception.
 func (c *Committer) run(batch []*commitReq) {
+	if len(batch) > 1 {
+		if c.runTogether(batch) {
+			return
+		}
+		for _, r := range batch {
+			c.runTogether([]*commitReq{r})
+		}
+		return
+	}
+	c.runTogether(batch)
+}
+
+// runTogether runs units in one transaction. It answers every unit and
+// returns true, or, if a unit of a multi-unit batch failed, rolls back and
+// returns false without answering anyone.
+func (c *Committer) runTogether(batch []*commitReq) bool {
 	ctx := context.Background()
 	tx, err := c.drv.Begin(ctx)
 	if err != nil {
 		for _, r := range batch {
 			r.done <- fmt.Errorf("group commit: %w", err)
 		}
-		return
+		return true
 	}
-	errs := make([]error, len(batch))
-	for i, r := range batch {
-		if len(batch) == 1 {
-			errs[i] = r.fn(r.ctx, tx)
-			continue
+	for _, r := range batch {
+		if err := r.fn(r.ctx, tx); err != nil {
+			tx.Rollback()
+			if len(batch) > 1 {
+				return false
+			}
+			r.done <- err
+			return true
 		}
-		errs[i] = tx.Savepoint(ctx, func() error { return r.fn(r.ctx, tx) })
-	}
-	if len(batch) == 1 && errs[0] != nil {
-		tx.Rollback()
-		batch[0].done <- errs[0]
-		return
 	}
 	if err := tx.Commit(); err != nil {
 		for _, r := range batch {
 			r.done <- fmt.Errorf("group commit: %w", err)
 		}
-		return
+		return true
 	}
-	for i, r := range batch {
-		r.done <- errs[i]
+	for _, r := range batch {
+		r.done <- nil
 	}
+	return true
 }

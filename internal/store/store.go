@@ -156,9 +156,6 @@ type ExecutorTx interface {
 	Executor
 	Commit() error
 	Rollback() error
-	// Savepoint runs fn so that its writes are undone if it fails while the
-	// surrounding transaction goes on; group commit relies on it.
-	Savepoint(ctx context.Context, fn func() error) error
 }
 
 // Executor is every query Sluice runs.

@@ -97,9 +97,10 @@ const (
 	qAuditInsert = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
 		status, message, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
+	qHeldByKey = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`
 )
 
-var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead}
+var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey}
 
 // ---- events
 
@@ -247,11 +248,27 @@ func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) 
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
-	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`, flow, recordKey)
+	st, ok := x.d.stmts[qHeldByKey]
+	if !ok {
+		return x.queryEvents(ctx, qHeldByKey, flow, recordKey)
+	}
+	if x.tx != nil {
+		st = x.tx.StmtContext(ctx, st)
+	}
+	rows, err := st.QueryContext(ctx, flow, recordKey)
 	if err != nil {
 		return nil, fmt.Errorf("event list held by key: %w", err)
 	}
-	return out, nil
+	defer rows.Close()
+	var out []*store.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {

@@ -166,13 +166,11 @@ type querier interface {
 type executorTx struct {
 	executor
 	tx   *sql.Tx
-	sp   int
 	head chainHead
 }
 
 // chainHead caches the audit chain's last entry inside one transaction, so
-// a batch of appends reads it once. It is dropped when a savepoint rolls
-// back, since the rolled-back entries may have moved it.
+// a batch of appends reads it once.
 type chainHead struct {
 	valid bool
 	seq   int64
@@ -183,23 +181,3 @@ var _ store.ExecutorTx = (*executorTx)(nil)
 
 func (t *executorTx) Commit() error   { return t.tx.Commit() }
 func (t *executorTx) Rollback() error { return t.tx.Rollback() }
-
-func (t *executorTx) Savepoint(ctx context.Context, fn func() error) error {
-	t.sp++
-	name := fmt.Sprintf("sp%d", t.sp)
-	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	if err := fn(); err != nil {
-		t.head = chainHead{}
-		if _, rbErr := t.tx.ExecContext(ctx, "ROLLBACK TO "+name); rbErr != nil {
-			return fmt.Errorf("%w (and rollback to savepoint: %v)", err, rbErr)
-		}
-		t.tx.ExecContext(ctx, "RELEASE "+name)
-		return err
-	}
-	if _, err := t.tx.ExecContext(ctx, "RELEASE "+name); err != nil {
-		return fmt.Errorf("release savepoint: %w", err)
-	}
-	return nil
-}
