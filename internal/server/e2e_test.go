@@ -122,7 +122,7 @@ flows:
 destinations:
   sink:
     type: http
-    options: {url: "%s/crm", timeout: 2s}
+    options: {url: "%s/crm", timeout: 2s, concurrency: 32}
     max_attempts: 4
     retry_base: 10ms
     retry_max: 50ms
