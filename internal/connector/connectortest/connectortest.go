@@ -1,0 +1,255 @@
+// Package connectortest is the conformance suite every platform connector
+// passes against its simulator: create, update through the identity map,
+// lookup and read-back, each error class, batch partial failure and the
+// ambiguous outcome (a write applied but never answered). A connector that
+// passes it can be trusted by the delivery engine to classify failures
+// correctly and never to duplicate a record on retry.
+package connectortest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/sim"
+)
+
+// Sim is what the suite needs from a simulator.
+type Sim interface {
+	SetFaults(sim.Faults) error
+}
+
+// Harness adapts one connector and its simulator to the suite.
+type Harness struct {
+	// New starts a fresh simulator (seeded, no faults, generous rate limits)
+	// and returns a connector pointed at it. Both are closed by t.Cleanup.
+	New func(t *testing.T) (connector.Connector, Sim)
+	// Payload is the destination-format record for key; variant changes the
+	// value of Field so updates can be told apart.
+	Payload func(key string, variant int) map[string]any
+	// Field is a payload field that reads back with the value written.
+	Field string
+	// Count is how many records the simulator holds for key.
+	Count func(s Sim, key string) int
+	// FieldValue is the value of Field in a record read back by Lookup
+	// (platforms return values in their own shape).
+	FieldValue func(fields map[string]any) any
+	// ExpectedValue is what FieldValue returns after writing variant.
+	ExpectedValue func(key string, variant int) any
+	// DriftField, when set, is a field whose removal on the platform makes a
+	// write fail as connector.Drift. Empty for platforms that ignore unknown
+	// fields.
+	DriftField string
+	// Keys makes a record key unique to one subtest.
+	Key func(t *testing.T, n int) string
+}
+
+func delivery(key string, payload map[string]any, attempt int) connector.Delivery {
+	return connector.Delivery{ID: fmt.Sprintf("dlv-%s-%d", key, attempt), EventID: "evt-" + key, Route: "r", RecordKey: key, Payload: payload, Attempt: attempt}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func class(t *testing.T, err error, want connector.Class) *connector.Error {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want class %s", want)
+	}
+	var ce *connector.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v is not a *connector.Error", err)
+	}
+	if ce.Class != want {
+		t.Fatalf("class %s (%v), want %s", ce.Class, ce, want)
+	}
+	return ce
+}
+
+// Exercise runs the suite.
+func Exercise(t *testing.T, h Harness) {
+	key := func(t *testing.T, n int) string {
+		if h.Key != nil {
+			return h.Key(t, n)
+		}
+		return fmt.Sprintf("k%d-%d@conformance.example", n, time.Now().UnixNano()%1e9)
+	}
+
+	t.Run("create, update via identity map, lookup, read-back", func(t *testing.T) {
+		c, s := h.New(t)
+		k := key(t, 1)
+		res, err := c.Deliver(ctx(t), delivery(k, h.Payload(k, 1), 1))
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if res.ExternalID == "" {
+			t.Fatal("create returned no external ID")
+		}
+		if n := h.Count(s, k); n != 1 {
+			t.Fatalf("after create: %d records for key, want 1", n)
+		}
+		d := delivery(k, h.Payload(k, 2), 1)
+		d.ID = "dlv-update-" + k
+		d.ExternalID = res.ExternalID
+		res2, err := c.Deliver(ctx(t), d)
+		if err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		if res2.ExternalID != res.ExternalID {
+			t.Fatalf("update changed external ID %q -> %q", res.ExternalID, res2.ExternalID)
+		}
+		if n := h.Count(s, k); n != 1 {
+			t.Fatalf("after update: %d records for key, want 1", n)
+		}
+		lk, ok := c.(connector.Looker)
+		if !ok {
+			t.Fatal("connector does not implement connector.Looker")
+		}
+		id, fields, found, err := lk.Lookup(ctx(t), k)
+		if err != nil || !found || id != res.ExternalID {
+			t.Fatalf("lookup = %q %v %v, want %q found", id, found, err, res.ExternalID)
+		}
+		if got, want := h.FieldValue(fields), h.ExpectedValue(k, 2); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("read-back %s = %v, want %v", h.Field, got, want)
+		}
+		_, _, found, err = lk.Lookup(ctx(t), key(t, 99))
+		if err != nil || found {
+			t.Fatalf("lookup of an unknown key: found=%v err=%v", found, err)
+		}
+	})
+
+	t.Run("update without identity map does not duplicate", func(t *testing.T) {
+		c, s := h.New(t)
+		k := key(t, 2)
+		if _, err := c.Deliver(ctx(t), delivery(k, h.Payload(k, 1), 1)); err != nil {
+			t.Fatal(err)
+		}
+		d := delivery(k, h.Payload(k, 2), 1)
+		d.ID, d.Ambiguous = "dlv-again-"+k, true
+		if _, err := c.Deliver(ctx(t), d); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.Count(s, k); n != 1 {
+			t.Fatalf("%d records for key, want 1", n)
+		}
+	})
+
+	errorCases := []struct {
+		name   string
+		faults sim.Faults
+		want   connector.Class
+		status int
+	}{
+		{"500 is retryable", sim.Faults{Errors: map[string]float64{"500": 1}}, connector.Retryable, 500},
+		{"503 is retryable", sim.Faults{Errors: map[string]float64{"503": 1}}, connector.Retryable, 503},
+		{"429 is retryable", sim.Faults{Errors: map[string]float64{"429": 1}}, connector.Retryable, 429},
+		{"revoked token is auth", sim.Faults{Revoked: true}, connector.Auth, 401},
+	}
+	for _, tc := range errorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := h.New(t)
+			if err := s.SetFaults(tc.faults); err != nil {
+				t.Fatal(err)
+			}
+			k := key(t, 3)
+			_, err := c.Deliver(ctx(t), delivery(k, h.Payload(k, 1), 1))
+			ce := class(t, err, tc.want)
+			if ce.Status != tc.status {
+				t.Fatalf("status %d, want %d", ce.Status, tc.status)
+			}
+			if n := h.Count(s, k); n != 0 {
+				t.Fatalf("a refused write left %d records", n)
+			}
+		})
+	}
+
+	if h.DriftField != "" {
+		t.Run("removed field is drift", func(t *testing.T) {
+			c, s := h.New(t)
+			if err := s.SetFaults(sim.Faults{RemovedFields: []string{h.DriftField}}); err != nil {
+				t.Fatal(err)
+			}
+			k := key(t, 4)
+			_, err := c.Deliver(ctx(t), delivery(k, h.Payload(k, 1), 1))
+			class(t, err, connector.Drift)
+		})
+	}
+
+	t.Run("ambiguous outcome is resolved by lookup, not duplicated", func(t *testing.T) {
+		c, s := h.New(t)
+		if err := s.SetFaults(sim.Faults{TimeoutAfterWrite: 1, Hang: sim.Duration(3 * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		k := key(t, 5)
+		short, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := c.Deliver(short, delivery(k, h.Payload(k, 1), 1))
+		cancel()
+		ce := class(t, err, connector.Retryable)
+		if !ce.Sent {
+			t.Fatal("a timeout after sending must be marked Sent (ambiguous)")
+		}
+		if err := s.SetFaults(sim.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		lk := c.(connector.Looker)
+		id, _, found, err := lk.Lookup(ctx(t), k)
+		if err != nil || !found {
+			t.Fatalf("the applied write is not found by key: %v %v", found, err)
+		}
+		d := delivery(k, h.Payload(k, 2), 2)
+		d.Ambiguous, d.ExternalID = true, id
+		if _, err := c.Deliver(ctx(t), d); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		if n := h.Count(s, k); n != 1 {
+			t.Fatalf("%d records for key after the retry, want 1", n)
+		}
+	})
+
+	t.Run("batch partial failure is reported per item", func(t *testing.T) {
+		c, s := h.New(t)
+		b, ok := c.(connector.Batcher)
+		if !ok || c.Constraints().BatchSize <= 1 {
+			t.Skip("connector does not batch")
+		}
+		if err := s.SetFaults(sim.Faults{PartialBatch: 0.5}); err != nil {
+			t.Fatal(err)
+		}
+		n := min(c.Constraints().BatchSize, 10)
+		var ds []connector.Delivery
+		for i := 0; i < n; i++ {
+			k := key(t, 100+i)
+			ds = append(ds, delivery(k, h.Payload(k, 1), 1))
+		}
+		res, err := b.DeliverBatch(ctx(t), ds)
+		if err != nil {
+			t.Fatalf("batch: %v", err)
+		}
+		if len(res) != n {
+			t.Fatalf("%d results for %d items", len(res), n)
+		}
+		succeeded, failed := 0, 0
+		for i, r := range res {
+			want := 1
+			if r.Err != nil {
+				class(t, r.Err, connector.Retryable)
+				failed++
+				want = 0
+			} else {
+				succeeded++
+			}
+			if got := h.Count(s, ds[i].RecordKey); got != want {
+				t.Fatalf("item %d: %d records, want %d (err %v)", i, got, want, r.Err)
+			}
+		}
+		if succeeded == 0 || failed == 0 {
+			t.Fatalf("partial fault at 0.5 gave %d ok and %d failed; want some of each", succeeded, failed)
+		}
+	})
+}
