@@ -1,0 +1,64 @@
+package storesqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/storesqlite"
+)
+
+// TestAuditTamperIsDetected edits and deletes rows behind Sluice's back and
+// checks that verification fails and names the row.
+func TestAuditTamperIsDetected(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		sql     string
+		wantSeq int64
+	}{
+		{"modified message", `UPDATE audit_log SET message = 'nothing to see' WHERE seq = 3`, 3},
+		{"modified actor", `UPDATE audit_log SET actor = 'admin:mallory' WHERE seq = 5`, 5},
+		{"deleted row", `DELETE FROM audit_log WHERE seq = 4`, 5},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a.db")
+			d, err := storesqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			tx, _ := d.Begin(ctx)
+			for i := 0; i < 6; i++ {
+				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: time.Now(), EventID: "evt_x", Actor: "system", Action: "step", Message: "m"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := audit.Verify(ctx, d.Executor()); err != nil {
+				t.Fatalf("untouched chain: %v", err)
+			}
+			raw, err := sql.Open("sqlite", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			_, err = audit.Verify(ctx, d.Executor())
+			var be *audit.BrokenError
+			if !errors.As(err, &be) || be.Seq != tc.wantSeq {
+				t.Fatalf("verify = %v, want broken at seq %d", err, tc.wantSeq)
+			}
+		})
+	}
+}

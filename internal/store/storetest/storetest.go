@@ -1,0 +1,325 @@
+// Package storetest is the conformance suite of the store seam. Every driver
+// (storesqlite, storepg) runs Exercise against a fresh database; the rest of
+// Sluice may rely on exactly what it checks and nothing more.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Opener returns a driver over a new, empty database, closed by t.Cleanup.
+type Opener func(t *testing.T) store.Driver
+
+var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// inTx runs fn in a committed transaction.
+func inTx(t *testing.T, d store.Driver, fn func(tx store.ExecutorTx) error) {
+	t.Helper()
+	tx, err := d.Begin(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func event(id, idem, key, state string) *store.Event {
+	return &store.Event{ID: id, Source: "src", Flow: "flow", IdemKey: idem, RecordKey: key, State: state, ContentType: "application/json",
+		Raw: []byte(`{"a":1}`), Canonical: json.RawMessage(`{"email":"` + key + `"}`), ReceivedAt: t0, UpdatedAt: t0}
+}
+
+func delivery(id, eventID, dest, key, state string, next time.Time) *store.Delivery {
+	return &store.Delivery{ID: id, EventID: eventID, Route: "r", Destination: dest, RecordKey: key, State: state,
+		Payload: json.RawMessage(`{"k":"` + key + `"}`), NextAt: next, CreatedAt: t0, UpdatedAt: t0}
+}
+
+// Exercise runs the suite.
+func Exercise(t *testing.T, open Opener) {
+	t.Run("event insert, idempotency, get, list, update", func(t *testing.T) {
+		d := open(t)
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			id, ins, err := tx.EventInsert(ctx(t), event("evt_01", "idem-1", "a@x", store.EventDelivering))
+			if err != nil || !ins || id != "evt_01" {
+				return fmt.Errorf("first insert: %q %v %v", id, ins, err)
+			}
+			id, ins, err = tx.EventInsert(ctx(t), event("evt_02", "idem-1", "a@x", store.EventDelivering))
+			if err != nil || ins || id != "evt_01" {
+				return fmt.Errorf("duplicate insert: %q %v %v, want evt_01 not inserted", id, ins, err)
+			}
+			_, ins, err = tx.EventInsert(ctx(t), event("evt_03", "", "b@x", store.EventHeld))
+			if err != nil || !ins {
+				return fmt.Errorf("insert without idempotency key: %v %v", ins, err)
+			}
+			_, ins, err = tx.EventInsert(ctx(t), event("evt_04", "", "b@x", store.EventRejected))
+			if err != nil || !ins {
+				return fmt.Errorf("second insert without idempotency key: %v %v", ins, err)
+			}
+			return nil
+		})
+		ex := d.Executor()
+		e, err := ex.EventGetByID(ctx(t), "evt_01")
+		if err != nil || e.RecordKey != "a@x" || string(e.Raw) != `{"a":1}` || !e.ReceivedAt.Equal(t0) {
+			t.Fatalf("get: %+v %v", e, err)
+		}
+		if _, err := ex.EventGetByID(ctx(t), "evt_nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("get missing: %v, want ErrNotFound", err)
+		}
+		all, err := ex.EventList(ctx(t), &store.EventListParams{})
+		if err != nil || len(all) != 3 || all[0].ID != "evt_04" {
+			t.Fatalf("list: %d events, first %v, err %v (want 3, newest first)", len(all), all, err)
+		}
+		held, _ := ex.EventList(ctx(t), &store.EventListParams{State: store.EventHeld})
+		if len(held) != 1 || held[0].ID != "evt_03" {
+			t.Fatalf("list held: %v", held)
+		}
+		page, _ := ex.EventList(ctx(t), &store.EventListParams{BeforeID: "evt_04", Limit: 1})
+		if len(page) != 1 || page[0].ID != "evt_03" {
+			t.Fatalf("page: %v", page)
+		}
+		until := t0.Add(time.Hour)
+		key := "c@x"
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.EventUpdate(ctx(t), &store.EventUpdateParams{ID: "evt_03", State: store.EventHeld, Missing: json.RawMessage(`["company"]`), HoldUntil: &until, RecordKey: &key, Now: t0})
+		})
+		e, _ = ex.EventGetByID(ctx(t), "evt_03")
+		if string(e.Missing) != `["company"]` || !e.HoldUntil.Equal(until) || e.RecordKey != "c@x" {
+			t.Fatalf("after update: %+v", e)
+		}
+		byKey, err := ex.EventListHeldByKey(ctx(t), "flow", "c@x")
+		if err != nil || len(byKey) != 1 {
+			t.Fatalf("held by key: %v %v", byKey, err)
+		}
+		exp, _ := ex.EventListHoldExpired(ctx(t), t0.Add(2*time.Hour), 10)
+		if len(exp) != 1 || exp[0].ID != "evt_03" {
+			t.Fatalf("hold expired: %v", exp)
+		}
+		if exp, _ := ex.EventListHoldExpired(ctx(t), t0, 10); len(exp) != 0 {
+			t.Fatalf("hold expired too early: %v", exp)
+		}
+		counts, _ := ex.EventCountByState(ctx(t))
+		if counts[store.EventDelivering] != 1 || counts[store.EventHeld] != 1 || counts[store.EventRejected] != 1 {
+			t.Fatalf("counts: %v", counts)
+		}
+		err = ex.EventUpdate(ctx(t), &store.EventUpdateParams{ID: "evt_nope", State: store.EventHeld, Now: t0})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("update missing: %v", err)
+		}
+	})
+
+	t.Run("claim respects readiness, per-key order and leases", func(t *testing.T) {
+		d := open(t)
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			for _, e := range []string{"evt_1", "evt_2"} {
+				if _, _, err := tx.EventInsert(ctx(t), event(e, "", "k", store.EventDelivering)); err != nil {
+					return err
+				}
+			}
+			for _, dl := range []*store.Delivery{
+				delivery("d1", "evt_1", "crm", "k1", store.DeliveryPending, t0),
+				delivery("d2", "evt_1", "crm", "k1", store.DeliveryPending, t0), // same key, later: must wait for d1
+				delivery("d3", "evt_1", "crm", "k2", store.DeliveryPending, t0.Add(time.Hour)), // not ready yet
+				delivery("d4", "evt_2", "crm", "k3", store.DeliveryWaiting, t0), // waiting on a dependency
+				delivery("d5", "evt_2", "other", "k1", store.DeliveryPending, t0), // other destination: independent
+			} {
+				if err := tx.DeliveryInsert(ctx(t), dl); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		var got []*store.Delivery
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			var err error
+			got, err = tx.DeliveryClaim(ctx(t), &store.DeliveryClaimParams{Destination: "crm", Owner: "w1", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+			return err
+		})
+		if len(got) != 1 || got[0].ID != "d1" || got[0].State != store.DeliveryInflight || got[0].Attempts != 1 || got[0].LeaseOwner != "w1" {
+			t.Fatalf("claim: %+v, want only d1 in flight", got)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			again, err := tx.DeliveryClaim(ctx(t), &store.DeliveryClaimParams{Destination: "crm", Owner: "w2", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+			if err == nil && len(again) != 0 {
+				err = fmt.Errorf("second claim got %v; d2 must wait while d1 is in flight", again)
+			}
+			return err
+		})
+		exp, err := d.Executor().DeliveryListLeaseExpired(ctx(t), t0.Add(2*time.Minute), 10)
+		if err != nil || len(exp) != 1 || exp[0].ID != "d1" {
+			t.Fatalf("lease expired: %v %v", exp, err)
+		}
+		d1 := got[0]
+		d1.State, d1.ExternalID, d1.UpdatedAt = store.DeliverySucceeded, "ext-1", t0
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.DeliveryUpdate(ctx(t), d1) })
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			next, err := tx.DeliveryClaim(ctx(t), &store.DeliveryClaimParams{Destination: "crm", Owner: "w2", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+			if err == nil && (len(next) != 1 || next[0].ID != "d2") {
+				err = fmt.Errorf("after d1 succeeded, claim got %v, want d2", next)
+			}
+			return err
+		})
+		nr, err := d.Executor().DeliveryNextReady(ctx(t), "crm")
+		if err != nil || !nr.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("next ready: %v %v", nr, err)
+		}
+		ds, _ := d.Executor().DeliveryListByEvent(ctx(t), "evt_1")
+		if len(ds) != 3 || ds[0].ID != "d1" || ds[0].ExternalID != "ext-1" {
+			t.Fatalf("list by event: %v", ds)
+		}
+		counts, _ := d.Executor().DeliveryCountByState(ctx(t))
+		if counts[store.DeliverySucceeded] != 1 || counts[store.DeliveryInflight] != 1 || counts[store.DeliveryWaiting] != 1 {
+			t.Fatalf("counts: %v", counts)
+		}
+	})
+
+	t.Run("identities upsert", func(t *testing.T) {
+		d := open(t)
+		ex := d.Executor()
+		if _, err := ex.IdentityGet(ctx(t), "crm", "k"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing identity: %v", err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "k", "1") })
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "k", "2") })
+		if id, err := ex.IdentityGet(ctx(t), "crm", "k"); err != nil || id != "2" {
+			t.Fatalf("identity = %q %v, want 2", id, err)
+		}
+	})
+
+	t.Run("escalations", func(t *testing.T) {
+		d := open(t)
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			if _, _, err := tx.EventInsert(ctx(t), event("evt_e", "", "k", store.EventEscalated)); err != nil {
+				return err
+			}
+			return tx.EscalationInsert(ctx(t), &store.Escalation{ID: "esc_1", EventID: "evt_e", Kind: "permanent_error", Reason: "r", LastError: "400 bad", LastStatus: 400, Status: store.EscalationOpen, CreatedAt: t0, UpdatedAt: t0})
+		})
+		ex := d.Executor()
+		open, _ := ex.EscalationList(ctx(t), &store.EscalationListParams{Status: store.EscalationOpen})
+		if len(open) != 1 || open[0].LastStatus != 400 {
+			t.Fatalf("open: %v", open)
+		}
+		e := open[0]
+		e.Status, e.Actor, e.Note = store.EscalationResolved, "admin:ops", "fixed"
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.EscalationUpdate(ctx(t), e) })
+		got, err := ex.EscalationGetByID(ctx(t), "esc_1")
+		if err != nil || got.Status != store.EscalationResolved || got.Actor != "admin:ops" {
+			t.Fatalf("after update: %+v %v", got, err)
+		}
+		if open, _ := ex.EscalationList(ctx(t), &store.EscalationListParams{Status: store.EscalationOpen}); len(open) != 0 {
+			t.Fatalf("still open: %v", open)
+		}
+	})
+
+	t.Run("audit chain appends, verifies, detects tampering by the driver's own reads", func(t *testing.T) {
+		d := open(t)
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			for i := 0; i < 5; i++ {
+				if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_a", Actor: "system", Action: fmt.Sprint("step", i)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		rep, err := audit.Verify(ctx(t), d.Executor())
+		if err != nil || rep.Entries != 5 {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+		es, _ := d.Executor().AuditListByEvent(ctx(t), "evt_a")
+		if len(es) != 5 || es[0].Seq != 1 || es[4].PrevHash != es[3].Hash {
+			t.Fatalf("entries: %+v", es)
+		}
+	})
+
+	t.Run("rolled back transaction leaves nothing", func(t *testing.T) {
+		d := open(t)
+		tx, err := d.Begin(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.EventInsert(ctx(t), event("evt_rb", "", "k", store.EventHeld))
+		tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_rb", Actor: "system", Action: "captured"})
+		tx.Rollback()
+		if _, err := d.Executor().EventGetByID(ctx(t), "evt_rb"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("rolled back event visible: %v", err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, Actor: "system", Action: "after"})
+		})
+		if rep, err := audit.Verify(ctx(t), d.Executor()); err != nil || rep.Entries != 1 {
+			t.Fatalf("chain after rollback: %+v %v", rep, err)
+		}
+	})
+
+	t.Run("destination state", func(t *testing.T) {
+		d := open(t)
+		st, err := d.Executor().DestinationStateGet(ctx(t), "crm")
+		if err != nil || st.Paused {
+			t.Fatalf("default state: %+v %v", st, err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.DestinationStatePut(ctx(t), &store.DestinationState{Name: "crm", Paused: true, Reason: "auth", UpdatedAt: t0})
+		})
+		st, _ = d.Executor().DestinationStateGet(ctx(t), "crm")
+		if !st.Paused || st.Reason != "auth" {
+			t.Fatalf("state: %+v", st)
+		}
+	})
+
+	t.Run("group commit: concurrent units, one failing, the rest commit", func(t *testing.T) {
+		d := open(t)
+		c := store.NewCommitter(d, 64)
+		defer c.Close()
+		var wg sync.WaitGroup
+		errs := make([]error, 50)
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = c.Do(ctx(t), func(ctx context.Context, tx store.ExecutorTx) error {
+					if _, _, err := tx.EventInsert(ctx, event(fmt.Sprintf("evt_g%02d", i), "", "k", store.EventHeld)); err != nil {
+						return err
+					}
+					if i == 13 {
+						return errors.New("unit 13 refuses")
+					}
+					return tx.AuditAppend(ctx, &store.AuditEntry{At: t0, EventID: fmt.Sprintf("evt_g%02d", i), Actor: "system", Action: "captured"})
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (i == 13) != (err != nil) {
+				t.Fatalf("unit %d: err %v", i, err)
+			}
+		}
+		if _, err := d.Executor().EventGetByID(ctx(t), "evt_g13"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("failed unit's write persisted: %v", err)
+		}
+		all, _ := d.Executor().EventList(ctx(t), &store.EventListParams{Limit: 1000})
+		if len(all) != 49 {
+			t.Fatalf("%d events, want 49", len(all))
+		}
+		if rep, err := audit.Verify(ctx(t), d.Executor()); err != nil || rep.Entries != 49 {
+			t.Fatalf("audit: %+v %v", rep, err)
+		}
+	})
+}
