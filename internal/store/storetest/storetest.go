@@ -136,10 +136,10 @@ func Exercise(t *testing.T, open Opener) {
 			}
 			for _, dl := range []*store.Delivery{
 				delivery("d1", "evt_1", "crm", "k1", store.DeliveryPending, t0),
-				delivery("d2", "evt_1", "crm", "k1", store.DeliveryPending, t0), // same key, later: must wait for d1
+				delivery("d2", "evt_1", "crm", "k1", store.DeliveryPending, t0),                // same key, later: must wait for d1
 				delivery("d3", "evt_1", "crm", "k2", store.DeliveryPending, t0.Add(time.Hour)), // not ready yet
-				delivery("d4", "evt_2", "crm", "k3", store.DeliveryWaiting, t0), // waiting on a dependency
-				delivery("d5", "evt_2", "other", "k1", store.DeliveryPending, t0), // other destination: independent
+				delivery("d4", "evt_2", "crm", "k3", store.DeliveryWaiting, t0),                // waiting on a dependency
+				delivery("d5", "evt_2", "other", "k1", store.DeliveryPending, t0),              // other destination: independent
 			} {
 				if err := tx.DeliveryInsert(ctx(t), dl); err != nil {
 					return err
