@@ -1,0 +1,41 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/httperr"
+)
+
+// FuzzParseBody feeds arbitrary bodies to the intake parser: it must never
+// panic, must refuse with a 400 (never another error), and what it accepts
+// must be JSON-encodable for storage.
+func FuzzParseBody(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,2]`, `{"a":{"b":[{"c":"d"}]}}`, `{"a":`, "\xff", `{"a":1} x`, `a=1&a=2&b=`, `"str"`, `null`, `{"s":"\u00e9\\"}"}`} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
+		v, err := parseBody(body, isJSON)
+		if err != nil {
+			var he *httperr.Error
+			if !errors.As(err, &he) || he.Code != 400 {
+				t.Fatalf("refusal is not a 400: %v", err)
+			}
+			return
+		}
+		if _, err := json.Marshal(v); err != nil {
+			t.Fatalf("accepted body not encodable: %v", err)
+		}
+	})
+}
+
+func TestDepth(t *testing.T) {
+	cases := map[string]int{`{}`: 1, `[[[]]]`: 3, `{"a":"[[[["}`: 1, `{"a":"\"[["}`: 1, `1`: 0}
+	for in, want := range cases {
+		if got := depth([]byte(in)); got != want {
+			t.Errorf("depth(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
