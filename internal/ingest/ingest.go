@@ -123,16 +123,22 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		h.observe(name, "malformed")
 		return perr
 	}
-	idem := r.Header.Get("webhook-id")
+	// A configured payload field names the business identity of a trigger
+	// (a form submission ID) and so wins over transport-level message IDs,
+	// which only catch redeliveries of the same message.
+	var idem string
+	if src.IdempotencyField != "" {
+		if m, ok := payload.(map[string]any); ok {
+			if v, ok := lookup(m, src.IdempotencyField); ok && v != nil {
+				idem = "field:" + fmt.Sprint(v)
+			}
+		}
+	}
 	if idem == "" {
 		idem = r.Header.Get("Idempotency-Key")
 	}
-	if idem == "" && src.IdempotencyField != "" {
-		if m, ok := payload.(map[string]any); ok {
-			if v, ok := lookup(m, src.IdempotencyField); ok && v != nil {
-				idem = fmt.Sprint(v)
-			}
-		}
+	if idem == "" {
+		idem = r.Header.Get("webhook-id")
 	}
 	if len(idem) > 256 {
 		h.observe(name, "malformed")

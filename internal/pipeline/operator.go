@@ -36,19 +36,24 @@ func wrongState(what, state string) error {
 }
 
 // holdable is true for events a person may patch and release: held ones,
-// and held ones whose hold expired into an escalation.
-func holdable(ex store.Executor, ctx context.Context, ev *store.Event) (bool, error) {
+// and held ones whose hold expired into a still open escalation.
+func holdable(ctx context.Context, ex store.Executor, ev *store.Event) (bool, error) {
 	if ev.State == store.EventHeld {
 		return true, nil
 	}
 	if ev.State != store.EventEscalated {
 		return false, nil
 	}
-	ds, err := ex.DeliveryListByEvent(ctx, ev.ID)
+	escs, err := ex.EscalationList(ctx, &store.EscalationListParams{EventID: ev.ID, Status: store.EscalationOpen, Limit: 100})
 	if err != nil {
 		return false, err
 	}
-	return len(ds) == 0 && len(ev.Missing) > 2, nil
+	for _, e := range escs {
+		if e.Kind == "hold_expired" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // HoldPatch merges fields into a held record (dotted paths allowed) and
@@ -64,7 +69,7 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 		if err != nil {
 			return err
 		}
-		if ok, err := holdable(tx, ctx, ev); err != nil {
+		if ok, err := holdable(ctx, tx, ev); err != nil {
 			return err
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)
@@ -113,7 +118,7 @@ func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.E
 		if err != nil {
 			return err
 		}
-		if ok, err := holdable(tx, ctx, ev); err != nil {
+		if ok, err := holdable(ctx, tx, ev); err != nil {
 			return err
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)

@@ -1,0 +1,163 @@
+package pipeline_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/storesqlite"
+)
+
+const cfg = `
+sources: {forms: {}}
+entities:
+  lead: {key: email}
+flows:
+  leads:
+    source: forms
+    entity: lead
+    require: [company]
+    hold_ttl: 1h
+    normalize:
+      fields:
+        email: {from: email, type: email}
+        company: {from: company}
+    routes:
+      crm: {destination: d}
+destinations:
+  d: {type: http, options: {url: "http://127.0.0.1:1/x"}}
+`
+
+// clock is a settable fake clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newGate(t *testing.T) (*pipeline.Gate, *clock) {
+	t.Helper()
+	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pipeline.Compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	com := store.NewCommitter(drv, 16)
+	t.Cleanup(func() { com.Close(); drv.Close() })
+	clk := &clock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
+	return &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: clk.Now}, clk
+}
+
+func TestHoldExpiresIntoEscalation(t *testing.T) {
+	g, clk := newGate(t)
+	ctx := context.Background()
+	res, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", Payload: map[string]any{"email": "a@b.co"}, Body: []byte(`{}`)})
+	if err != nil || res.State != store.EventHeld {
+		t.Fatalf("capture: %+v %v", res, err)
+	}
+	clk.Add(59 * time.Minute)
+	if n, err := g.ExpireHolds(ctx); err != nil || n != 0 {
+		t.Fatalf("expired early: %d %v", n, err)
+	}
+	clk.Add(2 * time.Minute)
+	if n, err := g.ExpireHolds(ctx); err != nil || n != 1 {
+		t.Fatalf("expire: %d %v", n, err)
+	}
+	ev, _ := g.Driver.Executor().EventGetByID(ctx, res.EventID)
+	if ev.State != store.EventEscalated {
+		t.Fatalf("state %s, want escalated", ev.State)
+	}
+	escs, _ := g.Driver.Executor().EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
+	if len(escs) != 1 || escs[0].Kind != "hold_expired" {
+		t.Fatalf("escalations: %+v", escs)
+	}
+	// A person can still fix and release it; the escalation closes.
+	if _, err := g.HoldPatch(ctx, res.EventID, map[string]any{"company": "Acme"}, "admin:ops"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err = g.HoldRelease(ctx, res.EventID, "admin:ops")
+	if err != nil || ev.State != store.EventDelivering {
+		t.Fatalf("release after expiry: %+v %v", ev, err)
+	}
+	escs, _ = g.Driver.Executor().EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
+	if escs[0].Status != store.EscalationResolved {
+		t.Fatalf("escalation not closed: %+v", escs[0])
+	}
+	// Nothing downstream before release; one delivery after.
+	ds, _ := g.Driver.Executor().DeliveryListByEvent(ctx, res.EventID)
+	if len(ds) != 1 || ds[0].State != store.DeliveryPending {
+		t.Fatalf("deliveries: %+v", ds)
+	}
+}
+
+func TestExpiredLeaseIsRequeuedAsAmbiguous(t *testing.T) {
+	g, clk := newGate(t)
+	ctx := context.Background()
+	res, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", Payload: map[string]any{"email": "a@b.co", "company": "Acme"}, Body: []byte(`{}`)})
+	if err != nil || res.State != store.EventDelivering {
+		t.Fatalf("capture: %+v %v", res, err)
+	}
+	var claimed []*store.Delivery
+	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		var err error
+		claimed, err = tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: "d", Owner: "dead-worker", Now: clk.Now(), LeaseUntil: clk.Now().Add(time.Minute), Limit: 5})
+		return err
+	})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	if n, _ := g.RecoverLeases(ctx); n != 0 {
+		t.Fatal("recovered a live lease")
+	}
+	clk.Add(2 * time.Minute)
+	if n, err := g.RecoverLeases(ctx); err != nil || n != 1 {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	d, _ := g.Driver.Executor().DeliveryGetByID(ctx, claimed[0].ID)
+	if d.State != store.DeliveryPending || !d.Ambiguous || d.Attempts != 1 {
+		t.Fatalf("after recovery: %+v", d)
+	}
+}
+
+func TestDiscardNeedsReasonAndCancelsDeliveries(t *testing.T) {
+	g, _ := newGate(t)
+	ctx := context.Background()
+	res, _ := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", Payload: map[string]any{"email": "a@b.co", "company": "Acme"}, Body: []byte(`{}`)})
+	if _, err := g.EventDiscard(ctx, res.EventID, " ", "admin:ops"); err == nil {
+		t.Fatal("discard without reason accepted")
+	}
+	ev, err := g.EventDiscard(ctx, res.EventID, "test lead", "admin:ops")
+	if err != nil || ev.State != store.EventDiscarded {
+		t.Fatalf("discard: %+v %v", ev, err)
+	}
+	ds, _ := g.Driver.Executor().DeliveryListByEvent(ctx, res.EventID)
+	if ds[0].State != store.DeliveryCancelled {
+		t.Fatalf("delivery not cancelled: %+v", ds[0])
+	}
+	tl, _ := g.Driver.Executor().AuditListByEvent(ctx, res.EventID)
+	last := tl[len(tl)-1]
+	if last.Action != "discarded" || last.Actor != "admin:ops" || last.Message != "test lead" {
+		t.Fatalf("audit: %+v", last)
+	}
+}
