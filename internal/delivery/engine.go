@@ -40,14 +40,13 @@ type Observer interface {
 
 // Engine runs one worker per destination.
 type Engine struct {
-	Gate   *pipeline.Gate
-	Owner  string // lease owner name of this process
-	Lease  time.Duration
-	Poll   time.Duration
-	Log    *slog.Logger
-	Now    func() time.Time
-	dests  map[string]*worker
-	wakeMu sync.Mutex
+	Gate  *pipeline.Gate
+	Owner string // lease owner name of this process
+	Lease time.Duration
+	Poll  time.Duration
+	Log   *slog.Logger
+	Now   func() time.Time
+	dests map[string]*worker
 }
 
 type worker struct {

@@ -1,0 +1,248 @@
+package delivery_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/connector"
+	_ "github.com/sluicehq/sluice/internal/connector/httpdest"
+	"github.com/sluicehq/sluice/internal/delivery"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/storesqlite"
+)
+
+const cfgTmpl = `
+sources: {forms: {}}
+entities:
+  lead: {key: email}
+flows:
+  leads:
+    source: forms
+    entity: lead
+    normalize:
+      fields:
+        email: {from: email}
+        v: {from: v, type: integer}
+    routes:
+      out: {destination: d}
+destinations:
+  d:
+    type: http
+    options: {url: "%s/in", concurrency: 8}
+    max_attempts: 5
+    retry_base: 5ms
+    retry_max: 20ms
+`
+
+type rig struct {
+	gate *pipeline.Gate
+	eng  *delivery.Engine
+	stop func()
+}
+
+func newRig(t *testing.T, sinkURL string) *rig {
+	t.Helper()
+	c, err := config.Parse(fmt.Appendf(nil, cfgTmpl, sinkURL), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pipeline.Compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "e.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	com := store.NewCommitter(drv, 64)
+	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: func() time.Time { return time.Now().UTC() }}
+	dc := c.Destinations["d"]
+	conn, err := connector.New(dc.Type, "d", dc.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng := delivery.New(g, "test", 5*time.Second, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+	r := &rig{gate: g, eng: eng, stop: func() { cancel(); <-done; com.Close(); drv.Close() }}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *rig) send(t *testing.T, email string, v int) string {
+	t.Helper()
+	res, err := r.gate.Capture(context.Background(), pipeline.CaptureInput{Source: "forms", Body: []byte("{}"), Payload: map[string]any{"email": email, "v": float64(v)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.eng.Kick()
+	return res.EventID
+}
+
+func (r *rig) wait(t *testing.T, id, state string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ev, err := r.gate.Driver.Executor().EventGetByID(context.Background(), id)
+		if err == nil && ev.State == state {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ev, _ := r.gate.Driver.Executor().EventGetByID(context.Background(), id)
+	t.Fatalf("event %s is %s, want %s", id, ev.State, state)
+}
+
+// TestPerKeyOrder sends many updates of a few keys to a slow, concurrent
+// sink: each key's writes must arrive one at a time, in order.
+func TestPerKeyOrder(t *testing.T) {
+	var mu sync.Mutex
+	inflight := map[string]bool{}
+	seen := map[string][]int{}
+	var violations []string
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Email string `json:"email"`
+			V     int    `json:"v"`
+		}
+		json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		if inflight[p.Email] {
+			violations = append(violations, "two in flight for "+p.Email)
+		}
+		inflight[p.Email] = true
+		mu.Unlock()
+		time.Sleep(3 * time.Millisecond)
+		mu.Lock()
+		inflight[p.Email] = false
+		seen[p.Email] = append(seen[p.Email], p.V)
+		mu.Unlock()
+		fmt.Fprint(w, `{"id":"x"}`)
+	}))
+	defer sink.Close()
+	r := newRig(t, sink.URL)
+	var last string
+	for v := 0; v < 20; v++ {
+		for k := 0; k < 4; k++ {
+			last = r.send(t, fmt.Sprintf("k%d@x.co", k), v)
+		}
+	}
+	r.wait(t, last, store.EventDelivered)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(violations) > 0 {
+		t.Fatal(violations)
+	}
+	for k, vs := range seen {
+		for i, v := range vs {
+			if v != i {
+				t.Fatalf("key %s got writes in order %v", k, vs)
+			}
+		}
+	}
+}
+
+// TestAuthErrorPausesAndResumeDrains: a 401 pauses the destination without
+// spending the delivery's attempts; after resume it is delivered.
+func TestAuthErrorPausesAndResumeDrains(t *testing.T) {
+	var mu sync.Mutex
+	authOK := false
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ok := authOK
+		mu.Unlock()
+		if !ok {
+			w.WriteHeader(401)
+			fmt.Fprint(w, `{"error":"token revoked"}`)
+			return
+		}
+		fmt.Fprint(w, `{"id":"x"}`)
+	}))
+	defer sink.Close()
+	r := newRig(t, sink.URL)
+	id := r.send(t, "a@x.co", 1)
+	ex := r.gate.Driver.Executor()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := ex.DestinationStateGet(context.Background(), "d")
+		if st.Paused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("destination not paused after 401")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	ds, _ := ex.DeliveryListByEvent(context.Background(), id)
+	if ds[0].State != store.DeliveryPending || ds[0].Attempts != 0 {
+		t.Fatalf("paused delivery: %+v (want pending, attempts not spent)", ds[0])
+	}
+	mu.Lock()
+	authOK = true
+	mu.Unlock()
+	err := r.gate.Committer.Do(context.Background(), func(ctx context.Context, tx store.ExecutorTx) error {
+		return tx.DestinationStatePut(ctx, &store.DestinationState{Name: "d", Paused: false, UpdatedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.eng.Kick()
+	r.wait(t, id, store.EventDelivered)
+}
+
+// TestRetryAfterIsHonoured: after a 429 with Retry-After: 1, no request
+// reaches the destination for a second.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	var mu sync.Mutex
+	var times []time.Time
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			return
+		}
+		fmt.Fprint(w, `{"id":"x"}`)
+	}))
+	defer sink.Close()
+	r := newRig(t, sink.URL)
+	id := r.send(t, "a@x.co", 1)
+	r.wait(t, id, store.EventDelivered)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) != 2 {
+		t.Fatalf("%d requests, want 2", len(times))
+	}
+	if gap := times[1].Sub(times[0]); gap < 950*time.Millisecond {
+		t.Fatalf("retried after %v, before Retry-After", gap)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for attempt := 1; attempt < 40; attempt++ {
+		d := delivery.Backoff(attempt, time.Second, time.Minute, 0)
+		if d < 0 || d > time.Minute {
+			t.Fatalf("attempt %d: %v outside [0, max]", attempt, d)
+		}
+	}
+	if d := delivery.Backoff(1, time.Second, time.Minute, 30*time.Second); d < 30*time.Second {
+		t.Fatalf("retry-after not honoured: %v", d)
+	}
+}
