@@ -52,6 +52,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	act("POST /v1/escalations/{id}/retry", a.retryEscalation)
 	act("POST /v1/escalations/{id}/resolve", a.resolveEscalation)
 	act("POST /v1/escalations/{id}/discard", a.discardEscalation)
+	read("GET /v1/reconciliations", a.listReconciliations)
+	read("GET /v1/reconciliations/{id}", a.getReconciliation)
+	act("POST /v1/reconciliations/{id}/retry", a.retryReconciliation)
+	act("POST /v1/reconciliations/{id}/resolve", a.resolveReconciliation)
 	read("GET /v1/destinations", a.listDestinations)
 	act("POST /v1/destinations/{name}/pause", a.pauseDestination)
 	act("POST /v1/destinations/{name}/resume", a.resumeDestination)
@@ -179,7 +183,9 @@ type EventDetail struct {
 	Event       EventJSON        `json:"event"`
 	Deliveries  []DeliveryJSON   `json:"deliveries"`
 	Escalations []EscalationJSON `json:"escalations"`
-	Timeline    []AuditJSON      `json:"timeline"`
+	// Reconciliations are open or settled partial-success tasks.
+	Reconciliations []ReconciliationJSON `json:"reconciliations"`
+	Timeline        []AuditJSON          `json:"timeline"`
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
@@ -197,11 +203,18 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	recs, err := ex.ReconciliationList(ctx, &store.ReconciliationListParams{EventID: ev.ID, Limit: 1000})
+	if err != nil {
+		return err
+	}
 	au, err := ex.AuditListByEvent(ctx, ev.ID)
 	if err != nil {
 		return err
 	}
-	det := EventDetail{Event: eventJSON(ev, true), Deliveries: []DeliveryJSON{}, Escalations: []EscalationJSON{}, Timeline: []AuditJSON{}}
+	det := EventDetail{Event: eventJSON(ev, true), Deliveries: []DeliveryJSON{}, Escalations: []EscalationJSON{}, Reconciliations: []ReconciliationJSON{}, Timeline: []AuditJSON{}}
+	for _, x := range recs {
+		det.Reconciliations = append(det.Reconciliations, reconciliationJSON(x))
+	}
 	for _, d := range ds {
 		det.Deliveries = append(det.Deliveries, deliveryJSON(d))
 	}
@@ -438,5 +451,63 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httperr.JSON(w, http.StatusOK, map[string]any{"events": ev, "deliveries": ds, "store": a.Gate.Driver.Name()})
+	return nil
+}
+
+func (a *API) listReconciliations(w http.ResponseWriter, r *http.Request) error {
+	limit, err := limitParam(r)
+	if err != nil {
+		return err
+	}
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "", store.ReconciliationOpen, store.ReconciliationResolved:
+	default:
+		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open or resolved")
+	}
+	rs, err := a.Gate.Driver.Executor().ReconciliationList(r.Context(), &store.ReconciliationListParams{Status: status, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := make([]ReconciliationJSON, len(rs))
+	for i, x := range rs {
+		out[i] = reconciliationJSON(x)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"reconciliations": out})
+	return nil
+}
+
+func (a *API) getReconciliation(w http.ResponseWriter, r *http.Request) error {
+	x, err := a.Gate.Driver.Executor().ReconciliationGetByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return toHTTP(err)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"reconciliation": reconciliationJSON(x)})
+	return nil
+}
+
+func (a *API) retryReconciliation(w http.ResponseWriter, r *http.Request) error {
+	x, err := a.Gate.ReconciliationRetry(r.Context(), r.PathValue("id"), actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	a.changed()
+	httperr.JSON(w, http.StatusOK, map[string]any{"reconciliation": reconciliationJSON(x)})
+	return nil
+}
+
+func (a *API) resolveReconciliation(w http.ResponseWriter, r *http.Request) error {
+	var b reasonBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if strings.TrimSpace(b.Note) == "" {
+		return httperr.New(http.StatusBadRequest, "missing_field", "note is required: say how it was settled")
+	}
+	x, err := a.Gate.ReconciliationResolve(r.Context(), r.PathValue("id"), b.Note, actor(r))
+	if err != nil {
+		return toHTTP(err)
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"reconciliation": reconciliationJSON(x)})
 	return nil
 }

@@ -101,3 +101,19 @@ func auditJSON(e *store.AuditEntry) AuditJSON {
 	return AuditJSON{Seq: e.Seq, At: e.At, DeliveryID: e.DeliveryID, Route: e.Route, Attempt: e.Attempt, Actor: e.Actor,
 		Action: e.Action, Outcome: e.Outcome, Status: e.Status, Message: e.Message, LatencyMS: e.LatencyMS}
 }
+
+// ReconciliationJSON is the wire form of a reconciliation task.
+type ReconciliationJSON struct {
+	ID        string          `json:"id"`
+	EventID   string          `json:"event_id"`
+	Status    string          `json:"status"`
+	Summary   json.RawMessage `json:"summary"`
+	Actor     string          `json:"actor,omitempty"`
+	Note      string          `json:"note,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+func reconciliationJSON(r *store.Reconciliation) ReconciliationJSON {
+	return ReconciliationJSON{ID: r.ID, EventID: r.EventID, Status: r.Status, Summary: r.Summary, Actor: r.Actor, Note: r.Note, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}

@@ -196,8 +196,14 @@ func (g *Gate) settleEvent(ctx context.Context, tx store.ExecutorTx, eventID str
 	if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: eventID, State: state, Now: now}); err != nil {
 		return err
 	}
-	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: eventID, Actor: ActorSystem, Action: "state", Outcome: state,
-		Message: fmt.Sprintf("%s -> %s", ev.State, state)})
+	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: eventID, Actor: ActorSystem, Action: "state", Outcome: state,
+		Message: fmt.Sprintf("%s -> %s", ev.State, state)}); err != nil {
+		return err
+	}
+	if state == store.EventEscalated {
+		return g.openReconciliation(ctx, tx, ev, ds, now)
+	}
+	return nil
 }
 
 // RecoverLeases returns deliveries whose worker died (lease expired) to the

@@ -277,32 +277,11 @@ func (g *Gate) EscalationRetry(ctx context.Context, escID, actor string) (*store
 		if err != nil {
 			return err
 		}
-		now := g.Now()
-		d.State, d.Attempts, d.NextAt, d.UpdatedAt = store.DeliveryPending, 0, now, now
-		if err := tx.DeliveryUpdate(ctx, d); err != nil {
+		if err := g.reviveDelivery(ctx, tx, d, actor, "escalation "+escID+" retried", g.Now()); err != nil {
 			return err
 		}
-		siblings, err := tx.DeliveryListByEvent(ctx, d.EventID)
+		esc, err = tx.EscalationGetByID(ctx, escID)
 		if err != nil {
-			return err
-		}
-		for _, s := range siblings {
-			if s.State == store.DeliveryCancelled && len(s.After) > 0 {
-				s.State, s.LastError, s.UpdatedAt = store.DeliveryWaiting, "", now
-				if err := tx.DeliveryUpdate(ctx, s); err != nil {
-					return err
-				}
-			}
-		}
-		esc.Status, esc.Actor, esc.Note, esc.UpdatedAt = store.EscalationResolved, actor, "retried", now
-		if err := tx.EscalationUpdate(ctx, esc); err != nil {
-			return err
-		}
-		if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: d.EventID, State: store.EventDelivering, Now: now}); err != nil {
-			return err
-		}
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: actor,
-			Action: "retry_requested", Outcome: "pending", Message: "escalation " + escID + " retried"}); err != nil {
 			return err
 		}
 		out = esc

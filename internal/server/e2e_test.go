@@ -47,8 +47,12 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
-	if fs := s.failures[key]; len(fs) > 0 {
-		s.failures[key] = fs[1:]
+	fkey := key
+	if fs := s.failures[r.URL.Path+" "+key]; len(fs) > 0 {
+		fkey = r.URL.Path + " " + key
+	}
+	if fs := s.failures[fkey]; len(fs) > 0 {
+		s.failures[fkey] = fs[1:]
 		if fs[0] == 429 {
 			w.Header().Set("Retry-After", "0")
 		}
@@ -371,6 +375,34 @@ func TestGateEndToEnd(t *testing.T) {
 		det := h.waitState(res["event_id"].(string), "escalated")
 		if e := det["escalations"].([]any)[0].(map[string]any); e["kind"] != "retries_exhausted" {
 			t.Fatalf("kind = %v", e["kind"])
+		}
+	})
+
+	t.Run("partial success opens a reconciliation; retry settles it", func(t *testing.T) {
+		h.sink.mu.Lock()
+		h.sink.failures["/big part@example.com"] = []int{422}
+		h.sink.mu.Unlock()
+		_, res := h.send(`{"contact":{"email":"part@example.com"},"company":"Acme","amount":9000}`, nil)
+		id := res["event_id"].(string)
+		det := h.waitState(id, "escalated")
+		recs := det["reconciliations"].([]any)
+		if len(recs) != 1 {
+			t.Fatalf("reconciliations = %v", recs)
+		}
+		rec := recs[0].(map[string]any)
+		sum := fmt.Sprint(rec["summary"])
+		if !strings.Contains(sum, "landed:[map[destination:sink") || !strings.Contains(sum, "missing:[map[destination:sink2") {
+			t.Fatalf("summary does not say what is where: %s", sum)
+		}
+		if code, out := h.admin("GET", "/v1/reconciliations?status=open", ""); code != 200 || len(out["reconciliations"].([]any)) == 0 {
+			t.Fatalf("list: %d %v", code, out)
+		}
+		if code, out := h.admin("POST", "/v1/reconciliations/"+rec["id"].(string)+"/retry", ""); code != 200 {
+			t.Fatalf("retry: %d %v", code, out)
+		}
+		h.waitState(id, "delivered")
+		if code, _ := h.admin("POST", "/v1/reconciliations/"+rec["id"].(string)+"/resolve", `{"note":"x"}`); code != 409 {
+			t.Fatalf("resolve of a closed task: %d, want 409", code)
 		}
 	})
 

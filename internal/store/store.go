@@ -53,6 +53,27 @@ const (
 	EscalationDiscarded = "discarded"
 )
 
+// Reconciliation statuses.
+const (
+	ReconciliationOpen     = "open"
+	ReconciliationResolved = "resolved"
+)
+
+// Reconciliation is the task opened when an event's routes partly
+// succeeded and partly failed for good: the record now exists in some
+// systems and not in others, which someone (a retry or a person) must settle.
+type Reconciliation struct {
+	ID      string
+	EventID string
+	Status  string
+	// Summary says what is where: JSON of pipeline.ReconciliationSummary.
+	Summary   json.RawMessage
+	Actor     string
+	Note      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 // Event is one captured trigger and where the gate put it.
 type Event struct {
 	ID          string
@@ -201,6 +222,11 @@ type Executor interface {
 	// AuditScan calls fn for every entry in order, for verification.
 	AuditScan(ctx context.Context, afterSeq int64, fn func(*AuditEntry) error) error
 
+	ReconciliationInsert(ctx context.Context, r *Reconciliation) error
+	ReconciliationGetByID(ctx context.Context, id string) (*Reconciliation, error)
+	ReconciliationList(ctx context.Context, p *ReconciliationListParams) ([]*Reconciliation, error)
+	ReconciliationUpdate(ctx context.Context, r *Reconciliation) error
+
 	DestinationStateGet(ctx context.Context, name string) (*DestinationState, error)
 	DestinationStatePut(ctx context.Context, s *DestinationState) error
 }
@@ -237,6 +263,13 @@ type DeliveryClaimParams struct {
 
 // EscalationListParams filters EscalationList.
 type EscalationListParams struct {
+	Status  string
+	EventID string
+	Limit   int
+}
+
+// ReconciliationListParams filters ReconciliationList.
+type ReconciliationListParams struct {
 	Status  string
 	EventID string
 	Limit   int

@@ -697,3 +697,85 @@ func (x *executor) DestinationStatePut(ctx context.Context, s *store.Destination
 	}
 	return nil
 }
+
+// ---- reconciliations
+
+const reconciliationCols = `id, event_id, status, summary, actor, note, created_at, updated_at`
+
+func scanReconciliation(s scanner) (*store.Reconciliation, error) {
+	var r store.Reconciliation
+	var summary string
+	var created, updated int64
+	if err := s.Scan(&r.ID, &r.EventID, &r.Status, &summary, &r.Actor, &r.Note, &created, &updated); err != nil {
+		return nil, err
+	}
+	r.Summary = json.RawMessage(summary)
+	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
+	return &r, nil
+}
+
+func (x *executor) ReconciliationInsert(ctx context.Context, r *store.Reconciliation) error {
+	_, err := x.w.ExecContext(ctx, `INSERT INTO reconciliations (`+reconciliationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.EventID, r.Status, string(r.Summary), r.Actor, r.Note, ms(r.CreatedAt), ms(r.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("reconciliation insert: %w", err)
+	}
+	return nil
+}
+
+func (x *executor) ReconciliationGetByID(ctx context.Context, id string) (*store.Reconciliation, error) {
+	r, err := scanReconciliation(x.r.QueryRowContext(ctx, `SELECT `+reconciliationCols+` FROM reconciliations WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "reconciliation "+id)
+	}
+	return r, nil
+}
+
+func (x *executor) ReconciliationList(ctx context.Context, p *store.ReconciliationListParams) ([]*store.Reconciliation, error) {
+	var where []string
+	var args []any
+	if p.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, p.Status)
+	}
+	if p.EventID != "" {
+		where = append(where, "event_id = ?")
+		args = append(args, p.EventID)
+	}
+	q := `SELECT ` + reconciliationCols + ` FROM reconciliations`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := x.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reconciliation list: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Reconciliation
+	for rows.Next() {
+		r, err := scanReconciliation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) ReconciliationUpdate(ctx context.Context, r *store.Reconciliation) error {
+	res, err := x.w.ExecContext(ctx, `UPDATE reconciliations SET status = ?, summary = ?, actor = ?, note = ?, updated_at = ? WHERE id = ?`,
+		r.Status, string(r.Summary), r.Actor, r.Note, ms(r.UpdatedAt), r.ID)
+	if err != nil {
+		return fmt.Errorf("reconciliation update: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("reconciliation update %s: %w", r.ID, store.ErrNotFound)
+	}
+	return nil
+}

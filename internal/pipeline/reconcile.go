@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/id"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// RouteState is one route of a reconciliation summary.
+type RouteState struct {
+	Route       string `json:"route"`
+	Destination string `json:"destination"`
+	State       string `json:"state"`
+	ExternalID  string `json:"external_id,omitempty"`
+	LastError   string `json:"last_error,omitempty"`
+}
+
+// ReconciliationSummary names what is in which system and what is missing.
+type ReconciliationSummary struct {
+	RecordKey string       `json:"record_key"`
+	Landed    []RouteState `json:"landed"`
+	Missing   []RouteState `json:"missing"`
+	Suggested []string     `json:"suggested_actions"`
+}
+
+// openReconciliation records a partial success: called when an event
+// settles as escalated although some of its routes succeeded.
+func (g *Gate) openReconciliation(ctx context.Context, tx store.ExecutorTx, ev *store.Event, ds []*store.Delivery, now time.Time) error {
+	sum := ReconciliationSummary{RecordKey: ev.RecordKey}
+	for _, d := range ds {
+		rs := RouteState{Route: d.Route, Destination: d.Destination, State: d.State, ExternalID: d.ExternalID, LastError: d.LastError}
+		if d.State == store.DeliverySucceeded {
+			sum.Landed = append(sum.Landed, rs)
+		} else {
+			sum.Missing = append(sum.Missing, rs)
+		}
+	}
+	if len(sum.Landed) == 0 || len(sum.Missing) == 0 {
+		return nil
+	}
+	open, err := tx.ReconciliationList(ctx, &store.ReconciliationListParams{EventID: ev.ID, Status: store.ReconciliationOpen, Limit: 1})
+	if err != nil || len(open) > 0 {
+		return err
+	}
+	sum.Suggested = []string{
+		"retry: send the record again to the missing destinations (after fixing the cause)",
+		"resolve: mark settled when the record was fixed or removed by hand in the destinations",
+	}
+	b, _ := json.Marshal(sum)
+	r := &store.Reconciliation{ID: id.New("rec", now), EventID: ev.ID, Status: store.ReconciliationOpen, Summary: b, CreatedAt: now, UpdatedAt: now}
+	if err := tx.ReconciliationInsert(ctx, r); err != nil {
+		return err
+	}
+	var landed, missing []string
+	for _, l := range sum.Landed {
+		landed = append(landed, l.Destination)
+	}
+	for _, m := range sum.Missing {
+		missing = append(missing, m.Destination)
+	}
+	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: ActorSystem, Action: "reconciliation_opened", Outcome: r.ID,
+		Message: fmt.Sprintf("in %s; missing from %s", strings.Join(landed, ", "), strings.Join(missing, ", "))})
+}
+
+// reviveDelivery puts a failed delivery back in the queue with a fresh
+// attempt budget and revives the routes cancelled because of it.
+func (g *Gate) reviveDelivery(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, actor, why string, now time.Time) error {
+	d.State, d.Attempts, d.NextAt, d.UpdatedAt = store.DeliveryPending, 0, now, now
+	if err := tx.DeliveryUpdate(ctx, d); err != nil {
+		return err
+	}
+	siblings, err := tx.DeliveryListByEvent(ctx, d.EventID)
+	if err != nil {
+		return err
+	}
+	for _, s := range siblings {
+		if s.State == store.DeliveryCancelled && len(s.After) > 0 {
+			s.State, s.LastError, s.UpdatedAt = store.DeliveryWaiting, "", now
+			if err := tx.DeliveryUpdate(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	escs, err := tx.EscalationList(ctx, &store.EscalationListParams{EventID: d.EventID, Status: store.EscalationOpen, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for _, e := range escs {
+		if e.DeliveryID == d.ID {
+			e.Status, e.Actor, e.Note, e.UpdatedAt = store.EscalationResolved, actor, "retried", now
+			if err := tx.EscalationUpdate(ctx, e); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: d.EventID, State: store.EventDelivering, Now: now}); err != nil {
+		return err
+	}
+	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: actor,
+		Action: "retry_requested", Outcome: "pending", Message: why})
+}
+
+// ReconciliationRetry sends the record again to every destination it is
+// missing from and closes the task; if the retry fails for good, a new task
+// opens.
+func (g *Gate) ReconciliationRetry(ctx context.Context, recID, actor string) (*store.Reconciliation, error) {
+	var out *store.Reconciliation
+	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		r, err := tx.ReconciliationGetByID(ctx, recID)
+		if err != nil {
+			return err
+		}
+		if r.Status != store.ReconciliationOpen {
+			return wrongState("reconciliation "+recID, r.Status)
+		}
+		now := g.Now()
+		ds, err := tx.DeliveryListByEvent(ctx, r.EventID)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, d := range ds {
+			if d.State == store.DeliveryEscalated {
+				if err := g.reviveDelivery(ctx, tx, d, actor, "reconciliation "+recID+" retried", now); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("reconciliation %s: no failed delivery to retry: %w", recID, ErrWrongState)
+		}
+		r.Status, r.Actor, r.Note, r.UpdatedAt = store.ReconciliationResolved, actor, fmt.Sprintf("retried %d deliveries", n), now
+		if err := tx.ReconciliationUpdate(ctx, r); err != nil {
+			return err
+		}
+		out = r
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: r.EventID, Actor: actor, Action: "reconciliation_retried", Outcome: r.ID, Message: r.Note})
+	})
+	return out, err
+}
+
+// ReconciliationResolve records that a person settled the difference.
+func (g *Gate) ReconciliationResolve(ctx context.Context, recID, note, actor string) (*store.Reconciliation, error) {
+	if strings.TrimSpace(note) == "" {
+		return nil, fmt.Errorf("a note is required to resolve")
+	}
+	var out *store.Reconciliation
+	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		r, err := tx.ReconciliationGetByID(ctx, recID)
+		if err != nil {
+			return err
+		}
+		if r.Status != store.ReconciliationOpen {
+			return wrongState("reconciliation "+recID, r.Status)
+		}
+		now := g.Now()
+		r.Status, r.Actor, r.Note, r.UpdatedAt = store.ReconciliationResolved, actor, note, now
+		if err := tx.ReconciliationUpdate(ctx, r); err != nil {
+			return err
+		}
+		out = r
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: r.EventID, Actor: actor, Action: "reconciliation_resolved", Outcome: r.ID, Message: note})
+	})
+	return out, err
+}
