@@ -187,9 +187,6 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 		if in.IdemKey != "" {
 			msg += ", idempotency key present"
 		}
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "captured", Outcome: "ok", Message: msg}); err != nil {
-			return err
-		}
 		// A record that is complete may finish records held for the same
 		// key; release those first so their writes keep arrival order.
 		if ev.RecordKey != "" && a.canonical != nil && len(a.problems) == 0 {
@@ -199,7 +196,7 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 			}
 			res.Released = released
 		}
-		return g.enter(ctx, tx, f, ev, a, actor, now)
+		return g.enter(ctx, tx, ev, a, actor, msg, now)
 	})
 	if err != nil {
 		return CaptureResult{}, fmt.Errorf("capture: %w", err)
@@ -207,25 +204,28 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 	return res, nil
 }
 
-// enter writes the audit entry for the gate's verdict and, for a record
-// that passed, its deliveries.
-func (g *Gate) enter(ctx context.Context, tx store.ExecutorTx, f *Flow, ev *store.Event, a assessment, actor string, now time.Time) error {
+// enter writes the capture's one audit entry, which states the gate's
+// verdict (capture and verdict commit together, so they are one
+// transition), and, for a record that passed, its deliveries.
+func (g *Gate) enter(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor, msg string, now time.Time) error {
 	switch ev.State {
 	case store.EventRejected:
-		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "rejected", Outcome: "rejected", Status: 422, Message: problemsText(a.problems)})
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "captured", Outcome: "rejected", Status: 422, Message: msg + "; rejected: " + problemsText(a.problems)})
 	case store.EventHeld:
-		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "held", Outcome: "held", Message: "missing: " + strings.Join(a.missing, ", ")})
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "captured", Outcome: "held", Message: msg + "; missing: " + strings.Join(a.missing, ", ")})
 	}
-	return g.route(ctx, tx, ev, a, actor, now)
+	return g.route(ctx, tx, ev, a, actor, "captured", msg+"; ", now)
 }
 
-func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor string, now time.Time) error {
+// route creates the deliveries of a record that passed the gate and writes
+// the transition's audit entry (action, with prefix before the routes).
+func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor, action, prefix string, now time.Time) error {
 	planned := map[string]bool{}
 	for _, p := range a.routes {
 		planned[p.route.Name] = true
 	}
 	if len(a.routes) == 0 {
-		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "routed", Outcome: "delivered", Message: "no route matched; nothing to deliver"})
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "delivered", Message: prefix + "no route matched; nothing to deliver"})
 	}
 	var names []string
 	for _, p := range a.routes {
@@ -249,7 +249,7 @@ func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 		}
 		names = append(names, p.route.Name+"->"+p.route.Destination)
 	}
-	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "routed", Outcome: "delivering", Message: "routes: " + strings.Join(names, ", ")})
+	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "delivering", Message: prefix + "routes: " + strings.Join(names, ", ")})
 }
 
 // autoComplete releases held records of the same flow and key whose missing
@@ -291,7 +291,7 @@ func (g *Gate) autoComplete(ctx context.Context, tx store.ExecutorTx, f *Flow, e
 			Message: fmt.Sprintf("missing fields %s supplied by event %s", strings.Join(missing, ", "), ev.ID)}); err != nil {
 			return nil, err
 		}
-		if err := g.route(ctx, tx, h, a, ActorSystem, now); err != nil {
+		if err := g.route(ctx, tx, h, a, ActorSystem, "routed", "", now); err != nil {
 			return nil, err
 		}
 		released = append(released, h.ID)

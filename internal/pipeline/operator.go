@@ -152,7 +152,7 @@ func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.E
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "released", Outcome: "released", Message: "released by operator"}); err != nil {
 			return err
 		}
-		if err := g.route(ctx, tx, ev, a, actor, now); err != nil {
+		if err := g.route(ctx, tx, ev, a, actor, "routed", "", now); err != nil {
 			return err
 		}
 		out, err = tx.EventGetByID(ctx, ev.ID)

@@ -256,7 +256,7 @@ func TestGateEndToEnd(t *testing.T) {
 		if len(ds) != 1 || ds[0].(map[string]any)["external_id"] != "ext-ada@example.com" {
 			t.Fatalf("deliveries = %v", ds)
 		}
-		if len(det["timeline"].([]any)) < 4 {
+		if len(det["timeline"].([]any)) < 3 {
 			t.Fatalf("timeline too short: %v", det["timeline"])
 		}
 	})

@@ -35,6 +35,34 @@ func (x *executor) execHot(ctx context.Context, query string, args ...any) (sql.
 	return st.ExecContext(ctx, args...)
 }
 
+// rowHot runs a single-row query through the prepared statement cache when
+// it runs on the write connection (inside a transaction or on w); reads on
+// the read pool are prepared per call.
+func (x *executor) rowHot(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	if st, ok := x.d.stmts[query]; ok {
+		if x.tx != nil {
+			return x.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+		}
+		if q == x.w {
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
+	return q.QueryRowContext(ctx, query, args...)
+}
+
+// rowsHot is rowHot for multi-row queries.
+func (x *executor) rowsHot(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := x.d.stmts[query]; ok {
+		if x.tx != nil {
+			return x.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		}
+		if q == x.w {
+			return st.QueryContext(ctx, args...)
+		}
+	}
+	return q.QueryContext(ctx, query, args...)
+}
+
 // queryRowHot is execHot for single-row reads on the write side.
 func (x *executor) queryRowHot(ctx context.Context, query string, args ...any) (*sql.Row, error) {
 	st, ok := x.d.stmts[query]
@@ -100,7 +128,41 @@ const (
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`
 )
 
-var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey}
+var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveryLease, qDeliveryUpdate, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
+
+// Static queries, all prepared once at Open on the write connection.
+const (
+	qEventByID           = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
+	qEventsHoldExpired   = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
+	qDeliveryByID        = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
+	qDeliveriesByEvent   = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
+	qDeliveriesClaimable = `SELECT ` + deliveryCols + ` FROM deliveries d
+		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
+		  AND NOT EXISTS (SELECT 1 FROM deliveries p
+		                  WHERE p.destination = d.destination AND p.record_key = d.record_key AND p.seq < d.seq
+		                    AND p.state IN ('waiting', 'pending', 'inflight'))
+		ORDER BY d.next_at, d.seq LIMIT ?`
+	qDeliveryLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
+			attempts = attempts + 1, updated_at = ? WHERE seq = ?`
+	qDeliveryUpdate = `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,
+		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`
+	qDeliveriesLeaseExpired = `SELECT ` + deliveryCols + ` FROM deliveries WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`
+	qDeliveryNextReady      = `SELECT min(next_at) FROM deliveries WHERE destination = ? AND state = 'pending'`
+	qIdentityGet            = `SELECT external_id FROM identities WHERE destination = ? AND record_key = ?`
+	qIdentityPut            = `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`
+	qEscalationInsert    = `INSERT INTO escalations (` + escalationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qEscalationByID      = `SELECT ` + escalationCols + ` FROM escalations WHERE id = ?`
+	qEscalationUpdate    = `UPDATE escalations SET status = ?, actor = ?, note = ?, last_error = ?, last_status = ?, updated_at = ? WHERE id = ?`
+	qAuditByEvent        = `SELECT ` + auditCols + ` FROM audit_log WHERE event_id = ? ORDER BY seq`
+	qAuditScan           = `SELECT ` + auditCols + ` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`
+	qDestinationStateGet = `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = ?`
+	qDestinationStatePut = `INSERT INTO destination_states (name, paused, reason, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at`
+	qReconciliationInsert = `INSERT INTO reconciliations (` + reconciliationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qReconciliationByID   = `SELECT ` + reconciliationCols + ` FROM reconciliations WHERE id = ?`
+	qReconciliationUpdate = `UPDATE reconciliations SET status = ?, summary = ?, actor = ?, note = ?, updated_at = ? WHERE id = ?`
+)
 
 // ---- events
 
@@ -157,7 +219,7 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 }
 
 func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {
-	e, err := scanEvent(x.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE id = ?`, id))
+	e, err := scanEvent(x.rowHot(ctx, x.r, qEventByID, id))
 	if err != nil {
 		return nil, notFound(err, "event "+id)
 	}
@@ -165,7 +227,7 @@ func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, e
 }
 
 func (x *executor) queryEvents(ctx context.Context, q string, args ...any) ([]*store.Event, error) {
-	rows, err := x.r.QueryContext(ctx, q, args...)
+	rows, err := x.rowsHot(ctx, x.r, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +299,7 @@ func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) 
 		}
 	}
 	args = append(args, p.ID)
-	res, err := x.w.ExecContext(ctx, `UPDATE events SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	res, err := x.execHot(ctx, `UPDATE events SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
 	if err != nil {
 		return fmt.Errorf("event update: %w", err)
 	}
@@ -272,7 +334,7 @@ func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey strin
 }
 
 func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
-	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`, ms(now), limit)
+	out, err := x.queryEvents(ctx, qEventsHoldExpired, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("event list hold expired: %w", err)
 	}
@@ -326,7 +388,7 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 }
 
 func (x *executor) queryDeliveries(ctx context.Context, q querier, query string, args ...any) ([]*store.Delivery, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := x.rowsHot(ctx, q, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +432,7 @@ func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error 
 }
 
 func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Delivery, error) {
-	d, err := scanDelivery(x.r.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
+	d, err := scanDelivery(x.rowHot(ctx, x.r, qDeliveryByID, id))
 	if err != nil {
 		return nil, notFound(err, "delivery "+id)
 	}
@@ -378,7 +440,7 @@ func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Deliv
 }
 
 func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
-	out, err := x.queryDeliveries(ctx, x.r, `SELECT `+deliveryCols+` FROM deliveries WHERE event_id = ? ORDER BY seq`, eventID)
+	out, err := x.queryDeliveries(ctx, x.r, qDeliveriesByEvent, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("delivery list by event: %w", err)
 	}
@@ -392,12 +454,7 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 	}
 	// The single write connection serialises claims, so select-then-update
 	// cannot hand one delivery to two workers.
-	ds, err := x.queryDeliveries(ctx, x.w, `SELECT `+deliveryCols+` FROM deliveries d
-		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
-		  AND NOT EXISTS (SELECT 1 FROM deliveries p
-		                  WHERE p.destination = d.destination AND p.record_key = d.record_key AND p.seq < d.seq
-		                    AND p.state IN ('waiting', 'pending', 'inflight'))
-		ORDER BY d.next_at, d.seq LIMIT ?`, p.Destination, ms(p.Now), limit)
+	ds, err := x.queryDeliveries(ctx, x.w, qDeliveriesClaimable, p.Destination, ms(p.Now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("delivery claim: %w", err)
 	}
@@ -408,8 +465,7 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 			continue // one in flight per key
 		}
 		seen[d.RecordKey] = true
-		if _, err := x.w.ExecContext(ctx, `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
-			attempts = attempts + 1, updated_at = ? WHERE seq = ?`, p.Owner, ms(p.LeaseUntil), ms(p.Now), d.Seq); err != nil {
+		if _, err := x.execHot(ctx, qDeliveryLease, p.Owner, ms(p.LeaseUntil), ms(p.Now), d.Seq); err != nil {
 			return nil, fmt.Errorf("delivery claim: %w", err)
 		}
 		d.State, d.LeaseOwner, d.LeaseUntil, d.UpdatedAt = store.DeliveryInflight, p.Owner, p.LeaseUntil, p.Now
@@ -420,8 +476,7 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 }
 
 func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {
-	res, err := x.w.ExecContext(ctx, `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,
-		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+	res, err := x.execHot(ctx, qDeliveryUpdate,
 		d.State, string(d.Payload), d.Attempts, ms(d.NextAt), d.LeaseOwner, ms(d.LeaseUntil), boolInt(d.Ambiguous),
 		d.ExternalID, d.LastStatus, d.LastError, ms(d.UpdatedAt), d.ID)
 	if err != nil {
@@ -434,7 +489,7 @@ func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error 
 }
 
 func (x *executor) DeliveryListLeaseExpired(ctx context.Context, now time.Time, limit int) ([]*store.Delivery, error) {
-	out, err := x.queryDeliveries(ctx, x.w, `SELECT `+deliveryCols+` FROM deliveries WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`, ms(now), limit)
+	out, err := x.queryDeliveries(ctx, x.w, qDeliveriesLeaseExpired, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("delivery list lease expired: %w", err)
 	}
@@ -447,7 +502,7 @@ func (x *executor) DeliveryCountByState(ctx context.Context) (map[string]int64, 
 
 func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (time.Time, error) {
 	var v sql.NullInt64
-	if err := x.r.QueryRowContext(ctx, `SELECT min(next_at) FROM deliveries WHERE destination = ? AND state = 'pending'`, destination).Scan(&v); err != nil {
+	if err := x.rowHot(ctx, x.r, qDeliveryNextReady, destination).Scan(&v); err != nil {
 		return time.Time{}, fmt.Errorf("delivery next ready: %w", err)
 	}
 	if !v.Valid {
@@ -460,7 +515,7 @@ func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (t
 
 func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
 	var id string
-	err := x.w.QueryRowContext(ctx, `SELECT external_id FROM identities WHERE destination = ? AND record_key = ?`, destination, recordKey).Scan(&id)
+	err := x.rowHot(ctx, x.w, qIdentityGet, destination, recordKey).Scan(&id)
 	if err != nil {
 		return "", notFound(err, "identity")
 	}
@@ -468,8 +523,7 @@ func (x *executor) IdentityGet(ctx context.Context, destination, recordKey strin
 }
 
 func (x *executor) IdentityPut(ctx context.Context, destination, recordKey, externalID string) error {
-	_, err := x.w.ExecContext(ctx, `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`,
+	_, err := x.execHot(ctx, qIdentityPut,
 		destination, recordKey, externalID, time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("identity put: %w", err)
@@ -493,7 +547,7 @@ func scanEscalation(s scanner) (*store.Escalation, error) {
 }
 
 func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
-	_, err := x.w.ExecContext(ctx, `INSERT INTO escalations (`+escalationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := x.execHot(ctx, qEscalationInsert,
 		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
 		ms(e.CreatedAt), ms(e.UpdatedAt))
 	if err != nil {
@@ -503,7 +557,7 @@ func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) er
 }
 
 func (x *executor) EscalationGetByID(ctx context.Context, id string) (*store.Escalation, error) {
-	e, err := scanEscalation(x.r.QueryRowContext(ctx, `SELECT `+escalationCols+` FROM escalations WHERE id = ?`, id))
+	e, err := scanEscalation(x.rowHot(ctx, x.r, qEscalationByID, id))
 	if err != nil {
 		return nil, notFound(err, "escalation "+id)
 	}
@@ -548,7 +602,7 @@ func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListPa
 }
 
 func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
-	res, err := x.w.ExecContext(ctx, `UPDATE escalations SET status = ?, actor = ?, note = ?, last_error = ?, last_status = ?, updated_at = ? WHERE id = ?`,
+	res, err := x.execHot(ctx, qEscalationUpdate,
 		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ms(e.UpdatedAt), e.ID)
 	if err != nil {
 		return fmt.Errorf("escalation update: %w", err)
@@ -622,7 +676,7 @@ func scanAudit(s scanner) (*store.AuditEntry, error) {
 }
 
 func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*store.AuditEntry, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE event_id = ? ORDER BY seq`, eventID)
+	rows, err := x.rowsHot(ctx, x.r, qAuditByEvent, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("audit list: %w", err)
 	}
@@ -641,7 +695,7 @@ func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*sto
 func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store.AuditEntry) error) error {
 	const page = 1000
 	for {
-		rows, err := x.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, page)
+		rows, err := x.rowsHot(ctx, x.r, qAuditScan, afterSeq, page)
 		if err != nil {
 			return fmt.Errorf("audit scan: %w", err)
 		}
@@ -676,7 +730,7 @@ func (x *executor) DestinationStateGet(ctx context.Context, name string) (*store
 	var s store.DestinationState
 	var paused int
 	var updated int64
-	err := x.r.QueryRowContext(ctx, `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = ?`, name).
+	err := x.rowHot(ctx, x.r, qDestinationStateGet, name).
 		Scan(&s.Name, &paused, &s.Reason, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &store.DestinationState{Name: name}, nil
@@ -689,8 +743,7 @@ func (x *executor) DestinationStateGet(ctx context.Context, name string) (*store
 }
 
 func (x *executor) DestinationStatePut(ctx context.Context, s *store.DestinationState) error {
-	_, err := x.w.ExecContext(ctx, `INSERT INTO destination_states (name, paused, reason, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at`,
+	_, err := x.execHot(ctx, qDestinationStatePut,
 		s.Name, boolInt(s.Paused), s.Reason, ms(s.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("destination state put: %w", err)
@@ -715,7 +768,7 @@ func scanReconciliation(s scanner) (*store.Reconciliation, error) {
 }
 
 func (x *executor) ReconciliationInsert(ctx context.Context, r *store.Reconciliation) error {
-	_, err := x.w.ExecContext(ctx, `INSERT INTO reconciliations (`+reconciliationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := x.execHot(ctx, qReconciliationInsert,
 		r.ID, r.EventID, r.Status, string(r.Summary), r.Actor, r.Note, ms(r.CreatedAt), ms(r.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("reconciliation insert: %w", err)
@@ -724,7 +777,7 @@ func (x *executor) ReconciliationInsert(ctx context.Context, r *store.Reconcilia
 }
 
 func (x *executor) ReconciliationGetByID(ctx context.Context, id string) (*store.Reconciliation, error) {
-	r, err := scanReconciliation(x.r.QueryRowContext(ctx, `SELECT `+reconciliationCols+` FROM reconciliations WHERE id = ?`, id))
+	r, err := scanReconciliation(x.rowHot(ctx, x.r, qReconciliationByID, id))
 	if err != nil {
 		return nil, notFound(err, "reconciliation "+id)
 	}
@@ -769,7 +822,7 @@ func (x *executor) ReconciliationList(ctx context.Context, p *store.Reconciliati
 }
 
 func (x *executor) ReconciliationUpdate(ctx context.Context, r *store.Reconciliation) error {
-	res, err := x.w.ExecContext(ctx, `UPDATE reconciliations SET status = ?, summary = ?, actor = ?, note = ?, updated_at = ? WHERE id = ?`,
+	res, err := x.execHot(ctx, qReconciliationUpdate,
 		r.Status, string(r.Summary), r.Actor, r.Note, ms(r.UpdatedAt), r.ID)
 	if err != nil {
 		return fmt.Errorf("reconciliation update: %w", err)
