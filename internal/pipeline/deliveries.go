@@ -71,7 +71,7 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 			return err
 		}
 	}
-	return g.settleEvent(ctx, tx, d.EventID, now)
+	return g.settleEventWith(ctx, tx, d.EventID, siblings, now)
 }
 
 // DeliveryRetry schedules another attempt at next.
@@ -166,6 +166,12 @@ func (g *Gate) cancelDependents(ctx context.Context, tx store.ExecutorTx, failed
 // settleEvent derives the event's state from its deliveries: in delivery
 // while any is unfinished, escalated if any failed for good, else delivered.
 func (g *Gate) settleEvent(ctx context.Context, tx store.ExecutorTx, eventID string, now time.Time) error {
+	return g.settleEventWith(ctx, tx, eventID, nil, now)
+}
+
+// settleEventWith is settleEvent with the event's deliveries already in
+// hand (and current), saving a query on the hot path.
+func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID string, ds []*store.Delivery, now time.Time) error {
 	ev, err := tx.EventGetByID(ctx, eventID)
 	if err != nil {
 		return err
@@ -173,9 +179,10 @@ func (g *Gate) settleEvent(ctx context.Context, tx store.ExecutorTx, eventID str
 	if ev.State == store.EventDiscarded {
 		return nil
 	}
-	ds, err := tx.DeliveryListByEvent(ctx, eventID)
-	if err != nil {
-		return err
+	if ds == nil {
+		if ds, err = tx.DeliveryListByEvent(ctx, eventID); err != nil {
+			return err
+		}
 	}
 	state := store.EventDelivered
 	escalated := false

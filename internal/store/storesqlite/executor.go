@@ -515,7 +515,7 @@ func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (t
 
 func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
 	var id string
-	err := x.rowHot(ctx, x.w, qIdentityGet, destination, recordKey).Scan(&id)
+	err := x.rowHot(ctx, x.r, qIdentityGet, destination, recordKey).Scan(&id)
 	if err != nil {
 		return "", notFound(err, "identity")
 	}
