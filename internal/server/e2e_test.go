@@ -419,6 +419,32 @@ func TestGateEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := http.Get(h.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`sluice_intake_requests_total{outcome="delivering",source="forms"}`,
+			`sluice_intake_requests_total{outcome="duplicate",source="forms"} 1`,
+			`sluice_delivery_attempts_total{destination="sink",outcome="retryable"}`,
+			`sluice_delivery_attempt_seconds_bucket{destination="sink"`,
+			`sluice_rate_limited_total{destination="sink"} 1`,
+			`sluice_events{state="held"}`,
+			`sluice_escalations_open`,
+			`sluice_store_up 1`,
+		} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		if strings.Contains(string(b), "example.com") {
+			t.Error("/metrics carries payload values")
+		}
+	})
+
 	t.Run("audit chain verifies", func(t *testing.T) {
 		code, out := h.admin("GET", "/v1/audit/verify", "")
 		if code != 200 || out["ok"] != true {

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
@@ -38,6 +39,7 @@ type Server struct {
 	Gate      *pipeline.Gate
 	Engine    *delivery.Engine
 	Handler   http.Handler
+	Metrics   *metrics.Metrics
 	Log       *slog.Logger
 	conns     []connector.Connector
 	ready     bool
@@ -104,6 +106,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	}
 	s := &Server{Config: c, Plan: plan, Driver: drv, Log: log}
 	s.Committer = store.NewCommitter(drv, 512)
+	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
 	s.Gate = &pipeline.Gate{Plan: plan, Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log}
 	var dests []delivery.Destination
 	for _, name := range sortedNames(c.Destinations) {
@@ -114,7 +117,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 			return nil, fmt.Errorf("destinations.%s: %w", name, err)
 		}
 		s.conns = append(s.conns, conn)
-		dests = append(dests, delivery.Destination{Name: name, Conn: conn, Conf: dc})
+		dests = append(dests, delivery.Destination{Name: name, Conn: conn, Conf: dc, Observer: s.Metrics})
 	}
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
@@ -126,9 +129,11 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 		return nil, err
 	}
 	ing.OnCaptured = s.Engine.Kick
+	ing.Observe = s.Metrics.Intake
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
 	(&api.API{Gate: s.Gate, Config: c, Log: log, OnChange: s.Engine.Kick}).Register(mux)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
