@@ -352,13 +352,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 				})
 			}
 		case connector.Auth, connector.Drift:
-			reason := fmt.Sprintf("paused: %s error from %s: %s", ce.Class, w.d.Name, ce.Message)
+			reason := g.Clean(fmt.Sprintf("paused: %s error from %s: %s", ce.Class, w.d.Name, ce.Message))
 			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 				st := &store.DestinationState{Name: w.d.Name, Paused: true, Reason: reason, UpdatedAt: w.e.Now()}
 				if err := tx.DestinationStatePut(ctx, st); err != nil {
 					return err
 				}
-				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: w.e.Now(), Actor: pipeline.ActorSystem, Action: "destination_paused", Outcome: string(ce.Class), Status: ce.Status, Message: w.d.Name + ": " + ce.Message}); err != nil {
+				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: w.e.Now(), Actor: pipeline.ActorSystem, Action: "destination_paused", Outcome: string(ce.Class), Status: ce.Status, Message: reason}); err != nil {
 					return err
 				}
 				return g.DeliveryParked(ctx, tx, d, w.e.Now(), reason, at)

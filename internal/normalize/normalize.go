@@ -72,6 +72,10 @@ type Field struct {
 	// Region is the region assumed for phone numbers written without a
 	// country code, e.g. "GB". Default "US". Only for type phone.
 	Region string `yaml:"region" json:"region,omitempty"`
+	// Sensitive marks a field whose value must never be echoed: problems
+	// about it name the field and the kind of failure but not the value,
+	// so it cannot reach a 422 body, the audit log or a log line.
+	Sensitive bool `yaml:"sensitive" json:"sensitive,omitempty"`
 	// Formats are extra Go time layouts for datetime and date input, tried
 	// before the built-in ones: RFC 3339 (with or without fractional
 	// seconds), "2006-01-02T15:04:05", "2006-01-02", "2006-01-02 15:04:05",
@@ -139,18 +143,19 @@ type Mapper struct {
 }
 
 type field struct {
-	name    string
-	segs    []string
-	src     *path
-	prog    *vm.Program
-	kind    kind
-	trim    bool
-	lower   bool
-	upper   bool
-	hasDef  bool
-	def     any
-	region  string
-	layouts []string
+	sensitive bool
+	name      string
+	segs      []string
+	src       *path
+	prog      *vm.Program
+	kind      kind
+	trim      bool
+	lower     bool
+	upper     bool
+	hasDef    bool
+	def       any
+	region    string
+	layouts   []string
 }
 
 // vms recycles expression machines: a VM keeps its stack between runs, so
@@ -187,7 +192,7 @@ func Compile(m Mapping) (*Mapper, error) {
 	for _, name := range mp.names {
 		fc := m.Fields[name]
 		at := "fields." + name
-		f := &field{name: name, segs: strings.Split(name, ".")}
+		f := &field{name: name, segs: strings.Split(name, "."), sensitive: fc.Sensitive}
 		ok := true
 		for i, s := range f.segs {
 			if s == "" {
@@ -404,7 +409,11 @@ func (m *Mapper) Apply(payload any) (map[string]any, []Problem) {
 	for _, f := range m.direct {
 		v, ok, err := f.resolve(payload)
 		if err != nil {
-			probs = append(probs, Problem{Field: f.name, Message: err.Error()})
+			msg := err.Error()
+			if f.sensitive {
+				msg = fmt.Sprintf("invalid %s value (not shown: the field is sensitive)", f.kind)
+			}
+			probs = append(probs, Problem{Field: f.name, Message: msg})
 			continue
 		}
 		if ok {

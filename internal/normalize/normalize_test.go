@@ -477,3 +477,25 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 }
+
+func TestSensitiveFieldValueIsNotEchoed(t *testing.T) {
+	m, err := Compile(Mapping{Fields: map[string]Field{
+		"ssn":   {From: "ssn", Type: "integer", Sensitive: true},
+		"email": {From: "email", Type: "email"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, probs := m.Apply(map[string]any{"ssn": "CANARY-123-45", "email": "CANARY-mail"})
+	if len(probs) != 2 {
+		t.Fatalf("problems: %v", probs)
+	}
+	for _, p := range probs {
+		if p.Field == "ssn" && strings.Contains(p.Message, "CANARY") {
+			t.Fatalf("sensitive value echoed: %v", p)
+		}
+		if p.Field == "email" && !strings.Contains(strings.ToUpper(p.Message), "CANARY") {
+			t.Fatalf("ordinary value not quoted: %v", p)
+		}
+	}
+}

@@ -22,6 +22,7 @@ type Attempt struct {
 // so later events update instead of duplicating, releases routes waiting on
 // this one, and settles the event's state.
 func (g *Gate) DeliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt) error {
+	at.Message = g.Clean(at.Message)
 	now := g.Now()
 	d.State, d.ExternalID, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliverySucceeded, externalID, at.Status, "", now
 	d.LeaseOwner, d.LeaseUntil, d.Ambiguous = "", time.Time{}, false
@@ -76,6 +77,7 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 
 // DeliveryRetry schedules another attempt at next.
 func (g *Gate) DeliveryRetry(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, next time.Time, class string, at Attempt) error {
+	at.Message = g.Clean(at.Message)
 	now := g.Now()
 	d.State, d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliveryPending, next, at.Status, truncate(at.Message, 1000), now
 	d.LeaseOwner, d.LeaseUntil = "", time.Time{}
@@ -92,6 +94,7 @@ func (g *Gate) DeliveryRetry(ctx context.Context, tx store.ExecutorTx, d *store.
 // destination is paused or its circuit is open, which says nothing about
 // this record.
 func (g *Gate) DeliveryParked(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, next time.Time, reason string, at Attempt) error {
+	at.Message = g.Clean(at.Message)
 	now := g.Now()
 	if d.Attempts > 0 {
 		d.Attempts--
@@ -110,6 +113,7 @@ func (g *Gate) DeliveryParked(ctx context.Context, tx store.ExecutorTx, d *store
 // error and the platform's message, cancels routes that depended on it, and
 // settles the event.
 func (g *Gate) DeliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, kind, reason string, at Attempt) error {
+	at.Message = g.Clean(at.Message)
 	now := g.Now()
 	d.State, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliveryEscalated, at.Status, truncate(at.Message, 1000), now
 	d.LeaseOwner, d.LeaseUntil = "", time.Time{}

@@ -25,6 +25,18 @@ type Gate struct {
 	Committer *store.Committer
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Redact masks secrets in text the gate stores (audit messages, last
+	// errors); nil stores text as is.
+	Redact func(string) string
+}
+
+// Clean masks secrets in s; every message that reaches the store passes
+// through it.
+func (g *Gate) Clean(s string) string {
+	if g.Redact == nil {
+		return s
+	}
+	return g.Redact(s)
 }
 
 // Problem is one reason a payload was rejected.
@@ -303,7 +315,7 @@ func (g *Gate) audit(ctx context.Context, tx store.Executor, e *store.AuditEntry
 	if e.At.IsZero() {
 		e.At = g.Now()
 	}
-	e.Message = truncate(e.Message, 2000)
+	e.Message = truncate(g.Clean(e.Message), 2000)
 	return tx.AuditAppend(ctx, e)
 }
 

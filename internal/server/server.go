@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/ingest"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
 )
@@ -100,6 +101,8 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
+	red := redact.New(redact.FromConfig(c)...)
+	log = slog.New(red.Handler(log.Handler()))
 	drv, err := OpenStore(ctx, c)
 	if err != nil {
 		return nil, err
@@ -107,7 +110,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	s := &Server{Config: c, Plan: plan, Driver: drv, Log: log}
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
-	s.Gate = &pipeline.Gate{Plan: plan, Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log}
+	s.Gate = &pipeline.Gate{Plan: plan, Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log, Redact: red.String}
 	var dests []delivery.Destination
 	for _, name := range sortedNames(c.Destinations) {
 		dc := c.Destinations[name]
