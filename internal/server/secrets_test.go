@@ -28,8 +28,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 const canaryConfig = `
 store: %q
@@ -120,8 +124,8 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 		bodies = append(bodies, string(b))
 	}
 	post(`{"email":"a@b.co","ssn":"CANARY-SSN-0006"}`, "CANARY-SOURCE-SECRET-0002") // 422, sensitive field
-	post(`{"email":"a@b.co","ssn":1}`, "wrong-secret-000000")                        // 401
-	post(`{"email":"c@d.co","ssn":12345}`, "CANARY-SOURCE-SECRET-0002")              // 202, then 500, then 401 pause
+	post(`{"email":"a@b.co","ssn":1}`, "wrong-secret-000000")                       // 401
+	post(`{"email":"c@d.co","ssn":12345}`, "CANARY-SOURCE-SECRET-0002")             // 202, then 500, then 401 pause
 
 	ex := srv.Driver.Executor()
 	deadline := time.Now().Add(10 * time.Second)
