@@ -78,7 +78,9 @@ func reconciliationsCmd(env *Env) *cobra.Command {
 	}
 	retry := &cobra.Command{
 		Use: "retry ID", Short: "Send the record again to the destinations it is missing from", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return action(http.MethodPost, args[0], "/retry", nil)(cmd) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return action(http.MethodPost, args[0], "/retry", nil)(cmd)
+		},
 	}
 	var note string
 	resolve := &cobra.Command{

@@ -110,6 +110,10 @@ type Route struct {
 	// After names routes of the same flow that must succeed first; their
 	// external IDs are passed to this route's connector.
 	After []string `yaml:"after"`
+	// Fallback is a destination that receives a copy of each record while
+	// this route's destination has its circuit open or is paused; the
+	// primary still receives the record, in key order, once it recovers.
+	Fallback string `yaml:"fallback"`
 }
 
 // Destination is one platform account Sluice writes to.
@@ -123,6 +127,17 @@ type Destination struct {
 	// Defaults 1s and 5m.
 	RetryBase Duration `yaml:"retry_base"`
 	RetryMax  Duration `yaml:"retry_max"`
+	// Breaker opens the destination's circuit after Failures consecutive
+	// retryable failures (default 5) for OpenFor (default 30s); while open,
+	// deliveries wait without spending attempts and routes with a fallback
+	// send a copy there.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Breaker configures a destination's circuit breaker.
+type Breaker struct {
+	Failures int      `yaml:"failures"`
+	OpenFor  Duration `yaml:"open_for"`
 }
 
 // Delivery tunes the engine.
@@ -247,6 +262,12 @@ func (c *Config) applyDefaults() {
 		}
 		if d.RetryMax == 0 {
 			d.RetryMax = Duration(5 * time.Minute)
+		}
+		if d.Breaker.Failures == 0 {
+			d.Breaker.Failures = 5
+		}
+		if d.Breaker.OpenFor == 0 {
+			d.Breaker.OpenFor = Duration(30 * time.Second)
 		}
 	}
 	if c.Delivery.Lease == 0 {

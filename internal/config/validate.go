@@ -157,6 +157,13 @@ func (c *Config) Validate() error {
 			if _, ok := c.Destinations[r.Destination]; !ok {
 				es.Add(rp+".destination", "unknown destination %q", r.Destination)
 			}
+			if r.Fallback != "" {
+				if _, ok := c.Destinations[r.Fallback]; !ok {
+					es.Add(rp+".fallback", "unknown destination %q", r.Fallback)
+				} else if r.Fallback == r.Destination {
+					es.Add(rp+".fallback", "must differ from the route's destination")
+				}
+			}
 			for i, a := range r.After {
 				if _, ok := f.Routes[a]; !ok {
 					es.Add(fmt.Sprintf("%s.after[%d]", rp, i), "unknown route %q", a)
@@ -181,6 +188,9 @@ func (c *Config) Validate() error {
 		}
 		if d.MaxAttempts < 1 {
 			es.Add(p+".max_attempts", "must be at least 1")
+		}
+		if d.Breaker.Failures < 1 {
+			es.Add(p+".breaker.failures", "must be at least 1")
 		}
 		if d.RetryMax < d.RetryBase {
 			es.Add(p+".retry_max", "must not be less than retry_base")

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/sluicehq/sluice/internal/config"
@@ -36,6 +37,8 @@ type Destination struct {
 // Observer receives attempt outcomes for metrics; nil is allowed.
 type Observer interface {
 	Attempt(destination string, outcome string, status int, latency time.Duration)
+	// Breaker reports a circuit state change: "closed", "half-open", "open".
+	Breaker(destination string, state string)
 }
 
 // Engine runs one worker per destination.
@@ -59,7 +62,13 @@ type worker struct {
 	timeout  time.Duration
 	mu       sync.Mutex
 	coolTill time.Time // no request before this (429 penalty)
+	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
+
+// errUnhealthy tells the breaker an attempt failed for a reason that says
+// the destination is unwell (timeouts, 5xx, 429), as opposed to a bad
+// record, which says nothing about the destination.
+var errUnhealthy = errors.New("destination unhealthy")
 
 // New builds an engine over the given destinations.
 func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
@@ -89,7 +98,28 @@ func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Lo
 		if timeout > lease/2 {
 			timeout = lease / 2 // an attempt must end well inside its lease
 		}
-		e.dests[d.Name] = &worker{e: e, d: d, limiter: lim, slots: make(chan struct{}, conc), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+		w := &worker{e: e, d: d, limiter: lim, slots: make(chan struct{}, conc), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+		failures, openFor := 5, 30*time.Second
+		if d.Conf != nil {
+			failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
+		}
+		name := d.Name
+		w.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+			Name:        d.Name,
+			MaxRequests: 1,
+			Timeout:     openFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return int(c.ConsecutiveFailures) >= failures },
+			OnStateChange: func(_ string, from, to gobreaker.State) {
+				log.Warn("circuit state changed", "destination", name, "from", from.String(), "to", to.String())
+				if d.Observer != nil {
+					d.Observer.Breaker(name, to.String())
+				}
+				if to != gobreaker.StateOpen {
+					w.kickSelf()
+				}
+			},
+		})
+		e.dests[d.Name] = w
 	}
 	return e
 }
@@ -151,7 +181,16 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, w.e.Poll)
 			continue
 		}
-		if st.Paused {
+		if st.Paused || w.breaker.State() == gobreaker.StateOpen {
+			// Unavailable: deliveries wait in the store without spending
+			// attempts; routes with a fallback send a copy there.
+			reason := "circuit open"
+			if st.Paused {
+				reason = "paused: " + st.Reason
+			}
+			if err := w.fallback(ctx, reason); err != nil && ctx.Err() == nil {
+				w.e.Log.Error("fallback", "destination", w.d.Name, "err", err)
+			}
 			w.sleep(ctx, w.e.Poll*4)
 			continue
 		}
@@ -232,6 +271,13 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 	if err := w.waitTurn(ctx); err != nil {
 		return
 	}
+	done, err := w.breaker.Allow()
+	if err != nil {
+		// The circuit opened (or is probing) since the claim: put the chunk
+		// back without spending attempts.
+		w.parkAll(ctx, ds, "circuit open")
+		return
+	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, w.timeout)
 	results := make([]connector.BatchResult, len(ds))
@@ -252,9 +298,54 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 	}
 	cancel()
 	latency := time.Since(start)
+	var health error
+	for _, r := range results {
+		if r.Err != nil && connector.Classify(r.Err).Class == connector.Retryable {
+			health = errUnhealthy
+		}
+	}
+	done(health)
 	for i, d := range ds {
 		w.settle(ctx, d, results[i], latency)
 	}
+}
+
+// parkAll returns claimed deliveries to the queue without an attempt.
+func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason string) {
+	g := w.e.Gate
+	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		for _, d := range ds {
+			if err := g.DeliveryParked(ctx, tx, d, w.e.Now().Add(w.e.Poll), reason, pipeline.Attempt{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.e.Log.Error("park deliveries", "destination", w.d.Name, "err", err)
+	}
+}
+
+// fallback sends copies of waiting deliveries whose route has a fallback
+// destination.
+func (w *worker) fallback(ctx context.Context, reason string) error {
+	g := w.e.Gate
+	ds, err := g.Driver.Executor().DeliveryListNeedingFallback(ctx, w.d.Name, 200)
+	if err != nil || len(ds) == 0 {
+		return err
+	}
+	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		for _, d := range ds {
+			if err := g.DeliveryFallback(ctx, tx, d, reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		w.e.Kick()
+	}
+	return err
 }
 
 // prepare loads what the connector needs: the identity map's external ID,

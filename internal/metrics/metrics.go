@@ -26,6 +26,7 @@ type Metrics struct {
 	attempts   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	rateLimits *prometheus.CounterVec
+	breaker    *prometheus.GaugeVec
 }
 
 // New registers the instruments and a collector that reads queue depths
@@ -49,7 +50,11 @@ func New(ex store.Executor, cacheFor time.Duration, log *slog.Logger) *Metrics {
 		Name: "sluice_rate_limited_total",
 		Help: "429 answers received by destination.",
 	}, []string{"destination"})
-	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits,
+	m.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sluice_circuit_open",
+		Help: "1 while a destination's circuit is open (0.5 half-open, 0 closed).",
+	}, []string{"destination"})
+	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{ex: ex, cacheFor: cacheFor, log: log})
 	return m
@@ -65,6 +70,18 @@ func (m *Metrics) Attempt(destination, outcome string, status int, latency time.
 	if status == http.StatusTooManyRequests {
 		m.rateLimits.WithLabelValues(destination).Inc()
 	}
+}
+
+// Breaker implements delivery.Observer.
+func (m *Metrics) Breaker(destination, state string) {
+	v := 0.0
+	switch state {
+	case "open":
+		v = 1
+	case "half-open":
+		v = 0.5
+	}
+	m.breaker.WithLabelValues(destination).Set(v)
 }
 
 // Handler serves /metrics.

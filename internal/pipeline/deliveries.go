@@ -191,6 +191,9 @@ func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID
 	state := store.EventDelivered
 	escalated := false
 	for _, d := range ds {
+		if d.FallbackFor != "" {
+			continue // a stand-in copy; the event's fate is its primary's
+		}
 		switch d.State {
 		case store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight:
 			state = store.EventDelivering
@@ -255,4 +258,31 @@ func (g *Gate) RecoverLeases(ctx context.Context) (int, error) {
 func mustJSON(v any) json.RawMessage {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// DeliveryFallback sends a copy of d to its route's fallback destination
+// while d's own destination is unavailable. d stays in its queue and is
+// delivered, in key order, when the destination recovers; the copy is
+// recorded on d so it is made once.
+func (g *Gate) DeliveryFallback(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, reason string) error {
+	cur, err := tx.DeliveryGetByID(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if cur.FallbackID != "" || cur.Fallback == "" || cur.State != store.DeliveryPending {
+		return nil
+	}
+	now := g.Now()
+	cp := &store.Delivery{ID: id.New("dlv", now), EventID: cur.EventID, Route: cur.Route + "~fallback", Destination: cur.Fallback,
+		RecordKey: cur.RecordKey, State: store.DeliveryPending, Payload: cur.Payload, NextAt: now, FallbackFor: cur.ID,
+		CreatedAt: now, UpdatedAt: now}
+	if err := tx.DeliveryInsert(ctx, cp); err != nil {
+		return err
+	}
+	cur.FallbackID, cur.UpdatedAt = cp.ID, now
+	if err := tx.DeliveryUpdate(ctx, cur); err != nil {
+		return err
+	}
+	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: cur.EventID, DeliveryID: cur.ID, Route: cur.Route, Actor: ActorSystem,
+		Action: "fallback", Outcome: cp.Destination, Message: fmt.Sprintf("%s unavailable (%s): copy %s sent to %s; the primary stays queued", cur.Destination, reason, cp.ID, cp.Destination)})
 }

@@ -254,7 +254,7 @@ func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 		d := &store.Delivery{
 			ID: id.New("dlv", now), EventID: ev.ID, Route: p.route.Name, Destination: p.route.Destination,
 			RecordKey: ev.RecordKey, State: state, After: after, Payload: p.payload, NextAt: now,
-			CreatedAt: now, UpdatedAt: now,
+			Fallback: p.route.Fallback, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := tx.DeliveryInsert(ctx, d); err != nil {
 			return err

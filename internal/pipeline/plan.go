@@ -47,6 +47,7 @@ type Route struct {
 	Mapper      *normalize.Mapper
 	Require     []string
 	After       []string
+	Fallback    string
 }
 
 // Compile builds the plan, collecting every problem with its config path.
@@ -94,7 +95,7 @@ func Compile(c *config.Config) (*Plan, error) {
 		for _, rn := range routeOrder(fc.Routes) {
 			rc := fc.Routes[rn]
 			rp := path + ".routes." + rn
-			r := &Route{Name: rn, Destination: rc.Destination, Require: rc.Require, After: rc.After}
+			r := &Route{Name: rn, Destination: rc.Destination, Require: rc.Require, After: rc.After, Fallback: rc.Fallback}
 			if rc.When != "" {
 				prog, err := expr.Compile(rc.When, expr.AsBool(), expr.AllowUndefinedVariables())
 				if err != nil {

@@ -111,6 +111,12 @@ type Delivery struct {
 	ExternalID  string
 	LastStatus  int
 	LastError   string
+	// Fallback is the destination that receives a copy while this one's
+	// circuit is open; FallbackID is that copy, once made. FallbackFor is
+	// set on a copy: the primary delivery it stands in for.
+	Fallback    string
+	FallbackID  string
+	FallbackFor string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -204,6 +210,10 @@ type Executor interface {
 	// DeliveryListLeaseExpired returns in-flight deliveries whose lease ran out.
 	DeliveryListLeaseExpired(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
 	DeliveryCountByState(ctx context.Context) (map[string]int64, error)
+	// DeliveryListNeedingFallback returns pending deliveries of a
+	// destination that have a fallback configured and no copy yet, oldest
+	// first.
+	DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*Delivery, error)
 	// DeliveryNextReady is the earliest next_at among pending deliveries of
 	// a destination, zero if none; workers sleep until then.
 	DeliveryNextReady(ctx context.Context, destination string) (time.Time, error)

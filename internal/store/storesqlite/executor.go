@@ -120,15 +120,16 @@ const (
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
 	qEventByIdem    = `SELECT id FROM events WHERE source = ? AND idem_key = ?`
 	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
-		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
+		fallback, fallback_id, fallback_for)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qAuditInsert = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
 		status, message, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`
 )
 
-var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveryLease, qDeliveryUpdate, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
+var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveryLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
 
 // Static queries, all prepared once at Open on the write connection.
 const (
@@ -145,7 +146,9 @@ const (
 	qDeliveryLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
 			attempts = attempts + 1, updated_at = ? WHERE seq = ?`
 	qDeliveryUpdate = `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,
-		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`
+		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ?, fallback_id = ? WHERE id = ?`
+	qDeliveriesNeedingFallback = `SELECT ` + deliveryCols + ` FROM deliveries
+		WHERE destination = ? AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT ?`
 	qDeliveriesLeaseExpired = `SELECT ` + deliveryCols + ` FROM deliveries WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`
 	qDeliveryNextReady      = `SELECT min(next_at) FROM deliveries WHERE destination = ? AND state = 'pending'`
 	qIdentityGet            = `SELECT external_id FROM identities WHERE destination = ? AND record_key = ?`
@@ -366,7 +369,8 @@ func (x *executor) EventCountByState(ctx context.Context) (map[string]int64, err
 // ---- deliveries
 
 const deliveryCols = `seq, id, event_id, route, destination, record_key, state, after_routes, payload, attempts,
-	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at`
+	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
+	fallback, fallback_id, fallback_for`
 
 func scanDelivery(s scanner) (*store.Delivery, error) {
 	var d store.Delivery
@@ -375,7 +379,7 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 	var ambiguous int
 	if err := s.Scan(&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &after, &payload,
 		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &ambiguous, &d.ExternalID, &d.LastStatus, &d.LastError,
-		&created, &updated); err != nil {
+		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(after), &d.After); err != nil {
@@ -423,7 +427,7 @@ func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error 
 	res, err := x.execHot(ctx, qDeliveryInsert,
 		d.ID, d.EventID, d.Route, d.Destination, d.RecordKey, d.State, string(afterJSON), string(d.Payload), d.Attempts,
 		ms(d.NextAt), d.LeaseOwner, ms(d.LeaseUntil), boolInt(d.Ambiguous), d.ExternalID, d.LastStatus, d.LastError,
-		ms(d.CreatedAt), ms(d.UpdatedAt))
+		ms(d.CreatedAt), ms(d.UpdatedAt), d.Fallback, d.FallbackID, d.FallbackFor)
 	if err != nil {
 		return fmt.Errorf("delivery insert: %w", err)
 	}
@@ -478,7 +482,7 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {
 	res, err := x.execHot(ctx, qDeliveryUpdate,
 		d.State, string(d.Payload), d.Attempts, ms(d.NextAt), d.LeaseOwner, ms(d.LeaseUntil), boolInt(d.Ambiguous),
-		d.ExternalID, d.LastStatus, d.LastError, ms(d.UpdatedAt), d.ID)
+		d.ExternalID, d.LastStatus, d.LastError, ms(d.UpdatedAt), d.FallbackID, d.ID)
 	if err != nil {
 		return fmt.Errorf("delivery update: %w", err)
 	}
@@ -492,6 +496,14 @@ func (x *executor) DeliveryListLeaseExpired(ctx context.Context, now time.Time, 
 	out, err := x.queryDeliveries(ctx, x.w, qDeliveriesLeaseExpired, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("delivery list lease expired: %w", err)
+	}
+	return out, nil
+}
+
+func (x *executor) DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*store.Delivery, error) {
+	out, err := x.queryDeliveries(ctx, x.r, qDeliveriesNeedingFallback, destination, limit)
+	if err != nil {
+		return nil, fmt.Errorf("delivery list needing fallback: %w", err)
 	}
 	return out, nil
 }
