@@ -21,6 +21,8 @@ import (
 	"github.com/sluicehq/sluice/internal/connector"
 	_ "github.com/sluicehq/sluice/internal/connector/httpdest" // registers "http"
 	_ "github.com/sluicehq/sluice/internal/connector/hubspot"  // registers "hubspot"
+	_ "github.com/sluicehq/sluice/internal/connector/notion"   // registers "notion"
+	_ "github.com/sluicehq/sluice/internal/connector/slack"    // registers "slack"
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest"

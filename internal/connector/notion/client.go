@@ -1,0 +1,294 @@
+package notion
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/connector"
+)
+
+const (
+	userAgent = "sluice/1"
+	redacted  = "[redacted]"
+	// maxBodyRead bounds a response body: a query page of 100 pages fits
+	// easily.
+	maxBodyRead = 16 << 20
+	// maxMessageBytes is how much of a message becomes Error.Message.
+	maxMessageBytes = 1024
+	// defaultRetryAfter is the wait after a 429 without a usable
+	// Retry-After (Notion documents that it always sends one).
+	defaultRetryAfter = time.Second
+)
+
+// response is a received HTTP answer, body read.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	// write is true when the request could change something.
+	write bool
+}
+
+// call sends one request to path (under base_url) with body as JSON. It
+// first waits out a Retry-After Notion asked for, then takes a slot of the
+// rate window (given back one window after the answer arrives, so Notion,
+// which counts arrivals, never sees more than the window allows). write
+// says whether the request changes anything: a transport failure of a
+// write whose request was sent is a Retryable *Error with Sent set; reads
+// are never Sent.
+func (c *Conn) call(ctx context.Context, method, path string, body any, write bool) (*response, error) {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, &connector.Error{Class: connector.Permanent, Message: "encode request: " + err.Error(), Err: err}
+		}
+		if len(raw) > MaxPayloadBytes {
+			return nil, &connector.Error{Class: connector.Permanent, Code: "TOO_LARGE",
+				Message: fmt.Sprintf("%s %s: the request body is %d bytes, more than Notion's %d", method, path, len(raw), MaxPayloadBytes)}
+		}
+	}
+	if err := c.waitPause(ctx, method, path); err != nil {
+		return nil, err
+	}
+	if err := c.limit.acquire(ctx); err != nil {
+		return nil, &connector.Error{Class: connector.Retryable, Err: err,
+			Message: fmt.Sprintf("%s %s: waiting for the Notion rate limit: %v", method, path, err)}
+	}
+	defer c.limit.release()
+
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if raw != nil {
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
+	if err != nil {
+		return nil, &connector.Error{Class: connector.Permanent, Err: err, Message: c.redact(fmt.Sprintf("%s %s: build request: %v", method, path, err))}
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Notion-Version", c.version)
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept", "application/json")
+	if raw != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
+	resp, err := c.client.Do(req)
+	if err != nil {
+		inner := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			inner = ue.Err
+		}
+		cause := inner.Error()
+		if errors.Is(err, context.DeadlineExceeded) {
+			cause = "timed out"
+			if wrote.Load() {
+				cause = "timed out waiting for the response"
+			}
+		}
+		return nil, &connector.Error{Class: connector.Retryable, Sent: write && wrote.Load(), Err: inner,
+			Message: c.redact(fmt.Sprintf("%s %s: %s", method, path, cause))}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
+	if err != nil {
+		// Notion answered but the answer was lost: a write may have been
+		// applied.
+		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: write, Err: err,
+			Message: c.redact(fmt.Sprintf("%s %s: read response: %v", method, path, err))}
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data, write: write}, nil
+}
+
+// waitPause holds a request until a Retry-After Notion gave has passed. If
+// ctx ends first, the request is not sent and the error carries the wait
+// left.
+func (c *Conn) waitPause(ctx context.Context, method, path string) error {
+	c.mu.Lock()
+	until := c.pausedUntil
+	c.mu.Unlock()
+	wait := until.Sub(c.now())
+	if wait <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(c.now().Add(wait)) {
+		return &connector.Error{Class: connector.Retryable, Code: "rate_limited", RetryAfter: wait,
+			Message: fmt.Sprintf("%s %s: not sent: Notion asked to wait %s more (Retry-After)", method, path, wait.Round(time.Millisecond))}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return &connector.Error{Class: connector.Retryable, Code: "rate_limited", RetryAfter: until.Sub(c.now()), Err: ctx.Err(),
+			Message: fmt.Sprintf("%s %s: not sent: %v while waiting out Notion's Retry-After", method, path, ctx.Err())}
+	}
+}
+
+// pause makes every request wait until d from now.
+func (c *Conn) pause(d time.Duration) {
+	until := c.now().Add(d)
+	c.mu.Lock()
+	if until.After(c.pausedUntil) {
+		c.pausedUntil = until
+	}
+	c.mu.Unlock()
+}
+
+// notionError is Notion's error body.
+type notionError struct {
+	Object    string `json:"object"`
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+// driftMessages are validation errors meaning the database schema no
+// longer matches the mapping: a property that is gone, or whose type
+// changed.
+var driftMessages = []string{"is not a property that exists", "Could not find property with name or id", "is expected to be "}
+
+// statusError classifies a non-200 answer from its status and Notion's
+// body.
+func (c *Conn) statusError(r *response) *connector.Error {
+	var ne notionError
+	_ = json.Unmarshal(r.body, &ne)
+	msg := ne.Message
+	if msg == "" {
+		msg = strings.TrimSpace(string(r.body))
+	}
+	if msg == "" {
+		msg = http.StatusText(r.status)
+	}
+	e := &connector.Error{
+		Class:   connector.ClassifyStatus(r.status),
+		Status:  r.status,
+		Code:    ne.Code,
+		Message: c.trim(msg),
+	}
+	switch {
+	case r.status == http.StatusTooManyRequests:
+		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		if e.RetryAfter == 0 {
+			e.RetryAfter = defaultRetryAfter
+		}
+		c.pause(e.RetryAfter)
+	case r.status == http.StatusConflict:
+		// conflict_error: "the transaction could not be completed ... try
+		// again". Nothing was saved, so a retry is safe.
+		e.Class = connector.Retryable
+	case r.status >= 500:
+		// A 503 after Notion's 60-second limit, or a gateway error, may
+		// come after a write was applied.
+		e.Sent = r.write
+		if ra := retryAfterHeader(r.header.Get("Retry-After")); ra > 0 {
+			e.RetryAfter = ra
+			c.pause(ra)
+		}
+	case r.status == http.StatusBadRequest && ne.Code == "validation_error":
+		for _, m := range driftMessages {
+			if strings.Contains(msg, m) {
+				e.Class = connector.Drift
+				c.forgetSchema()
+				break
+			}
+		}
+	}
+	return e
+}
+
+// retryAfterHeader reads delay-seconds (Notion sends an integer, "in
+// decimal"); anything else is 0 (no hint).
+func retryAfterHeader(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(secs > 0) || secs > float64(24*time.Hour/time.Second) {
+		return 0
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+func (c *Conn) redact(s string) string {
+	if c.token != "" {
+		s = strings.ReplaceAll(s, c.token, redacted)
+	}
+	return s
+}
+
+// trim makes a platform message storable: redacted, valid UTF-8 without
+// NULs, at most maxMessageBytes cut on a rune boundary.
+func (c *Conn) trim(s string) string {
+	s = c.redact(s)
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "")
+	s = strings.TrimSpace(s)
+	if len(s) <= maxMessageBytes {
+		return s
+	}
+	cut := maxMessageBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimSpace(s[:cut])
+}
+
+// window keeps a client under a "limit requests per rolling interval"
+// quota. A request takes a slot before it is sent; the slot comes back one
+// interval after the answer arrived. Since Notion counts a request when it
+// arrives, which is before the answer, any limit+1 requests it sees are at
+// least one interval apart.
+type window struct {
+	slots    chan struct{}
+	interval time.Duration
+}
+
+func newWindow(limit int, interval time.Duration) *window {
+	w := &window{slots: make(chan struct{}, limit), interval: interval}
+	for range limit {
+		w.slots <- struct{}{}
+	}
+	return w
+}
+
+func (w *window) acquire(ctx context.Context) error {
+	select {
+	case <-w.slots:
+		return nil
+	default:
+	}
+	select {
+	case <-w.slots:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release returns a used slot one interval from now.
+func (w *window) release() {
+	time.AfterFunc(w.interval, func() { w.slots <- struct{}{} })
+}
+
+// decodeJSON decodes a Notion answer.
+func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }

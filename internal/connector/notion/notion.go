@@ -1,0 +1,474 @@
+// Package notion is the Notion destination, registered as type "notion": it
+// writes mapped records as pages of one Notion database. It owns turning a
+// flat payload (property name -> plain value) into Notion's property value
+// objects, by a configured type map or the database schema it fetches;
+// splitting long text into Notion's 2,000-character rich text objects;
+// refusing values over Notion's size limits before sending them; finding a
+// page by its key property, because Notion has neither upsert nor batch
+// writes; pacing requests to Notion's three per second and honouring
+// Retry-After; and classifying Notion's answers into connector.Error, with
+// the token kept out of everything it reports.
+//
+// Writes (Deliver):
+//   - With the identity map's external ID it PATCHes that page. If Notion
+//     no longer has it (404, or the page is in the trash) it writes by key
+//     as below.
+//   - Without one it queries the database for the page whose key_property
+//     equals the record key, then PATCHes the one it finds or creates a
+//     page. Two pages with the key are a Conflict for a person. Deliveries
+//     of one key are serialized within the process so two of them cannot
+//     both create; Notion offers nothing that would make this safe across
+//     processes.
+//
+// Lookup queries by key and reads the page back in the flat form the
+// connector writes (see Conn.Lookup).
+package notion
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/connector"
+)
+
+// Kind is the destination type this package registers.
+const Kind = "notion"
+
+func init() { connector.Register(Kind, Open) }
+
+const (
+	// DefaultBaseURL is Notion's API host.
+	DefaultBaseURL = "https://api.notion.com"
+	// DefaultVersion is the Notion-Version sent: the last version whose
+	// database endpoints (query, schema, database_id parent) the connector
+	// uses.
+	DefaultVersion = "2022-06-28"
+	// DefaultRatePerSecond is Notion's documented average limit per
+	// integration.
+	DefaultRatePerSecond = 3
+	// DefaultTimeout bounds one request when Options.Timeout is empty;
+	// Notion itself gives up after 60 s (503).
+	DefaultTimeout = 30 * time.Second
+	// MaxPayloadBytes is Notion's request body limit, 500 KB read as
+	// 500,000 bytes.
+	MaxPayloadBytes = 500_000
+)
+
+// Versions are the Notion-Version values the connector accepts: the ones
+// whose database API it speaks. From 2025-09-03 databases hold data
+// sources and the query endpoint moves.
+var Versions = []string{"2022-02-22", "2022-06-28"}
+
+// Options configure one Notion destination.
+type Options struct {
+	// BaseURL is the API origin; default https://api.notion.com. Point it
+	// at a simulator to try a config.
+	BaseURL string `json:"base_url"`
+	// Token is the integration's secret; required. It is never shown in
+	// errors, logs or String.
+	Token string `json:"token"`
+	// DatabaseID is the database pages are written to; required (dashed or
+	// not). The integration must be connected to it.
+	DatabaseID string `json:"database_id"`
+	// KeyProperty is the property holding the record key, by which pages
+	// are found; required. Its type must be title, rich_text, email,
+	// phone_number, url or number.
+	KeyProperty string `json:"key_property"`
+	// Properties maps property names to Notion types (title, rich_text,
+	// number, select, multi_select, date, email, phone_number, checkbox,
+	// url). Optional: a property not listed is typed by the database
+	// schema, fetched once when first needed.
+	Properties map[string]string `json:"properties"`
+	// NotionVersion is the Notion-Version header; default 2022-06-28, the
+	// only other accepted value being 2022-02-22.
+	NotionVersion string `json:"notion_version"`
+	// RatePerSecond is the steady request rate; default 3, Notion's
+	// average. It must be positive.
+	RatePerSecond float64 `json:"rate_per_second"`
+	// Timeout bounds one request, as a Go duration; default 30s.
+	Timeout string `json:"timeout"`
+}
+
+// Types are the property types the connector writes.
+var Types = []string{"title", "rich_text", "number", "select", "multi_select", "date", "email", "phone_number", "checkbox", "url"}
+
+// keyTypes are the types a key_property may have: those a query can match
+// by equality.
+var keyTypes = []string{"title", "rich_text", "email", "phone_number", "url", "number"}
+
+// Conn is a Notion destination. It is safe for concurrent use.
+type Conn struct {
+	name        string
+	baseURL     string
+	token       string
+	databaseID  string
+	keyProperty string
+	configured  map[string]string
+	version     string
+	timeout     time.Duration
+	constraints connector.Constraints
+	limit       *window
+	transport   *http.Transport
+	client      *http.Client
+	now         func() time.Time
+
+	schemaFetch sync.Mutex
+	schema      atomic.Pointer[map[string]string] // fetched: name -> type; nil until fetched
+
+	mu          sync.Mutex
+	pausedUntil time.Time
+	keys        map[string]*keyLock
+}
+
+var (
+	_ connector.Connector = (*Conn)(nil)
+	_ connector.Looker    = (*Conn)(nil)
+	_ fmt.Stringer        = (*Conn)(nil)
+	_ fmt.GoStringer      = (*Conn)(nil)
+)
+
+// Open is the connector.Factory for type "notion".
+func Open(name string, options map[string]any) (connector.Connector, error) {
+	var o Options
+	if err := connector.DecodeOptions(options, &o); err != nil {
+		return nil, err
+	}
+	return New(name, o)
+}
+
+var hexID = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+
+// New validates o and builds the destination.
+func New(name string, o Options) (*Conn, error) {
+	c := &Conn{name: name, token: o.Token, keyProperty: o.KeyProperty, now: time.Now, keys: map[string]*keyLock{}}
+
+	base := cmp.Or(o.BaseURL, DefaultBaseURL)
+	u, err := url.Parse(base)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, fmt.Errorf("options.base_url: %q is not an absolute http(s) URL", base)
+	case u.User != nil:
+		return nil, errors.New("options.base_url: must not contain credentials; use options.token")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("options.base_url: must not have a query or fragment")
+	}
+	c.baseURL = strings.TrimRight(u.String(), "/")
+
+	switch {
+	case o.Token == "":
+		return nil, errors.New("options.token: required")
+	case strings.ContainsFunc(o.Token, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return nil, errors.New("options.token: contains a control character")
+	}
+	if !hexID.MatchString(strings.ReplaceAll(o.DatabaseID, "-", "")) {
+		return nil, fmt.Errorf("options.database_id: %q is not a Notion database ID (32 hex digits, dashed or not)", o.DatabaseID)
+	}
+	c.databaseID = o.DatabaseID
+	if strings.TrimSpace(o.KeyProperty) == "" {
+		return nil, errors.New("options.key_property: required: name the property that holds the record key")
+	}
+	c.configured = make(map[string]string, len(o.Properties))
+	for p, t := range o.Properties {
+		if strings.TrimSpace(p) == "" {
+			return nil, errors.New("options.properties: empty property name")
+		}
+		if !slices.Contains(Types, t) {
+			return nil, fmt.Errorf("options.properties.%s: type %q is not one of %s", p, t, strings.Join(Types, ", "))
+		}
+		c.configured[p] = t
+	}
+	if t, ok := c.configured[o.KeyProperty]; ok && !slices.Contains(keyTypes, t) {
+		return nil, fmt.Errorf("options.key_property: %s is a %s property; a key must be one of %s", o.KeyProperty, t, strings.Join(keyTypes, ", "))
+	}
+	c.version = cmp.Or(o.NotionVersion, DefaultVersion)
+	if !slices.Contains(Versions, c.version) {
+		return nil, fmt.Errorf("options.notion_version: %q is not supported: the connector uses the database endpoints of %s (data sources, from 2025-09-03, are not supported)",
+			c.version, strings.Join(Versions, " or "))
+	}
+	rate := o.RatePerSecond
+	switch {
+	case rate == 0:
+		rate = DefaultRatePerSecond
+	case !(rate > 0) || math.IsInf(rate, 0):
+		return nil, errors.New("options.rate_per_second: must be a positive number")
+	}
+	c.timeout = DefaultTimeout
+	if o.Timeout != "" {
+		if c.timeout, err = time.ParseDuration(o.Timeout); err != nil || c.timeout <= 0 {
+			return nil, fmt.Errorf("options.timeout: %q is not a positive Go duration", o.Timeout)
+		}
+	}
+
+	// An exact rolling window of n requests per n/rate seconds keeps the
+	// average at rate without ever bursting past n.
+	n := max(1, int(math.Round(rate)))
+	c.limit = newWindow(n, time.Duration(float64(n)/rate*float64(time.Second)))
+	c.constraints = connector.Constraints{
+		RatePerSecond:   rate,
+		Burst:           n,
+		BatchSize:       1,
+		MaxPayloadBytes: MaxPayloadBytes,
+		Timeout:         c.timeout,
+		Upsert:          false,
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 8
+	c.transport = t
+	c.client = &http.Client{
+		Transport: t,
+		// A redirect would carry the token to whatever host it names.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c, nil
+}
+
+// Constraints reports Notion's limits: the rate as configured (3/s by
+// default) with a burst of the connector's window, one record per request
+// (Notion has no batch write), 500 KB bodies, no upsert.
+func (c *Conn) Constraints() connector.Constraints { return c.constraints }
+
+// Close releases idle connections.
+func (c *Conn) Close() error {
+	c.transport.CloseIdleConnections()
+	return nil
+}
+
+// String describes the destination without the token.
+func (c *Conn) String() string {
+	return fmt.Sprintf("notion destination %q: %s database %s by %s, token %s", c.name, c.baseURL, c.databaseID, c.keyProperty, redacted)
+}
+
+// GoString keeps %#v from printing the token.
+func (c *Conn) GoString() string { return c.String() }
+
+// keyLock serializes deliveries of one record key.
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (c *Conn) lockKey(key string) func() {
+	c.mu.Lock()
+	l := c.keys[key]
+	if l == nil {
+		l = &keyLock{}
+		c.keys[key] = l
+	}
+	l.refs++
+	c.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		c.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(c.keys, key)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Deliver writes one record: a PATCH of the known page, else a query by key
+// and a PATCH of the page found or a new page.
+func (c *Conn) Deliver(ctx context.Context, d connector.Delivery) (connector.Result, error) {
+	if d.RecordKey == "" {
+		return connector.Result{}, &connector.Error{Class: connector.Permanent, Code: "NO_KEY",
+			Message: fmt.Sprintf("the record key is empty; Notion pages are found by %s, which needs a value", c.keyProperty)}
+	}
+	defer c.lockKey(d.RecordKey)()
+	props, err := c.properties(ctx, d)
+	if err != nil {
+		return connector.Result{}, err
+	}
+	if d.ExternalID != "" {
+		res, err := c.update(ctx, d.ExternalID, props)
+		if !gone(err) {
+			return res, err
+		}
+		// Deleted, trashed or no longer shared: write it by key, which
+		// finds a page that holds the key now or creates one.
+	}
+	pages, err := c.find(ctx, d.RecordKey)
+	if err != nil {
+		return connector.Result{}, err
+	}
+	switch len(pages) {
+	case 0:
+		return c.create(ctx, props)
+	case 1:
+		res, err := c.update(ctx, pages[0].ID, props)
+		if err == nil {
+			res.Message = "updated the page found by " + c.keyProperty
+		}
+		return res, err
+	}
+	return connector.Result{}, c.duplicates(pages, d.RecordKey)
+}
+
+// gone reports whether a PATCH failed because the page is no longer there
+// to update: not found, or in the trash.
+func gone(err error) bool {
+	var ce *connector.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	return ce.Status == http.StatusNotFound ||
+		ce.Status == http.StatusBadRequest && ce.Code == "validation_error" && strings.Contains(ce.Message, "archived")
+}
+
+func (c *Conn) duplicates(pages []page, key string) *connector.Error {
+	ids := make([]string, len(pages))
+	for i, p := range pages {
+		ids[i] = p.ID
+	}
+	return &connector.Error{Class: connector.Conflict, Code: "DUPLICATE_KEY",
+		Message: c.trim(fmt.Sprintf("%d pages of database %s have %s %q (%s): a person must merge them",
+			len(pages), c.databaseID, c.keyProperty, key, strings.Join(ids, ", ")))}
+}
+
+func (c *Conn) create(ctx context.Context, props map[string]any) (connector.Result, error) {
+	body := map[string]any{"parent": map[string]any{"database_id": c.databaseID}, "properties": props}
+	resp, err := c.call(ctx, http.MethodPost, "/v1/pages", body, true)
+	if err != nil {
+		return connector.Result{}, err
+	}
+	if resp.status != http.StatusOK {
+		return connector.Result{}, c.databaseError(c.statusError(resp))
+	}
+	var p page
+	if err := decodeJSON(resp.body, &p); err != nil || p.ID == "" {
+		return connector.Result{}, &connector.Error{Class: connector.Retryable, Status: resp.status, Sent: true, Err: err,
+			Message: "POST /v1/pages: Notion's answer has no page ID; the page may have been created"}
+	}
+	return connector.Result{ExternalID: p.ID, Status: resp.status, Message: "created"}, nil
+}
+
+func (c *Conn) update(ctx context.Context, id string, props map[string]any) (connector.Result, error) {
+	path := "/v1/pages/" + url.PathEscape(id)
+	resp, err := c.call(ctx, http.MethodPatch, path, map[string]any{"properties": props}, true)
+	if err != nil {
+		return connector.Result{}, err
+	}
+	if resp.status != http.StatusOK {
+		return connector.Result{}, c.statusError(resp)
+	}
+	var p page
+	if err := decodeJSON(resp.body, &p); err != nil || p.ID == "" {
+		p.ID = id
+	}
+	return connector.Result{ExternalID: p.ID, Status: resp.status, Message: "updated"}, nil
+}
+
+// databaseError turns a 404 for the database into Auth: the database was
+// deleted or the integration was disconnected from it, so every write
+// would fail until a person reconnects it.
+func (c *Conn) databaseError(e *connector.Error) *connector.Error {
+	if e.Status == http.StatusNotFound {
+		e.Class = connector.Auth
+		e.Message = c.trim(e.Message + " (database " + c.databaseID + " is missing or not shared with the integration)")
+	}
+	return e
+}
+
+// page is the part of a page object the connector reads.
+type page struct {
+	ID         string                    `json:"id"`
+	Archived   bool                      `json:"archived"`
+	InTrash    bool                      `json:"in_trash"`
+	Properties map[string]map[string]any `json:"properties"`
+}
+
+type queryAnswer struct {
+	Results    []page `json:"results"`
+	HasMore    bool   `json:"has_more"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// find queries the database for the live pages whose key property equals
+// key, and keeps those whose value really is key (the filter's idea of
+// equality is Notion's).
+func (c *Conn) find(ctx context.Context, key string) ([]page, error) {
+	typ, err := c.typeOf(ctx, c.keyProperty)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(keyTypes, typ) {
+		return nil, &connector.Error{Class: connector.Permanent, Code: "BAD_KEY_PROPERTY",
+			Message: fmt.Sprintf("key_property %s is a %s property; a key must be one of %s", c.keyProperty, typ, strings.Join(keyTypes, ", "))}
+	}
+	var want any = key
+	if typ == "number" {
+		f, err := toNumber(key)
+		if err != nil || f == nil {
+			return nil, &connector.Error{Class: connector.Permanent, Code: "INVALID_KEY",
+				Message: fmt.Sprintf("the record key %q is not a number, but key_property %s is a number property", key, c.keyProperty)}
+		}
+		want = f
+	}
+	body := map[string]any{
+		"filter":    map[string]any{"property": c.keyProperty, typ: map[string]any{"equals": want}},
+		"page_size": 100,
+	}
+	path := "/v1/databases/" + url.PathEscape(c.databaseID) + "/query"
+	resp, err := c.call(ctx, http.MethodPost, path, body, false)
+	if err != nil {
+		return nil, err
+	}
+	if resp.status != http.StatusOK {
+		return nil, c.databaseError(c.statusError(resp))
+	}
+	var ans queryAnswer
+	if err := decodeJSON(resp.body, &ans); err != nil {
+		return nil, &connector.Error{Class: connector.Retryable, Status: resp.status, Err: err,
+			Message: fmt.Sprintf("POST %s: Notion's answer is not a list of pages: %v", path, err)}
+	}
+	var out []page
+	for _, p := range ans.Results {
+		if p.Archived || p.InTrash {
+			continue
+		}
+		if sameKey(typ, flatValue(p.Properties[c.keyProperty]), key) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Lookup finds the page whose key_property equals recordKey and returns its
+// ID and every property in the flat form the connector writes: title and
+// rich_text as one string, number as float64, select as its name,
+// multi_select as a list of names, date as its start (or a map with start,
+// end and time_zone when it has more), email, phone_number and url as
+// strings, checkbox as a bool; an empty value is nil (false for a
+// checkbox, "" for text, [] for multi_select). Types the connector does not
+// write come back as Notion's value object.
+func (c *Conn) Lookup(ctx context.Context, recordKey string) (string, map[string]any, bool, error) {
+	if recordKey == "" {
+		return "", nil, false, nil
+	}
+	pages, err := c.find(ctx, recordKey)
+	if err != nil {
+		return "", nil, false, err
+	}
+	switch len(pages) {
+	case 0:
+		return "", nil, false, nil
+	case 1:
+		fields := make(map[string]any, len(pages[0].Properties))
+		for name, v := range pages[0].Properties {
+			fields[name] = flatValue(v)
+		}
+		return pages[0].ID, fields, true, nil
+	}
+	return "", nil, false, c.duplicates(pages, recordKey)
+}
