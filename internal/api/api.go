@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
@@ -26,9 +27,10 @@ import (
 
 // API serves the admin endpoints.
 type API struct {
-	Gate   *pipeline.Gate
-	Config *config.Config
-	Log    *slog.Logger
+	Gate    *pipeline.Gate
+	Checker *control.Checker
+	Config  *config.Config
+	Log     *slog.Logger
 	// OnChange is called after an action that may create ready work.
 	OnChange func()
 }
@@ -60,6 +62,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	act("POST /v1/destinations/{name}/pause", a.pauseDestination)
 	act("POST /v1/destinations/{name}/resume", a.resumeDestination)
 	read("GET /v1/audit/verify", a.verifyAudit)
+	act("POST /v1/consistency/check", a.checkConsistency)
 	read("GET /v1/stats", a.stats)
 }
 
@@ -509,5 +512,38 @@ func (a *API) resolveReconciliation(w http.ResponseWriter, r *http.Request) erro
 		return toHTTP(err)
 	}
 	httperr.JSON(w, http.StatusOK, map[string]any{"reconciliation": reconciliationJSON(x)})
+	return nil
+}
+
+func (a *API) checkConsistency(w http.ResponseWriter, r *http.Request) error {
+	var b struct {
+		Destination string `json:"destination"`
+		Sample      int    `json:"sample"`
+		DryRun      bool   `json:"dry_run"`
+	}
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if b.Sample < 0 {
+		return httperr.New(http.StatusBadRequest, "bad_param", "sample must be 0 (all) or positive")
+	}
+	if b.Destination != "" {
+		if _, ok := a.Config.Destinations[b.Destination]; !ok {
+			return httperr.New(http.StatusNotFound, "not_found", fmt.Sprintf("no destination named %q", b.Destination))
+		}
+	}
+	reps, err := a.Checker.Check(r.Context(), control.CheckParams{Destination: b.Destination, Sample: b.Sample, DryRun: b.DryRun})
+	if err != nil {
+		return err
+	}
+	type out struct {
+		control.DestinationReport
+		Ratio float64 `json:"ratio"`
+	}
+	res := make([]out, len(reps))
+	for i, rep := range reps {
+		res[i] = out{rep, rep.Ratio()}
+	}
+	httperr.JSON(w, http.StatusOK, map[string]any{"destinations": res})
 	return nil
 }

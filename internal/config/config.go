@@ -36,6 +36,8 @@ type Config struct {
 	Flows        map[string]*Flow        `yaml:"flows"`
 	Destinations map[string]*Destination `yaml:"destinations"`
 	Delivery     Delivery                `yaml:"delivery"`
+	// Consistency reads delivered records back and compares them.
+	Consistency Consistency `yaml:"consistency"`
 
 	// Dir is the directory of the config file; schema files resolve
 	// relative to it. Not read from YAML.
@@ -147,6 +149,16 @@ type Delivery struct {
 	Lease Duration `yaml:"lease"`
 	// PollInterval is the idle wait between claims. Default 250ms.
 	PollInterval Duration `yaml:"poll_interval"`
+}
+
+// Consistency schedules read-back checks.
+type Consistency struct {
+	// Interval between checks; 0 (default) runs them only on demand
+	// (`sluice consistency check`).
+	Interval Duration `yaml:"interval"`
+	// Sample is the number of records checked per destination each time;
+	// 0 means 100.
+	Sample int `yaml:"sample"`
 }
 
 // Duration is a time.Duration written as "90s", "24h".
@@ -269,6 +281,9 @@ func (c *Config) applyDefaults() {
 		if d.Breaker.OpenFor == 0 {
 			d.Breaker.OpenFor = Duration(30 * time.Second)
 		}
+	}
+	if c.Consistency.Sample == 0 {
+		c.Consistency.Sample = 100
 	}
 	if c.Delivery.Lease == 0 {
 		c.Delivery.Lease = Duration(60 * time.Second)

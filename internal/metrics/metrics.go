@@ -27,6 +27,7 @@ type Metrics struct {
 	latency    *prometheus.HistogramVec
 	rateLimits *prometheus.CounterVec
 	breaker    *prometheus.GaugeVec
+	consistent *prometheus.GaugeVec
 }
 
 // New registers the instruments and a collector that reads queue depths
@@ -54,7 +55,11 @@ func New(ex store.Executor, cacheFor time.Duration, log *slog.Logger) *Metrics {
 		Name: "sluice_circuit_open",
 		Help: "1 while a destination's circuit is open (0.5 half-open, 0 closed).",
 	}, []string{"destination"})
-	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker,
+	m.consistent = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sluice_consistency_ratio",
+		Help: "Share of records read back from a destination that match what Sluice wrote, at the last check.",
+	}, []string{"destination"})
+	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{ex: ex, cacheFor: cacheFor, log: log})
 	return m
@@ -82,6 +87,11 @@ func (m *Metrics) Breaker(destination, state string) {
 		v = 0.5
 	}
 	m.breaker.WithLabelValues(destination).Set(v)
+}
+
+// Consistency records a destination's consistency ratio.
+func (m *Metrics) Consistency(destination string, ratio float64) {
+	m.consistent.WithLabelValues(destination).Set(ratio)
 }
 
 // Handler serves /metrics.

@@ -132,6 +132,33 @@ func (g *Gate) ReconciliationRetry(ctx context.Context, recID, actor string) (*s
 				n++
 			}
 		}
+		// A consistency finding: the record was delivered but the
+		// destination no longer matches; write Sluice's version again.
+		var sum ReconciliationSummary
+		_ = json.Unmarshal(r.Summary, &sum)
+		for _, m := range sum.Missing {
+			if m.State != "inconsistent" {
+				continue
+			}
+			last, err := tx.DeliveryLatestSucceeded(ctx, m.Destination, sum.RecordKey)
+			if err != nil {
+				return err
+			}
+			again := &store.Delivery{ID: id.New("dlv", now), EventID: last.EventID, Route: last.Route, Destination: last.Destination,
+				RecordKey: last.RecordKey, State: store.DeliveryPending, Payload: last.Payload, NextAt: now, Fallback: last.Fallback,
+				CreatedAt: now, UpdatedAt: now}
+			if err := tx.DeliveryInsert(ctx, again); err != nil {
+				return err
+			}
+			if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: last.EventID, State: store.EventDelivering, Now: now}); err != nil {
+				return err
+			}
+			if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: last.EventID, DeliveryID: again.ID, Route: again.Route, Actor: actor,
+				Action: "redeliver", Outcome: "pending", Message: "reconciliation " + recID + ": write the record again to " + m.Destination}); err != nil {
+				return err
+			}
+			n++
+		}
 		if n == 0 {
 			return fmt.Errorf("reconciliation %s: no failed delivery to retry: %w", recID, ErrWrongState)
 		}

@@ -19,10 +19,12 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
+	_ "github.com/sluicehq/sluice/internal/connector/airtable" // registers "airtable"
 	_ "github.com/sluicehq/sluice/internal/connector/httpdest" // registers "http"
 	_ "github.com/sluicehq/sluice/internal/connector/hubspot"  // registers "hubspot"
 	_ "github.com/sluicehq/sluice/internal/connector/notion"   // registers "notion"
 	_ "github.com/sluicehq/sluice/internal/connector/slack"    // registers "slack"
+	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest"
@@ -43,6 +45,7 @@ type Server struct {
 	Engine    *delivery.Engine
 	Handler   http.Handler
 	Metrics   *metrics.Metrics
+	Checker   *control.Checker
 	Log       *slog.Logger
 	conns     []connector.Connector
 	ready     bool
@@ -114,6 +117,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
 	s.Gate = &pipeline.Gate{Plan: plan, Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log, Redact: red.String}
 	var dests []delivery.Destination
+	s.Checker = &control.Checker{Gate: s.Gate, Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency}
 	for _, name := range sortedNames(c.Destinations) {
 		dc := c.Destinations[name]
 		conn, err := connector.New(dc.Type, name, dc.Options)
@@ -122,6 +126,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 			return nil, fmt.Errorf("destinations.%s: %w", name, err)
 		}
 		s.conns = append(s.conns, conn)
+		s.Checker.Conns[name] = conn
 		dests = append(dests, delivery.Destination{Name: name, Conn: conn, Conf: dc, Observer: s.Metrics})
 	}
 	host, _ := os.Hostname()
@@ -137,7 +142,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	ing.Observe = s.Metrics.Intake
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Config: c, Log: log, OnChange: s.Engine.Kick}).Register(mux)
+	(&api.API{Gate: s.Gate, Checker: s.Checker, Config: c, Log: log, OnChange: s.Engine.Kick}).Register(mux)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
@@ -169,6 +174,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { s.Engine.Run(engCtx); close(engDone) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if every := s.Config.Consistency.Interval.D(); every > 0 {
+		go s.checkPeriodically(engCtx, every)
+	}
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()
@@ -200,4 +208,29 @@ func (s *Server) Close() error {
 		s.Committer.Close()
 	}
 	return s.Driver.Close()
+}
+
+// checkPeriodically runs sampled consistency checks until ctx ends.
+func (s *Server) checkPeriodically(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		reps, err := s.Checker.Check(ctx, control.CheckParams{Sample: s.Config.Consistency.Sample})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Log.Error("consistency check", "err", err)
+			}
+			continue
+		}
+		for _, r := range reps {
+			if len(r.Findings) > 0 {
+				s.Log.Warn("consistency check found differences", "destination", r.Destination, "checked", r.Checked, "inconsistent", len(r.Findings))
+			}
+		}
+	}
 }

@@ -156,6 +156,14 @@ type AuditEntry struct {
 	Hash       string
 }
 
+// Identity links a record key to its ID in one destination.
+type Identity struct {
+	Destination string
+	RecordKey   string
+	ExternalID  string
+	UpdatedAt   time.Time
+}
+
 // DestinationState is the operator-visible switch of one destination.
 type DestinationState struct {
 	Name      string
@@ -219,6 +227,12 @@ type Executor interface {
 	DeliveryNextReady(ctx context.Context, destination string) (time.Time, error)
 
 	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
+	// IdentityList pages through a destination's identity map in record-key
+	// order, after the given key.
+	IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*Identity, error)
+	// DeliveryLatestSucceeded is the last confirmed primary (non-fallback)
+	// delivery of a record key to a destination: what Sluice last wrote.
+	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*Delivery, error)
 	IdentityPut(ctx context.Context, destination, recordKey, externalID string) error
 
 	EscalationInsert(ctx context.Context, e *Escalation) error

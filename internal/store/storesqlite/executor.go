@@ -129,7 +129,7 @@ const (
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`
 )
 
-var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveryLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
+var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveryLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
 
 // Static queries, all prepared once at Open on the write connection.
 const (
@@ -147,6 +147,10 @@ const (
 			attempts = attempts + 1, updated_at = ? WHERE seq = ?`
 	qDeliveryUpdate = `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,
 		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ?, fallback_id = ? WHERE id = ?`
+	qIdentityList = `SELECT destination, record_key, external_id, updated_at FROM identities
+		WHERE destination = ? AND record_key > ? ORDER BY record_key LIMIT ?`
+	qDeliveryLatestSucceeded = `SELECT ` + deliveryCols + ` FROM deliveries
+		WHERE destination = ? AND record_key = ? AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`
 	qDeliveriesNeedingFallback = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = ? AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT ?`
 	qDeliveriesLeaseExpired = `SELECT ` + deliveryCols + ` FROM deliveries WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`
@@ -506,6 +510,33 @@ func (x *executor) DeliveryListNeedingFallback(ctx context.Context, destination 
 		return nil, fmt.Errorf("delivery list needing fallback: %w", err)
 	}
 	return out, nil
+}
+
+func (x *executor) IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*store.Identity, error) {
+	rows, err := x.rowsHot(ctx, x.r, qIdentityList, destination, afterKey, limit)
+	if err != nil {
+		return nil, fmt.Errorf("identity list: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Identity
+	for rows.Next() {
+		var i store.Identity
+		var updated int64
+		if err := rows.Scan(&i.Destination, &i.RecordKey, &i.ExternalID, &updated); err != nil {
+			return nil, err
+		}
+		i.UpdatedAt = fromMS(updated)
+		out = append(out, &i)
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error) {
+	d, err := scanDelivery(x.rowHot(ctx, x.r, qDeliveryLatestSucceeded, destination, recordKey))
+	if err != nil {
+		return nil, notFound(err, "delivery for "+recordKey)
+	}
+	return d, nil
 }
 
 func (x *executor) DeliveryCountByState(ctx context.Context) (map[string]int64, error) {

@@ -1,0 +1,279 @@
+// Package control is the layer that watches the pipeline rather than runs
+// it: consistency checks that read delivered records back from each
+// destination and compare them with what Sluice wrote. Differences become
+// reconciliation tasks; the ratio of consistent records is a metric.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/id"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Difference is one field that does not match.
+type Difference struct {
+	Field string `json:"field"`
+	Wrote any    `json:"sluice_wrote"`
+	Found any    `json:"destination_has"`
+}
+
+// Finding is one record that is not as Sluice left it.
+type Finding struct {
+	Destination string       `json:"destination"`
+	RecordKey   string       `json:"record_key"`
+	EventID     string       `json:"event_id"`
+	Missing     bool         `json:"missing,omitempty"`
+	Differences []Difference `json:"differences,omitempty"`
+	Task        string       `json:"reconciliation_id,omitempty"`
+}
+
+// DestinationReport is the outcome for one destination.
+type DestinationReport struct {
+	Destination string    `json:"destination"`
+	Checked     int       `json:"checked"`
+	Consistent  int       `json:"consistent"`
+	Findings    []Finding `json:"findings,omitempty"`
+	Errors      int       `json:"lookup_errors"`
+	Skipped     string    `json:"skipped,omitempty"`
+}
+
+// Ratio is consistent/checked, 1 when nothing was checked.
+func (r DestinationReport) Ratio() float64 {
+	if r.Checked == 0 {
+		return 1
+	}
+	return float64(r.Consistent) / float64(r.Checked)
+}
+
+// Checker reads records back and compares.
+type Checker struct {
+	Gate  *pipeline.Gate
+	Conns map[string]connector.Connector
+	// Observe receives each destination's ratio (metrics); may be nil.
+	Observe func(destination string, ratio float64)
+}
+
+// CheckParams select what to check.
+type CheckParams struct {
+	// Destination limits the check to one; empty checks all that can be
+	// read back.
+	Destination string
+	// Sample checks at most this many records per destination, chosen at
+	// random; 0 checks all.
+	Sample int
+	// DryRun reports findings without opening reconciliation tasks.
+	DryRun bool
+}
+
+// Check runs one consistency pass.
+func (c *Checker) Check(ctx context.Context, p CheckParams) ([]DestinationReport, error) {
+	names := make([]string, 0, len(c.Conns))
+	for n := range c.Conns {
+		if p.Destination == "" || p.Destination == n {
+			names = append(names, n)
+		}
+	}
+	if p.Destination != "" && len(names) == 0 {
+		return nil, fmt.Errorf("no destination named %q", p.Destination)
+	}
+	sort.Strings(names)
+	var out []DestinationReport
+	for _, n := range names {
+		r, err := c.checkOne(ctx, n, p)
+		if err != nil {
+			return out, fmt.Errorf("consistency %s: %w", n, err)
+		}
+		if c.Observe != nil && r.Skipped == "" {
+			c.Observe(n, r.Ratio())
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (c *Checker) checkOne(ctx context.Context, dest string, p CheckParams) (DestinationReport, error) {
+	rep := DestinationReport{Destination: dest}
+	lk, ok := c.Conns[dest].(connector.Looker)
+	if !ok {
+		rep.Skipped = "connector cannot read records back"
+		return rep, nil
+	}
+	ex := c.Gate.Driver.Executor()
+	var ids []*store.Identity
+	after := ""
+	for {
+		page, err := ex.IdentityList(ctx, dest, after, 1000)
+		if err != nil {
+			return rep, err
+		}
+		ids = append(ids, page...)
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].RecordKey
+	}
+	if p.Sample > 0 && len(ids) > p.Sample {
+		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		ids = ids[:p.Sample]
+	}
+	for _, ident := range ids {
+		d, err := ex.DeliveryLatestSucceeded(ctx, dest, ident.RecordKey)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return rep, err
+		}
+		var wrote map[string]any
+		if err := json.Unmarshal(d.Payload, &wrote); err != nil {
+			return rep, err
+		}
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		extID, found, ok, err := lk.Lookup(lctx, ident.RecordKey)
+		cancel()
+		if err != nil {
+			rep.Errors++
+			continue
+		}
+		rep.Checked++
+		f := Finding{Destination: dest, RecordKey: ident.RecordKey, EventID: d.EventID}
+		switch {
+		case !ok:
+			f.Missing = true
+		default:
+			f.Differences = Compare(wrote, found)
+			_ = extID
+		}
+		if !f.Missing && len(f.Differences) == 0 {
+			rep.Consistent++
+			continue
+		}
+		if !p.DryRun {
+			task, err := c.openTask(ctx, d, f)
+			if err != nil {
+				return rep, err
+			}
+			f.Task = task
+		}
+		rep.Findings = append(rep.Findings, f)
+	}
+	return rep, nil
+}
+
+// Compare lists the fields Sluice wrote whose read-back value differs.
+// Only fields present in both are compared: platforms return their own
+// subset of fields (HubSpot only the properties asked for, Slack a rendered
+// message). Values are compared leniently: numbers numerically, strings
+// case-insensitively after trimming, so a platform's formatting is not a
+// difference.
+func Compare(wrote, found map[string]any) []Difference {
+	var out []Difference
+	keys := make([]string, 0, len(wrote))
+	for k := range wrote {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fv, ok := found[k]
+		if !ok {
+			continue
+		}
+		if !same(wrote[k], fv) {
+			out = append(out, Difference{Field: k, Wrote: wrote[k], Found: fv})
+		}
+	}
+	return out
+}
+
+func same(a, b any) bool {
+	if a == nil || b == nil {
+		return isEmpty(a) && isEmpty(b)
+	}
+	as, bs := flat(a), flat(b)
+	if af, err := strconv.ParseFloat(as, 64); err == nil {
+		if bf, err := strconv.ParseFloat(bs, 64); err == nil {
+			return af == bf
+		}
+	}
+	return strings.EqualFold(strings.TrimSpace(as), strings.TrimSpace(bs))
+}
+
+func isEmpty(v any) bool { return v == nil || flat(v) == "" }
+
+func flat(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = flat(e)
+		}
+		sort.Strings(parts)
+		return strings.Join(parts, ";")
+	case []string:
+		parts := append([]string(nil), x...)
+		sort.Strings(parts)
+		return strings.Join(parts, ";")
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		return strings.Trim(string(b), `"`)
+	}
+}
+
+// openTask records a finding as a reconciliation task unless the event
+// already has an open one.
+func (c *Checker) openTask(ctx context.Context, d *store.Delivery, f Finding) (string, error) {
+	g := c.Gate
+	var taskID string
+	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		taskID = ""
+		open, err := tx.ReconciliationList(ctx, &store.ReconciliationListParams{EventID: d.EventID, Status: store.ReconciliationOpen, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(open) > 0 {
+			taskID = open[0].ID
+			return nil
+		}
+		now := g.Now()
+		problem := "record missing from the destination"
+		if !f.Missing {
+			var parts []string
+			for _, df := range f.Differences {
+				parts = append(parts, fmt.Sprintf("%s: wrote %v, found %v", df.Field, df.Wrote, df.Found))
+			}
+			problem = "differs: " + strings.Join(parts, "; ")
+		}
+		sum := pipeline.ReconciliationSummary{
+			RecordKey: d.RecordKey,
+			Missing:   []pipeline.RouteState{{Route: d.Route, Destination: d.Destination, State: "inconsistent", ExternalID: d.ExternalID, LastError: g.Clean(problem)}},
+			Suggested: []string{"retry: write Sluice's record again (overwrites the change in the destination)", "resolve: accept the destination's version"},
+		}
+		b, _ := json.Marshal(sum)
+		r := &store.Reconciliation{ID: id.New("rec", now), EventID: d.EventID, Status: store.ReconciliationOpen, Summary: b, CreatedAt: now, UpdatedAt: now}
+		if err := tx.ReconciliationInsert(ctx, r); err != nil {
+			return err
+		}
+		taskID = r.ID
+		return tx.AuditAppend(ctx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: pipeline.ActorSystem,
+			Action: "consistency_mismatch", Outcome: r.ID, Message: g.Clean(d.Destination + ": " + problem)})
+	})
+	return taskID, err
+}
