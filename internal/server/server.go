@@ -33,6 +33,7 @@ import (
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
 )
 
@@ -93,6 +94,8 @@ func OpenStore(ctx context.Context, c *config.Config) (store.Driver, error) {
 	switch kind {
 	case "sqlite":
 		return storesqlite.Open(ctx, target)
+	case "postgres":
+		return storepg.Open(ctx, target)
 	default:
 		return nil, fmt.Errorf("store: %s is not supported by this build", kind)
 	}

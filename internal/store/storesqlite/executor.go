@@ -140,8 +140,8 @@ const (
 	qDeliveriesClaimable = `SELECT ` + deliveryCols + ` FROM deliveries d
 		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM deliveries p
-		                  WHERE p.destination = d.destination AND p.record_key = d.record_key AND p.seq < d.seq
-		                    AND p.state IN ('waiting', 'pending', 'inflight'))
+		                  WHERE p.destination = d.destination AND p.record_key = d.record_key
+		                    AND p.state IN ('waiting', 'pending', 'inflight') AND (p.seq < d.seq OR p.state = 'inflight'))
 		ORDER BY d.next_at, d.seq LIMIT ?`
 	qDeliveryLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
 			attempts = attempts + 1, updated_at = ? WHERE seq = ?`

@@ -1,0 +1,16 @@
+package storepg_test
+
+import (
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	baseDSN(t)
+	storetest.Exercise(t, func(t *testing.T) store.Driver {
+		return open(t, freshSchema(t), 4)
+	})
+}

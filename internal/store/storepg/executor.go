@@ -1,0 +1,798 @@
+package storepg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// querier is what a pool and a transaction have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// executor runs every query on q: the pool, or the transaction inside one.
+type executor struct {
+	d    *Driver
+	q    querier
+	tx   pgx.Tx     // nil outside a transaction
+	head *chainHead // set inside a transaction
+}
+
+var _ store.Executor = (*executor)(nil)
+
+// inOwnTx runs fn in a transaction of its own, for the operations that need
+// one (a claim's key locks, an audit append's chain lock) when called
+// outside a transaction.
+func (x *executor) inOwnTx(ctx context.Context, fn func(x *executor) error) error {
+	t, err := x.d.begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(&t.executor); err != nil {
+		t.Rollback()
+		return err
+	}
+	return t.Commit()
+}
+
+// ts is how times are written: UTC, millisecond precision, like storesqlite.
+func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// nullTS writes a zero time as NULL, for the columns that may be unset.
+func nullTS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return ts(t)
+}
+
+func fromTS(v pgtype.Timestamptz) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return v.Time.UTC()
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// fail wraps a translated error with what was being done; a missing row
+// becomes store.ErrNotFound.
+func fail(what string, err error) error {
+	return fmt.Errorf("%s: %w", what, translate(err))
+}
+
+// params numbers positional parameters for dynamically built statements.
+type params []any
+
+func (p *params) add(v any) string {
+	*p = append(*p, v)
+	return "$" + strconv.Itoa(len(*p))
+}
+
+// ---- events
+
+const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
+	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at`
+
+func scanEvent(row pgx.Row) (*store.Event, error) {
+	var e store.Event
+	var canonical, problems, missing string
+	var holdUntil pgtype.Timestamptz
+	if err := row.Scan(&e.ID, &e.Source, &e.Flow, &e.IdemKey, &e.RecordKey, &e.State, &e.ContentType, &e.Raw,
+		&canonical, &problems, &missing, &holdUntil, &e.ReceivedAt, &e.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if canonical != "" {
+		e.Canonical = json.RawMessage(canonical)
+	}
+	if problems != "" {
+		e.Problems = json.RawMessage(problems)
+	}
+	if missing != "" {
+		e.Missing = json.RawMessage(missing)
+	}
+	e.HoldUntil, e.ReceivedAt, e.UpdatedAt = fromTS(holdUntil), e.ReceivedAt.UTC(), e.UpdatedAt.UTC()
+	return &e, nil
+}
+
+func (x *executor) queryEvents(ctx context.Context, q string, args ...any) ([]*store.Event, error) {
+	rows, err := x.q.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, bool, error) {
+	raw := e.Raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	tag, err := x.q.Exec(ctx, `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
+		canonical, problems, missing, hold_until, received_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`,
+		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt))
+	if err != nil {
+		return "", false, fail("event insert", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return e.ID, true, nil
+	}
+	// The idempotency key was seen before: answer with the first event. At
+	// READ COMMITTED this new statement sees the conflicting row, which the
+	// insert waited for if it was not yet committed.
+	var id string
+	if err := x.q.QueryRow(ctx, `SELECT id FROM events WHERE source = $1 AND idem_key = $2`, e.Source, e.IdemKey).Scan(&id); err != nil {
+		return "", false, fail("event insert: duplicate lookup", err)
+	}
+	return id, false, nil
+}
+
+func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {
+	e, err := scanEvent(x.q.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE id = $1`, id))
+	if err != nil {
+		return nil, fail("event "+id, err)
+	}
+	return e, nil
+}
+
+func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error) {
+	var where []string
+	var args params
+	if p.State != "" {
+		where = append(where, "state = "+args.add(p.State))
+	}
+	if p.Source != "" {
+		where = append(where, "source = "+args.add(p.Source))
+	}
+	if p.BeforeID != "" {
+		where = append(where, "id < "+args.add(p.BeforeID))
+	}
+	q := `SELECT ` + eventCols + ` FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY id DESC LIMIT " + args.add(limit)
+	out, err := x.queryEvents(ctx, q, args...)
+	if err != nil {
+		return nil, fail("event list", err)
+	}
+	return out, nil
+}
+
+func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {
+	var args params
+	sets := []string{"state = " + args.add(p.State), "updated_at = " + args.add(ts(p.Now))}
+	if p.Canonical != nil {
+		sets = append(sets, "canonical = "+args.add(string(p.Canonical)))
+	}
+	if p.Missing != nil {
+		sets = append(sets, "missing = "+args.add(string(p.Missing)))
+	}
+	if p.RecordKey != nil {
+		sets = append(sets, "record_key = "+args.add(*p.RecordKey))
+	}
+	if p.HoldUntil != nil {
+		sets = append(sets, "hold_until = "+args.add(nullTS(*p.HoldUntil)))
+	}
+	q := `UPDATE events SET ` + strings.Join(sets, ", ") + ` WHERE id = ` + args.add(p.ID)
+	tag, err := x.q.Exec(ctx, q, args...)
+	if err != nil {
+		return fail("event update", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("event update %s: %w", p.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
+	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2 ORDER BY id`, flow, recordKey)
+	if err != nil {
+		return nil, fail("event list held by key", err)
+	}
+	return out, nil
+}
+
+func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
+	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events
+		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`, ts(now), limit)
+	if err != nil {
+		return nil, fail("event list hold expired", err)
+	}
+	return out, nil
+}
+
+func (x *executor) countBy(ctx context.Context, what, q string) (map[string]int64, error) {
+	rows, err := x.q.Query(ctx, q)
+	if err != nil {
+		return nil, fail(what, err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, fail(what, err)
+		}
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(what, err)
+	}
+	return out, nil
+}
+
+func (x *executor) EventCountByState(ctx context.Context) (map[string]int64, error) {
+	return x.countBy(ctx, "event count by state", `SELECT state, count(*) FROM events GROUP BY state`)
+}
+
+// ---- deliveries
+
+const deliveryCols = `seq, id, event_id, route, destination, record_key, state, after_routes, payload, attempts,
+	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
+	fallback, fallback_id, fallback_for`
+
+func scanDelivery(row pgx.Row) (*store.Delivery, error) {
+	var d store.Delivery
+	var payload string
+	var leaseUntil pgtype.Timestamptz
+	if err := row.Scan(&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &d.After, &payload,
+		&d.Attempts, &d.NextAt, &d.LeaseOwner, &leaseUntil, &d.Ambiguous, &d.ExternalID, &d.LastStatus, &d.LastError,
+		&d.CreatedAt, &d.UpdatedAt, &d.Fallback, &d.FallbackID, &d.FallbackFor); err != nil {
+		return nil, err
+	}
+	if d.After == nil {
+		d.After = []string{}
+	}
+	d.Payload = json.RawMessage(payload)
+	d.LeaseUntil = fromTS(leaseUntil)
+	d.NextAt, d.CreatedAt, d.UpdatedAt = d.NextAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	return &d, nil
+}
+
+func (x *executor) queryDeliveries(ctx context.Context, q string, args ...any) ([]*store.Delivery, error) {
+	rows, err := x.q.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error {
+	after := d.After
+	if after == nil {
+		after = []string{}
+	}
+	err := x.q.QueryRow(ctx, `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
+		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
+		fallback, fallback_id, fallback_for)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		RETURNING seq`,
+		d.ID, d.EventID, d.Route, d.Destination, d.RecordKey, d.State, after, string(d.Payload), d.Attempts,
+		ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil), d.Ambiguous, d.ExternalID, d.LastStatus, d.LastError,
+		ts(d.CreatedAt), ts(d.UpdatedAt), d.Fallback, d.FallbackID, d.FallbackFor).Scan(&d.Seq)
+	if err != nil {
+		return fail("delivery insert", err)
+	}
+	return nil
+}
+
+func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Delivery, error) {
+	d, err := scanDelivery(x.q.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = $1`, id))
+	if err != nil {
+		return nil, fail("delivery "+id, err)
+	}
+	return d, nil
+}
+
+func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
+	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE event_id = $1 ORDER BY seq`, eventID)
+	if err != nil {
+		return nil, fail("delivery list by event", err)
+	}
+	return out, nil
+}
+
+// claimable is the condition on a delivery d of the claim statements: ready,
+// and the head of its key (no earlier unfinished delivery of the key), and
+// its key has nothing in flight. The last part is stricter than storesqlite
+// (which only looks at earlier deliveries) because here sequence numbers are
+// not commit order: a delivery inserted by a transaction that commits late
+// can have a lower seq than one already in flight, and an operator may put a
+// finished earlier delivery back to pending.
+const claimable = `d.destination = $1 AND d.state = 'pending' AND d.next_at <= $2
+	AND NOT EXISTS (SELECT 1 FROM deliveries p
+	                WHERE p.destination = d.destination AND p.record_key = d.record_key
+	                  AND p.state IN ('waiting', 'pending', 'inflight')
+	                  AND (p.seq < d.seq OR p.state = 'inflight'))`
+
+// Claim step 1 (see the package doc): read candidate heads oldest first and
+// try-lock each one's key as it is read; stop after $5 locked keys. The
+// subquery's LIMIT keeps the volatile lock call out of it, so locks are
+// only taken on rows the outer LIMIT actually pulls.
+const qClaimLock = `SELECT c.seq FROM (
+		SELECT d.seq, d.record_key FROM deliveries d
+		WHERE ` + claimable + `
+		ORDER BY d.next_at, d.seq
+		LIMIT $3
+	) c
+	WHERE pg_try_advisory_xact_lock($4::int4, hashtext($1 || chr(31) || c.record_key))
+	LIMIT $5`
+
+// Claim step 2: with a snapshot taken after the key locks, re-check and
+// lease.
+const qClaimTake = `UPDATE deliveries SET state = 'inflight', lease_owner = $4, lease_until = $5,
+		attempts = attempts + 1, updated_at = $2
+	WHERE seq IN (SELECT d.seq FROM deliveries d
+	              WHERE d.seq = ANY($3) AND ` + claimable + `
+	              FOR UPDATE SKIP LOCKED)
+	RETURNING ` + deliveryCols
+
+func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimParams) ([]*store.Delivery, error) {
+	if x.tx == nil {
+		var out []*store.Delivery
+		err := x.inOwnTx(ctx, func(t *executor) error {
+			var err error
+			out, err = t.DeliveryClaim(ctx, p)
+			return err
+		})
+		return out, err
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 1
+	}
+	// How far past keys locked by other claimers to look.
+	scan := max(4*limit, 32)
+	now := ts(p.Now)
+	rows, err := x.q.Query(ctx, qClaimLock, p.Destination, now, scan, x.d.claimNS, limit)
+	if err != nil {
+		return nil, fail("delivery claim", err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fail("delivery claim", err)
+	}
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	out, err := x.queryDeliveries(ctx, qClaimTake, p.Destination, now, seqs, p.Owner, nullTS(p.LeaseUntil))
+	if err != nil {
+		return nil, fail("delivery claim", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].NextAt.Equal(out[j].NextAt) {
+			return out[i].NextAt.Before(out[j].NextAt)
+		}
+		return out[i].Seq < out[j].Seq
+	})
+	return out, nil
+}
+
+func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {
+	tag, err := x.q.Exec(ctx, `UPDATE deliveries SET state = $1, payload = $2, attempts = $3, next_at = $4, lease_owner = $5,
+		lease_until = $6, ambiguous = $7, external_id = $8, last_status = $9, last_error = $10, updated_at = $11, fallback_id = $12
+		WHERE id = $13`,
+		d.State, string(d.Payload), d.Attempts, ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil), d.Ambiguous,
+		d.ExternalID, d.LastStatus, d.LastError, ts(d.UpdatedAt), d.FallbackID, d.ID)
+	if err != nil {
+		return fail("delivery update", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delivery update %s: %w", d.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (x *executor) DeliveryListLeaseExpired(ctx context.Context, now time.Time, limit int) ([]*store.Delivery, error) {
+	// A lease that was never set counts as expired, as storesqlite's 0 does.
+	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE state = 'inflight' AND (lease_until IS NULL OR lease_until < $1) ORDER BY seq LIMIT $2`, ts(now), limit)
+	if err != nil {
+		return nil, fail("delivery list lease expired", err)
+	}
+	return out, nil
+}
+
+func (x *executor) DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*store.Delivery, error) {
+	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = $1 AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT $2`, destination, limit)
+	if err != nil {
+		return nil, fail("delivery list needing fallback", err)
+	}
+	return out, nil
+}
+
+func (x *executor) DeliveryCountByState(ctx context.Context) (map[string]int64, error) {
+	return x.countBy(ctx, "delivery count by state", `SELECT state, count(*) FROM deliveries GROUP BY state`)
+}
+
+func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (time.Time, error) {
+	var v pgtype.Timestamptz
+	if err := x.q.QueryRow(ctx, `SELECT min(next_at) FROM deliveries WHERE destination = $1 AND state = 'pending'`, destination).Scan(&v); err != nil {
+		return time.Time{}, fail("delivery next ready", err)
+	}
+	return fromTS(v), nil
+}
+
+// ---- identities
+
+func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
+	var id string
+	err := x.q.QueryRow(ctx, `SELECT external_id FROM identities WHERE destination = $1 AND record_key = $2`, destination, recordKey).Scan(&id)
+	if err != nil {
+		return "", fail("identity", err)
+	}
+	return id, nil
+}
+
+func (x *executor) IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*store.Identity, error) {
+	rows, err := x.q.Query(ctx, `SELECT destination, record_key, external_id, updated_at FROM identities
+		WHERE destination = $1 AND record_key > $2 ORDER BY record_key LIMIT $3`, destination, afterKey, limit)
+	if err != nil {
+		return nil, fail("identity list", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Identity, error) {
+		var i store.Identity
+		if err := r.Scan(&i.Destination, &i.RecordKey, &i.ExternalID, &i.UpdatedAt); err != nil {
+			return nil, err
+		}
+		i.UpdatedAt = i.UpdatedAt.UTC()
+		return &i, nil
+	})
+	if err != nil {
+		return nil, fail("identity list", err)
+	}
+	return out, nil
+}
+
+func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error) {
+	d, err := scanDelivery(x.q.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`,
+		destination, recordKey))
+	if err != nil {
+		return nil, fail("delivery for "+recordKey, err)
+	}
+	return d, nil
+}
+
+func (x *executor) IdentityPut(ctx context.Context, destination, recordKey, externalID string) error {
+	_, err := x.q.Exec(ctx, `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`,
+		destination, recordKey, externalID, ts(time.Now()))
+	if err != nil {
+		return fail("identity put", err)
+	}
+	return nil
+}
+
+// ---- escalations
+
+const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at`
+
+func scanEscalation(row pgx.Row) (*store.Escalation, error) {
+	var e store.Escalation
+	if err := row.Scan(&e.ID, &e.EventID, &e.DeliveryID, &e.Kind, &e.Reason, &e.LastError, &e.LastStatus, &e.Status,
+		&e.Actor, &e.Note, &e.CreatedAt, &e.UpdatedAt); err != nil {
+		return nil, err
+	}
+	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
+	return &e, nil
+}
+
+func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
+	_, err := x.q.Exec(ctx, `INSERT INTO escalations (`+escalationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
+		ts(e.CreatedAt), ts(e.UpdatedAt))
+	if err != nil {
+		return fail("escalation insert", err)
+	}
+	return nil
+}
+
+func (x *executor) EscalationGetByID(ctx context.Context, id string) (*store.Escalation, error) {
+	e, err := scanEscalation(x.q.QueryRow(ctx, `SELECT `+escalationCols+` FROM escalations WHERE id = $1`, id))
+	if err != nil {
+		return nil, fail("escalation "+id, err)
+	}
+	return e, nil
+}
+
+func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error) {
+	var where []string
+	var args params
+	if p.Status != "" {
+		where = append(where, "status = "+args.add(p.Status))
+	}
+	if p.EventID != "" {
+		where = append(where, "event_id = "+args.add(p.EventID))
+	}
+	q := `SELECT ` + escalationCols + ` FROM escalations`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY id DESC LIMIT " + args.add(limit)
+	rows, err := x.q.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fail("escalation list", err)
+	}
+	defer rows.Close()
+	var out []*store.Escalation
+	for rows.Next() {
+		e, err := scanEscalation(rows)
+		if err != nil {
+			return nil, fail("escalation list", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("escalation list", err)
+	}
+	return out, nil
+}
+
+func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
+	tag, err := x.q.Exec(ctx, `UPDATE escalations SET status = $1, actor = $2, note = $3, last_error = $4, last_status = $5, updated_at = $6 WHERE id = $7`,
+		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ts(e.UpdatedAt), e.ID)
+	if err != nil {
+		return fail("escalation update", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("escalation update %s: %w", e.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ---- audit
+
+// AuditAppend implements store.Executor. The first append of a transaction
+// takes the chain lock and reads the head (see the package doc); later ones
+// use the cached head.
+func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
+	if x.tx == nil {
+		return x.inOwnTx(ctx, func(t *executor) error { return t.AuditAppend(ctx, e) })
+	}
+	if !x.head.valid {
+		// Two statements: the head must be read by a statement that starts
+		// after the lock is granted, so that it sees the previous holder's
+		// commit.
+		if _, err := x.q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, x.d.auditKey); err != nil {
+			return fail("audit append: lock chain", err)
+		}
+		var seq int64
+		var hash string
+		err := x.q.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fail("audit append: read head", err)
+		}
+		*x.head = chainHead{valid: true, seq: seq, hash: hash}
+	}
+	e.Seq = x.head.seq + 1
+	e.At = ts(e.At)
+	e.PrevHash = x.head.hash
+	e.Hash = audit.Hash(e.PrevHash, e)
+	_, err := x.q.Exec(ctx, `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
+		status, message, latency_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		e.Seq, e.At, e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome, e.Status, e.Message,
+		e.LatencyMS, e.PrevHash, e.Hash)
+	if err != nil {
+		// The transaction is aborted; keep the lock flag honest anyway.
+		*x.head = chainHead{}
+		return fail("audit append", err)
+	}
+	x.head.seq, x.head.hash = e.Seq, e.Hash
+	return nil
+}
+
+const auditCols = `seq, at, event_id, delivery_id, route, attempt, actor, action, outcome, status, message, latency_ms, prev_hash, hash`
+
+func scanAudit(row pgx.Row) (*store.AuditEntry, error) {
+	var e store.AuditEntry
+	if err := row.Scan(&e.Seq, &e.At, &e.EventID, &e.DeliveryID, &e.Route, &e.Attempt, &e.Actor, &e.Action, &e.Outcome,
+		&e.Status, &e.Message, &e.LatencyMS, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	e.At = e.At.UTC()
+	return &e, nil
+}
+
+func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*store.AuditEntry, error) {
+	rows, err := x.q.Query(ctx, `SELECT `+auditCols+` FROM audit_log WHERE event_id = $1 ORDER BY seq`, eventID)
+	if err != nil {
+		return nil, fail("audit list", err)
+	}
+	defer rows.Close()
+	var out []*store.AuditEntry
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, fail("audit list", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("audit list", err)
+	}
+	return out, nil
+}
+
+func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store.AuditEntry) error) error {
+	const page = 1000
+	for {
+		rows, err := x.q.Query(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, page)
+		if err != nil {
+			return fail("audit scan", err)
+		}
+		// Collect the page before calling fn, so that fn may use the
+		// executor (one connection serves one query at a time).
+		es, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.AuditEntry, error) { return scanAudit(r) })
+		if err != nil {
+			return fail("audit scan", err)
+		}
+		for _, e := range es {
+			afterSeq = e.Seq
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(es) < page {
+			return nil
+		}
+	}
+}
+
+// ---- destinations
+
+func (x *executor) DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error) {
+	var s store.DestinationState
+	err := x.q.QueryRow(ctx, `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = $1`, name).
+		Scan(&s.Name, &s.Paused, &s.Reason, &s.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &store.DestinationState{Name: name}, nil
+	}
+	if err != nil {
+		return nil, fail("destination state get", err)
+	}
+	s.UpdatedAt = s.UpdatedAt.UTC()
+	return &s, nil
+}
+
+func (x *executor) DestinationStatePut(ctx context.Context, s *store.DestinationState) error {
+	_, err := x.q.Exec(ctx, `INSERT INTO destination_states (name, paused, reason, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at`,
+		s.Name, s.Paused, s.Reason, ts(s.UpdatedAt))
+	if err != nil {
+		return fail("destination state put", err)
+	}
+	return nil
+}
+
+// ---- reconciliations
+
+const reconciliationCols = `id, event_id, status, summary, actor, note, created_at, updated_at`
+
+func scanReconciliation(row pgx.Row) (*store.Reconciliation, error) {
+	var r store.Reconciliation
+	var summary string
+	if err := row.Scan(&r.ID, &r.EventID, &r.Status, &summary, &r.Actor, &r.Note, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		return nil, err
+	}
+	r.Summary = json.RawMessage(summary)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return &r, nil
+}
+
+func (x *executor) ReconciliationInsert(ctx context.Context, r *store.Reconciliation) error {
+	_, err := x.q.Exec(ctx, `INSERT INTO reconciliations (`+reconciliationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		r.ID, r.EventID, r.Status, string(r.Summary), r.Actor, r.Note, ts(r.CreatedAt), ts(r.UpdatedAt))
+	if err != nil {
+		return fail("reconciliation insert", err)
+	}
+	return nil
+}
+
+func (x *executor) ReconciliationGetByID(ctx context.Context, id string) (*store.Reconciliation, error) {
+	r, err := scanReconciliation(x.q.QueryRow(ctx, `SELECT `+reconciliationCols+` FROM reconciliations WHERE id = $1`, id))
+	if err != nil {
+		return nil, fail("reconciliation "+id, err)
+	}
+	return r, nil
+}
+
+func (x *executor) ReconciliationList(ctx context.Context, p *store.ReconciliationListParams) ([]*store.Reconciliation, error) {
+	var where []string
+	var args params
+	if p.Status != "" {
+		where = append(where, "status = "+args.add(p.Status))
+	}
+	if p.EventID != "" {
+		where = append(where, "event_id = "+args.add(p.EventID))
+	}
+	q := `SELECT ` + reconciliationCols + ` FROM reconciliations`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY id DESC LIMIT " + args.add(limit)
+	rows, err := x.q.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fail("reconciliation list", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Reconciliation, error) { return scanReconciliation(r) })
+	if err != nil {
+		return nil, fail("reconciliation list", err)
+	}
+	return out, nil
+}
+
+func (x *executor) ReconciliationUpdate(ctx context.Context, r *store.Reconciliation) error {
+	tag, err := x.q.Exec(ctx, `UPDATE reconciliations SET status = $1, summary = $2, actor = $3, note = $4, updated_at = $5 WHERE id = $6`,
+		r.Status, string(r.Summary), r.Actor, r.Note, ts(r.UpdatedAt), r.ID)
+	if err != nil {
+		return fail("reconciliation update", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("reconciliation update %s: %w", r.ID, store.ErrNotFound)
+	}
+	return nil
+}

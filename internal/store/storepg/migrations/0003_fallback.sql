@@ -1,0 +1,3 @@
+ALTER TABLE deliveries ADD COLUMN fallback TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN fallback_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN fallback_for TEXT NOT NULL DEFAULT '';
