@@ -23,6 +23,7 @@ import (
 	_ "github.com/sluicehq/sluice/internal/connector/httpdest" // registers "http"
 	_ "github.com/sluicehq/sluice/internal/connector/hubspot"  // registers "hubspot"
 	_ "github.com/sluicehq/sluice/internal/connector/notion"   // registers "notion"
+	_ "github.com/sluicehq/sluice/internal/connector/sheets"   // registers "sheets"
 	_ "github.com/sluicehq/sluice/internal/connector/slack"    // registers "slack"
 	_ "github.com/sluicehq/sluice/internal/connector/sqldest"  // registers "sql"
 	"github.com/sluicehq/sluice/internal/control"

@@ -43,8 +43,12 @@ type Harness struct {
 	// write fail as connector.Drift. Empty for platforms that ignore unknown
 	// fields.
 	DriftField string
-	// Keys makes a record key unique to one subtest.
+	// Key makes a record key unique to one subtest.
 	Key func(t *testing.T, n int) string
+	// AtomicBatch says the platform applies a batch request all or nothing
+	// (Google Sheets): under a partial fault every item of a failed request
+	// fails retryably and none is written, instead of some of each.
+	AtomicBatch bool
 }
 
 func delivery(key string, payload map[string]any, attempt int) connector.Delivery {
@@ -248,7 +252,10 @@ func Exercise(t *testing.T, h Harness) {
 				t.Fatalf("item %d: %d records, want %d (err %v)", i, got, want, r.Err)
 			}
 		}
-		if succeeded == 0 || failed == 0 {
+		switch {
+		case h.AtomicBatch && succeeded != 0 && failed != 0:
+			t.Fatalf("atomic batch gave %d ok and %d failed; want all or nothing", succeeded, failed)
+		case !h.AtomicBatch && (succeeded == 0 || failed == 0):
 			t.Fatalf("partial fault at 0.5 gave %d ok and %d failed; want some of each", succeeded, failed)
 		}
 	})

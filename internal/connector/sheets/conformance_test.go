@@ -1,0 +1,42 @@
+package sheets_test
+
+import (
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/connector/connectortest"
+	"github.com/sluicehq/sluice/internal/sim"
+	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
+)
+
+func TestConformance(t *testing.T) {
+	connectortest.Exercise(t, connectortest.Harness{
+		New: func(t *testing.T) (connector.Connector, connectortest.Sim) {
+			s, err := sheetssim.New(sheetssim.Options{Seed: 7, Tokens: []string{token}, ReadsPerMinute: -1, WritesPerMinute: -1,
+				ProjectReadsPerMinute: -1, ProjectWritesPerMinute: -1, Spreadsheets: []sheetssim.Spreadsheet{leadsBook()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			url := sim.Start(t, s).URL
+			c, err := connector.New("sheets", "leads", map[string]any{"base_url": url, "token": token,
+				"spreadsheet_id": bookID, "sheet": "Leads", "key_column": "email"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c, s
+		},
+		Payload: func(key string, variant int) map[string]any {
+			return map[string]any{"email": key, "name": "Variant" + string(rune('A'+variant))}
+		},
+		Field: "name",
+		Count: func(s connectortest.Sim, key string) int {
+			return countKey(s.(*sheetssim.Server), key)
+		},
+		FieldValue:    func(f map[string]any) any { return f["name"] },
+		ExpectedValue: func(key string, variant int) any { return "Variant" + string(rune('A'+variant)) },
+		DriftField:    "name",
+		// Sheets applies values:batchUpdate and values:append atomically.
+		AtomicBatch: true,
+	})
+}
