@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -70,6 +71,9 @@ type worker struct {
 // record, which says nothing about the destination.
 var errUnhealthy = errors.New("destination unhealthy")
 
+// errRateLimited marks an attempt answered only with 429s.
+var errRateLimited = errors.New("rate limited")
+
 // New builds an engine over the given destinations.
 func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
 	e := &Engine{Gate: g, Owner: owner, Lease: lease, Poll: poll, Log: log, Now: g.Now, dests: map[string]*worker{}}
@@ -109,6 +113,7 @@ func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Lo
 			MaxRequests: 1,
 			Timeout:     openFor,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return int(c.ConsecutiveFailures) >= failures },
+			IsExcluded:  func(err error) bool { return errors.Is(err, errRateLimited) },
 			OnStateChange: func(_ string, from, to gobreaker.State) {
 				log.Warn("circuit state changed", "destination", name, "from", from.String(), "to", to.String())
 				if d.Observer != nil {
@@ -258,15 +263,27 @@ func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error
 
 // attempt sends one chunk (one delivery unless the connector batches).
 func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
-	reqs := make([]connector.Delivery, len(ds))
-	for i, d := range ds {
+	reqs := make([]connector.Delivery, 0, len(ds))
+	ready := ds[:0:0]
+	for _, d := range ds {
 		r, err := w.prepare(ctx, d)
 		if err != nil {
-			w.e.Log.Error("prepare delivery", "delivery", d.ID, "err", err)
-			// Leave it leased: the lease expires and it is retried.
-			return
+			// The lookup before a write (or reading the identity map)
+			// failed: this delivery waits for another attempt; the rest
+			// of the chunk goes ahead.
+			ce := connector.Classify(err)
+			if ce.Class == connector.Retryable {
+				ce.Sent = false // nothing was written by this attempt
+			}
+			w.settle(ctx, d, connector.BatchResult{Err: ce}, 0)
+			continue
 		}
-		reqs[i] = r
+		reqs = append(reqs, r)
+		ready = append(ready, d)
+	}
+	ds = ready
+	if len(ds) == 0 {
+		return
 	}
 	if err := w.waitTurn(ctx); err != nil {
 		return
@@ -298,11 +315,27 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 	}
 	cancel()
 	latency := time.Since(start)
-	var health error
+	// The request failed as a whole when every item failed retryably; one
+	// item of a batch failing says nothing about the destination's health.
+	// A 429 is the platform pacing us, which the limiter and penalty
+	// handle; it neither trips nor heals the circuit.
+	health := errUnhealthy
+	limited := true
 	for _, r := range results {
-		if r.Err != nil && connector.Classify(r.Err).Class == connector.Retryable {
-			health = errUnhealthy
+		if r.Err == nil {
+			health, limited = nil, false
+			break
 		}
+		ce := connector.Classify(r.Err)
+		if ce.Class != connector.Retryable {
+			health = nil
+		}
+		if ce.Status != http.StatusTooManyRequests {
+			limited = false
+		}
+	}
+	if limited {
+		health = errRateLimited
 	}
 	done(health)
 	for i, d := range ds {

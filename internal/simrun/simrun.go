@@ -1,0 +1,254 @@
+// Package simrun starts the platform simulators together, each on its own
+// loopback listener, for `sluice sim`, the demo, the chaos test and the sync
+// benchmarks. It fixes the credentials and IDs a config uses to talk to
+// them, so a config written against `sluice sim` works unchanged.
+package simrun
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+
+	"github.com/sluicehq/sluice/internal/sim"
+	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
+	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	notionsim "github.com/sluicehq/sluice/internal/sim/notion"
+	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
+	slacksim "github.com/sluicehq/sluice/internal/sim/slack"
+)
+
+// Credentials and IDs the simulators accept.
+const (
+	HubSpotToken  = "pat-sim-hubspot-00000000"
+	AirtableToken = "patSimAirtable.0000000000"
+	NotionToken   = "secret_simnotion000000000"
+	SlackToken    = "xoxb-sim-slack-000000000"
+	SheetsToken   = "ya29.sim-sheets-000000000"
+	// SheetsID is the spreadsheet the simulator starts with; its "Leads" tab
+	// has the header email, name, company, amount, phone.
+	SheetsID     = "1SluiceSimLeadsSheet000000000000000000000000"
+	AirtableBase = airtablesim.DefaultBaseID
+	NotionDB     = notionsim.DefaultDatabaseID
+	SlackChannel = slacksim.LeadsChannel
+)
+
+// Platforms lists the simulated platforms in start order.
+var Platforms = []string{"hubspot", "airtable", "notion", "slack", "sheets"}
+
+// Options configure a Set.
+type Options struct {
+	// Seed makes faults repeatable; 0 picks one.
+	Seed uint64
+	// Faults are injected into every simulator from the start.
+	Faults sim.Faults
+	// Unlimited lifts the platforms' rate limits (for tests that are not
+	// about rate limits); by default every documented limit is enforced.
+	Unlimited bool
+	// Addrs fixes listen addresses by platform; default 127.0.0.1:0.
+	Addrs map[string]string
+}
+
+// Set is the running simulators.
+type Set struct {
+	HubSpot  *hubspotsim.Server
+	Airtable *airtablesim.Server
+	Notion   *notionsim.Server
+	Slack    *slacksim.Server
+	Sheets   *sheetssim.Server
+	// URL is each platform's base URL.
+	URL     map[string]string
+	running []*sim.Running
+	bases   map[string]*sim.Base
+}
+
+// Start starts every simulator.
+func Start(o Options) (*Set, error) {
+	lim := 0
+	if o.Unlimited {
+		lim = -1
+	}
+	s := &Set{URL: map[string]string{}, bases: map[string]*sim.Base{}}
+	var err error
+	if s.HubSpot, err = hubspotsim.New(hubspotsim.Options{Seed: o.Seed, Faults: o.Faults, Tokens: []string{HubSpotToken}, RateLimit: lim, SearchRate: lim}); err != nil {
+		return nil, err
+	}
+	if s.Airtable, err = airtablesim.New(airtablesim.Options{Seed: o.Seed + 1, Faults: o.Faults, Tokens: []string{AirtableToken}, RateLimit: lim, TokenRateLimit: lim}); err != nil {
+		return nil, err
+	}
+	if s.Notion, err = notionsim.New(notionsim.Options{Seed: o.Seed + 2, Faults: o.Faults, Tokens: []string{NotionToken}, RateLimit: lim}); err != nil {
+		return nil, err
+	}
+	if s.Slack, err = slacksim.New(slacksim.Options{Seed: o.Seed + 3, Faults: o.Faults, Tokens: []string{SlackToken}, PostLimit: lim, UpdateLimit: lim, HistoryLimit: lim}); err != nil {
+		return nil, err
+	}
+	book := sheetssim.Spreadsheet{ID: SheetsID, Title: "Leads", Sheets: []sheetssim.Sheet{{Title: "Leads", Header: []string{"email", "name", "company", "amount", "phone"}}}}
+	if s.Sheets, err = sheetssim.New(sheetssim.Options{Seed: o.Seed + 4, Faults: o.Faults, Tokens: []string{SheetsToken}, ReadsPerMinute: lim, WritesPerMinute: lim,
+		ProjectReadsPerMinute: lim, ProjectWritesPerMinute: lim, Spreadsheets: []sheetssim.Spreadsheet{book}}); err != nil {
+		return nil, err
+	}
+	s.bases = map[string]*sim.Base{"hubspot": s.HubSpot.Base, "airtable": s.Airtable.Base, "notion": s.Notion.Base, "slack": s.Slack.Base, "sheets": s.Sheets.Base}
+	handlers := map[string]http.Handler{"hubspot": s.HubSpot, "airtable": s.Airtable, "notion": s.Notion, "slack": s.Slack, "sheets": s.Sheets}
+	for _, p := range Platforms {
+		addr := "127.0.0.1:0"
+		if a := o.Addrs[p]; a != "" {
+			addr = a
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("simulator %s: listen %s: %w", p, addr, err)
+		}
+		r := sim.Serve(ln, handlers[p])
+		s.running = append(s.running, r)
+		s.URL[p] = r.URL
+	}
+	return s, nil
+}
+
+// Close stops every simulator.
+func (s *Set) Close() {
+	for _, r := range s.running {
+		r.Close()
+	}
+}
+
+// SetFaults replaces the faults of every simulator.
+func (s *Set) SetFaults(f sim.Faults) error {
+	for _, p := range Platforms {
+		if err := s.bases[p].SetFaults(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stats returns each simulator's statistics.
+func (s *Set) Stats() map[string]sim.Stats {
+	out := map[string]sim.Stats{}
+	for _, p := range Platforms {
+		out[p] = s.bases[p].Stats()
+	}
+	return out
+}
+
+// Keys returns the business keys stored on each platform, one entry per
+// stored record, so a caller can count records and spot duplicates.
+func (s *Set) Keys() map[string][]string {
+	out := map[string][]string{}
+	for _, r := range s.HubSpot.Records("contacts") {
+		out["hubspot"] = append(out["hubspot"], r["email"])
+	}
+	for _, r := range s.Airtable.Records(AirtableBase, "Contacts") {
+		out["airtable"] = append(out["airtable"], fmt.Sprint(r.Fields["Email"]))
+	}
+	for _, p := range s.Notion.Pages(NotionDB) {
+		out["notion"] = append(out["notion"], fmt.Sprint(p.Properties["Email"]))
+	}
+	for _, m := range s.Slack.Messages(SlackChannel) {
+		out["slack"] = append(out["slack"], m.RecordKey())
+	}
+	for _, r := range s.Sheets.Records(SheetsID, "Leads") {
+		out["sheets"] = append(out["sheets"], fmt.Sprint(r.Values["email"]))
+	}
+	for _, v := range out {
+		sort.Strings(v)
+	}
+	return out
+}
+
+// LeadFlowYAML is the config fragment (flows and destinations) of the
+// sample lead flow over all five simulated platforms: the CRM (HubSpot)
+// first, then Airtable, Notion and Sheets after it, and Slack only for
+// deals of at least slackMin. fast lifts the connectors' own rate limits,
+// for simulators started with Unlimited.
+func (s *Set) LeadFlowYAML(source string, slackMin int, fast bool, maxAttempts int) string {
+	hubRate, atRate, notionRate, slackRate, sheetRate := "", "", "", "", ""
+	if fast {
+		hubRate, atRate, notionRate, slackRate, sheetRate = ", rate_per_10s: 100000", ", rate_per_second: 1000", ", rate_per_second: 1000",
+			", rate_per_second: 1000", ", writes_per_minute: 1000000, reads_per_minute: 1000000"
+	}
+	return fmt.Sprintf(`entities:
+  lead:
+    key: email
+    schema:
+      type: object
+      required: [email, company]
+      properties:
+        email: {type: string, format: email}
+        company: {type: string, minLength: 1}
+        amount: {type: number, minimum: 0}
+flows:
+  leads:
+    source: %[1]s
+    entity: lead
+    normalize:
+      fields:
+        email: {from: contact.email, type: email}
+        name: {from: contact.name, trim: true}
+        company: {from: company, trim: true}
+        amount: {from: amount, type: number}
+    routes:
+      crm:
+        destination: hubspot
+        map: {fields: {email: {from: email}, firstname: {from: name}, company: {from: company}}}
+      table:
+        destination: airtable
+        after: [crm]
+        map: {fields: {Email: {from: email}, Name: {from: name}, Company: {from: company}}}
+      wiki:
+        destination: notion
+        after: [crm]
+        map: {fields: {Email: {from: email}, Name: {from: name}, Amount: {from: amount}}}
+      sheet:
+        destination: sheets
+        after: [crm]
+        map: {fields: {email: {from: email}, name: {from: name}, company: {from: company}, amount: {from: amount}}}
+      alert:
+        destination: slack
+        after: [crm]
+        when: 'amount != nil && amount >= %[2]d'
+destinations:
+  hubspot:
+    type: hubspot
+    options: {base_url: %[3]q, token: %[4]q, object: contacts, lookup_properties: [email, firstname, company], timeout: 2s%[5]s}
+    max_attempts: %[18]d
+    retry_base: 20ms
+    retry_max: 1s
+    breaker: {failures: 5, open_for: 3s}
+  airtable:
+    type: airtable
+    options: {base_url: %[6]q, token: %[7]q, base_id: %[8]q, table: Contacts, key_field: Email, timeout: 2s%[9]s}
+    max_attempts: %[18]d
+    retry_base: 20ms
+    retry_max: 1s
+    breaker: {failures: 5, open_for: 3s}
+  notion:
+    type: notion
+    options: {base_url: %[10]q, token: %[11]q, database_id: %[12]q, key_property: Email, timeout: 2s%[13]s}
+    max_attempts: %[18]d
+    retry_base: 20ms
+    retry_max: 1s
+    breaker: {failures: 5, open_for: 3s}
+  slack:
+    type: slack
+    options: {base_url: %[14]q, token: %[15]q, channel: %[16]q, text: "Big deal: {{.company}} ({{.email}}), {{.amount}}", timeout: 2s%[17]s}
+    max_attempts: %[18]d
+    retry_base: 20ms
+    retry_max: 1s
+    breaker: {failures: 5, open_for: 3s}
+  sheets:
+    type: sheets
+    options: {base_url: %[19]q, token: %[20]q, spreadsheet_id: %[21]q, sheet: Leads, key_column: email, timeout: 2s%[22]s}
+    max_attempts: %[18]d
+    retry_base: 20ms
+    retry_max: 1s
+    breaker: {failures: 5, open_for: 3s}
+`, source, slackMin,
+		s.URL["hubspot"], HubSpotToken, hubRate,
+		s.URL["airtable"], AirtableToken, AirtableBase, atRate,
+		s.URL["notion"], NotionToken, NotionDB, notionRate,
+		s.URL["slack"], SlackToken, SlackChannel, slackRate,
+		maxAttempts,
+		s.URL["sheets"], SheetsToken, SheetsID, sheetRate)
+}
