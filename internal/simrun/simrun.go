@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
@@ -157,17 +158,12 @@ func (s *Set) Keys() map[string][]string {
 	return out
 }
 
-// LeadFlowYAML is the config fragment (flows and destinations) of the
-// sample lead flow over all five simulated platforms: the CRM (HubSpot)
+// LeadFlowYAML is the config fragment (entities, flows and destinations)
+// of a lead flow over all five simulated platforms: the CRM (HubSpot)
 // first, then Airtable, Notion and Sheets after it, and Slack only for
-// deals of at least slackMin. fast lifts the connectors' own rate limits,
-// for simulators started with Unlimited.
+// deals of at least slackMin. The payload is
+// {"contact":{"email","name"},"company","amount"}.
 func (s *Set) LeadFlowYAML(source string, slackMin int, fast bool, maxAttempts int) string {
-	hubRate, atRate, notionRate, slackRate, sheetRate := "", "", "", "", ""
-	if fast {
-		hubRate, atRate, notionRate, slackRate, sheetRate = ", rate_per_10s: 100000", ", rate_per_second: 1000", ", rate_per_second: 1000",
-			", rate_per_second: 1000", ", writes_per_minute: 1000000, reads_per_minute: 1000000"
-	}
 	return fmt.Sprintf(`entities:
   lead:
     key: email
@@ -180,7 +176,7 @@ func (s *Set) LeadFlowYAML(source string, slackMin int, fast bool, maxAttempts i
         amount: {type: number, minimum: 0}
 flows:
   leads:
-    source: %[1]s
+    source: %s
     entity: lead
     normalize:
       fields:
@@ -189,66 +185,57 @@ flows:
         company: {from: company, trim: true}
         amount: {from: amount, type: number}
     routes:
-      crm:
-        destination: hubspot
-        map: {fields: {email: {from: email}, firstname: {from: name}, company: {from: company}}}
-      table:
-        destination: airtable
-        after: [crm]
-        map: {fields: {Email: {from: email}, Name: {from: name}, Company: {from: company}}}
-      wiki:
-        destination: notion
-        after: [crm]
-        map: {fields: {Email: {from: email}, Name: {from: name}, Amount: {from: amount}}}
-      sheet:
-        destination: sheets
-        after: [crm]
-        map: {fields: {email: {from: email}, name: {from: name}, company: {from: company}, amount: {from: amount}}}
-      alert:
-        destination: slack
-        after: [crm]
-        when: 'amount != nil && amount >= %[2]d'
-destinations:
-  hubspot:
-    type: hubspot
-    options: {base_url: %[3]q, token: %[4]q, object: contacts, lookup_properties: [email, firstname, company], timeout: 2s%[5]s}
-    max_attempts: %[18]d
+%s`, source, RoutesYAML("      ", slackMin)) + s.DestinationsYAML(fast, maxAttempts)
+}
+
+// RoutesYAML is the routes block of the lead flow (indented by indent):
+// canonical fields email, name, company, amount.
+func RoutesYAML(indent string, slackMin int) string {
+	lines := fmt.Sprintf(`crm:
+  destination: hubspot
+  map: {fields: {email: {from: email}, firstname: {from: name}, company: {from: company}}}
+table:
+  destination: airtable
+  after: [crm]
+  map: {fields: {Email: {from: email}, Name: {from: name}, Company: {from: company}}}
+wiki:
+  destination: notion
+  after: [crm]
+  map: {fields: {Email: {from: email}, Name: {from: name}, Amount: {from: amount}}}
+sheet:
+  destination: sheets
+  after: [crm]
+  map: {fields: {email: {from: email}, name: {from: name}, company: {from: company}, amount: {from: amount}}}
+alert:
+  destination: slack
+  after: [crm]
+  when: 'amount != nil && amount >= %d'
+`, slackMin)
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(lines, "\n"), "\n") {
+		b.WriteString(indent + l + "\n")
+	}
+	return b.String()
+}
+
+// DestinationsYAML is the destinations block for the five simulators. fast
+// lifts the connectors' own rate limits, for simulators started with
+// Unlimited; otherwise each connector keeps to the documented limits.
+func (s *Set) DestinationsYAML(fast bool, maxAttempts int) string {
+	hubRate, atRate, notionRate, slackRate, sheetRate := "", "", "", "", ""
+	if fast {
+		hubRate, atRate, notionRate, slackRate, sheetRate = ", rate_per_10s: 100000", ", rate_per_second: 1000", ", rate_per_second: 1000",
+			", rate_per_second: 1000", ", writes_per_minute: 1000000, reads_per_minute: 1000000"
+	}
+	retry := fmt.Sprintf(`    max_attempts: %d
     retry_base: 20ms
     retry_max: 1s
     breaker: {failures: 5, open_for: 3s}
-  airtable:
-    type: airtable
-    options: {base_url: %[6]q, token: %[7]q, base_id: %[8]q, table: Contacts, key_field: Email, timeout: 2s%[9]s}
-    max_attempts: %[18]d
-    retry_base: 20ms
-    retry_max: 1s
-    breaker: {failures: 5, open_for: 3s}
-  notion:
-    type: notion
-    options: {base_url: %[10]q, token: %[11]q, database_id: %[12]q, key_property: Email, timeout: 2s%[13]s}
-    max_attempts: %[18]d
-    retry_base: 20ms
-    retry_max: 1s
-    breaker: {failures: 5, open_for: 3s}
-  slack:
-    type: slack
-    options: {base_url: %[14]q, token: %[15]q, channel: %[16]q, text: "Big deal: {{.company}} ({{.email}}), {{.amount}}", timeout: 2s%[17]s}
-    max_attempts: %[18]d
-    retry_base: 20ms
-    retry_max: 1s
-    breaker: {failures: 5, open_for: 3s}
-  sheets:
-    type: sheets
-    options: {base_url: %[19]q, token: %[20]q, spreadsheet_id: %[21]q, sheet: Leads, key_column: email, timeout: 2s%[22]s}
-    max_attempts: %[18]d
-    retry_base: 20ms
-    retry_max: 1s
-    breaker: {failures: 5, open_for: 3s}
-`, source, slackMin,
-		s.URL["hubspot"], HubSpotToken, hubRate,
-		s.URL["airtable"], AirtableToken, AirtableBase, atRate,
-		s.URL["notion"], NotionToken, NotionDB, notionRate,
-		s.URL["slack"], SlackToken, SlackChannel, slackRate,
-		maxAttempts,
-		s.URL["sheets"], SheetsToken, SheetsID, sheetRate)
+`, maxAttempts)
+	return "destinations:\n" +
+		fmt.Sprintf("  hubspot:\n    type: hubspot\n    options: {base_url: %q, token: %q, object: contacts, lookup_properties: [email, firstname, company], timeout: 2s%s}\n", s.URL["hubspot"], HubSpotToken, hubRate) + retry +
+		fmt.Sprintf("  airtable:\n    type: airtable\n    options: {base_url: %q, token: %q, base_id: %q, table: Contacts, key_field: Email, timeout: 2s%s}\n", s.URL["airtable"], AirtableToken, AirtableBase, atRate) + retry +
+		fmt.Sprintf("  notion:\n    type: notion\n    options: {base_url: %q, token: %q, database_id: %q, key_property: Email, timeout: 2s%s}\n", s.URL["notion"], NotionToken, NotionDB, notionRate) + retry +
+		fmt.Sprintf("  slack:\n    type: slack\n    options: {base_url: %q, token: %q, channel: %q, text: \"Big deal: {{.company}} ({{.email}}), {{.amount}}\", timeout: 2s%s}\n", s.URL["slack"], SlackToken, SlackChannel, slackRate) + retry +
+		fmt.Sprintf("  sheets:\n    type: sheets\n    options: {base_url: %q, token: %q, spreadsheet_id: %q, sheet: Leads, key_column: email, timeout: 2s%s}\n", s.URL["sheets"], SheetsToken, SheetsID, sheetRate) + retry
 }
