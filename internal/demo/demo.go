@@ -27,6 +27,8 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ingest/signature"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/simrun"
 )
 
 // SourceSecret signs the demo's webhook traffic (Standard Webhooks).
@@ -68,27 +70,12 @@ flows:
         amount: {from: deal.amount, type: number}
         submitted_at: {from: submitted, type: datetime}
     routes:
-      crm:
-        destination: crm-sink
-      deal-desk:
-        destination: deals-sink
-        when: 'amount != nil && amount >= 10000'
+%s      webhook:
+        destination: webhook
         after: [crm]
-        map:
-          fields:
-            email: {from: email}
-            company: {from: company}
-            amount: {from: amount}
-destinations:
-  crm-sink:
+%s  webhook:
     type: http
-    options: {url: "%s/crm", timeout: 2s, rate_per_second: 50, burst: 10}
-    max_attempts: 6
-    retry_base: 100ms
-    retry_max: 2s
-  deals-sink:
-    type: http
-    options: {url: "%s/deals", timeout: 2s}
+    options: {url: "%s/leads", timeout: 2s, rate_per_second: 50, burst: 10}
     max_attempts: 6
     retry_base: 100ms
     retry_max: 2s
@@ -143,7 +130,17 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("listen %s: %w (try --listen 127.0.0.1:0)", o.Listen, err)
 	}
 	dbPath := filepath.Join(o.Dir, "sluice-demo.db")
-	raw := fmt.Sprintf(configYAML, ln.Addr().String(), dbPath, token, SourceSecret, sinkSrv.URL, sinkSrv.URL)
+	sims, err := simrun.Start(simrun.Options{Seed: 42, Faults: platformFaults(true)})
+	if err != nil {
+		return err
+	}
+	defer sims.Close()
+	// Airtable and Google Sheets answer a 429 with 30 s and 60 s penalties;
+	// their faults are errors and lost answers only, so the demo stays short.
+	sims.Airtable.SetFaults(platformFaults(false))
+	sims.Sheets.SetFaults(platformFaults(false))
+	raw := fmt.Sprintf(configYAML, ln.Addr().String(), dbPath, token, SourceSecret,
+		simrun.RoutesYAML("      ", 10000), sims.DestinationsYAML(false, 8), sinkSrv.URL)
 	c, err := config.Parse([]byte(raw), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return err
@@ -162,7 +159,10 @@ func Run(ctx context.Context, o Options) error {
 	go func() { done <- srv.Run(runCtx, ln) }()
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(o.Out, "Sluice demo: server on %s, store %s\n", base, dbPath)
-	fmt.Fprintf(o.Out, "Flaky sink on %s (25%% of requests answered 429 or 500, 10%% slow)\n\n", sinkSrv.URL)
+	fmt.Fprintf(o.Out, "Flaky webhook sink on %s (25%% of requests answered 429 or 500, 10%% slow)\n", sinkSrv.URL)
+	fmt.Fprintf(o.Out, "Simulated HubSpot %s, Airtable %s, Notion %s, Slack %s, Google Sheets %s\n", sims.URL["hubspot"], sims.URL["airtable"], sims.URL["notion"], sims.URL["slack"], sims.URL["sheets"])
+	fmt.Fprintf(o.Out, "  with their documented rate limits and faults on: 5xx, lost answers after writes, partial batches, 429s (HubSpot, Notion, Slack)\n")
+	fmt.Fprintf(o.Out, "  route: HubSpot first; Airtable, Notion, Sheets and the webhook after it; Slack only for deals >= 10,000\n\n")
 
 	cl := &client{base: base, token: token, http: &http.Client{Timeout: 10 * time.Second}}
 	scs := scenarios()
@@ -203,7 +203,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fix.note = "patched company, released by operator"
 
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(180 * time.Second)
 	succeeded := 0
 	for {
 		settled := true
@@ -226,7 +226,7 @@ func Run(ctx context.Context, o Options) error {
 				var parts []string
 				for _, d := range ds {
 					dm := d.(map[string]any)
-					if dm["state"] == "succeeded" {
+					if dm["state"] == "succeeded" && dm["destination"] == "webhook" {
 						succeeded++
 					}
 					parts = append(parts, fmt.Sprintf("%s:%s x%v", dm["route"], dm["state"], dm["attempts"]))
@@ -242,6 +242,9 @@ func Run(ctx context.Context, o Options) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	ok := report(o.Out, scs, sink, succeeded)
+	if !platformReport(o.Out, sims) {
+		ok = false
+	}
 	_, ver, _ := cl.admin("GET", "/v1/audit/verify", "")
 	fmt.Fprintf(o.Out, "\nAudit chain: ok=%v, %v entries checked\n", ver["ok"], ver["entries_checked"])
 	if ver["ok"] != true {
@@ -395,4 +398,38 @@ func (c *client) do(req *http.Request) (int, map[string]any, error) {
 		return resp.StatusCode, nil, fmt.Errorf("%s %s: response not JSON: %w", req.Method, req.URL.Path, err)
 	}
 	return resp.StatusCode, out, nil
+}
+
+// platformFaults is the demo's fault mix; rateLimits adds injected 429s.
+func platformFaults(rateLimits bool) sim.Faults {
+	f := sim.Faults{Errors: map[string]float64{"500": 0.03, "503": 0.02}, TimeoutAfterWrite: 0.03, PartialBatch: 0.1}
+	if rateLimits {
+		f.Errors["429"] = 0.03
+	}
+	return f
+}
+
+// platformReport prints what landed on each simulated platform and returns
+// false if any holds two records for one key.
+func platformReport(w io.Writer, sims *simrun.Set) bool {
+	fmt.Fprintln(w, "\nWhat landed on each platform:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PLATFORM\tRECORDS\tDUPLICATES\tREQUESTS\t429s\tINJECTED ERRORS\tLOST ANSWERS\tPARTIAL-BATCH ITEMS")
+	keys, stats := sims.Keys(), sims.Stats()
+	ok := true
+	for _, p := range simrun.Platforms {
+		dups := 0
+		for i := 1; i < len(keys[p]); i++ {
+			if keys[p][i] == keys[p][i-1] {
+				dups++
+			}
+		}
+		if dups > 0 || stats[p].DuplicatesByKey > 0 {
+			ok = false
+		}
+		st := stats[p]
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p, len(keys[p]), dups, st.Requests, st.RateLimited, st.InjectedErrors, st.TimeoutsAfterWrite, st.PartialBatchItems)
+	}
+	tw.Flush()
+	return ok
 }
