@@ -439,7 +439,22 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "entries_checked": rep.Entries, "last_seq": rep.LastSeq})
+	comp, err := audit.VerifyComplete(r.Context(), a.Gate.Driver.Executor())
+	if err != nil {
+		return err
+	}
+	ok := len(comp.Gaps) == 0
+	out := map[string]any{"ok": ok, "entries_checked": rep.Entries, "last_seq": rep.LastSeq, "events_checked": comp.Events}
+	if !ok {
+		gaps := comp.Gaps
+		if len(gaps) > 100 {
+			gaps = gaps[:100]
+		}
+		out["incomplete_events"] = len(comp.Gaps)
+		out["gaps"] = gaps
+		out["reason"] = fmt.Sprintf("%d events whose audit trail does not explain their state", len(comp.Gaps))
+	}
+	httperr.JSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -38,7 +38,12 @@ func auditCmd(env *Env) *cobra.Command {
 			if o.json {
 				writeRaw(env.Out, raw)
 			} else if rep.OK {
-				fmt.Fprintf(env.Out, "audit log ok: %d entries checked, last seq %d\n", rep.EntriesChecked, rep.LastSeq)
+				fmt.Fprintf(env.Out, "audit log ok: %d entries checked, last seq %d; %d events, each explained by its trail\n", rep.EntriesChecked, rep.LastSeq, rep.EventsChecked)
+			} else if rep.Incomplete > 0 {
+				fmt.Fprintf(env.Out, "audit chain intact (%d entries) but INCOMPLETE: %s\n", rep.EntriesChecked, rep.Reason)
+				for _, g := range rep.Gaps {
+					fmt.Fprintf(env.Out, "  %s (%s): %s\n", g.EventID, g.State, g.Reason)
+				}
 			} else {
 				fmt.Fprintf(env.Out, "audit log BROKEN at seq %d: %s\n", rep.BrokenAt, rep.Reason)
 				fmt.Fprintf(env.Out, "%d entries before it verified\n", rep.EntriesChecked)
@@ -62,4 +67,11 @@ type auditReport struct {
 	LastSeq        int64  `json:"last_seq"`
 	BrokenAt       int64  `json:"broken_at"`
 	Reason         string `json:"reason"`
+	EventsChecked  int    `json:"events_checked"`
+	Incomplete     int    `json:"incomplete_events"`
+	Gaps           []struct {
+		EventID string `json:"event_id"`
+		State   string `json:"state"`
+		Reason  string `json:"reason"`
+	} `json:"gaps"`
 }
