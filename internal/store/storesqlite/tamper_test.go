@@ -62,3 +62,53 @@ func TestAuditTamperIsDetected(t *testing.T) {
 		})
 	}
 }
+
+// TestEventWithoutTrailIsIncomplete writes an event, and a state change,
+// behind the audit log's back: VerifyComplete must name both.
+func TestEventWithoutTrailIsIncomplete(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	d, err := storesqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	now := time.Now()
+	tx, _ := d.Begin(ctx)
+	for _, id := range []string{"evt_a", "evt_b"} {
+		if _, _, err := tx.EventInsert(ctx, &store.Event{ID: id, Source: "s", State: store.EventDelivering, Raw: []byte("{}"), ReceivedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.AuditAppend(ctx, &store.AuditEntry{At: now, EventID: id, Actor: "source:s", Action: "captured", Outcome: store.EventDelivering}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := audit.VerifyComplete(ctx, d.Executor()); err != nil || len(c.Gaps) != 0 || c.Events != 2 {
+		t.Fatalf("complete log reported %+v %v", c, err)
+	}
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE events SET state = 'delivered' WHERE id = 'evt_a'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO events (id, source, state, raw, received_at, updated_at) VALUES ('evt_c', 's', 'held', x'7b7d', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := audit.VerifyComplete(ctx, d.Executor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, g := range c.Gaps {
+		got[g.EventID] = g.Reason
+	}
+	if len(got) != 2 || got["evt_a"] == "" || got["evt_c"] != "no capture entry" {
+		t.Fatalf("gaps = %v", c.Gaps)
+	}
+}
