@@ -64,6 +64,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	read("GET /v1/audit/verify", a.verifyAudit)
 	act("POST /v1/consistency/check", a.checkConsistency)
 	read("GET /v1/stats", a.stats)
+	a.registerSLA(mux) // sla.go: GET /v1/sla
+	a.registerTickets(mux)
+	a.registerReplay(mux)
 }
 
 // actor is the admin token's name of the current request.

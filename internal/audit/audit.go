@@ -59,29 +59,58 @@ func (e *BrokenError) Error() string {
 type Report struct {
 	Entries int64
 	LastSeq int64
+	// From is the retention checkpoint verification started after: the
+	// entries up to it were deleted by retention. 0 means the whole log
+	// from its first entry.
+	From int64
 }
 
-// Verify walks the whole log and checks that each entry links to its
+// Verify walks the log and checks that each entry links to its
 // predecessor, that its hash matches its content, and that no sequence
 // number is missing. It returns a *BrokenError naming the first bad row.
+// When retention has deleted the oldest entries, the walk starts at the
+// checkpoint (the last deleted entry's seq and hash), which an
+// ActionPruned entry later in the chain must attest; if retention moves
+// the checkpoint while the walk runs, the walk continues from the new one.
 func Verify(ctx context.Context, ex store.Executor) (Report, error) {
 	var r Report
+	cp, err := checkpoint(ctx, ex)
+	if err != nil {
+		return r, err
+	}
 	prev := ""
 	var lastSeq int64
-	err := ex.AuditScan(ctx, 0, func(e *store.AuditEntry) error {
-		if lastSeq != 0 && e.Seq != lastSeq+1 {
-			return &BrokenError{Seq: e.Seq, Reason: fmt.Sprintf("sequence gap after %d (row deleted?)", lastSeq)}
+	if cp != nil {
+		prev, lastSeq, r.From = cp.Hash, cp.Seq, cp.Seq
+	}
+	attested := cp == nil
+	err = ex.AuditScan(ctx, lastSeq, func(e *store.AuditEntry) error {
+		if err := CheckLink(lastSeq, prev, e); err != nil {
+			// Retention may have deleted the next entries since the walk
+			// started: continue from its new checkpoint, if that is
+			// exactly where this entry links.
+			moved, cerr := checkpoint(ctx, ex)
+			if cerr != nil {
+				return cerr
+			}
+			if moved == nil || moved.Seq <= lastSeq || moved.Seq != e.Seq-1 || moved.Hash != e.PrevHash {
+				return err
+			}
+			if err := CheckLink(moved.Seq, moved.Hash, e); err != nil {
+				return err
+			}
+			cp, attested, r.From = moved, false, moved.Seq
 		}
-		if e.PrevHash != prev {
-			return &BrokenError{Seq: e.Seq, Reason: "prev_hash does not match the previous entry's hash"}
-		}
-		if got := Hash(prev, e); got != e.Hash {
-			return &BrokenError{Seq: e.Seq, Reason: "content does not match its hash (row modified)"}
+		if !attested && attests(e, cp) {
+			attested = true
 		}
 		prev, lastSeq = e.Hash, e.Seq
 		r.Entries++
 		return nil
 	})
 	r.LastSeq = lastSeq
+	if err == nil && !attested {
+		err = &BrokenError{Seq: cp.Seq + 1, Reason: fmt.Sprintf("the chain starts after checkpoint seq %d, which no %s entry attests (checkpoint altered?)", cp.Seq, ActionPruned)}
+	}
 	return r, err
 }

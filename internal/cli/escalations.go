@@ -91,6 +91,7 @@ func escalationsCmd(env *Env) *cobra.Command {
 	_ = discard.MarkFlagRequired("reason")
 
 	cmd.AddCommand(list, show, retry, resolve, discard)
+	cmd.AddCommand(ticketCommands(env, o)...) // tickets.go: assign, ack, note, patch-retry, bulk
 	return cmd
 }
 

@@ -38,6 +38,11 @@ type Config struct {
 	Delivery     Delivery                `yaml:"delivery"`
 	// Consistency reads delivered records back and compares them.
 	Consistency Consistency `yaml:"consistency"`
+	// Alerts says where alerts go and how often (see alerts.go).
+	Alerts Alerts `yaml:"alerts"`
+	// Retention deletes finished, old events and audit entries (see
+	// retention.go); off by default.
+	Retention Retention `yaml:"retention"`
 
 	// Dir is the directory of the config file; schema files resolve
 	// relative to it. Not read from YAML.
@@ -97,6 +102,8 @@ type Flow struct {
 	// Default 24h.
 	HoldTTL Duration          `yaml:"hold_ttl"`
 	Routes  map[string]*Route `yaml:"routes"`
+	// SLA: deliver_within and hold_within, watched by control.SLAWatcher.
+	SLA FlowSLA `yaml:"sla"`
 }
 
 // Route sends a flow's records to one destination.
@@ -134,6 +141,8 @@ type Destination struct {
 	// deliveries wait without spending attempts and routes with a fallback
 	// send a copy there.
 	Breaker Breaker `yaml:"breaker"`
+	// SLA: queue_age and queue_depth, watched by control.SLAWatcher.
+	SLA DestinationSLA `yaml:"sla"`
 }
 
 // Breaker configures a destination's circuit breaker.
@@ -291,6 +300,7 @@ func (c *Config) applyDefaults() {
 	if c.Delivery.PollInterval == 0 {
 		c.Delivery.PollInterval = Duration(250 * time.Millisecond)
 	}
+	c.Alerts.applyDefaults()
 }
 
 // SchemaJSON returns the entity's JSON Schema document, from the inline

@@ -196,6 +196,10 @@ func (c *Config) Validate() error {
 			es.Add(p+".retry_max", "must not be less than retry_base")
 		}
 	}
+	c.validateSLA(&es)    // alerts.go
+	c.validateAlerts(&es) // alerts.go
+
+	c.validateRetention(&es) // retention.go
 	return es.Err()
 }
 

@@ -50,6 +50,10 @@ type Engine struct {
 	Poll  time.Duration
 	Log   *slog.Logger
 	Now   func() time.Time
+	// Lead, when set, runs the maintenance loop (lease recovery, hold
+	// expiry) for as long as this instance is the elected leader, so that
+	// one instance of several runs it; nil runs it here (share.go).
+	Lead  func(ctx context.Context, fn func(context.Context))
 	dests map[string]*worker
 }
 
@@ -149,7 +153,7 @@ func (e *Engine) Run(ctx context.Context) {
 		go func() { defer wg.Done(); w.run(ctx) }()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); e.maintain(ctx) }()
+	go func() { defer wg.Done(); e.singleton(ctx, e.maintain) }()
 	wg.Wait()
 }
 

@@ -122,7 +122,7 @@ func (g *Gate) DeliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *sto
 	}
 	esc := &store.Escalation{ID: id.New("esc", now), EventID: d.EventID, DeliveryID: d.ID, Kind: kind, Reason: reason,
 		LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
-	if err := tx.EscalationInsert(ctx, esc); err != nil {
+	if err := g.openEscalation(ctx, tx, esc); err != nil {
 		return err
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,

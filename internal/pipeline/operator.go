@@ -245,7 +245,7 @@ func (g *Gate) ExpireHolds(ctx context.Context) (int, error) {
 			reason := fmt.Sprintf("held since %s, past the hold TTL; missing: %s", cur.ReceivedAt.UTC().Format(time.RFC3339), strings.Join(missing, ", "))
 			esc := &store.Escalation{ID: id.New("esc", now), EventID: cur.ID, Kind: "hold_expired", Reason: reason,
 				Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
-			if err := tx.EscalationInsert(ctx, esc); err != nil {
+			if err := g.openEscalation(ctx, tx, esc); err != nil {
 				return err
 			}
 			if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: cur.ID, Actor: ActorSystem, Action: "escalated", Outcome: "hold_expired", Message: reason}); err != nil {

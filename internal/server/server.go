@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/alert"
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
@@ -49,8 +50,11 @@ type Server struct {
 	Handler   http.Handler
 	Metrics   *metrics.Metrics
 	Checker   *control.Checker
+	Alerter   *alert.Alerter
+	SLA       *control.SLAWatcher
 	Log       *slog.Logger
 	conns     []connector.Connector
+	peers     *peers // cluster.go
 	ready     bool
 	mu        sync.Mutex
 }
@@ -111,7 +115,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	red := redact.New(redact.FromConfig(c)...)
+	red := redact.New(append(redact.FromConfig(c), alert.Secrets(c.Alerts)...)...)
 	log = slog.New(red.Handler(log.Handler()))
 	drv, err := OpenStore(ctx, c)
 	if err != nil {
@@ -121,6 +125,13 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
 	s.Gate = &pipeline.Gate{Plan: plan, Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log, Redact: red.String}
+	s.Alerter, err = alert.FromConfig(c.Alerts, s.Gate.Now)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	failures := &control.FailureCounter{Next: s.Metrics}
+	s.SLA = &control.SLAWatcher{Gate: s.Gate, Alerter: s.Alerter, Failures: failures, Log: log}
 	var dests []delivery.Destination
 	s.Checker = &control.Checker{Gate: s.Gate, Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency}
 	for _, name := range sortedNames(c.Destinations) {
@@ -132,22 +143,23 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 		}
 		s.conns = append(s.conns, conn)
 		s.Checker.Conns[name] = conn
-		dests = append(dests, delivery.Destination{Name: name, Conn: conn, Conf: dc, Observer: s.Metrics})
+		dests = append(dests, delivery.Destination{Name: name, Conn: conn, Conf: dc, Observer: failures})
 	}
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
 	s.Engine = delivery.New(s.Gate, owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, dests)
+	s.peers = newPeers(s, owner)
 
 	ing, err := ingest.New(s.Gate, c, log)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	ing.OnCaptured = s.Engine.Kick
+	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Checker: s.Checker, Config: c, Log: log, OnChange: s.Engine.Kick}).Register(mux)
+	(&api.API{Gate: s.Gate, Checker: s.Checker, Config: c, Log: log, OnChange: s.wake}).Register(mux)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
@@ -164,7 +176,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "store_unavailable", "store not reachable"))
 			return
 		}
-		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
+		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "leader": s.peers.lead.Leading(), "instances": s.peers.members.Count()})
 	})
 	s.Handler = mux
 	return s, nil
@@ -175,17 +187,23 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	engCtx, stopEngine := context.WithCancel(context.Background())
+	waitPeers, err := s.startPeers(engCtx, ln.Addr())
+	if err != nil {
+		stopEngine()
+		return err
+	}
 	engDone := make(chan struct{})
 	go func() { s.Engine.Run(engCtx); close(engDone) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	slaDone := make(chan struct{})
+	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
-		go s.checkPeriodically(engCtx, every)
+		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -198,6 +216,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	_ = srv.Shutdown(shutCtx)
 	stopEngine()
 	<-engDone
+	<-slaDone
+	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

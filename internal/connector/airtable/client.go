@@ -304,6 +304,7 @@ func (c *Conn) trim(s string) string {
 type window struct {
 	slots    chan struct{}
 	interval time.Duration
+	share    connector.SlotShare // instances sharing the quota; share.go
 }
 
 func newWindow(limit int, interval time.Duration) *window {
@@ -329,10 +330,10 @@ func (w *window) acquire(ctx context.Context) error {
 }
 
 // release returns a used slot one interval from now.
-func (w *window) release() { time.AfterFunc(w.interval, w.giveBack) }
+func (w *window) release() { time.AfterFunc(w.every(), w.giveBack) }
 
 // giveBack returns a slot that was taken but not used.
-func (w *window) giveBack() { w.slots <- struct{}{} }
+func (w *window) giveBack() { w.put() }
 
 // quote renders s as an Airtable formula string literal: single quotes,
 // with backslashes and single quotes escaped by a backslash.

@@ -316,6 +316,7 @@ func (c *Conn) trim(s string) string {
 type window struct {
 	slots    chan struct{}
 	interval time.Duration
+	share    connector.SlotShare // instances sharing the quota; share.go
 }
 
 func newWindow(limit int, interval time.Duration) *window {
@@ -342,12 +343,12 @@ func (w *window) acquire(ctx context.Context) error {
 
 // release returns a used slot one interval from now.
 func (w *window) release() {
-	time.AfterFunc(w.interval, w.giveBack)
+	time.AfterFunc(w.every(), w.giveBack)
 }
 
 // giveBack returns a slot that was taken but not used.
 func (w *window) giveBack() {
-	w.slots <- struct{}{}
+	w.put()
 }
 
 // decodeJSON decodes a HubSpot answer.

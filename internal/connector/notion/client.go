@@ -261,6 +261,7 @@ func (c *Conn) trim(s string) string {
 type window struct {
 	slots    chan struct{}
 	interval time.Duration
+	share    connector.SlotShare // instances sharing the quota; share.go
 }
 
 func newWindow(limit int, interval time.Duration) *window {
@@ -287,7 +288,7 @@ func (w *window) acquire(ctx context.Context) error {
 
 // release returns a used slot one interval from now.
 func (w *window) release() {
-	time.AfterFunc(w.interval, func() { w.slots <- struct{}{} })
+	time.AfterFunc(w.every(), w.put)
 }
 
 // decodeJSON decodes a Notion answer.

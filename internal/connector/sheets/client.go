@@ -249,6 +249,7 @@ func (c *Conn) trim(s string) string {
 type window struct {
 	slots    chan struct{}
 	interval time.Duration
+	share    connector.SlotShare // instances sharing the quota; share.go
 }
 
 func newWindow(limit int, interval time.Duration) *window {
@@ -275,7 +276,7 @@ func (w *window) acquire(ctx context.Context) error {
 
 // release returns a used slot one interval from now.
 func (w *window) release() {
-	time.AfterFunc(w.interval, func() { w.slots <- struct{}{} })
+	time.AfterFunc(w.every(), w.put)
 }
 
 // decodeJSON decodes a Sheets answer, numbers as json.Number.

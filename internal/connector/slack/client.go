@@ -356,6 +356,7 @@ func (c *Conn) trim(s string) string {
 type window struct {
 	slots    chan struct{}
 	interval time.Duration
+	share    connector.SlotShare // instances sharing the quota; share.go
 
 	mu        sync.Mutex
 	notBefore time.Time
@@ -387,14 +388,14 @@ func (w *window) acquire(ctx context.Context) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		w.slots <- struct{}{}
+		w.put()
 		return ctx.Err()
 	}
 }
 
 // release returns a used slot one interval from now.
 func (w *window) release() {
-	time.AfterFunc(w.interval, func() { w.slots <- struct{}{} })
+	time.AfterFunc(w.every(), w.put)
 }
 
 // hold delays every request until d from now.

@@ -353,11 +353,18 @@ func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*
 // not commit order: a delivery inserted by a transaction that commits late
 // can have a lower seq than one already in flight, and an operator may put a
 // finished earlier delivery back to pending.
+//
+// OFFSET 0 keeps the NOT EXISTS a per-row subplan (an index lookup of the
+// row's key) instead of letting the planner turn it into an anti-join: on
+// a table without statistics yet (the first minute after a migration, a
+// fresh schema) it otherwise chose a nested loop over the whole active
+// index, quadratic in the backlog (630ms for 1,500 pending deliveries,
+// 4ms with the subplan).
 const claimable = `d.destination = $1 AND d.state = 'pending' AND d.next_at <= $2
 	AND NOT EXISTS (SELECT 1 FROM deliveries p
 	                WHERE p.destination = d.destination AND p.record_key = d.record_key
 	                  AND p.state IN ('waiting', 'pending', 'inflight')
-	                  AND (p.seq < d.seq OR p.state = 'inflight'))`
+	                  AND (p.seq < d.seq OR p.state = 'inflight') OFFSET 0)`
 
 // Claim step 1 (see the package doc): read candidate heads oldest first and
 // try-lock each one's key as it is read; stop after $5 locked keys. The

@@ -25,9 +25,12 @@
 // migrations/*.sql are embedded and applied in name order, each in its own
 // transaction that first takes a transaction-scoped advisory lock and then
 // re-reads schema_migrations, so instances starting at once apply each
-// version exactly once and the others wait for it. Only transaction-scoped
-// locks are used anywhere, so the driver also works through a
-// transaction-mode pooler.
+// version exactly once and the others wait for it. The store itself uses
+// only transaction-scoped locks, so it also works through a
+// transaction-mode pooler. The optional capabilities for several
+// instances (store.Elector's session-level advisory lock, store.Notifier's
+// LISTEN) need a session of their own: each opens a dedicated connection
+// (session.go), which must reach PostgreSQL or a session-mode pooler.
 //
 // # Claiming work: per-key ordering across processes
 //

@@ -1,0 +1,49 @@
+package delivery
+
+import (
+	"context"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sluicehq/sluice/internal/connector"
+)
+
+// ShareRate gives this instance 1/n of every destination's rate, because n
+// instances deliver to the same destinations with the same credentials
+// (docs/adr/0003-shared-rate-limits.md): the engine's token bucket gets
+// rate/n and burst/n (at least 1), and connectors with limiters of their
+// own (connector.RateSharer) divide them too. n = 1 restores the full
+// rates. Safe to call while the engine runs.
+func (e *Engine) ShareRate(n int) {
+	n = max(n, 1)
+	for _, w := range e.dests {
+		c := w.d.Conn.Constraints()
+		if c.RatePerSecond > 0 {
+			w.limiter.SetLimit(rate.Limit(c.RatePerSecond / float64(n)))
+			w.limiter.SetBurst(max(1, max(1, c.Burst)/n))
+		}
+		if rs, ok := w.d.Conn.(connector.RateSharer); ok {
+			rs.ShareRate(n)
+		}
+	}
+}
+
+// Rate is the token bucket's current rate of a destination (requests per
+// second, 0 when unlimited or unknown), for /readyz and tests.
+func (e *Engine) Rate(destination string) float64 {
+	w := e.dests[destination]
+	if w == nil || w.limiter.Limit() == rate.Inf {
+		return 0
+	}
+	return float64(w.limiter.Limit())
+}
+
+// singleton runs a loop only one instance should run (maintenance): through
+// e.Lead when set (the elected leader runs it), else here.
+func (e *Engine) singleton(ctx context.Context, fn func(context.Context)) {
+	if e.Lead == nil {
+		fn(ctx)
+		return
+	}
+	e.Lead(ctx, fn)
+}

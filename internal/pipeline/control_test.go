@@ -1,0 +1,195 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/ingest"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+func compile(t *testing.T, yaml string) *pipeline.Plan {
+	t.Helper()
+	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.Compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func parseStored(ct string, body []byte) (any, error) {
+	return ingest.ParseBody(body, ct != "application/x-www-form-urlencoded")
+}
+
+// heldThenExpired captures a record without company and lets its hold
+// expire into a hold_expired escalation.
+func heldThenExpired(t *testing.T, g *pipeline.Gate, clk *clock, body string) (eventID, escID string) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: []byte(body), Payload: mustParse(t, body)})
+	if err != nil || res.State != store.EventHeld {
+		t.Fatalf("capture: %+v %v", res, err)
+	}
+	clk.Add(61 * time.Minute)
+	if n, err := g.ExpireHolds(ctx); err != nil || n != 1 {
+		t.Fatalf("expire: %d %v", n, err)
+	}
+	escs, _ := g.Driver.Executor().EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
+	if len(escs) != 1 {
+		t.Fatalf("escalations: %v", escs)
+	}
+	return res.EventID, escs[0].ID
+}
+
+func mustParse(t *testing.T, body string) any {
+	t.Helper()
+	v, err := ingest.ParseBody([]byte(body), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestTicketDueOverdueAndAcknowledge(t *testing.T) {
+	g, clk := newGate(t)
+	ctx := context.Background()
+	_, esc := heldThenExpired(t, g, clk, `{"email":"a@b.co"}`)
+	tk, err := g.TicketGet(ctx, esc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tk.DueAt.Sub(tk.CreatedAt); got != pipeline.DefaultTicketDue {
+		t.Fatalf("due %v after creation, want the default %v (the flow sets no SLA)", got, pipeline.DefaultTicketDue)
+	}
+	if tk.Overdue || tk.Destination != "" || tk.Source != "forms" {
+		t.Fatalf("ticket: %+v", tk)
+	}
+	clk.Add(pipeline.DefaultTicketDue + time.Second)
+	if tk, _ = g.TicketGet(ctx, esc); !tk.Overdue {
+		t.Fatal("not overdue past its due time")
+	}
+	over, err := g.TicketList(ctx, &store.TicketListParams{Status: store.EscalationOpen, DueBefore: clk.Now()})
+	if err != nil || len(over) != 1 || !over[0].Overdue {
+		t.Fatalf("overdue list: %v %v", over, err)
+	}
+	tk, err = g.TicketAcknowledge(ctx, esc, "admin:bo")
+	if err != nil || tk.Owner != "admin:bo" || tk.AcknowledgedBy != "admin:bo" || !tk.AcknowledgedAt.Equal(clk.Now().Truncate(time.Millisecond)) {
+		t.Fatalf("ack of an unowned ticket: %+v %v", tk, err)
+	}
+	if _, err := g.TicketAcknowledge(ctx, esc, "admin:cy"); !errors.Is(err, pipeline.ErrWrongState) {
+		t.Fatalf("second ack: %v, want ErrWrongState", err)
+	}
+	if _, err := g.TicketPatchRetry(ctx, esc, map[string]any{"company": "Acme"}, "admin:bo"); !errors.Is(err, pipeline.ErrWrongState) {
+		t.Fatalf("patch-retry of a hold escalation: %v, want ErrWrongState", err)
+	}
+	if _, err := g.TicketAddNote(ctx, esc, "  ", "admin:bo"); !errors.Is(err, pipeline.ErrInvalidRequest) {
+		t.Fatalf("empty note: %v, want ErrInvalidRequest", err)
+	}
+	if _, err := g.TicketAssign(ctx, "esc_nope", "x", "admin:bo"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("assign missing: %v, want ErrNotFound", err)
+	}
+}
+
+func TestBulkDryRunSkipsWhatDoesNotApply(t *testing.T) {
+	g, clk := newGate(t)
+	ctx := context.Background()
+	ev1, esc1 := heldThenExpired(t, g, clk, `{"email":"a@b.co"}`)
+	_, esc2 := heldThenExpired(t, g, clk, `{"email":"c@d.co"}`)
+
+	res, err := g.TicketBulk(ctx, pipeline.BulkParams{Action: pipeline.BulkRetry, DryRun: true, Actor: "admin:ops"})
+	if err != nil || res.Matched != 2 || res.Affected != 0 || res.Skipped != 2 || !strings.Contains(res.Items[0].Reason, "no delivery to retry") {
+		t.Fatalf("bulk retry of hold escalations: %+v %v", res, err)
+	}
+	if res.Items[0].ID != esc1 || res.Items[1].ID != esc2 {
+		t.Fatalf("items not oldest first: %+v", res.Items)
+	}
+	if _, err := g.TicketBulk(ctx, pipeline.BulkParams{Action: pipeline.BulkResolve, Actor: "admin:ops"}); !errors.Is(err, pipeline.ErrInvalidRequest) {
+		t.Fatalf("bulk resolve without note: %v", err)
+	}
+	if _, err := g.TicketBulk(ctx, pipeline.BulkParams{Action: "reopen", Actor: "admin:ops"}); !errors.Is(err, pipeline.ErrInvalidRequest) {
+		t.Fatalf("unknown action: %v", err)
+	}
+	res, err = g.TicketBulk(ctx, pipeline.BulkParams{Action: pipeline.BulkResolve, Note: "sorted with sales", Actor: "admin:ops",
+		Filter: pipeline.TicketFilter{Kind: "hold_expired", CreatedBefore: clk.Now()}})
+	if err != nil || res.Affected != 1 || res.Items[0].ID != esc1 || res.Items[0].Outcome != "done" {
+		t.Fatalf("bulk resolve of the first: %+v %v", res, err)
+	}
+	tk, _ := g.TicketGet(ctx, esc1)
+	if tk.Status != store.EscalationResolved || tk.Actor != "admin:ops" || tk.Note != "sorted with sales" {
+		t.Fatalf("resolved ticket: %+v", tk)
+	}
+	tl, _ := g.Driver.Executor().AuditListByEvent(ctx, ev1)
+	if last := tl[len(tl)-1]; last.Action != "escalation_resolved" || last.Actor != "admin:ops" {
+		t.Fatalf("resolve not audited: %+v", last)
+	}
+}
+
+// A mapping fix turns a held record (the mapping read the wrong field) into
+// a deliverable one; a hold that had expired into an escalation is settled
+// the same way and its escalation closes.
+func TestReplayNormalizeReleasesHeldRecords(t *testing.T) {
+	g, clk := newGate(t)
+	ctx := context.Background()
+	expired, esc := heldThenExpired(t, g, clk, `{"email":"x@b.co","org":"Initech"}`)
+	held, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: []byte(`{"email":"a@b.co","org":"Acme"}`),
+		Payload: mustParse(t, `{"email":"a@b.co","org":"Acme"}`)})
+	if err != nil || held.State != store.EventHeld {
+		t.Fatalf("capture: %+v %v", held, err)
+	}
+	form := "email=f%40b.co&org=Formco"
+	fres, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/x-www-form-urlencoded", Body: []byte(form),
+		Payload: map[string]any{"email": "f@b.co", "org": "Formco"}})
+	if err != nil || fres.State != store.EventHeld {
+		t.Fatalf("form capture: %+v %v", fres, err)
+	}
+
+	g.Plan = compile(t, strings.Replace(cfg, "company: {from: company}", "company: {from: org}", 1))
+	r := &pipeline.Replayer{Gate: g, Parse: parseStored}
+	dry, err := r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, DryRun: true, Actor: "admin:ops"})
+	if err != nil || dry.Replayed != 3 || dry.Transitions["held -> delivering"] != 2 || dry.Transitions["escalated -> delivering"] != 1 {
+		t.Fatalf("dry run: %+v %v", dry, err)
+	}
+	if ev, _ := g.Driver.Executor().EventGetByID(ctx, held.EventID); ev.State != store.EventHeld {
+		t.Fatalf("dry run changed the event: %s", ev.State)
+	}
+	res, err := r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, Actor: "admin:ops", Limit: 2})
+	if err != nil || res.Replayed != 2 || res.Next == "" {
+		t.Fatalf("first page: %+v %v", res, err)
+	}
+	res, err = r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, Actor: "admin:ops", AfterID: res.Next})
+	if err != nil || res.Replayed != 1 || res.Next != "" || res.Items[0].EventID != fres.EventID {
+		t.Fatalf("second page: %+v %v", res, err)
+	}
+	for _, id := range []string{held.EventID, fres.EventID, expired} {
+		ev, _ := g.Driver.Executor().EventGetByID(ctx, id)
+		ds, _ := g.Driver.Executor().DeliveryListByEvent(ctx, id)
+		if ev.State != store.EventDelivering || len(ds) != 1 || ev.Missing != nil || !ev.HoldUntil.IsZero() {
+			t.Fatalf("event %s after replay: %+v, deliveries %v", id, ev, ds)
+		}
+	}
+	if tk, _ := g.TicketGet(ctx, esc); tk.Status != store.EscalationResolved || tk.Actor != "admin:ops" {
+		t.Fatalf("hold escalation after replay: %+v", tk.Escalation)
+	}
+	// From deliver, held records are never sent.
+	g.Plan = compile(t, cfg)
+	again, _ := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: []byte(`{"email":"z@b.co"}`), Payload: mustParse(t, `{"email":"z@b.co"}`)})
+	res, err = r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Actor: "admin:ops", Filter: pipeline.ReplayFilter{States: []string{store.EventHeld}}})
+	if err != nil || res.Replayed != 0 || res.Skipped != 1 || res.Items[0].EventID != again.EventID || !strings.Contains(res.Items[0].Reason, "held") {
+		t.Fatalf("deliver replay of a held record: %+v %v", res, err)
+	}
+	if _, err := r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Filter: pipeline.ReplayFilter{Destination: "nowhere"}}); !errors.Is(err, pipeline.ErrInvalidRequest) {
+		t.Fatalf("unknown destination: %v", err)
+	}
+}

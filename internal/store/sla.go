@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// SLAStore is the optional capability the SLA watcher (control.SLAWatcher)
+// and GET /v1/sla need: queue ages per flow and destination, the open-item
+// list of breaches, and cursors that let several instances agree on what
+// has been alerted. It is not part of Executor; callers find it with a type
+// assertion on Driver.Executor(), and both drivers implement it.
+//
+// Agreement between instances rests on two rules: at most one breach per
+// key is open at a time (SLABreachOpen reports whether this call opened
+// it, SLABreachResolve whether this call resolved it), and a cursor only
+// moves by compare-and-set (AlertCursorAdvance). The caller that wins
+// sends the alert; the others stay quiet.
+type SLAStore interface {
+	// EventAgeByFlow counts the events in one state per flow, with the
+	// oldest received_at of each.
+	EventAgeByFlow(ctx context.Context, state string) ([]*QueueAge, error)
+	// DeliveryAgeByDestination counts pending deliveries per destination,
+	// with the oldest created_at and the earliest next_at of each.
+	DeliveryAgeByDestination(ctx context.Context) ([]*QueueAge, error)
+	// EscalationListCreated returns escalations (any status) whose ID is
+	// after AfterID and before BeforeID, oldest first. IDs are
+	// time-ordered, so this pages through escalations in creation order.
+	EscalationListCreated(ctx context.Context, p *EscalationListCreatedParams) ([]*Escalation, error)
+
+	// SLABreachOpen inserts b as open unless a breach with its key is open
+	// already; opened says whether this call opened it.
+	SLABreachOpen(ctx context.Context, b *SLABreach) (opened bool, err error)
+	// SLABreachUpdate replaces the details of the open breach of a key.
+	SLABreachUpdate(ctx context.Context, key string, details json.RawMessage, now time.Time) error
+	// SLABreachResolve closes the open breach of a key; resolved says
+	// whether this call closed it (false: none was open).
+	SLABreachResolve(ctx context.Context, key string, now time.Time) (resolved bool, err error)
+	// SLABreachList lists breaches, newest first.
+	SLABreachList(ctx context.Context, p *SLABreachListParams) ([]*SLABreach, error)
+
+	// AlertCursorGet returns a named cursor's value; ErrNotFound if unset.
+	AlertCursorGet(ctx context.Context, name string) (string, error)
+	// AlertCursorAdvance sets a cursor to `to` if it still holds `from`
+	// ("" meaning unset) and reports whether it did.
+	AlertCursorAdvance(ctx context.Context, name, from, to string, now time.Time) (bool, error)
+}
+
+// QueueAge is how many items of one flow or destination wait, and since
+// when.
+type QueueAge struct {
+	// Name is the flow (EventAgeByFlow) or destination.
+	Name  string
+	Count int64
+	// Oldest is the earliest received_at (events) or created_at
+	// (deliveries).
+	Oldest time.Time
+	// NextAt is the earliest next_at (deliveries only).
+	NextAt time.Time
+}
+
+// SLABreach is one open (or, in history, resolved) item of the control
+// layer: an SLA threshold crossed, or a destination paused.
+type SLABreach struct {
+	ID string
+	// Key identifies what is breached: "sla:leads:delivery",
+	// "sla:crm:queue_age", "destination_paused:crm". At most one open
+	// breach per key.
+	Key string
+	// Kind is deliver_within, hold_within, queue_age, queue_depth or
+	// destination_paused.
+	Kind string
+	// Subject is the flow or destination.
+	Subject string
+	// Details is JSON: the measurements and the threshold.
+	Details    json.RawMessage
+	OpenedAt   time.Time
+	UpdatedAt  time.Time
+	ResolvedAt time.Time // zero while open
+}
+
+// SLABreachListParams filters SLABreachList.
+type SLABreachListParams struct {
+	// Status is "open" (default), "resolved" or "all".
+	Status string
+	Limit  int // default 100
+}
+
+// EscalationListCreatedParams pages escalations in creation order.
+type EscalationListCreatedParams struct {
+	AfterID  string
+	BeforeID string // empty: no upper bound
+	Limit    int    // default 100
+}
