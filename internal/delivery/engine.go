@@ -367,6 +367,9 @@ func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason strin
 // destination.
 func (w *worker) fallback(ctx context.Context, reason string) error {
 	g := w.e.Gate
+	if !w.hasFallback() {
+		return nil
+	}
 	ds, err := g.Driver.Executor().DeliveryListNeedingFallback(ctx, w.d.Name, 200)
 	if err != nil || len(ds) == 0 {
 		return err
@@ -534,4 +537,20 @@ func Backoff(attempt int, base, max, retryAfter time.Duration) time.Duration {
 		d = retryAfter
 	}
 	return d
+}
+
+// hasFallback is true when some route to this destination names a fallback;
+// only then is the queue searched for deliveries owed a copy.
+func (w *worker) hasFallback() bool {
+	if w.e.Gate.Plan == nil {
+		return true
+	}
+	for _, name := range w.e.Gate.Plan.FlowNames() {
+		for _, r := range w.e.Gate.Plan.Flow(name).Routes {
+			if r.Destination == w.d.Name && r.Fallback != "" {
+				return true
+			}
+		}
+	}
+	return false
 }

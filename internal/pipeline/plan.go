@@ -124,6 +124,16 @@ func Compile(c *config.Config) (*Plan, error) {
 // FlowForSource returns the flow fed by source, nil if none.
 func (p *Plan) FlowForSource(source string) *Flow { return p.bySrc[source] }
 
+// FlowNames lists the flows, sorted.
+func (p *Plan) FlowNames() []string {
+	out := make([]string, 0, len(p.flows))
+	for n := range p.flows {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Flow returns a flow by name.
 func (p *Plan) Flow(name string) *Flow { return p.flows[name] }
 
