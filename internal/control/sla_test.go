@@ -397,6 +397,7 @@ type observer struct {
 	mu       sync.Mutex
 	attempts int
 	breakers []string
+	settled  int
 }
 
 func (o *observer) Attempt(string, string, int, time.Duration) {
@@ -407,6 +408,11 @@ func (o *observer) Attempt(string, string, int, time.Duration) {
 func (o *observer) Breaker(d, s string) {
 	o.mu.Lock()
 	o.breakers = append(o.breakers, d+":"+s)
+	o.mu.Unlock()
+}
+func (o *observer) Settled(string, int, bool) {
+	o.mu.Lock()
+	o.settled++
 	o.mu.Unlock()
 }
 

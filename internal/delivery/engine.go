@@ -40,6 +40,9 @@ type Observer interface {
 	Attempt(destination string, outcome string, status int, latency time.Duration)
 	// Breaker reports a circuit state change: "closed", "half-open", "open".
 	Breaker(destination string, state string)
+	// Settled reports a delivery that reached its end: confirmed (ok) or
+	// escalated, after attempts attempts. It yields the retry success rate.
+	Settled(destination string, attempts int, ok bool)
 }
 
 // Engine runs one worker per destination.
@@ -457,6 +460,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	var err error
 	outcome := "succeeded"
 	status := r.Result.Status
+	settled, settledOK := r.Err == nil, r.Err == nil
 	if r.Err == nil {
 		ext := r.Result.ExternalID
 		err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
@@ -473,6 +477,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 				w.penalise(ce.RetryAfter)
 			}
 			if d.Attempts >= conf.MaxAttempts {
+				settled = true
 				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 					return g.DeliveryEscalate(ctx, tx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
 				})
@@ -496,6 +501,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			})
 			w.e.Log.Warn("destination paused", "destination", w.d.Name, "class", ce.Class, "status", ce.Status)
 		default: // Permanent, Conflict the connector could not settle
+			settled = true
 			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 				return g.DeliveryEscalate(ctx, tx, d, string(ce.Class)+"_error", "the destination refused the record", at)
 			})
@@ -503,6 +509,9 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	}
 	if w.d.Observer != nil {
 		w.d.Observer.Attempt(w.d.Name, outcome, status, latency)
+		if settled && err == nil {
+			w.d.Observer.Settled(w.d.Name, d.Attempts, settledOK)
+		}
 	}
 	if err != nil {
 		// The outcome could not be recorded; the lease will expire and the

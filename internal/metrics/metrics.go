@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ type Metrics struct {
 	rateLimits *prometheus.CounterVec
 	breaker    *prometheus.GaugeVec
 	consistent *prometheus.GaugeVec
+	settled    *prometheus.CounterVec
 }
 
 // New registers the instruments and a collector that reads queue depths
@@ -59,7 +61,11 @@ func New(ex store.Executor, cacheFor time.Duration, log *slog.Logger) *Metrics {
 		Name: "sluice_consistency_ratio",
 		Help: "Share of records read back from a destination that match what Sluice wrote, at the last check.",
 	}, []string{"destination"})
-	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent,
+	m.settled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_deliveries_settled_total",
+		Help: "Deliveries that reached their end, by destination, result (succeeded, escalated) and whether they needed a retry. Retry success rate = succeeded{retried=\"true\"} / sum{retried=\"true\"}.",
+	}, []string{"destination", "result", "retried"})
+	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.settled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{ex: ex, cacheFor: cacheFor, log: log})
 	return m
@@ -87,6 +93,15 @@ func (m *Metrics) Breaker(destination, state string) {
 		v = 0.5
 	}
 	m.breaker.WithLabelValues(destination).Set(v)
+}
+
+// Settled implements delivery.Observer.
+func (m *Metrics) Settled(destination string, attempts int, ok bool) {
+	result := "escalated"
+	if ok {
+		result = "succeeded"
+	}
+	m.settled.WithLabelValues(destination, result, strconv.FormatBool(attempts > 1)).Inc()
 }
 
 // Consistency records a destination's consistency ratio.
