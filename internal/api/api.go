@@ -29,8 +29,10 @@ import (
 type API struct {
 	Gate    *pipeline.Gate
 	Checker *control.Checker
-	Config  *config.Config
-	Log     *slog.Logger
+	// Drift reports source-side schema drift; may be nil.
+	Drift  *control.SourceDrift
+	Config *config.Config
+	Log    *slog.Logger
 	// OnChange is called after an action that may create ready work.
 	OnChange func()
 }
@@ -64,7 +66,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	read("GET /v1/audit/verify", a.verifyAudit)
 	act("POST /v1/consistency/check", a.checkConsistency)
 	read("GET /v1/stats", a.stats)
-	a.registerSLA(mux) // sla.go: GET /v1/sla
+	a.registerSLA(mux)   // sla.go: GET /v1/sla
+	a.registerDrift(mux) // drift.go: GET /v1/drift
 	a.registerTickets(mux)
 	a.registerReplay(mux)
 }

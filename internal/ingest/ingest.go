@@ -7,6 +7,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Handler struct {
 	OnCaptured func()
 	// Observe records the outcome for metrics; may be nil.
 	Observe func(source, outcome string)
+	// Inspect sees every authenticated, parsed payload (schema drift
+	// detection); may be nil.
+	Inspect func(ctx context.Context, source string, payload any)
 }
 
 // New builds the handler, compiling each source's signature settings.
@@ -122,6 +126,9 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 	if perr != nil {
 		h.observe(name, "malformed")
 		return perr
+	}
+	if h.Inspect != nil {
+		h.Inspect(r.Context(), name, payload)
 	}
 	// A configured payload field names the business identity of a trigger
 	// (a form submission ID) and so wins over transport-level message IDs,

@@ -52,6 +52,7 @@ type Server struct {
 	Checker   *control.Checker
 	Alerter   *alert.Alerter
 	SLA       *control.SLAWatcher
+	Drift     *control.SourceDrift
 	Log       *slog.Logger
 	conns     []connector.Connector
 	peers     *peers // cluster.go
@@ -157,9 +158,11 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	}
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: s.Gate.Now, Log: log}
+	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Checker: s.Checker, Config: c, Log: log, OnChange: s.wake}).Register(mux)
+	(&api.API{Gate: s.Gate, Checker: s.Checker, Drift: s.Drift, Config: c, Log: log, OnChange: s.wake}).Register(mux)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
