@@ -141,6 +141,13 @@ type Destination struct {
 	// deliveries wait without spending attempts and routes with a fallback
 	// send a copy there.
 	Breaker Breaker `yaml:"breaker"`
+	// OnConflict is what happens when a record Sluice is about to update
+	// was changed in the destination since Sluice last wrote it:
+	// "overwrite" (default) writes anyway; "review" does not write and
+	// opens a conflict escalation showing both versions, for a person to
+	// choose (retry overwrites, resolve keeps the destination's version).
+	// Needs a connector that can read records back.
+	OnConflict string `yaml:"on_conflict"`
 	// SLA: queue_age and queue_depth, watched by control.SLAWatcher.
 	SLA DestinationSLA `yaml:"sla"`
 }

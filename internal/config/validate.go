@@ -189,6 +189,11 @@ func (c *Config) Validate() error {
 		if d.MaxAttempts < 1 {
 			es.Add(p+".max_attempts", "must be at least 1")
 		}
+		switch d.OnConflict {
+		case "", "overwrite", "review":
+		default:
+			es.Add(p+".on_conflict", "must be overwrite or review, got %q", d.OnConflict)
+		}
 		if d.Breaker.Failures < 1 {
 			es.Add(p+".breaker.failures", "must be at least 1")
 		}

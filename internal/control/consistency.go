@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -171,70 +170,14 @@ func (c *Checker) checkOne(ctx context.Context, dest string, p CheckParams) (Des
 	return rep, nil
 }
 
-// Compare lists the fields Sluice wrote whose read-back value differs.
-// Only fields present in both are compared: platforms return their own
-// subset of fields (HubSpot only the properties asked for, Slack a rendered
-// message). Values are compared leniently: numbers numerically, strings
-// case-insensitively after trimming, so a platform's formatting is not a
-// difference.
+// Compare lists the fields Sluice wrote whose read-back value differs
+// (see connector.CompareFields).
 func Compare(wrote, found map[string]any) []Difference {
 	var out []Difference
-	keys := make([]string, 0, len(wrote))
-	for k := range wrote {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fv, ok := found[k]
-		if !ok {
-			continue
-		}
-		if !same(wrote[k], fv) {
-			out = append(out, Difference{Field: k, Wrote: wrote[k], Found: fv})
-		}
+	for _, d := range connector.CompareFields(wrote, found) {
+		out = append(out, Difference{Field: d.Field, Wrote: d.Wrote, Found: d.Found})
 	}
 	return out
-}
-
-func same(a, b any) bool {
-	if a == nil || b == nil {
-		return isEmpty(a) && isEmpty(b)
-	}
-	as, bs := flat(a), flat(b)
-	if af, err := strconv.ParseFloat(as, 64); err == nil {
-		if bf, err := strconv.ParseFloat(bs, 64); err == nil {
-			return af == bf
-		}
-	}
-	return strings.EqualFold(strings.TrimSpace(as), strings.TrimSpace(bs))
-}
-
-func isEmpty(v any) bool { return v == nil || flat(v) == "" }
-
-func flat(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = flat(e)
-		}
-		sort.Strings(parts)
-		return strings.Join(parts, ";")
-	case []string:
-		parts := append([]string(nil), x...)
-		sort.Strings(parts)
-		return strings.Join(parts, ";")
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Sprint(v)
-		}
-		return strings.Trim(string(b), `"`)
-	}
 }
 
 // openTask records a finding as a reconciliation task unless the event

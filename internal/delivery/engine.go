@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -420,6 +421,11 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 			}
 		}
 	}
+	if r.ExternalID != "" && !d.Ambiguous && w.d.Conf != nil && w.d.Conf.OnConflict == "review" {
+		if err := w.checkConflict(ctx, d, payload); err != nil {
+			return r, err
+		}
+	}
 	if d.Ambiguous && r.ExternalID == "" {
 		if lk, ok := w.d.Conn.(connector.Looker); ok {
 			lctx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -502,8 +508,12 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			w.e.Log.Warn("destination paused", "destination", w.d.Name, "class", ce.Class, "status", ce.Status)
 		default: // Permanent, Conflict the connector could not settle
 			settled = true
+			kind, reason := string(ce.Class)+"_error", "the destination refused the record"
+			if ce.Code == codeChanged {
+				kind, reason = "conflict_review", "someone changed the record in the destination; retry overwrites it with Sluice's version, resolve keeps theirs"
+			}
 			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-				return g.DeliveryEscalate(ctx, tx, d, string(ce.Class)+"_error", "the destination refused the record", at)
+				return g.DeliveryEscalate(ctx, tx, d, kind, reason, at)
 			})
 		}
 	}
@@ -562,4 +572,62 @@ func (w *worker) hasFallback() bool {
 		}
 	}
 	return false
+}
+
+// codeChanged marks a conflict found before writing: the record changed in
+// the destination since Sluice last wrote it.
+const codeChanged = "CHANGED_SINCE_WRITTEN"
+
+// checkConflict reads the record back before an update and compares it with
+// what Sluice last wrote there. If someone changed a field since (and the
+// new write would change it again), it returns a Conflict error naming both
+// versions instead of overwriting. A person's retry of that conflict is the
+// decision to overwrite, so it is not checked again.
+func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[string]any) error {
+	lk, ok := w.d.Conn.(connector.Looker)
+	if !ok {
+		return nil
+	}
+	ex := w.e.Gate.Driver.Executor()
+	escs, err := ex.EscalationList(ctx, &store.EscalationListParams{EventID: d.EventID, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for _, e := range escs {
+		if e.DeliveryID == d.ID && e.Kind == "conflict_review" && e.Status == store.EscalationResolved {
+			return nil // a person chose to overwrite
+		}
+	}
+	last, err := ex.DeliveryLatestSucceeded(ctx, d.Destination, d.RecordKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var wrote map[string]any
+	if err := json.Unmarshal(last.Payload, &wrote); err != nil {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, w.timeout)
+	_, found, ok, err := lk.Lookup(lctx, d.RecordKey)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read back before update: %w", err)
+	}
+	if !ok {
+		return nil // gone: the connector recreates it
+	}
+	var parts []string
+	for _, df := range connector.CompareFields(wrote, found) {
+		if nv, ok := next[df.Field]; ok && connector.SameValue(nv, df.Found) {
+			continue // the change agrees with what we are writing
+		}
+		parts = append(parts, fmt.Sprintf("%s: Sluice last wrote %v, the destination now has %v, the new record has %v", df.Field, df.Wrote, df.Found, next[df.Field]))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return &connector.Error{Class: connector.Conflict, Code: codeChanged,
+		Message: "changed in " + w.d.Name + " since Sluice wrote it: " + strings.Join(parts, "; ")}
 }
