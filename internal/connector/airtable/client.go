@@ -15,7 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/connector"
 )
@@ -282,18 +281,7 @@ func (c *Conn) redact(s string) string {
 // trim makes a platform message storable: redacted, valid UTF-8 without
 // NULs, at most maxMessageBytes cut on a rune boundary.
 func (c *Conn) trim(s string) string {
-	s = c.redact(s)
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "")
-	s = strings.TrimSpace(s)
-	if len(s) <= maxMessageBytes {
-		return s
-	}
-	cut := maxMessageBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.TrimSpace(s[:cut])
+	return connector.CleanMessage(c.redact(s), maxMessageBytes)
 }
 
 // window keeps a client under "limit requests per rolling interval". A

@@ -27,7 +27,6 @@ import (
 	"sync/atomic"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/connector"
 )
@@ -612,17 +611,7 @@ func (c *Conn) statusError(resp *http.Response, red redactor) *connector.Error {
 // trimMessage makes a response body storable: valid UTF-8 without NULs (which
 // PostgreSQL text refuses), at most maxMessageBytes, cut on a rune boundary.
 func trimMessage(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "")
-	s = strings.TrimSpace(s)
-	if len(s) <= maxMessageBytes {
-		return s
-	}
-	cut := maxMessageBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.TrimSpace(s[:cut])
+	return connector.CleanMessage(s, maxMessageBytes)
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; anything else, or a
