@@ -289,7 +289,7 @@ func scenarios() []*scenario {
 	add("malformed JSON", "refused 400", `{"contact": {"email": "broken@example.com"`)
 	add("wrong type (amount)", "rejected", `{"contact":{"email":"typo@example.com"},"company":{"name":"Typo Inc"},"deal":{"amount":"a lot"}}`)
 	add("invalid email", "rejected", `{"contact":{"email":"not-an-email"},"company":{"name":"Nope"}}`)
-	add("held, fixed by operator", "delivered", `{"contact":{"email":"fixme@example.com","first":"Fix"}}`)
+	add("held, fixed by operator", "delivered", `{"contact":{"email":"patchme@example.com","first":"Fix"}}`)
 	add("held, completed by a later event", "delivered", `{"contact":{"email":"later@example.com","first":"Later"}}`)
 	add("later event for the same lead", "delivered", `{"contact":{"email":"later@example.com"},"company":{"name":"Later Co"}}`)
 	add("held, still waiting for a person", "held", `{"contact":{"email":"waiting@example.com"}}`)

@@ -119,7 +119,7 @@ type Conn struct {
 	timeout     time.Duration
 	constraints connector.Constraints
 	gate        *gate
-	win         *window
+	win         *connector.Window
 	transport   *http.Transport
 	client      *http.Client
 	now         func() time.Time

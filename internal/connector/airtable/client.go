@@ -41,7 +41,7 @@ type gate struct {
 
 	mu      sync.Mutex
 	until   time.Time
-	windows map[int]*window
+	windows map[int]*connector.Window
 }
 
 var gates = struct {
@@ -51,12 +51,12 @@ var gates = struct {
 
 // openGate returns the gate of base (counted until closeGate) and its
 // window for rate requests per second.
-func openGate(key string, rate int) (*gate, *window) {
+func openGate(key string, rate int) (*gate, *connector.Window) {
 	gates.Lock()
 	defer gates.Unlock()
 	g := gates.m[key]
 	if g == nil {
-		g = &gate{key: key, windows: map[int]*window{}}
+		g = &gate{key: key, windows: map[int]*connector.Window{}}
 		gates.m[key] = g
 	}
 	g.refs++
@@ -64,7 +64,7 @@ func openGate(key string, rate int) (*gate, *window) {
 	defer g.mu.Unlock()
 	w := g.windows[rate]
 	if w == nil {
-		w = newWindow(rate, rateInterval)
+		w = connector.NewWindow(rate, rateInterval)
 		g.windows[rate] = w
 	}
 	return g, w
@@ -132,16 +132,16 @@ func (c *Conn) call(ctx context.Context, method, path string, body any) (*respon
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	if err := c.win.acquire(ctx); err != nil {
+	if err := c.win.Acquire(ctx); err != nil {
 		return nil, &connector.Error{Class: connector.Retryable, Err: err,
 			Message: fmt.Sprintf("%s %s: waiting for the base's rate limit (%d requests per second): %v", method, path, c.rate, err)}
 	}
 	// A 429 may have arrived while this request waited for its slot.
 	if wait := c.gate.wait(c.now()); wait > 0 {
-		c.win.giveBack()
+		c.win.GiveBack()
 		return nil, c.penaltyError(method, path, wait)
 	}
-	defer c.win.release()
+	defer c.win.Release()
 
 	var rd io.Reader
 	if raw != nil {
@@ -284,51 +284,6 @@ func (c *Conn) trim(s string) string {
 	return connector.CleanMessage(c.redact(s), maxMessageBytes)
 }
 
-// window keeps a client under "limit requests per rolling interval". A
-// request takes a slot before it is sent; the slot comes back one interval
-// after the answer arrived. Airtable counts a request when it arrives,
-// which is before the answer, so any limit+1 requests it sees are at least
-// one interval apart: no burst beyond the limit, unlike a token bucket.
-type window struct {
-	slots    chan struct{}
-	interval time.Duration
-	share    connector.SlotShare // instances sharing the quota; share.go
-}
-
-func newWindow(limit int, interval time.Duration) *window {
-	w := &window{slots: make(chan struct{}, limit), interval: interval}
-	for range limit {
-		w.slots <- struct{}{}
-	}
-	return w
-}
-
-func (w *window) acquire(ctx context.Context) error {
-	select {
-	case <-w.slots:
-		return nil
-	default:
-	}
-	select {
-	case <-w.slots:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// release returns a used slot one interval from now.
-func (w *window) release() { time.AfterFunc(w.every(), w.giveBack) }
-
-// giveBack returns a slot that was taken but not used.
-func (w *window) giveBack() { w.put() }
-
-// quote renders s as an Airtable formula string literal: single quotes,
-// with backslashes and single quotes escaped by a backslash.
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
 // keyText is the text of a cell value as keys compare: numbers without
 // exponent or trailing zeros, lists joined with ", ".
 func keyText(v any) string {
@@ -360,4 +315,10 @@ func keyText(v any) string {
 		return strings.Join(v, ", ")
 	}
 	return fmt.Sprint(v)
+}
+
+// quote renders s as an Airtable formula string literal: single quotes,
+// with backslashes and single quotes escaped by a backslash.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

@@ -1,8 +1,6 @@
 package airtable
 
 import (
-	"time"
-
 	"github.com/sluicehq/sluice/internal/connector"
 )
 
@@ -14,18 +12,5 @@ var _ connector.RateSharer = (*Conn)(nil)
 // so every destination passes the same n. The 30-second penalty after a 429
 // stays per instance: an instance learns of it from its own 429.
 func (c *Conn) ShareRate(n int) {
-	c.win.shareRate(n)
-}
-
-// shareRate gives this instance 1/n of the window (connector.SlotShare).
-func (w *window) shareRate(n int) { w.share.Share(n, w.slots, w.interval) }
-
-// every is how long after an answer its slot comes back.
-func (w *window) every() time.Duration { return w.share.Every(w.interval) }
-
-// put returns a slot to the window, unless it is owed to other instances.
-func (w *window) put() {
-	if !w.share.Absorb() {
-		w.slots <- struct{}{}
-	}
+	c.win.ShareRate(n)
 }

@@ -43,7 +43,7 @@ type response struct {
 // the answer arrives, so HubSpot, which counts arrivals, never sees more
 // than the window's limit. A transport failure is a Retryable *Error whose
 // Sent says whether the request was written.
-func (c *Conn) call(ctx context.Context, method, path string, body any, limiters ...*window) (*response, error) {
+func (c *Conn) call(ctx context.Context, method, path string, body any, limiters ...*connector.Window) (*response, error) {
 	var raw []byte
 	if body != nil {
 		var err error
@@ -54,9 +54,9 @@ func (c *Conn) call(ctx context.Context, method, path string, body any, limiters
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	for i, l := range limiters {
-		if err := l.acquire(ctx); err != nil {
+		if err := l.Acquire(ctx); err != nil {
 			for _, taken := range limiters[:i] {
-				taken.giveBack()
+				taken.GiveBack()
 			}
 			return nil, &connector.Error{Class: connector.Retryable, Err: err,
 				Message: fmt.Sprintf("%s %s: waiting for the HubSpot rate limit: %v", method, path, err)}
@@ -64,7 +64,7 @@ func (c *Conn) call(ctx context.Context, method, path string, body any, limiters
 	}
 	defer func() {
 		for _, l := range limiters {
-			l.release()
+			l.Release()
 		}
 	}()
 
@@ -293,50 +293,6 @@ func (c *Conn) redact(s string) string {
 // NULs, at most maxMessageBytes cut on a rune boundary.
 func (c *Conn) trim(s string) string {
 	return connector.CleanMessage(c.redact(s), maxMessageBytes)
-}
-
-// window keeps a client under a "limit requests per rolling interval"
-// quota. A request takes a slot before it is sent; the slot comes back one
-// interval after the answer arrived. Since HubSpot counts a request when it
-// arrives, which is before the answer, any limit+1 requests it sees are at
-// least one interval apart. It is exact where a token bucket (which lets
-// burst + rate*interval through) is not.
-type window struct {
-	slots    chan struct{}
-	interval time.Duration
-	share    connector.SlotShare // instances sharing the quota; share.go
-}
-
-func newWindow(limit int, interval time.Duration) *window {
-	w := &window{slots: make(chan struct{}, limit), interval: interval}
-	for range limit {
-		w.slots <- struct{}{}
-	}
-	return w
-}
-
-func (w *window) acquire(ctx context.Context) error {
-	select {
-	case <-w.slots:
-		return nil
-	default:
-	}
-	select {
-	case <-w.slots:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// release returns a used slot one interval from now.
-func (w *window) release() {
-	time.AfterFunc(w.every(), w.giveBack)
-}
-
-// giveBack returns a slot that was taken but not used.
-func (w *window) giveBack() {
-	w.put()
 }
 
 // decodeJSON decodes a HubSpot answer.

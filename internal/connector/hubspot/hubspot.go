@@ -111,8 +111,8 @@ type Conn struct {
 	interval    time.Duration
 	zone        *time.Location
 	constraints connector.Constraints
-	writes      *window
-	searches    *window
+	writes      *connector.Window
+	searches    *connector.Window
 	transport   *http.Transport
 	client      *http.Client
 	now         func() time.Time
@@ -213,8 +213,8 @@ func New(name string, o Options) (*Conn, error) {
 		}
 	}
 
-	c.writes = newWindow(rate, rateInterval)
-	c.searches = newWindow(SearchRatePerSecond, time.Second)
+	c.writes = connector.NewWindow(rate, rateInterval)
+	c.searches = connector.NewWindow(SearchRatePerSecond, time.Second)
 	perSecond := max(rate/10, 1)
 	c.constraints = connector.Constraints{
 		RatePerSecond: float64(rate) / 10,

@@ -1,64 +1,11 @@
 package hubspot
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
 )
-
-// takeAll takes every slot the window gives within a moment and releases
-// them (they come back one interval later); it returns how many it got.
-func takeAll(w *window) int {
-	n := 0
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		err := w.acquire(ctx)
-		cancel()
-		if err != nil {
-			return n
-		}
-		n++
-		defer w.release()
-	}
-}
-
-// free counts the slots available now without using them.
-func free(w *window) int {
-	n := 0
-	for {
-		select {
-		case <-w.slots:
-			n++
-			continue
-		default:
-		}
-		break
-	}
-	for range n {
-		w.slots <- struct{}{}
-	}
-	return n
-}
-
-func TestShareRateWindow(t *testing.T) {
-	t.Parallel()
-	w := newWindow(6, 150*time.Millisecond)
-	w.shareRate(3)
-	if n := takeAll(w); n != 2 {
-		t.Fatalf("6 slots shared by 3: took %d, want 2", n)
-	}
-	time.Sleep(400 * time.Millisecond)
-	if n := takeAll(w); n != 2 {
-		t.Fatalf("after the interval: took %d, want 2 again", n)
-	}
-	w.shareRate(1) // the other instances died
-	time.Sleep(400 * time.Millisecond)
-	if n := takeAll(w); n != 6 {
-		t.Fatalf("alone: took %d, want 6", n)
-	}
-}
 
 func TestShareRateConn(t *testing.T) {
 	t.Parallel()
@@ -70,14 +17,14 @@ func TestShareRateConn(t *testing.T) {
 	conn := c.(*Conn)
 	var _ connector.RateSharer = conn
 	conn.ShareRate(4)
-	if n, s := free(conn.writes), free(conn.searches); n != 25 || s != 1 {
+	if n, s := conn.writes.Free(), conn.searches.Free(); n != 25 || s != 1 {
 		t.Fatalf("shared by 4: %d writes and %d searches per window, want 25 and 1", n, s)
 	}
-	if got := conn.searches.every(); got != time.Second {
+	if got := conn.searches.Every(); got != time.Second {
 		t.Fatalf("search window %v, want 1s (4 per second by 4 is one each)", got)
 	}
 	conn.ShareRate(1)
-	if n := free(conn.writes); n != 100 {
+	if n := conn.writes.Free(); n != 100 {
 		t.Fatalf("alone: %d writes per window, want 100", n)
 	}
 }

@@ -62,11 +62,11 @@ func (c *Conn) call(ctx context.Context, method, path string, body any, write bo
 	if err := c.waitPause(ctx, method, path); err != nil {
 		return nil, err
 	}
-	if err := c.limit.acquire(ctx); err != nil {
+	if err := c.limit.Acquire(ctx); err != nil {
 		return nil, &connector.Error{Class: connector.Retryable, Err: err,
 			Message: fmt.Sprintf("%s %s: waiting for the Notion rate limit: %v", method, path, err)}
 	}
-	defer c.limit.release()
+	defer c.limit.Release()
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -239,44 +239,6 @@ func (c *Conn) redact(s string) string {
 // NULs, at most maxMessageBytes cut on a rune boundary.
 func (c *Conn) trim(s string) string {
 	return connector.CleanMessage(c.redact(s), maxMessageBytes)
-}
-
-// window keeps a client under a "limit requests per rolling interval"
-// quota. A request takes a slot before it is sent; the slot comes back one
-// interval after the answer arrived. Since Notion counts a request when it
-// arrives, which is before the answer, any limit+1 requests it sees are at
-// least one interval apart.
-type window struct {
-	slots    chan struct{}
-	interval time.Duration
-	share    connector.SlotShare // instances sharing the quota; share.go
-}
-
-func newWindow(limit int, interval time.Duration) *window {
-	w := &window{slots: make(chan struct{}, limit), interval: interval}
-	for range limit {
-		w.slots <- struct{}{}
-	}
-	return w
-}
-
-func (w *window) acquire(ctx context.Context) error {
-	select {
-	case <-w.slots:
-		return nil
-	default:
-	}
-	select {
-	case <-w.slots:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// release returns a used slot one interval from now.
-func (w *window) release() {
-	time.AfterFunc(w.every(), w.put)
 }
 
 // decodeJSON decodes a Notion answer.

@@ -118,7 +118,7 @@ type Conn struct {
 	version     string
 	timeout     time.Duration
 	constraints connector.Constraints
-	limit       *window
+	limit       *connector.Window
 	transport   *http.Transport
 	client      *http.Client
 	now         func() time.Time
@@ -213,7 +213,7 @@ func New(name string, o Options) (*Conn, error) {
 	// An exact rolling window of n requests per n/rate seconds keeps the
 	// average at rate without ever bursting past n.
 	n := max(1, int(math.Round(rate)))
-	c.limit = newWindow(n, time.Duration(float64(n)/rate*float64(time.Second)))
+	c.limit = connector.NewWindow(n, time.Duration(float64(n)/rate*float64(time.Second)))
 	c.constraints = connector.Constraints{
 		RatePerSecond:   rate,
 		Burst:           n,

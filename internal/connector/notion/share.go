@@ -1,8 +1,6 @@
 package notion
 
 import (
-	"time"
-
 	"github.com/sluicehq/sluice/internal/connector"
 )
 
@@ -11,18 +9,5 @@ var _ connector.RateSharer = (*Conn)(nil)
 // ShareRate implements connector.RateSharer: with n instances writing with
 // this integration token, this one keeps 1/n of the request rate.
 func (c *Conn) ShareRate(n int) {
-	c.limit.shareRate(n)
-}
-
-// shareRate gives this instance 1/n of the window (connector.SlotShare).
-func (w *window) shareRate(n int) { w.share.Share(n, w.slots, w.interval) }
-
-// every is how long after an answer its slot comes back.
-func (w *window) every() time.Duration { return w.share.Every(w.interval) }
-
-// put returns a slot to the window, unless it is owed to other instances.
-func (w *window) put() {
-	if !w.share.Absorb() {
-		w.slots <- struct{}{}
-	}
+	c.limit.ShareRate(n)
 }

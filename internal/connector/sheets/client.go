@@ -69,11 +69,11 @@ func (c *Conn) call(ctx context.Context, q request) (*response, error) {
 	if q.write {
 		win = c.writes
 	}
-	if err := win.acquire(ctx); err != nil {
+	if err := win.Acquire(ctx); err != nil {
 		return nil, &connector.Error{Class: connector.Retryable, Err: err,
 			Message: fmt.Sprintf("%s: waiting for the Sheets quota: %v", q.describe(), err)}
 	}
-	defer win.release()
+	defer win.Release()
 
 	u := c.baseURL + q.path
 	if len(q.query) > 0 {
@@ -227,44 +227,6 @@ func (c *Conn) redact(s string) string {
 // NULs, at most maxMessageBytes cut on a rune boundary.
 func (c *Conn) trim(s string) string {
 	return connector.CleanMessage(c.redact(s), maxMessageBytes)
-}
-
-// window keeps a client under a "limit requests per rolling interval"
-// quota. A request takes a slot before it is sent; the slot comes back one
-// interval after the answer arrived, so any limit+1 requests Google counts
-// are at least one interval apart, under a rolling window and under
-// per-minute buckets alike.
-type window struct {
-	slots    chan struct{}
-	interval time.Duration
-	share    connector.SlotShare // instances sharing the quota; share.go
-}
-
-func newWindow(limit int, interval time.Duration) *window {
-	w := &window{slots: make(chan struct{}, limit), interval: interval}
-	for range limit {
-		w.slots <- struct{}{}
-	}
-	return w
-}
-
-func (w *window) acquire(ctx context.Context) error {
-	select {
-	case <-w.slots:
-		return nil
-	default:
-	}
-	select {
-	case <-w.slots:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// release returns a used slot one interval from now.
-func (w *window) release() {
-	time.AfterFunc(w.every(), w.put)
 }
 
 // decodeJSON decodes a Sheets answer, numbers as json.Number.

@@ -142,8 +142,8 @@ type Conn struct {
 	input         string
 	timeout       time.Duration
 	constraints   connector.Constraints
-	reads         *window
-	writes        *window
+	reads         *connector.Window
+	writes        *connector.Window
 	cache         *indexCache
 	transport     *http.Transport
 	client        *http.Client
@@ -250,8 +250,8 @@ func New(name string, o Options) (*Conn, error) {
 
 // setQuotas sizes the connector's own quota windows.
 func (c *Conn) setQuotas(reads, writes int, interval time.Duration) {
-	c.reads = newWindow(reads, interval)
-	c.writes = newWindow(writes, interval)
+	c.reads = connector.NewWindow(reads, interval)
+	c.writes = connector.NewWindow(writes, interval)
 }
 
 // Constraints reports Sheets' limits: one delivery (a read and a write) per

@@ -89,7 +89,7 @@ func (c *Conn) api(ctx context.Context, method, httpMethod string, body any, que
 		return nil, &connector.Error{Class: connector.Retryable, Err: err,
 			Message: fmt.Sprintf("%s: waiting for Slack's rate limit: %v", method, err)}
 	}
-	defer lim.release()
+	defer lim.Release()
 
 	u := c.baseURL + "/api/" + method
 	if len(query) > 0 {
@@ -336,33 +336,23 @@ func (c *Conn) trim(s string) string {
 	return connector.CleanMessage(c.redact(s), maxMessageBytes)
 }
 
-// window keeps a client under "limit requests per rolling interval". A
-// request takes a slot before it is sent; the slot comes back one interval
-// after the answer arrived, so Slack, which counts arrivals, never sees more
-// than limit in any interval. After a 429, hold keeps every request back for
-// the wait Slack asked for.
+// window is the shared rolling window (connector.Window) plus Slack's
+// stop after a 429: hold keeps every request back for the wait Slack asked
+// for.
 type window struct {
-	slots    chan struct{}
-	interval time.Duration
-	share    connector.SlotShare // instances sharing the quota; share.go
+	*connector.Window
 
 	mu        sync.Mutex
 	notBefore time.Time
 }
 
 func newWindow(limit int, interval time.Duration) *window {
-	w := &window{slots: make(chan struct{}, limit), interval: interval}
-	for range limit {
-		w.slots <- struct{}{}
-	}
-	return w
+	return &window{Window: connector.NewWindow(limit, interval)}
 }
 
 func (w *window) acquire(ctx context.Context) error {
-	select {
-	case <-w.slots:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := w.Acquire(ctx); err != nil {
+		return err
 	}
 	w.mu.Lock()
 	wait := time.Until(w.notBefore)
@@ -376,14 +366,9 @@ func (w *window) acquire(ctx context.Context) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		w.put()
+		w.GiveBack()
 		return ctx.Err()
 	}
-}
-
-// release returns a used slot one interval from now.
-func (w *window) release() {
-	time.AfterFunc(w.every(), w.put)
 }
 
 // hold delays every request until d from now.

@@ -1,8 +1,6 @@
 package slack
 
 import (
-	"time"
-
 	"github.com/sluicehq/sluice/internal/connector"
 )
 
@@ -13,20 +11,7 @@ var _ connector.RateSharer = (*Conn)(nil)
 // of the chat.update and conversations.history limits. A single posting
 // slot cannot be split, so it comes back n times later instead.
 func (c *Conn) ShareRate(n int) {
-	c.posts.shareRate(n)
-	c.updates.shareRate(n)
-	c.history.shareRate(n)
-}
-
-// shareRate gives this instance 1/n of the window (connector.SlotShare).
-func (w *window) shareRate(n int) { w.share.Share(n, w.slots, w.interval) }
-
-// every is how long after an answer its slot comes back.
-func (w *window) every() time.Duration { return w.share.Every(w.interval) }
-
-// put returns a slot to the window, unless it is owed to other instances.
-func (w *window) put() {
-	if !w.share.Absorb() {
-		w.slots <- struct{}{}
-	}
+	c.posts.ShareRate(n)
+	c.updates.ShareRate(n)
+	c.history.ShareRate(n)
 }
