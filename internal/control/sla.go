@@ -150,7 +150,7 @@ type BreachDetails struct {
 }
 
 func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now time.Time) (map[string]finding, error) {
-	cfg := w.Gate.Plan.Config
+	cfg := w.Gate.Current().Config
 	delivering, err := sla.EventAgeByFlow(ctx, store.EventDelivering)
 	if err != nil {
 		return nil, err
@@ -433,7 +433,7 @@ func (w *SLAWatcher) checkFailureRate(ctx context.Context, now time.Time) error 
 	if w.Failures == nil {
 		return nil
 	}
-	conf := w.Gate.Plan.Config.Alerts.FailureRate
+	conf := w.Gate.Current().Config.Alerts.FailureRate
 	since := w.lastRate
 	w.lastRate = now
 	counts := w.Failures.Take()

@@ -16,22 +16,31 @@ import (
 // rates. Safe to call while the engine runs.
 func (e *Engine) ShareRate(n int) {
 	n = max(n, 1)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.share = n
 	for _, w := range e.dests {
-		c := w.d.Conn.Constraints()
-		if c.RatePerSecond > 0 {
-			w.limiter.SetLimit(rate.Limit(c.RatePerSecond / float64(n)))
-			w.limiter.SetBurst(max(1, max(1, c.Burst)/n))
-		}
-		if rs, ok := w.d.Conn.(connector.RateSharer); ok {
-			rs.ShareRate(n)
-		}
+		w.shareRate(n)
+	}
+}
+
+func (w *worker) shareRate(n int) {
+	c := w.d.Conn.Constraints()
+	if c.RatePerSecond > 0 {
+		w.limiter.SetLimit(rate.Limit(c.RatePerSecond / float64(n)))
+		w.limiter.SetBurst(max(1, max(1, c.Burst)/n))
+	}
+	if rs, ok := w.d.Conn.(connector.RateSharer); ok {
+		rs.ShareRate(n)
 	}
 }
 
 // Rate is the token bucket's current rate of a destination (requests per
 // second, 0 when unlimited or unknown), for /readyz and tests.
 func (e *Engine) Rate(destination string) float64 {
+	e.mu.RLock()
 	w := e.dests[destination]
+	e.mu.RUnlock()
 	if w == nil || w.limiter.Limit() == rate.Inf {
 		return 0
 	}

@@ -80,7 +80,7 @@ func (h *Handler) observe(source, outcome string) {
 func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("source")
 	src, ok := h.Config.Sources[name]
-	if !ok || h.Gate.Plan.FlowForSource(name) == nil {
+	if !ok || h.Gate.Current().FlowForSource(name) == nil {
 		h.observe("unknown", "unknown_source")
 		return httperr.New(http.StatusNotFound, "unknown_source", fmt.Sprintf("no source named %q", name))
 	}

@@ -20,6 +20,8 @@ const ActorSystem = "system"
 
 // Gate runs captures and operator actions through the state machine.
 type Gate struct {
+	// Plan is the plan the gate starts with; read the plan in force with
+	// Current (a reload swaps it, see plans.go).
 	Plan      *Plan
 	Driver    store.Driver
 	Committer *store.Committer
@@ -28,6 +30,8 @@ type Gate struct {
 	// Redact masks secrets in text the gate stores (audit messages, last
 	// errors); nil stores text as is.
 	Redact func(string) string
+
+	plans PlanHolder
 }
 
 // Clean masks secrets in s; every message that reaches the store passes
@@ -142,7 +146,7 @@ func (a assessment) state() string {
 // entries, before returning. A duplicate (same source and idempotency key)
 // returns the original event and writes nothing.
 func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, error) {
-	plan := g.Plan
+	plan := g.Current()
 	f := plan.FlowForSource(in.Source)
 	if f == nil {
 		return CaptureResult{}, ErrUnknownSource

@@ -74,7 +74,7 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)
 		}
-		f := g.Plan.Flow(ev.Flow)
+		f := g.Current().Flow(ev.Flow)
 		if f == nil {
 			return fmt.Errorf("flow %q of event %s is no longer configured", ev.Flow, eventID)
 		}
@@ -123,7 +123,7 @@ func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.E
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)
 		}
-		f := g.Plan.Flow(ev.Flow)
+		f := g.Current().Flow(ev.Flow)
 		if f == nil {
 			return fmt.Errorf("flow %q of event %s is no longer configured", ev.Flow, eventID)
 		}

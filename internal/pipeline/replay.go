@@ -150,7 +150,7 @@ func (r *Replayer) Replay(ctx context.Context, p ReplayParams) (*ReplayResult, e
 			return nil, invalid("no flow routes to destination %q", f.Destination)
 		}
 	}
-	if f.Source != "" && g.Plan.FlowForSource(f.Source) == nil {
+	if f.Source != "" && g.Current().FlowForSource(f.Source) == nil {
 		return nil, invalid("no flow reads from source %q", f.Source)
 	}
 	rs, ok := g.Driver.Executor().(store.ReplayStore)
@@ -236,7 +236,7 @@ func (r *Replayer) replayChunk(ctx context.Context, evs []*store.Event, p Replay
 // flowsTo lists the flows with a route to destination.
 func (r *Replayer) flowsTo(destination string) []string {
 	var out []string
-	for name, fc := range r.Gate.Plan.Config.Flows {
+	for name, fc := range r.Gate.Current().Config.Flows {
 		for _, rc := range fc.Routes {
 			if rc.Destination == destination {
 				out = append(out, name)
@@ -260,7 +260,7 @@ func (r *Replayer) replayOne(ctx context.Context, ex store.Executor, tx store.Ex
 		it.Outcome, it.Reason = "skipped", fmt.Sprintf(format, args...)
 		return it, nil
 	}
-	f := g.Plan.Flow(ev.Flow)
+	f := g.Current().Flow(ev.Flow)
 	if f == nil {
 		return skip("flow %q is no longer configured", ev.Flow)
 	}

@@ -56,7 +56,7 @@ func ticketStore(ex store.Executor) (store.TicketStore, error) {
 // dueWithin is how long an escalation of the flow may stay open: the flow's
 // delivery SLA, else DefaultTicketDue.
 func (g *Gate) dueWithin(flow string) time.Duration {
-	if f := g.Plan.Flow(flow); f != nil && f.Conf != nil {
+	if f := g.Current().Flow(flow); f != nil && f.Conf != nil {
 		if d := f.Conf.SLA.DeliverWithin.D(); d > 0 {
 			return d
 		}
@@ -139,7 +139,7 @@ func (g *Gate) TicketGet(ctx context.Context, id string) (*Ticket, error) {
 func (g *Gate) ticketView(t *store.Ticket) *Ticket {
 	if t.DueAt.IsZero() {
 		within := DefaultTicketDue
-		if f := g.Plan.FlowForSource(t.Source); f != nil {
+		if f := g.Current().FlowForSource(t.Source); f != nil {
 			within = g.dueWithin(f.Name)
 		}
 		t.DueAt = t.CreatedAt.Add(within)
