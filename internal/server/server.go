@@ -37,6 +37,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
+	"github.com/sluicehq/sluice/internal/trigger"
 )
 
 // Server is one running Sluice instance.
@@ -55,6 +56,7 @@ type Server struct {
 	Drift     *control.SourceDrift
 	Log       *slog.Logger
 	conns     []connector.Connector
+	pollers   []*trigger.Poller // poll.go
 	peers     *peers // cluster.go
 	ready     bool
 	mu        sync.Mutex
@@ -73,6 +75,7 @@ func Check(c *config.Config) error {
 			es.Add("flows", "%v", err)
 		}
 	}
+	conns := map[string]connector.Connector{}
 	for _, name := range sortedNames(c.Destinations) {
 		d := c.Destinations[name]
 		conn, err := connector.New(d.Type, name, d.Options)
@@ -80,6 +83,11 @@ func Check(c *config.Config) error {
 			es.Add("destinations."+name, "%v", err)
 			continue
 		}
+		conns[name] = conn
+	}
+	_, feedErrs := openFeeds(c, conns)
+	es = append(es, feedErrs...)
+	for _, conn := range conns {
 		conn.Close()
 	}
 	return es.Err()
@@ -150,6 +158,10 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
 	s.Engine = delivery.New(s.Gate, owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, dests)
 	s.peers = newPeers(s, owner)
+	if err := s.buildPollers(s.Checker.Conns); err != nil {
+		s.Close()
+		return nil, err
+	}
 
 	ing, err := ingest.New(s.Gate, c, log)
 	if err != nil {
@@ -199,6 +211,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { s.Engine.Run(engCtx); close(engDone) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	waitPollers := s.startPollers(engCtx)
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
@@ -220,6 +233,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	stopEngine()
 	<-engDone
 	<-slaDone
+	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -53,6 +53,9 @@ type Feed struct {
 	id      string
 	updated string
 	deleted string
+	// ownTable is true when the feed reads the table the destination
+	// writes, whose columns then carry the destination's field names.
+	ownTable bool
 }
 
 var (
@@ -67,7 +70,7 @@ func (c *Conn) OpenFeed(options map[string]any) (connector.Feed, error) {
 	if err := connector.DecodeOptions(options, &o); err != nil {
 		return nil, err
 	}
-	f := &Feed{conn: c, table: c.table, id: c.key}
+	f := &Feed{conn: c, table: c.table, id: c.key, ownTable: true}
 	if c.id != "" {
 		f.id = c.id
 	}
@@ -76,7 +79,7 @@ func (c *Conn) OpenFeed(options map[string]any) (connector.Feed, error) {
 		if err != nil {
 			return nil, fmt.Errorf("options.table: %w", err)
 		}
-		f.table = t
+		f.table, f.ownTable = t, t.quoted == c.table.quoted
 	}
 	if o.IDColumn != "" {
 		if err := checkIdent(c.dialect, o.IDColumn); err != nil {
@@ -155,7 +158,13 @@ func (f *Feed) Changes(ctx context.Context, since connector.Position, limit int)
 			case f.deleted != "" && d.sameName(col, f.deleted):
 				ch.Deleted = truthy(vals[i])
 			}
-			ch.Fields[col] = readValue(vals[i], t.DatabaseTypeName())
+			field := col
+			if f.ownTable {
+				if mapped, ok := f.conn.fieldFor[col]; ok {
+					field = mapped // the destination's own rows read back under payload names, as Lookup does
+				}
+			}
+			ch.Fields[field] = readValue(vals[i], t.DatabaseTypeName())
 		}
 		if len(page.Changes) == limit {
 			page.More = true
