@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -59,10 +61,13 @@ type PolledPayload struct {
 }
 
 // PollIdemKey is the idempotency key of one version of a polled record:
-// the same record at the same modification stamp is one capture however
-// many overlapping polls read it.
-func PollIdemKey(recordID string, modifiedAt time.Time) string {
-	return fmt.Sprintf("poll:%s@%d", recordID, modifiedAt.UnixNano())
+// the same record at the same modification stamp with the same content is
+// one capture however many overlapping polls read it, while two updates
+// within one stamp unit (Notion's minutes, a coarse updated_at) differ in
+// content and are both captured.
+func PollIdemKey(recordID string, modifiedAt time.Time, body []byte) string {
+	sum := sha256.Sum256(body)
+	return fmt.Sprintf("poll:%s@%d#%s", recordID, modifiedAt.UnixNano(), hex.EncodeToString(sum[:8]))
 }
 
 // CapturePolled captures a page of polled changes through the same gate as
@@ -91,7 +96,7 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 			return PollResult{}, fmt.Errorf("poll %s: record %s: %w", b.Source, r.RecordID, err)
 		}
 		preps[i] = g.prepare(plan, f, CaptureInput{Source: b.Source, ContentType: "application/json", Body: body,
-			Payload: payload, IdemKey: PollIdemKey(r.RecordID, r.ModifiedAt)}, now)
+			Payload: payload, IdemKey: PollIdemKey(r.RecordID, r.ModifiedAt, body)}, now)
 	}
 	var res PollResult
 	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {

@@ -33,10 +33,13 @@ type FeedOptions struct {
 // stamper is how a dialect compares and binds the modification stamp.
 type stamper interface {
 	stampExpr(quotedCol string) string
+	// stampParam is the n-th parameter, bound with stampArg, as a stamp.
+	stampParam(n int) string
 	stampArg(t time.Time) any
 }
 
 func (postgres) stampExpr(col string) string { return col }
+func (postgres) stampParam(n int) string     { return "$" + strconv.Itoa(n) + "::timestamptz" }
 func (postgres) stampArg(t time.Time) any    { return t.UTC() }
 
 // SQLite keeps times as text or numbers; julianday() compares any of the
@@ -44,6 +47,7 @@ func (postgres) stampArg(t time.Time) any    { return t.UTC() }
 func (sqlite) stampExpr(col string) string {
 	return "julianday(CASE WHEN typeof(" + col + ") IN ('integer','real') THEN datetime(" + col + ", 'unixepoch') ELSE " + col + " END)"
 }
+func (sqlite) stampParam(int) string { return "julianday(?)" }
 func (sqlite) stampArg(t time.Time) any { return t.UTC().Format("2006-01-02 15:04:05.000000000") }
 
 // Feed reads changed rows of a table in (updated_column, id_column) order.
@@ -120,7 +124,7 @@ func (f *Feed) Changes(ctx context.Context, since connector.Position, limit int)
 	}
 	upd := st.stampExpr(quote(f.updated))
 	q := fmt.Sprintf("SELECT * FROM %s WHERE %s IS NOT NULL AND (%s > %s OR (%s = %s AND %s > %s)) ORDER BY %s, %s LIMIT %d",
-		f.table.quoted, quote(f.updated), upd, stampParam(st, d, 1), upd, stampParam(st, d, 2), quote(f.id), d.placeholder(3),
+		f.table.quoted, quote(f.updated), upd, st.stampParam(1), upd, st.stampParam(2), quote(f.id), d.placeholder(3),
 		upd, quote(f.id), limit+1)
 	at := st.stampArg(since.At)
 	rows, err := f.conn.db.QueryContext(ctx, q, at, at, since.ID)
@@ -176,11 +180,6 @@ func (f *Feed) Changes(ctx context.Context, since connector.Position, limit int)
 		return connector.Page{}, f.conn.fail(err, false)
 	}
 	return page, nil
-}
-
-// stampParam is the n-th parameter as a comparable stamp.
-func stampParam(st stamper, d dialect, n int) string {
-	return st.stampExpr(d.placeholder(n))
 }
 
 // parseStamp reads a modification stamp in any form the databases hand
