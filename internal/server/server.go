@@ -57,7 +57,7 @@ type Server struct {
 	Log       *slog.Logger
 	conns     []connector.Connector
 	pollers   []*trigger.Poller // poll.go
-	peers     *peers // cluster.go
+	peers     *peers            // cluster.go
 	ready     bool
 	mu        sync.Mutex
 }

@@ -47,7 +47,7 @@ func (postgres) stampArg(t time.Time) any    { return t.UTC() }
 func (sqlite) stampExpr(col string) string {
 	return "julianday(CASE WHEN typeof(" + col + ") IN ('integer','real') THEN datetime(" + col + ", 'unixepoch') ELSE " + col + " END)"
 }
-func (sqlite) stampParam(int) string { return "julianday(?)" }
+func (sqlite) stampParam(int) string    { return "julianday(?)" }
 func (sqlite) stampArg(t time.Time) any { return t.UTC().Format("2006-01-02 15:04:05.000000000") }
 
 // Feed reads changed rows of a table in (updated_column, id_column) order.
