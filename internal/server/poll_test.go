@@ -70,6 +70,7 @@ destinations:
   sink:
     type: http
     options: {url: "%s/out", timeout: 2s}
+    allow_private_network: true
     retry_base: 10ms
     retry_max: 50ms
 delivery:

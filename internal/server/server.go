@@ -87,14 +87,14 @@ func Check(c *config.Config) error {
 			continue
 		}
 		conns[name] = conn
+		if err := connector.CheckEndpoints(params); err != nil {
+			es.Add("destinations."+name, "%v", err)
+		}
 	}
 	_, feedErrs := openFeeds(c, conns)
 	es = append(es, feedErrs...)
 	for _, conn := range conns {
 		conn.Close()
-		if err := connector.CheckEndpoints(params); err != nil {
-			es.Add("destinations."+name, "%v", err)
-		}
 	}
 	for i := range c.Alerts.Channels {
 		ch := &c.Alerts.Channels[i]
