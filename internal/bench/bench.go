@@ -180,6 +180,7 @@ flows:
 destinations:
   sink:
     type: http
+    allow_private_network: true # the sink listens on loopback
     options: {url: "%s/in", timeout: 5s%s}
     max_attempts: 30
     retry_base: 100ms
