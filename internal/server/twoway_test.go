@@ -275,3 +275,22 @@ func TestTwoWaySyncHubSpotAirtableConvergesWithoutLoops(t *testing.T) {
 		t.Fatalf("audit verify: %v", res)
 	}
 }
+
+// TestExampleTwoWayConfigChecks keeps examples/two-way.yaml valid.
+func TestExampleTwoWayConfigChecks(t *testing.T) {
+	raw, err := os.ReadFile("../../examples/two-way.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SLUICE_ADMIN_TOKEN": "ops-token-0123456789", "CRM_TOKEN": twoWayHubSpotToken, "AIRTABLE_TOKEN": twoWayAirtableToken}
+	c, err := config.Parse(raw, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Check(c); err != nil {
+		t.Fatal(err)
+	}
+}
