@@ -150,6 +150,7 @@ flows:
 destinations:
   d:
     type: http
+    allow_private_network: true
     options: {url: "%s/in", %s}
     retry_base: 5ms
     retry_max: 20ms
@@ -175,7 +176,7 @@ func leadRig(t *testing.T, sinkURL, opts string) (*pipeline.Gate, *delivery.Engi
 	t.Cleanup(func() { com.Close(); drv.Close() })
 	g := newGate(plan, drv, com)
 	dc := c.Destinations["d"]
-	conn, err := connector.New(dc.Type, "d", dc.Options)
+	conn, err := connector.New(dc.Type, connector.Params{Name: "d", Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 	if err != nil {
 		t.Fatal(err)
 	}
