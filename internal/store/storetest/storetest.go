@@ -214,8 +214,12 @@ func Exercise(t *testing.T, open Opener) {
 		if _, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing identity by external id: %v", err)
 		}
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "a@x.co", ExternalID: "101", Now: t0}) })
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "sheet", RecordKey: "a@x.co", ExternalID: "101", Now: t0}) })
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "a@x.co", ExternalID: "101", Now: t0})
+		})
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "sheet", RecordKey: "a@x.co", ExternalID: "101", Now: t0})
+		})
 		if k, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); err != nil || k != "a@x.co" {
 			t.Fatalf("identity by external id = %q %v", k, err)
 		}
