@@ -40,6 +40,7 @@ flows:
 destinations:
   primary:
     type: http
+    allow_private_network: true
     options: {url: "%s/in", concurrency: 4}
     max_attempts: 20
     retry_base: 5ms
@@ -47,6 +48,7 @@ destinations:
     breaker: {failures: 3, open_for: 300ms}
   spool:
     type: http
+    allow_private_network: true
     options: {url: "%s/in"}
 `
 
@@ -120,17 +122,17 @@ func TestDestinationOutageBreakerFallbackRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	com := store.NewCommitter(drv, 64)
-	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: func() time.Time { return time.Now().UTC() }}
+	g := newGate(plan, drv, com)
 	var dests []delivery.Destination
 	for _, n := range []string{"primary", "spool"} {
 		dc := c.Destinations[n]
-		conn, err := connector.New(dc.Type, n, dc.Options)
+		conn, err := connector.New(dc.Type, connector.Params{Name: n, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 		if err != nil {
 			t.Fatal(err)
 		}
 		dests = append(dests, delivery.Destination{Name: n, Conn: conn, Conf: dc})
 	}
-	eng := delivery.New(g, "t", 5*time.Second, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), dests)
+	eng := delivery.New(g, storeOf(g), "t", 5*time.Second, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), dests)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()

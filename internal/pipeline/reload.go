@@ -3,14 +3,10 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
-)
-
-// Audit actions of a config reload. (Kept here until the audit vocabulary
-// moves to typed constants in internal/audit.)
-const (
-	actionConfigReloaded = "config_reloaded"
 )
 
 // KindDestinationRemoved is the escalation kind of a delivery whose
@@ -21,10 +17,10 @@ const KindDestinationRemoved = "destination_removed"
 // finished (waiting, pending or in flight), oldest event first. A reload
 // that removes the destination must not strand them.
 func (g *Gate) OpenDeliveries(ctx context.Context, destination string) ([]*store.Delivery, error) {
-	ex := g.Driver.Executor()
+	ex := g.drv.Executor()
 	rs, ok := ex.(store.ReplayStore)
 	if !ok {
-		return nil, fmt.Errorf("open deliveries: store %s cannot list events by state", g.Driver.Name())
+		return nil, fmt.Errorf("open deliveries: store %s cannot list events by state", g.drv.Name())
 	}
 	var out []*store.Delivery
 	after := ""
@@ -70,17 +66,13 @@ func (g *Gate) EscalateRemoved(ctx context.Context, destination, reason string) 
 	n := 0
 	for _, d := range ds {
 		escalated := false
-		err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-			escalated = false
-			cur, err := tx.DeliveryGetByID(ctx, d.ID)
-			if err != nil {
-				return err
-			}
+		err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+			escalated = false // the unit may run twice
 			if !open(cur.State) {
 				return nil // settled meanwhile
 			}
 			escalated = true
-			return g.DeliveryEscalate(ctx, tx, cur, KindDestinationRemoved, reason, Attempt{Message: "destination " + destination + " is no longer configured"})
+			return g.deliveryEscalate(ctx, tx, cur, KindDestinationRemoved, reason, Attempt{Message: "destination " + destination + " is no longer configured"}, now)
 		})
 		if err != nil {
 			return n, fmt.Errorf("escalate delivery %s: %w", d.ID, err)
@@ -95,8 +87,8 @@ func (g *Gate) EscalateRemoved(ctx context.Context, destination, reason string) 
 // ConfigReloaded writes the audit entry of a reload: who asked, the old
 // and the new config version, and what changed.
 func (g *Gate) ConfigReloaded(ctx context.Context, actor, oldVersion, newVersion, summary string) error {
-	return g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		return g.audit(ctx, tx, &store.AuditEntry{Actor: actor, Action: actionConfigReloaded, Outcome: newVersion,
+	return g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		return g.audit(ctx, tx, &store.AuditEntry{Actor: actor, Action: audit.ActionConfigReloaded, Outcome: newVersion,
 			Message: fmt.Sprintf("config %s -> %s: %s", oldVersion, newVersion, summary)})
 	})
 }

@@ -56,7 +56,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		if prev != nil && reflect.DeepEqual(prev.cfg.Destinations[name], dc) {
 			conn = prev.conns[name]
 		} else {
-			conn, err = connector.New(dc.Type, name, dc.Options)
+			conn, err = connector.New(dc.Type, connector.Params{Name: name, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 			if err != nil {
 				es.Add("destinations."+name, "%v", err)
 				continue
@@ -70,7 +70,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
-	g.checker = &control.Checker{Gate: s.Gate, Conns: g.conns, Observe: s.Metrics.Consistency}
+	g.checker = &control.Checker{Gate: s.Gate, Store: s.Driver.Executor(), Conns: g.conns, Observe: s.Metrics.Consistency}
 	ing, err := ingest.New(s.Gate, c, s.Log)
 	if err != nil {
 		closeAll(fresh)
@@ -81,7 +81,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI}).Register(mux)
+	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI}).Register(mux)
 	s.registerOps(mux)
 	g.handler = mux
 	return g, nil
@@ -176,6 +176,23 @@ func notLive(old, c *config.Config) config.Errors {
 	check("alerts", old.Alerts, c.Alerts)
 	check("retention", old.Retention, c.Retention)
 	check("consistency", old.Consistency, c.Consistency)
+	// Poll sources run loops started once over their destination's
+	// connector: neither may change under them.
+	for _, name := range sortedNames(old.Sources) {
+		if src := old.Sources[name]; src != nil && src.Poll != nil {
+			var now *config.Poll
+			if n := c.Sources[name]; n != nil {
+				now = n.Poll
+			}
+			check("sources."+name+".poll", src.Poll, now)
+			check("destinations."+src.Poll.Destination, old.Destinations[src.Poll.Destination], c.Destinations[src.Poll.Destination])
+		}
+	}
+	for _, name := range sortedNames(c.Sources) {
+		if src := c.Sources[name]; src != nil && src.Poll != nil && (old.Sources[name] == nil || old.Sources[name].Poll == nil) {
+			es.Add("sources."+name+".poll", "cannot change while sluice serve runs; restart it to apply")
+		}
+	}
 	return es
 }
 
@@ -211,7 +228,13 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	if !s.isReady() {
 		return nil, &ReloadError{Kind: "unavailable", Err: errors.New("the server is starting or stopping")}
 	}
-	if err := c.Validate(); err != nil {
+	// The same checks as at start-up: references, compilation, connector
+	// options, egress rules, poll feeds, alert channels.
+	err := c.Validate()
+	if err == nil {
+		err = Check(c)
+	}
+	if err != nil {
 		re := &ReloadError{Kind: "invalid_config"}
 		if !errors.As(err, &re.Errors) {
 			re.Err = err
@@ -277,7 +300,7 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	}
 	// The swap: from here on every capture is judged by the new plan and
 	// every request meets the new handlers.
-	s.Gate.SwapPlan(g.plan)
+	s.Gate.SetPlan(g.plan)
 	s.gen.Store(g)
 	retired, wait := s.Engine.Reconfigure(g.dests)
 	wait()

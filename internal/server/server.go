@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	_ "github.com/sluicehq/sluice/internal/connector/sqldest"  // registers "sql"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/delivery"
+	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/pipeline"
@@ -36,13 +38,15 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
+	"github.com/sluicehq/sluice/internal/trigger"
 )
 
 // Server is one running Sluice instance.
 type Server struct {
 	// Config is the config the server started with. Settings that cannot
 	// change live (listen, store, delivery, alerts, retention,
-	// consistency) are read from it; the rest follow reloads (reload.go).
+	// consistency, poll sources) are read from it; the rest follow
+	// reloads (reload.go).
 	Config    *config.Config
 	Driver    store.Driver
 	Committer *store.Committer
@@ -64,6 +68,7 @@ type Server struct {
 	failures *control.FailureCounter
 	gen      atomic.Pointer[generation] // the config in force
 	reloadMu sync.Mutex                 // one reload at a time
+	pollers  []*trigger.Poller          // poll.go
 	peers    *peers                     // cluster.go
 	ready    bool
 	draining atomic.Bool    // stopping: new requests get 503
@@ -96,14 +101,35 @@ func Check(c *config.Config) error {
 			es.Add("flows", "%v", err)
 		}
 	}
+	conns := map[string]connector.Connector{}
 	for _, name := range sortedNames(c.Destinations) {
 		d := c.Destinations[name]
-		conn, err := connector.New(d.Type, name, d.Options)
+		params := connector.Params{Name: name, Options: d.Options, AllowPrivateNetwork: d.AllowPrivateNetwork}
+		conn, err := connector.New(d.Type, params)
 		if err != nil {
 			es.Add("destinations."+name, "%v", err)
 			continue
 		}
+		conns[name] = conn
+		if err := connector.CheckEndpoints(params); err != nil {
+			es.Add("destinations."+name, "%v", err)
+		}
+	}
+	_, feedErrs := openFeeds(c, conns)
+	es = append(es, feedErrs...)
+	for _, conn := range conns {
 		conn.Close()
+	}
+	for i := range c.Alerts.Channels {
+		ch := &c.Alerts.Channels[i]
+		host := ch.Host
+		if u, err := url.Parse(ch.URL); ch.URL != "" && err == nil {
+			host = u.Hostname()
+		}
+		guard := egress.For("alert channel "+ch.Label(i), ch.AllowPrivateNetwork)
+		if err := guard.CheckHost(host); err != nil {
+			es.Add(fmt.Sprintf("alerts.channels[%d]", i), "%v", err)
+		}
 	}
 	return es.Err()
 }
@@ -130,10 +156,25 @@ func OpenStore(ctx context.Context, c *config.Config) (store.Driver, error) {
 	}
 }
 
+// Options are the rarely needed settings of NewWith.
+type Options struct {
+	// Clock is the one wall clock every component reads; nil means
+	// time.Now in UTC. Tests move it.
+	Clock func() time.Time
+}
+
 // New builds a server; nothing runs until Run.
 func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, error) {
-	// Compile first: a config that does not compile opens no store.
-	if _, err := pipeline.Compile(c); err != nil {
+	return NewWith(ctx, c, log, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options) (*Server, error) {
+	if err := Check(c); err != nil {
+		return nil, err
+	}
+	plan, err := pipeline.Compile(c)
+	if err != nil {
 		return nil, err
 	}
 	red := redact.New(append(redact.FromConfig(c), alert.Secrets(c.Alerts)...)...)
@@ -142,7 +183,6 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	// believing it is the only writer.
 	unlock := func() {}
 	if kind, target := c.StoreKind(); kind == "sqlite" {
-		var err error
 		if unlock, err = storesqlite.Lock(target); err != nil {
 			return nil, err
 		}
@@ -155,26 +195,36 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	s := &Server{Config: c, Driver: drv, Log: log, red: red, unlock: unlock}
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
-	s.Gate = &pipeline.Gate{Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log, Redact: red.String}
-	s.Alerter, err = alert.FromConfig(c.Alerts, s.Gate.Now)
+	// The one wall clock: every component that stamps or compares times
+	// reads this.
+	clock := o.Clock
+	if clock == nil {
+		clock = func() time.Time { return time.Now().UTC() }
+	}
+	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String})
+	s.Alerter, err = alert.FromConfig(c.Alerts, clock)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.failures = &control.FailureCounter{Next: s.Metrics}
-	s.SLA = &control.SLAWatcher{Gate: s.Gate, Alerter: s.Alerter, Failures: s.failures, Log: log}
-	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: s.Gate.Now, Log: log}
+	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: s.failures, Log: log}
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
 	g, err := s.provision(c, nil)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.Gate.Plan = g.plan // before anything runs; reloads swap it (Gate.SwapPlan)
+	s.Gate.SetPlan(g.plan) // the same config, compiled once more by provision
 	s.gen.Store(g)
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
-	s.Engine = delivery.New(s.Gate, owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, g.dests)
+	s.Engine = delivery.New(s.Gate, drv.Executor(), owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, g.dests)
 	s.peers = newPeers(s, owner)
+	if err := s.buildPollers(g.conns); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
 			w.Header().Set("Connection", "close")
@@ -220,6 +270,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { s.Engine.Run(engCtx); close(engDone) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	waitPollers := s.startPollers(engCtx)
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
@@ -263,6 +314,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	s.Log.Info("sluice stopped", "in_flight", rep.InFlight, "finished", rep.Finished, "left_leased", rep.Left, "took", rep.Took.Round(time.Millisecond))
 	<-slaDone
+	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -180,7 +180,9 @@ type record struct {
 	id      string
 	seq     uint64
 	created time.Time
-	cells   map[string]any // by field ID
+	// modified is when a cell last changed (lastModifiedTime fields).
+	modified time.Time
+	cells    map[string]any // by field ID
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -225,7 +227,14 @@ func New(o Options) (*Server, error) {
 	s.reset()
 
 	mux := http.NewServeMux()
+	// The official client (airtable.js) writes and lists with a trailing
+	// slash ("/v0/{base}/{table}/"); the API answers both forms.
 	mux.HandleFunc("GET /v0/{base}/{table}", s.handleList)
+	mux.HandleFunc("GET /v0/{base}/{table}/{$}", s.handleList)
+	mux.HandleFunc("POST /v0/{base}/{table}/{$}", s.handleCreate)
+	mux.HandleFunc("PATCH /v0/{base}/{table}/{$}", s.handleUpdateMany)
+	mux.HandleFunc("PUT /v0/{base}/{table}/{$}", s.handleUpdateMany)
+	mux.HandleFunc("DELETE /v0/{base}/{table}/{$}", s.handleDeleteMany)
 	mux.HandleFunc("POST /v0/{base}/{table}/listRecords", s.handleListPost)
 	mux.HandleFunc("GET /v0/{base}/{table}/{id}", s.handleGet)
 	mux.HandleFunc("POST /v0/{base}/{table}", s.handleCreate)
@@ -520,6 +529,8 @@ func (t *tableState) value(rec *record, f *Field) any {
 	switch f.Type {
 	case TypeCreatedTime:
 		return formatTime(rec.created)
+	case TypeLastModifiedTime:
+		return formatTime(rec.modified)
 	case TypeAutoNumber:
 		return float64(rec.seq)
 	}
