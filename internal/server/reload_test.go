@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/store"
@@ -92,6 +93,7 @@ flows:
 destinations:
   sink:
     type: http
+    allow_private_network: true
     options: {url: "%[2]s/crm", timeout: 2s}
     max_attempts: 20
     retry_base: 10ms
@@ -171,6 +173,7 @@ const (
 	destSink2 = `
   sink2:
     type: http
+    allow_private_network: true
     options: {url: "%s/audit", timeout: 2s}
     max_attempts: 20
     retry_base: 10ms
@@ -333,7 +336,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	// both versions.
 	var reloads []string
 	err = h.srv.Driver.Executor().AuditScan(context.Background(), 0, func(e *store.AuditEntry) error {
-		if e.Action == "config_reloaded" {
+		if e.Action == audit.ActionConfigReloaded {
 			reloads = append(reloads, e.Actor+" "+e.Message)
 		}
 		return nil
