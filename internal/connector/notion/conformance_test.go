@@ -34,11 +34,11 @@ func twoSources() []notionsim.Database {
 // against a single-source database.
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		dbs      []notionsim.Database
-		options  map[string]any
-		pagesOf  string
-		drift    string
+		name    string
+		dbs     []notionsim.Database
+		options map[string]any
+		pagesOf string
+		drift   string
 	}{
 		{"2025-09-03 two data sources", twoSources(), map[string]any{"database_id": multiDB, "data_source_id": leadsSource}, leadsSource, "Notes"},
 		{"2022-06-28 legacy", nil, map[string]any{"database_id": dbID, "notion_version": "2022-06-28"}, dbID, "Notes"},
