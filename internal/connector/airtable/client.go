@@ -193,19 +193,10 @@ func (c *Conn) call(ctx context.Context, method, path string, body any) (*respon
 // penaltyFor is how long a 429 stops the base: Airtable's documented 30
 // seconds, or a longer Retry-After should Airtable ever send one.
 func penaltyFor(h http.Header) time.Duration {
-	if ra := retryAfterHeader(h.Get("Retry-After")); ra > Penalty {
+	if ra := connector.RetryAfterHeader(h, time.Now()); ra > Penalty {
 		return ra
 	}
 	return Penalty
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 // atError is Airtable's error body: {"error":{"type","message"}}, or just
@@ -262,7 +253,7 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		// A gateway timeout or an overloaded Airtable may have applied the
 		// write before failing.
 		e.Sent = true
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 	case ae.Type == "UNKNOWN_FIELD_NAME",
 		ae.Type == "INVALID_FILTER_BY_FORMULA" && strings.Contains(msg, "Unknown field names"):
 		// The table's schema no longer matches the mapping.

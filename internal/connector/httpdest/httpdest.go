@@ -601,7 +601,7 @@ func (c *Conn) statusError(resp *http.Response, red redactor) *connector.Error {
 		Class:      connector.ClassifyStatus(resp.StatusCode),
 		Status:     resp.StatusCode,
 		Message:    msg,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+		RetryAfter: connector.RetryAfterHeader(resp.Header, c.now()),
 		Sent:       true,
 	}
 }
@@ -610,30 +610,6 @@ func (c *Conn) statusError(resp *http.Response, red redactor) *connector.Error {
 // PostgreSQL text refuses), at most maxMessageBytes, cut on a rune boundary.
 func trimMessage(s string) string {
 	return connector.CleanMessage(s, maxMessageBytes)
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; anything else, or a
-// time already past, is 0 (no hint).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(1<<63-1)/int64(time.Second) {
-			return time.Duration(1<<63 - 1)
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // decodeJSON keeps numbers as json.Number so a 64-bit ID survives intact.

@@ -187,12 +187,12 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		e.Class, e.RetryAfter = connector.Retryable, lockWait
 	case r.status == 477: // migration in progress
 		e.Class = connector.Retryable
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 	case r.status >= 500:
 		// A gateway timeout or an overloaded HubSpot may have applied the
 		// write before failing.
 		e.Sent = true
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 	case e.Class == connector.Permanent:
 		c.refineValidation(e, he)
 	}
@@ -247,7 +247,10 @@ func (c *Conn) refineValidation(e *connector.Error, he hsError) {
 // for the daily limit (retrying sooner only adds errors, which HubSpot also
 // counts), the rolling window for the ten-secondly one, a second for the
 // per-second (search) limit. A Retry-After header, if HubSpot ever sends
-// one, wins when longer.
+// one, wins when longer (clamped to connector.MaxRetryAfter like every
+// receiver's hint). The DAILY wait is the one longer than MaxRetryAfter, at
+// most a day: HubSpot documents the reset at the account's midnight, and
+// every request before then would fail and count against the portal.
 func (c *Conn) rateLimitWait(policy string, h http.Header) time.Duration {
 	var d time.Duration
 	switch policy {
@@ -266,20 +269,11 @@ func (c *Conn) rateLimitWait(policy string, h http.Header) time.Duration {
 		}
 	}
 	if h != nil {
-		if ra := retryAfterHeader(h.Get("Retry-After")); ra > d {
+		if ra := connector.RetryAfterHeader(h, c.now()); ra > d {
 			d = ra
 		}
 	}
 	return d
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(365*24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 func (c *Conn) redact(s string) string {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -185,7 +184,7 @@ func (c *Conn) statusError(r *response) *connector.Error {
 	}
 	switch {
 	case r.status == http.StatusTooManyRequests:
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 		if e.RetryAfter == 0 {
 			e.RetryAfter = defaultRetryAfter
 		}
@@ -198,7 +197,7 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		// A 503 after Notion's 60-second limit, or a gateway error, may
 		// come after a write was applied.
 		e.Sent = r.write
-		if ra := retryAfterHeader(r.header.Get("Retry-After")); ra > 0 {
+		if ra := connector.RetryAfterHeader(r.header, c.now()); ra > 0 {
 			e.RetryAfter = ra
 			c.pause(ra)
 		}
@@ -212,20 +211,6 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		}
 	}
 	return e
-}
-
-// retryAfterHeader reads delay-seconds (Notion sends an integer, "in
-// decimal"); anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(secs > 0) || secs > float64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs * float64(time.Second))
 }
 
 func (c *Conn) redact(s string) string {

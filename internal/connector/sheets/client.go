@@ -183,7 +183,7 @@ func (c *Conn) statusError(q request, r *response) *connector.Error {
 	case rateLimited:
 		e.Class = connector.Retryable
 		e.RetryAfter = quotaWait
-		if ra := retryAfterHeader(r.header.Get("Retry-After")); ra > 0 {
+		if ra := connector.RetryAfterHeader(r.header, time.Now()); ra > 0 {
 			e.RetryAfter = ra
 		}
 		if e.Code == "" {
@@ -193,7 +193,7 @@ func (c *Conn) statusError(q request, r *response) *connector.Error {
 		// An overloaded or timed-out backend may have applied a write
 		// before failing.
 		e.Sent = q.write
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, time.Now())
 	case r.status == http.StatusNotFound:
 		// The spreadsheet is gone, or no longer shared with this
 		// account: every write would fail the same way.
@@ -205,15 +205,6 @@ func (c *Conn) statusError(q request, r *response) *connector.Error {
 		e.Message = c.trim(fmt.Sprintf("%s (does sheet %q still exist in spreadsheet %s?)", msg, c.sheet, c.spreadsheetID))
 	}
 	return e
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 func (c *Conn) redact(s string) string {

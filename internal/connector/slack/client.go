@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,7 +170,7 @@ func (c *Conn) statusError(method string, resp *http.Response, ans *answer, isJS
 		// An overloaded Slack or a gateway timeout may have applied a
 		// write before failing.
 		e.Sent = writeMethods[method]
-		if ra := retryAfterHeader(resp.Header.Get("Retry-After")); ra > 0 {
+		if ra := connector.RetryAfterHeader(resp.Header, time.Now()); ra > 0 {
 			e.RetryAfter = ra
 		}
 	case status == http.StatusNotFound:
@@ -301,19 +300,10 @@ func (c *Conn) describe(method string, ans *answer) string {
 }
 
 func retryAfter(h http.Header) time.Duration {
-	if d := retryAfterHeader(h.Get("Retry-After")); d > 0 {
+	if d := connector.RetryAfterHeader(h, time.Now()); d > 0 {
 		return d
 	}
 	return defaultRateWait
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 func cmpOr(a, b string) string {
