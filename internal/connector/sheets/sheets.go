@@ -162,6 +162,7 @@ type Conn struct {
 	reads         *connector.Window
 	writes        *connector.Window
 	cache         *indexCache
+	rt            *connector.RoundTrip
 	transport     *http.Transport
 	client        *http.Client
 
@@ -269,6 +270,7 @@ func New(name string, o Options) (*Conn, error) {
 		Concurrency:     1,
 	}
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, Header: connector.Bearer(c.token), MaxBody: maxBodyRead, Redact: c.redact}
 	c.transport.MaxIdleConnsPerHost = 4
 	return c, nil
 }
