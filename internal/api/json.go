@@ -29,6 +29,9 @@ type EventJSON struct {
 	ReceivedAt    time.Time `json:"received_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 	Raw           string    `json:"raw,omitempty"`
+	// ContentType is how Raw was sent (with Raw only), so a shadow run
+	// can parse it as intake did.
+	ContentType string `json:"content_type,omitempty"`
 }
 
 func eventJSON(e *store.Event, full bool) EventJSON {
@@ -38,7 +41,7 @@ func eventJSON(e *store.Event, full bool) EventJSON {
 		j.Missing = nil
 	}
 	if full {
-		j.Raw = string(e.Raw)
+		j.Raw, j.ContentType = string(e.Raw), e.ContentType
 	}
 	return j
 }
@@ -57,11 +60,13 @@ type DeliveryJSON struct {
 	LastError   string          `json:"last_error,omitempty"`
 	Ambiguous   bool            `json:"ambiguous,omitempty"`
 	Payload     json.RawMessage `json:"payload"`
+	// FallbackFor is set on a fallback copy: the delivery it stands in for.
+	FallbackFor string `json:"fallback_for,omitempty"`
 }
 
 func deliveryJSON(d *store.Delivery) DeliveryJSON {
 	return DeliveryJSON{ID: d.ID, Route: d.Route, Destination: d.Destination, State: d.State, Attempts: d.Attempts, After: d.After,
-		NextAt: d.NextAt, ExternalID: d.ExternalID, LastStatus: d.LastStatus, LastError: d.LastError, Ambiguous: d.Ambiguous, Payload: d.Payload}
+		NextAt: d.NextAt, ExternalID: d.ExternalID, LastStatus: d.LastStatus, LastError: d.LastError, Ambiguous: d.Ambiguous, Payload: d.Payload, FallbackFor: d.FallbackFor}
 }
 
 // EscalationJSON is the wire form of an escalation.

@@ -12,6 +12,7 @@ import (
 
 func checkCmd(env *Env) *cobra.Command {
 	var path string
+	sh := &shadowOpts{}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate a config file: structure, references, schemas, mappings, connectors",
@@ -29,12 +30,19 @@ func checkCmd(env *Env) *cobra.Command {
 				} else {
 					fmt.Fprintln(env.Err, err)
 				}
+				if sh.against > 0 {
+					return &ExitError{Code: 2} // the candidate is unusable: not a diff
+				}
 				return &ExitError{Code: 1}
 			}
 			fmt.Fprintf(env.Out, "%s: ok (%d sources, %d flows, %d destinations)\n", path, len(c.Sources), len(c.Flows), len(c.Destinations))
+			if sh.against > 0 || cmd.Flags().Changed("against") {
+				return runShadow(cmd, env, c, sh) // shadow.go
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "sluice.yaml", "config file")
+	addShadowFlags(cmd, sh)
 	return cmd
 }

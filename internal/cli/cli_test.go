@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +99,9 @@ type sluice struct {
 	env    map[string]string
 	// version is the config's content hash, recorded on every event.
 	version string
+	// config is the config's text; stop ends the server (once).
+	config string
+	stop   func()
 }
 
 func start(t *testing.T) *sluice {
@@ -110,7 +114,8 @@ func start(t *testing.T) *sluice {
 	}))
 	t.Cleanup(sink.Close)
 	dbPath := filepath.Join(t.TempDir(), "sluice.db")
-	c, err := config.Parse([]byte(fmt.Sprintf(testConfig, dbPath, sink.URL)), os.LookupEnv)
+	text := fmt.Sprintf(testConfig, dbPath, sink.URL)
+	c, err := config.Parse([]byte(text), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,17 +133,21 @@ func start(t *testing.T) *sluice {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		srv.Close()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
 	u := "http://" + ln.Addr().String()
 	v, err := c.Version()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sluice{url: u, dbPath: dbPath, env: map[string]string{"SLUICE_SERVER": u, "SLUICE_TOKEN": adminToken}, version: v}
+	return &sluice{url: u, dbPath: dbPath, env: map[string]string{"SLUICE_SERVER": u, "SLUICE_TOKEN": adminToken}, version: v, config: text, stop: stop}
 }
 
 // result is what a person would have seen.

@@ -233,21 +233,7 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 		ID: id.New("evt", now), Source: in.Source, Flow: f.Name, IdemKey: in.IdemKey,
 		ContentType: in.ContentType, Raw: in.Body, ConfigVersion: plan.Version, ReceivedAt: now, UpdatedAt: now,
 	}
-	var a assessment
-	obj, isObj := in.Payload.(map[string]any)
-	if !isObj {
-		a.problems = []Problem{{Field: "", Message: fmt.Sprintf("payload must be a JSON object, got %s", jsonType(in.Payload))}}
-	} else {
-		canonical, probs := f.Mapper.Apply(obj)
-		if len(probs) > 0 {
-			a.canonical = canonical
-			for _, p := range probs {
-				a.problems = append(a.problems, Problem{Field: p.Field, Message: p.Message})
-			}
-		} else {
-			a = f.assess(canonical)
-		}
-	}
+	a := f.judge(in.Payload)
 	ev.State = a.state()
 	ev.RecordKey = a.key
 	if a.canonical != nil {
