@@ -124,6 +124,7 @@ type Conn struct {
 	timeout     time.Duration
 	constraints connector.Constraints
 	limit       *connector.Window
+	rt          *connector.RoundTrip
 	transport   *http.Transport
 	client      *http.Client
 	now         func() time.Time
@@ -229,6 +230,7 @@ func New(name string, o Options) (*Conn, error) {
 		Upsert:          false,
 	}
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, Header: connector.Bearer(c.token), MaxBody: maxBodyRead, Redact: c.redact}
 	return c, nil
 }
 
