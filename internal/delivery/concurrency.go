@@ -7,10 +7,16 @@ import (
 
 // Adaptive concurrency bounds. A destination that does not set its
 // concurrency starts at DefaultConcurrency requests in flight and adapts
-// between MinConcurrency and MaxConcurrency.
+// between MinConcurrency and MaxConcurrency. The floor is the fixed
+// default Sluice used before adapting (4), so adapting never holds an
+// untuned destination below what it had: latency is a noisy signal for
+// batch requests, whose latency varies with the batch's size (HubSpot
+// batches of 1-100 records) and with the CPU the machine has to spare. A
+// destination that cannot take four requests at once is the circuit
+// breaker's business, or its configured concurrency's.
 const (
 	DefaultConcurrency = 8
-	MinConcurrency     = 1
+	MinConcurrency     = 4
 	MaxConcurrency     = 64
 )
 
