@@ -54,6 +54,9 @@ type Options struct {
 	Concurrency int
 	// Rate, when positive, sends open loop at this many events per second.
 	Rate float64
+	// From, when set, is a SQLite store (e.g. made by PrefillSQLite) the
+	// run starts from, on a copy; Store must then be empty.
+	From string
 	// Drain captures every event with the destination paused, then resumes
 	// it and times the backlog draining: delivery alone.
 	Drain bool
@@ -84,7 +87,8 @@ type Result struct {
 	DeliveryP50, DeliveryP99 time.Duration
 	SinkRequests             int
 	SinkStatuses             map[int]int
-	DestConcurrency          int // the destination's limit at the end
+	DestConcurrency          int   // the destination's limit at the end
+	PeakRSS                  int64 // of this whole process (server, client and sink), bytes
 }
 
 // IngestRate is acknowledged events per second.
@@ -118,6 +122,9 @@ func (r *Result) Print(w io.Writer) {
 		parts = append(parts, fmt.Sprintf("%d×%d", r.SinkStatuses[c], c))
 	}
 	fmt.Fprintf(w, "sink requests:  %d (%s); destination concurrency at the end: %d\n", r.SinkRequests, strings.Join(parts, ", "), r.DestConcurrency)
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(w, "peak RSS:       %d MiB (this process: server, load client and sink)\n", r.PeakRSS>>20)
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
@@ -213,6 +220,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer cleanup()
+	if o.From != "" {
+		if o.Store != "" {
+			return nil, errors.New("bench: From needs the default (SQLite) store")
+		}
+		if err := copyFile(storeRef, o.From); err != nil {
+			return nil, fmt.Errorf("bench: copy %s: %w", o.From, err)
+		}
+		label += " from a copy of " + o.From
+	}
 
 	sk := newSink(o.Faults, o.Events)
 	sinkSrv := httptest.NewUnstartedServer(sk)
@@ -338,6 +354,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.DeliveryP50, res.DeliveryP99 = pct(dl, 0.50), pct(dl, 0.99)
 	res.SinkRequests, res.SinkStatuses = sk.stats()
 	res.DestConcurrency = srv.Engine.Concurrency("sink")
+	res.PeakRSS = peakRSS()
 	return res, nil
 }
 
