@@ -50,6 +50,7 @@ var events = flag.Int("bench-events", 20000, "events per benchmark run")
 func report(b *testing.B, res *bench.Result) {
 	b.ReportMetric(res.IngestRate(), "ingest/s")
 	b.ReportMetric(res.EndToEndRate(), "e2e/s")
+	b.ReportMetric(res.EndToEnd99Rate(), "e2e99/s")
 	b.ReportMetric(float64(res.AckP50.Microseconds())/1000, "ack-p50-ms")
 	b.ReportMetric(float64(res.AckP99.Microseconds())/1000, "ack-p99-ms")
 	b.ReportMetric(float64(res.DeliveryP99.Microseconds())/1000, "deliv-p99-ms")
