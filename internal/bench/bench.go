@@ -83,7 +83,7 @@ type Result struct {
 	EndToEnd       time.Duration // first send (or resume, when draining) to last delivery
 	// EndToEnd99 is the same to the 99th percentile delivery: the rate
 	// without the tail of the last few retries.
-	EndToEnd99 time.Duration
+	EndToEnd99     time.Duration
 	AckP50, AckP99 time.Duration
 	// Delivery latency: from the send of an event to its first successful
 	// write in the sink (from resume when draining).
@@ -358,7 +358,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	dl := sk.latencies(sentAt)
 	slices.Sort(dl)
 	res.DeliveryP50, res.DeliveryP99 = pct(dl, 0.50), pct(dl, 0.99)
-	res.EndToEnd99 = sk.nth(int(math.Ceil(0.99*float64(want)))).Sub(from)
+	res.EndToEnd99 = sk.nth(int(math.Ceil(0.99 * float64(want)))).Sub(from)
 	res.SinkRequests, res.SinkStatuses = sk.stats()
 	res.DestConcurrency = srv.Engine.Concurrency("sink")
 	res.PeakRSS = peakRSS()
