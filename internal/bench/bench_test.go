@@ -160,3 +160,11 @@ func TestHistorySmall(t *testing.T) {
 		t.Fatalf("sink saw %d requests %v, want exactly the 100 new events", res.SinkRequests, res.SinkStatuses)
 	}
 }
+
+// BenchmarkAckLatency2000 sends open loop at 2,000 events/s while the
+// deliveries run (target 1: p99 acknowledgement <= 25 ms).
+func BenchmarkAckLatency2000(b *testing.B) { run(b, bench.Options{Rate: 2000, DestConcurrency: 32}) }
+
+// BenchmarkIngest is closed-loop intake with 64 senders and the
+// destination paused (target 1: >= 10,000 events/s).
+func BenchmarkIngest(b *testing.B) { run(b, bench.Options{Concurrency: 64, Drain: true, DestConcurrency: 32}) }
