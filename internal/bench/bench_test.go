@@ -167,4 +167,6 @@ func BenchmarkAckLatency2000(b *testing.B) { run(b, bench.Options{Rate: 2000, De
 
 // BenchmarkIngest is closed-loop intake with 64 senders and the
 // destination paused (target 1: >= 10,000 events/s).
-func BenchmarkIngest(b *testing.B) { run(b, bench.Options{Concurrency: 64, Drain: true, DestConcurrency: 32}) }
+func BenchmarkIngest(b *testing.B) {
+	run(b, bench.Options{Concurrency: 64, Drain: true, DestConcurrency: 32})
+}
