@@ -205,7 +205,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	}
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
-	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Store: drv.Executor(), Now: clock, Log: log}
 	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
@@ -249,6 +249,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	waitPollers := s.startPollers(engCtx)
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
+	driftDone := make(chan struct{})
+	go func() { s.Drift.Run(engCtx); close(driftDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
 		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
@@ -268,6 +270,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	stopEngine()
 	<-engDone
 	<-slaDone
+	<-driftDone
 	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
