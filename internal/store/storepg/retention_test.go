@@ -3,7 +3,6 @@ package storepg_test
 import (
 	"context"
 	"testing"
-
 )
 
 func TestSchemaVersion(t *testing.T) {
