@@ -60,7 +60,7 @@ const crashSecret = "crash-test-secret-0123456789"
 const crashConfig = `
 listen: %q
 store: %q
-admin_tokens: [{name: test, token: crash-admin-token-0123456789}]
+admin_tokens: [{name: test, token: crash-admin-token-0123456789, role: admin}]
 sources:
   load:
     signature: {scheme: hmac-sha256, secrets: [%q]}

@@ -39,7 +39,7 @@ const multiAdmin = "multi-admin-token-0123456789"
 const multiConfig = `
 listen: %q
 store: %q
-admin_tokens: [{name: test, token: ` + multiAdmin + `}]
+admin_tokens: [{name: test, token: ` + multiAdmin + `, role: admin}]
 sources:
   load:
     signature: {scheme: hmac-sha256, secrets: [%q]}

@@ -179,10 +179,27 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "store_unavailable", "store not reachable"))
 			return
 		}
+		// Intake cannot accept anything while the store cannot write, so
+		// the instance leaves rotation, and rejoins by itself once a probe
+		// write succeeds again (space freed, file system writable).
+		if err := s.Committer.Writable(r.Context()); err != nil {
+			s.Log.Warn("readiness: store cannot write", "err", err)
+			httperr.Write(w, &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "store_unwritable", Msg: "store cannot write (disk full or read-only)", RetryAfter: 30 * time.Second})
+			return
+		}
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "leader": s.peers.lead.Leading(), "instances": s.peers.members.Count()})
 	})
-	s.Handler = mux
+	s.Handler = securityHeaders(mux)
 	return s, nil
+}
+
+// securityHeaders gives every answer, JSON or not (metrics, a 404 from the
+// mux), the headers httperr.SecurityHeaders describes.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httperr.SecurityHeaders(w.Header())
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Run serves HTTP on ln and runs the engine until ctx ends, then shuts down

@@ -56,6 +56,9 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	if err := restrictFiles(path); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
