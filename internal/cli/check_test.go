@@ -25,7 +25,7 @@ entities: {e: {key: k}}
 flows:
   f: {source: gh, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}
   g: {source: open, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}
-destinations: {d: {type: http, options: {url: "http://127.0.0.1:1/x"}}}
+destinations: {d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}}
 retention: {events: 30d}
 `
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {

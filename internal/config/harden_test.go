@@ -9,7 +9,7 @@ const hardenBase = `
 admin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]
 entities: {e: {key: k}}
 flows: {f: {source: s, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}}
-destinations: {d: {type: http, options: {url: "http://127.0.0.1:1/x"}}}
+destinations: {d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}}
 `
 
 func validateText(t *testing.T, text string, vars map[string]string) error {

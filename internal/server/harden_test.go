@@ -29,7 +29,7 @@ flows:
     normalize: {fields: {email: {from: email, type: email}}}
     routes: {out: {destination: nowhere}}
 destinations:
-  nowhere: {type: http, options: {url: "http://127.0.0.1:1/x"}, max_attempts: 1}
+  nowhere: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}, max_attempts: 1}
 delivery: {poll_interval: 1h, lease: 5s}
 `
 
