@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bufio"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -178,12 +179,30 @@ func (a *API) eventList(w http.ResponseWriter, r *http.Request, state string) er
 	if err != nil {
 		return err
 	}
-	out := make([]EventJSON, len(evs))
-	for i, e := range evs {
-		out[i] = eventJSON(e, false)
+	return streamList(w, "events", len(evs), func(i int) any { return eventJSON(evs[i], false) })
+}
+
+// streamList writes {"<key>": [items...]} one item at a time, so a page of
+// summaries never exists twice in memory (as values and as one encoded
+// buffer). Lists carry summaries only; bodies and records are on the
+// single-item views.
+func streamList(w http.ResponseWriter, key string, n int, item func(i int) any) error {
+	httperr.SecurityHeaders(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	fmt.Fprintf(bw, "{%q: [", key)
+	for i := range n {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		if err := enc.Encode(item(i)); err != nil {
+			return nil // headers are sent; the client sees a truncated body
+		}
 	}
-	httperr.JSON(w, http.StatusOK, map[string]any{"events": out})
-	return nil
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // EventDetail is GET /v1/events/{id}: the event, its deliveries, its

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -199,5 +200,73 @@ func TestJSONAnswersCarrySecurityHeaders(t *testing.T) {
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s %s (%d): headers %v", tc.method, tc.path, resp.StatusCode, resp.Header)
 		}
+	}
+}
+
+func adminGet(t *testing.T, url, path, token string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// TestListsCarrySummariesNotBodies: GET /v1/events?limit=1000 over 150
+// one-MiB events answered 157 MB and took RSS to 1.5 GB. Lists now load and
+// send summaries; the raw body is only on the single-event view, and audit
+// verify reads ids and states.
+func TestListsCarrySummariesNotBodies(t *testing.T) {
+	url, _ := serveText(t, `store: %q
+max_body_bytes: 2097152
+admin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]
+sources: {forms: {allow_unsigned: true, quota: {bytes_per_second: 104857600}}}
+`+hardenFlow, "")
+	const n, size = 16, 1 << 20
+	pad := strings.Repeat("p", size)
+	for i := range n {
+		resp, out := post(t, url, fmt.Sprintf(`{"email":"big%d@example.com","notes":"%s"}`, i, pad), nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("event %d: %d %v", i, resp.StatusCode, out)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	resp, body := adminGet(t, url, "/v1/events?limit=1000", "ops-token-0123456789")
+	runtime.ReadMemStats(&after)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("list: %d %s", resp.StatusCode, body)
+	}
+	var list struct {
+		Events []map[string]any `json:"events"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Events) != n {
+		t.Fatalf("list: %d events, %v", len(list.Events), err)
+	}
+	if len(body) > 64<<10 {
+		t.Errorf("list of %d one-MiB events is %d bytes; want summaries only", n, len(body))
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("listing allocated %d MiB; the bodies are %d MiB", alloc>>20, n*size>>20)
+	}
+	id := list.Events[0]["id"].(string)
+	resp, body = adminGet(t, url, "/v1/events/"+id, "ops-token-0123456789")
+	if resp.StatusCode != http.StatusOK || len(body) < size {
+		t.Fatalf("single view must carry the raw body: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	resp, body = adminGet(t, url, "/v1/audit/verify", "ops-token-0123456789")
+	runtime.ReadMemStats(&after)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"ok": true`) {
+		t.Fatalf("audit verify: %d %s", resp.StatusCode, body)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("audit verify allocated %d MiB; it should read ids and states only", alloc>>20)
 	}
 }
