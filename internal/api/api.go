@@ -40,6 +40,15 @@ type API struct {
 
 type ctxActor struct{}
 
+type ctxRole struct{}
+
+// viewer reports whether the request's token may only read; such readers
+// see sensitive fields masked, in records and in bodies.
+func viewer(r *http.Request) bool {
+	role, _ := r.Context().Value(ctxRole{}).(string)
+	return role != "admin"
+}
+
 // Register adds the admin routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	read := func(pattern string, h httperr.HandlerFunc) { mux.Handle(pattern, a.auth(false, h)) }
@@ -101,7 +110,8 @@ func (a *API) auth(mutating bool, h httperr.HandlerFunc) http.Handler {
 			return httperr.New(http.StatusForbidden, "forbidden", fmt.Sprintf("token %q has role %s; this action needs admin", match.Name, match.Role))
 		}
 		ctx := r.Context()
-		r = r.WithContext(contextWith(ctx, ctxActor{}, "admin:"+match.Name))
+		ctx = contextWith(ctx, ctxActor{}, "admin:"+match.Name)
+		r = r.WithContext(contextWith(ctx, ctxRole{}, match.Role))
 		return h(w, r)
 	})
 }
@@ -252,8 +262,38 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range au {
 		det.Timeline = append(det.Timeline, auditJSON(e))
 	}
+	if viewer(r) {
+		a.maskForViewer(ev, &det)
+	}
 	httperr.JSON(w, http.StatusOK, det)
 	return nil
+}
+
+// maskForViewer hides the event's sensitive values from a viewer: fields
+// in the record, and the values wherever else they appear (the raw body,
+// destination payloads, errors a destination echoed, audit messages).
+func (a *API) maskForViewer(ev *store.Event, det *EventDetail) {
+	f := a.Gate.Plan.Flow(ev.Flow)
+	if f == nil || len(f.Sensitive()) == 0 {
+		return
+	}
+	vals := f.SensitiveValues(ev.Canonical, ev.Raw)
+	mask := func(s string) string { return pipeline.MaskValues(s, vals) }
+	det.Event.Record = pipeline.MaskJSON(f.MaskRecord(det.Event.Record), vals)
+	det.Event.Raw = mask(det.Event.Raw)
+	det.Event.Errors = pipeline.MaskJSON(det.Event.Errors, vals)
+	for i := range det.Deliveries {
+		d := &det.Deliveries[i]
+		d.Payload = pipeline.MaskJSON(d.Payload, vals)
+		d.LastError = mask(d.LastError)
+	}
+	for i := range det.Escalations {
+		det.Escalations[i].LastError = mask(det.Escalations[i].LastError)
+		det.Escalations[i].Reason = mask(det.Escalations[i].Reason)
+	}
+	for i := range det.Timeline {
+		det.Timeline[i].Message = mask(det.Timeline[i].Message)
+	}
 }
 
 type reasonBody struct {

@@ -104,6 +104,7 @@ func (f *Flow) assess(canonical map[string]any) assessment {
 		a.key = fmt.Sprint(k)
 	}
 	if len(a.problems) > 0 || len(a.missing) > 0 {
+		a.problems = f.maskProblems(canonical, nil, a.problems)
 		return a
 	}
 	for _, r := range matched {
@@ -122,6 +123,7 @@ func (f *Flow) assess(canonical map[string]any) assessment {
 		}
 		a.routes = append(a.routes, plannedDelivery{route: r, payload: b})
 	}
+	a.problems = f.maskProblems(canonical, nil, a.problems)
 	return a
 }
 
@@ -163,6 +165,7 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 			for _, p := range probs {
 				a.problems = append(a.problems, Problem{Field: p.Field, Message: p.Message})
 			}
+			a.problems = f.maskProblems(canonical, obj, a.problems)
 		} else {
 			a = f.assess(canonical)
 		}
