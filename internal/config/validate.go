@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 )
 
 // FieldError is one problem at one config path, e.g.
@@ -129,7 +130,7 @@ func (c *Config) Validate() error {
 			if s.AllowUnsigned {
 				es.Add(p+".allow_unsigned", "contradicts signature: remove one")
 			}
-		} else if !s.AllowUnsigned {
+		} else if !s.AllowUnsigned && s.Poll == nil {
 			es.Add(p, "unsigned: anyone who reaches the endpoint can inject records; set signature, or allow_unsigned: true to accept that")
 		}
 		if s.MaxBodyBytes < 0 {
@@ -140,6 +141,20 @@ func (c *Config) Validate() error {
 		}
 		if s.Quota.BytesPerSecond < 0 {
 			es.Add(p+".quota.bytes_per_second", "must be positive")
+		}
+		if s.Poll != nil {
+			if s.Signature != nil {
+				es.Add(p+".signature", "a poll source has no webhook endpoint to sign; remove signature or poll")
+			}
+			if _, ok := c.Destinations[s.Poll.Destination]; !ok {
+				es.Add(p+".poll.destination", "unknown destination %q (the poll reads through that destination's connector)", s.Poll.Destination)
+			}
+			if s.Poll.Interval != 0 && s.Poll.Interval.D() < 100*time.Millisecond {
+				es.Add(p+".poll.interval", "at least 100ms")
+			}
+			if s.Poll.Batch < 0 || s.Poll.Batch > 1000 {
+				es.Add(p+".poll.batch", "between 1 and 1000")
+			}
 		}
 	}
 	for _, name := range sortedKeys(c.Entities) {
@@ -288,7 +303,7 @@ func (c *Config) Warnings() []FieldError {
 		p := "sources." + name
 		switch {
 		case s == nil:
-		case s.Signature == nil && s.AllowUnsigned:
+		case s.Signature == nil && s.AllowUnsigned && s.Poll == nil:
 			ws = append(ws, FieldError{p, "UNSIGNED: anyone who reaches the endpoint can inject records and replay them"})
 		case s.Signature != nil && s.Signature.Scheme == "hmac-sha256":
 			by := "the SHA-256 of the body"

@@ -95,6 +95,7 @@ sources:
   forms:
     signature: {scheme: standard-webhooks, secrets: ["%s"]}
     idempotency_field: submission_id
+    quota: {requests_per_second: 1000000, bytes_per_second: 1073741824} # benchmarks share this config
 entities:
   lead:
     key: email
