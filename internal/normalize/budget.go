@@ -16,6 +16,7 @@ import (
 //   - a cost limit at run time: each step of a predicate or closure (count,
 //     filter, map, all, any, sortBy, ...) spends one unit of MaxExprSteps,
 //     and the wall clock is checked against ExprDeadline every 1024 steps.
+//
 // A breach fails the evaluation with ErrExprBudget; the record is then
 // rejected (a computed field) or refused by the route (a when condition),
 // with the reason in its problems.
