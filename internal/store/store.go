@@ -252,6 +252,9 @@ type Executor interface {
 	// inserted=false.
 	EventInsert(ctx context.Context, e *Event) (existingID string, inserted bool, err error)
 	EventGetByID(ctx context.Context, id string) (*Event, error)
+	// EventList returns summaries, newest first: Raw and Canonical are
+	// left empty (each may be a megabyte; a page of them would hold a
+	// gigabyte in memory). EventGetByID loads one whole event.
 	EventList(ctx context.Context, p *EventListParams) ([]*Event, error)
 	EventUpdate(ctx context.Context, p *EventUpdateParams) error
 	EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*Event, error)
