@@ -20,6 +20,7 @@ func (f *Flow) judge(payload any) assessment {
 	for _, p := range probs {
 		a.problems = append(a.problems, Problem{Field: p.Field, Message: p.Message})
 	}
+	a.problems = f.maskProblems(canonical, obj, a.problems)
 	return a
 }
 
