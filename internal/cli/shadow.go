@@ -121,7 +121,12 @@ func eventsFromStore(ctx context.Context, target string, n int) ([]shadow.Stored
 		if err != nil {
 			return nil, err
 		}
-		for _, ev := range evs {
+		for _, sum := range evs {
+			// Lists carry summaries; the body and record come with the event.
+			ev, err := ex.EventGetByID(ctx, sum.ID)
+			if err != nil {
+				return nil, err
+			}
 			ds, err := ex.DeliveryListByEvent(ctx, ev.ID)
 			if err != nil {
 				return nil, err
