@@ -6,7 +6,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 )
 
@@ -17,7 +17,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			url := sim.Start(t, s).URL
+			url := simtest.Start(t, s).URL
 			c, err := connector.New("hubspot", connector.Params{Name: "crm", Options: map[string]any{"base_url": url, "token": token, "object": "contacts",
 				"lookup_properties": []string{"email", "firstname"}}, AllowPrivateNetwork: true})
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/connector/hubspot"
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 )
 
@@ -37,7 +38,7 @@ func setup(t *testing.T, so hubspotsim.Options, opts map[string]any) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: s, url: sim.Start(t, s).URL}
+	e := &env{t: t, sim: s, url: simtest.Start(t, s).URL}
 	e.conn = e.open(opts)
 	return e
 }

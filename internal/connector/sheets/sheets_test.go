@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/sheets"
 	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
 )
 
@@ -43,7 +44,7 @@ func setup(t *testing.T, so sheetssim.Options, opts map[string]any) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: s, url: sim.Start(t, s).URL}
+	e := &env{t: t, sim: s, url: simtest.Start(t, s).URL}
 	e.conn = e.open(opts)
 	return e
 }
