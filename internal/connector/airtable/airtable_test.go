@@ -14,8 +14,8 @@ import (
 	"github.com/sluicehq/sluice/internal/connector/airtable"
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/sim"
-	"github.com/sluicehq/sluice/internal/sim/simtest"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (

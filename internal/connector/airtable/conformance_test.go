@@ -5,8 +5,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim/simtest"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 func TestConformance(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"github.com/sluicehq/sluice/internal/connector/hubspot"
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/sim"
-	"github.com/sluicehq/sluice/internal/sim/simtest"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const token = "pat-na1-11111111-2222-3333-4444-555555555555"

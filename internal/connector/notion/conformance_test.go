@@ -6,8 +6,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim/simtest"
 	notionsim "github.com/sluicehq/sluice/internal/sim/notion"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 // A database with two data sources, as Notion-Version 2025-09-03 allows:

@@ -13,8 +13,8 @@ import (
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/notion"
 	"github.com/sluicehq/sluice/internal/sim"
-	"github.com/sluicehq/sluice/internal/sim/simtest"
 	notionsim "github.com/sluicehq/sluice/internal/sim/notion"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (

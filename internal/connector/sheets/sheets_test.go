@@ -13,8 +13,8 @@ import (
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/sheets"
 	"github.com/sluicehq/sluice/internal/sim"
-	"github.com/sluicehq/sluice/internal/sim/simtest"
 	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 // env is a real simulator on loopback and a real connector pointed at it.

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/sim"
-	"github.com/sluicehq/sluice/internal/sim/simtest"
 	"github.com/sluicehq/sluice/internal/sim/sheets"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
