@@ -77,6 +77,7 @@ type Reader interface {
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
 	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
+	SyncBaselineGet(ctx context.Context, destination, recordKey string) (*store.SyncBaseline, error)
 }
 
 // Engine runs one worker per destination.
@@ -638,6 +639,48 @@ func (w *worker) hasFallback() bool {
 	return false
 }
 
+// syncedVersion is the record's version in the destination when Sluice
+// last knew it in sync: what Sluice last wrote there, or, for a destination
+// Sluice also polls, the version it last carried to the other side (a sync
+// baseline), whichever is newer. A baseline holds every field the platform
+// returned, so only the fields the new write sets are compared. nil when
+// Sluice knows no version (the first write).
+func syncedVersion(ctx context.Context, ex Reader, destination, key string, next map[string]any) (map[string]any, error) {
+	last, err := ex.DeliveryLatestSucceeded(ctx, destination, key)
+	if errors.Is(err, store.ErrNotFound) {
+		last, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	base, err := ex.SyncBaselineGet(ctx, destination, key)
+	if errors.Is(err, store.ErrNotFound) {
+		base, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	switch {
+	case base != nil && (last == nil || base.SyncedAt.After(last.UpdatedAt)):
+		var all map[string]any
+		if err := json.Unmarshal(base.Fields, &all); err != nil {
+			return nil, nil
+		}
+		out = map[string]any{}
+		for k := range next {
+			if v, ok := all[k]; ok {
+				out[k] = v
+			}
+		}
+	case last != nil:
+		if err := json.Unmarshal(last.Payload, &out); err != nil {
+			return nil, nil
+		}
+	}
+	return out, nil
+}
+
 // codeChanged marks a conflict found before writing: the record changed in
 // the destination since Sluice last wrote it.
 const codeChanged = "CHANGED_SINCE_WRITTEN"
@@ -662,16 +705,9 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 			return nil // a person chose to overwrite
 		}
 	}
-	last, err := ex.DeliveryLatestSucceeded(ctx, d.Destination, d.RecordKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	wrote, err := syncedVersion(ctx, ex, d.Destination, d.RecordKey, next)
+	if err != nil || wrote == nil {
 		return err
-	}
-	var wrote map[string]any
-	if err := json.Unmarshal(last.Payload, &wrote); err != nil {
-		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.timeout)
 	_, found, ok, err := lk.Lookup(lctx, d.RecordKey)
