@@ -18,10 +18,10 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
-	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
@@ -109,7 +109,7 @@ func startTwoWay(t *testing.T) *twoWay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tw := &twoWay{t: t, hs: hs, hsURL: sim.Start(t, hs).URL, at: at, atURL: sim.Start(t, at).URL}
+	tw := &twoWay{t: t, hs: hs, hsURL: simtest.Start(t, hs).URL, at: at, atURL: simtest.Start(t, at).URL}
 	raw := fmt.Sprintf(twoWayConfig, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
 		tw.atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
 	c, err := config.Parse([]byte(raw), os.LookupEnv)
@@ -388,7 +388,7 @@ func runPollLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hsURL, atURL := sim.Start(b, hs).URL, sim.Start(b, at).URL
+	hsURL, atURL := simtest.Start(b, hs).URL, simtest.Start(b, at).URL
 	raw := fmt.Sprintf(strings.ReplaceAll(twoWayConfig, "interval: 1h", "interval: 5s"), filepath.Join(b.TempDir(), "sluice.db"),
 		hsURL, twoWayHubSpotToken, atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
 	c, err := config.Parse([]byte(raw), os.LookupEnv)
@@ -478,7 +478,7 @@ func TestSheetRowsIntoHubSpot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hsURL, shURL := sim.Start(t, hs).URL, sim.Start(t, sh).URL
+	hsURL, shURL := simtest.Start(t, hs).URL, simtest.Start(t, sh).URL
 	raw := fmt.Sprintf(`
 store: %s
 admin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]
