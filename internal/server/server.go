@@ -27,6 +27,7 @@ import (
 	_ "github.com/sluicehq/sluice/internal/connector/sheets"   // registers "sheets"
 	_ "github.com/sluicehq/sluice/internal/connector/slack"    // registers "slack"
 	_ "github.com/sluicehq/sluice/internal/connector/sqldest"  // registers "sql"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/httperr"
@@ -53,6 +54,8 @@ type Server struct {
 	Alerter   *alert.Alerter
 	SLA       *control.SLAWatcher
 	Drift     *control.SourceDrift
+	Console   *console.Console // console.go
+	Rollups   *control.Rollups // the console's per-minute rollups
 	Log       *slog.Logger
 	conns     []connector.Connector
 	peers     *peers // cluster.go
@@ -163,6 +166,10 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
 	(&api.API{Gate: s.Gate, Checker: s.Checker, Drift: s.Drift, Config: c, Log: log, OnChange: s.wake}).Register(mux)
+	if err := s.mountConsole(mux); err != nil {
+		s.Close()
+		return nil, err
+	}
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
@@ -199,6 +206,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { s.Engine.Run(engCtx); close(engDone) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	rollDone := make(chan struct{})
+	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
@@ -220,6 +229,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	stopEngine()
 	<-engDone
 	<-slaDone
+	<-rollDone
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
