@@ -23,6 +23,7 @@ type fieldSpec struct {
 	Enum      []string
 	Pattern   string
 	MaxLength int
+	Min, Max  *float64
 	Required  bool
 	Missing   bool
 	Sensitive bool
@@ -89,6 +90,8 @@ type schemaProp struct {
 	Enum       []any                  `json:"enum"`
 	Pattern    string                 `json:"pattern"`
 	MaxLength  int                    `json:"maxLength"`
+	Minimum    *float64               `json:"minimum"`
+	Maximum    *float64               `json:"maximum"`
 	Properties map[string]*schemaProp `json:"properties"`
 	Required   []string               `json:"required"`
 }
@@ -138,6 +141,7 @@ func (k *Console) specs(flow *pipeline.Flow, rec map[string]any, missing []strin
 					}
 					s := get(full)
 					s.Type, s.Format, s.Pattern, s.MaxLength = c.typ(), c.Format, c.Pattern, c.MaxLength
+					s.Min, s.Max = c.Minimum, c.Maximum
 					for _, e := range c.Enum {
 						s.Enum = append(s.Enum, fmt.Sprint(e))
 					}
@@ -229,11 +233,17 @@ typed:
 		if err != nil {
 			return nil, fmt.Errorf("%s must be a whole number", f.Name)
 		}
+		if err := f.inRange(float64(n)); err != nil {
+			return nil, err
+		}
 		return n, nil
 	case "number":
 		n, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%s must be a number", f.Name)
+		}
+		if err := f.inRange(n); err != nil {
+			return nil, err
 		}
 		return n, nil
 	case "boolean":
@@ -309,4 +319,14 @@ func maskRecord(u *user, flow *pipeline.Flow, rec map[string]any) map[string]any
 		}
 	}
 	return flat
+}
+
+func (f fieldSpec) inRange(n float64) error {
+	if f.Min != nil && n < *f.Min {
+		return fmt.Errorf("%s must be at least %v", f.Name, *f.Min)
+	}
+	if f.Max != nil && n > *f.Max {
+		return fmt.Errorf("%s must be at most %v", f.Name, *f.Max)
+	}
+	return nil
 }
