@@ -15,16 +15,17 @@ import (
 // meets. The batch subtest skips: Slack has no batch writes.
 func TestConformance(t *testing.T) {
 	connectortest.Exercise(t, connectortest.Harness{
+		RevokedStatus: 200, // token_revoked comes in a 200 body
 		New: func(t *testing.T) (connector.Connector, connectortest.Sim) {
 			s, err := slacksim.New(slacksim.Options{Seed: 7, Tokens: []string{token}, PostLimit: -1, UpdateLimit: -1, HistoryLimit: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			url := sim.Start(t, s).URL
-			c, err := connector.New("slack", "leads", map[string]any{
+			c, err := connector.New("slack", connector.Params{Name: "leads", Options: map[string]any{
 				"base_url": url, "token": token, "channel": slacksim.GeneralChannel,
 				"text": "Lead {{.email}}: {{.name}}", "rate_per_second": 1000,
-			})
+			}, AllowPrivateNetwork: true})
 			if err != nil {
 				t.Fatal(err)
 			}
