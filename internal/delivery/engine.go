@@ -59,13 +59,15 @@ type Engine struct {
 	// one instance of several runs it; nil runs it here (share.go).
 	Lead  func(ctx context.Context, fn func(context.Context))
 	dests map[string]*worker
+	govs  map[string]*rateGovernor // adaptive rates by credential (credentialKey)
 }
 
 type worker struct {
 	e        *Engine
 	d        Destination
-	limiter  *rate.Limiter
-	slots    chan struct{}
+	limiter  *rate.Limiter // the connector's declared steady rate
+	gov      *rateGovernor // adaptive rate, shared by destinations on one credential
+	conc     *concLimit    // requests in flight: fixed, or adaptive when not configured
 	wake     chan struct{}
 	batch    int
 	timeout  time.Duration
@@ -84,7 +86,7 @@ var errRateLimited = errors.New("rate limited")
 
 // New builds an engine over the given destinations.
 func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
-	e := &Engine{Gate: g, Owner: owner, Lease: lease, Poll: poll, Log: log, Now: g.Now, dests: map[string]*worker{}}
+	e := &Engine{Gate: g, Owner: owner, Lease: lease, Poll: poll, Log: log, Now: g.Now, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}}
 	for _, d := range dests {
 		c := d.Conn.Constraints()
 		lim := rate.NewLimiter(rate.Inf, 1)
@@ -95,9 +97,11 @@ func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Lo
 			}
 			lim = rate.NewLimiter(rate.Limit(c.RatePerSecond), burst)
 		}
-		conc := c.Concurrency
-		if conc <= 0 {
-			conc = 4
+		key := credentialKey(d)
+		gov := e.govs[key]
+		if gov == nil {
+			gov = newRateGovernor(time.Now)
+			e.govs[key] = gov
 		}
 		batch := 1
 		if _, ok := d.Conn.(connector.Batcher); ok && c.BatchSize > 1 {
@@ -110,7 +114,7 @@ func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Lo
 		if timeout > lease/2 {
 			timeout = lease / 2 // an attempt must end well inside its lease
 		}
-		w := &worker{e: e, d: d, limiter: lim, slots: make(chan struct{}, conc), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+		w := &worker{e: e, d: d, limiter: lim, gov: gov, conc: newConcLimit(c.Concurrency), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
 		failures, openFor := 5, 30*time.Second
 		if d.Conf != nil {
 			failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
@@ -207,7 +211,7 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, w.e.Poll*4)
 			continue
 		}
-		free := cap(w.slots) - len(w.slots)
+		free := w.conc.Free()
 		if free == 0 {
 			w.sleep(ctx, w.e.Poll)
 			continue
@@ -227,14 +231,14 @@ func (w *worker) run(ctx context.Context) {
 		for start := 0; start < len(claimed); start += w.batch {
 			end := min(start+w.batch, len(claimed))
 			chunk := claimed[start:end]
-			w.slots <- struct{}{}
+			w.conc.Acquire()
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				defer func() { <-w.slots }()
 				// Attempts finish even when ctx ends: their outcome must be
 				// recorded, or the work waits for its lease to expire.
-				w.attempt(context.WithoutCancel(ctx), chunk)
+				latency, o := w.attempt(context.WithoutCancel(ctx), chunk)
+				w.conc.Release(latency, o, time.Now())
 				w.kickSelf()
 			}()
 		}
@@ -269,8 +273,9 @@ func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error
 	return out, err
 }
 
-// attempt sends one chunk (one delivery unless the connector batches).
-func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
+// attempt sends one chunk (one delivery unless the connector batches) and
+// says how the request went, for the concurrency limit.
+func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Duration, concOutcome) {
 	reqs := make([]connector.Delivery, 0, len(ds))
 	ready := ds[:0:0]
 	for _, d := range ds {
@@ -291,17 +296,17 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 	}
 	ds = ready
 	if len(ds) == 0 {
-		return
+		return 0, concNone
 	}
 	if err := w.waitTurn(ctx); err != nil {
-		return
+		return 0, concNone
 	}
 	done, err := w.breaker.Allow()
 	if err != nil {
 		// The circuit opened (or is probing) since the claim: put the chunk
 		// back without spending attempts.
 		w.parkAll(ctx, ds, "circuit open")
-		return
+		return 0, concNone
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -321,6 +326,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 			results[i] = connector.BatchResult{Result: res, Err: err}
 		}
 	}
+	timedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
 	cancel()
 	latency := time.Since(start)
 	// The request failed as a whole when every item failed retryably; one
@@ -329,6 +335,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 	// handle; it neither trips nor heals the circuit.
 	health := errUnhealthy
 	limited := true
+	var retryAfter time.Duration
 	for _, r := range results {
 		if r.Err == nil {
 			health, limited = nil, false
@@ -340,15 +347,32 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 		}
 		if ce.Status != http.StatusTooManyRequests {
 			limited = false
+		} else {
+			retryAfter = max(retryAfter, ce.RetryAfter)
 		}
 	}
 	if limited {
 		health = errRateLimited
 	}
 	done(health)
+	// One request, one answer for the adaptive rate. Only when the share
+	// of 429s says a limit is really exceeded does the whole destination
+	// wait out the Retry-After; otherwise the 429 delays just the
+	// deliveries it answered (their next attempt honours it, in settle).
+	if w.gov.Observe(limited) {
+		w.penalise(retryAfter)
+		w.e.Log.Info("destination rate limit reached: slowing down", "destination", w.d.Name, "rate", w.gov.Rate())
+	}
 	for i, d := range ds {
 		w.settle(ctx, d, results[i], latency)
 	}
+	switch {
+	case timedOut && health != nil:
+		return latency, concTimeout
+	case health != nil:
+		return latency, concFailed
+	}
+	return latency, concOK
 }
 
 // parkAll returns claimed deliveries to the queue without an attempt.
@@ -443,7 +467,8 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 }
 
 // waitTurn blocks until the destination may take another request: its 429
-// penalty (if any) is over and the token bucket has a token.
+// penalty (if any) is over, the connector's token bucket has a token and
+// the adaptive rate lets it go.
 func (w *worker) waitTurn(ctx context.Context) error {
 	w.mu.Lock()
 	till := w.coolTill
@@ -457,7 +482,10 @@ func (w *worker) waitTurn(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	return w.limiter.Wait(ctx)
+	if err := w.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	return w.gov.Wait(ctx)
 }
 
 func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.BatchResult, latency time.Duration) {
@@ -479,16 +507,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 		outcome = string(ce.Class)
 		switch ce.Class {
 		case connector.Retryable:
-			if ce.Status == 429 {
-				w.penalise(ce.RetryAfter)
-			}
 			if d.Attempts >= conf.MaxAttempts {
 				settled = true
 				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 					return g.DeliveryEscalate(ctx, tx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
 				})
 			} else {
-				next := w.e.Now().Add(Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), ce.RetryAfter))
+				next := w.e.Now().Add(Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), clampRetryAfter(ce.RetryAfter)))
 				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 					return g.DeliveryRetry(ctx, tx, d, next, string(ce.Class), at)
 				})
@@ -531,10 +556,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 }
 
 // penalise stops all requests to the destination for the platform's
-// requested wait (at least one second), so one 429 does not become a storm.
+// requested wait (clamped to MaxRetryAfter), once the adaptive rate has
+// decided the 429s mean a real limit; without a Retry-After the rate cut
+// alone slows it down.
 func (w *worker) penalise(retryAfter time.Duration) {
+	retryAfter = clampRetryAfter(retryAfter)
 	if retryAfter <= 0 {
-		retryAfter = time.Second
+		return
 	}
 	w.mu.Lock()
 	if t := time.Now().Add(retryAfter); t.After(w.coolTill) {

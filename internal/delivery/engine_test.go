@@ -247,3 +247,54 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("retry-after not honoured: %v", d)
 	}
 }
+
+// TestA429DelaysOnlyItsRequest: a 429 with a long Retry-After for one
+// record holds back that record's delivery (its next attempt honours the
+// wait) but not the rest of the destination, which keeps delivering: one
+// 429 is not a limit.
+func TestA429DelaysOnlyItsRequest(t *testing.T) {
+	var mu sync.Mutex
+	refused := 0
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Email string `json:"email"`
+		}
+		json.NewDecoder(r.Body).Decode(&p)
+		if p.Email == "slow@x.co" {
+			mu.Lock()
+			refused++
+			mu.Unlock()
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(429)
+			return
+		}
+		fmt.Fprint(w, `{"id":"x"}`)
+	}))
+	defer sink.Close()
+	r := newRig(t, sink.URL)
+	slow := r.send(t, "slow@x.co", 1)
+	ex := r.gate.Driver.Executor()
+	for {
+		mu.Lock()
+		n := refused
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var last string
+	for i := range 20 {
+		last = r.send(t, fmt.Sprintf("k%d@x.co", i), i)
+	}
+	r.wait(t, last, store.EventDelivered)
+	ds, _ := ex.DeliveryListByEvent(context.Background(), slow)
+	if ds[0].State != store.DeliveryPending || ds[0].NextAt.Before(time.Now().Add(30*time.Second)) {
+		t.Fatalf("refused delivery %+v: want pending until Retry-After (60s) is over", ds[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refused != 1 {
+		t.Fatalf("refused record sent %d times, want once", refused)
+	}
+}

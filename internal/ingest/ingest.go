@@ -84,6 +84,10 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		h.observe("unknown", "unknown_source")
 		return httperr.New(http.StatusNotFound, "unknown_source", fmt.Sprintf("no source named %q", name))
 	}
+	if src.Poll != nil {
+		h.observe(name, "unknown_source")
+		return httperr.New(http.StatusNotFound, "poll_source", fmt.Sprintf("source %q polls %s; it has no webhook endpoint", name, src.Poll.Destination))
+	}
 	if c := h.Gate.Committer; c.Pending() > c.Capacity()*3/4 {
 		h.observe(name, "overloaded")
 		return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "overloaded", Msg: "the store is behind; retry shortly", RetryAfter: time.Second}

@@ -148,6 +148,31 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 		return CaptureResult{}, ErrUnknownSource
 	}
 	now := g.Now()
+	c := g.prepare(plan, f, in, now)
+	var res CaptureResult
+	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		var err error
+		res, err = g.commitCapture(ctx, tx, c, "source:"+in.Source, "", now)
+		return err
+	})
+	if err != nil {
+		return CaptureResult{}, fmt.Errorf("capture: %w", err)
+	}
+	return res, nil
+}
+
+// preparedCapture is a trigger judged outside the transaction: the event
+// row to insert and the gate's verdict on it.
+type preparedCapture struct {
+	flow  *Flow
+	in    CaptureInput
+	ev    *store.Event
+	a     assessment
+	fresh CaptureResult
+}
+
+// prepare normalizes, validates and plans one trigger; it writes nothing.
+func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) preparedCapture {
 	ev := &store.Event{
 		ID: id.New("evt", now), Source: in.Source, Flow: f.Name, IdemKey: in.IdemKey,
 		ContentType: in.ContentType, Raw: in.Body, ConfigVersion: plan.Version, ReceivedAt: now, UpdatedAt: now,
@@ -179,42 +204,44 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 		ev.Missing, _ = json.Marshal(a.missing)
 		ev.HoldUntil = now.Add(f.Conf.HoldTTL.D())
 	}
-	fresh := CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}
-	var res CaptureResult
-	actor := "source:" + in.Source
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		res = fresh // the unit may run twice; start from scratch
-		existing, inserted, err := tx.EventInsert(ctx, ev)
-		if err != nil {
-			return err
-		}
-		if !inserted {
-			prev, err := tx.EventGetByID(ctx, existing)
-			if err != nil {
-				return err
-			}
-			res = CaptureResult{EventID: prev.ID, State: prev.State, Duplicate: true}
-			return nil
-		}
-		msg := fmt.Sprintf("%d bytes, %s", len(in.Body), in.ContentType)
-		if in.IdemKey != "" {
-			msg += ", idempotency key present"
-		}
-		// A record that is complete may finish records held for the same
-		// key; release those first so their writes keep arrival order.
-		if ev.RecordKey != "" && a.canonical != nil && len(a.problems) == 0 {
-			released, err := g.autoComplete(ctx, tx, f, ev, a.canonical, now)
-			if err != nil {
-				return err
-			}
-			res.Released = released
-		}
-		return g.enter(ctx, tx, ev, a, actor, msg, now)
-	})
+	return preparedCapture{flow: f, in: in, ev: ev, a: a,
+		fresh: CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}}
+}
+
+// commitCapture inserts a prepared capture inside tx. It may run twice
+// (the committer re-runs a failed batch's units), so it starts from the
+// prepared values each time and changes none of them.
+func (g *Gate) commitCapture(ctx context.Context, tx store.ExecutorTx, c preparedCapture, actor, origin string, now time.Time) (CaptureResult, error) {
+	res := c.fresh
+	ev, a, in := c.ev, c.a, c.in
+	existing, inserted, err := tx.EventInsert(ctx, ev)
 	if err != nil {
-		return CaptureResult{}, fmt.Errorf("capture: %w", err)
+		return res, err
 	}
-	return res, nil
+	if !inserted {
+		prev, err := tx.EventGetByID(ctx, existing)
+		if err != nil {
+			return res, err
+		}
+		return CaptureResult{EventID: prev.ID, State: prev.State, Duplicate: true}, nil
+	}
+	msg := fmt.Sprintf("%d bytes, %s", len(in.Body), in.ContentType)
+	if origin != "" {
+		msg = origin + ", " + msg
+	}
+	if in.IdemKey != "" {
+		msg += ", idempotency key present"
+	}
+	// A record that is complete may finish records held for the same
+	// key; release those first so their writes keep arrival order.
+	if ev.RecordKey != "" && a.canonical != nil && len(a.problems) == 0 {
+		released, err := g.autoComplete(ctx, tx, c.flow, ev, a.canonical, now)
+		if err != nil {
+			return res, err
+		}
+		res.Released = released
+	}
+	return res, g.enter(ctx, tx, ev, a, actor, msg, now)
 }
 
 // enter writes the capture's one audit entry, which states the gate's

@@ -40,6 +40,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
+	"github.com/sluicehq/sluice/internal/trigger"
 )
 
 // Server is one running Sluice instance.
@@ -60,7 +61,8 @@ type Server struct {
 	Rollups   *control.Rollups // the console's per-minute rollups
 	Log       *slog.Logger
 	conns     []connector.Connector
-	peers     *peers // cluster.go
+	pollers   []*trigger.Poller // poll.go
+	peers     *peers            // cluster.go
 	ready     bool
 	mu        sync.Mutex
 }
@@ -78,6 +80,7 @@ func Check(c *config.Config) error {
 			es.Add("flows", "%v", err)
 		}
 	}
+	conns := map[string]connector.Connector{}
 	for _, name := range sortedNames(c.Destinations) {
 		d := c.Destinations[name]
 		params := connector.Params{Name: name, Options: d.Options, AllowPrivateNetwork: d.AllowPrivateNetwork}
@@ -86,10 +89,15 @@ func Check(c *config.Config) error {
 			es.Add("destinations."+name, "%v", err)
 			continue
 		}
-		conn.Close()
+		conns[name] = conn
 		if err := connector.CheckEndpoints(params); err != nil {
 			es.Add("destinations."+name, "%v", err)
 		}
+	}
+	_, feedErrs := openFeeds(c, conns)
+	es = append(es, feedErrs...)
+	for _, conn := range conns {
+		conn.Close()
 	}
 	for i := range c.Alerts.Channels {
 		ch := &c.Alerts.Channels[i]
@@ -170,6 +178,10 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
 	s.Engine = delivery.New(s.Gate, owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, dests)
 	s.peers = newPeers(s, owner)
+	if err := s.buildPollers(s.Checker.Conns); err != nil {
+		s.Close()
+		return nil, err
+	}
 
 	ing, err := ingest.New(s.Gate, c, log)
 	if err != nil {
@@ -225,6 +237,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	rollDone := make(chan struct{})
 	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
+	waitPollers := s.startPollers(engCtx)
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
@@ -247,6 +260,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	<-engDone
 	<-slaDone
 	<-rollDone
+	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

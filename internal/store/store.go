@@ -238,6 +238,17 @@ type Executor interface {
 	// delivery of a record key to a destination: what Sluice last wrote.
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*Delivery, error)
 	IdentityPut(ctx context.Context, destination, recordKey, externalID string) error
+	// IdentityGetByExternalID is the record key Sluice wrote to a
+	// destination under externalID; ErrNotFound if Sluice never did. Polls
+	// use it to recognise their own writes coming back.
+	IdentityGetByExternalID(ctx context.Context, destination, externalID string) (string, error)
+
+	// PollCursorGet is a poll source's committed position (opaque JSON);
+	// ErrNotFound before its first capture.
+	PollCursorGet(ctx context.Context, source string) (string, error)
+	// PollCursorPut moves a poll source's position; callers do it in the
+	// transaction that captures the records it covers.
+	PollCursorPut(ctx context.Context, source, cursor string, now time.Time) error
 
 	EscalationInsert(ctx context.Context, e *Escalation) error
 	EscalationGetByID(ctx context.Context, id string) (*Escalation, error)

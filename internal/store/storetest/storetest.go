@@ -204,6 +204,42 @@ func Exercise(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("identities by external id and poll cursors", func(t *testing.T) {
+		d := open(t)
+		ex := d.Executor()
+		if _, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing identity by external id: %v", err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "a@x.co", "101") })
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "sheet", "a@x.co", "101") })
+		if k, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); err != nil || k != "a@x.co" {
+			t.Fatalf("identity by external id = %q %v", k, err)
+		}
+		if _, err := ex.PollCursorGet(ctx(t), "contacts"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing cursor: %v", err)
+		}
+		now := time.Now()
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.PollCursorPut(ctx(t), "contacts", `{"at":"1"}`, now) })
+		// A rolled-back transaction does not move the cursor.
+		tx, err := d.Begin(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.PollCursorPut(ctx(t), "contacts", `{"at":"2"}`, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := ex.PollCursorGet(ctx(t), "contacts"); err != nil || c != `{"at":"1"}` {
+			t.Fatalf("cursor = %q %v, want the committed one", c, err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.PollCursorPut(ctx(t), "contacts", `{"at":"3"}`, now) })
+		if c, err := ex.PollCursorGet(ctx(t), "contacts"); err != nil || c != `{"at":"3"}` {
+			t.Fatalf("cursor = %q %v, want the last committed", c, err)
+		}
+	})
+
 	t.Run("escalations", func(t *testing.T) {
 		d := open(t)
 		inTx(t, d, func(tx store.ExecutorTx) error {
