@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/id"
@@ -105,7 +106,7 @@ func benchEvent(ctx context.Context, tx store.ExecutorTx, j int, at time.Time) e
 	if _, _, err := tx.EventInsert(ctx, ev); err != nil {
 		return err
 	}
-	if err := tx.AuditAppend(ctx, &store.AuditEntry{At: at, EventID: ev.ID, Actor: "system", Action: "captured", Outcome: state}); err != nil {
+	if err := tx.AuditAppend(ctx, &store.AuditEntry{At: at, EventID: ev.ID, Actor: "system", Action: audit.ActionCaptured, Outcome: state}); err != nil {
 		return err
 	}
 	if dstate == "" {
@@ -119,14 +120,14 @@ func benchEvent(ctx context.Context, tx store.ExecutorTx, j int, at time.Time) e
 	}
 	switch dstate {
 	case store.DeliverySucceeded:
-		return tx.AuditAppend(ctx, &store.AuditEntry{At: done, EventID: ev.ID, DeliveryID: dl.ID, Route: "crm", Attempt: dl.Attempts, Actor: "system", Action: "delivered", Outcome: "succeeded", Status: 201})
+		return tx.AuditAppend(ctx, &store.AuditEntry{At: done, EventID: ev.ID, DeliveryID: dl.ID, Route: "crm", Attempt: dl.Attempts, Actor: "system", Action: audit.ActionDelivered, Outcome: "succeeded", Status: 201})
 	case store.DeliveryEscalated:
 		esc := &store.Escalation{ID: id.New("esc", done), EventID: ev.ID, DeliveryID: dl.ID, Kind: "permanent_error", Reason: "the destination refused the record",
 			LastError: "400 INVALID_EMAIL", LastStatus: 400, Status: store.EscalationOpen, CreatedAt: done, UpdatedAt: done}
 		if err := tx.EscalationInsert(ctx, esc); err != nil {
 			return err
 		}
-		return tx.AuditAppend(ctx, &store.AuditEntry{At: done, EventID: ev.ID, DeliveryID: dl.ID, Route: "crm", Attempt: dl.Attempts, Actor: "system", Action: "escalated", Outcome: "permanent_error", Status: 400})
+		return tx.AuditAppend(ctx, &store.AuditEntry{At: done, EventID: ev.ID, DeliveryID: dl.ID, Route: "crm", Attempt: dl.Attempts, Actor: "system", Action: audit.ActionEscalated, Outcome: "permanent_error", Status: 400})
 	}
 	return nil
 }
@@ -148,12 +149,11 @@ func BenchmarkPages(b *testing.B) {
 	if err := c.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.New(context.Background(), c, slog.New(slog.DiscardHandler))
+	srv, err := server.NewWith(context.Background(), c, slog.New(slog.DiscardHandler), server.Options{Clock: func() time.Time { return benchNow }})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	srv.Gate.Now = func() time.Time { return benchNow }
 	h := srv.Console.Handler()
 	// Sign in once.
 	req := httptest.NewRequest(http.MethodPost, "/ui/signin", strings.NewReader(url.Values{"token": {adminToken}}.Encode()))

@@ -76,7 +76,7 @@ func (k *Console) conflictData(r *http.Request, u *user, id string) (*conflictDa
 	}
 	var sens map[string]bool
 	if td.Event != nil {
-		sens = sensitiveFields(k.c.Plan.Flow(td.Event.Flow))
+		sens = sensitiveFields(k.c.Plan().Flow(td.Event.Flow))
 	}
 	names := map[string]bool{}
 	for n := range ours {

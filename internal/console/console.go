@@ -49,7 +49,7 @@ type Ops interface {
 	TicketAddNote(ctx context.Context, id, text, actor string) (*pipeline.Ticket, error)
 	TicketPatchRetry(ctx context.Context, id string, fields map[string]any, actor string) (*pipeline.Ticket, error)
 	TicketBulk(ctx context.Context, p pipeline.BulkParams) (*pipeline.BulkResult, error)
-	DestinationSetPaused(ctx context.Context, name string, paused bool, reason, actor string) (*store.DestinationState, error)
+	DestinationSetPaused(ctx context.Context, name string, paused bool, actor, reason string) (*store.DestinationState, error)
 }
 
 var _ Ops = (*pipeline.Gate)(nil)
@@ -75,9 +75,10 @@ type Lookup func(ctx context.Context, destination, recordKey string) (map[string
 
 // Config builds a Console.
 type Config struct {
-	Ops    Ops
-	Read   Reader
-	Plan   *pipeline.Plan
+	Ops  Ops
+	Read Reader
+	// Plan is the compiled config in force (it changes on reload).
+	Plan   func() *pipeline.Plan
 	Config *config.Config
 	// Lookup reads destinations back for the conflict view; may be nil.
 	Lookup Lookup

@@ -108,7 +108,11 @@ func (k *Console) destinationAction(w http.ResponseWriter, r *http.Request, u *u
 	default:
 		return badRequest("unknown action")
 	}
-	if _, err := k.c.Ops.DestinationSetPaused(r.Context(), name, paused, strings.TrimSpace(r.PostForm.Get("reason")), u.Actor()); err != nil {
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	if reason == "" {
+		reason = map[bool]string{true: "paused by " + u.Name, false: "resumed by " + u.Name}[paused]
+	}
+	if _, err := k.c.Ops.DestinationSetPaused(r.Context(), name, paused, u.Actor(), reason); err != nil {
 		return err
 	}
 	k.changed()

@@ -137,7 +137,7 @@ func (e *env) audit(id string) []string {
 	}
 	var out []string
 	for _, a := range as {
-		out = append(out, a.Action+" by "+a.Actor)
+		out = append(out, string(a.Action)+" by "+a.Actor)
 	}
 	return out
 }

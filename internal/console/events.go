@@ -47,7 +47,7 @@ func (k *Console) events(w http.ResponseWriter, r *http.Request, u *user) error 
 	if err != nil {
 		return err
 	}
-	d := &eventsData{Q: q, Flows: k.c.Plan.FlowNames(), States: []string{store.EventRejected, store.EventHeld, store.EventDelivering, store.EventDelivered, store.EventEscalated, store.EventDiscarded}}
+	d := &eventsData{Q: q, Flows: k.c.Plan().FlowNames(), States: []string{store.EventRejected, store.EventHeld, store.EventDelivering, store.EventDelivered, store.EventEscalated, store.EventDiscarded}}
 	if len(items) > pageSize {
 		items = items[:pageSize]
 		next := url.Values{}
@@ -82,7 +82,7 @@ func (k *Console) event(w http.ResponseWriter, r *http.Request, u *user) error {
 	if len(ev.Canonical) > 0 {
 		rec := map[string]any{}
 		if json.Unmarshal(ev.Canonical, &rec) == nil {
-			b, _ := json.MarshalIndent(maskRecord(u, k.c.Plan.Flow(ev.Flow), rec), "", "  ")
+			b, _ := json.MarshalIndent(maskRecord(u, k.c.Plan().Flow(ev.Flow), rec), "", "  ")
 			d.Record = string(b)
 		}
 	}

@@ -36,8 +36,8 @@ type bulkPreview struct {
 
 func (k *Console) requiredFields() []string {
 	set := map[string]bool{}
-	for _, name := range k.c.Plan.FlowNames() {
-		f := k.c.Plan.Flow(name)
+	for _, name := range k.c.Plan().FlowNames() {
+		f := k.c.Plan().Flow(name)
 		for _, r := range f.Require {
 			set[r] = true
 		}
@@ -76,7 +76,7 @@ func (k *Console) holdsPage(r *http.Request, q url.Values) (*holdsData, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &holdsData{Flows: k.c.Plan.FlowNames(), Flow: p.Flow, Missing: p.Missing, Fields: k.requiredFields()}
+	d := &holdsData{Flows: k.c.Plan().FlowNames(), Flow: p.Flow, Missing: p.Missing, Fields: k.requiredFields()}
 	if len(items) > pageSize {
 		items = items[:pageSize]
 		d.Next = items[pageSize-1].ID
@@ -99,7 +99,7 @@ func (k *Console) holdData(r *http.Request, u *user, id string) (*holdData, erro
 	if err != nil {
 		return nil, err
 	}
-	f := k.c.Plan.Flow(ev.Flow)
+	f := k.c.Plan().Flow(ev.Flow)
 	if f == nil {
 		return nil, &userError{code: http.StatusConflict, msg: fmt.Sprintf("flow %q of this record is no longer configured", ev.Flow)}
 	}
@@ -260,7 +260,7 @@ func (k *Console) holdsBulk(w http.ResponseWriter, r *http.Request, u *user) err
 
 func (k *Console) bulkOne(r *http.Request, u *user, it *store.EventSummary, pv *bulkPreview) error {
 	if pv.Field != "" {
-		flow := k.c.Plan.Flow(it.Flow)
+		flow := k.c.Plan().Flow(it.Flow)
 		if flow == nil {
 			return fmt.Errorf("flow %q not configured", it.Flow)
 		}

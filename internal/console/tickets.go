@@ -111,7 +111,7 @@ func (k *Console) ticketData(r *http.Request, u *user, id string) (*ticketData, 
 		_ = json.Unmarshal(dl.Payload, &payload)
 		var flow *pipeline.Flow
 		if ev, err := k.c.Read.EventGetByID(r.Context(), t.EventID); err == nil {
-			d.Event, flow = ev, k.c.Plan.Flow(ev.Flow)
+			d.Event, flow = ev, k.c.Plan().Flow(ev.Flow)
 		}
 		sens := sensitiveFields(flow)
 		flat := map[string]any{}

@@ -46,14 +46,46 @@ type Observer interface {
 	Settled(destination string, attempts int, ok bool)
 }
 
+// Pipeline is the state machine the engine drives (the port it needs of
+// package pipeline; *pipeline.Gate implements it). Every outcome the engine
+// sees becomes one of these transitions: the engine never writes to the
+// store itself, and reads no clock for what it records.
+type Pipeline interface {
+	// Plan is the compiled config (which routes have a fallback).
+	Plan() *pipeline.Plan
+	ClaimDeliveries(ctx context.Context, destination, owner string, lease time.Duration, limit int) ([]*store.Delivery, error)
+	DeliverySucceeded(ctx context.Context, d *store.Delivery, externalID string, at pipeline.Attempt) error
+	DeliveryRetry(ctx context.Context, d *store.Delivery, wait time.Duration, class string, at pipeline.Attempt) error
+	DeliveryParked(ctx context.Context, ds []*store.Delivery, wait time.Duration, reason string, at pipeline.Attempt) error
+	DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, reason string, at pipeline.Attempt) error
+	DeliveryFallback(ctx context.Context, ds []*store.Delivery, reason string) error
+	// DestinationPause pauses d's destination (auth or drift error, with
+	// the platform's message as detail) and parks d.
+	DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at pipeline.Attempt) error
+	RecoverLeases(ctx context.Context) (int, error)
+	ExpireHolds(ctx context.Context) (int, error)
+}
+
+// Reader is what the engine reads from the store (store.Executor
+// implements it): a destination's switch, the identity map, and the rows
+// a delivery needs to be prepared.
+type Reader interface {
+	DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error)
+	DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*store.Delivery, error)
+	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
+	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
+	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
+	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
+}
+
 // Engine runs one worker per destination.
 type Engine struct {
-	Gate  *pipeline.Gate
-	Owner string // lease owner name of this process
-	Lease time.Duration
-	Poll  time.Duration
-	Log   *slog.Logger
-	Now   func() time.Time
+	Pipeline Pipeline
+	Store    Reader
+	Owner    string // lease owner name of this process
+	Lease    time.Duration
+	Poll     time.Duration
+	Log      *slog.Logger
 	// Lead, when set, runs the maintenance loop (lease recovery, hold
 	// expiry) for as long as this instance is the elected leader, so that
 	// one instance of several runs it; nil runs it here (share.go).
@@ -85,8 +117,8 @@ var errUnhealthy = errors.New("destination unhealthy")
 var errRateLimited = errors.New("rate limited")
 
 // New builds an engine over the given destinations.
-func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
-	e := &Engine{Gate: g, Owner: owner, Lease: lease, Poll: poll, Log: log, Now: g.Now, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}}
+func New(p Pipeline, r Reader, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
+	e := &Engine{Pipeline: p, Store: r, Owner: owner, Lease: lease, Poll: poll, Log: log, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}}
 	for _, d := range dests {
 		c := d.Conn.Constraints()
 		lim := rate.NewLimiter(rate.Inf, 1)
@@ -175,13 +207,13 @@ func (e *Engine) maintain(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := e.Gate.RecoverLeases(ctx); err != nil && ctx.Err() == nil {
+		if n, err := e.Pipeline.RecoverLeases(ctx); err != nil && ctx.Err() == nil {
 			e.Log.Error("recover leases", "err", err)
 		} else if n > 0 {
 			e.Log.Info("recovered expired leases", "count", n)
 			e.Kick()
 		}
-		if n, err := e.Gate.ExpireHolds(ctx); err != nil && ctx.Err() == nil {
+		if n, err := e.Pipeline.ExpireHolds(ctx); err != nil && ctx.Err() == nil {
 			e.Log.Error("expire holds", "err", err)
 		} else if n > 0 {
 			e.Log.Info("escalated expired holds", "count", n)
@@ -193,7 +225,7 @@ func (w *worker) run(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	for ctx.Err() == nil {
-		st, err := w.e.Gate.Driver.Executor().DestinationStateGet(ctx, w.d.Name)
+		st, err := w.e.Store.DestinationStateGet(ctx, w.d.Name)
 		if err != nil {
 			w.sleep(ctx, w.e.Poll)
 			continue
@@ -263,14 +295,7 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 }
 
 func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error) {
-	var out []*store.Delivery
-	err := w.e.Gate.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		now := w.e.Now()
-		ds, err := tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: w.d.Name, Owner: w.e.Owner, Now: now, LeaseUntil: now.Add(w.e.Lease), Limit: limit})
-		out = ds
-		return err
-	})
-	return out, err
+	return w.e.Pipeline.ClaimDeliveries(ctx, w.d.Name, w.e.Owner, w.e.Lease, limit)
 }
 
 // attempt sends one chunk (one delivery unless the connector batches) and
@@ -377,16 +402,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 
 // parkAll returns claimed deliveries to the queue without an attempt.
 func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason string) {
-	g := w.e.Gate
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		for _, d := range ds {
-			if err := g.DeliveryParked(ctx, tx, d, w.e.Now().Add(w.e.Poll), reason, pipeline.Attempt{}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := w.e.Pipeline.DeliveryParked(ctx, ds, w.e.Poll, reason, pipeline.Attempt{}); err != nil {
 		w.e.Log.Error("park deliveries", "destination", w.d.Name, "err", err)
 	}
 }
@@ -394,22 +410,14 @@ func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason strin
 // fallback sends copies of waiting deliveries whose route has a fallback
 // destination.
 func (w *worker) fallback(ctx context.Context, reason string) error {
-	g := w.e.Gate
 	if !w.hasFallback() {
 		return nil
 	}
-	ds, err := g.Driver.Executor().DeliveryListNeedingFallback(ctx, w.d.Name, 200)
+	ds, err := w.e.Store.DeliveryListNeedingFallback(ctx, w.d.Name, 200)
 	if err != nil || len(ds) == 0 {
 		return err
 	}
-	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		for _, d := range ds {
-			if err := g.DeliveryFallback(ctx, tx, d, reason); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = w.e.Pipeline.DeliveryFallback(ctx, ds, reason)
 	if err == nil {
 		w.e.Kick()
 	}
@@ -420,7 +428,7 @@ func (w *worker) fallback(ctx context.Context, reason string) error {
 // upstream routes' IDs and, after an ambiguous outcome, a lookup by key so
 // the retry updates instead of creating a duplicate.
 func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Delivery, error) {
-	ex := w.e.Gate.Driver.Executor()
+	ex := w.e.Store
 	var payload map[string]any
 	if err := json.Unmarshal(d.Payload, &payload); err != nil {
 		return connector.Delivery{}, fmt.Errorf("payload: %w", err)
@@ -489,7 +497,7 @@ func (w *worker) waitTurn(ctx context.Context) error {
 }
 
 func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.BatchResult, latency time.Duration) {
-	g := w.e.Gate
+	p := w.e.Pipeline
 	conf := w.d.Conf
 	var err error
 	outcome := "succeeded"
@@ -497,9 +505,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	settled, settledOK := r.Err == nil, r.Err == nil
 	if r.Err == nil {
 		ext := r.Result.ExternalID
-		err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-			return g.DeliverySucceeded(ctx, tx, d, ext, pipeline.Attempt{Status: status, Message: r.Result.Message, Latency: latency})
-		})
+		err = p.DeliverySucceeded(ctx, d, ext, pipeline.Attempt{Status: status, Message: r.Result.Message, Latency: latency})
 	} else {
 		ce := connector.Classify(r.Err)
 		status = ce.Status
@@ -509,27 +515,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 		case connector.Retryable:
 			if d.Attempts >= conf.MaxAttempts {
 				settled = true
-				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-					return g.DeliveryEscalate(ctx, tx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
-				})
+				err = p.DeliveryEscalate(ctx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
 			} else {
-				next := w.e.Now().Add(Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), clampRetryAfter(ce.RetryAfter)))
-				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-					return g.DeliveryRetry(ctx, tx, d, next, string(ce.Class), at)
-				})
+				wait := Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), clampRetryAfter(ce.RetryAfter))
+				err = p.DeliveryRetry(ctx, d, wait, string(ce.Class), at)
 			}
 		case connector.Auth, connector.Drift:
-			reason := g.Clean(fmt.Sprintf("paused: %s error from %s: %s", ce.Class, w.d.Name, ce.Message))
-			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-				st := &store.DestinationState{Name: w.d.Name, Paused: true, Reason: reason, UpdatedAt: w.e.Now()}
-				if err := tx.DestinationStatePut(ctx, st); err != nil {
-					return err
-				}
-				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: w.e.Now(), Actor: pipeline.ActorSystem, Action: "destination_paused", Outcome: string(ce.Class), Status: ce.Status, Message: reason}); err != nil {
-					return err
-				}
-				return g.DeliveryParked(ctx, tx, d, w.e.Now(), reason, at)
-			})
+			err = p.DestinationPause(ctx, d, string(ce.Class), ce.Message, at)
 			w.e.Log.Warn("destination paused", "destination", w.d.Name, "class", ce.Class, "status", ce.Status)
 		default: // Permanent, Conflict the connector could not settle
 			settled = true
@@ -537,9 +529,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			if ce.Code == codeChanged {
 				kind, reason = "conflict_review", "someone changed the record in the destination; retry overwrites it with Sluice's version, resolve keeps theirs"
 			}
-			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-				return g.DeliveryEscalate(ctx, tx, d, kind, reason, at)
-			})
+			err = p.DeliveryEscalate(ctx, d, kind, reason, at)
 		}
 	}
 	if w.d.Observer != nil {
@@ -589,11 +579,12 @@ func Backoff(attempt int, base, max, retryAfter time.Duration) time.Duration {
 // hasFallback is true when some route to this destination names a fallback;
 // only then is the queue searched for deliveries owed a copy.
 func (w *worker) hasFallback() bool {
-	if w.e.Gate.Plan == nil {
+	plan := w.e.Pipeline.Plan()
+	if plan == nil {
 		return true
 	}
-	for _, name := range w.e.Gate.Plan.FlowNames() {
-		for _, r := range w.e.Gate.Plan.Flow(name).Routes {
+	for _, name := range plan.FlowNames() {
+		for _, r := range plan.Flow(name).Routes {
 			if r.Destination == w.d.Name && r.Fallback != "" {
 				return true
 			}
@@ -616,7 +607,7 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 	if !ok {
 		return nil
 	}
-	ex := w.e.Gate.Driver.Executor()
+	ex := w.e.Store
 	escs, err := ex.EscalationList(ctx, &store.EscalationListParams{EventID: d.EventID, Limit: 1000})
 	if err != nil {
 		return err

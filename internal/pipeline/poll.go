@@ -74,12 +74,12 @@ func PollIdemKey(recordID string, modifiedAt time.Time, body []byte) string {
 // webhooks (normalize, validate, hold, route) and moves the source's cursor
 // in the same transaction.
 func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, error) {
-	plan := g.Plan
+	plan := g.Plan()
 	f := plan.FlowForSource(b.Source)
 	if f == nil {
 		return PollResult{}, ErrUnknownSource
 	}
-	now := g.Now()
+	now := g.now()
 	preps := make([]preparedCapture, len(b.Records))
 	for i, r := range b.Records {
 		p := PolledPayload{Platform: b.Platform, Object: b.Object, ID: r.RecordID,
@@ -99,7 +99,7 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 			Payload: payload, IdemKey: PollIdemKey(r.RecordID, r.ModifiedAt, body)}, now)
 	}
 	var res PollResult
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		res = PollResult{} // the unit may run twice; count from scratch
 		actor := "poll:" + b.Source
 		for i, r := range b.Records {
@@ -134,7 +134,7 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 // PollCursor is a poll source's committed cursor, "" before its first
 // capture.
 func (g *Gate) PollCursor(ctx context.Context, source string) (string, error) {
-	c, err := g.Driver.Executor().PollCursorGet(ctx, source)
+	c, err := g.drv.Executor().PollCursorGet(ctx, source)
 	if err == store.ErrNotFound {
 		return "", nil
 	}

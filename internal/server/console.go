@@ -31,9 +31,9 @@ func (s *Server) mountConsole(mux *http.ServeMux) error {
 		}
 	}
 	c, err := console.New(console.Config{
-		Ops: s.Gate, Read: read, Plan: s.Plan, Config: s.Config,
+		Ops: s.Gate, Read: read, Plan: s.Gate.Plan, Config: s.Config,
 		Lookup: s.consoleLookup, Extra: s.consoleExtras,
-		Now: func() time.Time { return s.Gate.Now() }, Log: s.Log, OnChange: s.wake,
+		Now: s.Gate.Now, Log: s.Log, OnChange: s.wake,
 	})
 	if err != nil {
 		return err

@@ -610,9 +610,9 @@ func (x *executor) IdentityGet(ctx context.Context, destination, recordKey strin
 	return id, nil
 }
 
-func (x *executor) IdentityPut(ctx context.Context, destination, recordKey, externalID string) error {
+func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) error {
 	_, err := x.execHot(ctx, qIdentityPut,
-		destination, recordKey, externalID, time.Now().UnixMilli())
+		p.Destination, p.RecordKey, p.ExternalID, p.Now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("identity put: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/id"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -123,16 +124,16 @@ func ExerciseConsole(t *testing.T, open Opener) {
 					return err
 				}
 				if i != 2 { // the third event's trail lacks its capture entry
-					if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: evID, Actor: "system", Action: "captured", Outcome: "delivering"}); err != nil {
+					if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: evID, Actor: "system", Action: audit.ActionCaptured, Outcome: "delivering"}); err != nil {
 						return err
 					}
 				}
-				action, attempt, at := "delivered", 1, t0.Add(300*time.Millisecond)
+				action, attempt, at := audit.ActionDelivered, 1, t0.Add(300*time.Millisecond)
 				switch i {
 				case 1:
 					attempt, at = 3, t0.Add(70*time.Second) // the next minute
 				case 2:
-					action, attempt = "escalated", 2
+					action, attempt = audit.ActionEscalated, 2
 				}
 				if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: at, EventID: evID, DeliveryID: dl.ID, Actor: "system", Action: action, Attempt: attempt}); err != nil {
 					return err

@@ -197,8 +197,12 @@ func Exercise(t *testing.T, open Opener) {
 		if _, err := ex.IdentityGet(ctx(t), "crm", "k"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing identity: %v", err)
 		}
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "k", "1") })
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "k", "2") })
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "k", ExternalID: "1", Now: t0})
+		})
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "k", ExternalID: "2", Now: t0})
+		})
 		if id, err := ex.IdentityGet(ctx(t), "crm", "k"); err != nil || id != "2" {
 			t.Fatalf("identity = %q %v, want 2", id, err)
 		}
@@ -210,8 +214,12 @@ func Exercise(t *testing.T, open Opener) {
 		if _, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing identity by external id: %v", err)
 		}
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "a@x.co", "101") })
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "sheet", "a@x.co", "101") })
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "a@x.co", ExternalID: "101", Now: t0})
+		})
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "sheet", RecordKey: "a@x.co", ExternalID: "101", Now: t0})
+		})
 		if k, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); err != nil || k != "a@x.co" {
 			t.Fatalf("identity by external id = %q %v", k, err)
 		}
@@ -269,7 +277,7 @@ func Exercise(t *testing.T, open Opener) {
 		d := open(t)
 		inTx(t, d, func(tx store.ExecutorTx) error {
 			for i := 0; i < 5; i++ {
-				if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_a", Actor: "system", Action: fmt.Sprint("step", i)}); err != nil {
+				if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_a", Actor: "system", Action: audit.Actions()[i]}); err != nil {
 					return err
 				}
 			}
@@ -292,13 +300,13 @@ func Exercise(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		tx.EventInsert(ctx(t), event("evt_rb", "", "k", store.EventHeld))
-		tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_rb", Actor: "system", Action: "captured"})
+		tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_rb", Actor: "system", Action: audit.ActionCaptured})
 		tx.Rollback()
 		if _, err := d.Executor().EventGetByID(ctx(t), "evt_rb"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("rolled back event visible: %v", err)
 		}
 		inTx(t, d, func(tx store.ExecutorTx) error {
-			return tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, Actor: "system", Action: "after"})
+			return tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, Actor: "system", Action: audit.ActionState})
 		})
 		if rep, err := audit.Verify(ctx(t), d.Executor()); err != nil || rep.Entries != 1 {
 			t.Fatalf("chain after rollback: %+v %v", rep, err)
@@ -337,7 +345,7 @@ func Exercise(t *testing.T, open Opener) {
 					if i == 13 {
 						return errors.New("unit 13 refuses")
 					}
-					return tx.AuditAppend(ctx, &store.AuditEntry{At: t0, EventID: fmt.Sprintf("evt_g%02d", i), Actor: "system", Action: "captured"})
+					return tx.AuditAppend(ctx, &store.AuditEntry{At: t0, EventID: fmt.Sprintf("evt_g%02d", i), Actor: "system", Action: audit.ActionCaptured})
 				})
 			}()
 		}
