@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -302,7 +303,7 @@ func TestBrowser(t *testing.T) {
 		// The same gate and store behind a console whose clock the test moves.
 		clock := &fakeClock{t: time.Now().UTC()}
 		read, _ := e.srv.Driver.Executor().(console.Reader)
-		k, err := console.New(console.Config{Ops: e.srv.Gate, Read: read, Plan: e.srv.Gate.Plan, Config: e.srv.Config, Now: clock.Now,
+		k, err := console.New(console.Config{Ops: e.srv.Gate, Read: read, Plan: e.srv.Gate.Plan, Config: func() *config.Config { return e.srv.Config }, Now: clock.Now,
 			IdleTimeout: 30 * time.Minute, MaxAge: time.Hour})
 		if err != nil {
 			t.Fatal(err)

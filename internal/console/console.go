@@ -78,8 +78,9 @@ type Config struct {
 	Ops  Ops
 	Read Reader
 	// Plan is the compiled config in force (it changes on reload).
-	Plan   func() *pipeline.Plan
-	Config *config.Config
+	Plan func() *pipeline.Plan
+	// Config is the config in force (tokens, destinations, schemas).
+	Config func() *config.Config
 	// Lookup reads destinations back for the conflict view; may be nil.
 	Lookup Lookup
 	// Extra returns lines for the Destinations page (drift, SLA breaches,
@@ -263,8 +264,8 @@ func (k *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 func (k *Console) signin(w http.ResponseWriter, r *http.Request) {
 	tok := strings.TrimSpace(r.PostFormValue("token"))
 	var match *config.AdminToken
-	for i := range k.c.Config.AdminTokens {
-		t := &k.c.Config.AdminTokens[i]
+	for i := range k.c.Config().AdminTokens {
+		t := &k.c.Config().AdminTokens[i]
 		if tok != "" && subtle.ConstantTimeCompare([]byte(t.Token), []byte(tok)) == 1 {
 			match = t
 		}

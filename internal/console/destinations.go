@@ -61,7 +61,7 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 	}
 	d := &destsData{Drift: ex.Drift, SLA: ex.SLA, Extras: k.c.Extra != nil}
 	for _, name := range k.destNames() {
-		conf := k.c.Config.Destinations[name]
+		conf := k.c.Config().Destinations[name]
 		row := destRow{Name: name, Type: conf.Type, Breaker: ex.Breaker[name], Notes: ex.Notes[name]}
 		if v, ok := conf.Options["rate_per_second"]; ok {
 			row.Rate = strings.TrimSpace(show(v)) + "/s"
@@ -94,7 +94,7 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 
 func (k *Console) destinationAction(w http.ResponseWriter, r *http.Request, u *user) error {
 	name := r.PathValue("name")
-	if _, ok := k.c.Config.Destinations[name]; !ok {
+	if _, ok := k.c.Config().Destinations[name]; !ok {
 		return &userError{code: http.StatusNotFound, msg: "no destination named " + name}
 	}
 	if err := r.ParseForm(); err != nil {

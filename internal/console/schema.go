@@ -122,7 +122,7 @@ func (k *Console) specs(flow *pipeline.Flow, rec map[string]any, missing []strin
 		}
 		return by[name]
 	}
-	if doc, err := k.c.Config.SchemaJSON(flow.Entity); err == nil {
+	if doc, err := k.c.Config().SchemaJSON(flow.Entity); err == nil {
 		var root schemaProp
 		if json.Unmarshal(doc, &root) == nil {
 			var walk func(prefix string, p *schemaProp)

@@ -38,8 +38,8 @@ func (k *Console) ticketFilter(q url.Values) (*store.TicketListParams, error) {
 }
 
 func (k *Console) destNames() []string {
-	out := make([]string, 0, len(k.c.Config.Destinations))
-	for n := range k.c.Config.Destinations {
+	out := make([]string, 0, len(k.c.Config().Destinations))
+	for n := range k.c.Config().Destinations {
 		out = append(out, n)
 	}
 	sort.Strings(out)

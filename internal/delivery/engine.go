@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -89,10 +90,23 @@ type Engine struct {
 	// Lead, when set, runs the maintenance loop (lease recovery, hold
 	// expiry) for as long as this instance is the elected leader, so that
 	// one instance of several runs it; nil runs it here (share.go).
-	Lead  func(ctx context.Context, fn func(context.Context))
-	dests map[string]*worker
-	govs  map[string]*rateGovernor // adaptive rates by credential (credentialKey)
+	Lead func(ctx context.Context, fn func(context.Context))
+
+	// mu guards dests, govs, runCtx and share: Reconfigure replaces
+	// workers while the engine runs (reconfigure.go).
+	mu      sync.RWMutex
+	dests   map[string]*worker
+	govs    map[string]*rateGovernor // adaptive rates by credential (credentialKey)
+	runCtx  context.Context          // set by Run; nil before
+	share   int                      // the ShareRate divisor, applied to new workers too
+	workers sync.WaitGroup
+	// attempting counts deliveries whose attempt is running, for the
+	// shutdown report.
+	attempting atomic.Int64
 }
+
+// Attempting is the number of deliveries whose attempt is running now.
+func (e *Engine) Attempting() int { return int(e.attempting.Load()) }
 
 type worker struct {
 	e        *Engine
@@ -106,6 +120,8 @@ type worker struct {
 	mu       sync.Mutex
 	coolTill time.Time // no request before this (429 penalty)
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	stop     context.CancelFunc // ends run; set by start
+	done     chan struct{}      // closed when run returned (attempts finished)
 }
 
 // errUnhealthy tells the breaker an attempt failed for a reason that says
@@ -118,64 +134,73 @@ var errRateLimited = errors.New("rate limited")
 
 // New builds an engine over the given destinations.
 func New(p Pipeline, r Reader, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
-	e := &Engine{Pipeline: p, Store: r, Owner: owner, Lease: lease, Poll: poll, Log: log, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}}
+	e := &Engine{Pipeline: p, Store: r, Owner: owner, Lease: lease, Poll: poll, Log: log, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}, share: 1}
 	for _, d := range dests {
-		c := d.Conn.Constraints()
-		lim := rate.NewLimiter(rate.Inf, 1)
-		if c.RatePerSecond > 0 {
-			burst := c.Burst
-			if burst < 1 {
-				burst = 1
-			}
-			lim = rate.NewLimiter(rate.Limit(c.RatePerSecond), burst)
-		}
-		key := credentialKey(d)
-		gov := e.govs[key]
-		if gov == nil {
-			gov = newRateGovernor(time.Now)
-			e.govs[key] = gov
-		}
-		batch := 1
-		if _, ok := d.Conn.(connector.Batcher); ok && c.BatchSize > 1 {
-			batch = c.BatchSize
-		}
-		timeout := c.Timeout
-		if timeout <= 0 {
-			timeout = 10 * time.Second
-		}
-		if timeout > lease/2 {
-			timeout = lease / 2 // an attempt must end well inside its lease
-		}
-		w := &worker{e: e, d: d, limiter: lim, gov: gov, conc: newConcLimit(c.Concurrency), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
-		failures, openFor := 5, 30*time.Second
-		if d.Conf != nil {
-			failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
-		}
-		name := d.Name
-		w.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name:        d.Name,
-			MaxRequests: 1,
-			Timeout:     openFor,
-			ReadyToTrip: func(c gobreaker.Counts) bool { return int(c.ConsecutiveFailures) >= failures },
-			IsExcluded:  func(err error) bool { return errors.Is(err, errRateLimited) },
-			OnStateChange: func(_ string, from, to gobreaker.State) {
-				log.Warn("circuit state changed", "destination", name, "from", from.String(), "to", to.String())
-				if d.Observer != nil {
-					d.Observer.Breaker(name, to.String())
-				}
-				if to != gobreaker.StateOpen {
-					w.kickSelf()
-				}
-			},
-		})
-		e.dests[d.Name] = w
+		e.dests[d.Name] = e.newWorker(d)
 	}
 	return e
+}
+
+// newWorker builds the worker of one destination: its rate limiter,
+// concurrency slots and circuit breaker.
+func (e *Engine) newWorker(d Destination) *worker {
+	lease, log := e.Lease, e.Log
+	c := d.Conn.Constraints()
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if c.RatePerSecond > 0 {
+		burst := c.Burst
+		if burst < 1 {
+			burst = 1
+		}
+		lim = rate.NewLimiter(rate.Limit(c.RatePerSecond), burst)
+	}
+	key := credentialKey(d)
+	gov := e.govs[key]
+	if gov == nil {
+		gov = newRateGovernor(time.Now)
+		e.govs[key] = gov
+	}
+	batch := 1
+	if _, ok := d.Conn.(connector.Batcher); ok && c.BatchSize > 1 {
+		batch = c.BatchSize
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	if timeout > lease/2 {
+		timeout = lease / 2 // an attempt must end well inside its lease
+	}
+	w := &worker{e: e, d: d, limiter: lim, gov: gov, conc: newConcLimit(c.Concurrency), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+	failures, openFor := 5, 30*time.Second
+	if d.Conf != nil {
+		failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
+	}
+	name := d.Name
+	w.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        d.Name,
+		MaxRequests: 1,
+		Timeout:     openFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return int(c.ConsecutiveFailures) >= failures },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errRateLimited) },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			log.Warn("circuit state changed", "destination", name, "from", from.String(), "to", to.String())
+			if d.Observer != nil {
+				d.Observer.Breaker(name, to.String())
+			}
+			if to != gobreaker.StateOpen {
+				w.kickSelf()
+			}
+		},
+	})
+	return w
 }
 
 // Kick wakes every worker, e.g. after a capture created deliveries, so they
 // do not wait for the next poll.
 func (e *Engine) Kick() {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	for _, w := range e.dests {
 		select {
 		case w.wake <- struct{}{}:
@@ -187,14 +212,16 @@ func (e *Engine) Kick() {
 // Run works until ctx ends, then waits for attempts in flight to finish
 // (their results are committed, so none is lost or repeated needlessly).
 func (e *Engine) Run(ctx context.Context) {
-	var wg sync.WaitGroup
+	e.mu.Lock()
+	e.runCtx = ctx
 	for _, w := range e.dests {
-		wg.Add(1)
-		go func() { defer wg.Done(); w.run(ctx) }()
+		e.start(w)
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); e.singleton(ctx, e.maintain) }()
-	wg.Wait()
+	e.mu.Unlock()
+	e.workers.Add(1)
+	go func() { defer e.workers.Done(); e.singleton(ctx, e.maintain) }()
+	<-ctx.Done()
+	e.workers.Wait() // also workers a reconfiguration started meanwhile
 }
 
 // maintain recovers expired leases and expires holds.
@@ -265,8 +292,10 @@ func (w *worker) run(ctx context.Context) {
 			chunk := claimed[start:end]
 			w.conc.Acquire()
 			inflight.Add(1)
+			w.e.attempting.Add(int64(len(chunk)))
 			go func() {
 				defer inflight.Done()
+				defer w.e.attempting.Add(-int64(len(chunk)))
 				// Attempts finish even when ctx ends: their outcome must be
 				// recorded, or the work waits for its lease to expire.
 				latency, o := w.attempt(context.WithoutCancel(ctx), chunk)

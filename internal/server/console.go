@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/control"
@@ -17,21 +18,18 @@ import (
 // console's per-minute rollups.
 var RollupEvery = 10 * time.Second
 
-// mountConsole builds the operator console and its rollup job and adds
-// /ui/ to mux (the admin mux: the console goes wherever the admin API goes).
-func (s *Server) mountConsole(mux *http.ServeMux) error {
+// buildConsole builds the operator console and its rollup job, once per
+// server: sessions survive config reloads. The console reads the config
+// and plan in force at each request.
+func (s *Server) buildConsole() error {
 	read, ok := s.Driver.Executor().(console.Reader)
 	if !ok {
 		return fmt.Errorf("console: store driver %s does not support the console's queries", s.Driver.Name())
 	}
 	s.Rollups = &control.Rollups{Driver: s.Driver, Log: s.Log}
-	s.Checker.Record = func(ctx context.Context, r control.DestinationReport) {
-		if err := s.Rollups.Consistency(ctx, s.Gate.Now(), r.Destination, r.Checked, len(r.Findings)); err != nil {
-			s.Log.Error("console rollups: consistency", "err", err)
-		}
-	}
 	c, err := console.New(console.Config{
-		Ops: s.Gate, Read: read, Plan: s.Gate.Plan, Config: s.Config,
+		Ops: s.Gate, Read: read, Plan: s.Gate.Plan,
+		Config: func() *config.Config { return s.gen.Load().cfg },
 		Lookup: s.consoleLookup, Extra: s.consoleExtras,
 		Now: s.Gate.Now, Log: s.Log, OnChange: s.wake,
 	})
@@ -39,15 +37,27 @@ func (s *Server) mountConsole(mux *http.ServeMux) error {
 		return err
 	}
 	s.Console = c
-	mux.Handle("/ui/", c.Handler())
-	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	return nil
+}
+
+// mountConsole adds /ui/ to a generation's mux (the console goes wherever
+// the admin API goes).
+func (s *Server) mountConsole(mux *http.ServeMux) {
+	mux.Handle("/ui/", s.Console.Handler())
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+}
+
+// recordConsistency adds a consistency check's counts to the rollups.
+func (s *Server) recordConsistency(ctx context.Context, r control.DestinationReport) {
+	if err := s.Rollups.Consistency(ctx, s.Gate.Now(), r.Destination, r.Checked, len(r.Findings)); err != nil {
+		s.Log.Error("console rollups: consistency", "err", err)
+	}
 }
 
 // consoleLookup reads a record back from a destination for the conflict
 // view; destinations that cannot be read back answer ok=false.
 func (s *Server) consoleLookup(ctx context.Context, destination, recordKey string) (map[string]any, bool, error) {
-	conn := s.Checker.Conns[destination]
+	conn := s.Checker().Conns[destination]
 	lk, ok := conn.(connector.Looker)
 	if !ok {
 		return nil, false, nil
