@@ -38,6 +38,9 @@ func serveCmd(env *Env) *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := env.logger(level)
+			for _, w := range c.Warnings() {
+				log.Warn("config weakens a guarantee", "path", w.Path, "warning", w.Message)
+			}
 			srv, err := server.New(cmd.Context(), c, log)
 			if err != nil {
 				return err

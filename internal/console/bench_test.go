@@ -140,7 +140,7 @@ func BenchmarkPages(b *testing.B) {
 		b.Skip("builds a 1,000,000-event store")
 	}
 	path := benchStore(b)
-	raw := fmt.Sprintf("store: %q\nadmin_tokens:\n  - {name: ana, token: %q, role: admin}\nsources:\n  webforms: {}\n", path, adminToken) + leadFlow +
+	raw := fmt.Sprintf("store: %q\nadmin_tokens:\n  - {name: ana, token: %q, role: admin}\nsources:\n  webforms: {allow_unsigned: true}\n", path, adminToken) + leadFlow +
 		"destinations:\n  hubspot:\n    type: hubspot\n    allow_private_network: true\n    options: {base_url: \"http://127.0.0.1:9\", token: \"pat-x\", object: contacts}\n"
 	c, err := config.Parse([]byte(raw), func(string) (string, bool) { return "", false })
 	if err != nil {

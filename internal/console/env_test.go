@@ -84,7 +84,7 @@ func newEnv(t *testing.T) *env {
 	dests := sims.DestinationsYAML(true, 3)
 	// Only HubSpot is routed to; it reviews conflicts.
 	dests = strings.Replace(dests, "  hubspot:\n    type: hubspot\n", "  hubspot:\n    type: hubspot\n    on_conflict: review\n", 1)
-	raw := fmt.Sprintf("listen: %q\nstore: %q\nadmin_tokens:\n  - {name: ana, token: %q, role: admin}\n  - {name: val, token: %q, role: viewer}\nsources:\n  webforms: {}\n",
+	raw := fmt.Sprintf("listen: %q\nstore: %q\nadmin_tokens:\n  - {name: ana, token: %q, role: admin}\n  - {name: val, token: %q, role: viewer}\nsources:\n  webforms: {allow_unsigned: true}\n",
 		ln.Addr().String(), filepath.Join(t.TempDir(), "console.db"), adminToken, viewerToken) + leadFlow + dests
 	c, err := config.Parse([]byte(raw), func(string) (string, bool) { return "", false })
 	if err != nil {

@@ -77,6 +77,7 @@ type Reader interface {
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
 	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
+	SyncBaselineGet(ctx context.Context, destination, recordKey string) (*store.SyncBaseline, error)
 }
 
 // Engine runs one worker per destination.
@@ -417,9 +418,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 		w.penalise(retryAfter)
 		w.e.Log.Info("destination rate limit reached: slowing down", "destination", w.d.Name, "rate", w.gov.Rate())
 	}
-	for i, d := range ds {
-		w.settle(ctx, d, results[i], latency)
-	}
+	w.settleAll(ctx, ds, results, latency)
 	switch {
 	case timedOut && health != nil:
 		return latency, concTimeout
@@ -427,6 +426,24 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 		return latency, concFailed
 	}
 	return latency, concOK
+}
+
+// settleAll records the outcomes of one request. The settles of a batch
+// go to the committer together, so they share one transaction and one
+// fsync instead of waiting for one commit after another (a HubSpot batch
+// of 100 was 100 commits in a row); each is still its own unit, so one
+// that fails does not undo the others.
+func (w *worker) settleAll(ctx context.Context, ds []*store.Delivery, results []connector.BatchResult, latency time.Duration) {
+	if len(ds) == 1 {
+		w.settle(ctx, ds[0], results[0], latency)
+		return
+	}
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.settle(ctx, d, results[i], latency) }()
+	}
+	wg.Wait()
 }
 
 // parkAll returns claimed deliveries to the queue without an attempt.
@@ -622,6 +639,48 @@ func (w *worker) hasFallback() bool {
 	return false
 }
 
+// syncedVersion is the record's version in the destination when Sluice
+// last knew it in sync: what Sluice last wrote there, or, for a destination
+// Sluice also polls, the version it last carried to the other side (a sync
+// baseline), whichever is newer. A baseline holds every field the platform
+// returned, so only the fields the new write sets are compared. nil when
+// Sluice knows no version (the first write).
+func syncedVersion(ctx context.Context, ex Reader, destination, key string, next map[string]any) (map[string]any, error) {
+	last, err := ex.DeliveryLatestSucceeded(ctx, destination, key)
+	if errors.Is(err, store.ErrNotFound) {
+		last, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	base, err := ex.SyncBaselineGet(ctx, destination, key)
+	if errors.Is(err, store.ErrNotFound) {
+		base, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	switch {
+	case base != nil && (last == nil || base.SyncedAt.After(last.UpdatedAt)):
+		var all map[string]any
+		if err := json.Unmarshal(base.Fields, &all); err != nil {
+			return nil, nil
+		}
+		out = map[string]any{}
+		for k := range next {
+			if v, ok := all[k]; ok {
+				out[k] = v
+			}
+		}
+	case last != nil:
+		if err := json.Unmarshal(last.Payload, &out); err != nil {
+			return nil, nil
+		}
+	}
+	return out, nil
+}
+
 // codeChanged marks a conflict found before writing: the record changed in
 // the destination since Sluice last wrote it.
 const codeChanged = "CHANGED_SINCE_WRITTEN"
@@ -646,16 +705,9 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 			return nil // a person chose to overwrite
 		}
 	}
-	last, err := ex.DeliveryLatestSucceeded(ctx, d.Destination, d.RecordKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	wrote, err := syncedVersion(ctx, ex, d.Destination, d.RecordKey, next)
+	if err != nil || wrote == nil {
 		return err
-	}
-	var wrote map[string]any
-	if err := json.Unmarshal(last.Payload, &wrote); err != nil {
-		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.timeout)
 	_, found, ok, err := lk.Lookup(lctx, d.RecordKey)

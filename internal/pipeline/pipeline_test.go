@@ -15,7 +15,7 @@ import (
 )
 
 const cfg = `
-sources: {forms: {}}
+sources: {forms: {allow_unsigned: true}}
 entities:
   lead: {key: email}
 flows:

@@ -8,6 +8,7 @@ package pipeline
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -26,6 +27,9 @@ type Plan struct {
 	Version string
 	flows   map[string]*Flow // by flow name
 	bySrc   map[string]*Flow // by source name
+
+	pollOnce sync.Once
+	polled   map[string]string // poll source -> destination it reads
 }
 
 // Flow is one compiled flow.
@@ -100,7 +104,7 @@ func Compile(c *config.Config) (*Plan, error) {
 			rp := path + ".routes." + rn
 			r := &Route{Name: rn, Destination: rc.Destination, Require: rc.Require, After: rc.After, Fallback: rc.Fallback}
 			if rc.When != "" {
-				prog, err := expr.Compile(rc.When, expr.AsBool(), expr.AllowUndefinedVariables())
+				prog, err := expr.Compile(rc.When, append([]expr.Option{expr.AsBool(), expr.AllowUndefinedVariables()}, normalize.ExprOptions()...)...)
 				if err != nil {
 					es.Add(rp+".when", "%v", err)
 				}
@@ -202,10 +206,23 @@ func (r *Route) matches(record map[string]any) (bool, error) {
 	if r.When == nil {
 		return true, nil
 	}
-	out, err := expr.Run(r.When, record)
+	out, err := expr.Run(r.When, normalize.WithBudget(record))
 	if err != nil {
 		return false, fmt.Errorf("condition: %w", err)
 	}
 	b, _ := out.(bool)
 	return b, nil
+}
+
+// polledDestinations maps each poll source to the destination it reads.
+func (p *Plan) polledDestinations() map[string]string {
+	p.pollOnce.Do(func() {
+		p.polled = map[string]string{}
+		for name, s := range p.Config.Sources {
+			if s != nil && s.Poll != nil {
+				p.polled[name] = s.Poll.Destination
+			}
+		}
+	})
+	return p.polled
 }
