@@ -72,18 +72,19 @@ func (r *Rollups) Consistency(ctx context.Context, at time.Time, destination str
 	return tx.Commit()
 }
 
-// Run folds every interval until ctx ends.
+// Run folds every interval until ctx ends (the first fold after one
+// interval, so a start is not slowed by catching up).
 func (r *Rollups) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if _, err := r.Fold(ctx); err != nil && ctx.Err() == nil && r.Log != nil {
-			r.Log.Error("console rollups", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if _, err := r.Fold(ctx); err != nil && ctx.Err() == nil && r.Log != nil {
+			r.Log.Error("console rollups", "err", err)
 		}
 	}
 }
