@@ -212,7 +212,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	}
 	s.failures = &control.FailureCounter{Next: s.Metrics}
 	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: s.failures, Log: log}
-	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Store: drv.Executor(), Now: clock, Log: log}
 	if err := s.buildConsole(); err != nil {
 		s.Close()
 		return nil, err
@@ -299,6 +299,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
+	driftDone := make(chan struct{})
+	go func() { s.Drift.Run(engCtx); close(driftDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
 		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
@@ -341,6 +343,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.Log.Info("sluice stopped", "in_flight", rep.InFlight, "finished", rep.Finished, "left_leased", rep.Left, "took", rep.Took.Round(time.Millisecond))
 	<-slaDone
 	<-rollDone
+	<-driftDone
 	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
