@@ -16,8 +16,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
-	"github.com/sluicehq/sluice/internal/sim"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 // TestExpiringCredential runs a HubSpot destination on public-app OAuth
@@ -33,7 +33,7 @@ func TestExpiringCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hsURL := sim.Start(t, hs).URL
+	hsURL := simtest.Start(t, hs).URL
 	cfg := strings.Replace(fmt.Sprintf(consistencyConfig, filepath.Join(t.TempDir(), "cred.db"), hsURL, ""),
 		"    options: {base_url", fmt.Sprintf("    credential: {kind: oauth_refresh, token_url: %q, client_id: cid, client_secret: csecret, refresh_token: hs-refresh-1}\n    options: {base_url", hsURL+"/oauth/2026-03/token"), 1)
 	cfg = strings.Replace(cfg, `token: "", `, "", 1)
