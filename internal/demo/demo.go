@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/credential"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sim"
@@ -39,6 +40,7 @@ listen: %q
 store: %q
 admin_tokens:
   - {name: demo, token: %q, role: admin}
+  - {name: viewer, token: %q, role: viewer}
 sources:
   webforms:
     signature: {scheme: standard-webhooks, secrets: [%q]}
@@ -126,12 +128,21 @@ func Run(ctx context.Context, o Options) error {
 	tokenBytes := make([]byte, 16)
 	rand.Read(tokenBytes)
 	token := "demo-" + hex.EncodeToString(tokenBytes)
+	rand.Read(tokenBytes)
+	viewerToken := "view-" + hex.EncodeToString(tokenBytes)
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (try --listen 127.0.0.1:0)", o.Listen, err)
 	}
 	dbPath := filepath.Join(o.Dir, "sluice-demo.db")
-	sims, err := simrun.Start(simrun.Options{Seed: 42, Faults: platformFaults(true)})
+	// Slack runs on token rotation with one-second access tokens, so its
+	// credential is refreshed (once across the run's workers) during the
+	// demo. The tokens obtained are sealed in the demo's store; without an
+	// operator key the demo uses a fixed one of its own.
+	if os.Getenv(credential.KeyEnv) == "" {
+		os.Setenv(credential.KeyEnv, demoCredentialKey)
+	}
+	sims, err := simrun.Start(simrun.Options{Seed: 42, Faults: platformFaults(true), SlackTokenTTL: time.Second})
 	if err != nil {
 		return err
 	}
@@ -140,7 +151,7 @@ func Run(ctx context.Context, o Options) error {
 	// their faults are errors and lost answers only, so the demo stays short.
 	sims.Airtable.SetFaults(platformFaults(false))
 	sims.Sheets.SetFaults(platformFaults(false))
-	raw := fmt.Sprintf(configYAML, ln.Addr().String(), dbPath, token, SourceSecret,
+	raw := fmt.Sprintf(configYAML, ln.Addr().String(), dbPath, token, viewerToken, SourceSecret,
 		simrun.RoutesYAML("      ", 10000), sims.DestinationsYAML(false, 8), sinkSrv.URL)
 	c, err := config.Parse([]byte(raw), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -160,6 +171,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { done <- srv.Run(runCtx, ln) }()
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(o.Out, "Sluice demo: server on %s, store %s\n", base, dbPath)
+	fmt.Fprintf(o.Out, "Operator console: %s/ui/  (sign in with %s; a read-only viewer: %s)\n", base, token, viewerToken)
 	fmt.Fprintf(o.Out, "Flaky webhook sink on %s (25%% of requests answered 429 or 500, 10%% slow)\n", sinkSrv.URL)
 	fmt.Fprintf(o.Out, "Simulated HubSpot %s, Airtable %s, Notion %s, Slack %s, Google Sheets %s\n", sims.URL["hubspot"], sims.URL["airtable"], sims.URL["notion"], sims.URL["slack"], sims.URL["sheets"])
 	fmt.Fprintf(o.Out, "  with their documented rate limits and faults on: 5xx, lost answers after writes, partial batches, 429s (HubSpot, Notion, Slack)\n")
@@ -246,6 +258,13 @@ func Run(ctx context.Context, o Options) error {
 	if !platformReport(o.Out, sims) {
 		ok = false
 	}
+	if st := sims.Slack.OAuth.Stats(); true {
+		fmt.Fprintf(o.Out, "\nSlack token rotation: %d access tokens obtained (1 s each, refreshed during the run), %d refresh tokens presented twice\n",
+			st.Refreshes, st.ReusedRefreshTokens)
+		if st.ReusedRefreshTokens > 0 {
+			ok = false
+		}
+	}
 	_, ver, _ := cl.admin("GET", "/v1/audit/verify", "")
 	fmt.Fprintf(o.Out, "\nAudit chain: ok=%v, %v entries checked\n", ver["ok"], ver["entries_checked"])
 	if ver["ok"] != true {
@@ -259,7 +278,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(o.Out, "\nStill serving on %s. Try:\n  export SLUICE_SERVER=%s SLUICE_TOKEN=%s\n  sluice events list\n  sluice holds list\n  sluice escalations list\nPress Ctrl-C to stop.\n", base, base, token)
+	fmt.Fprintf(o.Out, "\nStill serving on %s. Try:\n  export SLUICE_SERVER=%s SLUICE_TOKEN=%s\n  sluice events list\n  sluice holds list\n  sluice escalations list\nOr open the console: %s/ui/ and sign in with %s\nPress Ctrl-C to stop.\n", base, base, token, base, token)
 	<-ctx.Done()
 	stop()
 	return <-done
@@ -402,6 +421,10 @@ func (c *client) do(req *http.Request) (int, map[string]any, error) {
 }
 
 // platformFaults is the demo's fault mix; rateLimits adds injected 429s.
+// demoCredentialKey seals the demo's tokens when SLUICE_CREDENTIAL_KEY is
+// not set: a demo store holds only simulator tokens.
+const demoCredentialKey = "c2x1aWNlLWRlbW8tY3JlZGVudGlhbC1rZXktMzJieXQ="
+
 func platformFaults(rateLimits bool) sim.Faults {
 	f := sim.Faults{Errors: map[string]float64{"500": 0.03, "503": 0.02}, TimeoutAfterWrite: 0.03, PartialBatch: 0.1}
 	if rateLimits {
