@@ -32,6 +32,7 @@ type generation struct {
 	dests   []delivery.Destination
 	checker *control.Checker
 	handler http.Handler
+	admin   http.Handler // the same as handler without admin_listen
 }
 
 // provision builds a generation from c, reusing prev's connector of every
@@ -81,9 +82,17 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI}).Register(mux)
-	s.registerOps(mux)
+	// With admin_listen the admin API and metrics live on their own
+	// listener; the intake listener keeps only intake and health probes.
+	admin := mux
+	if c.AdminListen != "" {
+		admin = http.NewServeMux()
+		s.registerHealth(mux)
+	}
+	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI}).Register(admin)
+	s.registerOps(admin)
 	g.handler = mux
+	g.admin = admin
 	return g, nil
 }
 
