@@ -62,11 +62,11 @@ type Server struct {
 	// activation).
 	AdminListener net.Listener
 	certs         *certReloader
-	Metrics *metrics.Metrics
-	Alerter *alert.Alerter
-	SLA     *control.SLAWatcher
-	Drift   *control.SourceDrift
-	Log     *slog.Logger
+	Metrics       *metrics.Metrics
+	Alerter       *alert.Alerter
+	SLA           *control.SLAWatcher
+	Drift         *control.SourceDrift
+	Log           *slog.Logger
 	// Load reads the config again for Reload (SIGHUP, POST
 	// /v1/config/reload); nil: the server cannot reload.
 	Load func() (*config.Config, error)
