@@ -231,6 +231,11 @@ type Destination struct {
 	// inside is refused at connect time. Link-local and cloud metadata
 	// addresses are refused always.
 	AllowPrivateNetwork bool `yaml:"allow_private_network"`
+	// Credential, when set, makes the destination obtain expiring access
+	// tokens at run time (OAuth refresh tokens, Slack token rotation, a
+	// Google service account) instead of using options.token; see
+	// package credential.
+	Credential *Credential `yaml:"credential"`
 	// MaxAttempts before escalation. Default 8.
 	MaxAttempts int `yaml:"max_attempts"`
 	// RetryBase and RetryMax bound exponential backoff with full jitter.
@@ -525,4 +530,34 @@ func (c *Config) StoreKind() (kind, target string) {
 	default:
 		return "sqlite", c.Store
 	}
+}
+
+// Credential configures how a destination obtains expiring access tokens.
+// Secrets should come from ${VAR}. The tokens obtained are stored in the
+// store, sealed with the key in SLUICE_CREDENTIAL_KEY, never here.
+type Credential struct {
+	// Kind is "oauth_refresh" (a refresh token grant: HubSpot public apps,
+	// Google user OAuth, Notion, Airtable), "slack_rotation" (Slack token
+	// rotation through oauth.v2.access) or "google_service_account" (a
+	// service-account key, JWT bearer grant).
+	Kind string `yaml:"kind"`
+	// TokenURL is the platform's token endpoint; each kind has the
+	// platform's default, and a simulator's is set here.
+	TokenURL string `yaml:"token_url"`
+	// ClientID and ClientSecret are the app's.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// RefreshToken is the refresh token obtained when the app was
+	// installed. With rotation it is used once; its successors live in the
+	// store.
+	RefreshToken string `yaml:"refresh_token"`
+	// ServiceAccountFile (a path) or ServiceAccountJSON (the key file's
+	// content) is the Google service-account key.
+	ServiceAccountFile string `yaml:"service_account_file"`
+	ServiceAccountJSON string `yaml:"service_account_json"`
+	// Scopes are requested with a service account; default Sheets.
+	Scopes []string `yaml:"scopes"`
+	// RefreshBefore is how long before expiry a token is renewed; default
+	// 5 minutes (or a tenth of the token's life when shorter).
+	RefreshBefore Duration `yaml:"refresh_before"`
 }

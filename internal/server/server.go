@@ -222,7 +222,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	}
 	s.failures = &control.FailureCounter{Next: s.Metrics}
 	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: s.failures, Log: log}
-	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Store: drv.Executor(), Now: clock, Log: log}
 	g, err := s.provision(c, nil)
 	if err != nil {
 		s.Close()
@@ -334,6 +334,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	waitPollers := s.startPollers(engCtx)
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
+	driftDone := make(chan struct{})
+	go func() { s.Drift.Run(engCtx); close(driftDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
 		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
@@ -378,6 +380,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	s.Log.Info("sluice stopped", "in_flight", rep.InFlight, "finished", rep.Finished, "left_leased", rep.Left, "took", rep.Took.Round(time.Millisecond))
 	<-slaDone
+	<-driftDone
 	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {

@@ -245,6 +245,7 @@ type Executor interface {
 	ReplayStore
 	RetentionStore
 	TicketStore
+	BaselineStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
