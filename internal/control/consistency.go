@@ -88,6 +88,9 @@ type Checker struct {
 	Conns map[string]connector.Connector
 	// Observe receives each destination's ratio (metrics); may be nil.
 	Observe func(destination string, ratio float64)
+	// Record receives each destination's report (the console's rollups);
+	// may be nil.
+	Record func(ctx context.Context, r DestinationReport)
 }
 
 // CheckParams select what to check.
@@ -122,6 +125,9 @@ func (c *Checker) Check(ctx context.Context, p CheckParams) ([]DestinationReport
 		}
 		if c.Observe != nil && r.Skipped == "" {
 			c.Observe(n, r.Ratio())
+		}
+		if c.Record != nil && r.Skipped == "" && !p.DryRun {
+			c.Record(ctx, r)
 		}
 		out = append(out, r)
 	}
