@@ -55,7 +55,14 @@ func serveCmd(env *Env) *cobra.Command {
 			}
 			kind, _ := c.StoreKind()
 			log.Info("sluice serving", "addr", ln.Addr().String(), "store", kind)
-			fmt.Fprintf(env.Out, "listening on http://%s\n", ln.Addr())
+			scheme := "http"
+			if c.TLS != nil {
+				scheme = "https"
+			}
+			fmt.Fprintf(env.Out, "listening on %s://%s\n", scheme, ln.Addr())
+			if c.AdminListen != "" {
+				fmt.Fprintf(env.Out, "admin API and metrics on %s://%s\n", scheme, c.AdminListen)
+			}
 			err = srv.Run(cmd.Context(), ln)
 			fmt.Fprintln(env.Out, srv.ShutdownReport())
 			return err
