@@ -511,6 +511,8 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			kind, reason := string(ce.Class)+"_error", "the destination refused the record"
 			if ce.Code == codeChanged {
 				kind, reason = "conflict_review", "someone changed the record in the destination; retry overwrites it with Sluice's version, resolve keeps theirs"
+			} else if ce.Code == connector.CodeTemplate {
+				kind, reason = "config_error", "the destination's template could not be rendered for this record, so nothing was sent: the config is at fault, not the destination (fix the template, then retry)"
 			}
 			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 				return g.DeliveryEscalate(ctx, tx, d, kind, reason, at)

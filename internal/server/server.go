@@ -31,6 +31,7 @@ import (
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest"
+	"github.com/sluicehq/sluice/internal/lint"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/redact"
@@ -73,6 +74,7 @@ func Check(c *config.Config) error {
 			es.Add("flows", "%v", err)
 		}
 	}
+	conns := map[string]connector.Connector{}
 	for _, name := range sortedNames(c.Destinations) {
 		d := c.Destinations[name]
 		conn, err := connector.New(d.Type, name, d.Options)
@@ -80,7 +82,13 @@ func Check(c *config.Config) error {
 			es.Add("destinations."+name, "%v", err)
 			continue
 		}
-		conn.Close()
+		defer conn.Close()
+		conns[name] = conn
+	}
+	if len(es) == 0 {
+		// Names and types checked against what the flows produce; only
+		// worth it once every piece compiles on its own.
+		es = append(es, lint.Check(c, conns)...)
 	}
 	return es.Err()
 }
