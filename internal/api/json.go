@@ -14,23 +14,26 @@ func contextWith(ctx context.Context, k, v any) context.Context { return context
 
 // EventJSON is the wire form of an event.
 type EventJSON struct {
-	ID         string          `json:"id"`
-	Source     string          `json:"source"`
-	Flow       string          `json:"flow"`
-	RecordKey  string          `json:"record_key,omitempty"`
-	State      string          `json:"state"`
-	Record     json.RawMessage `json:"record,omitempty"`
-	Errors     json.RawMessage `json:"errors,omitempty"`
-	Missing    json.RawMessage `json:"missing,omitempty"`
-	HoldUntil  time.Time       `json:"hold_until,omitzero"`
-	ReceivedAt time.Time       `json:"received_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Raw        string          `json:"raw,omitempty"`
+	ID        string          `json:"id"`
+	Source    string          `json:"source"`
+	Flow      string          `json:"flow"`
+	RecordKey string          `json:"record_key,omitempty"`
+	State     string          `json:"state"`
+	Record    json.RawMessage `json:"record,omitempty"`
+	Errors    json.RawMessage `json:"errors,omitempty"`
+	Missing   json.RawMessage `json:"missing,omitempty"`
+	HoldUntil time.Time       `json:"hold_until,omitzero"`
+	// ConfigVersion is the version (content hash) of the config that
+	// captured the event.
+	ConfigVersion string    `json:"config_version,omitempty"`
+	ReceivedAt    time.Time `json:"received_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	Raw           string    `json:"raw,omitempty"`
 }
 
 func eventJSON(e *store.Event, full bool) EventJSON {
 	j := EventJSON{ID: e.ID, Source: e.Source, Flow: e.Flow, RecordKey: e.RecordKey, State: e.State, Record: e.Canonical,
-		Errors: e.Problems, Missing: e.Missing, HoldUntil: e.HoldUntil, ReceivedAt: e.ReceivedAt, UpdatedAt: e.UpdatedAt}
+		Errors: e.Problems, Missing: e.Missing, HoldUntil: e.HoldUntil, ConfigVersion: e.ConfigVersion, ReceivedAt: e.ReceivedAt, UpdatedAt: e.UpdatedAt}
 	if string(j.Missing) == "[]" {
 		j.Missing = nil
 	}

@@ -17,7 +17,7 @@ func TestEventsShow(t *testing.T) {
 
 	r = s.mustRun(t, 0, "events", "show", id)
 	contains(t, "events show", r.out,
-		"Event:", id, "State:", "delivered", "forms (flow leads)", "Record key:", "show@example.com",
+		"Event:", id, "State:", "delivered", "forms (flow leads)", "Record key:", "show@example.com", "Config:", s.version,
 		"Record\n", `"company": "Acme"`,
 		"Deliveries\n", "ROUTE", "DESTINATION", "ATTEMPTS", "EXTERNAL ID", "crm", "sink", "succeeded", "ext-show@example.com",
 		"Timeline\n", "TIME", "ACTOR", "ACTION", "OUTCOME", "STATUS", "MESSAGE", "captured", "delivered")

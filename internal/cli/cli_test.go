@@ -95,6 +95,8 @@ type sluice struct {
 	url    string
 	dbPath string
 	env    map[string]string
+	// version is the config's content hash, recorded on every event.
+	version string
 }
 
 func start(t *testing.T) *sluice {
@@ -131,7 +133,11 @@ func start(t *testing.T) *sluice {
 		srv.Close()
 	})
 	u := "http://" + ln.Addr().String()
-	return &sluice{url: u, dbPath: dbPath, env: map[string]string{"SLUICE_SERVER": u, "SLUICE_TOKEN": adminToken}}
+	v, err := c.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sluice{url: u, dbPath: dbPath, env: map[string]string{"SLUICE_SERVER": u, "SLUICE_TOKEN": adminToken}, version: v}
 }
 
 // result is what a person would have seen.

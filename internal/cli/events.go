@@ -192,6 +192,9 @@ func renderEventHeader(w io.Writer, e *api.EventJSON) {
 		{"Received", fmtTime(e.ReceivedAt)},
 		{"Updated", fmtTime(e.UpdatedAt)},
 	}
+	if e.ConfigVersion != "" {
+		rows = append(rows, []string{"Config", e.ConfigVersion})
+	}
 	if !e.HoldUntil.IsZero() {
 		rows = append(rows, []string{"Hold until", fmtTime(e.HoldUntil)})
 	}

@@ -142,14 +142,15 @@ func (a assessment) state() string {
 // entries, before returning. A duplicate (same source and idempotency key)
 // returns the original event and writes nothing.
 func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, error) {
-	f := g.Plan.FlowForSource(in.Source)
+	plan := g.Plan
+	f := plan.FlowForSource(in.Source)
 	if f == nil {
 		return CaptureResult{}, ErrUnknownSource
 	}
 	now := g.Now()
 	ev := &store.Event{
 		ID: id.New("evt", now), Source: in.Source, Flow: f.Name, IdemKey: in.IdemKey,
-		ContentType: in.ContentType, Raw: in.Body, ReceivedAt: now, UpdatedAt: now,
+		ContentType: in.ContentType, Raw: in.Body, ConfigVersion: plan.Version, ReceivedAt: now, UpdatedAt: now,
 	}
 	var a assessment
 	obj, isObj := in.Payload.(map[string]any)

@@ -21,8 +21,11 @@ import (
 // ready to run on the hot path.
 type Plan struct {
 	Config *config.Config
-	flows  map[string]*Flow // by flow name
-	bySrc  map[string]*Flow // by source name
+	// Version is the config's content hash (config.Version), recorded on
+	// every event this plan captures.
+	Version string
+	flows   map[string]*Flow // by flow name
+	bySrc   map[string]*Flow // by source name
 }
 
 // Flow is one compiled flow.
@@ -114,6 +117,11 @@ func Compile(c *config.Config) (*Plan, error) {
 		}
 		p.flows[fn] = f
 		p.bySrc[fc.Source] = f
+	}
+	if v, err := c.Version(); err != nil {
+		es.Add("", "%v", err)
+	} else {
+		p.Version = v
 	}
 	if err := es.Err(); err != nil {
 		return nil, err

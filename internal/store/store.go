@@ -88,8 +88,12 @@ type Event struct {
 	Problems    json.RawMessage // [{field,message}] when rejected
 	Missing     json.RawMessage // [field] when held
 	HoldUntil   time.Time       // zero unless held
-	ReceivedAt  time.Time
-	UpdatedAt   time.Time
+	// ConfigVersion is the content hash of the config that captured the
+	// event (config.Version); empty for events captured before versions
+	// were recorded.
+	ConfigVersion string
+	ReceivedAt    time.Time
+	UpdatedAt     time.Time
 }
 
 // Delivery is one route's write of one event to one destination.

@@ -49,6 +49,9 @@ type Harness struct {
 	// (Google Sheets): under a partial fault every item of a failed request
 	// fails retryably and none is written, instead of some of each.
 	AtomicBatch bool
+	// RevokedStatus is the HTTP status the platform answers a revoked token
+	// with; 0 means 401. Slack says it in a 200 body.
+	RevokedStatus int
 }
 
 func delivery(key string, payload map[string]any, attempt int) connector.Delivery {
@@ -154,6 +157,9 @@ func Exercise(t *testing.T, h Harness) {
 		{"503 is retryable", sim.Faults{Errors: map[string]float64{"503": 1}}, connector.Retryable, 503},
 		{"429 is retryable", sim.Faults{Errors: map[string]float64{"429": 1}}, connector.Retryable, 429},
 		{"revoked token is auth", sim.Faults{Revoked: true}, connector.Auth, 401},
+	}
+	if h.RevokedStatus != 0 {
+		errorCases[3].status = h.RevokedStatus
 	}
 	for _, tc := range errorCases {
 		t.Run(tc.name, func(t *testing.T) {

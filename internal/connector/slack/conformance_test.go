@@ -15,6 +15,7 @@ import (
 // meets. The batch subtest skips: Slack has no batch writes.
 func TestConformance(t *testing.T) {
 	connectortest.Exercise(t, connectortest.Harness{
+		RevokedStatus: 200, // token_revoked comes in a 200 body
 		New: func(t *testing.T) (connector.Connector, connectortest.Sim) {
 			s, err := slacksim.New(slacksim.Options{Seed: 7, Tokens: []string{token}, PostLimit: -1, UpdateLimit: -1, HistoryLimit: -1})
 			if err != nil {

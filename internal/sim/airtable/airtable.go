@@ -225,7 +225,14 @@ func New(o Options) (*Server, error) {
 	s.reset()
 
 	mux := http.NewServeMux()
+	// The official client (airtable.js) writes and lists with a trailing
+	// slash ("/v0/{base}/{table}/"); the API answers both forms.
 	mux.HandleFunc("GET /v0/{base}/{table}", s.handleList)
+	mux.HandleFunc("GET /v0/{base}/{table}/{$}", s.handleList)
+	mux.HandleFunc("POST /v0/{base}/{table}/{$}", s.handleCreate)
+	mux.HandleFunc("PATCH /v0/{base}/{table}/{$}", s.handleUpdateMany)
+	mux.HandleFunc("PUT /v0/{base}/{table}/{$}", s.handleUpdateMany)
+	mux.HandleFunc("DELETE /v0/{base}/{table}/{$}", s.handleDeleteMany)
 	mux.HandleFunc("POST /v0/{base}/{table}/listRecords", s.handleListPost)
 	mux.HandleFunc("GET /v0/{base}/{table}/{id}", s.handleGet)
 	mux.HandleFunc("POST /v0/{base}/{table}", s.handleCreate)

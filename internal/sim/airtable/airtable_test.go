@@ -520,3 +520,56 @@ func TestNewRejectsBadSchemas(t *testing.T) {
 		}
 	}
 }
+
+// TestOfficialClientRequestShapes covers what airtable.js sends: writes to
+// "/v0/{base}/{table}/" with a trailing slash, a GET list with "limit" and
+// sort[i][field] parameters, and a listRecords POST body that carries
+// "method": "post".
+func TestOfficialClientRequestShapes(t *testing.T) {
+	t.Parallel()
+	f := start(t, airtable.Options{})
+	a := f.call("POST", contacts+"/", `{"records":[{"fields":{"Email":"b@example.com","Name":"Bo","Score":2}},{"fields":{"Email":"a@example.com","Name":"Ann","Score":9}},{"fields":{"Email":"c@example.com","Name":"Cy"}}]}`)
+	if a.status != 200 || len(records(a)) != 3 {
+		t.Fatalf("create with trailing slash: %d %s", a.status, a.raw)
+	}
+	id := records(a)[0]["id"].(string)
+	a = f.call("PATCH", contacts+"/", `{"records":[{"id":"`+id+`","fields":{"Status":"Lead"}}]}`)
+	if a.status != 200 || fields(records(a)[0])["Status"] != "Lead" {
+		t.Fatalf("update with trailing slash: %d %s", a.status, a.raw)
+	}
+	a = f.call("PUT", contacts+"/", `{"records":[{"id":"`+id+`","fields":{"Email":"b@example.com","Name":"Bo","Score":2}}]}`)
+	if a.status != 200 || fields(records(a)[0])["Status"] != nil {
+		t.Fatalf("replace with trailing slash: %d %s", a.status, a.raw)
+	}
+	a = f.call("PATCH", contacts+"/", upsertBody(false, `{"fields":{"Email":"d@example.com","Name":"Di"}}`))
+	if a.status != 200 || len(a.body["createdRecords"].([]any)) != 1 {
+		t.Fatalf("upsert with trailing slash: %d %s", a.status, a.raw)
+	}
+
+	names := func(a answer) string {
+		var out []string
+		for _, r := range records(a) {
+			out = append(out, fmt.Sprint(fields(r)["Name"]))
+		}
+		return strings.Join(out, ",")
+	}
+	q := url.Values{"limit": {"2"}, "sort[0][field]": {"Score"}, "sort[0][direction]": {"desc"}, "fields[]": {"Name"}}
+	a = f.call("GET", contacts+"/?"+q.Encode(), "")
+	if a.status != 200 || names(a) != "Ann,Bo" || a.body["offset"] == nil {
+		t.Fatalf("GET sorted page: %d %s", a.status, a.raw)
+	}
+	q.Set("offset", a.body["offset"].(string))
+	a = f.call("GET", contacts+"/?"+q.Encode(), "")
+	if a.status != 200 || names(a) != "Cy,Di" {
+		t.Fatalf("GET second sorted page (empty scores last when descending): %d %s", a.status, a.raw)
+	}
+
+	a = f.call("POST", contacts+"/listRecords", `{"method":"post","sort":[{"field":"Name","direction":"asc"}],"pageSize":10}`)
+	if a.status != 200 || names(a) != "Ann,Bo,Cy,Di" {
+		t.Fatalf("listRecords with method and sort: %d %s", a.status, a.raw)
+	}
+	a = f.call("POST", contacts+"/listRecords", `{"sort":[{"field":"Nope"}]}`)
+	f.wantError(a, 422, "UNKNOWN_FIELD_NAME", "Nope")
+	a = f.call("GET", contacts+"?sort[0][direction]=asc", "")
+	f.wantError(a, 422, "INVALID_SORT", "field")
+}

@@ -596,14 +596,17 @@ func (s *Server) handleDeleteOne(w http.ResponseWriter, r *http.Request) {
 
 // listParams are list records' parameters, from the query or a body.
 type listParams struct {
-	PageSize              int      `json:"pageSize"`
-	MaxRecords            int      `json:"maxRecords"`
-	Offset                string   `json:"offset"`
-	FilterByFormula       string   `json:"filterByFormula"`
-	Fields                []string `json:"fields"`
-	ReturnFieldsByFieldID bool     `json:"returnFieldsByFieldId"`
+	PageSize              int       `json:"pageSize"`
+	MaxRecords            int       `json:"maxRecords"`
+	Offset                string    `json:"offset"`
+	FilterByFormula       string    `json:"filterByFormula"`
+	Fields                []string  `json:"fields"`
+	ReturnFieldsByFieldID bool      `json:"returnFieldsByFieldId"`
+	Sort                  []sortKey `json:"sort"`
+	// Method is what airtable.js puts in the body when select({method:
+	// "post"}) forced the POST form; Airtable accepts and ignores it.
+	Method string `json:"method"`
 	// Accepted and ignored by the simulator.
-	Sort       any    `json:"sort"`
 	View       string `json:"view"`
 	CellFormat string `json:"cellFormat"`
 	TimeZone   string `json:"timeZone"`
@@ -626,6 +629,23 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 			*c.into = n
 		}
 	}
+	if p.PageSize == 0 {
+		// "limit" is the deprecated name airtable.js still sends on GET.
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				writeError(w, http.StatusUnprocessableEntity, "INVALID_REQUEST_UNKNOWN", "Invalid request: parameter validation failed. Check your request data.")
+				return
+			}
+			p.PageSize = n
+		}
+	}
+	sorts, ok := sortFromQuery(q)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "INVALID_SORT", "Invalid sort: each sort[i] needs a field and a direction of asc or desc")
+		return
+	}
+	p.Sort = sorts
 	p.Offset = q.Get("offset")
 	p.FilterByFormula = q.Get("filterByFormula")
 	p.Fields = append(q["fields[]"], q["fields"]...)
@@ -679,8 +699,25 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, p listParams) {
 		}
 		keep = f
 	}
+	order := t.sorted()
+	if len(p.Sort) > 0 {
+		var keys []sortField
+		for _, k := range p.Sort {
+			f := s.liveField(t, k.Field)
+			if f == nil {
+				writeError(w, http.StatusUnprocessableEntity, "UNKNOWN_FIELD_NAME", fmt.Sprintf("Unknown field name: %q", k.Field))
+				return
+			}
+			if k.Direction != "" && k.Direction != "asc" && k.Direction != "desc" {
+				writeError(w, http.StatusUnprocessableEntity, "INVALID_SORT", fmt.Sprintf("Invalid sort direction %q: use asc or desc", k.Direction))
+				return
+			}
+			keys = append(keys, sortField{f: f, desc: k.Direction == "desc"})
+		}
+		sortRecords(t, order, keys)
+	}
 	var matched []*record
-	for _, rec := range t.sorted() {
+	for _, rec := range order {
 		if keep == nil || truthy(keep(formulaEnv{recordID: rec.id, field: func(n string) any {
 			return formulaValue(t.value(rec, t.def.field(n)))
 		}})) {
@@ -746,4 +783,109 @@ func formulaValue(v any) any {
 		return strings.Join(l, ", ")
 	}
 	return v
+}
+
+// sortKey is one entry of list records' sort parameter.
+type sortKey struct {
+	Field     string `json:"field"`
+	Direction string `json:"direction"`
+}
+
+type sortField struct {
+	f    *Field
+	desc bool
+}
+
+// sortFromQuery reads sort[0][field]=…&sort[0][direction]=… as airtable.js
+// encodes it on a GET; ok is false when an entry has no field.
+func sortFromQuery(q map[string][]string) ([]sortKey, bool) {
+	byIndex := map[int]*sortKey{}
+	for k, v := range q {
+		rest, found := strings.CutPrefix(k, "sort[")
+		if !found || len(v) == 0 {
+			continue
+		}
+		idx, attr, found := strings.Cut(rest, "][")
+		n, err := strconv.Atoi(idx)
+		if !found || err != nil || n < 0 || n > 100 {
+			return nil, false
+		}
+		e := byIndex[n]
+		if e == nil {
+			e = &sortKey{}
+			byIndex[n] = e
+		}
+		switch strings.TrimSuffix(attr, "]") {
+		case "field":
+			e.Field = v[0]
+		case "direction":
+			e.Direction = v[0]
+		default:
+			return nil, false
+		}
+	}
+	idx := make([]int, 0, len(byIndex))
+	for i := range byIndex {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	out := make([]sortKey, 0, len(idx))
+	for _, i := range idx {
+		if byIndex[i].Field == "" {
+			return nil, false
+		}
+		out = append(out, *byIndex[i])
+	}
+	return out, true
+}
+
+// sortRecords orders recs by keys, stably, so ties keep creation order.
+// Empty cells sort first ascending (last descending), as in Airtable's grid.
+func sortRecords(t *tableState, recs []*record, keys []sortField) {
+	slices.SortStableFunc(recs, func(a, b *record) int {
+		for _, k := range keys {
+			c := compareCells(formulaValue(t.value(a, k.f)), formulaValue(t.value(b, k.f)))
+			if k.desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+}
+
+func compareCells(a, b any) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	if x, ok := a.(float64); ok {
+		if y, ok := b.(float64); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	}
+	if x, ok := a.(bool); ok {
+		if y, ok := b.(bool); ok {
+			switch {
+			case x == y:
+				return 0
+			case !x:
+				return -1
+			}
+			return 1
+		}
+	}
+	return strings.Compare(strings.ToLower(fmt.Sprint(a)), strings.ToLower(fmt.Sprint(b)))
 }

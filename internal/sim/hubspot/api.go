@@ -2,14 +2,18 @@ package hubspot
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/sluicehq/sluice/internal/sim"
 )
@@ -88,6 +92,91 @@ func splitList(v string) []string {
 	return out
 }
 
+// queryList reads a list parameter the way HubSpot does: repeated
+// (properties=a&properties=b, as the official clients send it),
+// comma-separated, or both.
+func queryList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		out = append(out, splitList(v)...)
+	}
+	return out
+}
+
+// Paging limits of GET /crm/v3/objects/{type}.
+const (
+	defaultListSize = 10
+	maxListSize     = 100
+)
+
+// handleList is GET /crm/v3/objects/{type}: live (or, with archived=true,
+// archived) records in creation order, limit per page (default 10, at most
+// 100) and an opaque after cursor in paging.next.after.
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.objectType(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	bad := func(msg string) { s.writeError(w, r, http.StatusBadRequest, "VALIDATION_ERROR", msg) }
+	limit := defaultListSize
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListSize {
+			bad(fmt.Sprintf("limit must be between 1 and %d", maxListSize))
+			return
+		}
+		limit = n
+	}
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			bad("after must be a paging cursor returned by an earlier list")
+			return
+		}
+		after = n
+	}
+	archived := q.Get("archived") == "true"
+	want := queryList(q["properties"])
+	if want == nil {
+		want = t.Defaults
+	}
+	s.mu.Lock()
+	st := s.stores[t.Name]
+	recs := make([]*record, 0, len(st.byID))
+	for _, rec := range st.byID {
+		if rec.archived == archived && rec.seq >= after {
+			recs = append(recs, rec)
+		}
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].seq < recs[j].seq })
+	out := listResponse{Results: []objectJSON{}}
+	for i := 0; i < len(recs) && i < limit; i++ {
+		out.Results = append(out.Results, s.toJSON(t, recs[i], recs[i].props, want))
+	}
+	if len(recs) > limit {
+		next := strconv.FormatInt(recs[limit].seq, 10)
+		out.Paging = &paging{}
+		out.Paging.Next.After = next
+		out.Paging.Next.Link = "?after=" + next
+	}
+	s.mu.Unlock()
+	sim.WriteJSON(w, http.StatusOK, out)
+}
+
+type listResponse struct {
+	Results []objectJSON `json:"results"`
+	Paging  *paging      `json:"paging,omitempty"`
+}
+
+type paging struct {
+	Next struct {
+		After string `json:"after"`
+		Link  string `json:"link,omitempty"`
+	} `json:"next"`
+}
+
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	t, ok := s.objectType(w, r)
 	if !ok {
@@ -123,7 +212,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, q := r.PathValue("id"), r.URL.Query()
-	want := splitList(q.Get("properties"))
+	want := queryList(q["properties"])
 	if want == nil {
 		want = t.Defaults
 	}
@@ -495,6 +584,7 @@ type searchFilter struct {
 	PropertyName string `json:"propertyName"`
 	Operator     string `json:"operator"`
 	Value        any    `json:"value"`
+	HighValue    any    `json:"highValue"`
 	Values       []any  `json:"values"`
 }
 
@@ -545,9 +635,19 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			switch f.Operator {
-			case "EQ", "NEQ", "IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY":
+			case "EQ", "NEQ", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN":
+			case "GT", "GTE", "LT", "LTE", "BETWEEN":
+				p, _ := t.property(f.PropertyName)
+				if _, ok := comparable(p, f.Value); !ok {
+					bad(fmt.Sprintf("Invalid value %v for operator %s on property %q", f.Value, f.Operator, f.PropertyName))
+					return
+				}
+				if _, ok := comparable(p, f.HighValue); f.Operator == "BETWEEN" && !ok {
+					bad(fmt.Sprintf("BETWEEN on property %q needs a highValue", f.PropertyName))
+					return
+				}
 			default:
-				bad(fmt.Sprintf("Unsupported operator %q (the simulator supports EQ, NEQ, IN, HAS_PROPERTY, NOT_HAS_PROPERTY)", f.Operator))
+				bad(fmt.Sprintf("Unsupported operator %q (the simulator supports EQ, NEQ, LT, LTE, GT, GTE, BETWEEN, IN, NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY, CONTAINS_TOKEN, NOT_CONTAINS_TOKEN)", f.Operator))
 				return
 			}
 		}
@@ -592,7 +692,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	var hits []hit
 	for _, rec := range st.byID {
 		view := s.searchView(rec, now)
-		if view == nil || !matches(req.FilterGroups, view) {
+		if view == nil || !matches(t, req.FilterGroups, withSystem(t, rec, view)) {
 			continue
 		}
 		hits = append(hits, hit{rec, view})
@@ -616,7 +716,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 
 // matches is true when any filter group has every filter true; no groups
 // match everything.
-func matches(groups []struct {
+func matches(t *ObjectType, groups []struct {
 	Filters []searchFilter `json:"filters"`
 }, props map[string]string) bool {
 	if len(groups) == 0 {
@@ -625,7 +725,7 @@ func matches(groups []struct {
 	for _, g := range groups {
 		all := true
 		for _, f := range g.Filters {
-			if !matchFilter(f, props) {
+			if !matchFilter(t, f, props) {
 				all = false
 				break
 			}
@@ -637,10 +737,42 @@ func matches(groups []struct {
 	return false
 }
 
-func matchFilter(f searchFilter, props map[string]string) bool {
+func matchFilter(t *ObjectType, f searchFilter, props map[string]string) bool {
 	v, has := props[f.PropertyName]
 	want, _ := scalar(f.Value)
+	p, _ := t.property(f.PropertyName)
 	switch f.Operator {
+	case "GT", "GTE", "LT", "LTE", "BETWEEN":
+		if !has {
+			return false
+		}
+		c, ok := compareValues(p, v, f.Value)
+		if !ok {
+			return false
+		}
+		switch f.Operator {
+		case "GT":
+			return c > 0
+		case "GTE":
+			return c >= 0
+		case "LT":
+			return c < 0
+		case "LTE":
+			return c <= 0
+		}
+		hi, ok := compareValues(p, v, f.HighValue)
+		return ok && c >= 0 && hi <= 0
+	case "NOT_IN":
+		for _, x := range f.Values {
+			if xs, _ := scalar(x); has && strings.EqualFold(v, xs) {
+				return false
+			}
+		}
+		return true
+	case "CONTAINS_TOKEN":
+		return has && containsToken(v, want)
+	case "NOT_CONTAINS_TOKEN":
+		return !has || !containsToken(v, want)
 	case "EQ":
 		return has && strings.EqualFold(v, want)
 	case "NEQ":
@@ -674,4 +806,90 @@ func (s *Server) handleProperties(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sim.WriteJSON(w, http.StatusOK, out)
+}
+
+// withSystem adds the system properties (hs_object_id, createdate and the
+// modified date under both its names) to a search view, so filters on them
+// work as on HubSpot.
+func withSystem(t *ObjectType, rec *record, view map[string]string) map[string]string {
+	out := make(map[string]string, len(view)+4)
+	for k, v := range view {
+		out[k] = v
+	}
+	out["hs_object_id"] = rec.id
+	out["createdate"] = formatTime(rec.created)
+	out["hs_lastmodifieddate"] = formatTime(rec.updated)
+	if t.Modified != "" {
+		out[t.Modified] = formatTime(rec.updated)
+	}
+	return out
+}
+
+// comparable converts a filter value for an ordering operator on p: a
+// number for number properties, epoch milliseconds for dates and datetimes
+// (HubSpot takes milliseconds or ISO 8601), the string otherwise.
+func comparable(p Property, raw any) (any, bool) {
+	v, isNull := scalar(raw)
+	if isNull || v == "" {
+		return nil, false
+	}
+	switch p.Type {
+	case TypeNumber:
+		f, err := strconv.ParseFloat(v, 64)
+		return f, err == nil
+	case TypeDate, TypeDateTime:
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return ms, true
+		}
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+			if ts, err := time.Parse(layout, v); err == nil {
+				return ts.UnixMilli(), true
+			}
+		}
+		return nil, false
+	}
+	return strings.ToLower(v), true
+}
+
+// compareValues orders the stored value v against a filter value.
+func compareValues(p Property, v string, filter any) (int, bool) {
+	a, ok := comparable(p, v)
+	if !ok {
+		return 0, false
+	}
+	b, ok := comparable(p, filter)
+	if !ok {
+		return 0, false
+	}
+	switch x := a.(type) {
+	case float64:
+		return cmp.Compare(x, b.(float64)), true
+	case int64:
+		return cmp.Compare(x, b.(int64)), true
+	}
+	return strings.Compare(a.(string), b.(string)), true
+}
+
+// containsToken is CONTAINS_TOKEN: the value holds the token as a whole
+// word (split on spaces and punctuation, case-insensitive); a token with
+// "*" is a wildcard pattern matched against the whole value
+// ("*@example.com").
+func containsToken(v, token string) bool {
+	v, token = strings.ToLower(v), strings.ToLower(strings.TrimSpace(token))
+	if token == "" {
+		return false
+	}
+	if strings.Contains(token, "*") {
+		ok, err := path.Match(strings.ReplaceAll(token, "[", "\\["), v)
+		return err == nil && ok
+	}
+	words := strings.FieldsFunc(v, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for _, w := range words {
+		if w == token {
+			return true
+		}
+	}
+	return v == token
 }

@@ -6,14 +6,17 @@
 // It serves, under /crm/v3:
 //
 //	POST  /objects/{type}                     create one record (201)
-//	GET   /objects/{type}/{id}                read (?properties=a,b&idProperty=p)
+//	GET   /objects/{type}                     list (?limit=&after=&properties=a&properties=b&archived=)
+//	GET   /objects/{type}/{id}                read (?properties=a&properties=b or a,b; &idProperty=p)
 //	PATCH /objects/{type}/{id}                update (?idProperty=p)
 //	DELETE /objects/{type}/{id}               archive (204)
 //	POST  /objects/{type}/batch/create        {"inputs":[{"properties":{}, "objectWriteTraceId":""}]}
 //	POST  /objects/{type}/batch/update        {"inputs":[{"id":"","properties":{}}]}
 //	POST  /objects/{type}/batch/upsert        {"inputs":[{"id":"","idProperty":"","properties":{}}]}
 //	POST  /objects/{type}/batch/read          {"inputs":[{"id":""}],"properties":[],"idProperty":""}
-//	POST  /objects/{type}/search              filterGroups (EQ, NEQ, IN, HAS_PROPERTY, NOT_HAS_PROPERTY)
+//	POST  /objects/{type}/search              filterGroups (EQ, NEQ, LT, LTE, GT, GTE, BETWEEN, IN, NOT_IN,
+//	                                          HAS_PROPERTY, NOT_HAS_PROPERTY, CONTAINS_TOKEN, NOT_CONTAINS_TOKEN;
+//	                                          dates as epoch ms or ISO 8601, on system dates too)
 //	GET   /properties/{type}                  the property schema
 //
 // and the control endpoints of package sim under /_sim/.
@@ -216,6 +219,7 @@ func New(o Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /crm/v3/objects/{type}", s.handleCreate)
+	mux.HandleFunc("GET /crm/v3/objects/{type}", s.handleList)
 	mux.HandleFunc("GET /crm/v3/objects/{type}/{id}", s.handleGet)
 	mux.HandleFunc("PATCH /crm/v3/objects/{type}/{id}", s.handleUpdate)
 	mux.HandleFunc("DELETE /crm/v3/objects/{type}/{id}", s.handleArchive)

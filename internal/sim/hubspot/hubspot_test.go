@@ -445,3 +445,81 @@ func TestRecordsAndReset(t *testing.T) {
 		t.Fatal("reset left records or stats")
 	}
 }
+
+// TestOfficialClientReadsAndSearchOperators covers what @hubspot/api-client
+// sends: properties repeated in the query, the object list with paging, and
+// the ordering and token search operators (by last-modified date too).
+func TestOfficialClientReadsAndSearchOperators(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
+	f := start(t, hubspot.Options{Now: clk.Now, RateLimit: -1, SearchRate: -1})
+	var ids []string
+	for i, c := range []string{`"email":"ann@example.com","firstname":"Ann","phone":"+1 555 0100"`, `"email":"bo@acme.io","firstname":"Bo Peep"`, `"email":"cy@example.com","firstname":"Cy"`} {
+		a := f.call("POST", "/crm/v3/objects/contacts", `{"properties":{`+c+`}}`)
+		if a.status != 201 {
+			t.Fatalf("create %d: %d %s", i, a.status, a.raw)
+		}
+		ids = append(ids, a.str("id"))
+		clk.Advance(time.Minute)
+	}
+
+	a := f.call("GET", "/crm/v3/objects/contacts/"+ids[0]+"?properties=email&properties=firstname&properties=phone&archived=false", "")
+	p := a.props()
+	if a.status != 200 || p["email"] != "ann@example.com" || p["firstname"] != "Ann" || p["phone"] != "+1 555 0100" {
+		t.Fatalf("get with repeated properties: %d %s", a.status, a.raw)
+	}
+
+	a = f.call("GET", "/crm/v3/objects/contacts?limit=2&properties=email&properties=firstname", "")
+	res, _ := a.body["results"].([]any)
+	next, _ := a.body["paging"].(map[string]any)["next"].(map[string]any)
+	if a.status != 200 || len(res) != 2 || next["after"] == nil {
+		t.Fatalf("list page 1: %d %s", a.status, a.raw)
+	}
+	if first := res[0].(map[string]any); first["id"] != ids[0] || first["properties"].(map[string]any)["firstname"] != "Ann" {
+		t.Fatalf("list order: %s", a.raw)
+	}
+	a = f.call("GET", fmt.Sprintf("/crm/v3/objects/contacts?limit=2&after=%v", next["after"]), "")
+	res, _ = a.body["results"].([]any)
+	if a.status != 200 || len(res) != 1 || res[0].(map[string]any)["id"] != ids[2] || a.body["paging"] != nil {
+		t.Fatalf("list page 2: %d %s", a.status, a.raw)
+	}
+	if a := f.call("GET", "/crm/v3/objects/contacts?limit=101", ""); a.status != 400 {
+		t.Fatalf("limit 101: %d %s", a.status, a.raw)
+	}
+
+	search := func(filters string) []string {
+		t.Helper()
+		a := f.call("POST", "/crm/v3/objects/contacts/search", `{"filterGroups":[{"filters":[`+filters+`]}],"properties":["email"]}`)
+		if a.status != 200 {
+			t.Fatalf("search %s: %d %s", filters, a.status, a.raw)
+		}
+		var out []string
+		for _, r := range a.body["results"].([]any) {
+			out = append(out, r.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	second := clk.t.Add(-2 * time.Minute) // when the second contact was written
+	ms := func(t time.Time) string { return fmt.Sprint(t.UnixMilli()) }
+	for _, tc := range []struct {
+		filters string
+		want    []string
+	}{
+		{`{"propertyName":"hs_lastmodifieddate","operator":"GTE","value":"` + ms(second) + `"}`, ids[1:]},
+		{`{"propertyName":"hs_lastmodifieddate","operator":"GT","value":"` + ms(second) + `"}`, ids[2:]},
+		{`{"propertyName":"lastmodifieddate","operator":"LT","value":"` + second.Format(time.RFC3339) + `"}`, ids[:1]},
+		{`{"propertyName":"hs_lastmodifieddate","operator":"LTE","value":"` + ms(second) + `"}`, ids[:2]},
+		{`{"propertyName":"createdate","operator":"BETWEEN","value":"` + ms(second) + `","highValue":"` + ms(second.Add(time.Minute)) + `"}`, ids[1:]},
+		{`{"propertyName":"email","operator":"CONTAINS_TOKEN","value":"*@example.com"}`, []string{ids[0], ids[2]}},
+		{`{"propertyName":"firstname","operator":"CONTAINS_TOKEN","value":"peep"}`, ids[1:2]},
+		{`{"propertyName":"hs_object_id","operator":"GT","value":"` + ids[0] + `"}`, ids[1:]},
+	} {
+		if got := search(tc.filters); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("search %s = %v, want %v", tc.filters, got, tc.want)
+		}
+	}
+	a = f.call("POST", "/crm/v3/objects/contacts/search", `{"filterGroups":[{"filters":[{"propertyName":"createdate","operator":"BETWEEN","value":"1"}]}]}`)
+	if a.status != 400 || a.str("category") != "VALIDATION_ERROR" {
+		t.Fatalf("BETWEEN without highValue: %d %s", a.status, a.raw)
+	}
+}

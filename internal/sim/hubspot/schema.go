@@ -101,7 +101,9 @@ func DefaultObjectTypes() []ObjectType {
 				Options: []string{"BLOCKER", "BUDGET_HOLDER", "CHAMPION", "DECISION_MAKER", "END_USER", "EXECUTIVE_SPONSOR", "INFLUENCER", "OTHER"}},
 			{Name: "sluice_signup_date", Label: "Signup Date", Type: TypeDate, FieldType: FieldDate},
 			{Name: "sluice_key", Label: "Sluice Key", Type: TypeString, FieldType: FieldText, Unique: true},
-		}, system("lastmodifieddate")...),
+		}, append(system("lastmodifieddate"),
+			// Contacts carry both names of the modified date on HubSpot.
+			Property{Name: "hs_lastmodifieddate", Label: "Object last modified date/time", Type: TypeDateTime, FieldType: FieldDate, ReadOnly: true})...),
 	}
 	companies := ObjectType{
 		Name: "companies", Singular: "Company", DedupeKey: "domain", Modified: "hs_lastmodifieddate",

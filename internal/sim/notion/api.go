@@ -56,7 +56,35 @@ func jsonKind(k string) string {
 	return k
 }
 
-func (s *Server) database(id string) *db { return s.dbs[normID(id)] }
+func (s *Server) database(id string) *container { return s.dbs[normID(id)] }
+
+// source finds a data source by its ID or, for tests, by its database's ID
+// (the first data source). s.mu must be held.
+func (s *Server) source(id string) *db {
+	if d := s.sources[normID(id)]; d != nil {
+		return d
+	}
+	if c := s.dbs[normID(id)]; c != nil {
+		return c.sources[0]
+	}
+	return nil
+}
+
+// single is the one data source of c for the database-level calls (create
+// under a database_id parent, and before 2025-09-03 database read and
+// query). Notion's upgrade guide: once a database has a second data source
+// those calls fail. The error text is the simulator's [U].
+func single(c *container) (*db, *apiError) {
+	if len(c.sources) == 1 {
+		return c.sources[0], nil
+	}
+	return nil, validation("Databases with multiple data sources are not supported by this request: database %s has %d data sources. Use Notion-Version %s and a data_source_id.", c.id, len(c.sources), DataSourcesVersion)
+}
+
+func sourceNotFound(id string) *apiError {
+	return &apiError{status: 404, code: "object_not_found",
+		message: fmt.Sprintf("Could not find data_source with ID: %s. Make sure the relevant pages and databases are shared with your integration.", id)}
+}
 
 func dbNotFound(id string) *apiError {
 	return &apiError{status: 404, code: "object_not_found",
@@ -79,7 +107,7 @@ type pageBody struct {
 // properties validates every property value of body against d; nothing is
 // stored until all are valid. s.mu must be held.
 func (s *Server) properties(d *db, props map[string]json.RawMessage) (map[string]any, *apiError) {
-	removed := func(name string) bool { return s.Removed(d.id, name) || s.Removed(normID(d.id), name) }
+	removed := func(name string) bool { return s.removedProp(d, name) }
 	out := make(map[string]any, len(props))
 	for _, key := range sortedKeys(props) {
 		p, v, err := s.value(d, key, props[key], removed)
@@ -130,14 +158,24 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, bodyFailed("body.parent", "defined", "undefined"))
 		return
 	}
-	var dbID string
-	if raw, ok := body.Parent["database_id"]; !ok || json.Unmarshal(raw, &dbID) != nil || dbID == "" {
-		if _, ok := body.Parent["page_id"]; ok {
-			s.writeError(w, &apiError{status: 400, code: "validation_error",
-				message: "The simulator serves database pages only: use a database_id parent."})
+	var dbID, srcID string
+	sources := dataSources(r)
+	if raw, ok := body.Parent["data_source_id"]; ok && sources {
+		if json.Unmarshal(raw, &srcID) != nil || srcID == "" {
+			s.writeError(w, bodyFailed("body.parent.data_source_id", "a string", show(raw)))
 			return
 		}
-		s.writeError(w, bodyFailed("body.parent.database_id", "defined", "undefined"))
+	} else if raw, ok := body.Parent["database_id"]; !ok || json.Unmarshal(raw, &dbID) != nil || dbID == "" {
+		if _, ok := body.Parent["page_id"]; ok {
+			s.writeError(w, &apiError{status: 400, code: "validation_error",
+				message: "The simulator serves database pages only: use a data_source_id or database_id parent."})
+			return
+		}
+		want := "body.parent.database_id"
+		if sources {
+			want = "body.parent.data_source_id"
+		}
+		s.writeError(w, bodyFailed(want, "defined", "undefined"))
 		return
 	}
 	if body.Properties == nil {
@@ -150,11 +188,26 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	d := s.database(dbID)
-	if d == nil {
-		s.mu.Unlock()
-		s.writeError(w, dbNotFound(dbID))
-		return
+	var d *db
+	if srcID != "" {
+		if d = s.sources[normID(srcID)]; d == nil {
+			s.mu.Unlock()
+			s.writeError(w, sourceNotFound(srcID))
+			return
+		}
+	} else {
+		c := s.database(dbID)
+		if c == nil {
+			s.mu.Unlock()
+			s.writeError(w, dbNotFound(dbID))
+			return
+		}
+		var aerr *apiError
+		if d, aerr = single(c); aerr != nil {
+			s.mu.Unlock()
+			s.writeError(w, aerr)
+			return
+		}
 	}
 	values, aerr := s.properties(d, body.Properties)
 	if aerr != nil {
@@ -170,7 +223,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pages[normID(p.id)] = p
 	s.KeyAdded(s.keyOf(p))
-	out := s.pageJSON(p)
+	out := s.pageJSON(p, sources)
 	s.mu.Unlock()
 	if s.TimedOut(r) {
 		return
@@ -184,7 +237,7 @@ func (s *Server) handleGetPage(w http.ResponseWriter, r *http.Request) {
 	p := s.pages[normID(id)]
 	var out map[string]any
 	if p != nil {
-		out = s.pageJSON(p)
+		out = s.pageJSON(p, dataSources(r))
 	}
 	s.mu.Unlock()
 	if p == nil {
@@ -234,7 +287,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		s.KeyRemoved(old)
 		s.KeyAdded(cur)
 	}
-	out := s.pageJSON(p)
+	out := s.pageJSON(p, dataSources(r))
 	s.mu.Unlock()
 	if s.TimedOut(r) {
 		return
@@ -259,12 +312,12 @@ func (s *Server) keyOf(p *page) string {
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // pageJSON renders a page object; every property of the database is
-// present, empty ones as Notion returns them (null, [] or false). s.mu must
-// be held.
-func (s *Server) pageJSON(p *page) map[string]any {
+// present, empty ones as Notion returns them (null, [] or false). From
+// 2025-09-03 (sources) the parent is the data source. s.mu must be held.
+func (s *Server) pageJSON(p *page, sources bool) map[string]any {
 	props := map[string]any{}
 	for _, sp := range p.db.props {
-		if s.Removed(p.db.id, sp.name) || s.Removed(normID(p.db.id), sp.name) {
+		if s.removedProp(p.db, sp.name) {
 			continue
 		}
 		props[sp.name] = map[string]any{"id": sp.id, "type": sp.typ, sp.typ: valueJSON(sp.typ, p.values[sp.name])}
@@ -279,7 +332,7 @@ func (s *Server) pageJSON(p *page) map[string]any {
 		"last_edited_by":   user,
 		"cover":            nil,
 		"icon":             nil,
-		"parent":           map[string]any{"type": "database_id", "database_id": p.db.id},
+		"parent":           pageParent(p.db, sources),
 		"archived":         p.archived,
 		"in_trash":         p.archived,
 		"properties":       props,
@@ -288,60 +341,112 @@ func (s *Server) pageJSON(p *page) map[string]any {
 	}
 }
 
+func pageParent(d *db, sources bool) map[string]any {
+	if sources {
+		return map[string]any{"type": "data_source_id", "data_source_id": d.id, "database_id": d.parent.id}
+	}
+	return map[string]any{"type": "database_id", "database_id": d.parent.id}
+}
+
 func (s *Server) handleGetDatabase(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	sources := dataSources(r)
 	s.mu.Lock()
-	d := s.database(id)
+	c := s.database(id)
 	var out map[string]any
-	if d != nil {
-		out = s.databaseJSON(d, dataSources(r))
+	var aerr *apiError
+	switch {
+	case c == nil:
+		aerr = dbNotFound(id)
+	case sources:
+		out = s.databaseJSON(c)
+	default:
+		var d *db
+		if d, aerr = single(c); aerr == nil {
+			out = s.databaseJSON(c)
+			out["properties"] = s.schemaJSON(d)
+		}
 	}
 	s.mu.Unlock()
-	if d == nil {
-		s.writeError(w, dbNotFound(id))
+	if aerr != nil {
+		s.writeError(w, aerr)
 		return
 	}
 	sim.WriteJSON(w, http.StatusOK, out)
 }
 
-// databaseJSON renders a database object: its property schema, or from
-// 2025-09-03 its one data source. s.mu must be held.
-func (s *Server) databaseJSON(d *db, sources bool) map[string]any {
-	out := map[string]any{
+func (s *Server) handleGetDataSource(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !dataSources(r) {
+		s.writeError(w, &apiError{status: 400, code: "invalid_request_url", message: "Invalid request URL."})
+		return
+	}
+	s.mu.Lock()
+	d := s.sources[normID(id)]
+	var out map[string]any
+	if d != nil {
+		out = map[string]any{
+			"object":           "data_source",
+			"id":               d.id,
+			"created_time":     formatTime(d.created),
+			"last_edited_time": formatTime(d.edited),
+			"title":            richTextJSON([]textRun{{Content: d.title}}),
+			"description":      []any{},
+			"icon":             nil,
+			"cover":            nil,
+			"parent":           map[string]any{"type": "database_id", "database_id": d.parent.id},
+			"database_parent":  map[string]any{"type": "workspace", "workspace": true},
+			"url":              "https://www.notion.so/" + normID(d.id),
+			"archived":         false,
+			"in_trash":         false,
+			"is_inline":        false,
+			"public_url":       nil,
+			"properties":       s.schemaJSON(d),
+		}
+	}
+	s.mu.Unlock()
+	if d == nil {
+		s.writeError(w, sourceNotFound(id))
+		return
+	}
+	sim.WriteJSON(w, http.StatusOK, out)
+}
+
+// databaseJSON renders a database object; from 2025-09-03 it lists its
+// data sources and holds no schema. s.mu must be held.
+func (s *Server) databaseJSON(c *container) map[string]any {
+	list := make([]any, 0, len(c.sources))
+	for _, d := range c.sources {
+		list = append(list, map[string]any{"id": d.id, "name": d.title})
+	}
+	return map[string]any{
 		"object":           "database",
-		"id":               d.id,
-		"created_time":     formatTime(d.created),
-		"last_edited_time": formatTime(d.edited),
-		"title":            richTextJSON([]textRun{{Content: d.title}}),
+		"id":               c.id,
+		"created_time":     formatTime(c.created),
+		"last_edited_time": formatTime(c.edited),
+		"title":            richTextJSON([]textRun{{Content: c.title}}),
 		"description":      []any{},
 		"icon":             nil,
 		"cover":            nil,
 		"parent":           map[string]any{"type": "workspace", "workspace": true},
-		"url":              "https://www.notion.so/" + normID(d.id),
+		"url":              "https://www.notion.so/" + normID(c.id),
 		"archived":         false,
 		"in_trash":         false,
 		"is_inline":        false,
 		"public_url":       nil,
+		"data_sources":     list,
 	}
-	if sources {
-		// The data source ID is the database ID with its last digit
-		// flipped: stable, and different.
-		h := normID(d.id)
-		last := "0"
-		if h[31] == '0' {
-			last = "1"
-		}
-		out["data_sources"] = []any{map[string]any{"id": dashed(h[:31] + last), "name": d.title}}
-		return out
-	}
+}
+
+// schemaJSON is a data source's property schema. s.mu must be held.
+func (s *Server) schemaJSON(d *db) map[string]any {
 	props := map[string]any{}
 	for _, p := range d.props {
-		if !s.Removed(d.id, p.name) && !s.Removed(normID(d.id), p.name) {
+		if !s.removedProp(d, p.name) {
 			props[p.name] = p.schemaJSON()
 		}
 	}
-	out["properties"] = props
-	return out
+	return props
 }
 
 type queryBody struct {
@@ -356,6 +461,19 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &apiError{status: 400, code: "invalid_request_url", message: "Invalid request URL."})
 		return
 	}
+	s.query(w, r, false)
+}
+
+func (s *Server) handleQuerySource(w http.ResponseWriter, r *http.Request) {
+	if !dataSources(r) {
+		s.writeError(w, &apiError{status: 400, code: "invalid_request_url", message: "Invalid request URL."})
+		return
+	}
+	s.query(w, r, true)
+}
+
+// query serves a database query (before 2025-09-03) or a data source query.
+func (s *Server) query(w http.ResponseWriter, r *http.Request, bySource bool) {
 	id := r.PathValue("id")
 	var body queryBody
 	if !s.decode(w, r, &body) {
@@ -371,10 +489,23 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.database(id)
-	if d == nil {
-		s.writeErrorLocked(w, dbNotFound(id))
-		return
+	var d *db
+	if bySource {
+		if d = s.sources[normID(id)]; d == nil {
+			s.writeErrorLocked(w, sourceNotFound(id))
+			return
+		}
+	} else {
+		c := s.database(id)
+		if c == nil {
+			s.writeErrorLocked(w, dbNotFound(id))
+			return
+		}
+		var aerr *apiError
+		if d, aerr = single(c); aerr != nil {
+			s.writeErrorLocked(w, aerr)
+			return
+		}
 	}
 	var match func(*page) bool = func(*page) bool { return true }
 	if body.Filter != nil && !isNull(body.Filter) {
@@ -409,7 +540,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	end := min(start+size, len(hits))
 	results := make([]any, 0, end-start)
 	for _, p := range hits[start:end] {
-		results = append(results, s.pageJSON(p))
+		results = append(results, s.pageJSON(p, bySource))
 	}
 	var next any
 	if end < len(hits) {
@@ -482,7 +613,7 @@ func (s *Server) compileFilter(d *db, path string, raw json.RawMessage, depth in
 		return nil, bodyFailed(path+".property", "defined", "undefined")
 	}
 	sp := d.byKey(name)
-	if sp == nil || s.Removed(d.id, sp.name) || s.Removed(normID(d.id), sp.name) {
+	if sp == nil || s.removedProp(d, sp.name) {
 		return nil, validation("Could not find property with name or id: %s", name)
 	}
 	var key string
@@ -658,11 +789,11 @@ func (s *Server) records() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string][]map[string]any{}
-	for _, d := range s.dbs {
-		out[d.id] = []map[string]any{}
+	for _, c := range s.dbs {
+		out[c.id] = []map[string]any{}
 	}
 	for _, p := range s.sorted("") {
-		out[p.db.id] = append(out[p.db.id], s.pageJSON(p))
+		out[p.db.parent.id] = append(out[p.db.parent.id], s.pageJSON(p, len(p.db.parent.sources) > 1))
 	}
 	return out
 }
@@ -672,7 +803,7 @@ func (s *Server) records() any {
 func (s *Server) sorted(dbID string) []*page {
 	var out []*page
 	for _, p := range s.pages {
-		if dbID == "" || normID(p.db.id) == dbID {
+		if dbID == "" || normID(p.db.id) == dbID || normID(p.db.parent.id) == dbID {
 			out = append(out, p)
 		}
 	}
@@ -695,8 +826,8 @@ type Page struct {
 	Created  time.Time
 }
 
-// Pages returns the pages of a database that are not in the trash, in
-// creation order.
+// Pages returns the pages of a database (every data source) or of one data
+// source that are not in the trash, in creation order.
 func (s *Server) Pages(databaseID string) []Page {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -723,7 +854,7 @@ func (s *Server) Pages(databaseID string) []Page {
 func (s *Server) SelectOptions(databaseID, property string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.database(databaseID)
+	d := s.source(databaseID)
 	if d == nil {
 		return nil
 	}

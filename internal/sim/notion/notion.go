@@ -5,11 +5,13 @@
 //
 // It serves, under /v1:
 //
-//	POST  /pages                  create a page in a database ({"parent":{"database_id"},"properties","children"})
-//	GET   /pages/{id}             retrieve a page
-//	PATCH /pages/{id}             update properties; "archived"/"in_trash" move it to or from the trash
-//	POST  /databases/{id}/query   filter, start_cursor, page_size (<= 100)
-//	GET   /databases/{id}         the database and its property schema
+//	POST  /pages                     create a page ({"parent":{"data_source_id"|"database_id"},"properties","children"})
+//	GET   /pages/{id}                retrieve a page
+//	PATCH /pages/{id}                update properties; "archived"/"in_trash" move it to or from the trash
+//	POST  /databases/{id}/query      filter, start_cursor, page_size (<= 100); before 2025-09-03
+//	GET   /databases/{id}            the database: its schema, or from 2025-09-03 its data sources
+//	GET   /data_sources/{id}         a data source and its schema (2025-09-03 and later)
+//	POST  /data_sources/{id}/query   as the database query (2025-09-03 and later)
 //
 // and the control endpoints of package sim under /_sim/.
 //
@@ -57,11 +59,17 @@
 //     version), then the version, then the rate limit. Notion-Version must
 //     be a published version (2021-05-11 … 2026-03-11), else 400
 //     missing_version listing them. From 2025-09-03 databases hold data
-//     sources: GET /databases/{id} lists "data_sources" instead of
-//     "properties", and POST /databases/{id}/query is 400
-//     invalid_request_url; creating a page with a database_id parent still
-//     works (a single-source database). The data source endpoints are not
-//     served.
+//     sources (upgrade guide 2025-09-03): GET /databases/{id} lists
+//     "data_sources" instead of "properties", the schema and the query move
+//     to /data_sources/{id}, POST /databases/{id}/query is 400
+//     invalid_request_url, pages are created under a data_source_id parent
+//     and page objects carry {"type":"data_source_id","data_source_id",
+//     "database_id"} as parent. A database configured without DataSources
+//     has one, with ID DataSourceID(database ID). As the guide documents,
+//     once a database has a second data source the database-level calls
+//     (create under a database_id parent, and before 2025-09-03 database
+//     read and query) fail: 400 validation_error, message [U]. The data
+//     source endpoints answer invalid_request_url before 2025-09-03.
 //   - Text filters (rich_text, title, email, phone_number, url) compare
 //     exactly (case-sensitive) for equals; contains and starts_with/ends_with
 //     are case-insensitive. Compound filters nest two levels at most.
@@ -135,11 +143,12 @@ type Server struct {
 	initial  []Database
 	interval time.Duration
 
-	mu    sync.Mutex
-	ids   uint64
-	dbs   map[string]*db // by normalized ID
-	pages map[string]*page
-	seq   int64
+	mu      sync.Mutex
+	ids     uint64
+	dbs     map[string]*container // by normalized database ID
+	sources map[string]*db        // data sources by normalized ID
+	pages   map[string]*page
+	seq     int64
 }
 
 // page is one stored database page.
@@ -187,6 +196,8 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("PATCH /v1/pages/{id}", s.handleUpdate)
 	mux.HandleFunc("POST /v1/databases/{id}/query", s.handleQuery)
 	mux.HandleFunc("GET /v1/databases/{id}", s.handleGetDatabase)
+	mux.HandleFunc("GET /v1/data_sources/{id}", s.handleGetDataSource)
+	mux.HandleFunc("POST /v1/data_sources/{id}/query", s.handleQuerySource)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &apiError{status: 400, code: "invalid_request_url", message: "Invalid request URL."})
 	})
@@ -210,26 +221,50 @@ func checkDatabases(dbs []Database) error {
 			return fmt.Errorf("databases[%d].id: %s is listed twice", i, d.ID)
 		}
 		seen[id] = true
-		titles := 0
-		names := map[string]bool{}
-		for j, p := range d.Properties {
-			if p.Name == "" || names[p.Name] {
-				return fmt.Errorf("databases[%d].properties[%d]: empty or duplicate name %q", i, j, p.Name)
+		if len(d.DataSources) > 0 && (len(d.Properties) > 0 || d.KeyProperty != "") {
+			return fmt.Errorf("databases[%d]: properties belong to its data_sources when it has some", i)
+		}
+		for j, src := range d.sources() {
+			at := fmt.Sprintf("databases[%d]", i)
+			if len(d.DataSources) > 0 {
+				at = fmt.Sprintf("databases[%d].data_sources[%d]", i, j)
+				sid := normID(src.ID)
+				if len(sid) != 32 {
+					return fmt.Errorf("%s.id: %q is not a UUID", at, src.ID)
+				}
+				if seen[sid] {
+					return fmt.Errorf("%s.id: %s is listed twice", at, src.ID)
+				}
+				seen[sid] = true
 			}
-			names[p.Name] = true
-			if !slices.Contains(Types, p.Type) {
-				return fmt.Errorf("databases[%d].properties[%d]: type %q is not one of %s", i, j, p.Type, strings.Join(Types, ", "))
-			}
-			if p.Type == TypeTitle {
-				titles++
+			if err := checkProperties(at, src.Properties, src.KeyProperty); err != nil {
+				return err
 			}
 		}
-		if titles != 1 {
-			return fmt.Errorf("databases[%d]: %d title properties, want exactly 1", i, titles)
+	}
+	return nil
+}
+
+func checkProperties(at string, props []Property, key string) error {
+	titles := 0
+	names := map[string]bool{}
+	for j, p := range props {
+		if p.Name == "" || names[p.Name] {
+			return fmt.Errorf("%s.properties[%d]: empty or duplicate name %q", at, j, p.Name)
 		}
-		if d.KeyProperty != "" && !names[d.KeyProperty] {
-			return fmt.Errorf("databases[%d].key_property: %q is not a property", i, d.KeyProperty)
+		names[p.Name] = true
+		if !slices.Contains(Types, p.Type) {
+			return fmt.Errorf("%s.properties[%d]: type %q is not one of %s", at, j, p.Type, strings.Join(Types, ", "))
 		}
+		if p.Type == TypeTitle {
+			titles++
+		}
+	}
+	if titles != 1 {
+		return fmt.Errorf("%s: %d title properties, want exactly 1", at, titles)
+	}
+	if key != "" && !names[key] {
+		return fmt.Errorf("%s.key_property: %q is not a property", at, key)
 	}
 	return nil
 }
@@ -249,21 +284,27 @@ func (s *Server) reset() {
 	defer s.mu.Unlock()
 	s.ids, s.seq = 0, 0
 	s.pages = map[string]*page{}
-	s.dbs = map[string]*db{}
+	s.dbs = map[string]*container{}
+	s.sources = map[string]*db{}
 	now := s.Now()
 	for _, d := range s.initial {
-		st := &db{id: dashed(normID(d.ID)), title: d.Title, key: d.KeyProperty, created: now, edited: now}
-		for i, p := range d.Properties {
-			sp := &prop{id: propID(i), name: p.Name, typ: p.Type}
-			if p.Type == TypeTitle {
-				sp.id = "title"
+		c := &container{id: dashed(normID(d.ID)), title: d.Title, created: now, edited: now}
+		for _, src := range d.sources() {
+			st := &db{id: dashed(normID(src.ID)), parent: c, title: src.Name, key: src.KeyProperty, created: now, edited: now}
+			for i, p := range src.Properties {
+				sp := &prop{id: propID(i), name: p.Name, typ: p.Type}
+				if p.Type == TypeTitle {
+					sp.id = "title"
+				}
+				for _, o := range p.Options {
+					sp.options = append(sp.options, option{ID: s.newOptionID(), Name: o, Color: "default"})
+				}
+				st.props = append(st.props, sp)
 			}
-			for _, o := range p.Options {
-				sp.options = append(sp.options, option{ID: s.newOptionID(), Name: o, Color: "default"})
-			}
-			st.props = append(st.props, sp)
+			c.sources = append(c.sources, st)
+			s.sources[normID(st.id)] = st
 		}
-		s.dbs[normID(d.ID)] = st
+		s.dbs[normID(d.ID)] = c
 	}
 	s.window.Reset()
 }
@@ -351,6 +392,17 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // data sources.
 func dataSources(r *http.Request) bool {
 	return r.Header.Get("Notion-Version") >= DataSourcesVersion
+}
+
+// removedProp reports whether the removed_fields fault dropped property
+// name of d: bare, or qualified by the database or data source ID.
+func (s *Server) removedProp(d *db, name string) bool {
+	for _, q := range []string{d.id, normID(d.id), d.parent.id, normID(d.parent.id)} {
+		if s.Removed(q, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func bearer(r *http.Request) (string, bool) {

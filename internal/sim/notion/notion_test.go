@@ -470,3 +470,84 @@ func TestOptionsValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestDataSources: at 2025-09-03 a database is a container of data sources;
+// pages are created under a data_source_id, returned with a data_source_id
+// parent, and queried through the data source. Once a database has a
+// second data source the database-level calls fail, at every version; a
+// single-source database still works at older versions as before.
+func TestDataSources(t *testing.T) {
+	t.Parallel()
+	const (
+		multiID = "1f0a2b3c-4d5e-4f60-8172-839405a6b7c8"
+		srcA    = "2a0a2b3c-4d5e-4f60-8172-839405a6b7c8"
+		srcB    = "3b0a2b3c-4d5e-4f60-8172-839405a6b7c8"
+	)
+	props := []notion.Property{{Name: "Name", Type: notion.TypeTitle}, {Name: "Email", Type: notion.TypeEmail}}
+	f := start(t, notion.Options{Databases: append(notion.DefaultDatabases(), notion.Database{
+		ID: multiID, Title: "People",
+		DataSources: []notion.DataSource{
+			{ID: srcA, Name: "Leads", Properties: props, KeyProperty: "Email"},
+			{ID: srcB, Name: "Partners", Properties: append(props, notion.Property{Name: "Tier", Type: notion.TypeNumber})},
+		},
+	})})
+	v := map[string]string{"Notion-Version": notion.DataSourcesVersion}
+
+	d := f.do("GET", "/v1/databases/"+multiID, "", v)
+	list, _ := d.body["data_sources"].([]any)
+	if d.status != 200 || len(list) != 2 || list[1].(map[string]any)["id"] != srcB || list[1].(map[string]any)["name"] != "Partners" {
+		t.Fatalf("database: %d %s", d.status, d.raw)
+	}
+	ds := f.do("GET", "/v1/data_sources/"+srcB, "", v)
+	dsProps, _ := ds.body["properties"].(map[string]any)
+	if ds.status != 200 || ds.str("object") != "data_source" || dsProps["Tier"] == nil || ds.body["parent"].(map[string]any)["database_id"] != multiID {
+		t.Fatalf("data source: %d %s", ds.status, ds.raw)
+	}
+
+	a := f.do("POST", "/v1/pages", `{"parent":{"type":"data_source_id","data_source_id":"`+srcB+`"},"properties":{"Name":{"title":`+text("Ann")+`},"Tier":{"number":2}}}`, v)
+	parent, _ := a.body["parent"].(map[string]any)
+	if a.status != 200 || parent["type"] != "data_source_id" || parent["data_source_id"] != srcB || parent["database_id"] != multiID {
+		t.Fatalf("create under data source: %d %s", a.status, a.raw)
+	}
+	pageID := a.str("id")
+	// Tier belongs to the other data source's schema only.
+	notionError(t, f.do("POST", "/v1/pages", `{"parent":{"data_source_id":"`+srcA+`"},"properties":{"Tier":{"number":2}}}`, v), 400, "validation_error", "Tier is not a property that exists")
+
+	q := f.do("POST", "/v1/data_sources/"+srcB+"/query", `{"filter":{"property":"Tier","number":{"equals":2}}}`, v)
+	res, _ := q.body["results"].([]any)
+	if q.status != 200 || len(res) != 1 || res[0].(map[string]any)["id"] != pageID {
+		t.Fatalf("query data source: %d %s", q.status, q.raw)
+	}
+	if q := f.do("POST", "/v1/data_sources/"+srcA+"/query", `{}`, v); q.status != 200 || len(q.body["results"].([]any)) != 0 {
+		t.Fatalf("query other data source: %d %s", q.status, q.raw)
+	}
+	notionError(t, f.do("POST", "/v1/data_sources/"+multiID+"/query", `{}`, v), 404, "object_not_found", "data_source")
+
+	// Database-level calls fail on a database with two data sources.
+	notionError(t, f.do("POST", "/v1/pages", `{"parent":{"database_id":"`+multiID+`"},"properties":{}}`, v), 400, "validation_error", "multiple data sources")
+	notionError(t, f.call("POST", "/v1/pages", `{"parent":{"database_id":"`+multiID+`"},"properties":{}}`), 400, "validation_error", "multiple data sources")
+	notionError(t, f.call("GET", "/v1/databases/"+multiID, ""), 400, "validation_error", "multiple data sources")
+	notionError(t, f.call("POST", "/v1/databases/"+multiID+"/query", `{}`), 400, "validation_error", "multiple data sources")
+	// The data source endpoints do not exist before 2025-09-03.
+	notionError(t, f.call("POST", "/v1/data_sources/"+srcA+"/query", `{}`), 400, "invalid_request_url", "Invalid request URL.")
+
+	// A single-source database: the old calls work as before, and the page
+	// parent follows the version asked.
+	old := f.create(`{"Name":{"title":` + text("Bo") + `}}`)
+	if old.status != 200 || old.body["parent"].(map[string]any)["type"] != "database_id" {
+		t.Fatalf("old create: %d %s", old.status, old.raw)
+	}
+	got := f.do("GET", "/v1/pages/"+old.str("id"), "", v)
+	if p := got.body["parent"].(map[string]any); p["data_source_id"] != notion.DataSourceID(dbID) || p["database_id"] != dbID {
+		t.Fatalf("page at 2025-09-03: %s", got.raw)
+	}
+	if q := f.call("POST", "/v1/databases/"+dbID+"/query", `{}`); q.status != 200 || len(q.body["results"].([]any)) != 1 {
+		t.Fatalf("old query: %d %s", q.status, q.raw)
+	}
+	if q := f.do("POST", "/v1/data_sources/"+notion.DataSourceID(dbID)+"/query", `{}`, v); q.status != 200 || len(q.body["results"].([]any)) != 1 {
+		t.Fatalf("implicit data source query: %d %s", q.status, q.raw)
+	}
+	if n := len(f.s.Pages(multiID)); n != 1 {
+		t.Fatalf("Pages(database) = %d, want 1", n)
+	}
+}

@@ -73,6 +73,44 @@ type Database struct {
 	// KeyProperty names the property whose value is the record's business
 	// key, for Stats.DuplicatesByKey ("" counts nothing).
 	KeyProperty string
+	// DataSources, when set, are the database's data sources (Notion-Version
+	// 2025-09-03 and later), each with its own schema; Properties and
+	// KeyProperty must then be empty. When empty, the database has one data
+	// source with ID DataSourceID(ID) holding Properties.
+	DataSources []DataSource
+}
+
+// DataSource is one data source of a multi-source database.
+type DataSource struct {
+	// ID is the data source's UUID.
+	ID   string
+	Name string
+	// Properties and KeyProperty are as in Database.
+	Properties  []Property
+	KeyProperty string
+}
+
+// DataSourceID is the ID of the one data source of a database configured
+// without DataSources: the database ID with its last digit flipped, stable
+// and different.
+func DataSourceID(databaseID string) string {
+	h := normID(databaseID)
+	if len(h) != 32 {
+		return databaseID
+	}
+	last := "0"
+	if h[31] == '0' {
+		last = "1"
+	}
+	return dashed(h[:31] + last)
+}
+
+// sources are d's data sources, the implicit one included.
+func (d Database) sources() []DataSource {
+	if len(d.DataSources) > 0 {
+		return d.DataSources
+	}
+	return []DataSource{{ID: DataSourceID(d.ID), Name: d.Title, Properties: d.Properties, KeyProperty: d.KeyProperty}}
 }
 
 // DefaultDatabaseID is the ID of the database DefaultDatabases returns.
@@ -117,9 +155,21 @@ type prop struct {
 	options []option
 }
 
-// db is a database as stored.
-type db struct {
+// container is a database as stored: from 2025-09-03 a container of one
+// or more data sources.
+type container struct {
 	id      string
+	title   string
+	sources []*db
+	created time.Time
+	edited  time.Time
+}
+
+// db is one data source as stored: the schema pages are written against.
+// Before 2025-09-03 a database and its single data source are one thing.
+type db struct {
+	id      string // the data source ID
+	parent  *container
 	title   string
 	props   []*prop
 	key     string

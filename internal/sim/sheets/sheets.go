@@ -603,7 +603,7 @@ func (s *Server) writeQuota(w http.ResponseWriter, metric string, perUser bool, 
 
 // writeFault writes Google's answer for status; it is the sim.Platform's
 // WriteError for injected errors and revoked tokens.
-func (s *Server) writeFault(w http.ResponseWriter, _ *http.Request, status int) {
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int) {
 	switch status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
@@ -614,7 +614,13 @@ func (s *Server) writeFault(w http.ResponseWriter, _ *http.Request, status int) 
 	case http.StatusNotFound:
 		writeGoogleError(w, status, "NOT_FOUND", "Requested entity was not found.", nil)
 	case http.StatusTooManyRequests:
-		s.writeQuota(w, "Write", true, s.writes.limit)
+		// The quota named is the one the request counts against: a read
+		// (GET) uses the read quota, everything else the write quota.
+		if r != nil && r.Method == http.MethodGet {
+			s.writeQuota(w, "Read", true, s.reads.limit)
+		} else {
+			s.writeQuota(w, "Write", true, s.writes.limit)
+		}
 	case http.StatusBadRequest:
 		badRequest(w, "Request contains an invalid argument.")
 	case http.StatusBadGateway:

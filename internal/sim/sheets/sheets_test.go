@@ -508,3 +508,18 @@ func TestOptionsValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestInjected429NamesTheQuotaOfTheRequest: a read refused with an injected
+// 429 names the read quota, a write the write quota.
+func TestInjected429NamesTheQuotaOfTheRequest(t *testing.T) {
+	t.Parallel()
+	f := start(t, sheets.Options{Faults: sim.Faults{Errors: map[string]float64{"429": 1}}})
+	a := f.call("GET", values("Leads"), "")
+	if a.status != 429 || !strings.Contains(a.errorMessage(), "'Read requests per minute per user'") || !strings.Contains(a.raw, `"quota_metric":"sheets.googleapis.com/read_requests"`) {
+		t.Fatalf("read: %d %s", a.status, a.raw)
+	}
+	a = f.call("POST", values("Leads!A:C")+":append?valueInputOption=RAW", `{"values":[["x@x.io"]]}`)
+	if a.status != 429 || !strings.Contains(a.errorMessage(), "'Write requests per minute per user'") {
+		t.Fatalf("write: %d %s", a.status, a.raw)
+	}
+}

@@ -62,9 +62,15 @@ func (c *call) boolean(name string) bool {
 // serveAPI parses and authenticates a call and hands it to its method.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	method, ok := strings.CutPrefix(r.URL.Path, "/api/")
-	h := s.handlers[method]
-	if !ok || h == nil {
+	if !ok {
 		writeError(w, http.StatusNotFound, "unknown_method", map[string]any{"req_method": method})
+		return
+	}
+	h := s.handlers[method]
+	if h == nil {
+		// Slack answers a method it does not have with 200, so clients do
+		// not retry it.
+		writeError(w, http.StatusOK, "unknown_method", map[string]any{"req_method": method})
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {

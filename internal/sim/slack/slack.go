@@ -25,9 +25,10 @@
 //     with {"ok":false,"error":code}: not_authed without a token,
 //     invalid_auth for an unknown one, and whatever SetTokenError set
 //     (token_revoked, account_inactive, …).
-//   - Nearly every failure is HTTP 200 with {"ok":false,"error":code}; only
-//     rate limits (429), unknown methods (404, unknown_method) and the
-//     injected faults below use another status.
+//   - Nearly every failure is HTTP 200 with {"ok":false,"error":code},
+//     including a method the simulator does not know (unknown_method, as
+//     Slack answers it); only rate limits (429), paths outside /api/ (404)
+//     and the injected server faults below use another status.
 //   - chat.postMessage takes a channel ID or name ("general", "#general");
 //     chat.update and conversations.history take only the ID. A channel
 //     that does not exist is channel_not_found, an archived one is_archived
@@ -75,11 +76,11 @@
 //     HistoryMaxPage 15 to try that.
 //   - The shared fault knobs map onto Slack like this. Errors answer with
 //     the injected HTTP status and a Slack body (500 internal_error, 502 to
-//     504 service_unavailable, 429 ratelimited with Retry-After: 1, 403
-//     missing_scope, 401 token_revoked). Revoked answers HTTP 401 with
-//     {"ok":false,"error":"token_revoked"}: the sim base defines a revoked
-//     token as a 401, although real Slack answers 200; SetTokenError gives
-//     the faithful 200 form. RemovedFields names channels (ID or name, bare
+//     504 service_unavailable, 429 ratelimited with Retry-After: 1), except
+//     the auth statuses, which Slack never sends: an injected 401 answers
+//     HTTP 200 token_revoked and 403 HTTP 200 missing_scope. Revoked answers
+//     HTTP 200 with {"ok":false,"error":"token_revoked"}, as real Slack does
+//     (official clients retry a 401 for many minutes). RemovedFields names channels (ID or name, bare
 //     or "channels.<id>") that no longer exist: every method answers
 //     channel_not_found, the drift a Slack destination meets.
 //     TimeoutAfterWrite applies a post or update, then drops the connection.
@@ -527,9 +528,10 @@ func (s *Server) writeFault(w http.ResponseWriter, _ *http.Request, status int) 
 	extra := map[string]any{}
 	switch {
 	case status == http.StatusUnauthorized:
-		code = "token_revoked"
+		// Slack reports auth failures in a 200 body, never as a 401.
+		code, status = "token_revoked", http.StatusOK
 	case status == http.StatusForbidden:
-		code = "missing_scope"
+		code, status = "missing_scope", http.StatusOK
 		extra["needed"], extra["provided"] = "chat:write", "channels:history"
 	case status == http.StatusTooManyRequests:
 		code = "ratelimited"

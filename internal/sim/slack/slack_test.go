@@ -141,7 +141,7 @@ func TestAuth(t *testing.T) {
 	if a := f.do(token, http.MethodGet, "/api/auth.test", "", ""); !a.ok() || a.str("team_id") != slack.TeamID {
 		t.Fatalf("auth.test: %v", a.body)
 	}
-	if a := f.do(token, http.MethodPost, "/api/chat.delete", jsonType, body); a.status != 404 || a.code() != "unknown_method" {
+	if a := f.do(token, http.MethodPost, "/api/chat.delete", jsonType, body); a.status != 200 || a.code() != "unknown_method" {
 		t.Fatalf("unknown method: %d %v", a.status, a.body)
 	}
 }
@@ -424,15 +424,24 @@ func TestRateLimits(t *testing.T) {
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	f := start(t, slack.Options{Faults: sim.Faults{Revoked: true}})
-	if a := f.post("chat.postMessage", msg(slack.GeneralChannel, "x", "")); a.status != 401 || a.code() != "token_revoked" {
+	if a := f.post("chat.postMessage", msg(slack.GeneralChannel, "x", "")); a.status != 200 || a.code() != "token_revoked" {
 		t.Fatalf("revoked: %d %v", a.status, a.body)
 	}
-	for status, code := range map[string]string{"500": "internal_error", "503": "service_unavailable", "403": "missing_scope", "429": "ratelimited"} {
+	for status, code := range map[string]string{"500": "internal_error", "503": "service_unavailable", "429": "ratelimited"} {
 		if err := f.s.SetFaults(sim.Faults{Errors: map[string]float64{status: 1}}); err != nil {
 			t.Fatal(err)
 		}
 		a := f.post("chat.postMessage", msg(slack.GeneralChannel, "x", ""))
 		if fmt.Sprint(a.status) != status || a.code() != code {
+			t.Fatalf("injected %s: %d %v", status, a.status, a.body)
+		}
+	}
+	// Slack never answers auth failures with 401 or 403: the body says it.
+	for status, code := range map[string]string{"401": "token_revoked", "403": "missing_scope"} {
+		if err := f.s.SetFaults(sim.Faults{Errors: map[string]float64{status: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if a := f.post("chat.postMessage", msg(slack.GeneralChannel, "x", "")); a.status != 200 || a.code() != code {
 			t.Fatalf("injected %s: %d %v", status, a.status, a.body)
 		}
 	}

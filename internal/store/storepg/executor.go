@@ -99,14 +99,14 @@ func (p *params) add(v any) string {
 // ---- events
 
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
-	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at`
+	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at, config_version`
 
 func scanEvent(row pgx.Row) (*store.Event, error) {
 	var e store.Event
 	var canonical, problems, missing string
 	var holdUntil pgtype.Timestamptz
 	if err := row.Scan(&e.ID, &e.Source, &e.Flow, &e.IdemKey, &e.RecordKey, &e.State, &e.ContentType, &e.Raw,
-		&canonical, &problems, &missing, &holdUntil, &e.ReceivedAt, &e.UpdatedAt); err != nil {
+		&canonical, &problems, &missing, &holdUntil, &e.ReceivedAt, &e.UpdatedAt, &e.ConfigVersion); err != nil {
 		return nil, err
 	}
 	if canonical != "" {
@@ -145,11 +145,11 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 		raw = []byte{}
 	}
 	tag, err := x.q.Exec(ctx, `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
-		canonical, problems, missing, hold_until, received_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		canonical, problems, missing, hold_until, received_at, updated_at, config_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`,
 		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
-		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt))
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion)
 	if err != nil {
 		return "", false, fail("event insert", err)
 	}

@@ -115,8 +115,8 @@ func notFound(err error, what string) error {
 // Hot queries, prepared once at Open.
 const (
 	qEventInsert = `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
-		canonical, problems, missing, hold_until, received_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		canonical, problems, missing, hold_until, received_at, updated_at, config_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
 	qEventByIdem    = `SELECT id FROM events WHERE source = ? AND idem_key = ?`
 	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
@@ -174,7 +174,7 @@ const (
 // ---- events
 
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
-	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at`
+	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at, config_version`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -183,7 +183,7 @@ func scanEvent(s scanner) (*store.Event, error) {
 	var canonical, problems, missing string
 	var holdUntil, received, updated int64
 	if err := s.Scan(&e.ID, &e.Source, &e.Flow, &e.IdemKey, &e.RecordKey, &e.State, &e.ContentType, &e.Raw,
-		&canonical, &problems, &missing, &holdUntil, &received, &updated); err != nil {
+		&canonical, &problems, &missing, &holdUntil, &received, &updated, &e.ConfigVersion); err != nil {
 		return nil, err
 	}
 	if canonical != "" {
@@ -206,7 +206,7 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	}
 	res, err := x.execHot(ctx, qEventInsert,
 		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, e.Raw,
-		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), holdUntil, ms(e.ReceivedAt), ms(e.UpdatedAt))
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), holdUntil, ms(e.ReceivedAt), ms(e.UpdatedAt), e.ConfigVersion)
 	if err != nil {
 		return "", false, fmt.Errorf("event insert: %w", err)
 	}

@@ -45,7 +45,7 @@ func inTx(t *testing.T, d store.Driver, fn func(tx store.ExecutorTx) error) {
 
 func event(id, idem, key, state string) *store.Event {
 	return &store.Event{ID: id, Source: "src", Flow: "flow", IdemKey: idem, RecordKey: key, State: state, ContentType: "application/json",
-		Raw: []byte(`{"a":1}`), Canonical: json.RawMessage(`{"email":"` + key + `"}`), ReceivedAt: t0, UpdatedAt: t0}
+		Raw: []byte(`{"a":1}`), Canonical: json.RawMessage(`{"email":"` + key + `"}`), ConfigVersion: "cfg-" + id, ReceivedAt: t0, UpdatedAt: t0}
 }
 
 func delivery(id, eventID, dest, key, state string, next time.Time) *store.Delivery {
@@ -78,7 +78,7 @@ func Exercise(t *testing.T, open Opener) {
 		})
 		ex := d.Executor()
 		e, err := ex.EventGetByID(ctx(t), "evt_01")
-		if err != nil || e.RecordKey != "a@x" || string(e.Raw) != `{"a":1}` || !e.ReceivedAt.Equal(t0) {
+		if err != nil || e.RecordKey != "a@x" || string(e.Raw) != `{"a":1}` || !e.ReceivedAt.Equal(t0) || e.ConfigVersion != "cfg-evt_01" {
 			t.Fatalf("get: %+v %v", e, err)
 		}
 		if _, err := ex.EventGetByID(ctx(t), "evt_nope"); !errors.Is(err, store.ErrNotFound) {
