@@ -62,6 +62,7 @@ flows:
 destinations:
   sink:
     type: http
+    allow_private_network: true
     options: {url: "%s/in", timeout: 2s%s}
     max_attempts: 50
     retry_base: 50ms

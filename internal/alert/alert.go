@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Severities, most urgent first.
@@ -142,14 +143,15 @@ func FromConfig(c config.Alerts, now func() time.Time) (*Alerter, error) {
 		if timeout <= 0 {
 			timeout = 10 * time.Second
 		}
+		guard := egress.For("alert channel "+name, ch.AllowPrivateNetwork)
 		switch ch.Type {
 		case "slack":
-			a.Add(name, &Slack{URL: ch.URL, Client: httpClient(timeout)})
+			a.Add(name, &Slack{URL: ch.URL, Client: NewHTTPClient(timeout, guard)})
 		case "webhook":
-			a.Add(name, &Webhook{URL: ch.URL, Secret: ch.Secret, Client: httpClient(timeout), Now: a.now})
+			a.Add(name, &Webhook{URL: ch.URL, Secret: ch.Secret, Client: NewHTTPClient(timeout, guard), Now: a.now})
 		case "email":
 			a.Add(name, &Email{Host: ch.Host, Port: ch.Port, From: ch.From, To: ch.To, Username: ch.Username,
-				Password: ch.Password, Insecure: ch.Insecure, Timeout: timeout, Now: a.now})
+				Password: ch.Password, Insecure: ch.Insecure, Timeout: timeout, Now: a.now, Egress: guard})
 		default:
 			return nil, fmt.Errorf("alerts.channels[%d].type: unknown %q", i, ch.Type)
 		}
@@ -388,12 +390,14 @@ func humanDuration(d time.Duration) string {
 	return d.String()
 }
 
-// httpClient is the client of the webhook channels: bounded, and never
-// following redirects (a redirect would re-send the alert, and its
-// secret-bearing URL, somewhere else).
-func httpClient(timeout time.Duration) *http.Client {
+// NewHTTPClient is the client of the webhook channels: bounded, dialling
+// through the channel's egress guard, and never following redirects (a
+// redirect would re-send the alert, and its secret-bearing URL, somewhere
+// else).
+func NewHTTPClient(timeout time.Duration, guard egress.Policy) *http.Client {
 	return &http.Client{
 		Timeout:       timeout,
+		Transport:     guard.Transport(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

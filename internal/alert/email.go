@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/id"
 )
 
@@ -41,6 +42,9 @@ type Email struct {
 	LocalName string
 	// Now dates the message; nil means time.Now.
 	Now func() time.Time
+	// Egress guards the connection to Host; the zero value refuses
+	// loopback and private addresses.
+	Egress egress.Policy
 }
 
 var _ Channel = (*Email)(nil)
@@ -87,8 +91,7 @@ func (e *Email) send(ctx context.Context, a Alert) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(e.Host, strconv.Itoa(e.Port)))
+	conn, err := e.Egress.DialContext(ctx, "tcp", net.JoinHostPort(e.Host, strconv.Itoa(e.Port)))
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}

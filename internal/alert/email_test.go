@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/alert"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // smtpServer is a loopback SMTP server speaking just enough of the protocol
@@ -197,7 +198,7 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 func emailTo(s *smtpServer) *alert.Email {
 	return &alert.Email{Host: "127.0.0.1", Port: s.addr.Port, From: "Sluice <sluice@example.com>",
 		To: []string{"ops@example.com", "Oncall <oncall@example.com>"}, Timeout: 5 * time.Second,
-		Now: func() time.Time { return t0 }}
+		Now: func() time.Time { return t0 }, Egress: egress.For("alert channel mail", true)}
 }
 
 // readMessage parses a captured message and decodes its body.
@@ -324,7 +325,7 @@ func TestEmailFailuresAreErrorsWithoutThePassword(t *testing.T) {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
-		e := &alert.Email{Host: "127.0.0.1", Port: port, From: "sluice@example.com", To: []string{"ops@example.com"}, Timeout: time.Second}
+		e := &alert.Email{Host: "127.0.0.1", Port: port, From: "sluice@example.com", To: []string{"ops@example.com"}, Timeout: time.Second, Egress: egress.For("alert channel mail", true)}
 		if err := e.Send(context.Background(), sample); err == nil || !strings.Contains(err.Error(), "connect") {
 			t.Fatalf("want a connect error, got %v", err)
 		}

@@ -3,6 +3,7 @@ package alert_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/alert"
+	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/ingest/signature"
 )
 
@@ -182,7 +184,12 @@ func TestWebhookErrorsAndRedirects(t *testing.T) {
 	}
 	// A redirect is not followed: it would re-send the alert elsewhere.
 	w.URL = rc.URL + "/moved/secretpath"
-	w.Client = nil // the package's own client
+	w.Client = nil // the package's own client, which refuses loopback
+	err = w.Send(context.Background(), alert.Alert{Key: "k", Kind: alert.KindEscalation, Title: "x", Time: t0})
+	if !errors.Is(err, egress.ErrRefused) || strings.Contains(err.Error(), "secretpath") {
+		t.Fatalf("default client to loopback: %v", err)
+	}
+	w.Client = alert.NewHTTPClient(time.Second, egress.For("alert channel ops", true))
 	err = w.Send(context.Background(), alert.Alert{Key: "k", Kind: alert.KindEscalation, Title: "x", Time: t0})
 	if err == nil || !strings.Contains(err.Error(), "status 307") || strings.Contains(err.Error(), "secretpath") {
 		t.Fatalf("redirect: %v", err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Slack posts to a Slack incoming webhook: {"text": ..., "blocks": [...]}.
@@ -103,7 +105,7 @@ func post(ctx context.Context, c *http.Client, target string, body []byte, hdr h
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "sluice-alerts")
 	if c == nil {
-		c = httpClient(10 * time.Second)
+		c = NewHTTPClient(10*time.Second, egress.Policy{Subject: "alert channel"})
 	}
 	resp, err := c.Do(req)
 	if err != nil {

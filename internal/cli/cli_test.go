@@ -80,6 +80,7 @@ flows:
 destinations:
   sink:
     type: http
+    allow_private_network: true
     options: {url: "%s/crm", timeout: 2s}
     max_attempts: 2
     retry_base: 10ms

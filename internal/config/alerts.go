@@ -57,6 +57,11 @@ type AlertChannel struct {
 	Name string `yaml:"name"`
 	// Timeout bounds one send. Default 10s.
 	Timeout Duration `yaml:"timeout"`
+	// AllowPrivateNetwork lets the channel connect to loopback and
+	// private addresses (an SMTP relay or hook on the internal network).
+	// Default false; link-local and cloud metadata addresses are refused
+	// always.
+	AllowPrivateNetwork bool `yaml:"allow_private_network"`
 
 	// URL is where slack and webhook channels POST. It is treated as a
 	// secret: errors show only its scheme and host.

@@ -130,6 +130,13 @@ type Destination struct {
 	// Type is a registered connector type: http, hubspot, airtable, ...
 	Type    string         `yaml:"type"`
 	Options map[string]any `yaml:"options"`
+	// AllowPrivateNetwork lets the destination's connections reach
+	// loopback and private addresses (RFC 1918, carrier-grade NAT, unique
+	// local IPv6): simulators, a database on the same host, a service on
+	// the internal network. Default false: a URL or DNS answer pointing
+	// inside is refused at connect time. Link-local and cloud metadata
+	// addresses are refused always.
+	AllowPrivateNetwork bool `yaml:"allow_private_network"`
 	// MaxAttempts before escalation. Default 8.
 	MaxAttempts int `yaml:"max_attempts"`
 	// RetryBase and RetryMax bound exponential backoff with full jitter.

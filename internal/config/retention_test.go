@@ -10,7 +10,7 @@ const retentionBase = `
 sources: {s: {}}
 entities: {e: {key: k}}
 flows: {f: {source: s, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}}
-destinations: {d: {type: http, options: {url: "http://127.0.0.1:1/x"}}}
+destinations: {d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}}
 `
 
 func TestRetention(t *testing.T) {

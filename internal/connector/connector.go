@@ -13,6 +13,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Delivery is one write of one canonical record to one destination. Its ID is
@@ -177,10 +179,26 @@ func ClassifyStatus(status int) Class {
 	}
 }
 
-// Factory builds a connector from its destination name and raw options
-// (the YAML mapping under the destination, decoded as JSON-compatible
-// values).
-type Factory func(name string, options map[string]any) (Connector, error)
+// Params is what a connector is built from: the destination's name, its
+// raw options (the YAML mapping under the destination, decoded as
+// JSON-compatible values) and its network policy.
+type Params struct {
+	Name    string
+	Options map[string]any
+	// AllowPrivateNetwork lets the connector reach loopback and private
+	// addresses (the destination's allow_private_network). Link-local and
+	// cloud metadata addresses stay refused.
+	AllowPrivateNetwork bool
+}
+
+// Egress is the guard every outbound connection of the connector must dial
+// through.
+func (p Params) Egress() egress.Policy {
+	return egress.For("destination "+p.Name, p.AllowPrivateNetwork)
+}
+
+// Factory builds a connector from its Params.
+type Factory func(p Params) (Connector, error)
 
 var (
 	registryMu sync.RWMutex
@@ -199,14 +217,14 @@ func Register(kind string, f Factory) {
 }
 
 // New builds a connector of the registered kind.
-func New(kind, name string, options map[string]any) (Connector, error) {
+func New(kind string, p Params) (Connector, error) {
 	registryMu.RLock()
 	f, ok := registry[kind]
 	registryMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("unknown destination type %q (known: %v)", kind, Kinds())
 	}
-	return f(name, options)
+	return f(p)
 }
 
 // Kinds lists the registered connector types.

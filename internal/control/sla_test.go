@@ -39,6 +39,7 @@ flows:
 destinations:
   crm:
     type: http
+    allow_private_network: true
     options: {url: "http://127.0.0.1:1/x"}
     sla: {queue_age: 10m, queue_depth: 2}
 alerts:

@@ -40,6 +40,7 @@ flows:
 destinations:
   primary:
     type: http
+    allow_private_network: true
     options: {url: "%s/in", concurrency: 4}
     max_attempts: 20
     retry_base: 5ms
@@ -47,6 +48,7 @@ destinations:
     breaker: {failures: 3, open_for: 300ms}
   spool:
     type: http
+    allow_private_network: true
     options: {url: "%s/in"}
 `
 
@@ -124,7 +126,7 @@ func TestDestinationOutageBreakerFallbackRecovery(t *testing.T) {
 	var dests []delivery.Destination
 	for _, n := range []string{"primary", "spool"} {
 		dc := c.Destinations[n]
-		conn, err := connector.New(dc.Type, n, dc.Options)
+		conn, err := connector.New(dc.Type, connector.Params{Name: n, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 		if err != nil {
 			t.Fatal(err)
 		}

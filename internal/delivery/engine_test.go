@@ -39,6 +39,7 @@ flows:
 destinations:
   d:
     type: http
+    allow_private_network: true
     options: {url: "%s/in", concurrency: 8}
     max_attempts: 5
     retry_base: 5ms
@@ -68,7 +69,7 @@ func newRig(t *testing.T, sinkURL string) *rig {
 	com := store.NewCommitter(drv, 64)
 	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: func() time.Time { return time.Now().UTC() }}
 	dc := c.Destinations["d"]
-	conn, err := connector.New(dc.Type, "d", dc.Options)
+	conn, err := connector.New(dc.Type, connector.Params{Name: "d", Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,6 +154,7 @@ flows:
 destinations:
   d:
     type: http
+    allow_private_network: true
     options: {url: "%s/in", %s}
     retry_base: 5ms
     retry_max: 20ms
@@ -179,7 +180,7 @@ func leadRig(t *testing.T, sinkURL, opts string) (*pipeline.Gate, *delivery.Engi
 	t.Cleanup(func() { com.Close(); drv.Close() })
 	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: func() time.Time { return time.Now().UTC() }}
 	dc := c.Destinations["d"]
-	conn, err := connector.New(dc.Type, "d", dc.Options)
+	conn, err := connector.New(dc.Type, connector.Params{Name: "d", Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 	if err != nil {
 		t.Fatal(err)
 	}

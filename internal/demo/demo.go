@@ -76,6 +76,7 @@ flows:
 %s  webhook:
     type: http
     options: {url: "%s/leads", timeout: 2s, rate_per_second: 50, burst: 10}
+    allow_private_network: true   # the demo's sink listens on loopback
     max_attempts: 6
     retry_base: 100ms
     retry_max: 2s

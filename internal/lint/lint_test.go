@@ -29,7 +29,7 @@ func TestGolden(t *testing.T) {
 			c := load(t, file)
 			conns := map[string]connector.Connector{}
 			for dn, d := range c.Destinations {
-				conn, err := connector.New(d.Type, dn, d.Options)
+				conn, err := connector.New(d.Type, connector.Params{Name: dn, Options: d.Options, AllowPrivateNetwork: d.AllowPrivateNetwork})
 				if err != nil {
 					t.Fatalf("destinations.%s: %v", dn, err)
 				}

@@ -30,7 +30,7 @@ flows:
     routes:
       crm: {destination: d}
 destinations:
-  d: {type: http, options: {url: "http://127.0.0.1:1/x"}}
+  d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}
 `
 
 // clock is a settable fake clock.

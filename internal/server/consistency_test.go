@@ -42,6 +42,7 @@ flows:
 destinations:
   hubspot:
     type: hubspot
+    allow_private_network: true
     options: {base_url: %q, token: %q, object: contacts, lookup_properties: [email, firstname]}
 delivery: {poll_interval: 10ms}
 `

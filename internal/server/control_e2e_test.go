@@ -126,12 +126,14 @@ flows:
 destinations:
   crm:
     type: http
+    allow_private_network: true
     options: {url: "%[3]s/crm", update_url: "%[3]s/crm/{{.ExternalID}}", update_method: PUT, timeout: 2s}
     max_attempts: 3
     retry_base: 10ms
     retry_max: 50ms
   sheet:
     type: http
+    allow_private_network: true
     options: {url: "%[3]s/sheet", update_url: "%[3]s/sheet/{{.ExternalID}}", update_method: PUT, timeout: 2s}
     max_attempts: 3
     retry_base: 10ms

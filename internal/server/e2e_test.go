@@ -126,12 +126,14 @@ flows:
 destinations:
   sink:
     type: http
+    allow_private_network: true
     options: {url: "%s/crm", timeout: 2s, concurrency: 32}
     max_attempts: 4
     retry_base: 10ms
     retry_max: 50ms
   sink2:
     type: http
+    allow_private_network: true
     options: {url: "%s/big", timeout: 2s}
     max_attempts: 2
     retry_base: 10ms

@@ -56,6 +56,7 @@ flows:
 destinations:
   leaky:
     type: http
+    allow_private_network: true
     options:
       url: "%s/in"
       bearer_token: CANARY-BEARER-TOKEN-0003

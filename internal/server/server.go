@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	_ "github.com/sluicehq/sluice/internal/connector/sqldest"  // registers "sql"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/delivery"
+	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest"
 	"github.com/sluicehq/sluice/internal/lint"
@@ -77,13 +79,28 @@ func Check(c *config.Config) error {
 	conns := map[string]connector.Connector{}
 	for _, name := range sortedNames(c.Destinations) {
 		d := c.Destinations[name]
-		conn, err := connector.New(d.Type, name, d.Options)
+		params := connector.Params{Name: name, Options: d.Options, AllowPrivateNetwork: d.AllowPrivateNetwork}
+		conn, err := connector.New(d.Type, params)
 		if err != nil {
 			es.Add("destinations."+name, "%v", err)
 			continue
 		}
 		defer conn.Close()
 		conns[name] = conn
+		if err := connector.CheckEndpoints(params); err != nil {
+			es.Add("destinations."+name, "%v", err)
+		}
+	}
+	for i := range c.Alerts.Channels {
+		ch := &c.Alerts.Channels[i]
+		host := ch.Host
+		if u, err := url.Parse(ch.URL); ch.URL != "" && err == nil {
+			host = u.Hostname()
+		}
+		guard := egress.For("alert channel "+ch.Label(i), ch.AllowPrivateNetwork)
+		if err := guard.CheckHost(host); err != nil {
+			es.Add(fmt.Sprintf("alerts.channels[%d]", i), "%v", err)
+		}
 	}
 	if len(es) == 0 {
 		// Names and types checked against what the flows produce; only
@@ -145,7 +162,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	s.Checker = &control.Checker{Gate: s.Gate, Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency}
 	for _, name := range sortedNames(c.Destinations) {
 		dc := c.Destinations[name]
-		conn, err := connector.New(dc.Type, name, dc.Options)
+		conn, err := connector.New(dc.Type, connector.Params{Name: name, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("destinations.%s: %w", name, err)

@@ -227,7 +227,10 @@ func (s *Set) DestinationsYAML(fast bool, maxAttempts int) string {
 		hubRate, atRate, notionRate, slackRate, sheetRate = ", rate_per_10s: 100000", ", rate_per_second: 1000", ", rate_per_second: 1000",
 			", rate_per_second: 1000", ", writes_per_minute: 1000000, reads_per_minute: 1000000"
 	}
-	retry := fmt.Sprintf(`    max_attempts: %d
+	// The simulators listen on loopback, which the egress guard refuses
+	// unless the destination allows private networks.
+	retry := fmt.Sprintf(`    allow_private_network: true
+    max_attempts: %d
     retry_base: 20ms
     retry_max: 1s
     breaker: {failures: 5, open_for: 3s}

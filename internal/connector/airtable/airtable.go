@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Kind is the destination type this package registers.
@@ -104,6 +105,10 @@ type Options struct {
 	// Now is the clock the rate-limit penalty is measured on; default
 	// time.Now. Tests set it; configs cannot.
 	Now func() time.Time `json:"-"`
+	// Egress guards every connection to the destination; Open sets it
+	// from the destination's allow_private_network. Configs cannot set it
+	// here.
+	Egress egress.Policy `json:"-"`
 }
 
 // Conn is an Airtable destination. It is safe for concurrent use.
@@ -135,12 +140,13 @@ var (
 )
 
 // Open is the connector.Factory for type "airtable".
-func Open(name string, options map[string]any) (connector.Connector, error) {
+func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(options, &o); err != nil {
+	if err := connector.DecodeOptions(p.Options, &o); err != nil {
 		return nil, err
 	}
-	return New(name, o)
+	o.Egress = p.Egress()
+	return New(p.Name, o)
 }
 
 // New validates o and builds the destination.
@@ -201,14 +207,7 @@ func New(name string, o Options) (*Conn, error) {
 		Timeout:         c.timeout,
 		Upsert:          true,
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 8
-	c.transport = t
-	c.client = &http.Client{
-		Transport: t,
-		// A redirect would carry the token to whatever host it names.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.client, c.transport = connector.HTTPClient(name, o.Egress)
 	c.gate, c.win = openGate(c.baseURL+"\x00"+c.baseID, c.rate)
 	return c, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/airtable"
+	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
 )
@@ -74,7 +75,7 @@ func (e *env) open(opts map[string]any) *airtable.Conn {
 	for k, v := range opts {
 		o[k] = v
 	}
-	c, err := connector.New("airtable", "crm", o)
+	c, err := connector.New("airtable", connector.Params{Name: "crm", Options: o, AllowPrivateNetwork: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func classified(t *testing.T, err error, c connector.Class) *connector.Error {
 
 func TestRegisteredWithConstraints(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("airtable", "crm", map[string]any{"token": token, "base_id": base, "table": "tblContacts000001", "key_field": "Email"})
+	c, err := connector.New("airtable", connector.Params{Name: "crm", Options: map[string]any{"token": token, "base_id": base, "table": "tblContacts000001", "key_field": "Email"}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestOptionsValidation(t *testing.T) {
 	for _, c := range cases {
 		o := map[string]any{"token": token, "base_id": base, "table": "Contacts", "key_field": "Email"}
 		c.change(o)
-		_, err := connector.New("airtable", "crm", o)
+		_, err := connector.New("airtable", connector.Params{Name: "crm", Options: o, AllowPrivateNetwork: true})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
 		}
@@ -319,7 +320,7 @@ func TestPenaltyAfter429(t *testing.T) {
 	url := sim.Start(t, s).URL
 	open := func(table string) *airtable.Conn {
 		c, err := airtable.New("crm", airtable.Options{BaseURL: url, Token: token, BaseID: base, Table: table,
-			KeyField: map[string]string{"Contacts": "Email", "Companies": "Domain"}[table], RatePerSecond: 50, Now: clk.Now})
+			KeyField: map[string]string{"Contacts": "Email", "Companies": "Domain"}[table], RatePerSecond: 50, Now: clk.Now, Egress: egress.For("destination crm", true)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -645,7 +646,7 @@ func TestTimeoutAfterWriteThenLookupFindsTheRecord(t *testing.T) {
 
 func TestTransportErrorsKeepTheTokenOut(t *testing.T) {
 	t.Parallel()
-	c, err := airtable.New("crm", airtable.Options{BaseURL: "http://127.0.0.1:1", Token: token, BaseID: base, Table: "Contacts", KeyField: "Email", Timeout: "1s"})
+	c, err := airtable.New("crm", airtable.Options{BaseURL: "http://127.0.0.1:1", Token: token, BaseID: base, Table: "Contacts", KeyField: "Email", Timeout: "1s", Egress: egress.For("destination crm", true)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			url := sim.Start(t, s).URL
-			c, err := connector.New("airtable", "crm", map[string]any{"base_url": url, "token": token,
-				"base_id": airtablesim.DefaultBaseID, "table": "Contacts", "key_field": "Email", "rate_per_second": 100})
+			c, err := connector.New("airtable", connector.Params{Name: "crm", Options: map[string]any{"base_url": url, "token": token,
+				"base_id": airtablesim.DefaultBaseID, "table": "Contacts", "key_field": "Email", "rate_per_second": 100}, AllowPrivateNetwork: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,7 @@ import (
 
 func TestShareRateConn(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("airtable", "share", map[string]any{"token": "t0k3n", "base_id": "appShareRateTest01", "table": "tblContacts000001", "key_field": "Email", "rate_per_second": 8})
+	c, err := connector.New("airtable", connector.Params{Name: "share", Options: map[string]any{"token": "t0k3n", "base_id": "appShareRateTest01", "table": "tblContacts000001", "key_field": "Email", "rate_per_second": 8}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Kind is the destination type this package registers.
@@ -113,6 +114,10 @@ type Options struct {
 	// ID), 404 or an empty array means not found. It makes the connector a
 	// connector.Looker and lets it resolve ambiguous retries.
 	LookupURL string `json:"lookup_url"`
+	// Egress guards every connection to the destination; Open sets it
+	// from the destination's allow_private_network. Configs cannot set it
+	// here.
+	Egress egress.Policy `json:"-"`
 }
 
 // Conn is an HTTP destination without lookup. It is safe for concurrent use.
@@ -164,12 +169,13 @@ type header struct {
 
 // Open is the connector.Factory for type "http": it decodes raw options,
 // rejecting unknown keys, and calls New.
-func Open(name string, options map[string]any) (connector.Connector, error) {
+func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(options, &o); err != nil {
+	if err := connector.DecodeOptions(p.Options, &o); err != nil {
 		return nil, err
 	}
-	return New(name, o)
+	o.Egress = p.Egress()
+	return New(p.Name, o)
 }
 
 // New validates o and builds the destination: a *LookupConn when LookupURL is
@@ -255,16 +261,8 @@ func New(name string, o Options) (connector.Connector, error) {
 		Upsert:        false,
 	}
 
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = max(o.Concurrency, 4)
-	c.transport = t
-	c.client = &http.Client{
-		Transport: t,
-		// A redirect is a configuration problem to surface, not follow: a
-		// POST would silently become a GET and custom credential headers
-		// would be forwarded to whatever host the redirect names.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.transport.MaxIdleConnsPerHost = max(o.Concurrency, 4)
 	if c.lookup != nil {
 		return &LookupConn{Conn: c}, nil
 	}

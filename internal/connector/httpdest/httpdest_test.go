@@ -83,7 +83,7 @@ func reply(status int, body string, headers ...string) func(http.ResponseWriter,
 // open builds the connector through the registry, as the engine does.
 func open(t *testing.T, options map[string]any) connector.Connector {
 	t.Helper()
-	c, err := connector.New("http", "crm", options)
+	c, err := connector.New("http", connector.Params{Name: "crm", Options: options, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatalf("connector.New: %v", err)
 	}
@@ -678,7 +678,7 @@ func TestOptionsRejected(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := connector.New("http", "crm", tt.opts)
+			_, err := connector.New("http", connector.Params{Name: "crm", Options: tt.opts, AllowPrivateNetwork: true})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New = %v, want error containing %q", err, tt.want)
 			}

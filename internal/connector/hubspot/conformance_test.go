@@ -18,8 +18,8 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			url := sim.Start(t, s).URL
-			c, err := connector.New("hubspot", "crm", map[string]any{"base_url": url, "token": token, "object": "contacts",
-				"lookup_properties": []string{"email", "firstname"}})
+			c, err := connector.New("hubspot", connector.Params{Name: "crm", Options: map[string]any{"base_url": url, "token": token, "object": "contacts",
+				"lookup_properties": []string{"email", "firstname"}}, AllowPrivateNetwork: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Kind is the destination type this package registers.
@@ -95,6 +96,10 @@ type Options struct {
 	// the daily limit at midnight; default UTC. It decides how long a DAILY
 	// 429 waits.
 	TimeZone string `json:"time_zone"`
+	// Egress guards every connection to the destination; Open sets it
+	// from the destination's allow_private_network. Configs cannot set it
+	// here.
+	Egress egress.Policy `json:"-"`
 }
 
 // Conn is a HubSpot destination. It is safe for concurrent use.
@@ -127,12 +132,13 @@ var (
 )
 
 // Open is the connector.Factory for type "hubspot".
-func Open(name string, options map[string]any) (connector.Connector, error) {
+func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(options, &o); err != nil {
+	if err := connector.DecodeOptions(p.Options, &o); err != nil {
 		return nil, err
 	}
-	return New(name, o)
+	o.Egress = p.Egress()
+	return New(p.Name, o)
 }
 
 // New validates o and builds the destination.
@@ -223,14 +229,7 @@ func New(name string, o Options) (*Conn, error) {
 		Timeout:       c.timeout,
 		Upsert:        true,
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 8
-	c.transport = t
-	c.client = &http.Client{
-		Transport: t,
-		// A redirect would carry the token to whatever host it names.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.client, c.transport = connector.HTTPClient(name, o.Egress)
 	return c, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/hubspot"
+	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/sim"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 )
@@ -48,7 +49,7 @@ func (e *env) open(opts map[string]any) *hubspot.Conn {
 	for k, v := range opts {
 		o[k] = v
 	}
-	c, err := connector.New("hubspot", "crm", o)
+	c, err := connector.New("hubspot", connector.Params{Name: "crm", Options: o, AllowPrivateNetwork: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestOptionsValidation(t *testing.T) {
 	for _, c := range cases {
 		o := base()
 		c.change(o)
-		_, err := connector.New("hubspot", "crm", o)
+		_, err := connector.New("hubspot", connector.Params{Name: "crm", Options: o, AllowPrivateNetwork: true})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
 		}
@@ -138,7 +139,7 @@ func TestOptionsValidation(t *testing.T) {
 	}
 	o := base()
 	o["rate_per_10s"] = 190
-	c, err := connector.New("hubspot", "crm", o)
+	c, err := connector.New("hubspot", connector.Params{Name: "crm", Options: o, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +565,7 @@ func TestConnectorStaysInsideTheRollingWindow(t *testing.T) {
 
 func TestTransportErrorsKeepTheTokenOut(t *testing.T) {
 	t.Parallel()
-	c, err := hubspot.New("crm", hubspot.Options{BaseURL: "http://127.0.0.1:1", Token: token, Object: "contacts", Timeout: "1s"})
+	c, err := hubspot.New("crm", hubspot.Options{BaseURL: "http://127.0.0.1:1", Token: token, Object: "contacts", Timeout: "1s", Egress: egress.For("destination crm", true)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestShareRateConn(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("hubspot", "share", map[string]any{"token": "t0k3n", "object": "contacts", "rate_per_10s": 100})
+	c, err := connector.New("hubspot", connector.Params{Name: "share", Options: map[string]any{"token": "t0k3n", "object": "contacts", "rate_per_10s": 100}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

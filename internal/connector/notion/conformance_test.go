@@ -19,8 +19,8 @@ func TestConformance(t *testing.T) {
 			url := sim.Start(t, s).URL
 			// No properties option: the connector types the payload by the
 			// database schema it fetches.
-			c, err := connector.New("notion", "pages", map[string]any{"base_url": url, "token": token,
-				"database_id": dbID, "key_property": "Email", "rate_per_second": 1000})
+			c, err := connector.New("notion", connector.Params{Name: "pages", Options: map[string]any{"base_url": url, "token": token,
+				"database_id": dbID, "key_property": "Email", "rate_per_second": 1000}, AllowPrivateNetwork: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Kind is the destination type this package registers.
@@ -98,6 +99,10 @@ type Options struct {
 	RatePerSecond float64 `json:"rate_per_second"`
 	// Timeout bounds one request, as a Go duration; default 30s.
 	Timeout string `json:"timeout"`
+	// Egress guards every connection to the destination; Open sets it
+	// from the destination's allow_private_network. Configs cannot set it
+	// here.
+	Egress egress.Policy `json:"-"`
 }
 
 // Types are the property types the connector writes.
@@ -139,12 +144,13 @@ var (
 )
 
 // Open is the connector.Factory for type "notion".
-func Open(name string, options map[string]any) (connector.Connector, error) {
+func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(options, &o); err != nil {
+	if err := connector.DecodeOptions(p.Options, &o); err != nil {
 		return nil, err
 	}
-	return New(name, o)
+	o.Egress = p.Egress()
+	return New(p.Name, o)
 }
 
 var hexID = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
@@ -222,14 +228,7 @@ func New(name string, o Options) (*Conn, error) {
 		Timeout:         c.timeout,
 		Upsert:          false,
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 8
-	c.transport = t
-	c.client = &http.Client{
-		Transport: t,
-		// A redirect would carry the token to whatever host it names.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.client, c.transport = connector.HTTPClient(name, o.Egress)
 	return c, nil
 }
 

@@ -60,7 +60,7 @@ func (e *env) open(opts map[string]any) *notion.Conn {
 	for k, v := range opts {
 		o[k] = v
 	}
-	c, err := connector.New("notion", "pages", o)
+	c, err := connector.New("notion", connector.Params{Name: "pages", Options: o, AllowPrivateNetwork: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func classified(t *testing.T, err error, c connector.Class) *connector.Error {
 
 func TestRegisteredWithConstraints(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("notion", "pages", map[string]any{"token": token, "database_id": strings.ReplaceAll(dbID, "-", ""), "key_property": "Email"})
+	c, err := connector.New("notion", connector.Params{Name: "pages", Options: map[string]any{"token": token, "database_id": strings.ReplaceAll(dbID, "-", ""), "key_property": "Email"}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestOptionsValidation(t *testing.T) {
 	for _, c := range cases {
 		o := base()
 		c.change(o)
-		_, err := connector.New("notion", "pages", o)
+		_, err := connector.New("notion", connector.Params{Name: "pages", Options: o, AllowPrivateNetwork: true})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
 		}
@@ -155,7 +155,7 @@ func TestOptionsValidation(t *testing.T) {
 	}
 	o := base()
 	o["rate_per_second"] = 0.5
-	c, err := connector.New("notion", "pages", o)
+	c, err := connector.New("notion", connector.Params{Name: "pages", Options: o, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

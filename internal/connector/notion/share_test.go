@@ -9,7 +9,7 @@ import (
 
 func TestShareRateConn(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("notion", "share", map[string]any{"token": "secret_t0k3n", "database_id": "0123456789abcdef0123456789abcdef", "key_property": "Email", "rate_per_second": 3})
+	c, err := connector.New("notion", connector.Params{Name: "share", Options: map[string]any{"token": "secret_t0k3n", "database_id": "0123456789abcdef0123456789abcdef", "key_property": "Email", "rate_per_second": 3}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

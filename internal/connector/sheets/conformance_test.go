@@ -18,8 +18,8 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			url := sim.Start(t, s).URL
-			c, err := connector.New("sheets", "leads", map[string]any{"base_url": url, "token": token,
-				"spreadsheet_id": bookID, "sheet": "Leads", "key_column": "email"})
+			c, err := connector.New("sheets", connector.Params{Name: "leads", Options: map[string]any{"base_url": url, "token": token,
+				"spreadsheet_id": bookID, "sheet": "Leads", "key_column": "email"}, AllowPrivateNetwork: true})
 			if err != nil {
 				t.Fatal(err)
 			}

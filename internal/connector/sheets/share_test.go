@@ -8,7 +8,7 @@ import (
 
 func TestShareRateConn(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("sheets", "share", map[string]any{"token": "ya29.t0k3n", "spreadsheet_id": "1AbCdEfGhIjKlMnOp", "sheet": "Leads", "key_column": "email", "writes_per_minute": 60, "reads_per_minute": 300})
+	c, err := connector.New("sheets", connector.Params{Name: "share", Options: map[string]any{"token": "ya29.t0k3n", "spreadsheet_id": "1AbCdEfGhIjKlMnOp", "sheet": "Leads", "key_column": "email", "writes_per_minute": 60, "reads_per_minute": 300}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

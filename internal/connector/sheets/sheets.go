@@ -74,6 +74,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Kind is the destination type this package registers.
@@ -129,6 +130,10 @@ type Options struct {
 	// CacheTTL is how long a key-column read is reused to find rows, as a
 	// Go duration; default 5s, "0s" disables the cache.
 	CacheTTL string `json:"cache_ttl"`
+	// Egress guards every connection to the destination; Open sets it
+	// from the destination's allow_private_network. Configs cannot set it
+	// here.
+	Egress egress.Policy `json:"-"`
 }
 
 // Conn is a Sheets destination. It is safe for concurrent use.
@@ -161,12 +166,13 @@ var (
 )
 
 // Open is the connector.Factory for type "sheets".
-func Open(name string, options map[string]any) (connector.Connector, error) {
+func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(options, &o); err != nil {
+	if err := connector.DecodeOptions(p.Options, &o); err != nil {
 		return nil, err
 	}
-	return New(name, o)
+	o.Egress = p.Egress()
+	return New(p.Name, o)
 }
 
 // New validates o and builds the destination.
@@ -237,14 +243,8 @@ func New(name string, o Options) (*Conn, error) {
 		Timeout:         c.timeout,
 		Concurrency:     1,
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 4
-	c.transport = t
-	c.client = &http.Client{
-		Transport: t,
-		// A redirect would carry the token to whatever host it names.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.transport.MaxIdleConnsPerHost = 4
 	return c, nil
 }
 

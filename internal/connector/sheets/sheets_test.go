@@ -56,7 +56,7 @@ func (e *env) open(opts map[string]any) *sheets.Conn {
 	for k, v := range opts {
 		o[k] = v
 	}
-	c, err := connector.New("sheets", "leads", o)
+	c, err := connector.New("sheets", connector.Params{Name: "leads", Options: o, AllowPrivateNetwork: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func classified(t *testing.T, err error, c connector.Class) *connector.Error {
 
 func TestRegisteredWithConstraints(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("sheets", "x", map[string]any{"token": token, "spreadsheet_id": bookID, "sheet": "Leads", "key_column": "email"})
+	c, err := connector.New("sheets", connector.Params{Name: "x", Options: map[string]any{"token": token, "spreadsheet_id": bookID, "sheet": "Leads", "key_column": "email"}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestOptionsValidation(t *testing.T) {
 	for _, tc := range cases {
 		o := base()
 		tc.change(o)
-		_, err := connector.New("sheets", "x", o)
+		_, err := connector.New("sheets", connector.Params{Name: "x", Options: o, AllowPrivateNetwork: true})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
 		}

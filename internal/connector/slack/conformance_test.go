@@ -22,10 +22,10 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			url := sim.Start(t, s).URL
-			c, err := connector.New("slack", "leads", map[string]any{
+			c, err := connector.New("slack", connector.Params{Name: "leads", Options: map[string]any{
 				"base_url": url, "token": token, "channel": slacksim.GeneralChannel,
 				"text": "Lead {{.email}}: {{.name}}", "rate_per_second": 1000,
-			})
+			}, AllowPrivateNetwork: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,7 +9,7 @@ import (
 
 func TestShareRateConn(t *testing.T) {
 	t.Parallel()
-	c, err := connector.New("slack", "share", map[string]any{"token": "xoxb-t0k3n", "channel": "C0123456789", "text": "hi {{.email}}", "rate_per_second": 1})
+	c, err := connector.New("slack", connector.Params{Name: "share", Options: map[string]any{"token": "xoxb-t0k3n", "channel": "C0123456789", "text": "hi {{.email}}", "rate_per_second": 1}, AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Kind is the destination type this package registers.
@@ -110,6 +111,10 @@ type Options struct {
 	// HistoryPerMinute paces conversations.history; default 50 (Tier 3).
 	// Non-Marketplace apps created since May 2025 get 1.
 	HistoryPerMinute int `json:"history_per_minute"`
+	// Egress guards every connection to the destination; Open sets it
+	// from the destination's allow_private_network. Configs cannot set it
+	// here.
+	Egress egress.Policy `json:"-"`
 }
 
 // Conn is a Slack destination. It is safe for concurrent use.
@@ -139,12 +144,13 @@ var (
 )
 
 // Open is the connector.Factory for type "slack".
-func Open(name string, options map[string]any) (connector.Connector, error) {
+func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(options, &o); err != nil {
+	if err := connector.DecodeOptions(p.Options, &o); err != nil {
 		return nil, err
 	}
-	return New(name, o)
+	o.Egress = p.Egress()
+	return New(p.Name, o)
 }
 
 var channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
@@ -230,14 +236,8 @@ func New(name string, o Options) (*Conn, error) {
 		// meet the per-channel limit and could reorder the channel.
 		Concurrency: 1,
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 4
-	c.transport = t
-	c.client = &http.Client{
-		Transport: t,
-		// A redirect would carry the token to whatever host it names.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.transport.MaxIdleConnsPerHost = 4
 	return c, nil
 }
 

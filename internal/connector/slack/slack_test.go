@@ -49,7 +49,7 @@ func setup(t *testing.T, so slacksim.Options, opts map[string]any) *env {
 // open builds a connector through the registry, as a config would.
 func (e *env) open(name string, opts map[string]any) *slack.Conn {
 	e.t.Helper()
-	c, err := connector.New("slack", name, e.options(opts))
+	c, err := connector.New("slack", connector.Params{Name: name, Options: e.options(opts), AllowPrivateNetwork: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestOptionsValidation(t *testing.T) {
 			t.Parallel()
 			o := base()
 			tc.change(o)
-			_, err := connector.New("slack", "x", o)
+			_, err := connector.New("slack", connector.Params{Name: "x", Options: o, AllowPrivateNetwork: true})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
@@ -168,7 +168,7 @@ func TestOptionsValidation(t *testing.T) {
 	}
 	o := base()
 	o["blocks"] = blocks(50)
-	if _, err := connector.New("slack", "x", o); err != nil {
+	if _, err := connector.New("slack", connector.Params{Name: "x", Options: o, AllowPrivateNetwork: true}); err != nil {
 		t.Fatalf("50 blocks: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // dialect is everything that differs between the databases: how to open a
@@ -14,7 +15,7 @@ type dialect interface {
 	name() string
 	// open builds a pool for dsn without connecting, and returns the
 	// strings (beyond the DSN) that must never appear in messages.
-	open(dsn string) (db *sql.DB, secrets []string, err error)
+	open(dsn string, guard egress.Policy) (db *sql.DB, secrets []string, err error)
 	defaultConns() int
 	// placeholder is the SQL for the n-th (1-based) parameter.
 	placeholder(n int) string

@@ -150,7 +150,7 @@ func (b *backend) value(t *testing.T, table, keyCol, key, col string) any {
 // the backend's driver and DSN unless opts say otherwise.
 func (b *backend) open(t *testing.T, opts map[string]any) *sqldest.Conn {
 	t.Helper()
-	c, err := connector.New("sql", "warehouse", b.options(opts))
+	c, err := connector.New("sql", connector.Params{Name: "warehouse", Options: b.options(opts), AllowPrivateNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 func TestUpsertSQL(t *testing.T) {
@@ -143,7 +144,7 @@ func TestSQLiteDSNDefaults(t *testing.T) {
 		"file:d.db?_txlock=deferred&_busy_timeout=10": "file:d.db?_txlock=deferred&_busy_timeout=10",
 	}
 	for in, want := range cases {
-		db, secrets, err := sqlite{}.open(in)
+		db, secrets, err := sqlite{}.open(in, egress.Policy{})
 		if err != nil {
 			t.Fatal(err)
 		}

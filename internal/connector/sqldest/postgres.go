@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // postgres is the PostgreSQL dialect, through pgx's database/sql driver.
@@ -30,7 +31,7 @@ func (postgres) placeholder(n int) string { return "$" + strconv.Itoa(n) }
 // sameName compares quoted names, which PostgreSQL matches exactly.
 func (postgres) sameName(a, b string) bool { return a == b }
 
-func (postgres) open(dsn string) (*sql.DB, []string, error) {
+func (postgres) open(dsn string, guard egress.Policy) (*sql.DB, []string, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's parse errors quote the connection string.
@@ -41,6 +42,9 @@ func (postgres) open(dsn string) (*sql.DB, []string, error) {
 	// integer column is an error, not a silent rounding), nothing is cached
 	// that a schema change could invalidate, and it works through PgBouncer.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// Every connection (and TLS fallback) passes the egress guard with
+	// the address pgx resolved, at connect time.
+	cfg.DialFunc = guard.DialContext
 	var secrets []string
 	if len(cfg.Password) >= 3 { // shorter would redact ordinary words
 		secrets = append(secrets, cfg.Password)

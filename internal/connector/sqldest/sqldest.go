@@ -40,6 +40,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // Kind is the destination type this package registers.
@@ -92,6 +93,10 @@ type Options struct {
 	// default 4 for postgres, 1 for sqlite (SQLite takes one writer at a
 	// time; more connections only wait for its lock).
 	MaxOpenConns int `json:"max_open_conns"`
+	// Egress guards every connection to the destination; Open sets it
+	// from the destination's allow_private_network. Configs cannot set it
+	// here.
+	Egress egress.Policy `json:"-"`
 }
 
 // String describes the options without the DSN.
@@ -134,12 +139,13 @@ var (
 )
 
 // Open is the connector.Factory for type "sql".
-func Open(name string, options map[string]any) (connector.Connector, error) {
+func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(options, &o); err != nil {
+	if err := connector.DecodeOptions(p.Options, &o); err != nil {
 		return nil, err
 	}
-	return New(name, o)
+	o.Egress = p.Egress()
+	return New(p.Name, o)
 }
 
 // New validates o and builds the destination. It does no I/O: the database
@@ -207,7 +213,11 @@ func New(name string, o Options) (*Conn, error) {
 		conns = d.defaultConns()
 	}
 
-	db, secrets, err := d.open(o.DSN)
+	guard := o.Egress
+	if guard.Subject == "" {
+		guard.Subject = "destination " + name
+	}
+	db, secrets, err := d.open(o.DSN, guard)
 	if err != nil {
 		return nil, err
 	}

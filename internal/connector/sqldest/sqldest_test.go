@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/sqldest"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 func TestRegisteredWithConstraints(t *testing.T) {
@@ -33,7 +34,7 @@ func TestRegisteredWithConstraints(t *testing.T) {
 	}
 	for _, tc := range cases {
 		tc.opts["table"], tc.opts["key_column"] = "contacts", "email"
-		c, err := connector.New("sql", "warehouse", tc.opts)
+		c, err := connector.New("sql", connector.Params{Name: "warehouse", Options: tc.opts, AllowPrivateNetwork: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +84,7 @@ func TestOptionsValidation(t *testing.T) {
 			t.Parallel()
 			o := base()
 			tc.change(o)
-			_, err := connector.New("sql", "warehouse", o)
+			_, err := connector.New("sql", connector.Params{Name: "warehouse", Options: o, AllowPrivateNetwork: true})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
@@ -95,13 +96,13 @@ func TestDSNNeverShown(t *testing.T) {
 	t.Parallel()
 	const password = "Hunter2-sluice-secret"
 	bad := "postgres://admin:" + password + "@db.internal:notaport/crm"
-	_, err := connector.New("sql", "w", map[string]any{"driver": "postgres", "dsn": bad, "table": "t", "key_column": "k"})
+	_, err := connector.New("sql", connector.Params{Name: "w", Options: map[string]any{"driver": "postgres", "dsn": bad, "table": "t", "key_column": "k"}, AllowPrivateNetwork: true})
 	if err == nil || strings.Contains(err.Error(), password) || strings.Contains(err.Error(), "db.internal") {
 		t.Fatalf("parse error shows the DSN: %v", err)
 	}
 
 	good := "postgres://admin:" + password + "@127.0.0.1:1/crm?sslmode=disable&connect_timeout=2"
-	o := sqldest.Options{Driver: "postgres", DSN: good, Table: "crm.contacts", KeyColumn: "email"}
+	o := sqldest.Options{Driver: "postgres", DSN: good, Table: "crm.contacts", KeyColumn: "email", Egress: egress.For("destination w", true)}
 	c, err := sqldest.New("w", o)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	msqlite "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/egress"
 )
 
 // sqlite is the SQLite dialect, through the pure-Go modernc.org/sqlite.
@@ -35,7 +36,7 @@ func (sqlite) sameName(a, b string) bool { return strings.EqualFold(a, b) }
 // waits for the lock instead of failing at once) and immediate write
 // transactions (a batch takes the write lock at BEGIN, so it cannot fail
 // half-way on a lock upgrade).
-func (sqlite) open(dsn string) (*sql.DB, []string, error) {
+func (sqlite) open(dsn string, _ egress.Policy) (*sql.DB, []string, error) {
 	q := ""
 	if i := strings.IndexByte(dsn, '?'); i >= 0 {
 		q = dsn[i+1:]
