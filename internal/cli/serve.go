@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/version"
 )
 
 func serveCmd(env *Env) *cobra.Command {
@@ -26,8 +27,8 @@ func serveCmd(env *Env) *cobra.Command {
 				c.Listen = listen
 			}
 			level := slog.LevelInfo
-			if debug {
-				level = slog.LevelDebug
+			if debug && env.logLevel == "" {
+				env.logLevel = "debug"
 			}
 			log := env.logger(level)
 			srv, err := server.New(cmd.Context(), c, log)
@@ -40,13 +41,14 @@ func serveCmd(env *Env) *cobra.Command {
 				return fmt.Errorf("listen: %w", err)
 			}
 			kind, _ := c.StoreKind()
-			log.Info("sluice serving", "addr", ln.Addr().String(), "store", kind)
+			v := version.Get()
+			log.Info("sluice serving", "addr", ln.Addr().String(), "store", kind, "version", v.Version, "revision", v.Revision, "go", v.Go)
 			fmt.Fprintf(env.Out, "listening on http://%s\n", ln.Addr())
 			return srv.Run(cmd.Context(), ln)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "sluice.yaml", "config file")
 	cmd.Flags().StringVar(&listen, "listen", "", "override the listen address")
-	cmd.Flags().BoolVar(&debug, "debug", false, "debug logging")
+	cmd.Flags().BoolVar(&debug, "debug", false, "debug logging (the same as --log-level debug)")
 	return cmd
 }

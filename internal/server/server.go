@@ -40,6 +40,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
+	"github.com/sluicehq/sluice/internal/version"
 )
 
 // Server is one running Sluice instance.
@@ -190,7 +191,7 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	(&api.API{Gate: s.Gate, Checker: s.Checker, Drift: s.Drift, Config: c, Log: log, OnChange: s.wake}).Register(mux)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true})
+		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "version": version.Get()})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
