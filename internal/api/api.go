@@ -27,8 +27,13 @@ import (
 
 // API serves the admin endpoints.
 type API struct {
-	Gate    *pipeline.Gate
-	Checker *control.Checker
+	// Gate is the pipeline every change goes through.
+	Gate Pipeline
+	// Store is what the API reads.
+	Store Reader
+	// StoreName is the store's dialect, for /v1/stats.
+	StoreName string
+	Checker   *control.Checker
 	// Drift reports source-side schema drift; may be nil.
 	Drift  *control.SourceDrift
 	Config *config.Config
@@ -174,7 +179,7 @@ func (a *API) eventList(w http.ResponseWriter, r *http.Request, state string) er
 		return err
 	}
 	q := r.URL.Query()
-	evs, err := a.Gate.Driver.Executor().EventList(r.Context(), &store.EventListParams{State: state, Source: q.Get("source"), BeforeID: q.Get("before"), Limit: limit})
+	evs, err := a.Store.EventList(r.Context(), &store.EventListParams{State: state, Source: q.Get("source"), BeforeID: q.Get("before"), Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -198,7 +203,7 @@ type EventDetail struct {
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
-	ex := a.Gate.Driver.Executor()
+	ex := a.Store
 	ctx := r.Context()
 	ev, err := ex.EventGetByID(ctx, r.PathValue("id"))
 	if err != nil {
@@ -303,7 +308,7 @@ func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open, resolved or discarded")
 	}
-	escs, err := a.Gate.Driver.Executor().EscalationList(r.Context(), &store.EscalationListParams{Status: status, Limit: limit})
+	escs, err := a.Store.EscalationList(r.Context(), &store.EscalationListParams{Status: status, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -316,7 +321,7 @@ func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getEscalation(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.Gate.Driver.Executor().EscalationGetByID(r.Context(), r.PathValue("id"))
+	e, err := a.Store.EscalationGetByID(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return toHTTP(err)
 	}
@@ -387,7 +392,7 @@ func (a *API) listDestinations(w http.ResponseWriter, r *http.Request) error {
 	sort.Strings(names)
 	out := []DestinationJSON{}
 	for _, n := range names {
-		st, err := a.Gate.Driver.Executor().DestinationStateGet(r.Context(), n)
+		st, err := a.Store.DestinationStateGet(r.Context(), n)
 		if err != nil {
 			return err
 		}
@@ -410,20 +415,12 @@ func (a *API) setPaused(w http.ResponseWriter, r *http.Request, paused bool) err
 	if reason == "" {
 		reason = map[bool]string{true: "paused by operator", false: "resumed by operator"}[paused]
 	}
-	now := a.Gate.Now()
-	act := actor(r)
-	err := a.Gate.Committer.Do(r.Context(), func(ctx contextT, tx store.ExecutorTx) error {
-		if err := tx.DestinationStatePut(ctx, &store.DestinationState{Name: name, Paused: paused, Reason: reason, UpdatedAt: now}); err != nil {
-			return err
-		}
-		action := map[bool]string{true: "destination_paused", false: "destination_resumed"}[paused]
-		return tx.AuditAppend(ctx, &store.AuditEntry{At: now, Actor: act, Action: action, Outcome: "ok", Message: name + ": " + reason})
-	})
+	st, err := a.Gate.DestinationSetPaused(r.Context(), name, paused, actor(r), reason)
 	if err != nil {
 		return err
 	}
 	a.changed()
-	httperr.JSON(w, http.StatusOK, map[string]any{"destination": DestinationJSON{Name: name, Type: a.Config.Destinations[name].Type, Paused: paused, Reason: reason, UpdatedAt: now}})
+	httperr.JSON(w, http.StatusOK, map[string]any{"destination": DestinationJSON{Name: name, Type: a.Config.Destinations[name].Type, Paused: st.Paused, Reason: st.Reason, UpdatedAt: st.UpdatedAt}})
 	return nil
 }
 
@@ -436,7 +433,7 @@ func (a *API) resumeDestination(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
-	rep, err := audit.Verify(r.Context(), a.Gate.Driver.Executor())
+	rep, err := audit.Verify(r.Context(), a.Store)
 	var be *audit.BrokenError
 	if errors.As(err, &be) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": false, "entries_checked": rep.Entries, "broken_at": be.Seq, "reason": be.Reason})
@@ -445,7 +442,7 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	comp, err := audit.VerifyComplete(r.Context(), a.Gate.Driver.Executor())
+	comp, err := pipeline.VerifyComplete(r.Context(), a.Store)
 	if err != nil {
 		return err
 	}
@@ -465,7 +462,7 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request) error {
-	ex := a.Gate.Driver.Executor()
+	ex := a.Store
 	ev, err := ex.EventCountByState(r.Context())
 	if err != nil {
 		return err
@@ -474,7 +471,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httperr.JSON(w, http.StatusOK, map[string]any{"events": ev, "deliveries": ds, "store": a.Gate.Driver.Name()})
+	httperr.JSON(w, http.StatusOK, map[string]any{"events": ev, "deliveries": ds, "store": a.StoreName})
 	return nil
 }
 
@@ -489,7 +486,7 @@ func (a *API) listReconciliations(w http.ResponseWriter, r *http.Request) error 
 	default:
 		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open or resolved")
 	}
-	rs, err := a.Gate.Driver.Executor().ReconciliationList(r.Context(), &store.ReconciliationListParams{Status: status, Limit: limit})
+	rs, err := a.Store.ReconciliationList(r.Context(), &store.ReconciliationListParams{Status: status, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -502,7 +499,7 @@ func (a *API) listReconciliations(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (a *API) getReconciliation(w http.ResponseWriter, r *http.Request) error {
-	x, err := a.Gate.Driver.Executor().ReconciliationGetByID(r.Context(), r.PathValue("id"))
+	x, err := a.Store.ReconciliationGetByID(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return toHTTP(err)
 	}

@@ -102,7 +102,7 @@ type AuditJSON struct {
 
 func auditJSON(e *store.AuditEntry) AuditJSON {
 	return AuditJSON{Seq: e.Seq, At: e.At, DeliveryID: e.DeliveryID, Route: e.Route, Attempt: e.Attempt, Actor: e.Actor,
-		Action: e.Action, Outcome: e.Outcome, Status: e.Status, Message: e.Message, LatencyMS: e.LatencyMS}
+		Action: string(e.Action), Outcome: e.Outcome, Status: e.Status, Message: e.Message, LatencyMS: e.LatencyMS}
 }
 
 // ReconciliationJSON is the wire form of a reconciliation task.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/httperr"
-	"github.com/sluicehq/sluice/internal/ingest"
 	"github.com/sluicehq/sluice/internal/pipeline"
 )
 
@@ -18,10 +17,6 @@ func (a *API) registerReplay(mux *http.ServeMux) {
 // parseStored decodes a stored raw payload with intake's parser, choosing
 // JSON or form by the content type stored with it (intake accepts only
 // those two, so anything not form is JSON).
-func parseStored(contentType string, body []byte) (any, error) {
-	return ingest.ParseBody(body, contentType != "application/x-www-form-urlencoded")
-}
-
 // ReplayRequest is the body of POST /v1/replay.
 type ReplayRequest struct {
 	// Stage is normalize or deliver.
@@ -59,8 +54,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) error {
 	if b.Limit < 0 {
 		return httperr.New(http.StatusBadRequest, "bad_param", "limit must not be negative")
 	}
-	rp := &pipeline.Replayer{Gate: a.Gate, Parse: parseStored}
-	res, err := rp.Replay(r.Context(), pipeline.ReplayParams{
+	res, err := a.Gate.Replay(r.Context(), pipeline.ReplayParams{
 		Stage: b.Stage, DryRun: b.DryRun, Actor: actor(r), AfterID: b.After, Limit: b.Limit,
 		Filter: pipeline.ReplayFilter{Source: b.Filter.Source, States: b.Filter.States, Destination: b.Filter.Destination,
 			ReceivedAfter: b.Filter.ReceivedAfter, ReceivedBefore: b.Filter.ReceivedBefore},

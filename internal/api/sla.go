@@ -52,11 +52,7 @@ func (a *API) listSLA(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open, resolved or all")
 	}
-	sla, ok := a.Gate.Driver.Executor().(store.SLAStore)
-	if !ok {
-		return httperr.New(http.StatusNotImplemented, "not_supported", "this store does not track SLA breaches")
-	}
-	bs, err := sla.SLABreachList(r.Context(), &store.SLABreachListParams{Status: status, Limit: limit})
+	bs, err := a.Store.SLABreachList(r.Context(), &store.SLABreachListParams{Status: status, Limit: limit})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
-// Package audit owns the integrity of the audit log: how an entry is hashed
-// onto the chain, and how the whole chain is verified. Entries are written
-// by the store in the same transaction as the state change they record; this
-// package makes tampering with any stored row detectable.
+// Package audit owns the audit log's vocabulary and integrity: the entry
+// type, the closed set of actions a writer may record (Action), how an entry
+// is hashed onto the chain, and how the whole chain is verified. It is a
+// leaf: the store persists entries (store.AuditEntry is Entry) and calls
+// Hash when it appends; the pipeline, the only writer, names every entry
+// with an Action constant. Nothing here knows which database is behind; the
+// store is reached through the Log port.
 package audit
 
 import (
@@ -12,15 +15,64 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sluicehq/sluice/internal/store"
 )
+
+// Entry is one line of the append-only, hash-chained audit log. Seq,
+// PrevHash and Hash are assigned by the store when the entry is appended.
+type Entry struct {
+	Seq        int64
+	At         time.Time
+	EventID    string
+	DeliveryID string
+	Route      string
+	Attempt    int
+	Actor      string
+	Action     Action
+	// Outcome qualifies the action: the state it led to, a class, an ID.
+	// It is open text (unlike Action) because it often names data.
+	Outcome   string
+	Status    int
+	Message   string
+	LatencyMS int64
+	PrevHash  string
+	Hash      string
+}
+
+// Checkpoint is where the remaining audit chain starts after retention:
+// the sequence number and hash of the last deleted entry. The first
+// remaining entry has Seq+1 and links to Hash, so verification starts here
+// instead of at the (deleted) beginning.
+type Checkpoint struct {
+	Seq  int64
+	Hash string
+	// At is the deleted entry's time; Deleted counts entries removed by
+	// the batch that wrote this checkpoint; CreatedAt is when.
+	At        time.Time
+	Deleted   int64
+	CreatedAt time.Time
+}
+
+// Log is the port Verify reads the stored chain through; every store
+// executor implements it.
+type Log interface {
+	// AuditScan calls fn for every entry after afterSeq, in order.
+	AuditScan(ctx context.Context, afterSeq int64, fn func(*Entry) error) error
+	// AuditCheckpointGet returns the retention checkpoint, nil if no entry
+	// was ever deleted.
+	AuditCheckpointGet(ctx context.Context) (*Checkpoint, error)
+}
 
 // Hash computes the chain hash of e given the previous entry's hash. Every
 // stored field takes part, so changing any of them breaks the chain at that
 // row. Fields are length-prefixed so no two entries serialize alike.
-func Hash(prev string, e *store.AuditEntry) string {
+func Hash(prev string, e *Entry) string {
 	h := sha256.New()
+	h.Write([]byte(serialize(prev, e)))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// serialize is the canonical byte form of an entry linked to prev.
+func serialize(prev string, e *Entry) string {
 	var b strings.Builder
 	field := func(s string) {
 		b.WriteString(strconv.Itoa(len(s)))
@@ -36,13 +88,12 @@ func Hash(prev string, e *store.AuditEntry) string {
 	field(e.Route)
 	field(strconv.Itoa(e.Attempt))
 	field(e.Actor)
-	field(e.Action)
+	field(string(e.Action))
 	field(e.Outcome)
 	field(strconv.Itoa(e.Status))
 	field(e.Message)
 	field(strconv.FormatInt(e.LatencyMS, 10))
-	h.Write([]byte(b.String()))
-	return hex.EncodeToString(h.Sum(nil))
+	return b.String()
 }
 
 // BrokenError names the first row where the chain does not hold.
@@ -72,9 +123,9 @@ type Report struct {
 // checkpoint (the last deleted entry's seq and hash), which an
 // ActionPruned entry later in the chain must attest; if retention moves
 // the checkpoint while the walk runs, the walk continues from the new one.
-func Verify(ctx context.Context, ex store.Executor) (Report, error) {
+func Verify(ctx context.Context, log Log) (Report, error) {
 	var r Report
-	cp, err := checkpoint(ctx, ex)
+	cp, err := checkpoint(ctx, log)
 	if err != nil {
 		return r, err
 	}
@@ -84,12 +135,12 @@ func Verify(ctx context.Context, ex store.Executor) (Report, error) {
 		prev, lastSeq, r.From = cp.Hash, cp.Seq, cp.Seq
 	}
 	attested := cp == nil
-	err = ex.AuditScan(ctx, lastSeq, func(e *store.AuditEntry) error {
+	err = log.AuditScan(ctx, lastSeq, func(e *Entry) error {
 		if err := CheckLink(lastSeq, prev, e); err != nil {
 			// Retention may have deleted the next entries since the walk
 			// started: continue from its new checkpoint, if that is
 			// exactly where this entry links.
-			moved, cerr := checkpoint(ctx, ex)
+			moved, cerr := checkpoint(ctx, log)
 			if cerr != nil {
 				return cerr
 			}

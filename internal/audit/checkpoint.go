@@ -4,23 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/sluicehq/sluice/internal/store"
 )
 
-// ActionPruned is the audit action of a retention batch that deleted the
-// oldest audit entries. Its message attests the checkpoint it left (see
-// PrunedMessage): the checkpoint row is outside the chain, the attestation
-// is inside it, so a checkpoint moved by hand to cover deleted rows is
-// detected.
-const ActionPruned = "audit_pruned"
-
 // PrunedMessage is the message of an ActionPruned entry for checkpoint cp.
-func PrunedMessage(cp *store.AuditCheckpoint, n int) string {
+// The checkpoint row is outside the chain, the attestation is inside it, so
+// a checkpoint moved by hand to cover deleted rows is detected.
+func PrunedMessage(cp *Checkpoint, n int) string {
 	return fmt.Sprintf("retention deleted %d audit entries through %s; %s", n, cp.At.UTC().Format("2006-01-02T15:04:05.000Z"), attestation(cp))
 }
 
-func attestation(cp *store.AuditCheckpoint) string {
+func attestation(cp *Checkpoint) string {
 	return fmt.Sprintf("chain continues after seq %d hash %s", cp.Seq, cp.Hash)
 }
 
@@ -29,7 +22,7 @@ func attestation(cp *store.AuditCheckpoint) string {
 // content. prevSeq 0 means e is the first entry of the log. Retention runs
 // it on every entry before deleting it, so it never removes the evidence
 // of tampering.
-func CheckLink(prevSeq int64, prevHash string, e *store.AuditEntry) error {
+func CheckLink(prevSeq int64, prevHash string, e *Entry) error {
 	if prevSeq != 0 && e.Seq != prevSeq+1 {
 		return &BrokenError{Seq: e.Seq, Reason: fmt.Sprintf("sequence gap after %d (row deleted?)", prevSeq)}
 	}
@@ -43,13 +36,9 @@ func CheckLink(prevSeq int64, prevHash string, e *store.AuditEntry) error {
 }
 
 // checkpoint reads the retention checkpoint where the chain now starts;
-// nil when nothing was ever deleted or the store has no retention.
-func checkpoint(ctx context.Context, ex store.Executor) (*store.AuditCheckpoint, error) {
-	rs, ok := ex.(store.RetentionStore)
-	if !ok {
-		return nil, nil
-	}
-	cp, err := rs.AuditCheckpointGet(ctx)
+// nil when nothing was ever deleted.
+func checkpoint(ctx context.Context, log Log) (*Checkpoint, error) {
+	cp, err := log.AuditCheckpointGet(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit checkpoint: %w", err)
 	}
@@ -57,6 +46,6 @@ func checkpoint(ctx context.Context, ex store.Executor) (*store.AuditCheckpoint,
 }
 
 // attests reports whether e is the retention entry that vouches for cp.
-func attests(e *store.AuditEntry, cp *store.AuditCheckpoint) bool {
+func attests(e *Entry, cp *Checkpoint) bool {
 	return e.Action == ActionPruned && strings.HasSuffix(e.Message, attestation(cp))
 }

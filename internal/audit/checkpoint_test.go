@@ -7,22 +7,20 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
-	"github.com/sluicehq/sluice/internal/store"
 )
 
 // fakeLog is an executor over an in-memory chain whose oldest entries
 // retention may delete while a scan runs (between two pages).
 type fakeLog struct {
-	store.Executor // nil: only the methods below are used
-	entries        []*store.AuditEntry
-	checkpoints    []*store.AuditCheckpoint
-	midScan        func(l *fakeLog) // runs once, after the first entry is handed out
+	entries     []*audit.Entry
+	checkpoints []*audit.Checkpoint
+	midScan     func(l *fakeLog) // runs once, after the first entry is handed out
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func (l *fakeLog) add(action, msg string) *store.AuditEntry {
-	e := &store.AuditEntry{Seq: int64(len(l.entries) + 1), At: t0, Actor: "system", Action: action, Message: msg}
+func (l *fakeLog) add(action audit.Action, msg string) *audit.Entry {
+	e := &audit.Entry{Seq: int64(len(l.entries) + 1), At: t0, Actor: "system", Action: action, Message: msg}
 	if n := len(l.entries); n > 0 {
 		e.PrevHash = l.entries[n-1].Hash
 	}
@@ -34,7 +32,7 @@ func (l *fakeLog) add(action, msg string) *store.AuditEntry {
 // prune deletes every stored entry through seq and records the
 // checkpoint, attested (or not) by a new entry.
 func (l *fakeLog) prune(seq int64, attest bool) {
-	var last *store.AuditEntry
+	var last *audit.Entry
 	n := 0
 	for _, e := range l.entries {
 		if e.Seq <= seq && !e.At.IsZero() {
@@ -42,29 +40,21 @@ func (l *fakeLog) prune(seq int64, attest bool) {
 			e.At = time.Time{} // deleted
 		}
 	}
-	cp := &store.AuditCheckpoint{Seq: last.Seq, Hash: last.Hash, At: t0, Deleted: int64(n)}
+	cp := &audit.Checkpoint{Seq: last.Seq, Hash: last.Hash, At: t0, Deleted: int64(n)}
 	l.checkpoints = append(l.checkpoints, cp)
 	if attest {
 		l.add(audit.ActionPruned, audit.PrunedMessage(cp, n))
 	}
 }
 
-func (l *fakeLog) AuditCheckpointGet(context.Context) (*store.AuditCheckpoint, error) {
+func (l *fakeLog) AuditCheckpointGet(context.Context) (*audit.Checkpoint, error) {
 	if len(l.checkpoints) == 0 {
 		return nil, nil
 	}
 	return l.checkpoints[len(l.checkpoints)-1], nil
 }
 
-func (l *fakeLog) EventPrune(context.Context, *store.EventPruneParams) (*store.PruneResult, error) {
-	return nil, errors.New("not used")
-}
-
-func (l *fakeLog) AuditPrune(context.Context, *store.AuditPruneParams) (*store.AuditCheckpoint, int, error) {
-	return nil, 0, errors.New("not used")
-}
-
-func (l *fakeLog) AuditScan(ctx context.Context, after int64, fn func(*store.AuditEntry) error) error {
+func (l *fakeLog) AuditScan(ctx context.Context, after int64, fn func(*audit.Entry) error) error {
 	for i := 0; i < len(l.entries); i++ {
 		e := l.entries[i]
 		if e.Seq <= after || e.At.IsZero() {
@@ -84,7 +74,7 @@ func (l *fakeLog) AuditScan(ctx context.Context, after int64, fn func(*store.Aud
 func chain(n int) *fakeLog {
 	l := &fakeLog{}
 	for i := 0; i < n; i++ {
-		l.add("tick", "")
+		l.add(audit.ActionState, "")
 	}
 	return l
 }

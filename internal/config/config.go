@@ -67,6 +67,50 @@ type Source struct {
 	IdempotencyField string `yaml:"idempotency_field"`
 	// MaxBodyBytes overrides the global limit for this source.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Poll, when set, makes this source read a platform's changed records
+	// instead of receiving webhooks (it then has no webhook endpoint).
+	Poll *Poll `yaml:"poll"`
+}
+
+// Poll reads a platform's change feed through a destination's connector
+// (the same credentials and account). Each page of changes is captured
+// together with the cursor after it, in one transaction.
+type Poll struct {
+	// Destination names the destination whose connector reads the changes.
+	Destination string `yaml:"destination"`
+	// Options are the platform's feed settings (e.g. sql: updated_column;
+	// hubspot: object, properties); unknown keys are errors.
+	Options map[string]any `yaml:"options"`
+	// Interval between polls when the feed is drained. Default 5s.
+	Interval Duration `yaml:"interval"`
+	// Overlap re-reads this much before the cursor on every poll, so that
+	// changes with equal or coarse stamps (Notion: minutes), clock skew and
+	// search-index lag are not missed; repeats are recognised by (record
+	// ID, modification stamp) and not captured twice. Default 1m.
+	Overlap Duration `yaml:"overlap"`
+	// Batch is the most changes read and committed at once. Default 100.
+	Batch int `yaml:"batch"`
+	// SuppressEchoes (default true) recognises Sluice's own writes to the
+	// destination coming back and does not capture them.
+	SuppressEchoes *bool `yaml:"suppress_echoes"`
+}
+
+// PollDefaults returns p with defaults filled in.
+func (p Poll) PollDefaults() Poll {
+	if p.Interval == 0 {
+		p.Interval = Duration(5 * time.Second)
+	}
+	if p.Overlap == 0 {
+		p.Overlap = Duration(time.Minute)
+	}
+	if p.Batch == 0 {
+		p.Batch = 100
+	}
+	if p.SuppressEchoes == nil {
+		t := true
+		p.SuppressEchoes = &t
+	}
+	return p
 }
 
 // Signature configures inbound verification.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 )
 
 // FieldError is one problem at one config path, e.g.
@@ -111,6 +112,20 @@ func (c *Config) Validate() error {
 		}
 		if s.MaxBodyBytes < 0 {
 			es.Add(p+".max_body_bytes", "must be positive")
+		}
+		if s.Poll != nil {
+			if s.Signature != nil {
+				es.Add(p+".signature", "a poll source has no webhook endpoint to sign; remove signature or poll")
+			}
+			if _, ok := c.Destinations[s.Poll.Destination]; !ok {
+				es.Add(p+".poll.destination", "unknown destination %q (the poll reads through that destination's connector)", s.Poll.Destination)
+			}
+			if s.Poll.Interval != 0 && s.Poll.Interval.D() < 100*time.Millisecond {
+				es.Add(p+".poll.interval", "at least 100ms")
+			}
+			if s.Poll.Batch < 0 || s.Poll.Batch > 1000 {
+				es.Add(p+".poll.batch", "between 1 and 1000")
+			}
 		}
 	}
 	for _, name := range sortedKeys(c.Entities) {

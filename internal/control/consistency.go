@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
-	"github.com/sluicehq/sluice/internal/id"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -55,9 +54,37 @@ func (r DestinationReport) Ratio() float64 {
 	return float64(r.Consistent) / float64(r.Checked)
 }
 
+// Pipeline is what the control loops need of the gate (*pipeline.Gate
+// implements it): the compiled plan and its config, the gate's clock,
+// redaction for what they send out, and the one transition they cause.
+type Pipeline interface {
+	Plan() *pipeline.Plan
+	Now() time.Time
+	Clean(s string) string
+	// ConsistencyMismatch records a read-back finding on delivery d as a
+	// reconciliation task (unless its event has one open) and returns the
+	// task's ID.
+	ConsistencyMismatch(ctx context.Context, d *store.Delivery, problem string) (string, error)
+}
+
+// Reader is what the consistency checker reads (store.Executor
+// implements it).
+type Reader interface {
+	IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*store.Identity, error)
+	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
+}
+
+// SLAStore is what the SLA watcher reads and keeps (store.Executor
+// implements it).
+type SLAStore interface {
+	store.SLAStore
+	DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error)
+}
+
 // Checker reads records back and compares.
 type Checker struct {
-	Gate  *pipeline.Gate
+	Gate  Pipeline
+	Store Reader
 	Conns map[string]connector.Connector
 	// Observe receives each destination's ratio (metrics); may be nil.
 	Observe func(destination string, ratio float64)
@@ -108,7 +135,7 @@ func (c *Checker) checkOne(ctx context.Context, dest string, p CheckParams) (Des
 		rep.Skipped = "connector cannot read records back"
 		return rep, nil
 	}
-	ex := c.Gate.Driver.Executor()
+	ex := c.Store
 	var ids []*store.Identity
 	after := ""
 	for {
@@ -180,43 +207,16 @@ func Compare(wrote, found map[string]any) []Difference {
 	return out
 }
 
-// openTask records a finding as a reconciliation task unless the event
-// already has an open one.
+// openTask records a finding as a reconciliation task (through the gate)
+// unless the event already has an open one.
 func (c *Checker) openTask(ctx context.Context, d *store.Delivery, f Finding) (string, error) {
-	g := c.Gate
-	var taskID string
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		taskID = ""
-		open, err := tx.ReconciliationList(ctx, &store.ReconciliationListParams{EventID: d.EventID, Status: store.ReconciliationOpen, Limit: 1})
-		if err != nil {
-			return err
+	problem := "record missing from the destination"
+	if !f.Missing {
+		var parts []string
+		for _, df := range f.Differences {
+			parts = append(parts, fmt.Sprintf("%s: wrote %v, found %v", df.Field, df.Wrote, df.Found))
 		}
-		if len(open) > 0 {
-			taskID = open[0].ID
-			return nil
-		}
-		now := g.Now()
-		problem := "record missing from the destination"
-		if !f.Missing {
-			var parts []string
-			for _, df := range f.Differences {
-				parts = append(parts, fmt.Sprintf("%s: wrote %v, found %v", df.Field, df.Wrote, df.Found))
-			}
-			problem = "differs: " + strings.Join(parts, "; ")
-		}
-		sum := pipeline.ReconciliationSummary{
-			RecordKey: d.RecordKey,
-			Missing:   []pipeline.RouteState{{Route: d.Route, Destination: d.Destination, State: "inconsistent", ExternalID: d.ExternalID, LastError: g.Clean(problem)}},
-			Suggested: []string{"retry: write Sluice's record again (overwrites the change in the destination)", "resolve: accept the destination's version"},
-		}
-		b, _ := json.Marshal(sum)
-		r := &store.Reconciliation{ID: id.New("rec", now), EventID: d.EventID, Status: store.ReconciliationOpen, Summary: b, CreatedAt: now, UpdatedAt: now}
-		if err := tx.ReconciliationInsert(ctx, r); err != nil {
-			return err
-		}
-		taskID = r.ID
-		return tx.AuditAppend(ctx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: pipeline.ActorSystem,
-			Action: "consistency_mismatch", Outcome: r.ID, Message: g.Clean(d.Destination + ": " + problem)})
-	})
-	return taskID, err
+		problem = "differs: " + strings.Join(parts, "; ")
+	}
+	return c.Gate.ConsistencyMismatch(ctx, d, problem)
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/sluicehq/sluice/internal/alert"
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/id"
-	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -58,7 +57,11 @@ const escalationPage = 200
 // running the watcher send each alert once. Failure-rate counts are per
 // instance and only alert; they open no item.
 type SLAWatcher struct {
-	Gate *pipeline.Gate // Driver, Now (the clock), Plan.Config and Clean
+	// Gate gives the plan's config, the clock and redaction.
+	Gate Pipeline
+	// Store is where queue ages are read and breaches and alert cursors
+	// are kept (the control layer's own bookkeeping, not event state).
+	Store SLAStore
 	// Alerter sends the alerts; nil tracks items without alerting.
 	Alerter *alert.Alerter
 	// Failures counts attempts per destination (wrap the engine's
@@ -93,10 +96,7 @@ func (w *SLAWatcher) Run(ctx context.Context, every time.Duration) {
 // Check runs every check once. Each part runs even if another failed; the
 // error joins all failures, including alerts that could not be sent.
 func (w *SLAWatcher) Check(ctx context.Context) error {
-	sla, ok := w.Gate.Driver.Executor().(store.SLAStore)
-	if !ok {
-		return fmt.Errorf("sla watch: the %s store cannot track breaches", w.Gate.Driver.Name())
-	}
+	sla := w.Store
 	now := w.Gate.Now()
 	var errs []error
 	if err := w.checkBreaches(ctx, sla, now); err != nil {
@@ -150,7 +150,7 @@ type BreachDetails struct {
 }
 
 func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now time.Time) (map[string]finding, error) {
-	cfg := w.Gate.Plan.Config
+	cfg := w.Gate.Plan().Config
 	delivering, err := sla.EventAgeByFlow(ctx, store.EventDelivering)
 	if err != nil {
 		return nil, err
@@ -199,7 +199,7 @@ func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now t
 			}
 		}
 	}
-	ex := w.Gate.Driver.Executor()
+	ex := w.Store
 	for _, name := range sortedKeys(cfg.Destinations) {
 		d := cfg.Destinations[name]
 		if d == nil {
@@ -433,7 +433,7 @@ func (w *SLAWatcher) checkFailureRate(ctx context.Context, now time.Time) error 
 	if w.Failures == nil {
 		return nil
 	}
-	conf := w.Gate.Plan.Config.Alerts.FailureRate
+	conf := w.Gate.Plan().Config.Alerts.FailureRate
 	since := w.lastRate
 	w.lastRate = now
 	counts := w.Failures.Take()

@@ -88,6 +88,7 @@ type fixture struct {
 	gate *pipeline.Gate
 	clk  *clock
 	sla  store.SLAStore
+	ex   store.Executor
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -110,16 +111,16 @@ func newFixture(t *testing.T) *fixture {
 	com := store.NewCommitter(drv, 16)
 	t.Cleanup(func() { com.Close(); drv.Close() })
 	clk := &clock{now: t0}
-	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: clk.Now}
-	return &fixture{gate: g, clk: clk, sla: drv.Executor().(store.SLAStore)}
+	g := pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now})
+	return &fixture{gate: g, clk: clk, sla: drv.Executor(), ex: drv.Executor()}
 }
 
 // watcher is one instance's watcher with its own alerter and recorder.
 func (f *fixture) watcher() (*control.SLAWatcher, *recorder) {
 	rec := &recorder{}
-	a := alert.New(f.gate.Plan.Config.Alerts.Window.D(), f.clk.Now)
+	a := alert.New(f.gate.Plan().Config.Alerts.Window.D(), f.clk.Now)
 	a.Add("rec", rec)
-	return &control.SLAWatcher{Gate: f.gate, Alerter: a}, rec
+	return &control.SLAWatcher{Gate: f.gate, Store: f.ex, Alerter: a}, rec
 }
 
 func (f *fixture) capture(t *testing.T, payload map[string]any) string {
@@ -137,25 +138,19 @@ func (f *fixture) settle(t *testing.T, escalate bool) {
 	t.Helper()
 	ctx := context.Background()
 	g := f.gate
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		ds, err := tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: "crm", Owner: "test", Now: f.clk.Now(), LeaseUntil: f.clk.Now().Add(time.Minute), Limit: 100})
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			if escalate {
-				err = g.DeliveryEscalate(ctx, tx, d, "permanent_error", "the destination refused the record", pipeline.Attempt{Status: 422, Message: "email is invalid"})
-			} else {
-				err = g.DeliverySucceeded(ctx, tx, d, "ext-"+d.RecordKey, pipeline.Attempt{Status: 200})
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	ds, err := g.ClaimDeliveries(ctx, "crm", "test", time.Minute, 100)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if escalate {
+			err = g.DeliveryEscalate(ctx, d, "permanent_error", "the destination refused the record", pipeline.Attempt{Status: 422, Message: "email is invalid"})
+		} else {
+			err = g.DeliverySucceeded(ctx, d, "ext-"+d.RecordKey, pipeline.Attempt{Status: 200})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -310,7 +305,7 @@ func TestPausedDestinationAlertsOnceAndOnResume(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	w, rec := f.watcher()
-	ex := f.gate.Driver.Executor()
+	ex := f.ex
 	ctx := context.Background()
 	if err := ex.DestinationStatePut(ctx, &store.DestinationState{Name: "crm", Paused: true, Reason: "paused: auth error from crm: 401 invalid token", UpdatedAt: t0}); err != nil {
 		t.Fatal(err)

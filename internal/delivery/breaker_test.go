@@ -122,7 +122,7 @@ func TestDestinationOutageBreakerFallbackRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	com := store.NewCommitter(drv, 64)
-	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: func() time.Time { return time.Now().UTC() }}
+	g := newGate(plan, drv, com)
 	var dests []delivery.Destination
 	for _, n := range []string{"primary", "spool"} {
 		dc := c.Destinations[n]
@@ -132,7 +132,7 @@ func TestDestinationOutageBreakerFallbackRecovery(t *testing.T) {
 		}
 		dests = append(dests, delivery.Destination{Name: n, Conn: conn, Conf: dc})
 	}
-	eng := delivery.New(g, "t", 5*time.Second, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), dests)
+	eng := delivery.New(g, storeOf(g), "t", 5*time.Second, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), dests)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()

@@ -46,26 +46,60 @@ type Observer interface {
 	Settled(destination string, attempts int, ok bool)
 }
 
+// Pipeline is the state machine the engine drives (the port it needs of
+// package pipeline; *pipeline.Gate implements it). Every outcome the engine
+// sees becomes one of these transitions: the engine never writes to the
+// store itself, and reads no clock for what it records.
+type Pipeline interface {
+	// Plan is the compiled config (which routes have a fallback).
+	Plan() *pipeline.Plan
+	ClaimDeliveries(ctx context.Context, destination, owner string, lease time.Duration, limit int) ([]*store.Delivery, error)
+	DeliverySucceeded(ctx context.Context, d *store.Delivery, externalID string, at pipeline.Attempt) error
+	DeliveryRetry(ctx context.Context, d *store.Delivery, wait time.Duration, class string, at pipeline.Attempt) error
+	DeliveryParked(ctx context.Context, ds []*store.Delivery, wait time.Duration, reason string, at pipeline.Attempt) error
+	DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, reason string, at pipeline.Attempt) error
+	DeliveryFallback(ctx context.Context, ds []*store.Delivery, reason string) error
+	// DestinationPause pauses d's destination (auth or drift error, with
+	// the platform's message as detail) and parks d.
+	DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at pipeline.Attempt) error
+	RecoverLeases(ctx context.Context) (int, error)
+	ExpireHolds(ctx context.Context) (int, error)
+}
+
+// Reader is what the engine reads from the store (store.Executor
+// implements it): a destination's switch, the identity map, and the rows
+// a delivery needs to be prepared.
+type Reader interface {
+	DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error)
+	DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*store.Delivery, error)
+	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
+	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
+	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
+	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
+}
+
 // Engine runs one worker per destination.
 type Engine struct {
-	Gate  *pipeline.Gate
-	Owner string // lease owner name of this process
-	Lease time.Duration
-	Poll  time.Duration
-	Log   *slog.Logger
-	Now   func() time.Time
+	Pipeline Pipeline
+	Store    Reader
+	Owner    string // lease owner name of this process
+	Lease    time.Duration
+	Poll     time.Duration
+	Log      *slog.Logger
 	// Lead, when set, runs the maintenance loop (lease recovery, hold
 	// expiry) for as long as this instance is the elected leader, so that
 	// one instance of several runs it; nil runs it here (share.go).
 	Lead  func(ctx context.Context, fn func(context.Context))
 	dests map[string]*worker
+	govs  map[string]*rateGovernor // adaptive rates by credential (credentialKey)
 }
 
 type worker struct {
 	e        *Engine
 	d        Destination
-	limiter  *rate.Limiter
-	slots    chan struct{}
+	limiter  *rate.Limiter // the connector's declared steady rate
+	gov      *rateGovernor // adaptive rate, shared by destinations on one credential
+	conc     *concLimit    // requests in flight: fixed, or adaptive when not configured
 	wake     chan struct{}
 	batch    int
 	timeout  time.Duration
@@ -83,8 +117,8 @@ var errUnhealthy = errors.New("destination unhealthy")
 var errRateLimited = errors.New("rate limited")
 
 // New builds an engine over the given destinations.
-func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
-	e := &Engine{Gate: g, Owner: owner, Lease: lease, Poll: poll, Log: log, Now: g.Now, dests: map[string]*worker{}}
+func New(p Pipeline, r Reader, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
+	e := &Engine{Pipeline: p, Store: r, Owner: owner, Lease: lease, Poll: poll, Log: log, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}}
 	for _, d := range dests {
 		c := d.Conn.Constraints()
 		lim := rate.NewLimiter(rate.Inf, 1)
@@ -95,9 +129,11 @@ func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Lo
 			}
 			lim = rate.NewLimiter(rate.Limit(c.RatePerSecond), burst)
 		}
-		conc := c.Concurrency
-		if conc <= 0 {
-			conc = 4
+		key := credentialKey(d)
+		gov := e.govs[key]
+		if gov == nil {
+			gov = newRateGovernor(time.Now)
+			e.govs[key] = gov
 		}
 		batch := 1
 		if _, ok := d.Conn.(connector.Batcher); ok && c.BatchSize > 1 {
@@ -110,7 +146,7 @@ func New(g *pipeline.Gate, owner string, lease, poll time.Duration, log *slog.Lo
 		if timeout > lease/2 {
 			timeout = lease / 2 // an attempt must end well inside its lease
 		}
-		w := &worker{e: e, d: d, limiter: lim, slots: make(chan struct{}, conc), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+		w := &worker{e: e, d: d, limiter: lim, gov: gov, conc: newConcLimit(c.Concurrency), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
 		failures, openFor := 5, 30*time.Second
 		if d.Conf != nil {
 			failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
@@ -171,13 +207,13 @@ func (e *Engine) maintain(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := e.Gate.RecoverLeases(ctx); err != nil && ctx.Err() == nil {
+		if n, err := e.Pipeline.RecoverLeases(ctx); err != nil && ctx.Err() == nil {
 			e.Log.Error("recover leases", "err", err)
 		} else if n > 0 {
 			e.Log.Info("recovered expired leases", "count", n)
 			e.Kick()
 		}
-		if n, err := e.Gate.ExpireHolds(ctx); err != nil && ctx.Err() == nil {
+		if n, err := e.Pipeline.ExpireHolds(ctx); err != nil && ctx.Err() == nil {
 			e.Log.Error("expire holds", "err", err)
 		} else if n > 0 {
 			e.Log.Info("escalated expired holds", "count", n)
@@ -189,7 +225,7 @@ func (w *worker) run(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	for ctx.Err() == nil {
-		st, err := w.e.Gate.Driver.Executor().DestinationStateGet(ctx, w.d.Name)
+		st, err := w.e.Store.DestinationStateGet(ctx, w.d.Name)
 		if err != nil {
 			w.sleep(ctx, w.e.Poll)
 			continue
@@ -207,7 +243,7 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, w.e.Poll*4)
 			continue
 		}
-		free := cap(w.slots) - len(w.slots)
+		free := w.conc.Free()
 		if free == 0 {
 			w.sleep(ctx, w.e.Poll)
 			continue
@@ -227,14 +263,14 @@ func (w *worker) run(ctx context.Context) {
 		for start := 0; start < len(claimed); start += w.batch {
 			end := min(start+w.batch, len(claimed))
 			chunk := claimed[start:end]
-			w.slots <- struct{}{}
+			w.conc.Acquire()
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				defer func() { <-w.slots }()
 				// Attempts finish even when ctx ends: their outcome must be
 				// recorded, or the work waits for its lease to expire.
-				w.attempt(context.WithoutCancel(ctx), chunk)
+				latency, o := w.attempt(context.WithoutCancel(ctx), chunk)
+				w.conc.Release(latency, o, time.Now())
 				w.kickSelf()
 			}()
 		}
@@ -259,18 +295,12 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 }
 
 func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error) {
-	var out []*store.Delivery
-	err := w.e.Gate.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		now := w.e.Now()
-		ds, err := tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: w.d.Name, Owner: w.e.Owner, Now: now, LeaseUntil: now.Add(w.e.Lease), Limit: limit})
-		out = ds
-		return err
-	})
-	return out, err
+	return w.e.Pipeline.ClaimDeliveries(ctx, w.d.Name, w.e.Owner, w.e.Lease, limit)
 }
 
-// attempt sends one chunk (one delivery unless the connector batches).
-func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
+// attempt sends one chunk (one delivery unless the connector batches) and
+// says how the request went, for the concurrency limit.
+func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Duration, concOutcome) {
 	reqs := make([]connector.Delivery, 0, len(ds))
 	ready := ds[:0:0]
 	for _, d := range ds {
@@ -291,17 +321,17 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 	}
 	ds = ready
 	if len(ds) == 0 {
-		return
+		return 0, concNone
 	}
 	if err := w.waitTurn(ctx); err != nil {
-		return
+		return 0, concNone
 	}
 	done, err := w.breaker.Allow()
 	if err != nil {
 		// The circuit opened (or is probing) since the claim: put the chunk
 		// back without spending attempts.
 		w.parkAll(ctx, ds, "circuit open")
-		return
+		return 0, concNone
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -321,6 +351,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 			results[i] = connector.BatchResult{Result: res, Err: err}
 		}
 	}
+	timedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
 	cancel()
 	latency := time.Since(start)
 	// The request failed as a whole when every item failed retryably; one
@@ -329,6 +360,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 	// handle; it neither trips nor heals the circuit.
 	health := errUnhealthy
 	limited := true
+	var retryAfter time.Duration
 	for _, r := range results {
 		if r.Err == nil {
 			health, limited = nil, false
@@ -340,29 +372,37 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) {
 		}
 		if ce.Status != http.StatusTooManyRequests {
 			limited = false
+		} else {
+			retryAfter = max(retryAfter, ce.RetryAfter)
 		}
 	}
 	if limited {
 		health = errRateLimited
 	}
 	done(health)
+	// One request, one answer for the adaptive rate. Only when the share
+	// of 429s says a limit is really exceeded does the whole destination
+	// wait out the Retry-After; otherwise the 429 delays just the
+	// deliveries it answered (their next attempt honours it, in settle).
+	if w.gov.Observe(limited) {
+		w.penalise(retryAfter)
+		w.e.Log.Info("destination rate limit reached: slowing down", "destination", w.d.Name, "rate", w.gov.Rate())
+	}
 	for i, d := range ds {
 		w.settle(ctx, d, results[i], latency)
 	}
+	switch {
+	case timedOut && health != nil:
+		return latency, concTimeout
+	case health != nil:
+		return latency, concFailed
+	}
+	return latency, concOK
 }
 
 // parkAll returns claimed deliveries to the queue without an attempt.
 func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason string) {
-	g := w.e.Gate
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		for _, d := range ds {
-			if err := g.DeliveryParked(ctx, tx, d, w.e.Now().Add(w.e.Poll), reason, pipeline.Attempt{}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := w.e.Pipeline.DeliveryParked(ctx, ds, w.e.Poll, reason, pipeline.Attempt{}); err != nil {
 		w.e.Log.Error("park deliveries", "destination", w.d.Name, "err", err)
 	}
 }
@@ -370,22 +410,14 @@ func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason strin
 // fallback sends copies of waiting deliveries whose route has a fallback
 // destination.
 func (w *worker) fallback(ctx context.Context, reason string) error {
-	g := w.e.Gate
 	if !w.hasFallback() {
 		return nil
 	}
-	ds, err := g.Driver.Executor().DeliveryListNeedingFallback(ctx, w.d.Name, 200)
+	ds, err := w.e.Store.DeliveryListNeedingFallback(ctx, w.d.Name, 200)
 	if err != nil || len(ds) == 0 {
 		return err
 	}
-	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		for _, d := range ds {
-			if err := g.DeliveryFallback(ctx, tx, d, reason); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = w.e.Pipeline.DeliveryFallback(ctx, ds, reason)
 	if err == nil {
 		w.e.Kick()
 	}
@@ -396,7 +428,7 @@ func (w *worker) fallback(ctx context.Context, reason string) error {
 // upstream routes' IDs and, after an ambiguous outcome, a lookup by key so
 // the retry updates instead of creating a duplicate.
 func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Delivery, error) {
-	ex := w.e.Gate.Driver.Executor()
+	ex := w.e.Store
 	var payload map[string]any
 	if err := json.Unmarshal(d.Payload, &payload); err != nil {
 		return connector.Delivery{}, fmt.Errorf("payload: %w", err)
@@ -443,7 +475,8 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 }
 
 // waitTurn blocks until the destination may take another request: its 429
-// penalty (if any) is over and the token bucket has a token.
+// penalty (if any) is over, the connector's token bucket has a token and
+// the adaptive rate lets it go.
 func (w *worker) waitTurn(ctx context.Context) error {
 	w.mu.Lock()
 	till := w.coolTill
@@ -457,11 +490,14 @@ func (w *worker) waitTurn(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	return w.limiter.Wait(ctx)
+	if err := w.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	return w.gov.Wait(ctx)
 }
 
 func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.BatchResult, latency time.Duration) {
-	g := w.e.Gate
+	p := w.e.Pipeline
 	conf := w.d.Conf
 	var err error
 	outcome := "succeeded"
@@ -469,9 +505,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	settled, settledOK := r.Err == nil, r.Err == nil
 	if r.Err == nil {
 		ext := r.Result.ExternalID
-		err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-			return g.DeliverySucceeded(ctx, tx, d, ext, pipeline.Attempt{Status: status, Message: r.Result.Message, Latency: latency})
-		})
+		err = p.DeliverySucceeded(ctx, d, ext, pipeline.Attempt{Status: status, Message: r.Result.Message, Latency: latency})
 	} else {
 		ce := connector.Classify(r.Err)
 		status = ce.Status
@@ -479,32 +513,15 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 		outcome = string(ce.Class)
 		switch ce.Class {
 		case connector.Retryable:
-			if ce.Status == 429 {
-				w.penalise(ce.RetryAfter)
-			}
 			if d.Attempts >= conf.MaxAttempts {
 				settled = true
-				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-					return g.DeliveryEscalate(ctx, tx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
-				})
+				err = p.DeliveryEscalate(ctx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
 			} else {
-				next := w.e.Now().Add(Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), ce.RetryAfter))
-				err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-					return g.DeliveryRetry(ctx, tx, d, next, string(ce.Class), at)
-				})
+				wait := Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), clampRetryAfter(ce.RetryAfter))
+				err = p.DeliveryRetry(ctx, d, wait, string(ce.Class), at)
 			}
 		case connector.Auth, connector.Drift:
-			reason := g.Clean(fmt.Sprintf("paused: %s error from %s: %s", ce.Class, w.d.Name, ce.Message))
-			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-				st := &store.DestinationState{Name: w.d.Name, Paused: true, Reason: reason, UpdatedAt: w.e.Now()}
-				if err := tx.DestinationStatePut(ctx, st); err != nil {
-					return err
-				}
-				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: w.e.Now(), Actor: pipeline.ActorSystem, Action: "destination_paused", Outcome: string(ce.Class), Status: ce.Status, Message: reason}); err != nil {
-					return err
-				}
-				return g.DeliveryParked(ctx, tx, d, w.e.Now(), reason, at)
-			})
+			err = p.DestinationPause(ctx, d, string(ce.Class), ce.Message, at)
 			w.e.Log.Warn("destination paused", "destination", w.d.Name, "class", ce.Class, "status", ce.Status)
 		default: // Permanent, Conflict the connector could not settle
 			settled = true
@@ -514,9 +531,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			} else if ce.Code == connector.CodeTemplate {
 				kind, reason = "config_error", "the destination's template could not be rendered for this record, so nothing was sent: the config is at fault, not the destination (fix the template, then retry)"
 			}
-			err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-				return g.DeliveryEscalate(ctx, tx, d, kind, reason, at)
-			})
+			err = p.DeliveryEscalate(ctx, d, kind, reason, at)
 		}
 	}
 	if w.d.Observer != nil {
@@ -533,10 +548,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 }
 
 // penalise stops all requests to the destination for the platform's
-// requested wait (at least one second), so one 429 does not become a storm.
+// requested wait (clamped to MaxRetryAfter), once the adaptive rate has
+// decided the 429s mean a real limit; without a Retry-After the rate cut
+// alone slows it down.
 func (w *worker) penalise(retryAfter time.Duration) {
+	retryAfter = clampRetryAfter(retryAfter)
 	if retryAfter <= 0 {
-		retryAfter = time.Second
+		return
 	}
 	w.mu.Lock()
 	if t := time.Now().Add(retryAfter); t.After(w.coolTill) {
@@ -563,11 +581,12 @@ func Backoff(attempt int, base, max, retryAfter time.Duration) time.Duration {
 // hasFallback is true when some route to this destination names a fallback;
 // only then is the queue searched for deliveries owed a copy.
 func (w *worker) hasFallback() bool {
-	if w.e.Gate.Plan == nil {
+	plan := w.e.Pipeline.Plan()
+	if plan == nil {
 		return true
 	}
-	for _, name := range w.e.Gate.Plan.FlowNames() {
-		for _, r := range w.e.Gate.Plan.Flow(name).Routes {
+	for _, name := range plan.FlowNames() {
+		for _, r := range plan.Flow(name).Routes {
 			if r.Destination == w.d.Name && r.Fallback != "" {
 				return true
 			}
@@ -590,7 +609,7 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 	if !ok {
 		return nil
 	}
-	ex := w.e.Gate.Driver.Executor()
+	ex := w.e.Store
 	escs, err := ex.EscalationList(ctx, &store.EscalationListParams{EventID: d.EventID, Limit: 1000})
 	if err != nil {
 		return err

@@ -67,14 +67,14 @@ func newRig(t *testing.T, sinkURL string) *rig {
 		t.Fatal(err)
 	}
 	com := store.NewCommitter(drv, 64)
-	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: func() time.Time { return time.Now().UTC() }}
+	g := newGate(plan, drv, com)
 	dc := c.Destinations["d"]
 	conn, err := connector.New(dc.Type, connector.Params{Name: "d", Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := delivery.New(g, "test", 5*time.Second, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
+	eng := delivery.New(g, storeOf(g), "test", 5*time.Second, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
@@ -97,13 +97,13 @@ func (r *rig) wait(t *testing.T, id, state string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		ev, err := r.gate.Driver.Executor().EventGetByID(context.Background(), id)
+		ev, err := storeOf(r.gate).EventGetByID(context.Background(), id)
 		if err == nil && ev.State == state {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ev, _ := r.gate.Driver.Executor().EventGetByID(context.Background(), id)
+	ev, _ := storeOf(r.gate).EventGetByID(context.Background(), id)
 	t.Fatalf("event %s is %s, want %s", id, ev.State, state)
 }
 
@@ -175,7 +175,7 @@ func TestAuthErrorPausesAndResumeDrains(t *testing.T) {
 	defer sink.Close()
 	r := newRig(t, sink.URL)
 	id := r.send(t, "a@x.co", 1)
-	ex := r.gate.Driver.Executor()
+	ex := storeOf(r.gate)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, _ := ex.DestinationStateGet(context.Background(), "d")
@@ -195,10 +195,7 @@ func TestAuthErrorPausesAndResumeDrains(t *testing.T) {
 	mu.Lock()
 	authOK = true
 	mu.Unlock()
-	err := r.gate.Committer.Do(context.Background(), func(ctx context.Context, tx store.ExecutorTx) error {
-		return tx.DestinationStatePut(ctx, &store.DestinationState{Name: "d", Paused: false, UpdatedAt: time.Now()})
-	})
-	if err != nil {
+	if _, err := r.gate.DestinationSetPaused(context.Background(), "d", false, "admin:test", "fixed"); err != nil {
 		t.Fatal(err)
 	}
 	r.eng.Kick()
@@ -245,5 +242,56 @@ func TestBackoff(t *testing.T) {
 	}
 	if d := delivery.Backoff(1, time.Second, time.Minute, 30*time.Second); d < 30*time.Second {
 		t.Fatalf("retry-after not honoured: %v", d)
+	}
+}
+
+// TestA429DelaysOnlyItsRequest: a 429 with a long Retry-After for one
+// record holds back that record's delivery (its next attempt honours the
+// wait) but not the rest of the destination, which keeps delivering: one
+// 429 is not a limit.
+func TestA429DelaysOnlyItsRequest(t *testing.T) {
+	var mu sync.Mutex
+	refused := 0
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Email string `json:"email"`
+		}
+		json.NewDecoder(r.Body).Decode(&p)
+		if p.Email == "slow@x.co" {
+			mu.Lock()
+			refused++
+			mu.Unlock()
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(429)
+			return
+		}
+		fmt.Fprint(w, `{"id":"x"}`)
+	}))
+	defer sink.Close()
+	r := newRig(t, sink.URL)
+	slow := r.send(t, "slow@x.co", 1)
+	ex := storeOf(r.gate)
+	for {
+		mu.Lock()
+		n := refused
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var last string
+	for i := range 20 {
+		last = r.send(t, fmt.Sprintf("k%d@x.co", i), i)
+	}
+	r.wait(t, last, store.EventDelivered)
+	ds, _ := ex.DeliveryListByEvent(context.Background(), slow)
+	if ds[0].State != store.DeliveryPending || ds[0].NextAt.Before(time.Now().Add(30*time.Second)) {
+		t.Fatalf("refused delivery %+v: want pending until Retry-After (60s) is over", ds[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refused != 1 {
+		t.Fatalf("refused record sent %d times, want once", refused)
 	}
 }

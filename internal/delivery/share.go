@@ -2,6 +2,9 @@ package delivery
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 
 	"golang.org/x/time/rate"
 
@@ -46,4 +49,51 @@ func (e *Engine) singleton(ctx context.Context, fn func(context.Context)) {
 		return
 	}
 	e.Lead(ctx, fn)
+}
+
+// Concurrency is a destination's current limit of requests in flight
+// (adaptive unless configured), for /readyz, metrics and tests.
+func (e *Engine) Concurrency(destination string) int {
+	w := e.dests[destination]
+	if w == nil {
+		return 0
+	}
+	return w.conc.Limit()
+}
+
+// AdaptiveRate is the adaptive rate a destination's credential is held to
+// after real 429s (requests per second), 0 while no limit was detected.
+func (e *Engine) AdaptiveRate(destination string) float64 {
+	w := e.dests[destination]
+	if w == nil {
+		return 0
+	}
+	return w.gov.Rate()
+}
+
+// credentialOptions are the option names that identify whose quota a
+// destination spends (the platforms count requests per token, key or
+// account, not per Sluice destination).
+var credentialOptions = []string{"token", "bearer_token", "api_key", "access_token", "password", "credentials", "credentials_file", "client_id"}
+
+// credentialKey names the quota a destination draws on: its connector type
+// and a hash of its credential options, so two destinations writing with
+// one HubSpot token share one adaptive rate; a destination without
+// credential options has its own.
+func credentialKey(d Destination) string {
+	if d.Conf == nil {
+		return "destination:" + d.Name
+	}
+	h := sha256.New()
+	found := false
+	for _, k := range credentialOptions {
+		if v, ok := d.Conf.Options[k]; ok && v != nil && v != "" {
+			fmt.Fprintf(h, "%s=%v\n", k, v)
+			found = true
+		}
+	}
+	if !found {
+		return "destination:" + d.Name
+	}
+	return d.Conf.Type + ":" + hex.EncodeToString(h.Sum(nil)[:12])
 }

@@ -40,10 +40,10 @@ func (*unlimited) Constraints() connector.Constraints { return connector.Constra
 
 func TestShareRate(t *testing.T) {
 	t.Parallel()
-	g := &pipeline.Gate{Now: time.Now}
+	g := pipeline.New(pipeline.Config{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, u := &sharer{}, &unlimited{}
-	eng := delivery.New(g, "test", time.Minute, time.Second, log, []delivery.Destination{{Name: "s", Conn: s}, {Name: "u", Conn: u}})
+	eng := delivery.New(g, storeOf(g), "test", time.Minute, time.Second, log, []delivery.Destination{{Name: "s", Conn: s}, {Name: "u", Conn: u}})
 	if got := eng.Rate("s"); got != 30 {
 		t.Fatalf("rate %v, want 30", got)
 	}
@@ -104,14 +104,10 @@ func TestMaintenanceOnlyWhileLeading(t *testing.T) {
 	g, eng, run := leadRig(t, sink.URL, `concurrency: 2`)
 	id := capture(t, g)
 	// A worker of a dead instance claimed it; its lease has run out.
-	err := g.Committer.Do(context.Background(), func(ctx context.Context, tx store.ExecutorTx) error {
-		now := g.Now()
-		ds, err := tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: "d", Owner: "dead:1", Now: now, LeaseUntil: now.Add(-time.Second), Limit: 10})
-		if err == nil && len(ds) != 1 {
-			err = fmt.Errorf("claimed %d", len(ds))
-		}
-		return err
-	})
+	ds, err := g.ClaimDeliveries(context.Background(), "d", "dead:1", -time.Second, 10)
+	if err == nil && len(ds) != 1 {
+		err = fmt.Errorf("claimed %d", len(ds))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +124,7 @@ func TestMaintenanceOnlyWhileLeading(t *testing.T) {
 	stop := run()
 	defer stop()
 	time.Sleep(2500 * time.Millisecond) // two and a half maintenance periods
-	if ev, _ := g.Driver.Executor().EventGetByID(context.Background(), id); ev.State != store.EventDelivering || hits.Load() != 0 {
+	if ev, _ := storeOf(g).EventGetByID(context.Background(), id); ev.State != store.EventDelivering || hits.Load() != 0 {
 		t.Fatalf("a follower recovered the lease: event %s, %d requests", ev.State, hits.Load())
 	}
 	close(leading)
@@ -178,14 +174,14 @@ func leadRig(t *testing.T, sinkURL, opts string) (*pipeline.Gate, *delivery.Engi
 	}
 	com := store.NewCommitter(drv, 64)
 	t.Cleanup(func() { com.Close(); drv.Close() })
-	g := &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: func() time.Time { return time.Now().UTC() }}
+	g := newGate(plan, drv, com)
 	dc := c.Destinations["d"]
 	conn, err := connector.New(dc.Type, connector.Params{Name: "d", Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := delivery.New(g, "test", 5*time.Second, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
+	eng := delivery.New(g, storeOf(g), "test", 5*time.Second, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
 	return g, eng, func() func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -211,12 +207,12 @@ func waitState(t *testing.T, g *pipeline.Gate, id, state string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		ev, err := g.Driver.Executor().EventGetByID(context.Background(), id)
+		ev, err := storeOf(g).EventGetByID(context.Background(), id)
 		if err == nil && ev.State == state {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ev, _ := g.Driver.Executor().EventGetByID(context.Background(), id)
+	ev, _ := storeOf(g).EventGetByID(context.Background(), id)
 	t.Fatalf("event %s is %s, want %s", id, ev.State, state)
 }

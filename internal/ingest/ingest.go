@@ -6,34 +6,41 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// MaxDepth is the deepest JSON nesting accepted; deeper bodies are refused
-// before they are decoded, so they cannot exhaust the stack or the CPU.
-const MaxDepth = 64
+// MaxDepth is the deepest JSON nesting accepted (see payload.MaxDepth).
+const MaxDepth = payload.MaxDepth
+
+// Pipeline is what intake needs of the gate (*pipeline.Gate implements
+// it): the plan that says which sources exist, the capture transition, the
+// commit backlog intake sheds load by, and the gate's clock, which
+// signature timestamps are checked against.
+type Pipeline interface {
+	Plan() *pipeline.Plan
+	Capture(ctx context.Context, in pipeline.CaptureInput) (pipeline.CaptureResult, error)
+	Backlog() (pending, capacity int)
+	Now() time.Time
+}
 
 // Handler serves the capture endpoint.
 type Handler struct {
-	Gate      *pipeline.Gate
+	Gate      Pipeline
 	Config    *config.Config
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -48,7 +55,7 @@ type Handler struct {
 }
 
 // New builds the handler, compiling each source's signature settings.
-func New(g *pipeline.Gate, c *config.Config, log *slog.Logger) (*Handler, error) {
+func New(g Pipeline, c *config.Config, log *slog.Logger) (*Handler, error) {
 	h := &Handler{Gate: g, Config: c, Log: log, Now: g.Now, verifiers: map[string]*signature.Verifier{}}
 	for name, s := range c.Sources {
 		if s.Signature == nil {
@@ -80,11 +87,15 @@ func (h *Handler) observe(source, outcome string) {
 func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("source")
 	src, ok := h.Config.Sources[name]
-	if !ok || h.Gate.Plan.FlowForSource(name) == nil {
+	if !ok || h.Gate.Plan().FlowForSource(name) == nil {
 		h.observe("unknown", "unknown_source")
 		return httperr.New(http.StatusNotFound, "unknown_source", fmt.Sprintf("no source named %q", name))
 	}
-	if c := h.Gate.Committer; c.Pending() > c.Capacity()*3/4 {
+	if src.Poll != nil {
+		h.observe(name, "unknown_source")
+		return httperr.New(http.StatusNotFound, "poll_source", fmt.Sprintf("source %q polls %s; it has no webhook endpoint", name, src.Poll.Destination))
+	}
+	if pending, capacity := h.Gate.Backlog(); pending > capacity*3/4 {
 		h.observe(name, "overloaded")
 		return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "overloaded", Msg: "the store is behind; retry shortly", RetryAfter: time.Second}
 	}
@@ -122,21 +133,21 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 			return &httperr.Error{Code: http.StatusUnauthorized, Kind: "bad_signature", Msg: err.Error()}
 		}
 	}
-	payload, perr := parseBody(body, isJSON)
+	parsed, perr := payload.Parse(body, isJSON)
 	if perr != nil {
 		h.observe(name, "malformed")
 		return perr
 	}
 	if h.Inspect != nil {
-		h.Inspect(r.Context(), name, payload)
+		h.Inspect(r.Context(), name, parsed)
 	}
 	// A configured payload field names the business identity of a trigger
 	// (a form submission ID) and so wins over transport-level message IDs,
 	// which only catch redeliveries of the same message.
 	var idem string
 	if src.IdempotencyField != "" {
-		if m, ok := payload.(map[string]any); ok {
-			if v, ok := lookup(m, src.IdempotencyField); ok && v != nil {
+		if m, ok := parsed.(map[string]any); ok {
+			if v, ok := payload.Lookup(m, src.IdempotencyField); ok && v != nil {
 				idem = "field:" + fmt.Sprint(v)
 			}
 		}
@@ -151,7 +162,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		h.observe(name, "malformed")
 		return httperr.New(http.StatusBadRequest, "bad_idempotency_key", "idempotency key longer than 256 characters")
 	}
-	res, err := h.Gate.Capture(r.Context(), pipeline.CaptureInput{Source: name, ContentType: ctype, Body: body, Payload: payload, IdemKey: idem})
+	res, err := h.Gate.Capture(r.Context(), pipeline.CaptureInput{Source: name, ContentType: ctype, Body: body, Payload: parsed, IdemKey: idem})
 	if err != nil {
 		if errors.Is(err, store.ErrClosed) {
 			return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "shutting_down", Msg: "shutting down; retry shortly", RetryAfter: time.Second, Err: err}
@@ -175,92 +186,4 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		httperr.JSON(w, http.StatusAccepted, res)
 	}
 	return nil
-}
-
-// parseBody decodes a JSON or form body, refusing invalid UTF-8, excessive
-// nesting and trailing garbage with a 400 that says what is wrong.
-func parseBody(body []byte, isJSON bool) (any, error) {
-	if !utf8.Valid(body) {
-		return nil, httperr.New(http.StatusBadRequest, "malformed", "body is not valid UTF-8")
-	}
-	if !isJSON {
-		vals, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, httperr.New(http.StatusBadRequest, "malformed", "malformed form body: "+err.Error())
-		}
-		out := make(map[string]any, len(vals))
-		for k, vs := range vals {
-			if len(vs) == 1 {
-				out[k] = vs[0]
-				continue
-			}
-			arr := make([]any, len(vs))
-			for i, v := range vs {
-				arr[i] = v
-			}
-			out[k] = arr
-		}
-		return out, nil
-	}
-	if d := depth(body); d > MaxDepth {
-		return nil, httperr.New(http.StatusBadRequest, "too_deep", fmt.Sprintf("JSON nesting deeper than %d levels", MaxDepth))
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, httperr.New(http.StatusBadRequest, "malformed", "malformed JSON: "+err.Error())
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, httperr.New(http.StatusBadRequest, "malformed", "malformed JSON: data after the top-level value")
-	}
-	return v, nil
-}
-
-// ParseBody is parseBody for fuzzing and for `sluice send` checks.
-func ParseBody(body []byte, isJSON bool) (any, error) { return parseBody(body, isJSON) }
-
-// depth returns the maximum nesting of JSON arrays and objects, ignoring
-// brackets inside strings. It is a cheap pre-scan, not a validator.
-func depth(b []byte) int {
-	d, maxD := 0, 0
-	inStr, esc := false, false
-	for _, c := range b {
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			d++
-			if d > maxD {
-				maxD = d
-			}
-		case '}', ']':
-			d--
-		}
-	}
-	return maxD
-}
-
-func lookup(m map[string]any, path string) (any, bool) {
-	var cur any = m
-	for _, part := range strings.Split(path, ".") {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = mm[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }

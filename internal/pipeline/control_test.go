@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
-	"github.com/sluicehq/sluice/internal/ingest"
+	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -29,10 +30,6 @@ func compile(t *testing.T, yaml string) *pipeline.Plan {
 	return p
 }
 
-func parseStored(ct string, body []byte) (any, error) {
-	return ingest.ParseBody(body, ct != "application/x-www-form-urlencoded")
-}
-
 // heldThenExpired captures a record without company and lets its hold
 // expire into a hold_expired escalation.
 func heldThenExpired(t *testing.T, g *pipeline.Gate, clk *clock, body string) (eventID, escID string) {
@@ -46,7 +43,7 @@ func heldThenExpired(t *testing.T, g *pipeline.Gate, clk *clock, body string) (e
 	if n, err := g.ExpireHolds(ctx); err != nil || n != 1 {
 		t.Fatalf("expire: %d %v", n, err)
 	}
-	escs, _ := g.Driver.Executor().EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
+	escs, _ := pipeline.ExecutorOf(g).EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
 	if len(escs) != 1 {
 		t.Fatalf("escalations: %v", escs)
 	}
@@ -55,7 +52,7 @@ func heldThenExpired(t *testing.T, g *pipeline.Gate, clk *clock, body string) (e
 
 func mustParse(t *testing.T, body string) any {
 	t.Helper()
-	v, err := ingest.ParseBody([]byte(body), true)
+	v, err := payload.Parse([]byte(body), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +127,8 @@ func TestBulkDryRunSkipsWhatDoesNotApply(t *testing.T) {
 	if tk.Status != store.EscalationResolved || tk.Actor != "admin:ops" || tk.Note != "sorted with sales" {
 		t.Fatalf("resolved ticket: %+v", tk)
 	}
-	tl, _ := g.Driver.Executor().AuditListByEvent(ctx, ev1)
-	if last := tl[len(tl)-1]; last.Action != "escalation_resolved" || last.Actor != "admin:ops" {
+	tl, _ := pipeline.ExecutorOf(g).AuditListByEvent(ctx, ev1)
+	if last := tl[len(tl)-1]; last.Action != audit.ActionEscalationResolved || last.Actor != "admin:ops" {
 		t.Fatalf("resolve not audited: %+v", last)
 	}
 }
@@ -155,26 +152,25 @@ func TestReplayNormalizeReleasesHeldRecords(t *testing.T) {
 		t.Fatalf("form capture: %+v %v", fres, err)
 	}
 
-	g.Plan = compile(t, strings.Replace(cfg, "company: {from: company}", "company: {from: org}", 1))
-	r := &pipeline.Replayer{Gate: g, Parse: parseStored}
-	dry, err := r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, DryRun: true, Actor: "admin:ops"})
+	g.SetPlan(compile(t, strings.Replace(cfg, "company: {from: company}", "company: {from: org}", 1)))
+	dry, err := g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, DryRun: true, Actor: "admin:ops"})
 	if err != nil || dry.Replayed != 3 || dry.Transitions["held -> delivering"] != 2 || dry.Transitions["escalated -> delivering"] != 1 {
 		t.Fatalf("dry run: %+v %v", dry, err)
 	}
-	if ev, _ := g.Driver.Executor().EventGetByID(ctx, held.EventID); ev.State != store.EventHeld {
+	if ev, _ := pipeline.ExecutorOf(g).EventGetByID(ctx, held.EventID); ev.State != store.EventHeld {
 		t.Fatalf("dry run changed the event: %s", ev.State)
 	}
-	res, err := r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, Actor: "admin:ops", Limit: 2})
+	res, err := g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, Actor: "admin:ops", Limit: 2})
 	if err != nil || res.Replayed != 2 || res.Next == "" {
 		t.Fatalf("first page: %+v %v", res, err)
 	}
-	res, err = r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, Actor: "admin:ops", AfterID: res.Next})
+	res, err = g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, Actor: "admin:ops", AfterID: res.Next})
 	if err != nil || res.Replayed != 1 || res.Next != "" || res.Items[0].EventID != fres.EventID {
 		t.Fatalf("second page: %+v %v", res, err)
 	}
 	for _, id := range []string{held.EventID, fres.EventID, expired} {
-		ev, _ := g.Driver.Executor().EventGetByID(ctx, id)
-		ds, _ := g.Driver.Executor().DeliveryListByEvent(ctx, id)
+		ev, _ := pipeline.ExecutorOf(g).EventGetByID(ctx, id)
+		ds, _ := pipeline.ExecutorOf(g).DeliveryListByEvent(ctx, id)
 		if ev.State != store.EventDelivering || len(ds) != 1 || ev.Missing != nil || !ev.HoldUntil.IsZero() {
 			t.Fatalf("event %s after replay: %+v, deliveries %v", id, ev, ds)
 		}
@@ -183,13 +179,13 @@ func TestReplayNormalizeReleasesHeldRecords(t *testing.T) {
 		t.Fatalf("hold escalation after replay: %+v", tk.Escalation)
 	}
 	// From deliver, held records are never sent.
-	g.Plan = compile(t, cfg)
+	g.SetPlan(compile(t, cfg))
 	again, _ := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: []byte(`{"email":"z@b.co"}`), Payload: mustParse(t, `{"email":"z@b.co"}`)})
-	res, err = r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Actor: "admin:ops", Filter: pipeline.ReplayFilter{States: []string{store.EventHeld}}})
+	res, err = g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Actor: "admin:ops", Filter: pipeline.ReplayFilter{States: []string{store.EventHeld}}})
 	if err != nil || res.Replayed != 0 || res.Skipped != 1 || res.Items[0].EventID != again.EventID || !strings.Contains(res.Items[0].Reason, "held") {
 		t.Fatalf("deliver replay of a held record: %+v %v", res, err)
 	}
-	if _, err := r.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Filter: pipeline.ReplayFilter{Destination: "nowhere"}}); !errors.Is(err, pipeline.ErrInvalidRequest) {
+	if _, err := g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Filter: pipeline.ReplayFilter{Destination: "nowhere"}}); !errors.Is(err, pipeline.ErrInvalidRequest) {
 		t.Fatalf("unknown destination: %v", err)
 	}
 }

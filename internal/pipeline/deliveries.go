@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/id"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -18,19 +19,53 @@ type Attempt struct {
 	Ambiguous bool // the request may have been applied
 }
 
-// DeliverySucceeded confirms d: records the external ID in the identity map
-// so later events update instead of duplicating, releases routes waiting on
-// this one, and settles the event's state.
-func (g *Gate) DeliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt) error {
+// ClaimDeliveries leases up to limit ready deliveries of one destination to
+// owner for lease, oldest first, keeping per-key order (see
+// store.Executor.DeliveryClaim). Claiming spends an attempt: the claimed
+// rows come back with Attempts already counted.
+func (g *Gate) ClaimDeliveries(ctx context.Context, destination, owner string, lease time.Duration, limit int) ([]*store.Delivery, error) {
+	var out []*store.Delivery
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		now := g.now()
+		ds, err := tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: destination, Owner: owner, Now: now, LeaseUntil: now.Add(lease), Limit: limit})
+		out = ds // the unit may run twice: overwrite, never append
+		return err
+	})
+	return out, err
+}
+
+// transition runs fn on the current row of delivery id, re-read inside the
+// transaction: the caller's copy may be stale, and group commit may run the
+// unit twice (store.Committer), so nothing is derived from what the caller
+// holds except the ID.
+func (g *Gate) transition(ctx context.Context, id string, fn func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error) error {
+	return g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		cur, err := tx.DeliveryGetByID(ctx, id)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", id, err)
+		}
+		return fn(ctx, tx, cur, g.now())
+	})
+}
+
+// DeliverySucceeded confirms delivery d: records the external ID in the
+// identity map so later events update instead of duplicating, releases
+// routes waiting on this one, and settles the event's state.
+func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externalID string, at Attempt) error {
+	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+		return g.deliverySucceeded(ctx, tx, cur, externalID, at, now)
+	})
+}
+
+func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt, now time.Time) error {
 	at.Message = g.Clean(at.Message)
-	now := g.Now()
 	d.State, d.ExternalID, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliverySucceeded, externalID, at.Status, "", now
 	d.LeaseOwner, d.LeaseUntil, d.Ambiguous = "", time.Time{}, false
 	if err := tx.DeliveryUpdate(ctx, d); err != nil {
 		return err
 	}
 	if externalID != "" && d.RecordKey != "" {
-		if err := tx.IdentityPut(ctx, d.Destination, d.RecordKey, externalID); err != nil {
+		if err := tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: d.Destination, RecordKey: d.RecordKey, ExternalID: externalID, Now: now}); err != nil {
 			return err
 		}
 	}
@@ -39,7 +74,7 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 		msg = "external id " + externalID
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
-		Actor: ActorSystem, Action: "delivered", Outcome: "succeeded", Status: at.Status, Message: msg, LatencyMS: at.Latency.Milliseconds()}); err != nil {
+		Actor: ActorSystem, Action: audit.ActionDelivered, Outcome: "succeeded", Status: at.Status, Message: msg, LatencyMS: at.Latency.Milliseconds()}); err != nil {
 		return err
 	}
 	siblings, err := tx.DeliveryListByEvent(ctx, d.EventID)
@@ -68,35 +103,57 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 			return err
 		}
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: s.EventID, DeliveryID: s.ID, Route: s.Route, Actor: ActorSystem,
-			Action: "unblocked", Outcome: "pending", Message: "dependencies succeeded: " + fmt.Sprint(s.After)}); err != nil {
+			Action: audit.ActionUnblocked, Outcome: "pending", Message: "dependencies succeeded: " + fmt.Sprint(s.After)}); err != nil {
 			return err
 		}
 	}
 	return g.settleEventWith(ctx, tx, d.EventID, siblings, now)
 }
 
-// DeliveryRetry schedules another attempt at next.
-func (g *Gate) DeliveryRetry(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, next time.Time, class string, at Attempt) error {
-	at.Message = g.Clean(at.Message)
-	now := g.Now()
-	d.State, d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliveryPending, next, at.Status, truncate(at.Message, 1000), now
-	d.LeaseOwner, d.LeaseUntil = "", time.Time{}
-	d.Ambiguous = d.Ambiguous || at.Ambiguous
-	if err := tx.DeliveryUpdate(ctx, d); err != nil {
-		return err
-	}
-	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
-		Actor: ActorSystem, Action: "attempt_failed", Outcome: "retry " + class, Status: at.Status,
-		Message: fmt.Sprintf("%s; next attempt at %s", at.Message, next.UTC().Format(time.RFC3339)), LatencyMS: at.Latency.Milliseconds()})
+// DeliveryRetry schedules another attempt of d after wait (measured on the
+// gate's clock).
+func (g *Gate) DeliveryRetry(ctx context.Context, d *store.Delivery, wait time.Duration, class string, at Attempt) error {
+	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, now time.Time) error {
+		at.Message = g.Clean(at.Message)
+		next := now.Add(wait)
+		d.State, d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliveryPending, next, at.Status, truncate(at.Message, 1000), now
+		d.LeaseOwner, d.LeaseUntil = "", time.Time{}
+		d.Ambiguous = d.Ambiguous || at.Ambiguous
+		if err := tx.DeliveryUpdate(ctx, d); err != nil {
+			return err
+		}
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
+			Actor: ActorSystem, Action: audit.ActionAttemptFailed, Outcome: "retry " + class, Status: at.Status,
+			Message: fmt.Sprintf("%s; next attempt at %s", at.Message, next.UTC().Format(time.RFC3339)), LatencyMS: at.Latency.Milliseconds()})
+	})
 }
 
-// DeliveryParked returns d to the queue without spending an attempt: its
-// destination is paused or its circuit is open, which says nothing about
-// this record.
-func (g *Gate) DeliveryParked(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, next time.Time, reason string, at Attempt) error {
+// DeliveryParked returns claimed deliveries to the queue after wait
+// without spending an attempt: their destination is paused or its circuit
+// is open, which says nothing about these records. The claim counted an
+// attempt; parking gives it back, once, on the row as stored.
+func (g *Gate) DeliveryParked(ctx context.Context, ds []*store.Delivery, wait time.Duration, reason string, at Attempt) error {
+	return g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		now := g.now()
+		for _, d := range ds {
+			cur, err := tx.DeliveryGetByID(ctx, d.ID)
+			if err != nil {
+				return fmt.Errorf("delivery %s: %w", d.ID, err)
+			}
+			if err := g.deliveryParked(ctx, tx, cur, now.Add(wait), reason, at, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// deliveryParked parks cur, the row as read in this transaction. Only an
+// in-flight row holds a claimed attempt to give back; parking anything else
+// (already requeued by lease recovery, say) must not lower its count.
+func (g *Gate) deliveryParked(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, next time.Time, reason string, at Attempt, now time.Time) error {
 	at.Message = g.Clean(at.Message)
-	now := g.Now()
-	if d.Attempts > 0 {
+	if d.State == store.DeliveryInflight && d.Attempts > 0 {
 		d.Attempts--
 	}
 	d.State, d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliveryPending, next, at.Status, truncate(at.Message, 1000), now
@@ -106,15 +163,62 @@ func (g *Gate) DeliveryParked(ctx context.Context, tx store.ExecutorTx, d *store
 		return err
 	}
 	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts + 1,
-		Actor: ActorSystem, Action: "parked", Outcome: "waiting", Status: at.Status, Message: reason, LatencyMS: at.Latency.Milliseconds()})
+		Actor: ActorSystem, Action: audit.ActionParked, Outcome: "waiting", Status: at.Status, Message: reason, LatencyMS: at.Latency.Milliseconds()})
+}
+
+// DestinationPause pauses d's destination because of what an attempt of d
+// found (an auth or drift error: no other record will fare better until a
+// person looks), and parks d without spending its attempt. Pausing, its
+// audit entry and the parking commit together. detail is the platform's
+// message, which the pause reason quotes.
+func (g *Gate) DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at Attempt) error {
+	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+		reason := g.Clean(fmt.Sprintf("paused: %s error from %s: %s", class, cur.Destination, detail))
+		if err := g.setPaused(ctx, tx, cur.Destination, true, ActorSystem, class, at.Status, reason, now); err != nil {
+			return err
+		}
+		return g.deliveryParked(ctx, tx, cur, now, reason, at, now)
+	})
+}
+
+// DestinationSetPaused pauses or resumes a destination by an operator's
+// decision and returns its new state.
+func (g *Gate) DestinationSetPaused(ctx context.Context, name string, paused bool, actor, reason string) (*store.DestinationState, error) {
+	var st *store.DestinationState
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		now := g.now()
+		st = &store.DestinationState{Name: name, Paused: paused, Reason: g.Clean(reason), UpdatedAt: now}
+		return g.setPaused(ctx, tx, name, paused, actor, "ok", 0, reason, now)
+	})
+	return st, err
+}
+
+func (g *Gate) setPaused(ctx context.Context, tx store.ExecutorTx, name string, paused bool, actor, outcome string, status int, reason string, now time.Time) error {
+	reason = g.Clean(reason)
+	if err := tx.DestinationStatePut(ctx, &store.DestinationState{Name: name, Paused: paused, Reason: reason, UpdatedAt: now}); err != nil {
+		return err
+	}
+	action, msg := audit.ActionDestinationResumed, name+": "+reason
+	if paused {
+		action = audit.ActionDestinationPaused
+		if actor == ActorSystem {
+			msg = reason // names the destination already
+		}
+	}
+	return g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: actor, Action: action, Outcome: outcome, Status: status, Message: msg})
 }
 
 // DeliveryEscalate gives up on d: it opens an escalation carrying the last
 // error and the platform's message, cancels routes that depended on it, and
 // settles the event.
-func (g *Gate) DeliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, kind, reason string, at Attempt) error {
+func (g *Gate) DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, reason string, at Attempt) error {
+	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+		return g.deliveryEscalate(ctx, tx, cur, kind, reason, at, now)
+	})
+}
+
+func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, kind, reason string, at Attempt, now time.Time) error {
 	at.Message = g.Clean(at.Message)
-	now := g.Now()
 	d.State, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliveryEscalated, at.Status, truncate(at.Message, 1000), now
 	d.LeaseOwner, d.LeaseUntil = "", time.Time{}
 	if err := tx.DeliveryUpdate(ctx, d); err != nil {
@@ -126,7 +230,7 @@ func (g *Gate) DeliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *sto
 		return err
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
-		Actor: ActorSystem, Action: "escalated", Outcome: kind, Status: at.Status, Message: reason + ": " + at.Message, LatencyMS: at.Latency.Milliseconds()}); err != nil {
+		Actor: ActorSystem, Action: audit.ActionEscalated, Outcome: kind, Status: at.Status, Message: reason + ": " + at.Message, LatencyMS: at.Latency.Milliseconds()}); err != nil {
 		return err
 	}
 	if err := g.cancelDependents(ctx, tx, d, now); err != nil {
@@ -156,7 +260,7 @@ func (g *Gate) cancelDependents(ctx context.Context, tx store.ExecutorTx, failed
 						return err
 					}
 					if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: s.EventID, DeliveryID: s.ID, Route: s.Route, Actor: ActorSystem,
-						Action: "cancelled", Outcome: "cancelled", Message: s.LastError}); err != nil {
+						Action: audit.ActionCancelled, Outcome: "cancelled", Message: s.LastError}); err != nil {
 						return err
 					}
 					break
@@ -210,7 +314,7 @@ func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID
 	if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: eventID, State: state, Now: now}); err != nil {
 		return err
 	}
-	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: eventID, Actor: ActorSystem, Action: "state", Outcome: state,
+	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: eventID, Actor: ActorSystem, Action: audit.ActionState, Outcome: state,
 		Message: fmt.Sprintf("%s -> %s", ev.State, state)}); err != nil {
 		return err
 	}
@@ -223,13 +327,13 @@ func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID
 // RecoverLeases returns deliveries whose worker died (lease expired) to the
 // queue, marked ambiguous: the dead worker may have sent the request.
 func (g *Gate) RecoverLeases(ctx context.Context) (int, error) {
-	now := g.Now()
-	expired, err := g.Driver.Executor().DeliveryListLeaseExpired(ctx, now, 500)
+	now := g.now()
+	expired, err := g.drv.Executor().DeliveryListLeaseExpired(ctx, now, 500)
 	if err != nil || len(expired) == 0 {
 		return 0, err
 	}
 	n := 0
-	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err = g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		for _, d := range expired {
 			cur, err := tx.DeliveryGetByID(ctx, d.ID)
 			if err != nil {
@@ -245,7 +349,7 @@ func (g *Gate) RecoverLeases(ctx context.Context) (int, error) {
 				return err
 			}
 			if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: cur.EventID, DeliveryID: cur.ID, Route: cur.Route, Attempt: cur.Attempts,
-				Actor: ActorSystem, Action: "lease_expired", Outcome: "requeued", Message: "worker " + owner + " stopped without an answer; outcome ambiguous, will look up before writing"}); err != nil {
+				Actor: ActorSystem, Action: audit.ActionLeaseExpired, Outcome: "requeued", Message: "worker " + owner + " stopped without an answer; outcome ambiguous, will look up before writing"}); err != nil {
 				return err
 			}
 			n++
@@ -260,11 +364,22 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// DeliveryFallback sends a copy of d to its route's fallback destination
-// while d's own destination is unavailable. d stays in its queue and is
-// delivered, in key order, when the destination recovers; the copy is
-// recorded on d so it is made once.
-func (g *Gate) DeliveryFallback(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, reason string) error {
+// DeliveryFallback sends a copy of each of ds to its route's fallback
+// destination while its own destination is unavailable. Each stays in its
+// queue and is delivered, in key order, when the destination recovers; the
+// copy is recorded on it so it is made once.
+func (g *Gate) DeliveryFallback(ctx context.Context, ds []*store.Delivery, reason string) error {
+	return g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		for _, d := range ds {
+			if err := g.deliveryFallback(ctx, tx, d, reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (g *Gate) deliveryFallback(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, reason string) error {
 	cur, err := tx.DeliveryGetByID(ctx, d.ID)
 	if err != nil {
 		return err
@@ -272,7 +387,7 @@ func (g *Gate) DeliveryFallback(ctx context.Context, tx store.ExecutorTx, d *sto
 	if cur.FallbackID != "" || cur.Fallback == "" || cur.State != store.DeliveryPending {
 		return nil
 	}
-	now := g.Now()
+	now := g.now()
 	cp := &store.Delivery{ID: id.New("dlv", now), EventID: cur.EventID, Route: cur.Route + "~fallback", Destination: cur.Fallback,
 		RecordKey: cur.RecordKey, State: store.DeliveryPending, Payload: cur.Payload, NextAt: now, FallbackFor: cur.ID,
 		CreatedAt: now, UpdatedAt: now}
@@ -284,5 +399,5 @@ func (g *Gate) DeliveryFallback(ctx context.Context, tx store.ExecutorTx, d *sto
 		return err
 	}
 	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: cur.EventID, DeliveryID: cur.ID, Route: cur.Route, Actor: ActorSystem,
-		Action: "fallback", Outcome: cp.Destination, Message: fmt.Sprintf("%s unavailable (%s): copy %s sent to %s; the primary stays queued", cur.Destination, reason, cp.ID, cp.Destination)})
+		Action: audit.ActionFallback, Outcome: cp.Destination, Message: fmt.Sprintf("%s unavailable (%s): copy %s sent to %s; the primary stays queued", cur.Destination, reason, cp.ID, cp.Destination)})
 }

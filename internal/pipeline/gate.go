@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/id"
+	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/validate"
 )
@@ -18,25 +21,78 @@ import (
 // ActorSystem is the audit actor of automatic transitions.
 const ActorSystem = "system"
 
-// Gate runs captures and operator actions through the state machine.
+// Gate runs captures, deliveries' outcomes and operator actions through
+// the state machine. It is the only writer of event, delivery, escalation,
+// reconciliation and destination state and of audit entries (see
+// docs/adr/0010-one-writer.md): every write goes through one of its
+// methods, inside one transaction with its audit entry, with messages
+// redacted and truncated on the way. Other packages reach it through ports
+// they declare themselves (delivery.Pipeline, api.Pipeline, ...).
 type Gate struct {
-	Plan      *Plan
-	Driver    store.Driver
+	plan   atomic.Pointer[Plan]
+	drv    store.Driver
+	com    *store.Committer
+	now    func() time.Time
+	log    *slog.Logger
+	redact func(string) string
+}
+
+// Config is what a Gate is built from.
+type Config struct {
+	// Plan is the compiled config; required.
+	Plan *Plan
+	// Driver is the store; required.
+	Driver store.Driver
+	// Committer is the group commit over Driver every transition runs
+	// through; nil builds one (512 units per transaction).
 	Committer *store.Committer
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Clock is the one wall clock of the pipeline: every timestamp the gate
+	// writes comes from it. nil means time.Now in UTC.
+	Clock func() time.Time
+	// Log is the logger; nil discards.
+	Log *slog.Logger
 	// Redact masks secrets in text the gate stores (audit messages, last
 	// errors); nil stores text as is.
 	Redact func(string) string
 }
 
+// New builds a gate.
+func New(c Config) *Gate {
+	g := &Gate{drv: c.Driver, com: c.Committer, now: c.Clock, log: c.Log, redact: c.Redact}
+	g.plan.Store(c.Plan)
+	if g.now == nil {
+		g.now = func() time.Time { return time.Now().UTC() }
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.com == nil && g.drv != nil {
+		g.com = store.NewCommitter(g.drv, 512)
+	}
+	return g
+}
+
+// Plan is the compiled config the gate judges records by now.
+func (g *Gate) Plan() *Plan { return g.plan.Load() }
+
+// SetPlan swaps the compiled config; transitions that start afterwards use
+// the new one.
+func (g *Gate) SetPlan(p *Plan) { g.plan.Store(p) }
+
+// Now reads the gate's clock: the time every transition is stamped with.
+func (g *Gate) Now() time.Time { return g.now() }
+
+// Backlog is how many units of work wait for the next group commit, and
+// the queue's bound; intake sheds load (503) as it fills.
+func (g *Gate) Backlog() (pending, capacity int) { return g.com.Pending(), g.com.Capacity() }
+
 // Clean masks secrets in s; every message that reaches the store passes
 // through it.
 func (g *Gate) Clean(s string) string {
-	if g.Redact == nil {
+	if g.redact == nil {
 		return s
 	}
-	return g.Redact(s)
+	return g.redact(s)
 }
 
 // Problem is one reason a payload was rejected.
@@ -142,12 +198,37 @@ func (a assessment) state() string {
 // entries, before returning. A duplicate (same source and idempotency key)
 // returns the original event and writes nothing.
 func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, error) {
-	plan := g.Plan
+	plan := g.Plan()
 	f := plan.FlowForSource(in.Source)
 	if f == nil {
 		return CaptureResult{}, ErrUnknownSource
 	}
-	now := g.Now()
+	now := g.now()
+	c := g.prepare(plan, f, in, now)
+	var res CaptureResult
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		var err error
+		res, err = g.commitCapture(ctx, tx, c, "source:"+in.Source, "", now)
+		return err
+	})
+	if err != nil {
+		return CaptureResult{}, fmt.Errorf("capture: %w", err)
+	}
+	return res, nil
+}
+
+// preparedCapture is a trigger judged outside the transaction: the event
+// row to insert and the gate's verdict on it.
+type preparedCapture struct {
+	flow  *Flow
+	in    CaptureInput
+	ev    *store.Event
+	a     assessment
+	fresh CaptureResult
+}
+
+// prepare normalizes, validates and plans one trigger; it writes nothing.
+func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) preparedCapture {
 	ev := &store.Event{
 		ID: id.New("evt", now), Source: in.Source, Flow: f.Name, IdemKey: in.IdemKey,
 		ContentType: in.ContentType, Raw: in.Body, ConfigVersion: plan.Version, ReceivedAt: now, UpdatedAt: now,
@@ -179,42 +260,44 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 		ev.Missing, _ = json.Marshal(a.missing)
 		ev.HoldUntil = now.Add(f.Conf.HoldTTL.D())
 	}
-	fresh := CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}
-	var res CaptureResult
-	actor := "source:" + in.Source
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		res = fresh // the unit may run twice; start from scratch
-		existing, inserted, err := tx.EventInsert(ctx, ev)
-		if err != nil {
-			return err
-		}
-		if !inserted {
-			prev, err := tx.EventGetByID(ctx, existing)
-			if err != nil {
-				return err
-			}
-			res = CaptureResult{EventID: prev.ID, State: prev.State, Duplicate: true}
-			return nil
-		}
-		msg := fmt.Sprintf("%d bytes, %s", len(in.Body), in.ContentType)
-		if in.IdemKey != "" {
-			msg += ", idempotency key present"
-		}
-		// A record that is complete may finish records held for the same
-		// key; release those first so their writes keep arrival order.
-		if ev.RecordKey != "" && a.canonical != nil && len(a.problems) == 0 {
-			released, err := g.autoComplete(ctx, tx, f, ev, a.canonical, now)
-			if err != nil {
-				return err
-			}
-			res.Released = released
-		}
-		return g.enter(ctx, tx, ev, a, actor, msg, now)
-	})
+	return preparedCapture{flow: f, in: in, ev: ev, a: a,
+		fresh: CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}}
+}
+
+// commitCapture inserts a prepared capture inside tx. It may run twice
+// (the committer re-runs a failed batch's units), so it starts from the
+// prepared values each time and changes none of them.
+func (g *Gate) commitCapture(ctx context.Context, tx store.ExecutorTx, c preparedCapture, actor, origin string, now time.Time) (CaptureResult, error) {
+	res := c.fresh
+	ev, a, in := c.ev, c.a, c.in
+	existing, inserted, err := tx.EventInsert(ctx, ev)
 	if err != nil {
-		return CaptureResult{}, fmt.Errorf("capture: %w", err)
+		return res, err
 	}
-	return res, nil
+	if !inserted {
+		prev, err := tx.EventGetByID(ctx, existing)
+		if err != nil {
+			return res, err
+		}
+		return CaptureResult{EventID: prev.ID, State: prev.State, Duplicate: true}, nil
+	}
+	msg := fmt.Sprintf("%d bytes, %s", len(in.Body), in.ContentType)
+	if origin != "" {
+		msg = origin + ", " + msg
+	}
+	if in.IdemKey != "" {
+		msg += ", idempotency key present"
+	}
+	// A record that is complete may finish records held for the same
+	// key; release those first so their writes keep arrival order.
+	if ev.RecordKey != "" && a.canonical != nil && len(a.problems) == 0 {
+		released, err := g.autoComplete(ctx, tx, c.flow, ev, a.canonical, now)
+		if err != nil {
+			return res, err
+		}
+		res.Released = released
+	}
+	return res, g.enter(ctx, tx, ev, a, actor, msg, now)
 }
 
 // enter writes the capture's one audit entry, which states the gate's
@@ -223,16 +306,16 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 func (g *Gate) enter(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor, msg string, now time.Time) error {
 	switch ev.State {
 	case store.EventRejected:
-		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "captured", Outcome: "rejected", Status: 422, Message: msg + "; rejected: " + problemsText(a.problems)})
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionCaptured, Outcome: "rejected", Status: 422, Message: msg + "; rejected: " + problemsText(a.problems)})
 	case store.EventHeld:
-		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "captured", Outcome: "held", Message: msg + "; missing: " + strings.Join(a.missing, ", ")})
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionCaptured, Outcome: "held", Message: msg + "; missing: " + strings.Join(a.missing, ", ")})
 	}
-	return g.route(ctx, tx, ev, a, actor, "captured", msg+"; ", now)
+	return g.route(ctx, tx, ev, a, actor, audit.ActionCaptured, msg+"; ", now)
 }
 
 // route creates the deliveries of a record that passed the gate and writes
 // the transition's audit entry (action, with prefix before the routes).
-func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor, action, prefix string, now time.Time) error {
+func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor string, action audit.Action, prefix string, now time.Time) error {
 	planned := map[string]bool{}
 	for _, p := range a.routes {
 		planned[p.route.Name] = true
@@ -283,7 +366,7 @@ func (g *Gate) autoComplete(ctx context.Context, tx store.ExecutorTx, f *Flow, e
 		filled := false
 		for _, m := range missing {
 			if v, ok := lookupPath(fresh, m); ok && v != nil {
-				setPath(rec, m, v)
+				payload.Set(rec, m, v)
 				filled = true
 			}
 		}
@@ -300,11 +383,11 @@ func (g *Gate) autoComplete(ctx context.Context, tx store.ExecutorTx, f *Flow, e
 			return nil, err
 		}
 		h.State = a.state()
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: h.ID, Actor: ActorSystem, Action: "released", Outcome: "auto-completed",
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: h.ID, Actor: ActorSystem, Action: audit.ActionReleased, Outcome: "auto-completed",
 			Message: fmt.Sprintf("missing fields %s supplied by event %s", strings.Join(missing, ", "), ev.ID)}); err != nil {
 			return nil, err
 		}
-		if err := g.route(ctx, tx, h, a, ActorSystem, "routed", "", now); err != nil {
+		if err := g.route(ctx, tx, h, a, ActorSystem, audit.ActionRouted, "", now); err != nil {
 			return nil, err
 		}
 		released = append(released, h.ID)
@@ -314,7 +397,7 @@ func (g *Gate) autoComplete(ctx context.Context, tx store.ExecutorTx, f *Flow, e
 
 func (g *Gate) audit(ctx context.Context, tx store.Executor, e *store.AuditEntry) error {
 	if e.At.IsZero() {
-		e.At = g.Now()
+		e.At = g.now()
 	}
 	e.Message = truncate(g.Clean(e.Message), 2000)
 	return tx.AuditAppend(ctx, e)
@@ -357,33 +440,14 @@ func jsonType(v any) string {
 	}
 }
 
+// lookupPath is payload.Lookup, treating a blank string as absent.
 func lookupPath(m map[string]any, path string) (any, bool) {
-	var cur any = m
-	for _, part := range strings.Split(path, ".") {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = mm[part]; !ok {
-			return nil, false
-		}
+	cur, ok := payload.Lookup(m, path)
+	if !ok {
+		return nil, false
 	}
-	if s, ok := cur.(string); ok && strings.TrimSpace(s) == "" {
+	if s, isStr := cur.(string); isStr && strings.TrimSpace(s) == "" {
 		return nil, false
 	}
 	return cur, true
-}
-
-func setPath(m map[string]any, path string, v any) {
-	parts := strings.Split(path, ".")
-	cur := m
-	for _, part := range parts[:len(parts)-1] {
-		next, ok := cur[part].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			cur[part] = next
-		}
-		cur = next
-	}
-	cur[parts[len(parts)-1]] = v
 }

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/id"
+	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -64,7 +66,7 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 		return nil, errors.New("no fields to patch")
 	}
 	var out *store.Event
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		ev, err := tx.EventGetByID(ctx, eventID)
 		if err != nil {
 			return err
@@ -74,7 +76,7 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)
 		}
-		f := g.Plan.Flow(ev.Flow)
+		f := g.Plan().Flow(ev.Flow)
 		if f == nil {
 			return fmt.Errorf("flow %q of event %s is no longer configured", ev.Flow, eventID)
 		}
@@ -86,12 +88,12 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 		}
 		names := make([]string, 0, len(fields))
 		for k, v := range fields {
-			setPath(rec, k, v)
+			payload.Set(rec, k, v)
 			names = append(names, k)
 		}
 		sort.Strings(names)
 		a := f.assess(rec)
-		now := g.Now()
+		now := g.now()
 		canon, _ := json.Marshal(rec)
 		missing := mustJSON(nonNil(a.missing))
 		key := a.key
@@ -99,7 +101,7 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 			return err
 		}
 		// Field names only: values may be personal data.
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "patched", Outcome: ev.State,
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionPatched, Outcome: ev.State,
 			Message: "fields: " + strings.Join(names, ", ") + "; still missing: " + strings.Join(a.missing, ", ")}); err != nil {
 			return err
 		}
@@ -113,7 +115,7 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 // valid, routes it. Otherwise it stays held and the error says why.
 func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.Event, error) {
 	var out *store.Event
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		ev, err := tx.EventGetByID(ctx, eventID)
 		if err != nil {
 			return err
@@ -123,7 +125,7 @@ func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.E
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)
 		}
-		f := g.Plan.Flow(ev.Flow)
+		f := g.Plan().Flow(ev.Flow)
 		if f == nil {
 			return fmt.Errorf("flow %q of event %s is no longer configured", ev.Flow, eventID)
 		}
@@ -138,7 +140,7 @@ func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.E
 		if len(a.missing) > 0 {
 			return &IncompleteError{Missing: a.missing}
 		}
-		now := g.Now()
+		now := g.now()
 		zero := time.Time{}
 		ev.State = a.state()
 		ev.RecordKey = a.key
@@ -149,10 +151,10 @@ func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.E
 		if err := g.closeEscalations(ctx, tx, ev.ID, store.EscalationResolved, actor, "released after fix", now); err != nil {
 			return err
 		}
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "released", Outcome: "released", Message: "released by operator"}); err != nil {
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionReleased, Outcome: "released", Message: "released by operator"}); err != nil {
 			return err
 		}
-		if err := g.route(ctx, tx, ev, a, actor, "routed", "", now); err != nil {
+		if err := g.route(ctx, tx, ev, a, actor, audit.ActionRouted, "", now); err != nil {
 			return err
 		}
 		out, err = tx.EventGetByID(ctx, ev.ID)
@@ -169,7 +171,7 @@ func (g *Gate) EventDiscard(ctx context.Context, eventID, reason, actor string) 
 		return nil, errors.New("a reason is required to discard")
 	}
 	var out *store.Event
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		ev, err := tx.EventGetByID(ctx, eventID)
 		if err != nil {
 			return err
@@ -178,7 +180,7 @@ func (g *Gate) EventDiscard(ctx context.Context, eventID, reason, actor string) 
 		case store.EventDelivered, store.EventDiscarded, store.EventRejected:
 			return wrongState("event "+eventID, ev.State)
 		}
-		now := g.Now()
+		now := g.now()
 		ds, err := tx.DeliveryListByEvent(ctx, ev.ID)
 		if err != nil {
 			return err
@@ -197,7 +199,7 @@ func (g *Gate) EventDiscard(ctx context.Context, eventID, reason, actor string) 
 		if err := g.closeEscalations(ctx, tx, ev.ID, store.EscalationDiscarded, actor, reason, now); err != nil {
 			return err
 		}
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: "discarded", Outcome: store.EventDiscarded, Message: reason}); err != nil {
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionDiscarded, Outcome: store.EventDiscarded, Message: reason}); err != nil {
 			return err
 		}
 		out, err = tx.EventGetByID(ctx, ev.ID)
@@ -222,13 +224,13 @@ func (g *Gate) closeEscalations(ctx context.Context, tx store.ExecutorTx, eventI
 
 // ExpireHolds escalates records held past their flow's hold TTL.
 func (g *Gate) ExpireHolds(ctx context.Context) (int, error) {
-	now := g.Now()
-	expired, err := g.Driver.Executor().EventListHoldExpired(ctx, now, 500)
+	now := g.now()
+	expired, err := g.drv.Executor().EventListHoldExpired(ctx, now, 500)
 	if err != nil || len(expired) == 0 {
 		return 0, err
 	}
 	n := 0
-	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err = g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		for _, ev := range expired {
 			cur, err := tx.EventGetByID(ctx, ev.ID)
 			if err != nil {
@@ -248,7 +250,7 @@ func (g *Gate) ExpireHolds(ctx context.Context) (int, error) {
 			if err := g.openEscalation(ctx, tx, esc); err != nil {
 				return err
 			}
-			if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: cur.ID, Actor: ActorSystem, Action: "escalated", Outcome: "hold_expired", Message: reason}); err != nil {
+			if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: cur.ID, Actor: ActorSystem, Action: audit.ActionEscalated, Outcome: "hold_expired", Message: reason}); err != nil {
 				return err
 			}
 			n++
@@ -262,7 +264,7 @@ func (g *Gate) ExpireHolds(ctx context.Context) (int, error) {
 // fresh attempt budget (and revives routes cancelled because of it).
 func (g *Gate) EscalationRetry(ctx context.Context, escID, actor string) (*store.Escalation, error) {
 	var out *store.Escalation
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		esc, err := tx.EscalationGetByID(ctx, escID)
 		if err != nil {
 			return err
@@ -277,7 +279,7 @@ func (g *Gate) EscalationRetry(ctx context.Context, escID, actor string) (*store
 		if err != nil {
 			return err
 		}
-		if err := g.reviveDelivery(ctx, tx, d, actor, "escalation "+escID+" retried", g.Now()); err != nil {
+		if err := g.reviveDelivery(ctx, tx, d, actor, "escalation "+escID+" retried", g.now()); err != nil {
 			return err
 		}
 		esc, err = tx.EscalationGetByID(ctx, escID)
@@ -294,7 +296,7 @@ func (g *Gate) EscalationRetry(ctx context.Context, escID, actor string) (*store
 // Sluice; the event keeps its state and the audit log says who and why.
 func (g *Gate) EscalationResolve(ctx context.Context, escID, note, actor string) (*store.Escalation, error) {
 	var out *store.Escalation
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		esc, err := tx.EscalationGetByID(ctx, escID)
 		if err != nil {
 			return err
@@ -302,13 +304,13 @@ func (g *Gate) EscalationResolve(ctx context.Context, escID, note, actor string)
 		if esc.Status != store.EscalationOpen {
 			return wrongState("escalation "+escID, esc.Status)
 		}
-		now := g.Now()
+		now := g.now()
 		esc.Status, esc.Actor, esc.Note, esc.UpdatedAt = store.EscalationResolved, actor, note, now
 		if err := tx.EscalationUpdate(ctx, esc); err != nil {
 			return err
 		}
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: esc.EventID, DeliveryID: esc.DeliveryID, Actor: actor,
-			Action: "escalation_resolved", Outcome: "resolved", Message: note}); err != nil {
+			Action: audit.ActionEscalationResolved, Outcome: "resolved", Message: note}); err != nil {
 			return err
 		}
 		out = esc
@@ -319,7 +321,7 @@ func (g *Gate) EscalationResolve(ctx context.Context, escID, note, actor string)
 
 // EscalationDiscard discards the escalation's event.
 func (g *Gate) EscalationDiscard(ctx context.Context, escID, reason, actor string) (*store.Escalation, error) {
-	esc, err := g.Driver.Executor().EscalationGetByID(ctx, escID)
+	esc, err := g.drv.Executor().EscalationGetByID(ctx, escID)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +331,7 @@ func (g *Gate) EscalationDiscard(ctx context.Context, escID, reason, actor strin
 	if _, err := g.EventDiscard(ctx, esc.EventID, reason, actor); err != nil {
 		return nil, err
 	}
-	return g.Driver.Executor().EscalationGetByID(ctx, escID)
+	return g.drv.Executor().EscalationGetByID(ctx, escID)
 }
 
 func nonNil(s []string) []string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
@@ -66,7 +67,7 @@ func newGate(t *testing.T) (*pipeline.Gate, *clock) {
 	com := store.NewCommitter(drv, 16)
 	t.Cleanup(func() { com.Close(); drv.Close() })
 	clk := &clock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
-	return &pipeline.Gate{Plan: plan, Driver: drv, Committer: com, Now: clk.Now}, clk
+	return pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now}), clk
 }
 
 func TestHoldExpiresIntoEscalation(t *testing.T) {
@@ -84,11 +85,11 @@ func TestHoldExpiresIntoEscalation(t *testing.T) {
 	if n, err := g.ExpireHolds(ctx); err != nil || n != 1 {
 		t.Fatalf("expire: %d %v", n, err)
 	}
-	ev, _ := g.Driver.Executor().EventGetByID(ctx, res.EventID)
+	ev, _ := pipeline.ExecutorOf(g).EventGetByID(ctx, res.EventID)
 	if ev.State != store.EventEscalated {
 		t.Fatalf("state %s, want escalated", ev.State)
 	}
-	escs, _ := g.Driver.Executor().EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
+	escs, _ := pipeline.ExecutorOf(g).EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
 	if len(escs) != 1 || escs[0].Kind != "hold_expired" {
 		t.Fatalf("escalations: %+v", escs)
 	}
@@ -100,12 +101,12 @@ func TestHoldExpiresIntoEscalation(t *testing.T) {
 	if err != nil || ev.State != store.EventDelivering {
 		t.Fatalf("release after expiry: %+v %v", ev, err)
 	}
-	escs, _ = g.Driver.Executor().EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
+	escs, _ = pipeline.ExecutorOf(g).EscalationList(ctx, &store.EscalationListParams{EventID: res.EventID})
 	if escs[0].Status != store.EscalationResolved {
 		t.Fatalf("escalation not closed: %+v", escs[0])
 	}
 	// Nothing downstream before release; one delivery after.
-	ds, _ := g.Driver.Executor().DeliveryListByEvent(ctx, res.EventID)
+	ds, _ := pipeline.ExecutorOf(g).DeliveryListByEvent(ctx, res.EventID)
 	if len(ds) != 1 || ds[0].State != store.DeliveryPending {
 		t.Fatalf("deliveries: %+v", ds)
 	}
@@ -118,12 +119,7 @@ func TestExpiredLeaseIsRequeuedAsAmbiguous(t *testing.T) {
 	if err != nil || res.State != store.EventDelivering {
 		t.Fatalf("capture: %+v %v", res, err)
 	}
-	var claimed []*store.Delivery
-	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		var err error
-		claimed, err = tx.DeliveryClaim(ctx, &store.DeliveryClaimParams{Destination: "d", Owner: "dead-worker", Now: clk.Now(), LeaseUntil: clk.Now().Add(time.Minute), Limit: 5})
-		return err
-	})
+	claimed, err := g.ClaimDeliveries(ctx, "d", "dead-worker", time.Minute, 5)
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
@@ -134,7 +130,7 @@ func TestExpiredLeaseIsRequeuedAsAmbiguous(t *testing.T) {
 	if n, err := g.RecoverLeases(ctx); err != nil || n != 1 {
 		t.Fatalf("recover: %d %v", n, err)
 	}
-	d, _ := g.Driver.Executor().DeliveryGetByID(ctx, claimed[0].ID)
+	d, _ := pipeline.ExecutorOf(g).DeliveryGetByID(ctx, claimed[0].ID)
 	if d.State != store.DeliveryPending || !d.Ambiguous || d.Attempts != 1 {
 		t.Fatalf("after recovery: %+v", d)
 	}
@@ -151,13 +147,13 @@ func TestDiscardNeedsReasonAndCancelsDeliveries(t *testing.T) {
 	if err != nil || ev.State != store.EventDiscarded {
 		t.Fatalf("discard: %+v %v", ev, err)
 	}
-	ds, _ := g.Driver.Executor().DeliveryListByEvent(ctx, res.EventID)
+	ds, _ := pipeline.ExecutorOf(g).DeliveryListByEvent(ctx, res.EventID)
 	if ds[0].State != store.DeliveryCancelled {
 		t.Fatalf("delivery not cancelled: %+v", ds[0])
 	}
-	tl, _ := g.Driver.Executor().AuditListByEvent(ctx, res.EventID)
+	tl, _ := pipeline.ExecutorOf(g).AuditListByEvent(ctx, res.EventID)
 	last := tl[len(tl)-1]
-	if last.Action != "discarded" || last.Actor != "admin:ops" || last.Message != "test lead" {
+	if last.Action != audit.ActionDiscarded || last.Actor != "admin:ops" || last.Message != "test lead" {
 		t.Fatalf("audit: %+v", last)
 	}
 }

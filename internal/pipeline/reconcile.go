@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/id"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -63,7 +64,7 @@ func (g *Gate) openReconciliation(ctx context.Context, tx store.ExecutorTx, ev *
 	for _, m := range sum.Missing {
 		missing = append(missing, m.Destination)
 	}
-	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: ActorSystem, Action: "reconciliation_opened", Outcome: r.ID,
+	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: ActorSystem, Action: audit.ActionReconciliationOpened, Outcome: r.ID,
 		Message: fmt.Sprintf("in %s; missing from %s", strings.Join(landed, ", "), strings.Join(missing, ", "))})
 }
 
@@ -102,7 +103,7 @@ func (g *Gate) reviveDelivery(ctx context.Context, tx store.ExecutorTx, d *store
 		return err
 	}
 	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: actor,
-		Action: "retry_requested", Outcome: "pending", Message: why})
+		Action: audit.ActionRetryRequested, Outcome: "pending", Message: why})
 }
 
 // ReconciliationRetry sends the record again to every destination it is
@@ -110,7 +111,7 @@ func (g *Gate) reviveDelivery(ctx context.Context, tx store.ExecutorTx, d *store
 // opens.
 func (g *Gate) ReconciliationRetry(ctx context.Context, recID, actor string) (*store.Reconciliation, error) {
 	var out *store.Reconciliation
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		r, err := tx.ReconciliationGetByID(ctx, recID)
 		if err != nil {
 			return err
@@ -118,7 +119,7 @@ func (g *Gate) ReconciliationRetry(ctx context.Context, recID, actor string) (*s
 		if r.Status != store.ReconciliationOpen {
 			return wrongState("reconciliation "+recID, r.Status)
 		}
-		now := g.Now()
+		now := g.now()
 		ds, err := tx.DeliveryListByEvent(ctx, r.EventID)
 		if err != nil {
 			return err
@@ -154,7 +155,7 @@ func (g *Gate) ReconciliationRetry(ctx context.Context, recID, actor string) (*s
 				return err
 			}
 			if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: last.EventID, DeliveryID: again.ID, Route: again.Route, Actor: actor,
-				Action: "redeliver", Outcome: "pending", Message: "reconciliation " + recID + ": write the record again to " + m.Destination}); err != nil {
+				Action: audit.ActionRedeliver, Outcome: "pending", Message: "reconciliation " + recID + ": write the record again to " + m.Destination}); err != nil {
 				return err
 			}
 			n++
@@ -167,7 +168,7 @@ func (g *Gate) ReconciliationRetry(ctx context.Context, recID, actor string) (*s
 			return err
 		}
 		out = r
-		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: r.EventID, Actor: actor, Action: "reconciliation_retried", Outcome: r.ID, Message: r.Note})
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: r.EventID, Actor: actor, Action: audit.ActionReconciliationRetried, Outcome: r.ID, Message: r.Note})
 	})
 	return out, err
 }
@@ -178,7 +179,7 @@ func (g *Gate) ReconciliationResolve(ctx context.Context, recID, note, actor str
 		return nil, fmt.Errorf("a note is required to resolve")
 	}
 	var out *store.Reconciliation
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		r, err := tx.ReconciliationGetByID(ctx, recID)
 		if err != nil {
 			return err
@@ -186,13 +187,47 @@ func (g *Gate) ReconciliationResolve(ctx context.Context, recID, note, actor str
 		if r.Status != store.ReconciliationOpen {
 			return wrongState("reconciliation "+recID, r.Status)
 		}
-		now := g.Now()
+		now := g.now()
 		r.Status, r.Actor, r.Note, r.UpdatedAt = store.ReconciliationResolved, actor, note, now
 		if err := tx.ReconciliationUpdate(ctx, r); err != nil {
 			return err
 		}
 		out = r
-		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: r.EventID, Actor: actor, Action: "reconciliation_resolved", Outcome: r.ID, Message: note})
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: r.EventID, Actor: actor, Action: audit.ActionReconciliationResolved, Outcome: r.ID, Message: note})
 	})
 	return out, err
+}
+
+// ConsistencyMismatch records what the consistency checker found on
+// delivery d (the record is missing from its destination, or differs) as a
+// reconciliation task, unless d's event has one open already; it returns
+// the task's ID.
+func (g *Gate) ConsistencyMismatch(ctx context.Context, d *store.Delivery, problem string) (string, error) {
+	var taskID string
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		taskID = "" // the unit may run twice
+		open, err := tx.ReconciliationList(ctx, &store.ReconciliationListParams{EventID: d.EventID, Status: store.ReconciliationOpen, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(open) > 0 {
+			taskID = open[0].ID
+			return nil
+		}
+		now := g.now()
+		problem := g.Clean(problem)
+		sum := ReconciliationSummary{
+			RecordKey: d.RecordKey,
+			Missing:   []RouteState{{Route: d.Route, Destination: d.Destination, State: "inconsistent", ExternalID: d.ExternalID, LastError: problem}},
+			Suggested: []string{"retry: write Sluice's record again (overwrites the change in the destination)", "resolve: accept the destination's version"},
+		}
+		r := &store.Reconciliation{ID: id.New("rec", now), EventID: d.EventID, Status: store.ReconciliationOpen, Summary: mustJSON(sum), CreatedAt: now, UpdatedAt: now}
+		if err := tx.ReconciliationInsert(ctx, r); err != nil {
+			return err
+		}
+		taskID = r.ID
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: ActorSystem,
+			Action: audit.ActionConsistencyMismatch, Outcome: r.ID, Message: d.Destination + ": " + problem})
+	})
+	return taskID, err
 }

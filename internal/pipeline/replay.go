@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/id"
+	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -105,29 +107,27 @@ type ReplayResult struct {
 	Next string `json:"next,omitempty"`
 }
 
-// Replayer re-runs stored events through the gate from a chosen stage. A
+// replayer re-runs stored events through the gate from a chosen stage. A
 // replay works on the events in place: it never inserts a second event,
 // and re-deliveries go through the identity map, so a destination that
 // already holds the record is updated, not given a duplicate.
-type Replayer struct {
-	Gate *Gate
-	// Parse decodes a stored raw payload exactly as intake did, by its
-	// stored content type (ingest.ParseBody behind a content-type switch;
-	// pipeline cannot import ingest, which imports it).
-	Parse func(contentType string, body []byte) (any, error)
+type replayer struct {
+	g *Gate
 }
 
 // Replay runs p. Events are examined in arrival order, a chunk per
 // transaction, and each is re-read and re-judged inside its transaction, so
 // a dry run and the real run decide by the same code on what is committed
-// at the time.
-func (r *Replayer) Replay(ctx context.Context, p ReplayParams) (*ReplayResult, error) {
-	g := r.Gate
+// at the time. Stored bodies are decoded by payload.ParseStored, exactly
+// as intake decoded them.
+func (g *Gate) Replay(ctx context.Context, p ReplayParams) (*ReplayResult, error) {
+	return (&replayer{g: g}).replay(ctx, p)
+}
+
+func (r *replayer) replay(ctx context.Context, p ReplayParams) (*ReplayResult, error) {
+	g := r.g
 	if _, ok := replayStates[p.Stage]; !ok {
 		return nil, invalid("stage must be %s or %s, not %q", StageNormalize, StageDeliver, p.Stage)
-	}
-	if p.Stage == StageNormalize && r.Parse == nil {
-		return nil, fmt.Errorf("replay: no payload parser configured")
 	}
 	limit := p.Limit
 	if limit <= 0 {
@@ -150,13 +150,10 @@ func (r *Replayer) Replay(ctx context.Context, p ReplayParams) (*ReplayResult, e
 			return nil, invalid("no flow routes to destination %q", f.Destination)
 		}
 	}
-	if f.Source != "" && g.Plan.FlowForSource(f.Source) == nil {
+	if f.Source != "" && g.Plan().FlowForSource(f.Source) == nil {
 		return nil, invalid("no flow reads from source %q", f.Source)
 	}
-	rs, ok := g.Driver.Executor().(store.ReplayStore)
-	if !ok {
-		return nil, fmt.Errorf("store driver does not support replay")
-	}
+	rs := g.drv.Executor()
 	res := &ReplayResult{Stage: p.Stage, DryRun: p.DryRun, Transitions: map[string]int{}, Deliveries: map[string]int{}, Items: []ReplayItem{}}
 	const chunk = 50
 	for res.Examined < limit {
@@ -211,7 +208,7 @@ func (res *ReplayResult) add(it ReplayItem) {
 // replayChunk judges a chunk of events: read-only in a dry run, else in one
 // transaction (which the group committer may run twice, so the items are
 // rebuilt each time).
-func (r *Replayer) replayChunk(ctx context.Context, evs []*store.Event, p ReplayParams) ([]ReplayItem, error) {
+func (r *replayer) replayChunk(ctx context.Context, evs []*store.Event, p ReplayParams) ([]ReplayItem, error) {
 	var items []ReplayItem
 	run := func(ctx context.Context, ex store.Executor, tx store.ExecutorTx) error {
 		items = items[:0]
@@ -226,17 +223,17 @@ func (r *Replayer) replayChunk(ctx context.Context, evs []*store.Event, p Replay
 	}
 	var err error
 	if p.DryRun {
-		err = run(ctx, r.Gate.Driver.Executor(), nil)
+		err = run(ctx, r.g.drv.Executor(), nil)
 	} else {
-		err = r.Gate.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error { return run(ctx, tx, tx) })
+		err = r.g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error { return run(ctx, tx, tx) })
 	}
 	return items, err
 }
 
 // flowsTo lists the flows with a route to destination.
-func (r *Replayer) flowsTo(destination string) []string {
+func (r *replayer) flowsTo(destination string) []string {
 	var out []string
-	for name, fc := range r.Gate.Plan.Config.Flows {
+	for name, fc := range r.g.Plan().Config.Flows {
 		for _, rc := range fc.Routes {
 			if rc.Destination == destination {
 				out = append(out, name)
@@ -249,8 +246,8 @@ func (r *Replayer) flowsTo(destination string) []string {
 }
 
 // replayOne re-judges one event. ex reads; tx, nil in a dry run, writes.
-func (r *Replayer) replayOne(ctx context.Context, ex store.Executor, tx store.ExecutorTx, eventID string, p ReplayParams) (ReplayItem, error) {
-	g := r.Gate
+func (r *replayer) replayOne(ctx context.Context, ex store.Executor, tx store.ExecutorTx, eventID string, p ReplayParams) (ReplayItem, error) {
+	g := r.g
 	ev, err := ex.EventGetByID(ctx, eventID)
 	if err != nil {
 		return ReplayItem{}, err
@@ -260,7 +257,7 @@ func (r *Replayer) replayOne(ctx context.Context, ex store.Executor, tx store.Ex
 		it.Outcome, it.Reason = "skipped", fmt.Sprintf(format, args...)
 		return it, nil
 	}
-	f := g.Plan.Flow(ev.Flow)
+	f := g.Plan().Flow(ev.Flow)
 	if f == nil {
 		return skip("flow %q is no longer configured", ev.Flow)
 	}
@@ -299,10 +296,10 @@ func judge(f *Flow, payload any) assessment {
 	return a
 }
 
-func (r *Replayer) replayNormalize(ctx context.Context, ex store.Executor, tx store.ExecutorTx, ev *store.Event, f *Flow, ds []*store.Delivery, it ReplayItem, p ReplayParams) (ReplayItem, error) {
-	g := r.Gate
+func (r *replayer) replayNormalize(ctx context.Context, ex store.Executor, tx store.ExecutorTx, ev *store.Event, f *Flow, ds []*store.Delivery, it ReplayItem, p ReplayParams) (ReplayItem, error) {
+	g := r.g
 	var a assessment
-	payload, err := r.Parse(ev.ContentType, ev.Raw)
+	payload, err := payload.ParseStored(ev.ContentType, ev.Raw)
 	if err != nil {
 		a.problems = []Problem{{Field: "", Message: "stored payload does not parse: " + err.Error()}}
 	} else {
@@ -316,7 +313,7 @@ func (r *Replayer) replayNormalize(ctx context.Context, ex store.Executor, tx st
 	it.ChangedFields = changedFields(ev.Canonical, a.canonical)
 	newState := a.state()
 	routed := newState == store.EventDelivering || newState == store.EventDelivered
-	now := g.Now()
+	now := g.now()
 
 	// A record that reached destinations (some routes ran) is re-sent when
 	// its record changed; it is never taken back to rejected or held.
@@ -351,7 +348,7 @@ func (r *Replayer) replayNormalize(ctx context.Context, ex store.Executor, tx st
 			return it, nil
 		}
 		it.Outcome = "replayed"
-		if err := tx.(store.ReplayStore).EventRecordPut(ctx, &store.EventRecordPutParams{ID: ev.ID, State: store.EventDelivering, RecordKey: a.key,
+		if err := tx.EventRecordPut(ctx, &store.EventRecordPutParams{ID: ev.ID, State: store.EventDelivering, RecordKey: a.key,
 			Canonical: canon, Now: now}); err != nil {
 			return it, err
 		}
@@ -385,7 +382,7 @@ func (r *Replayer) replayNormalize(ctx context.Context, ex store.Executor, tx st
 		put.Missing, _ = json.Marshal(a.missing)
 		put.HoldUntil = now.Add(f.Conf.HoldTTL.D())
 	}
-	if err := tx.(store.ReplayStore).EventRecordPut(ctx, put); err != nil {
+	if err := tx.EventRecordPut(ctx, put); err != nil {
 		return it, err
 	}
 	if ev.State == store.EventEscalated {
@@ -398,13 +395,13 @@ func (r *Replayer) replayNormalize(ctx context.Context, ex store.Executor, tx st
 		return it, err
 	}
 	if routed {
-		return it, g.route(ctx, tx, ev, a, p.Actor, "routed", "", now)
+		return it, g.route(ctx, tx, ev, a, p.Actor, audit.ActionRouted, "", now)
 	}
 	return it, nil
 }
 
-func (r *Replayer) replayDeliver(ctx context.Context, ex store.Executor, tx store.ExecutorTx, ev *store.Event, f *Flow, ds []*store.Delivery, it ReplayItem, p ReplayParams) (ReplayItem, error) {
-	g := r.Gate
+func (r *replayer) replayDeliver(ctx context.Context, ex store.Executor, tx store.ExecutorTx, ev *store.Event, f *Flow, ds []*store.Delivery, it ReplayItem, p ReplayParams) (ReplayItem, error) {
+	g := r.g
 	switch ev.State {
 	case store.EventRejected:
 		it.Outcome, it.Reason = "skipped", "rejected: there is no valid record to send; replay from normalize"
@@ -460,11 +457,11 @@ func (r *Replayer) replayDeliver(ctx context.Context, ex store.Executor, tx stor
 	if err := r.auditReplay(ctx, tx, ev, it, p); err != nil {
 		return it, err
 	}
-	return it, g.applyRedelivery(ctx, tx, ev, plan, p.Actor, "replayed from "+p.Stage, g.Now())
+	return it, g.applyRedelivery(ctx, tx, ev, plan, p.Actor, "replayed from "+p.Stage, g.now())
 }
 
 // auditReplay writes the event's "replayed from <stage> by <actor>" entry.
-func (r *Replayer) auditReplay(ctx context.Context, tx store.ExecutorTx, ev *store.Event, it ReplayItem, p ReplayParams) error {
+func (r *replayer) auditReplay(ctx context.Context, tx store.ExecutorTx, ev *store.Event, it ReplayItem, p ReplayParams) error {
 	msg := fmt.Sprintf("replayed from %s by %s: %s -> %s", p.Stage, p.Actor, it.OldState, it.NewState)
 	if len(it.ChangedFields) > 0 {
 		msg += "; record fields changed: " + strings.Join(it.ChangedFields, ", ")
@@ -478,7 +475,7 @@ func (r *Replayer) auditReplay(ctx context.Context, tx store.ExecutorTx, ev *sto
 	if len(it.Deliveries) > 0 {
 		msg += "; deliveries: " + strings.Join(it.Deliveries, ", ")
 	}
-	return r.Gate.audit(ctx, tx, &store.AuditEntry{At: r.Gate.Now(), EventID: ev.ID, Actor: p.Actor, Action: "replayed", Outcome: it.NewState, Message: msg})
+	return r.g.audit(ctx, tx, &store.AuditEntry{At: r.g.now(), EventID: ev.ID, Actor: p.Actor, Action: audit.ActionReplayed, Outcome: it.NewState, Message: msg})
 }
 
 // redelivery is one route's new write in a replay. supersede is the
@@ -630,7 +627,7 @@ func (g *Gate) applyRedelivery(ctx context.Context, tx store.ExecutorTx, ev *sto
 			msg += "; replaces escalated " + old.ID
 		}
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, DeliveryID: d.ID, Route: d.Route, Actor: actor,
-			Action: "redeliver", Outcome: state, Message: msg}); err != nil {
+			Action: audit.ActionRedeliver, Outcome: state, Message: msg}); err != nil {
 			return err
 		}
 	}

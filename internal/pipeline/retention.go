@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,9 +10,6 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// ErrNoRetention is returned by Prune when the driver cannot delete.
-var ErrNoRetention = errors.New("the store does not support retention")
 
 // RetentionParams says what Prune deletes. Zero periods keep everything of
 // their kind.
@@ -54,7 +50,7 @@ func (g *Gate) Prune(ctx context.Context, p RetentionParams) (RetentionReport, e
 	if p.Batch <= 0 {
 		p.Batch = 1000
 	}
-	now := g.Now()
+	now := g.now()
 	if p.Events > 0 {
 		cutoff := now.Add(-p.Events)
 		for ctx.Err() == nil {
@@ -70,7 +66,7 @@ func (g *Gate) Prune(ctx context.Context, p RetentionParams) (RetentionReport, e
 				if err != nil || res.Events == 0 {
 					return err
 				}
-				return g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: ActorSystem, Action: "events_pruned", Outcome: "deleted",
+				return g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: ActorSystem, Action: audit.ActionEventsPruned, Outcome: "deleted",
 					Message: fmt.Sprintf("retention deleted %d events (%s .. %s) finished before %s, with %d deliveries, %d escalations, %d reconciliations",
 						res.Events, res.OldestID, res.NewestID, cutoff.UTC().Format(time.RFC3339), res.Deliveries, res.Escalations, res.Reconciliations)})
 			})
@@ -119,13 +115,11 @@ func (g *Gate) Prune(ctx context.Context, p RetentionParams) (RetentionReport, e
 		}
 	}
 	if rep.Checkpoint == nil {
-		if rs, ok := g.Driver.Executor().(store.RetentionStore); ok {
-			cp, err := rs.AuditCheckpointGet(ctx)
-			if err != nil {
-				return rep, err
-			}
-			rep.Checkpoint = cp
+		cp, err := g.drv.Executor().AuditCheckpointGet(ctx)
+		if err != nil {
+			return rep, err
 		}
+		rep.Checkpoint = cp
 	}
 	return rep, ctx.Err()
 }
@@ -134,16 +128,11 @@ func (g *Gate) Prune(ctx context.Context, p RetentionParams) (RetentionReport, e
 // commit: a batch deletes up to thousands of rows and should not hold up
 // the captures that group commit batches together.
 func (g *Gate) retentionTx(ctx context.Context, fn func(tx store.ExecutorTx, rs store.RetentionStore) error) error {
-	tx, err := g.Driver.Begin(ctx)
+	tx, err := g.drv.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	rs, ok := tx.(store.RetentionStore)
-	if !ok {
-		tx.Rollback()
-		return ErrNoRetention
-	}
-	if err := fn(tx, rs); err != nil {
+	if err := fn(tx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -36,6 +38,13 @@ const (
 	BulkDiscard = "discard"
 )
 
+// bulkAction is the audit action recording each kind of bulk change.
+var bulkAction = map[string]audit.Action{
+	BulkRetry:   audit.ActionTicketsBulkRetry,
+	BulkResolve: audit.ActionTicketsBulkResolve,
+	BulkDiscard: audit.ActionTicketsBulkDiscard,
+}
+
 // Ticket is an escalation as a person works it: the stored ticket, its
 // notes, and whether it is past due.
 type Ticket struct {
@@ -44,19 +53,10 @@ type Ticket struct {
 	Overdue bool
 }
 
-// ticketStore is the driver's ticket capability.
-func ticketStore(ex store.Executor) (store.TicketStore, error) {
-	ts, ok := ex.(store.TicketStore)
-	if !ok {
-		return nil, fmt.Errorf("store driver %T does not support escalation tickets", ex)
-	}
-	return ts, nil
-}
-
 // dueWithin is how long an escalation of the flow may stay open: the flow's
 // delivery SLA, else DefaultTicketDue.
 func (g *Gate) dueWithin(flow string) time.Duration {
-	if f := g.Plan.Flow(flow); f != nil && f.Conf != nil {
+	if f := g.Plan().Flow(flow); f != nil && f.Conf != nil {
 		if d := f.Conf.SLA.DeliverWithin.D(); d > 0 {
 			return d
 		}
@@ -69,10 +69,7 @@ func (g *Gate) dueWithin(flow string) time.Duration {
 // failed again) the earlier ticket's owner keeps it and a note links the two,
 // so whoever worked the first failure sees the second.
 func (g *Gate) openEscalation(ctx context.Context, tx store.ExecutorTx, esc *store.Escalation) error {
-	ts, ok := tx.(store.TicketStore)
-	if !ok {
-		return tx.EscalationInsert(ctx, esc)
-	}
+	ts := tx
 	var prev *store.Ticket
 	if esc.DeliveryID != "" {
 		earlier, err := ts.TicketList(ctx, &store.TicketListParams{DeliveryID: esc.DeliveryID, Limit: 1})
@@ -117,10 +114,7 @@ func orNobody(s string) string {
 
 // TicketGet returns an escalation with its ticket fields and notes.
 func (g *Gate) TicketGet(ctx context.Context, id string) (*Ticket, error) {
-	ts, err := ticketStore(g.Driver.Executor())
-	if err != nil {
-		return nil, err
-	}
+	ts := g.drv.Executor()
 	t, err := ts.TicketGetByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -139,20 +133,17 @@ func (g *Gate) TicketGet(ctx context.Context, id string) (*Ticket, error) {
 func (g *Gate) ticketView(t *store.Ticket) *Ticket {
 	if t.DueAt.IsZero() {
 		within := DefaultTicketDue
-		if f := g.Plan.FlowForSource(t.Source); f != nil {
+		if f := g.Plan().FlowForSource(t.Source); f != nil {
 			within = g.dueWithin(f.Name)
 		}
 		t.DueAt = t.CreatedAt.Add(within)
 	}
-	return &Ticket{Ticket: t, Overdue: t.Status == store.EscalationOpen && g.Now().After(t.DueAt)}
+	return &Ticket{Ticket: t, Overdue: t.Status == store.EscalationOpen && g.now().After(t.DueAt)}
 }
 
 // TicketList returns tickets matching p, newest first, without notes.
 func (g *Gate) TicketList(ctx context.Context, p *store.TicketListParams) ([]*Ticket, error) {
-	ts, err := ticketStore(g.Driver.Executor())
-	if err != nil {
-		return nil, err
-	}
+	ts := g.drv.Executor()
 	list, err := ts.TicketList(ctx, p)
 	if err != nil {
 		return nil, err
@@ -167,11 +158,8 @@ func (g *Gate) TicketList(ctx context.Context, p *store.TicketListParams) ([]*Ti
 // ticketTx runs fn on an open ticket inside a transaction and returns the
 // ticket as committed.
 func (g *Gate) ticketTx(ctx context.Context, id string, needOpen bool, fn func(ctx context.Context, tx store.ExecutorTx, ts store.TicketStore, t *store.Ticket, now time.Time) error) (*Ticket, error) {
-	err := g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		ts, err := ticketStore(tx)
-		if err != nil {
-			return err
-		}
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		ts := tx
 		t, err := ts.TicketGetByID(ctx, id)
 		if err != nil {
 			return err
@@ -179,7 +167,7 @@ func (g *Gate) ticketTx(ctx context.Context, id string, needOpen bool, fn func(c
 		if needOpen && t.Status != store.EscalationOpen {
 			return wrongState("escalation "+id, t.Status)
 		}
-		return fn(ctx, tx, ts, t, g.Now())
+		return fn(ctx, tx, ts, t, g.now())
 	})
 	if err != nil {
 		return nil, err
@@ -199,7 +187,7 @@ func (g *Gate) TicketAssign(ctx context.Context, id, owner, actor string) (*Tick
 		}
 		msg := fmt.Sprintf("%s assigned to %s (was %s)", id, orNobody(owner), orNobody(t.Owner))
 		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: t.EventID, DeliveryID: t.DeliveryID, Actor: actor,
-			Action: "ticket_assigned", Outcome: orNobody(owner), Message: msg})
+			Action: audit.ActionTicketAssigned, Outcome: orNobody(owner), Message: msg})
 	})
 }
 
@@ -222,7 +210,7 @@ func (g *Gate) TicketAcknowledge(ctx context.Context, id, actor string) (*Ticket
 			return err
 		}
 		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: t.EventID, DeliveryID: t.DeliveryID, Actor: actor,
-			Action: "ticket_acknowledged", Outcome: "acknowledged", Message: msg})
+			Action: audit.ActionTicketAcknowledged, Outcome: "acknowledged", Message: msg})
 	})
 }
 
@@ -239,7 +227,7 @@ func (g *Gate) TicketAddNote(ctx context.Context, id, text, actor string) (*Tick
 			return err
 		}
 		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: t.EventID, DeliveryID: t.DeliveryID, Actor: actor,
-			Action: "ticket_noted", Outcome: id, Message: text})
+			Action: audit.ActionTicketNoted, Outcome: id, Message: text})
 	})
 }
 
@@ -273,25 +261,25 @@ func (g *Gate) TicketPatchRetry(ctx context.Context, id string, fields map[strin
 		if d.State != store.DeliveryEscalated {
 			return wrongState("delivery "+d.ID, d.State)
 		}
-		payload := map[string]any{}
-		if err := json.Unmarshal(d.Payload, &payload); err != nil {
+		body := map[string]any{}
+		if err := json.Unmarshal(d.Payload, &body); err != nil {
 			return fmt.Errorf("delivery %s payload is not a JSON object; it cannot be patched: %w", d.ID, ErrWrongState)
 		}
 		for _, k := range names {
 			if v := fields[k]; v == nil {
-				deletePath(payload, k)
+				deletePath(body, k)
 			} else {
-				setPath(payload, k, v)
+				payload.Set(body, k, v)
 			}
 		}
-		b, err := json.Marshal(payload)
+		b, err := json.Marshal(body)
 		if err != nil {
 			return invalid("patched payload is not encodable: %v", err)
 		}
 		d.Payload = b
 		list := strings.Join(names, ", ")
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: actor,
-			Action: "payload_patched", Outcome: id, Message: "payload fields patched: " + list}); err != nil {
+			Action: audit.ActionPayloadPatched, Outcome: id, Message: "payload fields patched: " + list}); err != nil {
 			return err
 		}
 		if err := ts.TicketNoteInsert(ctx, &store.TicketNote{EscalationID: id, At: now, Actor: actor,
@@ -403,10 +391,7 @@ func (g *Gate) TicketBulk(ctx context.Context, p BulkParams) (*BulkResult, error
 	if !p.Filter.CreatedAfter.IsZero() && !p.Filter.CreatedBefore.IsZero() && !p.Filter.CreatedBefore.After(p.Filter.CreatedAfter) {
 		return nil, invalid("created_before must be after created_after")
 	}
-	ts, err := ticketStore(g.Driver.Executor())
-	if err != nil {
-		return nil, err
-	}
+	ts := g.drv.Executor()
 	var matched []*store.Ticket
 	lp := &store.TicketListParams{Status: p.Filter.Status, Kind: p.Filter.Kind, Destination: p.Filter.Destination, Source: p.Filter.Source,
 		CreatedAfter: p.Filter.CreatedAfter, CreatedBefore: p.Filter.CreatedBefore, Limit: 500}
@@ -430,7 +415,7 @@ func (g *Gate) TicketBulk(ctx context.Context, p BulkParams) (*BulkResult, error
 	}
 	res := &BulkResult{Action: p.Action, DryRun: p.DryRun, Filter: p.Filter.String(), Matched: len(matched), Items: []BulkItem{}}
 	discarded := map[string]string{} // event -> escalation whose discard took it
-	ex := g.Driver.Executor()
+	ex := g.drv.Executor()
 	for _, t := range matched {
 		it := BulkItem{ID: t.ID, EventID: t.EventID, Kind: t.Kind, Source: t.Source, Destination: t.Destination}
 		why, err := g.bulkCheck(ctx, ex, t, p.Action, discarded)
@@ -467,8 +452,8 @@ func (g *Gate) TicketBulk(ctx context.Context, p BulkParams) (*BulkResult, error
 	if p.Note != "" {
 		msg += "; note: " + p.Note
 	}
-	err = g.Committer.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		return g.audit(ctx, tx, &store.AuditEntry{At: g.Now(), Actor: p.Actor, Action: "tickets_bulk_" + p.Action, Outcome: fmt.Sprintf("%d affected", res.Affected), Message: msg})
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		return g.audit(ctx, tx, &store.AuditEntry{At: g.now(), Actor: p.Actor, Action: bulkAction[p.Action], Outcome: fmt.Sprintf("%d affected", res.Affected), Message: msg})
 	})
 	return res, err
 }
@@ -510,7 +495,7 @@ func (g *Gate) bulkApply(ctx context.Context, t *store.Ticket, p BulkParams, dis
 		_, err = g.EscalationResolve(ctx, t.ID, p.Note, p.Actor)
 	case BulkDiscard:
 		if by := discarded[t.EventID]; by != "" {
-			cur, gerr := g.Driver.Executor().EscalationGetByID(ctx, t.ID)
+			cur, gerr := g.drv.Executor().EscalationGetByID(ctx, t.ID)
 			if gerr == nil && cur.Status == store.EscalationDiscarded {
 				return "done", "closed with its event, discarded for " + by
 			}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/server"
@@ -36,11 +37,11 @@ func startOn(t *testing.T, storeSpec string, skew *atomic.Int64) *harness {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	clock := func() time.Time { return time.Now().UTC().Add(time.Duration(skew.Load())) }
+	srv, err := server.NewWith(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Gate.Now = func() time.Time { return time.Now().UTC().Add(time.Duration(skew.Load())) }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func testRetention(t *testing.T, storeSpec string) {
 			t.Fatalf("open event %s deleted: %v", e, err)
 		}
 		trail, _ := ex.AuditListByEvent(context.Background(), e)
-		if len(trail) == 0 || trail[0].Action != "captured" {
+		if len(trail) == 0 || trail[0].Action != audit.ActionCaptured {
 			t.Errorf("%s (%s) lost the start of its trail: %v", e, ev.State, trail)
 		}
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
+	"github.com/sluicehq/sluice/internal/trigger"
 	"github.com/sluicehq/sluice/internal/version"
 )
 
@@ -59,7 +60,8 @@ type Server struct {
 	Drift     *control.SourceDrift
 	Log       *slog.Logger
 	conns     []connector.Connector
-	peers     *peers // cluster.go
+	pollers   []*trigger.Poller // poll.go
+	peers     *peers            // cluster.go
 	ready     bool
 	mu        sync.Mutex
 }
@@ -86,12 +88,18 @@ func Check(c *config.Config) error {
 			es.Add("destinations."+name, "%v", err)
 			continue
 		}
-		defer conn.Close()
 		conns[name] = conn
 		if err := connector.CheckEndpoints(params); err != nil {
 			es.Add("destinations."+name, "%v", err)
 		}
 	}
+	_, feedErrs := openFeeds(c, conns)
+	es = append(es, feedErrs...)
+	defer func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+	}()
 	for i := range c.Alerts.Channels {
 		ch := &c.Alerts.Channels[i]
 		host := ch.Host
@@ -133,8 +141,20 @@ func OpenStore(ctx context.Context, c *config.Config) (store.Driver, error) {
 	}
 }
 
+// Options are the rarely needed settings of NewWith.
+type Options struct {
+	// Clock is the one wall clock every component reads; nil means
+	// time.Now in UTC. Tests move it.
+	Clock func() time.Time
+}
+
 // New builds a server; nothing runs until Run.
 func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, error) {
+	return NewWith(ctx, c, log, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options) (*Server, error) {
 	if err := Check(c); err != nil {
 		return nil, err
 	}
@@ -151,16 +171,22 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	s := &Server{Config: c, Plan: plan, Driver: drv, Log: log}
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
-	s.Gate = &pipeline.Gate{Plan: plan, Driver: drv, Committer: s.Committer, Now: func() time.Time { return time.Now().UTC() }, Log: log, Redact: red.String}
-	s.Alerter, err = alert.FromConfig(c.Alerts, s.Gate.Now)
+	// The one wall clock: every component that stamps or compares times
+	// reads this.
+	clock := o.Clock
+	if clock == nil {
+		clock = func() time.Time { return time.Now().UTC() }
+	}
+	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String})
+	s.Alerter, err = alert.FromConfig(c.Alerts, clock)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	failures := &control.FailureCounter{Next: s.Metrics}
-	s.SLA = &control.SLAWatcher{Gate: s.Gate, Alerter: s.Alerter, Failures: failures, Log: log}
+	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: failures, Log: log}
 	var dests []delivery.Destination
-	s.Checker = &control.Checker{Gate: s.Gate, Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency}
+	s.Checker = &control.Checker{Gate: s.Gate, Store: drv.Executor(), Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency}
 	for _, name := range sortedNames(c.Destinations) {
 		dc := c.Destinations[name]
 		conn, err := connector.New(dc.Type, connector.Params{Name: name, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
@@ -174,8 +200,12 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	}
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
-	s.Engine = delivery.New(s.Gate, owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, dests)
+	s.Engine = delivery.New(s.Gate, drv.Executor(), owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, dests)
 	s.peers = newPeers(s, owner)
+	if err := s.buildPollers(s.Checker.Conns); err != nil {
+		s.Close()
+		return nil, err
+	}
 
 	ing, err := ingest.New(s.Gate, c, log)
 	if err != nil {
@@ -184,11 +214,11 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 	}
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
-	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: s.Gate.Now, Log: log}
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
 	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Checker: s.Checker, Drift: s.Drift, Config: c, Log: log, OnChange: s.wake}).Register(mux)
+	(&api.API{Gate: s.Gate, Store: drv.Executor(), StoreName: drv.Name(), Checker: s.Checker, Drift: s.Drift, Config: c, Log: log, OnChange: s.wake}).Register(mux)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "version": version.Get()})
@@ -225,6 +255,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { s.Engine.Run(engCtx); close(engDone) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	waitPollers := s.startPollers(engCtx)
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
@@ -246,6 +277,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	stopEngine()
 	<-engDone
 	<-slaDone
+	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

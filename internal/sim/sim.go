@@ -62,6 +62,11 @@ type Faults struct {
 	// Revoked makes every API request fail authentication with 401, as when
 	// the token was revoked.
 	Revoked bool `json:"revoked,omitempty"`
+	// Next are HTTP statuses answered, in order, to the next API requests,
+	// one each, in the platform's error shape and before Errors is drawn:
+	// the deterministic "fail exactly once" a test of a client's own retry
+	// needs. Each is used up when answered.
+	Next []int `json:"next,omitempty"`
 }
 
 // Validate reports the first invalid value, naming the JSON field.
@@ -97,6 +102,11 @@ func (f Faults) Validate() error {
 	if err := checkRate("partial_batch", f.PartialBatch); err != nil {
 		return err
 	}
+	for i, n := range f.Next {
+		if n < 400 || n > 599 {
+			return fmt.Errorf("next[%d]: %d is not an HTTP error status (400-599)", i, n)
+		}
+	}
 	for i, name := range f.RemovedFields {
 		if strings.TrimSpace(name) == "" {
 			return fmt.Errorf("removed_fields[%d]: empty", i)
@@ -121,6 +131,7 @@ func (f Faults) clone() Faults {
 		}
 	}
 	c.RemovedFields = append([]string(nil), f.RemovedFields...)
+	c.Next = append([]int(nil), f.Next...)
 	return c
 }
 
@@ -379,11 +390,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// injectedStatus draws the status of an injected error, 0 for none. Codes
-// are visited in sorted order so a seed always maps to the same status.
+// injectedStatus takes the next of Faults.Next, else draws the status of an
+// injected error, 0 for none. Codes are visited in sorted order so a seed
+// always maps to the same status.
 func (b *Base) injectedStatus() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(b.faults.Next) > 0 {
+		n := b.faults.Next[0]
+		b.faults.Next = b.faults.Next[1:]
+		b.injected++
+		return n
+	}
 	if len(b.faults.Errors) == 0 {
 		return 0
 	}

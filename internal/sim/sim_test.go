@@ -321,3 +321,28 @@ func TestDurationJSON(t *testing.T) {
 		t.Fatalf("encoded %s", b)
 	}
 }
+
+// TestNextStatusesAreUsedOnce: Faults.Next answers the next requests with
+// its statuses, in order, once each, then the platform answers again.
+func TestNextStatusesAreUsedOnce(t *testing.T) {
+	t.Parallel()
+	e, h := newEcho(t, sim.Options{Seed: 1})
+	srv := sim.Start(t, h)
+	if code, body := do(t, http.DefaultClient, "PUT", srv.URL+"/_sim/faults", `{"next":[429,503]}`); code != 200 {
+		t.Fatalf("PUT faults: %d %s", code, body)
+	}
+	var got []int
+	for i := 0; i < 3; i++ {
+		code, _ := do(t, http.DefaultClient, "GET", srv.URL+"/thing", "")
+		got = append(got, code)
+	}
+	if !equal(got, []int{429, 503, 200}) {
+		t.Fatalf("statuses %v, want [429 503 200]", got)
+	}
+	if st := e.Stats(); st.InjectedErrors != 2 || st.RateLimited != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if code, body := do(t, http.DefaultClient, "PUT", srv.URL+"/_sim/faults", `{"next":[200]}`); code != 400 || !strings.Contains(string(body), "next[0]") {
+		t.Fatalf("next 200 accepted: %d %s", code, body)
+	}
+}

@@ -32,7 +32,29 @@ const (
 	AirtableBase = airtablesim.DefaultBaseID
 	NotionDB     = notionsim.DefaultDatabaseID
 	SlackChannel = slacksim.LeadsChannel
+	// NotionMultiDB is a second Notion database, "People", holding two data
+	// sources (Notion-Version 2025-09-03): NotionLeadsSource (Name, Email,
+	// Amount, keyed by Email) and NotionPartnersSource (Name, Email, Tier).
+	// Database-level calls on it fail, as on Notion.
+	NotionMultiDB        = "5e1d0c2b-7a3f-4b8e-9c6d-2f1e0a9b8c7d"
+	NotionLeadsSource    = "6f2e1d3c-8b4a-4c9f-8d7e-3a2b1c0d9e8f"
+	NotionPartnersSource = "7a3f2e4d-9c5b-4dab-9e8f-4b3c2d1e0f9a"
 )
+
+// NotionDatabases are the Notion simulator's databases: the default
+// single-source "Contacts" (NotionDB) and the two-source NotionMultiDB.
+func NotionDatabases() []notionsim.Database {
+	people := []notionsim.Property{{Name: "Name", Type: notionsim.TypeTitle}, {Name: "Email", Type: notionsim.TypeEmail}}
+	return append(notionsim.DefaultDatabases(), notionsim.Database{
+		ID: NotionMultiDB, Title: "People",
+		DataSources: []notionsim.DataSource{
+			{ID: NotionLeadsSource, Name: "Leads", KeyProperty: "Email",
+				Properties: append(people, notionsim.Property{Name: "Amount", Type: notionsim.TypeNumber})},
+			{ID: NotionPartnersSource, Name: "Partners",
+				Properties: append(append([]notionsim.Property(nil), people...), notionsim.Property{Name: "Tier", Type: notionsim.TypeNumber})},
+		},
+	})
+}
 
 // Platforms lists the simulated platforms in start order.
 var Platforms = []string{"hubspot", "airtable", "notion", "slack", "sheets"}
@@ -77,7 +99,7 @@ func Start(o Options) (*Set, error) {
 	if s.Airtable, err = airtablesim.New(airtablesim.Options{Seed: o.Seed + 1, Faults: o.Faults, Tokens: []string{AirtableToken}, RateLimit: lim, TokenRateLimit: lim}); err != nil {
 		return nil, err
 	}
-	if s.Notion, err = notionsim.New(notionsim.Options{Seed: o.Seed + 2, Faults: o.Faults, Tokens: []string{NotionToken}, RateLimit: lim}); err != nil {
+	if s.Notion, err = notionsim.New(notionsim.Options{Seed: o.Seed + 2, Faults: o.Faults, Tokens: []string{NotionToken}, RateLimit: lim, Databases: NotionDatabases()}); err != nil {
 		return nil, err
 	}
 	if s.Slack, err = slacksim.New(slacksim.Options{Seed: o.Seed + 3, Faults: o.Faults, Tokens: []string{SlackToken}, PostLimit: lim, UpdateLimit: lim, HistoryLimit: lim}); err != nil {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/audit"
 )
 
 // RetentionStore is the capability behind retention (see
@@ -63,16 +65,6 @@ type AuditPruneParams struct {
 	Now time.Time
 }
 
-// AuditCheckpoint is where the remaining audit chain starts: the sequence
-// number and hash of the last deleted entry. The first remaining entry has
-// Seq+1 and links to Hash, so verification starts here instead of at the
-// (deleted) beginning.
-type AuditCheckpoint struct {
-	Seq  int64
-	Hash string
-	// At is the deleted entry's time; Deleted counts entries removed by
-	// the batch that wrote this checkpoint; CreatedAt is when.
-	At        time.Time
-	Deleted   int64
-	CreatedAt time.Time
-}
+// AuditCheckpoint is where the remaining audit chain starts (see
+// audit.Checkpoint).
+type AuditCheckpoint = audit.Checkpoint

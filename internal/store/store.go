@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/audit"
 )
 
 // ErrNotFound is returned when the row asked for does not exist.
@@ -19,32 +21,69 @@ var ErrNotFound = errors.New("not found")
 // ErrClosed is returned by a Committer that has been closed.
 var ErrClosed = errors.New("store closed")
 
-// Event states. Every accepted event is in exactly one of them.
+// EventState is where the gate put an event. Every accepted event is in
+// exactly one of the EventStates; they are defined here once, and every
+// package that names or checks a state uses these constants and
+// IsEventState. It is an alias, not a distinct type, so states read from
+// the database, query strings and JSON need no conversion.
+type EventState = string
+
+// Event states.
 const (
-	EventRejected   = "rejected"
-	EventHeld       = "held"
-	EventDelivering = "delivering"
-	EventDelivered  = "delivered"
-	EventEscalated  = "escalated"
-	EventDiscarded  = "discarded"
+	EventRejected   EventState = "rejected"
+	EventHeld       EventState = "held"
+	EventDelivering EventState = "delivering"
+	EventDelivered  EventState = "delivered"
+	EventEscalated  EventState = "escalated"
+	EventDiscarded  EventState = "discarded"
 )
+
+// EventStates lists every event state, in lifecycle order.
+var EventStates = []EventState{EventRejected, EventHeld, EventDelivering, EventDelivered, EventEscalated, EventDiscarded}
+
+// IsEventState reports whether s names an event state.
+func IsEventState(s string) bool {
+	for _, st := range EventStates {
+		if st == s {
+			return true
+		}
+	}
+	return false
+}
+
+// DeliveryState is where one delivery is in its lifecycle; defined here
+// once, like EventState.
+type DeliveryState = string
 
 // Delivery states.
 const (
 	// DeliveryWaiting: the route runs `after` another that has not succeeded yet.
-	DeliveryWaiting = "waiting"
+	DeliveryWaiting DeliveryState = "waiting"
 	// DeliveryPending: ready to be claimed once next_at has passed.
-	DeliveryPending = "pending"
+	DeliveryPending DeliveryState = "pending"
 	// DeliveryInflight: claimed by a worker holding a lease.
-	DeliveryInflight = "inflight"
+	DeliveryInflight DeliveryState = "inflight"
 	// DeliverySucceeded: confirmed by the destination.
-	DeliverySucceeded = "succeeded"
+	DeliverySucceeded DeliveryState = "succeeded"
 	// DeliveryEscalated: failed for good; an escalation names why.
-	DeliveryEscalated = "escalated"
+	DeliveryEscalated DeliveryState = "escalated"
 	// DeliveryCancelled: will not run because a route it depends on failed
 	// or its event was discarded.
-	DeliveryCancelled = "cancelled"
+	DeliveryCancelled DeliveryState = "cancelled"
 )
+
+// DeliveryStates lists every delivery state, in lifecycle order.
+var DeliveryStates = []DeliveryState{DeliveryWaiting, DeliveryPending, DeliveryInflight, DeliverySucceeded, DeliveryEscalated, DeliveryCancelled}
+
+// IsDeliveryState reports whether s names a delivery state.
+func IsDeliveryState(s string) bool {
+	for _, st := range DeliveryStates {
+		if st == s {
+			return true
+		}
+	}
+	return false
+}
 
 // Escalation statuses.
 const (
@@ -81,7 +120,7 @@ type Event struct {
 	Flow        string
 	IdemKey     string // empty when the sender gave none
 	RecordKey   string
-	State       string
+	State       EventState
 	ContentType string
 	Raw         []byte
 	Canonical   json.RawMessage // normalized record; nil when rejected before normalization
@@ -104,7 +143,7 @@ type Delivery struct {
 	Route       string
 	Destination string
 	RecordKey   string
-	State       string
+	State       DeliveryState
 	After       []string        // routes that must succeed first
 	Payload     json.RawMessage // the record mapped to the destination's format
 	Attempts    int
@@ -141,24 +180,9 @@ type Escalation struct {
 	UpdatedAt  time.Time
 }
 
-// AuditEntry is one line of the append-only, hash-chained audit log. Seq,
-// PrevHash and Hash are assigned by the store when the entry is appended.
-type AuditEntry struct {
-	Seq        int64
-	At         time.Time
-	EventID    string
-	DeliveryID string
-	Route      string
-	Attempt    int
-	Actor      string
-	Action     string // captured, rejected, held, released, routed, attempt, succeeded, retry_scheduled, escalated, ...
-	Outcome    string
-	Status     int
-	Message    string
-	LatencyMS  int64
-	PrevHash   string
-	Hash       string
-}
+// AuditEntry is one line of the audit log; the type is owned by package
+// audit (a leaf), which also hashes and verifies the chain.
+type AuditEntry = audit.Entry
 
 // Identity links a record key to its ID in one destination.
 type Identity struct {
@@ -197,8 +221,18 @@ type ExecutorTx interface {
 	Rollback() error
 }
 
-// Executor is every query Sluice runs.
+// Executor is every query Sluice runs. Every driver implements all of it;
+// the groups of methods that serve one feature are declared as their own
+// interfaces (SLAStore, ReplayStore, RetentionStore, TicketStore) for
+// documentation and for consumers that need only that group. Capabilities
+// that truly differ between databases stay optional, found on the Driver
+// by type assertion: Elector, Notifier, Instances.
 type Executor interface {
+	SLAStore
+	ReplayStore
+	RetentionStore
+	TicketStore
+
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
 	// inserted=false.
@@ -237,7 +271,20 @@ type Executor interface {
 	// DeliveryLatestSucceeded is the last confirmed primary (non-fallback)
 	// delivery of a record key to a destination: what Sluice last wrote.
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*Delivery, error)
-	IdentityPut(ctx context.Context, destination, recordKey, externalID string) error
+	// IdentityPut links a record key to its ID in a destination, stamped
+	// with p.Now (the caller's clock; drivers never read the wall clock).
+	IdentityPut(ctx context.Context, p *IdentityPutParams) error
+	// IdentityGetByExternalID is the record key Sluice wrote to a
+	// destination under externalID; ErrNotFound if Sluice never did. Polls
+	// use it to recognise their own writes coming back.
+	IdentityGetByExternalID(ctx context.Context, destination, externalID string) (string, error)
+
+	// PollCursorGet is a poll source's committed position (opaque JSON);
+	// ErrNotFound before its first capture.
+	PollCursorGet(ctx context.Context, source string) (string, error)
+	// PollCursorPut moves a poll source's position; callers do it in the
+	// transaction that captures the records it covers.
+	PollCursorPut(ctx context.Context, source, cursor string, now time.Time) error
 
 	EscalationInsert(ctx context.Context, e *Escalation) error
 	EscalationGetByID(ctx context.Context, id string) (*Escalation, error)
@@ -261,7 +308,7 @@ type Executor interface {
 
 // EventListParams filters EventList. Zero fields do not filter.
 type EventListParams struct {
-	State  string
+	State  EventState
 	Source string
 	// BeforeID pages backwards: only events with ID < BeforeID (IDs are
 	// time-ordered ULIDs).
@@ -272,7 +319,7 @@ type EventListParams struct {
 // EventUpdateParams changes an event's state and, when non-nil, its record.
 type EventUpdateParams struct {
 	ID        string
-	State     string
+	State     EventState
 	Canonical json.RawMessage
 	Missing   json.RawMessage
 	RecordKey *string
@@ -287,6 +334,14 @@ type DeliveryClaimParams struct {
 	Now         time.Time
 	LeaseUntil  time.Time
 	Limit       int
+}
+
+// IdentityPutParams is one identity map entry to write.
+type IdentityPutParams struct {
+	Destination string
+	RecordKey   string
+	ExternalID  string
+	Now         time.Time
 }
 
 // EscalationListParams filters EscalationList.

@@ -16,6 +16,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/sluicehq/sluice/internal/payload"
 )
 
 // Problem is one reason a record is rejected.
@@ -75,7 +77,7 @@ func Check(s *Schema, record map[string]any, required ...[]string) Verdict {
 	missing := map[string]bool{}
 	for _, list := range required {
 		for _, f := range list {
-			if isAbsent(lookup(record, f)) {
+			if isAbsent(payload.Lookup(record, f)) {
 				missing[f] = true
 			}
 		}
@@ -126,22 +128,6 @@ func isAbsent(v any, ok bool) bool {
 		return true
 	}
 	return false
-}
-
-// lookup follows a dotted path through nested maps.
-func lookup(m map[string]any, path string) (any, bool) {
-	var cur any = m
-	for _, part := range strings.Split(path, ".") {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur, ok = mm[part]
-		if !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 // toSchemaValue converts integer types the schema library may not know to

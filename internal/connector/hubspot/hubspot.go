@@ -326,6 +326,7 @@ type upsertInput struct {
 
 type hsObject struct {
 	ID                 string             `json:"id"`
+	UpdatedAt          string             `json:"updatedAt"`
 	Properties         map[string]*string `json:"properties"`
 	New                *bool              `json:"new"`
 	ObjectWriteTraceID string             `json:"objectWriteTraceId"`

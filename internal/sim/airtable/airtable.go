@@ -180,7 +180,9 @@ type record struct {
 	id      string
 	seq     uint64
 	created time.Time
-	cells   map[string]any // by field ID
+	// modified is when a cell last changed (lastModifiedTime fields).
+	modified time.Time
+	cells    map[string]any // by field ID
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -527,6 +529,8 @@ func (t *tableState) value(rec *record, f *Field) any {
 	switch f.Type {
 	case TypeCreatedTime:
 		return formatTime(rec.created)
+	case TypeLastModifiedTime:
+		return formatTime(rec.modified)
 	case TypeAutoNumber:
 		return float64(rec.seq)
 	}

@@ -151,6 +151,7 @@ func (s *Server) apply(t *tableState, rec *record, cs []cellChange, destructive 
 			rec.cells[c.f.ID] = c.v
 		}
 	}
+	rec.modified = s.Now()
 	if cur := t.dedupeKey(rec); cur != oldKey {
 		s.KeyRemoved(oldKey)
 		s.KeyAdded(cur)

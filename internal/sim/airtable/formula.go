@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -25,7 +26,8 @@ type formulaEnv struct {
 // one-word name), string literals in single or double quotes with
 // backslash escapes (\' \" \\ \n \t), numbers, the operators = != <> < >
 // <= >= & + - * / and parentheses, and the functions AND, OR, NOT, IF,
-// TRUE, FALSE, BLANK, RECORD_ID, LOWER, UPPER, TRIM, LEN and FIND. known
+// TRUE, FALSE, BLANK, RECORD_ID, LOWER, UPPER, TRIM, LEN, FIND and
+// IS_BEFORE, IS_AFTER, IS_SAME (on ISO 8601 dates). known
 // reports whether a field exists; unknown fields fail the parse the way
 // Airtable reports them.
 func parseFormula(src string, known func(string) bool) (formula, error) {
@@ -375,6 +377,26 @@ func call(name string, args []formula, pos int) (formula, error) {
 			return func(formulaEnv) any { return nil }, nil
 		}
 		return func(e formulaEnv) any { return e.recordID }, nil
+	case "IS_BEFORE", "IS_AFTER", "IS_SAME":
+		// Dates compare as instants; a side that is not a date is false,
+		// as Airtable treats an empty date.
+		if err := arity(2, 3); err != nil {
+			return nil, err
+		}
+		return func(e formulaEnv) any {
+			a, okA := asTime(args[0](e))
+			b, okB := asTime(args[1](e))
+			if !okA || !okB {
+				return false
+			}
+			switch name {
+			case "IS_BEFORE":
+				return a.Before(b)
+			case "IS_AFTER":
+				return a.After(b)
+			}
+			return a.Equal(b)
+		}, nil
 	case "LOWER", "UPPER", "TRIM", "LEN":
 		if err := arity(1, 1); err != nil {
 			return nil, err
@@ -528,4 +550,18 @@ func truthy(v any) bool {
 		return v != ""
 	}
 	return true
+}
+
+// asTime reads a date or date-time cell or literal (ISO 8601).
+func asTime(v any) (time.Time, bool) {
+	str, ok := v.(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000Z", "2006-01-02"} {
+		if t, err := time.Parse(layout, str); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }

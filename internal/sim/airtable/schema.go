@@ -26,7 +26,9 @@ const (
 	TypeDateTime        = "dateTime"
 	// Computed types: they can be read and filtered on, never written.
 	TypeCreatedTime = "createdTime"
-	TypeAutoNumber  = "autoNumber"
+	// TypeLastModifiedTime is when any cell of the record last changed.
+	TypeLastModifiedTime = "lastModifiedTime"
+	TypeAutoNumber       = "autoNumber"
 )
 
 // Base is one Airtable base: the unit the rate limit counts by.
@@ -61,7 +63,7 @@ type Field struct {
 }
 
 func (f *Field) computed() bool {
-	return f.Type == TypeCreatedTime || f.Type == TypeAutoNumber
+	return f.Type == TypeCreatedTime || f.Type == TypeLastModifiedTime || f.Type == TypeAutoNumber
 }
 
 func (f *Field) text() bool {
@@ -108,6 +110,7 @@ func DefaultBases() []Base {
 					{Name: "Notes", Type: TypeMultilineText},
 					{Name: "Last seen", Type: TypeDateTime},
 					{Name: "Created", Type: TypeCreatedTime},
+					{Name: "Last modified", Type: TypeLastModifiedTime},
 					{Name: "Row", Type: TypeAutoNumber},
 				},
 			},

@@ -516,10 +516,10 @@ func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, rec
 	return d, nil
 }
 
-func (x *executor) IdentityPut(ctx context.Context, destination, recordKey, externalID string) error {
+func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) error {
 	_, err := x.q.Exec(ctx, `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`,
-		destination, recordKey, externalID, ts(time.Now()))
+		p.Destination, p.RecordKey, p.ExternalID, ts(p.Now))
 	if err != nil {
 		return fail("identity put", err)
 	}

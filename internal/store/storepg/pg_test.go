@@ -454,7 +454,7 @@ func TestConcurrentAuditAppendsFromTwoInstances(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				entry := func(n int) *store.AuditEntry {
-					return &store.AuditEntry{At: time.Now(), EventID: fmt.Sprintf("evt_%d_%d", i, w), Actor: "system", Action: "step", Message: fmt.Sprint(n)}
+					return &store.AuditEntry{At: time.Now(), EventID: fmt.Sprintf("evt_%d_%d", i, w), Actor: "system", Action: audit.ActionState, Message: fmt.Sprint(n)}
 				}
 				for n := 0; n < iterations; n++ {
 					var err error

@@ -47,6 +47,9 @@ func (x *executor) rowHot(ctx context.Context, q querier, query string, args ...
 			return st.QueryRowContext(ctx, args...)
 		}
 	}
+	if rs, ok := x.d.rstmts[query]; ok && q == x.r {
+		return rs.QueryRowContext(ctx, args...)
+	}
 	return q.QueryRowContext(ctx, query, args...)
 }
 
@@ -59,6 +62,9 @@ func (x *executor) rowsHot(ctx context.Context, q querier, query string, args ..
 		if q == x.w {
 			return st.QueryContext(ctx, args...)
 		}
+	}
+	if rs, ok := x.d.rstmts[query]; ok && q == x.r {
+		return rs.QueryContext(ctx, args...)
 	}
 	return q.QueryContext(ctx, query, args...)
 }
@@ -129,7 +135,7 @@ const (
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`
 )
 
-var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveryLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
+var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
 
 // Static queries, all prepared once at Open on the write connection.
 const (
@@ -143,8 +149,8 @@ const (
 		                  WHERE p.destination = d.destination AND p.record_key = d.record_key
 		                    AND p.state IN ('waiting', 'pending', 'inflight') AND (p.seq < d.seq OR p.state = 'inflight'))
 		ORDER BY d.next_at, d.seq LIMIT ?`
-	qDeliveryLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
-			attempts = attempts + 1, updated_at = ? WHERE seq = ?`
+	qDeliveriesLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
+			attempts = attempts + 1, updated_at = ? WHERE seq IN (SELECT value FROM json_each(?))`
 	qDeliveryUpdate = `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,
 		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ?, fallback_id = ? WHERE id = ?`
 	qIdentityList = `SELECT destination, record_key, external_id, updated_at FROM identities
@@ -282,31 +288,59 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 	return out, nil
 }
 
-func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {
+// eventUpdateQuery is the UPDATE for one combination of the optional
+// columns (canonical, missing, record_key, hold_until set, hold_until
+// cleared); all of them are prepared at Open, so settling a delivery does
+// not parse SQL.
+func eventUpdateQuery(canonical, missing, recordKey, holdSet, holdClear bool) string {
 	sets := []string{"state = ?", "updated_at = ?"}
+	if canonical {
+		sets = append(sets, "canonical = ?")
+	}
+	if missing {
+		sets = append(sets, "missing = ?")
+	}
+	if recordKey {
+		sets = append(sets, "record_key = ?")
+	}
+	if holdSet {
+		sets = append(sets, "hold_until = ?")
+	} else if holdClear {
+		sets = append(sets, "hold_until = NULL")
+	}
+	return `UPDATE events SET ` + strings.Join(sets, ", ") + ` WHERE id = ?`
+}
+
+// eventUpdateQueries lists every variant of eventUpdateQuery.
+func eventUpdateQueries() []string {
+	var out []string
+	for m := range 16 {
+		for _, hold := range []int{0, 1, 2} {
+			out = append(out, eventUpdateQuery(m&1 != 0, m&2 != 0, m&4 != 0, hold == 1, hold == 2))
+		}
+	}
+	return out
+}
+
+func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {
 	args := []any{p.State, ms(p.Now)}
 	if p.Canonical != nil {
-		sets = append(sets, "canonical = ?")
 		args = append(args, string(p.Canonical))
 	}
 	if p.Missing != nil {
-		sets = append(sets, "missing = ?")
 		args = append(args, string(p.Missing))
 	}
 	if p.RecordKey != nil {
-		sets = append(sets, "record_key = ?")
 		args = append(args, *p.RecordKey)
 	}
-	if p.HoldUntil != nil {
-		if p.HoldUntil.IsZero() {
-			sets = append(sets, "hold_until = NULL")
-		} else {
-			sets = append(sets, "hold_until = ?")
-			args = append(args, ms(*p.HoldUntil))
-		}
+	holdSet := p.HoldUntil != nil && !p.HoldUntil.IsZero()
+	holdClear := p.HoldUntil != nil && p.HoldUntil.IsZero()
+	if holdSet {
+		args = append(args, ms(*p.HoldUntil))
 	}
 	args = append(args, p.ID)
-	res, err := x.execHot(ctx, `UPDATE events SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	q := eventUpdateQuery(p.Canonical != nil, p.Missing != nil, p.RecordKey != nil, holdSet, holdClear)
+	res, err := x.execHot(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("event update: %w", err)
 	}
@@ -468,17 +502,28 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 	}
 	seen := map[string]bool{}
 	out := ds[:0]
+	seqs := make([]int64, 0, len(ds))
 	for _, d := range ds {
 		if seen[d.RecordKey] {
 			continue // one in flight per key
 		}
 		seen[d.RecordKey] = true
-		if _, err := x.execHot(ctx, qDeliveryLease, p.Owner, ms(p.LeaseUntil), ms(p.Now), d.Seq); err != nil {
-			return nil, fmt.Errorf("delivery claim: %w", err)
-		}
 		d.State, d.LeaseOwner, d.LeaseUntil, d.UpdatedAt = store.DeliveryInflight, p.Owner, p.LeaseUntil, p.Now
 		d.Attempts++
 		out = append(out, d)
+		seqs = append(seqs, d.Seq)
+	}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	// One statement leases the whole claim (the seqs as a JSON array).
+	list, _ := json.Marshal(seqs)
+	res, err := x.execHot(ctx, qDeliveriesLease, p.Owner, ms(p.LeaseUntil), ms(p.Now), string(list))
+	if err != nil {
+		return nil, fmt.Errorf("delivery claim: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != int64(len(seqs)) {
+		return nil, fmt.Errorf("delivery claim: leased %d of %d deliveries", n, len(seqs))
 	}
 	return out, nil
 }
@@ -565,9 +610,9 @@ func (x *executor) IdentityGet(ctx context.Context, destination, recordKey strin
 	return id, nil
 }
 
-func (x *executor) IdentityPut(ctx context.Context, destination, recordKey, externalID string) error {
+func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) error {
 	_, err := x.execHot(ctx, qIdentityPut,
-		destination, recordKey, externalID, time.Now().UnixMilli())
+		p.Destination, p.RecordKey, p.ExternalID, p.Now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("identity put: %w", err)
 	}

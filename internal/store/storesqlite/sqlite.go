@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,34 +30,60 @@ var migrations embed.FS
 type Driver struct {
 	w, r *sql.DB
 
-	stmts map[string]*sql.Stmt // hot statements prepared on the write connection; read-only after Open
+	stmts  map[string]*sql.Stmt // hot statements prepared on the write connection; read-only after Open
+	rstmts map[string]*sql.Stmt // the hot reads prepared on the read pool (each connection prepares once)
 }
 
 // prepareHot prepares the hot-path statements (captures, audit appends)
 // once on the write connection, before any transaction can hold it; parsing
 // SQL on every call would otherwise dominate a capture's cost.
 func (d *Driver) prepareHot(ctx context.Context) error {
-	for _, q := range hotQueries {
+	for _, q := range append(hotQueries[:len(hotQueries):len(hotQueries)], eventUpdateQueries()...) {
 		s, err := d.w.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
 		d.stmts[q] = s
+		if strings.HasPrefix(q, "SELECT") {
+			rs, err := d.r.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare: %w", err)
+			}
+			d.rstmts[q] = rs
+		}
 	}
 	return nil
 }
 
 var _ store.Driver = (*Driver)(nil)
 
+// Page cache sizes (KiB) and the read pool size; see Open.
+const (
+	writerCacheKiB = 64 << 10
+	readerCacheKiB = 8 << 10
+	readers        = 4
+)
+
 // Open opens (creating if needed) the database file at path and applies any
 // pending migrations.
 func Open(ctx context.Context, path string) (*Driver, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-65536)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
+	// The page cache is per connection and set deliberately: the single
+	// writer gets writerCacheKiB, so the indexes captures and claims touch
+	// (recent events, the pending part of the queue, the audit tail) stay
+	// in memory; the readers, which serve API pages and pre-send lookups,
+	// get readerCacheKiB each. At most writerCacheKiB + readers*readerCacheKiB
+	// (64 + 4*8 = 96 MiB) of RSS is page cache, however large the store.
+	// The OS page cache holds the rest of the file.
+	dsnWith := func(kib int) string {
+		v := url.Values{"_txlock": q["_txlock"], "_pragma": append(slices.Clone(q["_pragma"]), fmt.Sprintf("cache_size(-%d)", kib))}
+		return "file:" + path + "?" + v.Encode()
+	}
+	dsn := dsnWith(writerCacheKiB)
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -64,14 +91,14 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", dsn)
+	r, err := sql.Open("sqlite", dsnWith(readerCacheKiB))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(4)
-	r.SetMaxIdleConns(4)
-	d := &Driver{w: w, r: r, stmts: map[string]*sql.Stmt{}}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	d := &Driver{w: w, r: r, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}}
 	if err := d.migrate(ctx); err != nil {
 		d.Close()
 		return nil, err
@@ -147,6 +174,9 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 // Close implements store.Driver.
 func (d *Driver) Close() error {
 	for _, s := range d.stmts {
+		s.Close()
+	}
+	for _, s := range d.rstmts {
 		s.Close()
 	}
 	err1 := d.r.Close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
 )
@@ -36,7 +37,7 @@ func TestAuditTamperIsDetected(t *testing.T) {
 			defer d.Close()
 			tx, _ := d.Begin(ctx)
 			for i := 0; i < 6; i++ {
-				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: time.Now(), EventID: "evt_x", Actor: "system", Action: "step", Message: "m"}); err != nil {
+				if err := tx.AuditAppend(ctx, &store.AuditEntry{At: time.Now(), EventID: "evt_x", Actor: "system", Action: audit.ActionState, Message: "m"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -79,14 +80,14 @@ func TestEventWithoutTrailIsIncomplete(t *testing.T) {
 		if _, _, err := tx.EventInsert(ctx, &store.Event{ID: id, Source: "s", State: store.EventDelivering, Raw: []byte("{}"), ReceivedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := tx.AuditAppend(ctx, &store.AuditEntry{At: now, EventID: id, Actor: "source:s", Action: "captured", Outcome: store.EventDelivering}); err != nil {
+		if err := tx.AuditAppend(ctx, &store.AuditEntry{At: now, EventID: id, Actor: "source:s", Action: audit.ActionCaptured, Outcome: store.EventDelivering}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := audit.VerifyComplete(ctx, d.Executor()); err != nil || len(c.Gaps) != 0 || c.Events != 2 {
+	if c, err := pipeline.VerifyComplete(ctx, d.Executor()); err != nil || len(c.Gaps) != 0 || c.Events != 2 {
 		t.Fatalf("complete log reported %+v %v", c, err)
 	}
 	raw, err := sql.Open("sqlite", "file:"+path)
@@ -100,7 +101,7 @@ func TestEventWithoutTrailIsIncomplete(t *testing.T) {
 	if _, err := raw.Exec(`INSERT INTO events (id, source, state, raw, received_at, updated_at) VALUES ('evt_c', 's', 'held', x'7b7d', 1, 1)`); err != nil {
 		t.Fatal(err)
 	}
-	c, err := audit.VerifyComplete(ctx, d.Executor())
+	c, err := pipeline.VerifyComplete(ctx, d.Executor())
 	if err != nil {
 		t.Fatal(err)
 	}

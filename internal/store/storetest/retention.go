@@ -127,7 +127,7 @@ func ExerciseRetention(t *testing.T, open Opener) {
 			_, _, err := tx.EventInsert(ctx(t), event("evt_live", "", "live@x", store.EventEscalated))
 			return err
 		})
-		appendAt := func(at time.Time, eventID, action string) {
+		appendAt := func(at time.Time, eventID string, action audit.Action) {
 			inTx(t, d, func(tx store.ExecutorTx) error {
 				return tx.AuditAppend(ctx(t), &store.AuditEntry{At: at, EventID: eventID, Actor: "system", Action: action})
 			})
@@ -135,12 +135,12 @@ func ExerciseRetention(t *testing.T, open Opener) {
 		// seq 1..4: trails of events deleted long ago; 5: a system entry;
 		// 6: the capture of an event still stored; 7: an old entry after it.
 		for i := 1; i <= 4; i++ {
-			appendAt(old, fmt.Sprintf("evt_gone%d", i), "captured")
+			appendAt(old, fmt.Sprintf("evt_gone%d", i), audit.ActionCaptured)
 		}
-		appendAt(old, "", "destination_paused")
-		appendAt(old, "evt_live", "captured")
-		appendAt(old, "evt_gone1", "succeeded")
-		appendAt(recent, "", "destination_resumed")
+		appendAt(old, "", audit.ActionDestinationPaused)
+		appendAt(old, "evt_live", audit.ActionCaptured)
+		appendAt(old, "evt_gone1", audit.ActionDelivered)
+		appendAt(recent, "", audit.ActionDestinationResumed)
 
 		rs := retentionOf(t, d.Executor())
 		if cp, err := rs.AuditCheckpointGet(ctx(t)); err != nil || cp != nil {
@@ -192,7 +192,7 @@ func ExerciseRetention(t *testing.T, open Opener) {
 		d := open(t)
 		for i := 0; i < 3; i++ {
 			inTx(t, d, func(tx store.ExecutorTx) error {
-				return tx.AuditAppend(ctx(t), &store.AuditEntry{At: old, Actor: "system", Action: "tick"})
+				return tx.AuditAppend(ctx(t), &store.AuditEntry{At: old, Actor: "system", Action: audit.ActionState})
 			})
 		}
 		var cp *store.AuditCheckpoint
@@ -218,7 +218,7 @@ func ExerciseRetention(t *testing.T, open Opener) {
 		d := open(t)
 		for i := 0; i < 4; i++ {
 			inTx(t, d, func(tx store.ExecutorTx) error {
-				return tx.AuditAppend(ctx(t), &store.AuditEntry{At: old, Actor: "system", Action: "tick"})
+				return tx.AuditAppend(ctx(t), &store.AuditEntry{At: old, Actor: "system", Action: audit.ActionState})
 			})
 		}
 		// A prune whose batch did not record its attestation (as if the

@@ -197,10 +197,54 @@ func Exercise(t *testing.T, open Opener) {
 		if _, err := ex.IdentityGet(ctx(t), "crm", "k"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing identity: %v", err)
 		}
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "k", "1") })
-		inTx(t, d, func(tx store.ExecutorTx) error { return tx.IdentityPut(ctx(t), "crm", "k", "2") })
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "k", ExternalID: "1", Now: t0})
+		})
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "k", ExternalID: "2", Now: t0})
+		})
 		if id, err := ex.IdentityGet(ctx(t), "crm", "k"); err != nil || id != "2" {
 			t.Fatalf("identity = %q %v, want 2", id, err)
+		}
+	})
+
+	t.Run("identities by external id and poll cursors", func(t *testing.T) {
+		d := open(t)
+		ex := d.Executor()
+		if _, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing identity by external id: %v", err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "a@x.co", ExternalID: "101", Now: t0})
+		})
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "sheet", RecordKey: "a@x.co", ExternalID: "101", Now: t0})
+		})
+		if k, err := ex.IdentityGetByExternalID(ctx(t), "crm", "101"); err != nil || k != "a@x.co" {
+			t.Fatalf("identity by external id = %q %v", k, err)
+		}
+		if _, err := ex.PollCursorGet(ctx(t), "contacts"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing cursor: %v", err)
+		}
+		now := time.Now()
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.PollCursorPut(ctx(t), "contacts", `{"at":"1"}`, now) })
+		// A rolled-back transaction does not move the cursor.
+		tx, err := d.Begin(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.PollCursorPut(ctx(t), "contacts", `{"at":"2"}`, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := ex.PollCursorGet(ctx(t), "contacts"); err != nil || c != `{"at":"1"}` {
+			t.Fatalf("cursor = %q %v, want the committed one", c, err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error { return tx.PollCursorPut(ctx(t), "contacts", `{"at":"3"}`, now) })
+		if c, err := ex.PollCursorGet(ctx(t), "contacts"); err != nil || c != `{"at":"3"}` {
+			t.Fatalf("cursor = %q %v, want the last committed", c, err)
 		}
 	})
 
@@ -233,7 +277,7 @@ func Exercise(t *testing.T, open Opener) {
 		d := open(t)
 		inTx(t, d, func(tx store.ExecutorTx) error {
 			for i := 0; i < 5; i++ {
-				if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_a", Actor: "system", Action: fmt.Sprint("step", i)}); err != nil {
+				if err := tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_a", Actor: "system", Action: audit.Actions()[i]}); err != nil {
 					return err
 				}
 			}
@@ -256,13 +300,13 @@ func Exercise(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		tx.EventInsert(ctx(t), event("evt_rb", "", "k", store.EventHeld))
-		tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_rb", Actor: "system", Action: "captured"})
+		tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_rb", Actor: "system", Action: audit.ActionCaptured})
 		tx.Rollback()
 		if _, err := d.Executor().EventGetByID(ctx(t), "evt_rb"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("rolled back event visible: %v", err)
 		}
 		inTx(t, d, func(tx store.ExecutorTx) error {
-			return tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, Actor: "system", Action: "after"})
+			return tx.AuditAppend(ctx(t), &store.AuditEntry{At: t0, Actor: "system", Action: audit.ActionState})
 		})
 		if rep, err := audit.Verify(ctx(t), d.Executor()); err != nil || rep.Entries != 1 {
 			t.Fatalf("chain after rollback: %+v %v", rep, err)
@@ -301,7 +345,7 @@ func Exercise(t *testing.T, open Opener) {
 					if i == 13 {
 						return errors.New("unit 13 refuses")
 					}
-					return tx.AuditAppend(ctx, &store.AuditEntry{At: t0, EventID: fmt.Sprintf("evt_g%02d", i), Actor: "system", Action: "captured"})
+					return tx.AuditAppend(ctx, &store.AuditEntry{At: t0, EventID: fmt.Sprintf("evt_g%02d", i), Actor: "system", Action: audit.ActionCaptured})
 				})
 			}()
 		}

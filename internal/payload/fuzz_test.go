@@ -1,4 +1,4 @@
-package ingest
+package payload
 
 import (
 	"encoding/json"
@@ -8,16 +8,16 @@ import (
 	"github.com/sluicehq/sluice/internal/httperr"
 )
 
-// FuzzParseBody feeds arbitrary bodies to the intake parser: it must never
+// FuzzParse feeds arbitrary bodies to the intake parser: it must never
 // panic, must refuse with a 400 (never another error), and what it accepts
 // must be JSON-encodable for storage.
-func FuzzParseBody(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{`{"a":1}`, `[1,2]`, `{"a":{"b":[{"c":"d"}]}}`, `{"a":`, "\xff", `{"a":1} x`, `a=1&a=2&b=`, `"str"`, `null`, `{"s":"\u00e9\\"}"}`} {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
-		v, err := parseBody(body, isJSON)
+		v, err := Parse(body, isJSON)
 		if err != nil {
 			var he *httperr.Error
 			if !errors.As(err, &he) || he.Code != 400 {
@@ -34,8 +34,8 @@ func FuzzParseBody(f *testing.F) {
 func TestDepth(t *testing.T) {
 	cases := map[string]int{`{}`: 1, `[[[]]]`: 3, `{"a":"[[[["}`: 1, `{"a":"\"[["}`: 1, `1`: 0}
 	for in, want := range cases {
-		if got := depth([]byte(in)); got != want {
-			t.Errorf("depth(%s) = %d, want %d", in, got, want)
+		if got := Depth([]byte(in)); got != want {
+			t.Errorf("Depth(%s) = %d, want %d", in, got, want)
 		}
 	}
 }

@@ -1,9 +1,10 @@
-package audit
+package pipeline
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -23,8 +24,12 @@ type Completeness struct {
 	Gaps   []Gap `json:"gaps,omitempty"`
 }
 
-var eventStates = map[string]bool{store.EventRejected: true, store.EventHeld: true, store.EventDelivering: true,
-	store.EventDelivered: true, store.EventEscalated: true, store.EventDiscarded: true}
+// TrailReader is what VerifyComplete reads: the audit log and the events
+// (store.Executor implements it).
+type TrailReader interface {
+	AuditScan(ctx context.Context, afterSeq int64, fn func(*store.AuditEntry) error) error
+	EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error)
+}
 
 // stateAfter is the event state an audit entry moves its event to, if any.
 // Entries about an event as a whole whose outcome is a state name set it
@@ -32,24 +37,24 @@ var eventStates = map[string]bool{store.EventRejected: true, store.EventHeld: tr
 // outcome otherwise and are listed here.
 func stateAfter(e *store.AuditEntry) (string, bool) {
 	switch e.Action {
-	case "escalated":
+	case audit.ActionEscalated:
 		if e.DeliveryID == "" { // a hold that expired
 			return store.EventEscalated, true
 		}
 		return "", false
-	case "retry_requested", "redeliver":
+	case audit.ActionRetryRequested, audit.ActionRedeliver:
 		return store.EventDelivering, true
 	}
-	if e.DeliveryID == "" && eventStates[e.Outcome] {
+	if e.DeliveryID == "" && store.IsEventState(e.Outcome) {
 		return e.Outcome, true
 	}
 	return "", false
 }
 
-// VerifyComplete checks that every event has a capture entry and that its
+// VerifyComplete checks, from the pipeline's own vocabulary of transitions, that every event has a capture entry and that its
 // audit trail leads to the state it is in now: no transition happened
 // without being written down. It keeps one state per event in memory.
-func VerifyComplete(ctx context.Context, ex store.Executor) (Completeness, error) {
+func VerifyComplete(ctx context.Context, ex TrailReader) (Completeness, error) {
 	var c Completeness
 	trail := map[string]string{}
 	captured := map[string]bool{}
@@ -57,7 +62,7 @@ func VerifyComplete(ctx context.Context, ex store.Executor) (Completeness, error
 		if e.EventID == "" {
 			return nil
 		}
-		if e.Action == "captured" {
+		if e.Action == audit.ActionCaptured {
 			captured[e.EventID] = true
 		}
 		if st, ok := stateAfter(e); ok {

@@ -1,0 +1,101 @@
+package audit
+
+// Action names what an audit entry records. The set is closed: every writer
+// uses one of the constants below, and readers (VerifyComplete, the
+// console, alerts) can switch on them knowing no other value appears. A
+// test in this package fails when a string literal is used as an action
+// anywhere else. Values are stored as text and are part of the hash chain,
+// so an existing value never changes; add new ones instead.
+type Action string
+
+// Event lifecycle: capture, the gate's verdict, and operator actions on a
+// whole event.
+const (
+	// ActionCaptured: an inbound trigger was stored; the outcome is the
+	// gate's verdict (rejected, held, delivering, delivered).
+	ActionCaptured Action = "captured"
+	// ActionReleased: a held event was released (by a person, or
+	// auto-completed by a later record of the same key).
+	ActionReleased Action = "released"
+	// ActionRouted: a released event's deliveries were created.
+	ActionRouted Action = "routed"
+	// ActionPatched: a person changed an event's record.
+	ActionPatched Action = "patched"
+	// ActionDiscarded: a person discarded an event.
+	ActionDiscarded Action = "discarded"
+	// ActionState: an event's state followed from its deliveries.
+	ActionState Action = "state"
+	// ActionReplayed: a stored event was run through the gate again.
+	ActionReplayed Action = "replayed"
+	// ActionRedeliver: a finished delivery was queued to be written again.
+	ActionRedeliver Action = "redeliver"
+	// ActionRetryRequested: a person asked an escalated delivery to retry.
+	ActionRetryRequested Action = "retry_requested"
+)
+
+// Delivery lifecycle.
+const (
+	ActionDelivered     Action = "delivered"
+	ActionUnblocked     Action = "unblocked"
+	ActionAttemptFailed Action = "attempt_failed"
+	// ActionParked: returned to the queue without spending an attempt
+	// (destination paused, circuit open).
+	ActionParked       Action = "parked"
+	ActionEscalated    Action = "escalated"
+	ActionCancelled    Action = "cancelled"
+	ActionLeaseExpired Action = "lease_expired"
+	ActionFallback     Action = "fallback"
+)
+
+// Escalations, tickets and reconciliations.
+const (
+	ActionEscalationResolved     Action = "escalation_resolved"
+	ActionTicketAssigned         Action = "ticket_assigned"
+	ActionTicketAcknowledged     Action = "ticket_acknowledged"
+	ActionTicketNoted            Action = "ticket_noted"
+	ActionPayloadPatched         Action = "payload_patched"
+	ActionTicketsBulkRetry       Action = "tickets_bulk_retry"
+	ActionTicketsBulkResolve     Action = "tickets_bulk_resolve"
+	ActionTicketsBulkDiscard     Action = "tickets_bulk_discard"
+	ActionReconciliationOpened   Action = "reconciliation_opened"
+	ActionReconciliationRetried  Action = "reconciliation_retried"
+	ActionReconciliationResolved Action = "reconciliation_resolved"
+	// ActionConsistencyMismatch: the consistency checker read a record
+	// back and found it missing or different; the outcome is the task.
+	ActionConsistencyMismatch Action = "consistency_mismatch"
+)
+
+// Destinations and housekeeping.
+const (
+	ActionDestinationPaused  Action = "destination_paused"
+	ActionDestinationResumed Action = "destination_resumed"
+	ActionEventsPruned       Action = "events_pruned"
+	// ActionPruned is the audit action of a retention batch that deleted
+	// the oldest audit entries. Its message attests the checkpoint it
+	// left (see PrunedMessage).
+	ActionPruned Action = "audit_pruned"
+)
+
+// Actions lists every action, for documentation and tests.
+func Actions() []Action {
+	return []Action{
+		ActionCaptured, ActionReleased, ActionRouted, ActionPatched, ActionDiscarded, ActionState, ActionReplayed,
+		ActionRedeliver, ActionRetryRequested,
+		ActionDelivered, ActionUnblocked, ActionAttemptFailed, ActionParked, ActionEscalated, ActionCancelled,
+		ActionLeaseExpired, ActionFallback,
+		ActionEscalationResolved, ActionTicketAssigned, ActionTicketAcknowledged, ActionTicketNoted, ActionPayloadPatched,
+		ActionTicketsBulkRetry, ActionTicketsBulkResolve, ActionTicketsBulkDiscard,
+		ActionReconciliationOpened, ActionReconciliationRetried, ActionReconciliationResolved, ActionConsistencyMismatch,
+		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionPruned,
+	}
+}
+
+// Known reports whether a is one of Actions.
+func (a Action) Known() bool {
+	for _, k := range Actions() {
+		if k == a {
+			return true
+		}
+	}
+	return false
+}

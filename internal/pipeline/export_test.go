@@ -1,0 +1,6 @@
+package pipeline
+
+import "github.com/sluicehq/sluice/internal/store"
+
+// ExecutorOf gives tests the store a gate writes to, to check its rows.
+func ExecutorOf(g *Gate) store.Executor { return g.drv.Executor() }

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/trigger"
+)
+
+// openFeeds opens the change feed of every poll source through its
+// destination's connector, or says, with the config path, why it cannot.
+func openFeeds(c *config.Config, conns map[string]connector.Connector) (map[string]connector.Feed, config.Errors) {
+	var es config.Errors
+	feeds := map[string]connector.Feed{}
+	for _, name := range sortedNames(c.Sources) {
+		src := c.Sources[name]
+		if src == nil || src.Poll == nil {
+			continue
+		}
+		p := "sources." + name + ".poll"
+		conn, ok := conns[src.Poll.Destination]
+		if !ok {
+			continue // config.Validate names the unknown destination
+		}
+		fo, ok := conn.(connector.FeedOpener)
+		if !ok {
+			es.Add(p+".destination", "destination %q (type %s) cannot be polled", src.Poll.Destination, c.Destinations[src.Poll.Destination].Type)
+			continue
+		}
+		f, err := fo.OpenFeed(src.Poll.Options)
+		if err != nil {
+			es.Add(p, "%v", err)
+			continue
+		}
+		feeds[name] = f
+	}
+	return feeds, es
+}
+
+// buildPollers makes one trigger.Poller per poll source.
+func (s *Server) buildPollers(conns map[string]connector.Connector) error {
+	feeds, es := openFeeds(s.Config, conns)
+	if err := es.Err(); err != nil {
+		return err
+	}
+	for _, name := range sortedNames(feeds) {
+		pc := s.Config.Sources[name].Poll.PollDefaults()
+		s.pollers = append(s.pollers, &trigger.Poller{
+			Source: name, Destination: pc.Destination, Feed: feeds[name], Conf: pc,
+			Gate: s.Gate, Ledger: s.Driver.Executor(), Log: s.Log, OnCaptured: s.wake,
+		})
+	}
+	return nil
+}
+
+// startPollers runs the poll sources on the leader only (several
+// instances polling one feed would only repeat each other's reads; the
+// captures would still be deduplicated).
+func (s *Server) startPollers(ctx context.Context) (wait func()) {
+	done := make(chan struct{}, len(s.pollers))
+	for _, p := range s.pollers {
+		go func() { s.peers.lead.Do(ctx, p.Run); done <- struct{}{} }()
+	}
+	return func() {
+		for range s.pollers {
+			<-done
+		}
+	}
+}
+
+// PollNow runs one poll of a source at once (tests, `sluice poll`).
+func (s *Server) PollNow(ctx context.Context, source string) (int, error) {
+	for _, p := range s.pollers {
+		if p.Source == source {
+			res, err := p.PollOnce(ctx)
+			return res.Captured, err
+		}
+	}
+	return 0, fmt.Errorf("source %q does not poll", source)
+}
