@@ -522,7 +522,6 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			}
 		case connector.Auth, connector.Drift:
 			err = p.DestinationPause(ctx, d, string(ce.Class), ce.Message, at)
-			w.e.Log.Warn("destination paused", "destination", w.d.Name, "class", ce.Class, "status", ce.Status)
 		default: // Permanent, Conflict the connector could not settle
 			settled = true
 			kind, reason := string(ce.Class)+"_error", "the destination refused the record"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
@@ -52,9 +53,13 @@ func (g *Gate) transition(ctx context.Context, id string, fn func(ctx context.Co
 // identity map so later events update instead of duplicating, releases
 // routes waiting on this one, and settles the event's state.
 func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externalID string, at Attempt) error {
-	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
 		return g.deliverySucceeded(ctx, tx, cur, externalID, at, now)
 	})
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelDebug, "delivered", d, "external_id", externalID, "attempt", d.Attempts, "status", at.Status)
+	}
+	return err
 }
 
 func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt, now time.Time) error {
@@ -113,6 +118,15 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 // DeliveryRetry schedules another attempt of d after wait (measured on the
 // gate's clock).
 func (g *Gate) DeliveryRetry(ctx context.Context, d *store.Delivery, wait time.Duration, class string, at Attempt) error {
+	err := g.retry(ctx, d, wait, class, at)
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelInfo, "retry scheduled", d, "attempt", d.Attempts, "class", class, "status", at.Status,
+			"wait", wait.Round(time.Millisecond).String(), "error", g.Clean(at.Message))
+	}
+	return err
+}
+
+func (g *Gate) retry(ctx context.Context, d *store.Delivery, wait time.Duration, class string, at Attempt) error {
 	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, now time.Time) error {
 		at.Message = g.Clean(at.Message)
 		next := now.Add(wait)
@@ -172,13 +186,17 @@ func (g *Gate) deliveryParked(ctx context.Context, tx store.ExecutorTx, d *store
 // audit entry and the parking commit together. detail is the platform's
 // message, which the pause reason quotes.
 func (g *Gate) DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at Attempt) error {
-	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
 		reason := g.Clean(fmt.Sprintf("paused: %s error from %s: %s", class, cur.Destination, detail))
 		if err := g.setPaused(ctx, tx, cur.Destination, true, ActorSystem, class, at.Status, reason, now); err != nil {
 			return err
 		}
 		return g.deliveryParked(ctx, tx, cur, now, reason, at, now)
 	})
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelWarn, "destination paused", d, "class", class, "status", at.Status, "error", g.Clean(detail))
+	}
+	return err
 }
 
 // DestinationSetPaused pauses or resumes a destination by an operator's
@@ -190,6 +208,13 @@ func (g *Gate) DestinationSetPaused(ctx context.Context, name string, paused boo
 		st = &store.DestinationState{Name: name, Paused: paused, Reason: g.Clean(reason), UpdatedAt: now}
 		return g.setPaused(ctx, tx, name, paused, actor, "ok", 0, reason, now)
 	})
+	if err == nil {
+		msg, level := "destination resumed", slog.LevelInfo
+		if paused {
+			msg, level = "destination paused", slog.LevelWarn
+		}
+		g.log.Log(ctx, level, msg, "destination", name, "actor", actor, "reason", g.Clean(reason))
+	}
 	return st, err
 }
 
@@ -212,9 +237,14 @@ func (g *Gate) setPaused(ctx context.Context, tx store.ExecutorTx, name string, 
 // error and the platform's message, cancels routes that depended on it, and
 // settles the event.
 func (g *Gate) DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, reason string, at Attempt) error {
-	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
 		return g.deliveryEscalate(ctx, tx, cur, kind, reason, at, now)
 	})
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelWarn, "delivery escalated", d, "kind", kind, "reason", reason, "attempt", d.Attempts,
+			"status", at.Status, "error", g.Clean(at.Message))
+	}
+	return err
 }
 
 func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, kind, reason string, at Attempt, now time.Time) error {

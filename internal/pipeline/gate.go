@@ -214,6 +214,7 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 	if err != nil {
 		return CaptureResult{}, fmt.Errorf("capture: %w", err)
 	}
+	g.logCapture(ctx, res, in.Source, f.Name)
 	return res, nil
 }
 
