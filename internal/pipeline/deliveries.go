@@ -63,6 +63,9 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externa
 }
 
 func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt, now time.Time) error {
+	// Only a delivery that failed before can have an escalation to settle;
+	// the first-try success skips the look-up.
+	failedBefore := d.LastError != ""
 	at.Message = g.Clean(at.Message)
 	d.State, d.ExternalID, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliverySucceeded, externalID, at.Status, "", now
 	d.LeaseOwner, d.LeaseUntil, d.Ambiguous = "", time.Time{}, false
@@ -81,6 +84,24 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
 		Actor: ActorSystem, Action: audit.ActionDelivered, Outcome: "succeeded", Status: at.Status, Message: msg, LatencyMS: at.Latency.Milliseconds()}); err != nil {
 		return err
+	}
+	// A retry that lands settles the problem it was retried from.
+	var open *store.Escalation
+	if failedBefore {
+		var err error
+		if open, err = g.openEscalationOf(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	if open != nil {
+		open.Status, open.Actor, open.Note, open.UpdatedAt = store.EscalationResolved, ActorSystem, "delivered by a retry", now
+		if err := tx.EscalationUpdate(ctx, open); err != nil {
+			return err
+		}
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: ActorSystem,
+			Action: audit.ActionEscalationResolved, Outcome: open.ID, Message: "delivered by a retry"}); err != nil {
+			return err
+		}
 	}
 	siblings, err := tx.DeliveryListByEvent(ctx, d.EventID)
 	if err != nil {
@@ -254,10 +275,29 @@ func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *sto
 	if err := tx.DeliveryUpdate(ctx, d); err != nil {
 		return err
 	}
-	esc := &store.Escalation{ID: id.New("esc", now), EventID: d.EventID, DeliveryID: d.ID, Kind: kind, Reason: reason,
-		LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
-	if err := g.openEscalation(ctx, tx, esc); err != nil {
+	// One record, one open problem: a delivery retried from its open
+	// escalation that fails again updates that escalation (its attempts
+	// are its history in the audit log and ticket notes) instead of
+	// opening another.
+	prev, err := g.openEscalationOf(ctx, tx, d)
+	if err != nil {
 		return err
+	}
+	if prev != nil {
+		prev.Kind, prev.Reason, prev.LastError, prev.LastStatus, prev.UpdatedAt = kind, reason, d.LastError, at.Status, now
+		if err := tx.EscalationUpdate(ctx, prev); err != nil {
+			return err
+		}
+		if err := tx.TicketNoteInsert(ctx, &store.TicketNote{EscalationID: prev.ID, At: now, Actor: ActorSystem,
+			Text: fmt.Sprintf("failed again (%s): %s", kind, truncate(at.Message, 500))}); err != nil {
+			return err
+		}
+	} else {
+		esc := &store.Escalation{ID: id.New("esc", now), EventID: d.EventID, DeliveryID: d.ID, Kind: kind, Reason: reason,
+			LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
+		if err := g.openEscalation(ctx, tx, esc); err != nil {
+			return err
+		}
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
 		Actor: ActorSystem, Action: audit.ActionEscalated, Outcome: kind, Status: at.Status, Message: reason + ": " + at.Message, LatencyMS: at.Latency.Milliseconds()}); err != nil {

@@ -279,6 +279,10 @@ func (g *Gate) EscalationRetry(ctx context.Context, escID, actor string) (*store
 		if err != nil {
 			return err
 		}
+		if d.State != store.DeliveryEscalated {
+			// Already requeued: a second retry would only race the first.
+			return fmt.Errorf("escalation %s: its delivery is %s, a retry is already under way: %w", escID, d.State, ErrWrongState)
+		}
 		if err := g.reviveDelivery(ctx, tx, d, actor, "escalation "+escID+" retried", g.now()); err != nil {
 			return err
 		}
