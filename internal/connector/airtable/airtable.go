@@ -125,6 +125,7 @@ type Conn struct {
 	constraints connector.Constraints
 	gate        *gate
 	win         *connector.Window
+	rt          *connector.RoundTrip
 	transport   *http.Transport
 	client      *http.Client
 	now         func() time.Time
@@ -208,6 +209,7 @@ func New(name string, o Options) (*Conn, error) {
 		Upsert:          true,
 	}
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, Header: connector.Bearer(c.token), MaxBody: maxBodyRead, Redact: c.redact}
 	c.gate, c.win = openGate(c.baseURL+"\x00"+c.baseID, c.rate)
 	return c, nil
 }

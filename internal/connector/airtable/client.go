@@ -1,19 +1,13 @@
 package airtable
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -126,8 +120,8 @@ func (c *Conn) call(ctx context.Context, method, path string, body any) (*respon
 	var raw []byte
 	if body != nil {
 		var err error
-		if raw, err = json.Marshal(body); err != nil {
-			return nil, &connector.Error{Class: connector.Permanent, Code: "UNENCODABLE", Message: "encode request: " + err.Error(), Err: err}
+		if raw, err = connector.JSON(body); err != nil {
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -143,69 +137,23 @@ func (c *Conn) call(ctx context.Context, method, path string, body any) (*respon
 	}
 	defer c.win.Release()
 
-	var rd io.Reader
-	if raw != nil {
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
+	resp, err := c.rt.Do(ctx, connector.Request{Method: method, URL: c.baseURL + path, Label: method + " " + path, Body: raw})
 	if err != nil {
-		return nil, &connector.Error{Class: connector.Permanent, Err: err, Message: c.redact(fmt.Sprintf("%s %s: build request: %v", method, path, err))}
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept", "application/json")
-	if raw != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
-	resp, err := c.client.Do(req)
-	if err != nil {
-		inner := err
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			inner = ue.Err
-		}
-		cause := inner.Error()
-		if errors.Is(err, context.DeadlineExceeded) {
-			cause = "timed out"
-			if wrote.Load() {
-				cause = "timed out waiting for the response"
-			}
-		}
-		return nil, &connector.Error{Class: connector.Retryable, Sent: wrote.Load(), Err: inner,
-			Message: c.redact(fmt.Sprintf("%s %s: %s", method, path, cause))}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if resp.Status == http.StatusTooManyRequests {
 		c.gate.penalize(c.now().Add(penaltyFor(resp.Header)))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
-	if err != nil {
-		// Airtable answered but the answer was lost: it may have applied
-		// the write.
-		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: true, Err: err,
-			Message: c.redact(fmt.Sprintf("%s %s: read response: %v", method, path, err))}
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{status: resp.Status, header: resp.Header, body: resp.Body}, nil
 }
 
 // penaltyFor is how long a 429 stops the base: Airtable's documented 30
 // seconds, or a longer Retry-After should Airtable ever send one.
 func penaltyFor(h http.Header) time.Duration {
-	if ra := retryAfterHeader(h.Get("Retry-After")); ra > Penalty {
+	if ra := connector.RetryAfterHeader(h, time.Now()); ra > Penalty {
 		return ra
 	}
 	return Penalty
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 // atError is Airtable's error body: {"error":{"type","message"}}, or just
@@ -262,7 +210,7 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		// A gateway timeout or an overloaded Airtable may have applied the
 		// write before failing.
 		e.Sent = true
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 	case ae.Type == "UNKNOWN_FIELD_NAME",
 		ae.Type == "INVALID_FILTER_BY_FORMULA" && strings.Contains(msg, "Unknown field names"):
 		// The table's schema no longer matches the mapping.

@@ -18,13 +18,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -133,6 +131,7 @@ type Conn struct {
 	timeout     time.Duration
 	idPath      []string
 	constraints connector.Constraints
+	rt          *connector.RoundTrip
 	transport   *http.Transport
 	client      *http.Client
 	// secrets are the configured values redacted from every message.
@@ -262,6 +261,7 @@ func New(name string, o Options) (connector.Connector, error) {
 	}
 
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, MaxBody: maxBodyRead}
 	c.transport.MaxIdleConnsPerHost = max(o.Concurrency, 4)
 	if c.lookup != nil {
 		return &LookupConn{Conn: c}, nil
@@ -390,18 +390,10 @@ func (c *Conn) Deliver(ctx context.Context, d connector.Delivery) (connector.Res
 	if err != nil {
 		return connector.Result{}, err
 	}
-	defer drain(resp.Body)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if resp.Status < 200 || resp.Status > 299 {
 		return connector.Result{}, c.statusError(resp, red)
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
-	if err != nil {
-		// The receiver accepted the write but its ID was lost: ambiguous.
-		return connector.Result{}, &connector.Error{
-			Class: connector.Retryable, Status: resp.StatusCode, Sent: true, Err: err,
-			Message: red.redact(fmt.Sprintf("%s %s: read response: %v", ep.method, ep.origin, err)),
-		}
-	}
+	raw := resp.Body
 	id := ""
 	if v, err := decodeJSON(raw); err == nil {
 		id = idAt(v, c.idPath)
@@ -409,7 +401,7 @@ func (c *Conn) Deliver(ctx context.Context, d connector.Delivery) (connector.Res
 	if id == "" {
 		id = cmp.Or(d.ExternalID, d.RecordKey)
 	}
-	return connector.Result{ExternalID: id, Status: resp.StatusCode}, nil
+	return connector.Result{ExternalID: id, Status: resp.Status}, nil
 }
 
 // Deliver looks the record up before writing again when an earlier attempt
@@ -453,23 +445,17 @@ func (c *LookupConn) Lookup(ctx context.Context, recordKey string) (externalID s
 	if err != nil {
 		return "", nil, false, err
 	}
-	defer drain(resp.Body)
 	switch {
-	case resp.StatusCode == http.StatusNotFound:
+	case resp.Status == http.StatusNotFound:
 		return "", nil, false, nil
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
+	case resp.Status < 200 || resp.Status > 299:
 		return "", nil, false, c.statusError(resp, red)
 	}
 	bad := func(msg string, err error) error {
-		return &connector.Error{Class: connector.Permanent, Status: resp.StatusCode, Sent: true, Err: err,
+		return &connector.Error{Class: connector.Permanent, Status: resp.Status, Sent: true, Err: err,
 			Message: red.redact(fmt.Sprintf("GET %s: lookup %s", ep.origin, msg))}
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
-	if err != nil {
-		return "", nil, false, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: true, Err: err,
-			Message: red.redact(fmt.Sprintf("GET %s: read lookup response: %v", ep.origin, err))}
-	}
-	v, err := decodeJSON(raw)
+	v, err := decodeJSON(resp.Body)
 	if err != nil {
 		return "", nil, false, bad("response is not JSON", err)
 	}
@@ -480,7 +466,7 @@ func (c *LookupConn) Lookup(ctx context.Context, recordKey string) (externalID s
 		case 1:
 			v = list[0]
 		default:
-			return "", nil, false, &connector.Error{Class: connector.Conflict, Status: resp.StatusCode, Sent: true,
+			return "", nil, false, &connector.Error{Class: connector.Conflict, Status: resp.Status, Sent: true,
 				Message: fmt.Sprintf("GET %s: lookup matched %d records", ep.origin, len(list))}
 		}
 	}
@@ -555,53 +541,31 @@ func (c *Conn) newRequest(ctx context.Context, ep endpoint, d connector.Delivery
 	return req, red, nil
 }
 
-// do sends req, turning a transport failure into a Retryable error whose Sent
-// says whether the request headers were written: a refused connection is
-// safe to retry blindly, a timeout after sending is not.
-func (c *Conn) do(req *http.Request, ep endpoint, red redactor) (*http.Response, error) {
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	resp, err := c.client.Do(req)
-	if err == nil {
-		return resp, nil
-	}
-	// url.Error repeats the full URL, which may hold a credential (a Slack
-	// style webhook path); report the origin and the cause only.
-	inner := err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		inner = ue.Err
-	}
-	cause := inner.Error()
-	if errors.Is(err, context.DeadlineExceeded) {
-		cause = "timed out"
-		if wrote.Load() {
-			cause = "timed out waiting for the response"
-		}
-	}
-	return nil, &connector.Error{
-		Class:   connector.Retryable,
-		Message: red.redact(fmt.Sprintf("%s %s: %s", ep.method, ep.origin, cause)),
-		Sent:    wrote.Load(),
-		Err:     inner,
-	}
+// do sends req through the kit's round trip: a transport failure is a
+// Retryable error whose Sent says whether the request headers were written
+// (a refused connection is safe to retry blindly, a timeout after sending
+// is not), named by the origin only, since the URL may hold a credential.
+func (c *Conn) do(req *http.Request, ep endpoint, red redactor) (*connector.Response, error) {
+	return c.rt.Send(req, connector.Request{Label: ep.method + " " + ep.origin, Redact: red.redact})
 }
 
 // statusError classifies a non-2xx response. Its message is the receiver's
 // own body, redacted and trimmed, because that is what a person fixing the
 // data needs to read.
-func (c *Conn) statusError(resp *http.Response, red redactor) *connector.Error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorRead))
+func (c *Conn) statusError(resp *connector.Response, red redactor) *connector.Error {
+	raw := resp.Body
+	if len(raw) > maxErrorRead {
+		raw = raw[:maxErrorRead]
+	}
 	msg := trimMessage(red.redact(string(raw)))
 	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
+		msg = http.StatusText(resp.Status)
 	}
 	return &connector.Error{
-		Class:      connector.ClassifyStatus(resp.StatusCode),
-		Status:     resp.StatusCode,
+		Class:      connector.ClassifyStatus(resp.Status),
+		Status:     resp.Status,
 		Message:    msg,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+		RetryAfter: connector.RetryAfterHeader(resp.Header, c.now()),
 		Sent:       true,
 	}
 }
@@ -610,30 +574,6 @@ func (c *Conn) statusError(resp *http.Response, red redactor) *connector.Error {
 // PostgreSQL text refuses), at most maxMessageBytes, cut on a rune boundary.
 func trimMessage(s string) string {
 	return connector.CleanMessage(s, maxMessageBytes)
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; anything else, or a
-// time already past, is 0 (no hint).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(1<<63-1)/int64(time.Second) {
-			return time.Duration(1<<63 - 1)
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // decodeJSON keeps numbers as json.Number so a 64-bit ID survives intact.
@@ -684,11 +624,6 @@ func plainNumbers(v any) any {
 		return v.String()
 	}
 	return v
-}
-
-func drain(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
-	_ = body.Close()
 }
 
 // redactor replaces credential values in text that leaves the connector.

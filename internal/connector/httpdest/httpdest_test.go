@@ -310,6 +310,11 @@ func TestStatusClassification(t *testing.T) {
 		{"500", 500, "boom", nil, connector.Retryable, "boom", exactly(0)},
 		{"503 with retry-after", 503, "maintenance", []string{"Retry-After", "120"}, connector.Retryable, "maintenance", exactly(2 * time.Minute)},
 		{"503 garbage retry-after", 503, "maintenance", []string{"Retry-After", "soon"}, connector.Retryable, "maintenance", exactly(0)},
+		// A receiver cannot hold the destination's worker longer than
+		// MaxRetryAfter, nor confuse it with a negative wait.
+		{"429 huge retry-after", 429, "", []string{"Retry-After", "999999999"}, connector.Retryable, "Too Many Requests", exactly(connector.MaxRetryAfter)},
+		{"429 far date", 429, "", []string{"Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"}, connector.Retryable, "Too Many Requests", exactly(connector.MaxRetryAfter)},
+		{"429 negative retry-after", 429, "", []string{"Retry-After", "-30"}, connector.Retryable, "Too Many Requests", exactly(0)},
 		{"redirect is not followed", 302, "", []string{"Location", "http://127.0.0.1:1/elsewhere"}, connector.Permanent, "Found", nil},
 		{"long body trimmed on a rune boundary", 400, long, nil, connector.Permanent, long[:512], nil},
 	}

@@ -1,19 +1,13 @@
 package hubspot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -47,8 +41,8 @@ func (c *Conn) call(ctx context.Context, method, path string, body any, limiters
 	var raw []byte
 	if body != nil {
 		var err error
-		if raw, err = json.Marshal(body); err != nil {
-			return nil, &connector.Error{Class: connector.Permanent, Message: "encode request: " + err.Error(), Err: err}
+		if raw, err = connector.JSON(body); err != nil {
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -68,48 +62,11 @@ func (c *Conn) call(ctx context.Context, method, path string, body any, limiters
 		}
 	}()
 
-	var rd io.Reader
-	if raw != nil {
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
+	resp, err := c.rt.Do(ctx, connector.Request{Method: method, URL: c.baseURL + path, Label: method + " " + path, Body: raw})
 	if err != nil {
-		return nil, &connector.Error{Class: connector.Permanent, Err: err, Message: c.redact(fmt.Sprintf("%s %s: build request: %v", method, path, err))}
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept", "application/json")
-	if raw != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
-	resp, err := c.client.Do(req)
-	if err != nil {
-		inner := err
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			inner = ue.Err
-		}
-		cause := inner.Error()
-		if errors.Is(err, context.DeadlineExceeded) {
-			cause = "timed out"
-			if wrote.Load() {
-				cause = "timed out waiting for the response"
-			}
-		}
-		return nil, &connector.Error{Class: connector.Retryable, Sent: wrote.Load(), Err: inner,
-			Message: c.redact(fmt.Sprintf("%s %s: %s", method, path, cause))}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
-	if err != nil {
-		// HubSpot answered but the answer was lost: it may have applied
-		// the write.
-		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: true, Err: err,
-			Message: c.redact(fmt.Sprintf("%s %s: read response: %v", method, path, err))}
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{status: resp.Status, header: resp.Header, body: resp.Body}, nil
 }
 
 // hsError is HubSpot's error body (every field optional) and also one
@@ -187,12 +144,12 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		e.Class, e.RetryAfter = connector.Retryable, lockWait
 	case r.status == 477: // migration in progress
 		e.Class = connector.Retryable
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 	case r.status >= 500:
 		// A gateway timeout or an overloaded HubSpot may have applied the
 		// write before failing.
 		e.Sent = true
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 	case e.Class == connector.Permanent:
 		c.refineValidation(e, he)
 	}
@@ -247,7 +204,10 @@ func (c *Conn) refineValidation(e *connector.Error, he hsError) {
 // for the daily limit (retrying sooner only adds errors, which HubSpot also
 // counts), the rolling window for the ten-secondly one, a second for the
 // per-second (search) limit. A Retry-After header, if HubSpot ever sends
-// one, wins when longer.
+// one, wins when longer (clamped to connector.MaxRetryAfter like every
+// receiver's hint). The DAILY wait is the one longer than MaxRetryAfter, at
+// most a day: HubSpot documents the reset at the account's midnight, and
+// every request before then would fail and count against the portal.
 func (c *Conn) rateLimitWait(policy string, h http.Header) time.Duration {
 	var d time.Duration
 	switch policy {
@@ -266,20 +226,11 @@ func (c *Conn) rateLimitWait(policy string, h http.Header) time.Duration {
 		}
 	}
 	if h != nil {
-		if ra := retryAfterHeader(h.Get("Retry-After")); ra > d {
+		if ra := connector.RetryAfterHeader(h, c.now()); ra > d {
 			d = ra
 		}
 	}
 	return d
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(365*24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 func (c *Conn) redact(s string) string {

@@ -118,6 +118,7 @@ type Conn struct {
 	constraints connector.Constraints
 	writes      *connector.Window
 	searches    *connector.Window
+	rt          *connector.RoundTrip
 	transport   *http.Transport
 	client      *http.Client
 	now         func() time.Time
@@ -230,6 +231,7 @@ func New(name string, o Options) (*Conn, error) {
 		Upsert:        true,
 	}
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, Header: connector.Bearer(c.token), MaxBody: maxBodyRead, Redact: c.redact}
 	return c, nil
 }
 

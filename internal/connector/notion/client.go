@@ -1,18 +1,11 @@
 package notion
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -51,8 +44,8 @@ func (c *Conn) call(ctx context.Context, method, path string, body any, write bo
 	var raw []byte
 	if body != nil {
 		var err error
-		if raw, err = json.Marshal(body); err != nil {
-			return nil, &connector.Error{Class: connector.Permanent, Message: "encode request: " + err.Error(), Err: err}
+		if raw, err = connector.JSON(body); err != nil {
+			return nil, err
 		}
 		if len(raw) > MaxPayloadBytes {
 			return nil, &connector.Error{Class: connector.Permanent, Code: "TOO_LARGE",
@@ -70,49 +63,12 @@ func (c *Conn) call(ctx context.Context, method, path string, body any, write bo
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	var rd io.Reader
-	if raw != nil {
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
+	resp, err := c.rt.Do(ctx, connector.Request{Method: method, URL: c.baseURL + path, Label: method + " " + path, Body: raw, Read: !write,
+		Header: http.Header{"Notion-Version": {c.version}}})
 	if err != nil {
-		return nil, &connector.Error{Class: connector.Permanent, Err: err, Message: c.redact(fmt.Sprintf("%s %s: build request: %v", method, path, err))}
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Notion-Version", c.version)
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept", "application/json")
-	if raw != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
-	resp, err := c.client.Do(req)
-	if err != nil {
-		inner := err
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			inner = ue.Err
-		}
-		cause := inner.Error()
-		if errors.Is(err, context.DeadlineExceeded) {
-			cause = "timed out"
-			if wrote.Load() {
-				cause = "timed out waiting for the response"
-			}
-		}
-		return nil, &connector.Error{Class: connector.Retryable, Sent: write && wrote.Load(), Err: inner,
-			Message: c.redact(fmt.Sprintf("%s %s: %s", method, path, cause))}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
-	if err != nil {
-		// Notion answered but the answer was lost: a write may have been
-		// applied.
-		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: write, Err: err,
-			Message: c.redact(fmt.Sprintf("%s %s: read response: %v", method, path, err))}
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data, write: write}, nil
+	return &response{status: resp.Status, header: resp.Header, body: resp.Body, write: write}, nil
 }
 
 // waitPause holds a request until a Retry-After Notion gave has passed. If
@@ -185,7 +141,7 @@ func (c *Conn) statusError(r *response) *connector.Error {
 	}
 	switch {
 	case r.status == http.StatusTooManyRequests:
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, c.now())
 		if e.RetryAfter == 0 {
 			e.RetryAfter = defaultRetryAfter
 		}
@@ -198,7 +154,7 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		// A 503 after Notion's 60-second limit, or a gateway error, may
 		// come after a write was applied.
 		e.Sent = r.write
-		if ra := retryAfterHeader(r.header.Get("Retry-After")); ra > 0 {
+		if ra := connector.RetryAfterHeader(r.header, c.now()); ra > 0 {
 			e.RetryAfter = ra
 			c.pause(ra)
 		}
@@ -212,20 +168,6 @@ func (c *Conn) statusError(r *response) *connector.Error {
 		}
 	}
 	return e
-}
-
-// retryAfterHeader reads delay-seconds (Notion sends an integer, "in
-// decimal"); anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(secs > 0) || secs > float64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs * float64(time.Second))
 }
 
 func (c *Conn) redact(s string) string {

@@ -56,7 +56,10 @@ type databaseAnswer struct {
 	Properties map[string]struct {
 		Type string `json:"type"`
 	} `json:"properties"`
-	DataSources []any `json:"data_sources"`
+	DataSources []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"data_sources"`
 }
 
 // fetchSchema returns the database's property types, fetching them once
@@ -71,6 +74,13 @@ func (c *Conn) fetchSchema(ctx context.Context) (map[string]string, error) {
 		return *s, nil
 	}
 	path := "/v1/databases/" + url.PathEscape(c.databaseID)
+	if c.sources {
+		ds, err := c.source(ctx)
+		if err != nil {
+			return nil, err
+		}
+		path = "/v1/data_sources/" + url.PathEscape(ds)
+	}
 	resp, err := c.call(ctx, http.MethodGet, path, nil, false)
 	if err != nil {
 		return nil, err

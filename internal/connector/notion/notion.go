@@ -9,6 +9,15 @@
 // Retry-After; and classifying Notion's answers into connector.Error, with
 // the token kept out of everything it reports.
 //
+// API version: the connector speaks Notion-Version 2025-09-03, in which a
+// database is a container of data sources: it resolves the database's data
+// source (or uses the configured data_source_id, which a database with
+// several data sources needs), reads the schema from and queries the data
+// source, and creates pages under a data_source_id parent. Configured with
+// an older notion_version (2022-06-28, 2022-02-22) it uses the database
+// endpoints instead and says so in String and in its errors; Notion fails
+// those calls once the database has a second data source.
+//
 // Writes (Deliver):
 //   - With the identity map's external ID it PATCHes that page. If Notion
 //     no longer has it (404, or the page is in the trash) it writes by key
@@ -51,10 +60,12 @@ func init() { connector.Register(Kind, Open) }
 const (
 	// DefaultBaseURL is Notion's API host.
 	DefaultBaseURL = "https://api.notion.com"
-	// DefaultVersion is the Notion-Version sent: the last version whose
-	// database endpoints (query, schema, database_id parent) the connector
-	// uses.
-	DefaultVersion = "2022-06-28"
+	// DefaultVersion is the Notion-Version sent: the current version, with
+	// data sources.
+	DefaultVersion = "2025-09-03"
+	// DataSourcesVersion is the first version in which databases hold data
+	// sources; older versions use the database endpoints.
+	DataSourcesVersion = "2025-09-03"
 	// DefaultRatePerSecond is Notion's documented average limit per
 	// integration.
 	DefaultRatePerSecond = 3
@@ -66,10 +77,10 @@ const (
 	MaxPayloadBytes = 500_000
 )
 
-// Versions are the Notion-Version values the connector accepts: the ones
-// whose database API it speaks. From 2025-09-03 databases hold data
-// sources and the query endpoint moves.
-var Versions = []string{"2022-02-22", "2022-06-28"}
+// Versions are the Notion-Version values the connector accepts. From
+// 2025-09-03 databases hold data sources and the connector writes to one;
+// the older two use the database endpoints (legacy).
+var Versions = []string{"2022-02-22", "2022-06-28", "2025-09-03"}
 
 // Options configure one Notion destination.
 type Options struct {
@@ -82,6 +93,11 @@ type Options struct {
 	// DatabaseID is the database pages are written to; required (dashed or
 	// not). The integration must be connected to it.
 	DatabaseID string `json:"database_id"`
+	// DataSourceID is the data source of the database pages are written to
+	// (Notion-Version 2025-09-03). Optional when the database has one data
+	// source, which the connector then finds itself; required when it has
+	// several.
+	DataSourceID string `json:"data_source_id"`
 	// KeyProperty is the property holding the record key, by which pages
 	// are found; required. Its type must be title, rich_text, email,
 	// phone_number, url or number.
@@ -91,8 +107,9 @@ type Options struct {
 	// url). Optional: a property not listed is typed by the database
 	// schema, fetched once when first needed.
 	Properties map[string]string `json:"properties"`
-	// NotionVersion is the Notion-Version header; default 2022-06-28, the
-	// only other accepted value being 2022-02-22.
+	// NotionVersion is the Notion-Version header; default 2025-09-03 (data
+	// sources). 2022-06-28 and 2022-02-22 are accepted as legacy: database
+	// endpoints, which fail once the database has a second data source.
 	NotionVersion string `json:"notion_version"`
 	// RatePerSecond is the steady request rate; default 3, Notion's
 	// average. It must be positive.
@@ -119,11 +136,17 @@ type Conn struct {
 	token       string
 	databaseID  string
 	keyProperty string
+	// sources: the version has data sources; dataSource is the configured
+	// or resolved one ("" until resolved).
+	sources     bool
+	sourceMu    sync.Mutex
+	dataSource  atomic.Pointer[string]
 	configured  map[string]string
 	version     string
 	timeout     time.Duration
 	constraints connector.Constraints
 	limit       *connector.Window
+	rt          *connector.RoundTrip
 	transport   *http.Transport
 	client      *http.Client
 	now         func() time.Time
@@ -181,6 +204,13 @@ func New(name string, o Options) (*Conn, error) {
 		return nil, fmt.Errorf("options.database_id: %q is not a Notion database ID (32 hex digits, dashed or not)", o.DatabaseID)
 	}
 	c.databaseID = o.DatabaseID
+	if o.DataSourceID != "" {
+		if !hexID.MatchString(strings.ReplaceAll(o.DataSourceID, "-", "")) {
+			return nil, fmt.Errorf("options.data_source_id: %q is not a Notion data source ID (32 hex digits, dashed or not)", o.DataSourceID)
+		}
+		ds := o.DataSourceID
+		c.dataSource.Store(&ds)
+	}
 	if strings.TrimSpace(o.KeyProperty) == "" {
 		return nil, errors.New("options.key_property: required: name the property that holds the record key")
 	}
@@ -199,8 +229,12 @@ func New(name string, o Options) (*Conn, error) {
 	}
 	c.version = cmp.Or(o.NotionVersion, DefaultVersion)
 	if !slices.Contains(Versions, c.version) {
-		return nil, fmt.Errorf("options.notion_version: %q is not supported: the connector uses the database endpoints of %s (data sources, from 2025-09-03, are not supported)",
-			c.version, strings.Join(Versions, " or "))
+		return nil, fmt.Errorf("options.notion_version: %q is not supported: use %s (data sources), or %s for the legacy database endpoints",
+			c.version, DataSourcesVersion, strings.Join(Versions[:len(Versions)-1], " or "))
+	}
+	c.sources = c.version >= DataSourcesVersion
+	if !c.sources && o.DataSourceID != "" {
+		return nil, fmt.Errorf("options.data_source_id: needs notion_version %s or later (configured %s, which has no data sources)", DataSourcesVersion, c.version)
 	}
 	rate := o.RatePerSecond
 	switch {
@@ -229,6 +263,7 @@ func New(name string, o Options) (*Conn, error) {
 		Upsert:          false,
 	}
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, Header: connector.Bearer(c.token), MaxBody: maxBodyRead, Redact: c.redact}
 	return c, nil
 }
 
@@ -245,7 +280,66 @@ func (c *Conn) Close() error {
 
 // String describes the destination without the token.
 func (c *Conn) String() string {
-	return fmt.Sprintf("notion destination %q: %s database %s by %s, token %s", c.name, c.baseURL, c.databaseID, c.keyProperty, redacted)
+	return fmt.Sprintf("notion destination %q: %s %s by %s, Notion-Version %s, token %s", c.name, c.baseURL, c.target(), c.keyProperty, c.version, redacted)
+}
+
+// target names where pages go, and says when the version is legacy.
+func (c *Conn) target() string {
+	if !c.sources {
+		return fmt.Sprintf("database %s (legacy version %s: database endpoints, which fail once the database has a second data source)", c.databaseID, c.version)
+	}
+	if ds := c.dataSource.Load(); ds != nil {
+		return fmt.Sprintf("database %s data source %s", c.databaseID, *ds)
+	}
+	return fmt.Sprintf("database %s (data source not yet resolved)", c.databaseID)
+}
+
+// Version is the Notion-Version the connector speaks, and whether it is a
+// legacy one (without data sources).
+func (c *Conn) Version() (version string, legacy bool) { return c.version, !c.sources }
+
+// source returns the data source pages are written to: the configured one,
+// else the database's only data source, found once with GET
+// /v1/databases/{id}. A database with several data sources and none
+// configured is a Permanent error listing them.
+func (c *Conn) source(ctx context.Context) (string, error) {
+	if ds := c.dataSource.Load(); ds != nil {
+		return *ds, nil
+	}
+	c.sourceMu.Lock()
+	defer c.sourceMu.Unlock()
+	if ds := c.dataSource.Load(); ds != nil {
+		return *ds, nil
+	}
+	path := "/v1/databases/" + url.PathEscape(c.databaseID)
+	resp, err := c.call(ctx, http.MethodGet, path, nil, false)
+	if err != nil {
+		return "", err
+	}
+	if resp.status != http.StatusOK {
+		return "", c.databaseError(c.statusError(resp))
+	}
+	var ans databaseAnswer
+	if err := decodeJSON(resp.body, &ans); err != nil {
+		return "", &connector.Error{Class: connector.Retryable, Status: resp.status, Err: err,
+			Message: fmt.Sprintf("GET %s: Notion's answer is not a database: %v", path, err)}
+	}
+	switch len(ans.DataSources) {
+	case 0:
+		return "", &connector.Error{Class: connector.Permanent, Code: "NO_DATA_SOURCE", Status: resp.status,
+			Message: fmt.Sprintf("GET %s: database %s lists no data sources (is the Notion-Version %s answered?)", path, c.databaseID, c.version)}
+	case 1:
+		ds := ans.DataSources[0].ID
+		c.dataSource.Store(&ds)
+		return ds, nil
+	}
+	names := make([]string, len(ans.DataSources))
+	for i, d := range ans.DataSources {
+		names[i] = fmt.Sprintf("%s (%s)", d.ID, d.Name)
+	}
+	return "", &connector.Error{Class: connector.Permanent, Code: "SEVERAL_DATA_SOURCES", Status: resp.status,
+		Message: c.trim(fmt.Sprintf("database %s has %d data sources: set options.data_source_id to one of %s",
+			c.databaseID, len(ans.DataSources), strings.Join(names, ", ")))}
 }
 
 // GoString keeps %#v from printing the token.
@@ -336,7 +430,15 @@ func (c *Conn) duplicates(pages []page, key string) *connector.Error {
 }
 
 func (c *Conn) create(ctx context.Context, props map[string]any) (connector.Result, error) {
-	body := map[string]any{"parent": map[string]any{"database_id": c.databaseID}, "properties": props}
+	parent := map[string]any{"database_id": c.databaseID}
+	if c.sources {
+		ds, err := c.source(ctx)
+		if err != nil {
+			return connector.Result{}, err
+		}
+		parent = map[string]any{"type": "data_source_id", "data_source_id": ds}
+	}
+	body := map[string]any{"parent": parent, "properties": props}
 	resp, err := c.call(ctx, http.MethodPost, "/v1/pages", body, true)
 	if err != nil {
 		return connector.Result{}, err
@@ -372,9 +474,15 @@ func (c *Conn) update(ctx context.Context, id string, props map[string]any) (con
 // deleted or the integration was disconnected from it, so every write
 // would fail until a person reconnects it.
 func (c *Conn) databaseError(e *connector.Error) *connector.Error {
-	if e.Status == http.StatusNotFound {
+	switch {
+	case e.Status == http.StatusNotFound:
 		e.Class = connector.Auth
-		e.Message = c.trim(e.Message + " (database " + c.databaseID + " is missing or not shared with the integration)")
+		e.Message = c.trim(e.Message + " (" + c.target() + " is missing or not shared with the integration)")
+	case !c.sources && e.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Message), "data source"):
+		// A legacy version on a database that gained a second data source:
+		// nothing will work until the config moves to data sources.
+		e.Class = connector.Permanent
+		e.Message = c.trim(e.Message + fmt.Sprintf(" (notion_version %s is legacy: use %s and a data_source_id)", c.version, DataSourcesVersion))
 	}
 	return e
 }
@@ -419,6 +527,13 @@ func (c *Conn) find(ctx context.Context, key string) ([]page, error) {
 		"page_size": 100,
 	}
 	path := "/v1/databases/" + url.PathEscape(c.databaseID) + "/query"
+	if c.sources {
+		ds, err := c.source(ctx)
+		if err != nil {
+			return nil, err
+		}
+		path = "/v1/data_sources/" + url.PathEscape(ds) + "/query"
+	}
 	resp, err := c.call(ctx, http.MethodPost, path, body, false)
 	if err != nil {
 		return nil, err

@@ -136,7 +136,11 @@ func TestOptionsValidation(t *testing.T) {
 		{"no key", func(o map[string]any) { delete(o, "key_property") }, "options.key_property: required"},
 		{"bad type", func(o map[string]any) { o["properties"] = map[string]any{"Owner": "people"} }, "options.properties.Owner"},
 		{"key not matchable", func(o map[string]any) { o["properties"] = map[string]any{"Email": "checkbox"} }, "a key must be one of"},
-		{"data source version", func(o map[string]any) { o["notion_version"] = "2025-09-03" }, "data sources"},
+		{"unknown version", func(o map[string]any) { o["notion_version"] = "2024-01-01" }, "options.notion_version"},
+		{"data source on a legacy version", func(o map[string]any) {
+			o["notion_version"], o["data_source_id"] = "2022-06-28", notionsim.DataSourceID(dbID)
+		}, "needs notion_version 2025-09-03"},
+		{"bad data source", func(o map[string]any) { o["data_source_id"] = "x" }, "options.data_source_id"},
 		{"negative rate", func(o map[string]any) { o["rate_per_second"] = -1 }, "options.rate_per_second"},
 		{"bad timeout", func(o map[string]any) { o["timeout"] = "soon" }, "options.timeout"},
 		{"bad base_url", func(o map[string]any) { o["base_url"] = "api.notion.com" }, "options.base_url"},
@@ -367,9 +371,30 @@ func TestNotionVersionHeader(t *testing.T) {
 	mu.Lock()
 	got := strings.Join(seen, "\n")
 	mu.Unlock()
-	want := "GET /v1/databases/" + dbID + " 2022-06-28 true\nPOST /v1/databases/" + dbID + "/query 2022-06-28 true\nPOST /v1/pages 2022-06-28 true"
+	ds := notionsim.DataSourceID(dbID)
+	want := "GET /v1/databases/" + dbID + " 2025-09-03 true\nGET /v1/data_sources/" + ds + " 2025-09-03 true\nPOST /v1/data_sources/" + ds + "/query 2025-09-03 true\nPOST /v1/pages 2025-09-03 true"
 	if got != want {
 		t.Fatalf("requests:\n%s\nwant:\n%s", got, want)
+	}
+
+	// A legacy version configured: the database endpoints, and the
+	// connector says which version it speaks.
+	mu.Lock()
+	seen = nil
+	mu.Unlock()
+	e = setup(t, notionsim.Options{}, map[string]any{"notion_version": "2022-06-28"}, logRequests)
+	if _, err := e.conn.Deliver(ctx(t), record2("v@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got = strings.Join(seen, "\n")
+	mu.Unlock()
+	want = "GET /v1/databases/" + dbID + " 2022-06-28 true\nPOST /v1/databases/" + dbID + "/query 2022-06-28 true\nPOST /v1/pages 2022-06-28 true"
+	if got != want {
+		t.Fatalf("legacy requests:\n%s\nwant:\n%s", got, want)
+	}
+	if v, legacy := e.conn.Version(); v != "2022-06-28" || !legacy || !strings.Contains(fmt.Sprint(e.conn), "legacy version 2022-06-28") {
+		t.Fatalf("legacy version not reported: %s", e.conn)
 	}
 
 	strip := func(next http.Handler) http.Handler {
@@ -396,7 +421,7 @@ func record2(key string) connector.Delivery {
 // not sent at all.
 func TestRetryAfterHonoured(t *testing.T) {
 	t.Parallel()
-	e := setup(t, notionsim.Options{RateLimit: 1, RateInterval: time.Second}, map[string]any{"properties": map[string]any{"Email": "email"}})
+	e := setup(t, notionsim.Options{RateLimit: 1, RateInterval: time.Second}, map[string]any{"properties": map[string]any{"Email": "email"}, "data_source_id": notionsim.DataSourceID(dbID)})
 	if _, _, _, err := e.conn.Lookup(ctx(t), "a@example.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +457,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 func TestPacing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, notionsim.Options{RateLimit: 30, RateInterval: time.Second}, map[string]any{
-		"rate_per_second": 30, "properties": map[string]any{"Email": "email"}})
+		"rate_per_second": 30, "properties": map[string]any{"Email": "email"}, "data_source_id": notionsim.DataSourceID(dbID)})
 	var wg sync.WaitGroup
 	errs := make(chan error, 70)
 	for i := range 70 {
@@ -472,7 +497,7 @@ func TestDrift(t *testing.T) {
 	}
 	// A payload field the fetched schema lacks is caught before writing;
 	// the schema is fetched again afterwards, so a fix is seen.
-	e = setup(t, notionsim.Options{}, nil)
+	e = setup(t, notionsim.Options{}, map[string]any{"data_source_id": notionsim.DataSourceID(dbID)})
 	before := e.sim.Stats().Requests
 	_, err = e.conn.Deliver(ctx(t), record("d@example.com", map[string]any{"Colour": "red"}))
 	if ce := classified(t, err, connector.Drift); ce.Code != "UNKNOWN_PROPERTY" || !strings.Contains(ce.Message, "Colour") {

@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -59,8 +55,8 @@ func (c *Conn) call(ctx context.Context, q request) (*response, error) {
 	var raw []byte
 	if q.body != nil {
 		var err error
-		if raw, err = json.Marshal(q.body); err != nil {
-			return nil, &connector.Error{Class: connector.Permanent, Message: "encode request: " + err.Error(), Err: err}
+		if raw, err = connector.JSON(q.body); err != nil {
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -79,48 +75,11 @@ func (c *Conn) call(ctx context.Context, q request) (*response, error) {
 	if len(q.query) > 0 {
 		u += "?" + q.query.Encode()
 	}
-	var rd io.Reader
-	if raw != nil {
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, q.method, u, rd)
+	resp, err := c.rt.Do(ctx, connector.Request{Method: q.method, URL: u, Label: q.describe(), Body: raw, Read: !q.write})
 	if err != nil {
-		return nil, &connector.Error{Class: connector.Permanent, Err: err, Message: c.redact(fmt.Sprintf("%s: build request: %v", q.describe(), err))}
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept", "application/json")
-	if raw != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
-	resp, err := c.client.Do(req)
-	if err != nil {
-		inner := err
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			inner = ue.Err
-		}
-		cause := inner.Error()
-		if errors.Is(err, context.DeadlineExceeded) {
-			cause = "timed out"
-			if wrote.Load() {
-				cause = "timed out waiting for the response"
-			}
-		}
-		return nil, &connector.Error{Class: connector.Retryable, Sent: q.write && wrote.Load(), Err: inner,
-			Message: c.redact(fmt.Sprintf("%s: %s", q.describe(), cause))}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
-	if err != nil {
-		// Sheets answered but the answer was lost: a write may have been
-		// applied.
-		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: q.write, Err: err,
-			Message: c.redact(fmt.Sprintf("%s: read response: %v", q.describe(), err))}
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{status: resp.Status, header: resp.Header, body: resp.Body}, nil
 }
 
 // googleError is Google's JSON error body.
@@ -183,7 +142,7 @@ func (c *Conn) statusError(q request, r *response) *connector.Error {
 	case rateLimited:
 		e.Class = connector.Retryable
 		e.RetryAfter = quotaWait
-		if ra := retryAfterHeader(r.header.Get("Retry-After")); ra > 0 {
+		if ra := connector.RetryAfterHeader(r.header, time.Now()); ra > 0 {
 			e.RetryAfter = ra
 		}
 		if e.Code == "" {
@@ -193,7 +152,7 @@ func (c *Conn) statusError(q request, r *response) *connector.Error {
 		// An overloaded or timed-out backend may have applied a write
 		// before failing.
 		e.Sent = q.write
-		e.RetryAfter = retryAfterHeader(r.header.Get("Retry-After"))
+		e.RetryAfter = connector.RetryAfterHeader(r.header, time.Now())
 	case r.status == http.StatusNotFound:
 		// The spreadsheet is gone, or no longer shared with this
 		// account: every write would fail the same way.
@@ -205,15 +164,6 @@ func (c *Conn) statusError(q request, r *response) *connector.Error {
 		e.Message = c.trim(fmt.Sprintf("%s (does sheet %q still exist in spreadsheet %s?)", msg, c.sheet, c.spreadsheetID))
 	}
 	return e
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 func (c *Conn) redact(s string) string {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
+	"strings"
 	"unicode/utf16"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -71,6 +73,10 @@ func (c *Conn) value(name string, v any) (any, error) {
 			return nil, &connector.Error{Class: connector.Permanent, Code: "INVALID_ARGUMENT",
 				Message: fmt.Sprintf("column %q: %s", name, tooLongMessage)}
 		}
+		if c.input == "USER_ENTERED" && !c.formulas[name] && formulaLike(v) {
+			// Sheets stores a leading apostrophe's rest as text.
+			return "'" + v, nil
+		}
 		return v, nil
 	case bool, json.Number, int, int32, int64, uint, uint32, uint64:
 		return v, nil
@@ -101,4 +107,24 @@ func utf16Len(s string) int {
 		n += utf16.RuneLen(r)
 	}
 	return n
+}
+
+// plainNumber is a decimal number as USER_ENTERED parses it into a number
+// cell, sign included: "-5", "+3.2", "1e3".
+var plainNumber = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
+
+// formulaLike is true for a string USER_ENTERED could turn into a formula
+// (or, starting with an apostrophe, would shorten): OWASP's list of
+// formula-starting characters for spreadsheets, less plain numbers.
+func formulaLike(s string) bool {
+	if s == "" {
+		return false
+	}
+	switch s[0] {
+	case '=', '@', '\t', '\r', '\n', '\'':
+		return true
+	case '+', '-':
+		return !plainNumber.MatchString(strings.TrimSpace(s))
+	}
+	return false
 }

@@ -38,7 +38,9 @@
 //   - Values are written with value_input_option RAW by default, so data
 //     can never become a formula. With USER_ENTERED the key is written with
 //     a leading apostrophe, which Sheets stores as text, so that a key like
-//     "00123" or "TRUE" reads back as written.
+//     "00123" or "TRUE" reads back as written; so is every string that
+//     Sheets would read as a formula (starting with =, +, -, @; numbers
+//     excepted) unless its column is one of formula_columns.
 //   - Checks that need no request fail before one: a value longer than
 //     50,000 characters (Permanent, with Google's message), a list or
 //     object value (Permanent), a payload key column disagreeing with the
@@ -119,8 +121,17 @@ type Options struct {
 	// required.
 	KeyColumn string `json:"key_column"`
 	// ValueInputOption is RAW (default: values are stored as given) or
-	// USER_ENTERED (parsed as if typed: numbers, dates, formulas).
+	// USER_ENTERED (parsed as if typed: numbers, dates, formulas). With
+	// USER_ENTERED a string starting with =, +, -, @, a tab, a carriage
+	// return or an apostrophe is written as text (with the leading
+	// apostrophe Sheets documents), so data from a webhook can never become
+	// a formula (=IMPORTXML, =HYPERLINK): only in FormulaColumns. Numbers
+	// such as "-5" or "+3.2" stay numbers.
 	ValueInputOption string `json:"value_input_option"`
+	// FormulaColumns are the columns whose values may be formulas, written
+	// as given with USER_ENTERED. Only for values the mapping builds, never
+	// for text copied from a sender.
+	FormulaColumns []string `json:"formula_columns"`
 	// WritesPerMinute is the account's write quota per minute; default 60.
 	WritesPerMinute int `json:"writes_per_minute"`
 	// ReadsPerMinute is the account's read quota per minute; default 60.
@@ -145,11 +156,13 @@ type Conn struct {
 	sheet         string
 	keyColumn     string
 	input         string
+	formulas      map[string]bool
 	timeout       time.Duration
 	constraints   connector.Constraints
 	reads         *connector.Window
 	writes        *connector.Window
 	cache         *indexCache
+	rt            *connector.RoundTrip
 	transport     *http.Transport
 	client        *http.Client
 
@@ -211,6 +224,19 @@ func New(name string, o Options) (*Conn, error) {
 	if c.input != "RAW" && c.input != "USER_ENTERED" {
 		return nil, fmt.Errorf("options.value_input_option: %q is not RAW or USER_ENTERED", o.ValueInputOption)
 	}
+	if len(o.FormulaColumns) > 0 && c.input != "USER_ENTERED" {
+		return nil, errors.New("options.formula_columns: formulas are only parsed with value_input_option: USER_ENTERED")
+	}
+	c.formulas = map[string]bool{}
+	for i, col := range o.FormulaColumns {
+		switch {
+		case strings.TrimSpace(col) == "":
+			return nil, fmt.Errorf("options.formula_columns[%d]: empty column name", i)
+		case col == o.KeyColumn:
+			return nil, fmt.Errorf("options.formula_columns[%d]: %q is the key column, which is always text", i, col)
+		}
+		c.formulas[col] = true
+	}
 	writes, reads := o.WritesPerMinute, o.ReadsPerMinute
 	switch {
 	case writes < 0:
@@ -244,6 +270,7 @@ func New(name string, o Options) (*Conn, error) {
 		Concurrency:     1,
 	}
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, Header: connector.Bearer(c.token), MaxBody: maxBodyRead, Redact: c.redact}
 	c.transport.MaxIdleConnsPerHost = 4
 	return c, nil
 }

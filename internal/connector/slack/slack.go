@@ -132,6 +132,7 @@ type Conn struct {
 	posts       *window
 	updates     *window
 	history     *window
+	rt          *connector.RoundTrip
 	transport   *http.Transport
 	client      *http.Client
 }
@@ -237,6 +238,7 @@ func New(name string, o Options) (*Conn, error) {
 		Concurrency: 1,
 	}
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
+	c.rt = &connector.RoundTrip{Client: c.client, Header: connector.Bearer(c.token), MaxBody: maxBodyRead, Redact: c.redact}
 	c.transport.MaxIdleConnsPerHost = 4
 	return c, nil
 }

@@ -112,7 +112,8 @@ func parseValue(v any, option string, at string) (c cell, skip bool, err error) 
 }
 
 // userEntered parses a string the way typing it into the UI would, for the
-// common cases: a leading apostrophe forces text, "=" starts a formula,
+// common cases: a leading apostrophe forces text, "=" starts a formula (so
+// do "+" and "-" before something other than a number),
 // numbers and TRUE/FALSE are converted. Dates, currencies and percentages
 // stay text in the simulator.
 func userEntered(s string) cell {
@@ -124,6 +125,10 @@ func userEntered(s string) cell {
 		return cell{kind: 's', s: s[1:]}
 	case strings.HasPrefix(s, "="):
 		return cell{kind: 'f', s: s}
+	case (s[0] == '+' || s[0] == '-') && !isNumber(s):
+		// As typed into the UI, "+A1" and "-A1" become the formulas
+		// "=+A1" and "=-A1".
+		return cell{kind: 'f', s: "=" + s}
 	case strings.EqualFold(s, "TRUE"):
 		return cell{kind: 'b', b: true}
 	case strings.EqualFold(s, "FALSE"):
@@ -251,4 +256,11 @@ func (v view) rowEmpty(r, c0, c1 int) bool {
 		}
 	}
 	return true
+}
+
+// isNumber is true for a string USER_ENTERED reads as a number.
+func isNumber(s string) bool {
+	t := strings.TrimSpace(s)
+	_, err := strconv.ParseFloat(t, 64)
+	return err == nil && t != "" && !strings.ContainsAny(t, "xXpPnN_iI")
 }

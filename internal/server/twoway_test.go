@@ -1,0 +1,296 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/sim"
+	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
+	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+)
+
+const (
+	twoWayHubSpotToken  = "pat-na1-22222222-2222-3333-4444-555555555555"
+	twoWayAirtableToken = "patSluiceTwoWay001.0123456789abcdef0123456789abcdef"
+)
+
+// twoWayConfig syncs HubSpot contacts and an Airtable table both ways:
+// each side is polled and written to the other. Without echo suppression
+// every write would come back as a change and loop forever.
+const twoWayConfig = `
+listen: 127.0.0.1:0
+store: %[1]s
+admin_tokens:
+  - {name: ops, token: ops-token-0123456789, role: admin}
+sources:
+  hubspot_contacts:
+    poll: {destination: crm, options: {properties: [firstname]}, interval: 1h, overlap: 5s}
+  airtable_contacts:
+    poll: {destination: table, options: {modified_field: Last modified}, interval: 1h, overlap: 5s}
+entities:
+  contact:
+    key: email
+    schema: {type: object, required: [email]}
+flows:
+  crm_to_table:
+    source: hubspot_contacts
+    entity: contact
+    normalize:
+      fields:
+        email: {from: fields.email, type: email}
+        name: {from: fields.firstname}
+    routes:
+      table:
+        destination: table
+        map: {fields: {Email: {from: email}, Name: {from: name}}}
+  table_to_crm:
+    source: airtable_contacts
+    entity: contact
+    normalize:
+      fields:
+        email: {from: fields.Email, type: email}
+        name: {from: fields.Name}
+    routes:
+      crm:
+        destination: crm
+        map: {fields: {email: {from: email}, firstname: {from: name}}}
+destinations:
+  crm:
+    type: hubspot
+    options: {base_url: "%[2]s", token: %[3]s, object: contacts}
+    allow_private_network: true
+    retry_base: 10ms
+    retry_max: 50ms
+  table:
+    type: airtable
+    options: {base_url: "%[4]s", token: %[5]s, base_id: %[6]s, table: Contacts, key_field: Email, rate_per_second: 100}
+    allow_private_network: true
+    retry_base: 10ms
+    retry_max: 50ms
+delivery:
+  lease: 5s
+  poll_interval: 20ms
+`
+
+type twoWay struct {
+	t       *testing.T
+	srv     *server.Server
+	hs      *hubspotsim.Server
+	hsURL   string
+	at      *airtablesim.Server
+	atURL   string
+	adminTo string
+}
+
+func startTwoWay(t *testing.T) *twoWay {
+	t.Helper()
+	hs, err := hubspotsim.New(hubspotsim.Options{Tokens: []string{twoWayHubSpotToken}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := airtablesim.New(airtablesim.Options{Tokens: []string{twoWayAirtableToken}, Seed: 1, RateLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &twoWay{t: t, hs: hs, hsURL: sim.Start(t, hs).URL, at: at, atURL: sim.Start(t, at).URL}
+	raw := fmt.Sprintf(twoWayConfig, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
+		tw.atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
+	c, err := config.Parse([]byte(raw), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Close()
+	})
+	tw.srv = srv
+	tw.adminTo = "http://" + ln.Addr().String()
+	return tw
+}
+
+func (tw *twoWay) call(method, url, token string, body any) map[string]any {
+	tw.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, url, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tw.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		tw.t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw)
+	}
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+// settle polls both sides and waits for the deliveries it started, until a
+// round captures nothing new: the sync has converged.
+func (tw *twoWay) settle() (rounds int) {
+	tw.t.Helper()
+	for rounds = 1; rounds <= 10; rounds++ {
+		n1, err := tw.srv.PollNow(context.Background(), "hubspot_contacts")
+		if err != nil {
+			tw.t.Fatal(err)
+		}
+		n2, err := tw.srv.PollNow(context.Background(), "airtable_contacts")
+		if err != nil {
+			tw.t.Fatal(err)
+		}
+		tw.waitIdle()
+		if n1+n2 == 0 {
+			return rounds
+		}
+	}
+	tw.t.Fatalf("two-way sync did not converge in 10 rounds: it loops")
+	return 0
+}
+
+// waitIdle waits until no event is delivering.
+func (tw *twoWay) waitIdle() {
+	tw.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		res := tw.call("GET", tw.adminTo+"/v1/events?state=delivering&limit=1", "ops-token-0123456789", nil)
+		if evs, _ := res["events"].([]any); len(evs) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tw.t.Fatal("deliveries did not finish")
+}
+
+// events counts every event Sluice captured.
+func (tw *twoWay) events() int {
+	tw.t.Helper()
+	res := tw.call("GET", tw.adminTo+"/v1/events?limit=1000", "ops-token-0123456789", nil)
+	evs, _ := res["events"].([]any)
+	return len(evs)
+}
+
+func (tw *twoWay) hubspotNames() map[string]string {
+	out := map[string]string{}
+	for _, r := range tw.hs.Records("contacts") {
+		out[r["email"]] = r["firstname"]
+	}
+	return out
+}
+
+func (tw *twoWay) airtableNames() map[string]string {
+	out := map[string]string{}
+	for _, r := range tw.at.Records(airtablesim.DefaultBaseID, "Contacts") {
+		email, _ := r.Fields["Email"].(string)
+		name, _ := r.Fields["Name"].(string)
+		out[email] = name
+	}
+	return out
+}
+
+func TestTwoWaySyncHubSpotAirtableConvergesWithoutLoops(t *testing.T) {
+	tw := startTwoWay(t)
+	hsBase := tw.hsURL + "/crm/v3/objects/contacts"
+	atBase := tw.atURL + "/v0/" + airtablesim.DefaultBaseID + "/Contacts"
+
+	// People create records on both sides.
+	for i := range 5 {
+		tw.call("POST", hsBase, twoWayHubSpotToken, map[string]any{"properties": map[string]any{
+			"email": fmt.Sprintf("hs%d@x.co", i), "firstname": fmt.Sprintf("HS%d", i)}})
+	}
+	for i := range 5 {
+		tw.call("POST", atBase, twoWayAirtableToken, map[string]any{"records": []any{map[string]any{
+			"fields": map[string]any{"Email": fmt.Sprintf("at%d@x.co", i), "Name": fmt.Sprintf("AT%d", i)}}}})
+	}
+	tw.settle()
+	hsNames, atNames := tw.hubspotNames(), tw.airtableNames()
+	if len(hsNames) != 10 || len(atNames) != 10 {
+		t.Fatalf("after the first sync: hubspot %v, airtable %v", hsNames, atNames)
+	}
+	for email, name := range hsNames {
+		if atNames[email] != name {
+			t.Fatalf("%s: hubspot %q, airtable %q", email, name, atNames[email])
+		}
+	}
+	// Every captured event is one write to the other side: 10 records, 10
+	// writes; their echoes are not captured.
+	if n := tw.events(); n != 10 {
+		t.Fatalf("events after the first sync = %d, want 10 (echoes captured?)", n)
+	}
+
+	// An edit on one side reaches the other, once.
+	var recID string
+	for _, r := range tw.at.Records(airtablesim.DefaultBaseID, "Contacts") {
+		if r.Fields["Email"] == "hs1@x.co" {
+			recID = r.ID
+		}
+	}
+	tw.call("PATCH", atBase+"/"+recID, twoWayAirtableToken, map[string]any{"fields": map[string]any{"Name": "Edited in Airtable"}})
+	tw.settle()
+	if got := tw.hubspotNames()["hs1@x.co"]; got != "Edited in Airtable" {
+		t.Fatalf("hubspot name = %q after the Airtable edit", got)
+	}
+	if n := tw.events(); n != 11 {
+		t.Fatalf("events after one edit = %d, want 11", n)
+	}
+	// Quiet: further polls capture and write nothing.
+	tw.settle()
+	if n := tw.events(); n != 11 {
+		t.Fatalf("idle sync captured %d more events: a loop", n-11)
+	}
+	if tw.hs.Stats().DuplicatesByKey+tw.at.Stats().DuplicatesByKey != 0 {
+		t.Fatal("a platform holds duplicate records")
+	}
+	if res := tw.call("GET", tw.adminTo+"/v1/audit/verify", "ops-token-0123456789", nil); res["ok"] == false || strings.Contains(fmt.Sprint(res["gaps"]), "event") {
+		t.Fatalf("audit verify: %v", res)
+	}
+}
+
+// TestExampleTwoWayConfigChecks keeps examples/two-way.yaml valid.
+func TestExampleTwoWayConfigChecks(t *testing.T) {
+	raw, err := os.ReadFile("../../examples/two-way.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SLUICE_ADMIN_TOKEN": "ops-token-0123456789", "CRM_TOKEN": twoWayHubSpotToken, "AIRTABLE_TOKEN": twoWayAirtableToken}
+	c, err := config.Parse(raw, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Check(c); err != nil {
+		t.Fatal(err)
+	}
+}
