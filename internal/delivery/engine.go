@@ -536,7 +536,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	if w.d.Observer != nil {
 		w.d.Observer.Attempt(w.d.Name, outcome, status, latency)
 		if settled && err == nil {
-			w.d.Observer.Settled(w.d.Name, d.Attempts, settledOK)
+			attempts := d.Attempts
+			if d.LastError != "" && attempts < 2 {
+				// A person's retry starts the count again, but the record
+				// failed before: it needed a retry all the same.
+				attempts = 2
+			}
+			w.d.Observer.Settled(w.d.Name, attempts, settledOK)
 		}
 	}
 	if err != nil {
@@ -614,8 +620,11 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 		return err
 	}
 	for _, e := range escs {
-		if e.DeliveryID == d.ID && e.Kind == "conflict_review" && e.Status == store.EscalationResolved {
-			return nil // a person chose to overwrite
+		if e.DeliveryID == d.ID && e.Kind == "conflict_review" && e.Status != store.EscalationDiscarded {
+			// A person chose to overwrite: an escalated delivery is only
+			// attempted again after a retry, which keeps its escalation
+			// open until the write lands (or resolved it, before).
+			return nil
 		}
 	}
 	last, err := ex.DeliveryLatestSucceeded(ctx, d.Destination, d.RecordKey)

@@ -58,6 +58,9 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externa
 	})
 	if err == nil {
 		g.logDelivery(ctx, slog.LevelDebug, "delivered", d, "external_id", externalID, "attempt", d.Attempts, "status", at.Status)
+		if g.confirmed != nil && !d.CreatedAt.IsZero() {
+			g.confirmed(g.flowOf(d), d.Destination, g.now().Sub(d.CreatedAt))
+		}
 	}
 	return err
 }

@@ -171,13 +171,14 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	s := &Server{Config: c, Plan: plan, Driver: drv, Log: log}
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
+	s.Metrics.SetDestinations(sortedNames(c.Destinations))
 	// The one wall clock: every component that stamps or compares times
 	// reads this.
 	clock := o.Clock
 	if clock == nil {
 		clock = func() time.Time { return time.Now().UTC() }
 	}
-	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String})
+	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String, Confirmed: s.Metrics.Confirmed})
 	s.Alerter, err = alert.FromConfig(c.Alerts, clock)
 	if err != nil {
 		s.Close()
@@ -186,7 +187,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	failures := &control.FailureCounter{Next: s.Metrics}
 	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: failures, Log: log}
 	var dests []delivery.Destination
-	s.Checker = &control.Checker{Gate: s.Gate, Store: drv.Executor(), Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency}
+	s.Checker = &control.Checker{Gate: s.Gate, Store: drv.Executor(), Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency, Unverifiable: s.Metrics.Unverifiable}
 	for _, name := range sortedNames(c.Destinations) {
 		dc := c.Destinations[name]
 		conn, err := connector.New(dc.Type, connector.Params{Name: name, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
