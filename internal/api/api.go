@@ -40,6 +40,8 @@ type API struct {
 	Log    *slog.Logger
 	// OnChange is called after an action that may create ready work.
 	OnChange func()
+	// Reload, when set, serves POST /v1/config/reload (reload.go).
+	Reload Reloader
 }
 
 type ctxActor struct{}
@@ -75,6 +77,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerDrift(mux) // drift.go: GET /v1/drift
 	a.registerTickets(mux)
 	a.registerReplay(mux)
+	a.registerReload(mux)
 }
 
 // actor is the admin token's name of the current request.

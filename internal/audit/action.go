@@ -70,6 +70,10 @@ const (
 	ActionDestinationPaused  Action = "destination_paused"
 	ActionDestinationResumed Action = "destination_resumed"
 	ActionEventsPruned       Action = "events_pruned"
+	// ActionConfigReloaded: a running server put a new config in force;
+	// the actor asked for it, the outcome is the new version and the
+	// message names the old one and what changed.
+	ActionConfigReloaded Action = "config_reloaded"
 	// ActionPruned is the audit action of a retention batch that deleted
 	// the oldest audit entries. Its message attests the checkpoint it
 	// left (see PrunedMessage).
@@ -86,7 +90,7 @@ func Actions() []Action {
 		ActionEscalationResolved, ActionTicketAssigned, ActionTicketAcknowledged, ActionTicketNoted, ActionPayloadPatched,
 		ActionTicketsBulkRetry, ActionTicketsBulkResolve, ActionTicketsBulkDiscard,
 		ActionReconciliationOpened, ActionReconciliationRetried, ActionReconciliationResolved, ActionConsistencyMismatch,
-		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionPruned,
+		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionConfigReloaded, ActionPruned,
 	}
 }
 

@@ -54,6 +54,9 @@ type Options struct {
 	Concurrency int
 	// Rate, when positive, sends open loop at this many events per second.
 	Rate float64
+	// From, when set, is a SQLite store (e.g. made by PrefillSQLite) the
+	// run starts from, on a copy; Store must then be empty.
+	From string
 	// Drain captures every event with the destination paused, then resumes
 	// it and times the backlog draining: delivery alone.
 	Drain bool
@@ -78,14 +81,21 @@ type Result struct {
 	Store          string
 	Ingest         time.Duration // first send to last acknowledgement
 	EndToEnd       time.Duration // first send (or resume, when draining) to last delivery
+	// EndToEnd99 is the same to the 99th percentile delivery: the rate
+	// without the tail of the last few retries.
+	EndToEnd99     time.Duration
 	AckP50, AckP99 time.Duration
 	// Delivery latency: from the send of an event to its first successful
 	// write in the sink (from resume when draining).
 	DeliveryP50, DeliveryP99 time.Duration
 	SinkRequests             int
 	SinkStatuses             map[int]int
-	DestConcurrency          int // the destination's limit at the end
+	DestConcurrency          int   // the destination's limit at the end
+	PeakRSS                  int64 // of this whole process (server, client and sink), bytes
 }
+
+// EndToEnd99Rate is 99% of the delivered events per EndToEnd99.
+func (r *Result) EndToEnd99Rate() float64 { return 0.99 * rate(r.Events-r.Failed, r.EndToEnd99) }
 
 // IngestRate is acknowledged events per second.
 func (r *Result) IngestRate() float64 { return rate(r.Events-r.Failed, r.Ingest) }
@@ -105,7 +115,7 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "store:          %s\n", r.Store)
 	fmt.Fprintf(w, "events:         %d sent, %d refused or failed\n", r.Events, r.Failed)
 	fmt.Fprintf(w, "ingest:         %.0f events/s (acknowledged after a durable commit)\n", r.IngestRate())
-	fmt.Fprintf(w, "end-to-end:     %.0f events/s (delivered to the sink)\n", r.EndToEndRate())
+	fmt.Fprintf(w, "end-to-end:     %.0f events/s (delivered to the sink); %.0f events/s to the 99th percentile\n", r.EndToEndRate(), r.EndToEnd99Rate())
 	fmt.Fprintf(w, "ack latency:    p50 %s  p99 %s\n", ms(r.AckP50), ms(r.AckP99))
 	fmt.Fprintf(w, "delivery:       p50 %s  p99 %s\n", ms(r.DeliveryP50), ms(r.DeliveryP99))
 	codes := make([]int, 0, len(r.SinkStatuses))
@@ -118,6 +128,9 @@ func (r *Result) Print(w io.Writer) {
 		parts = append(parts, fmt.Sprintf("%d×%d", r.SinkStatuses[c], c))
 	}
 	fmt.Fprintf(w, "sink requests:  %d (%s); destination concurrency at the end: %d\n", r.SinkRequests, strings.Join(parts, ", "), r.DestConcurrency)
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(w, "peak RSS:       %d MiB (this process: server, load client and sink)\n", r.PeakRSS>>20)
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
@@ -213,6 +226,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer cleanup()
+	if o.From != "" {
+		if o.Store != "" {
+			return nil, errors.New("bench: From needs the default (SQLite) store")
+		}
+		if err := copyFile(storeRef, o.From); err != nil {
+			return nil, fmt.Errorf("bench: copy %s: %w", o.From, err)
+		}
+		label += " from a copy of " + o.From
+	}
 
 	sk := newSink(o.Faults, o.Events)
 	sinkSrv := httptest.NewUnstartedServer(sk)
@@ -336,8 +358,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	dl := sk.latencies(sentAt)
 	slices.Sort(dl)
 	res.DeliveryP50, res.DeliveryP99 = pct(dl, 0.50), pct(dl, 0.99)
+	res.EndToEnd99 = sk.nth(int(math.Ceil(0.99 * float64(want)))).Sub(from)
 	res.SinkRequests, res.SinkStatuses = sk.stats()
 	res.DestConcurrency = srv.Engine.Concurrency("sink")
+	res.PeakRSS = peakRSS()
 	return res, nil
 }
 
@@ -564,6 +588,23 @@ func (s *sink) latencies(sent []time.Time) []time.Duration {
 		}
 	}
 	return out
+}
+
+// nth is when the n-th event (1-based, in order of delivery) was written.
+func (s *sink) nth(n int) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := make([]time.Time, 0, s.n)
+	for i, t := range s.first {
+		if !t.IsZero() && !s.gone[i] {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return time.Time{}
+	}
+	slices.SortFunc(ts, time.Time.Compare)
+	return ts[min(max(n, 1), len(ts))-1]
 }
 
 func (s *sink) stats() (int, map[int]int) {

@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -19,12 +23,16 @@ func serveCmd(env *Env) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the server: webhook intake, delivery engine, admin API",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := config.Load(path)
+			load := func() (*config.Config, error) {
+				c, err := config.Load(path)
+				if err == nil && listen != "" {
+					c.Listen = listen
+				}
+				return c, err
+			}
+			c, err := load()
 			if err != nil {
 				return err
-			}
-			if listen != "" {
-				c.Listen = listen
 			}
 			level := slog.LevelInfo
 			if debug && env.logLevel == "" {
@@ -36,6 +44,9 @@ func serveCmd(env *Env) *cobra.Command {
 				return err
 			}
 			defer srv.Close()
+			srv.Load = load
+			stopHUP := reloadOnHUP(cmd.Context(), srv, log)
+			defer stopHUP()
 			ln, err := net.Listen("tcp", c.Listen)
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
@@ -44,11 +55,41 @@ func serveCmd(env *Env) *cobra.Command {
 			v := version.Get()
 			log.Info("sluice serving", "addr", ln.Addr().String(), "store", kind, "version", v.Version, "revision", v.Revision, "go", v.Go)
 			fmt.Fprintf(env.Out, "listening on http://%s\n", ln.Addr())
-			return srv.Run(cmd.Context(), ln)
+			err = srv.Run(cmd.Context(), ln)
+			fmt.Fprintln(env.Out, srv.ShutdownReport())
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "sluice.yaml", "config file")
 	cmd.Flags().StringVar(&listen, "listen", "", "override the listen address")
 	cmd.Flags().BoolVar(&debug, "debug", false, "debug logging (the same as --log-level debug)")
 	return cmd
+}
+
+// reloadOnHUP reloads the config file on every SIGHUP, the Unix convention
+// for daemons. The outcome goes to the log: the new version and what
+// changed, or exactly why the file was refused (field paths), in which
+// case the old config keeps serving.
+func reloadOnHUP(ctx context.Context, srv *server.Server, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-hup:
+				if !ok {
+					return
+				}
+				// Success is logged by the server ("config reloaded").
+				if _, err := srv.Reload(ctx, server.ReloadOptions{Actor: "signal:SIGHUP"}); err != nil {
+					log.Error("config reload refused", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(hup); <-done }
 }

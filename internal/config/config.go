@@ -43,6 +43,11 @@ type Config struct {
 	// Retention deletes finished, old events and audit entries (see
 	// retention.go); off by default.
 	Retention Retention `yaml:"retention"`
+	// ShutdownTimeout bounds a graceful stop (SIGTERM, Ctrl-C): intake
+	// answers 503 at once, and deliveries in flight get this long to finish;
+	// any still running are left leased and retried after their lease
+	// expires at the next start. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 
 	// Dir is the directory of the config file; schema files resolve
 	// relative to it. Not read from YAML.
@@ -318,6 +323,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(30 * time.Second)
 	}
 	for i := range c.AdminTokens {
 		if c.AdminTokens[i].Role == "" {

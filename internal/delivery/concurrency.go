@@ -7,37 +7,46 @@ import (
 
 // Adaptive concurrency bounds. A destination that does not set its
 // concurrency starts at DefaultConcurrency requests in flight and adapts
-// between MinConcurrency and MaxConcurrency.
+// between MinConcurrency and MaxConcurrency. The floor is the fixed
+// default Sluice used before adapting (4), so adapting never holds an
+// untuned destination below what it had: latency is a noisy signal for
+// batch requests, whose latency varies with the batch's size (HubSpot
+// batches of 1-100 records) and with the CPU the machine has to spare. A
+// destination that cannot take four requests at once is the circuit
+// breaker's business, or its configured concurrency's.
 const (
 	DefaultConcurrency = 8
-	MinConcurrency     = 1
+	MinConcurrency     = 4
 	MaxConcurrency     = 64
 )
 
 // latencySlack is how much a round's average latency may exceed the
-// destination's unloaded latency (minRTT) before the limit stops growing
-// and shrinks: twice minRTT, plus a few milliseconds so that a sub-
-// millisecond local sink is not judged by scheduler noise.
+// destination's usual latency before the limit shrinks: twice the usual,
+// plus a few milliseconds so that a sub-millisecond local sink is not
+// judged by scheduler noise.
 const latencySlack = 5 * time.Millisecond
 
 // concLimit is the number of requests a destination may have in flight.
 // Fixed when the destination (or its connector) sets a concurrency;
 // otherwise adaptive, in the manner of TCP congestion control driven by
-// latency (like Netflix's concurrency-limits gradient/AIMD limiters): each
-// round of about limit answers, the limit grows by one if the round's
-// average latency stayed within 2*minRTT+slack and the limit was actually
-// used, and shrinks by a tenth if latency rose past that, if an attempt
-// timed out, or if more than a fifth of the round's answers were
+// latency (like Netflix's concurrency-limits gradient and AIMD limiters):
+// each round of about limit answers, the limit grows by one if it was
+// actually used and the round's average latency stayed within twice the
+// destination's usual latency (a slow moving average of past rounds) plus
+// latencySlack; it shrinks by a tenth if latency jumped past that, if an
+// attempt timed out, or if more than a fifth of the round's answers were
 // retryable failures (5xx, 429). An isolated error does not shrink it:
-// random failures say nothing about load.
+// random failures say nothing about load. The usual latency follows the
+// rounds, so a latency that rises slowly with load (a CPU-bound local
+// sink sharing the machine) does not hold the limit down; the bounds and
+// the failure signals do.
 type concLimit struct {
 	mu       sync.Mutex
 	adaptive bool
 	limit    int
 	inflight int
 
-	minRTT   time.Duration
-	minRTTAt time.Time
+	usual time.Duration // moving average of round latencies
 
 	roundN, roundFail int
 	roundSum          time.Duration
@@ -97,11 +106,6 @@ func (c *concLimit) Release(latency time.Duration, o concOutcome, now time.Time)
 		c.resetRound()
 		return
 	}
-	if o == concOK && (c.minRTT == 0 || latency < c.minRTT || now.Sub(c.minRTTAt) > time.Minute) {
-		// The unloaded latency is re-learnt every minute, so a destination
-		// that got slower for good is not measured against its past.
-		c.minRTT, c.minRTTAt = latency, now
-	}
 	c.roundN++
 	c.roundSum += latency
 	if o == concFailed {
@@ -112,10 +116,15 @@ func (c *concLimit) Release(latency time.Duration, o concOutcome, now time.Time)
 	}
 	avg := c.roundSum / time.Duration(c.roundN)
 	switch {
-	case c.roundFail*5 > c.roundN, c.minRTT > 0 && avg > 2*c.minRTT+latencySlack:
+	case c.roundFail*5 > c.roundN, c.usual > 0 && avg > 2*c.usual+latencySlack:
 		c.shrink()
 	case c.roundPeak*2 >= c.limit:
 		c.limit = min(c.limit+1, MaxConcurrency)
+	}
+	if c.usual == 0 {
+		c.usual = avg
+	} else {
+		c.usual = (9*c.usual + avg) / 10
 	}
 	c.resetRound()
 }

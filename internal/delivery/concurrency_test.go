@@ -27,18 +27,20 @@ func TestConcurrencyGrowsWhileLatencyHolds(t *testing.T) {
 	}
 }
 
-// TestConcurrencyShrinksWhenLatencyRises: once each request slows with
-// the load (the destination is saturated), the limit comes down.
-func TestConcurrencyShrinksWhenLatencyRises(t *testing.T) {
+// TestConcurrencyShrinksWhenLatencyJumps: when requests suddenly take far
+// longer than usual (the destination is struggling), the limit comes down
+// round after round until the new latency has become the usual one.
+func TestConcurrencyShrinksWhenLatencyJumps(t *testing.T) {
 	c, now := newConcLimit(0), time.Unix(0, 0)
 	run(c, &now, 5000, 2*time.Millisecond, concOK)
 	high := c.Limit()
-	got := run(c, &now, 2000, 50*time.Millisecond, concOK)
-	if got >= high/2 {
+	got := run(c, &now, 3*high, 50*time.Millisecond, concOK)
+	if got > high-3 {
 		t.Fatalf("limit %d after latency rose 25-fold (was %d)", got, high)
 	}
-	if got < MinConcurrency {
-		t.Fatalf("limit %d below minimum", got)
+	got = run(c, &now, 20000, 50*time.Millisecond, concOK)
+	if got < MinConcurrency || got > MaxConcurrency {
+		t.Fatalf("limit %d outside its bounds", got)
 	}
 }
 

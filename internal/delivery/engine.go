@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -76,6 +77,7 @@ type Reader interface {
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
 	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
+	SyncBaselineGet(ctx context.Context, destination, recordKey string) (*store.SyncBaseline, error)
 }
 
 // Engine runs one worker per destination.
@@ -89,10 +91,23 @@ type Engine struct {
 	// Lead, when set, runs the maintenance loop (lease recovery, hold
 	// expiry) for as long as this instance is the elected leader, so that
 	// one instance of several runs it; nil runs it here (share.go).
-	Lead  func(ctx context.Context, fn func(context.Context))
-	dests map[string]*worker
-	govs  map[string]*rateGovernor // adaptive rates by credential (credentialKey)
+	Lead func(ctx context.Context, fn func(context.Context))
+
+	// mu guards dests, govs, runCtx and share: Reconfigure replaces
+	// workers while the engine runs (reconfigure.go).
+	mu      sync.RWMutex
+	dests   map[string]*worker
+	govs    map[string]*rateGovernor // adaptive rates by credential (credentialKey)
+	runCtx  context.Context          // set by Run; nil before
+	share   int                      // the ShareRate divisor, applied to new workers too
+	workers sync.WaitGroup
+	// attempting counts deliveries whose attempt is running, for the
+	// shutdown report.
+	attempting atomic.Int64
 }
+
+// Attempting is the number of deliveries whose attempt is running now.
+func (e *Engine) Attempting() int { return int(e.attempting.Load()) }
 
 type worker struct {
 	e        *Engine
@@ -106,6 +121,8 @@ type worker struct {
 	mu       sync.Mutex
 	coolTill time.Time // no request before this (429 penalty)
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	stop     context.CancelFunc // ends run; set by start
+	done     chan struct{}      // closed when run returned (attempts finished)
 }
 
 // errUnhealthy tells the breaker an attempt failed for a reason that says
@@ -118,64 +135,73 @@ var errRateLimited = errors.New("rate limited")
 
 // New builds an engine over the given destinations.
 func New(p Pipeline, r Reader, owner string, lease, poll time.Duration, log *slog.Logger, dests []Destination) *Engine {
-	e := &Engine{Pipeline: p, Store: r, Owner: owner, Lease: lease, Poll: poll, Log: log, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}}
+	e := &Engine{Pipeline: p, Store: r, Owner: owner, Lease: lease, Poll: poll, Log: log, dests: map[string]*worker{}, govs: map[string]*rateGovernor{}, share: 1}
 	for _, d := range dests {
-		c := d.Conn.Constraints()
-		lim := rate.NewLimiter(rate.Inf, 1)
-		if c.RatePerSecond > 0 {
-			burst := c.Burst
-			if burst < 1 {
-				burst = 1
-			}
-			lim = rate.NewLimiter(rate.Limit(c.RatePerSecond), burst)
-		}
-		key := credentialKey(d)
-		gov := e.govs[key]
-		if gov == nil {
-			gov = newRateGovernor(time.Now)
-			e.govs[key] = gov
-		}
-		batch := 1
-		if _, ok := d.Conn.(connector.Batcher); ok && c.BatchSize > 1 {
-			batch = c.BatchSize
-		}
-		timeout := c.Timeout
-		if timeout <= 0 {
-			timeout = 10 * time.Second
-		}
-		if timeout > lease/2 {
-			timeout = lease / 2 // an attempt must end well inside its lease
-		}
-		w := &worker{e: e, d: d, limiter: lim, gov: gov, conc: newConcLimit(c.Concurrency), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
-		failures, openFor := 5, 30*time.Second
-		if d.Conf != nil {
-			failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
-		}
-		name := d.Name
-		w.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name:        d.Name,
-			MaxRequests: 1,
-			Timeout:     openFor,
-			ReadyToTrip: func(c gobreaker.Counts) bool { return int(c.ConsecutiveFailures) >= failures },
-			IsExcluded:  func(err error) bool { return errors.Is(err, errRateLimited) },
-			OnStateChange: func(_ string, from, to gobreaker.State) {
-				log.Warn("circuit state changed", "destination", name, "from", from.String(), "to", to.String())
-				if d.Observer != nil {
-					d.Observer.Breaker(name, to.String())
-				}
-				if to != gobreaker.StateOpen {
-					w.kickSelf()
-				}
-			},
-		})
-		e.dests[d.Name] = w
+		e.dests[d.Name] = e.newWorker(d)
 	}
 	return e
+}
+
+// newWorker builds the worker of one destination: its rate limiter,
+// concurrency slots and circuit breaker.
+func (e *Engine) newWorker(d Destination) *worker {
+	lease, log := e.Lease, e.Log
+	c := d.Conn.Constraints()
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if c.RatePerSecond > 0 {
+		burst := c.Burst
+		if burst < 1 {
+			burst = 1
+		}
+		lim = rate.NewLimiter(rate.Limit(c.RatePerSecond), burst)
+	}
+	key := credentialKey(d)
+	gov := e.govs[key]
+	if gov == nil {
+		gov = newRateGovernor(time.Now)
+		e.govs[key] = gov
+	}
+	batch := 1
+	if _, ok := d.Conn.(connector.Batcher); ok && c.BatchSize > 1 {
+		batch = c.BatchSize
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	if timeout > lease/2 {
+		timeout = lease / 2 // an attempt must end well inside its lease
+	}
+	w := &worker{e: e, d: d, limiter: lim, gov: gov, conc: newConcLimit(c.Concurrency), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+	failures, openFor := 5, 30*time.Second
+	if d.Conf != nil {
+		failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
+	}
+	name := d.Name
+	w.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        d.Name,
+		MaxRequests: 1,
+		Timeout:     openFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return int(c.ConsecutiveFailures) >= failures },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errRateLimited) },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			log.Warn("circuit state changed", "destination", name, "from", from.String(), "to", to.String())
+			if d.Observer != nil {
+				d.Observer.Breaker(name, to.String())
+			}
+			if to != gobreaker.StateOpen {
+				w.kickSelf()
+			}
+		},
+	})
+	return w
 }
 
 // Kick wakes every worker, e.g. after a capture created deliveries, so they
 // do not wait for the next poll.
 func (e *Engine) Kick() {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	for _, w := range e.dests {
 		select {
 		case w.wake <- struct{}{}:
@@ -187,14 +213,16 @@ func (e *Engine) Kick() {
 // Run works until ctx ends, then waits for attempts in flight to finish
 // (their results are committed, so none is lost or repeated needlessly).
 func (e *Engine) Run(ctx context.Context) {
-	var wg sync.WaitGroup
+	e.mu.Lock()
+	e.runCtx = ctx
 	for _, w := range e.dests {
-		wg.Add(1)
-		go func() { defer wg.Done(); w.run(ctx) }()
+		e.start(w)
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); e.singleton(ctx, e.maintain) }()
-	wg.Wait()
+	e.mu.Unlock()
+	e.workers.Add(1)
+	go func() { defer e.workers.Done(); e.singleton(ctx, e.maintain) }()
+	<-ctx.Done()
+	e.workers.Wait() // also workers a reconfiguration started meanwhile
 }
 
 // maintain recovers expired leases and expires holds.
@@ -265,8 +293,10 @@ func (w *worker) run(ctx context.Context) {
 			chunk := claimed[start:end]
 			w.conc.Acquire()
 			inflight.Add(1)
+			w.e.attempting.Add(int64(len(chunk)))
 			go func() {
 				defer inflight.Done()
+				defer w.e.attempting.Add(-int64(len(chunk)))
 				// Attempts finish even when ctx ends: their outcome must be
 				// recorded, or the work waits for its lease to expire.
 				latency, o := w.attempt(context.WithoutCancel(ctx), chunk)
@@ -388,9 +418,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 		w.penalise(retryAfter)
 		w.e.Log.Info("destination rate limit reached: slowing down", "destination", w.d.Name, "rate", w.gov.Rate())
 	}
-	for i, d := range ds {
-		w.settle(ctx, d, results[i], latency)
-	}
+	w.settleAll(ctx, ds, results, latency)
 	switch {
 	case timedOut && health != nil:
 		return latency, concTimeout
@@ -398,6 +426,24 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 		return latency, concFailed
 	}
 	return latency, concOK
+}
+
+// settleAll records the outcomes of one request. The settles of a batch
+// go to the committer together, so they share one transaction and one
+// fsync instead of waiting for one commit after another (a HubSpot batch
+// of 100 was 100 commits in a row); each is still its own unit, so one
+// that fails does not undo the others.
+func (w *worker) settleAll(ctx context.Context, ds []*store.Delivery, results []connector.BatchResult, latency time.Duration) {
+	if len(ds) == 1 {
+		w.settle(ctx, ds[0], results[0], latency)
+		return
+	}
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.settle(ctx, d, results[i], latency) }()
+	}
+	wg.Wait()
 }
 
 // parkAll returns claimed deliveries to the queue without an attempt.
@@ -600,6 +646,48 @@ func (w *worker) hasFallback() bool {
 	return false
 }
 
+// syncedVersion is the record's version in the destination when Sluice
+// last knew it in sync: what Sluice last wrote there, or, for a destination
+// Sluice also polls, the version it last carried to the other side (a sync
+// baseline), whichever is newer. A baseline holds every field the platform
+// returned, so only the fields the new write sets are compared. nil when
+// Sluice knows no version (the first write).
+func syncedVersion(ctx context.Context, ex Reader, destination, key string, next map[string]any) (map[string]any, error) {
+	last, err := ex.DeliveryLatestSucceeded(ctx, destination, key)
+	if errors.Is(err, store.ErrNotFound) {
+		last, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	base, err := ex.SyncBaselineGet(ctx, destination, key)
+	if errors.Is(err, store.ErrNotFound) {
+		base, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	switch {
+	case base != nil && (last == nil || base.SyncedAt.After(last.UpdatedAt)):
+		var all map[string]any
+		if err := json.Unmarshal(base.Fields, &all); err != nil {
+			return nil, nil
+		}
+		out = map[string]any{}
+		for k := range next {
+			if v, ok := all[k]; ok {
+				out[k] = v
+			}
+		}
+	case last != nil:
+		if err := json.Unmarshal(last.Payload, &out); err != nil {
+			return nil, nil
+		}
+	}
+	return out, nil
+}
+
 // codeChanged marks a conflict found before writing: the record changed in
 // the destination since Sluice last wrote it.
 const codeChanged = "CHANGED_SINCE_WRITTEN"
@@ -627,16 +715,9 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 			return nil
 		}
 	}
-	last, err := ex.DeliveryLatestSucceeded(ctx, d.Destination, d.RecordKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	wrote, err := syncedVersion(ctx, ex, d.Destination, d.RecordKey, next)
+	if err != nil || wrote == nil {
 		return err
-	}
-	var wrote map[string]any
-	if err := json.Unmarshal(last.Payload, &wrote); err != nil {
-		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.timeout)
 	_, found, ok, err := lk.Lookup(lctx, d.RecordKey)

@@ -19,22 +19,31 @@ import (
 // rates. Safe to call while the engine runs.
 func (e *Engine) ShareRate(n int) {
 	n = max(n, 1)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.share = n
 	for _, w := range e.dests {
-		c := w.d.Conn.Constraints()
-		if c.RatePerSecond > 0 {
-			w.limiter.SetLimit(rate.Limit(c.RatePerSecond / float64(n)))
-			w.limiter.SetBurst(max(1, max(1, c.Burst)/n))
-		}
-		if rs, ok := w.d.Conn.(connector.RateSharer); ok {
-			rs.ShareRate(n)
-		}
+		w.shareRate(n)
+	}
+}
+
+func (w *worker) shareRate(n int) {
+	c := w.d.Conn.Constraints()
+	if c.RatePerSecond > 0 {
+		w.limiter.SetLimit(rate.Limit(c.RatePerSecond / float64(n)))
+		w.limiter.SetBurst(max(1, max(1, c.Burst)/n))
+	}
+	if rs, ok := w.d.Conn.(connector.RateSharer); ok {
+		rs.ShareRate(n)
 	}
 }
 
 // Rate is the token bucket's current rate of a destination (requests per
 // second, 0 when unlimited or unknown), for /readyz and tests.
 func (e *Engine) Rate(destination string) float64 {
+	e.mu.RLock()
 	w := e.dests[destination]
+	e.mu.RUnlock()
 	if w == nil || w.limiter.Limit() == rate.Inf {
 		return 0
 	}
@@ -54,7 +63,9 @@ func (e *Engine) singleton(ctx context.Context, fn func(context.Context)) {
 // Concurrency is a destination's current limit of requests in flight
 // (adaptive unless configured), for /readyz, metrics and tests.
 func (e *Engine) Concurrency(destination string) int {
+	e.mu.RLock()
 	w := e.dests[destination]
+	e.mu.RUnlock()
 	if w == nil {
 		return 0
 	}
@@ -64,7 +75,9 @@ func (e *Engine) Concurrency(destination string) int {
 // AdaptiveRate is the adaptive rate a destination's credential is held to
 // after real 429s (requests per second), 0 while no limit was detected.
 func (e *Engine) AdaptiveRate(destination string) float64 {
+	e.mu.RLock()
 	w := e.dests[destination]
+	e.mu.RUnlock()
 	if w == nil {
 		return 0
 	}

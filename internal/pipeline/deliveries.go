@@ -80,6 +80,9 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 			return err
 		}
 	}
+	if err := g.recordSyncPoint(ctx, tx, d, now); err != nil {
+		return err
+	}
 	msg := at.Message
 	if externalID != "" {
 		msg = "external id " + externalID

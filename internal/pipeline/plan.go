@@ -8,6 +8,7 @@ package pipeline
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -26,6 +27,9 @@ type Plan struct {
 	Version string
 	flows   map[string]*Flow // by flow name
 	bySrc   map[string]*Flow // by source name
+
+	pollOnce sync.Once
+	polled   map[string]string // poll source -> destination it reads
 }
 
 // Flow is one compiled flow.
@@ -208,4 +212,17 @@ func (r *Route) matches(record map[string]any) (bool, error) {
 	}
 	b, _ := out.(bool)
 	return b, nil
+}
+
+// polledDestinations maps each poll source to the destination it reads.
+func (p *Plan) polledDestinations() map[string]string {
+	p.pollOnce.Do(func() {
+		p.polled = map[string]string{}
+		for name, s := range p.Config.Sources {
+			if s != nil && s.Poll != nil {
+				p.polled[name] = s.Poll.Destination
+			}
+		}
+	})
+	return p.polled
 }

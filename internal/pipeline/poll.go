@@ -140,3 +140,35 @@ func (g *Gate) PollCursor(ctx context.Context, source string) (string, error) {
 	}
 	return c, err
 }
+
+// recordSyncPoint runs when a delivery succeeds. If its event was polled
+// from a destination, the version it carried is now on both sides: it
+// becomes that destination's sync baseline for the record (and the
+// identity map learns the record's ID there), so a later write into that
+// destination can tell whether someone changed the record there since.
+func (g *Gate) recordSyncPoint(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, now time.Time) error {
+	polled := g.Plan().polledDestinations()
+	if len(polled) == 0 || d.RecordKey == "" {
+		return nil
+	}
+	ev, err := tx.EventGetByID(ctx, d.EventID)
+	if err != nil {
+		return err
+	}
+	dest, ok := polled[ev.Source]
+	if !ok || dest == d.Destination {
+		return nil
+	}
+	var p PolledPayload
+	if err := json.Unmarshal(ev.Raw, &p); err != nil || p.ID == "" || p.Deleted {
+		return nil
+	}
+	fields, err := json.Marshal(p.Fields)
+	if err != nil {
+		return nil
+	}
+	if err := tx.SyncBaselinePut(ctx, &store.SyncBaseline{Destination: dest, RecordKey: d.RecordKey, ExternalID: p.ID, Fields: fields, SyncedAt: now}); err != nil {
+		return err
+	}
+	return tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: dest, RecordKey: d.RecordKey, ExternalID: p.ID, Now: now})
+}

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/internal/config"
 )
@@ -21,7 +23,9 @@ const Mask = "[redacted]"
 
 // Redactor replaces known secret values and bearer credentials.
 type Redactor struct {
-	r *strings.Replacer
+	mu      sync.Mutex // serializes Extend
+	secrets []string
+	r       atomic.Pointer[strings.Replacer]
 }
 
 // minLen keeps short values (a port, "true") from being treated as secrets
@@ -32,6 +36,22 @@ var bearer = regexp.MustCompile(`(?i)(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8
 
 // New builds a redactor for the given secret values.
 func New(secrets ...string) *Redactor {
+	r := &Redactor{}
+	r.Extend(secrets...)
+	return r
+}
+
+// Extend adds secrets to mask, keeping the ones known already: a config
+// reload brings new credentials, and text written under the old ones may
+// still pass through. Safe to call while String runs.
+func (r *Redactor) Extend(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = append(r.secrets, secrets...)
+	r.r.Store(replacer(r.secrets))
+}
+
+func replacer(secrets []string) *strings.Replacer {
 	seen := map[string]bool{}
 	var list []string
 	for _, s := range secrets {
@@ -48,7 +68,7 @@ func New(secrets ...string) *Redactor {
 	for _, s := range list {
 		pairs = append(pairs, s, Mask)
 	}
-	return &Redactor{r: strings.NewReplacer(pairs...)}
+	return strings.NewReplacer(pairs...)
 }
 
 // String returns s with every secret masked.
@@ -56,7 +76,7 @@ func (r *Redactor) String(s string) string {
 	if r == nil || s == "" {
 		return s
 	}
-	s = r.r.Replace(s)
+	s = r.r.Load().Replace(s)
 	return bearer.ReplaceAllString(s, "$1 "+Mask)
 }
 

@@ -15,10 +15,10 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/alert"
-	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	_ "github.com/sluicehq/sluice/internal/connector/airtable" // registers "airtable"
@@ -32,7 +32,6 @@ import (
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/httperr"
-	"github.com/sluicehq/sluice/internal/ingest"
 	"github.com/sluicehq/sluice/internal/lint"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/pipeline"
@@ -46,24 +45,49 @@ import (
 
 // Server is one running Sluice instance.
 type Server struct {
+	// Config is the config the server started with. Settings that cannot
+	// change live (listen, store, delivery, alerts, retention,
+	// consistency, poll sources) are read from it; the rest follow
+	// reloads (reload.go).
 	Config    *config.Config
-	Plan      *pipeline.Plan
 	Driver    store.Driver
 	Committer *store.Committer
 	Gate      *pipeline.Gate
 	Engine    *delivery.Engine
-	Handler   http.Handler
-	Metrics   *metrics.Metrics
-	Checker   *control.Checker
-	Alerter   *alert.Alerter
-	SLA       *control.SLAWatcher
-	Drift     *control.SourceDrift
-	Log       *slog.Logger
-	conns     []connector.Connector
-	pollers   []*trigger.Poller // poll.go
-	peers     *peers            // cluster.go
-	ready     bool
-	mu        sync.Mutex
+	// Handler serves the HTTP handlers of the config in force.
+	Handler http.Handler
+	Metrics *metrics.Metrics
+	Alerter *alert.Alerter
+	SLA     *control.SLAWatcher
+	Drift   *control.SourceDrift
+	Log     *slog.Logger
+	// Load reads the config again for Reload (SIGHUP, POST
+	// /v1/config/reload); nil: the server cannot reload.
+	Load func() (*config.Config, error)
+
+	red      *redact.Redactor
+	unlock   func() // releases the SQLite serve lock
+	failures *control.FailureCounter
+	gen      atomic.Pointer[generation] // the config in force
+	reloadMu sync.Mutex                 // one reload at a time
+	pollers  []*trigger.Poller          // poll.go
+	peers    *peers                     // cluster.go
+	ready    bool
+	draining atomic.Bool    // stopping: new requests get 503
+	report   ShutdownReport // of the last stop
+	mu       sync.Mutex
+}
+
+// Checker is the consistency checker of the config in force.
+func (s *Server) Checker() *control.Checker { return s.gen.Load().checker }
+
+// Version is the version (content hash) of the config in force.
+func (s *Server) Version() string { return s.gen.Load().plan.Version }
+
+func (s *Server) isReady() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ready
 }
 
 // Check compiles everything a config describes without opening the store:
@@ -164,11 +188,20 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	}
 	red := redact.New(append(redact.FromConfig(c), alert.Secrets(c.Alerts)...)...)
 	log = slog.New(red.Handler(log.Handler()))
+	// One server per SQLite file: a second one would claim the same work
+	// believing it is the only writer.
+	unlock := func() {}
+	if kind, target := c.StoreKind(); kind == "sqlite" {
+		if unlock, err = storesqlite.Lock(target); err != nil {
+			return nil, err
+		}
+	}
 	drv, err := OpenStore(ctx, c)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
-	s := &Server{Config: c, Plan: plan, Driver: drv, Log: log}
+	s := &Server{Config: c, Driver: drv, Log: log, red: red, unlock: unlock}
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
 	s.Metrics.SetDestinations(sortedNames(c.Destinations))
@@ -184,62 +217,53 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		s.Close()
 		return nil, err
 	}
-	failures := &control.FailureCounter{Next: s.Metrics}
-	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: failures, Log: log}
-	var dests []delivery.Destination
-	s.Checker = &control.Checker{Gate: s.Gate, Store: drv.Executor(), Conns: map[string]connector.Connector{}, Observe: s.Metrics.Consistency, Unverifiable: s.Metrics.Unverifiable}
-	for _, name := range sortedNames(c.Destinations) {
-		dc := c.Destinations[name]
-		conn, err := connector.New(dc.Type, connector.Params{Name: name, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("destinations.%s: %w", name, err)
-		}
-		s.conns = append(s.conns, conn)
-		s.Checker.Conns[name] = conn
-		dests = append(dests, delivery.Destination{Name: name, Conn: conn, Conf: dc, Observer: failures})
-	}
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
-	s.Engine = delivery.New(s.Gate, drv.Executor(), owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, dests)
-	s.peers = newPeers(s, owner)
-	if err := s.buildPollers(s.Checker.Conns); err != nil {
-		s.Close()
-		return nil, err
-	}
-
-	ing, err := ingest.New(s.Gate, c, log)
+	s.failures = &control.FailureCounter{Next: s.Metrics}
+	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: s.failures, Log: log}
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
+	g, err := s.provision(c, nil)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	ing.OnCaptured = s.wake
-	ing.Observe = s.Metrics.Intake
-	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
-	ing.Inspect = s.Drift.Observe
-	mux := http.NewServeMux()
-	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Store: drv.Executor(), StoreName: drv.Name(), Checker: s.Checker, Drift: s.Drift, Config: c, Log: log, OnChange: s.wake}).Register(mux)
+	s.Gate.SetPlan(g.plan) // the same config, compiled once more by provision
+	s.gen.Store(g)
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
+	s.Engine = delivery.New(s.Gate, drv.Executor(), owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, g.dests)
+	s.peers = newPeers(s, owner)
+	if err := s.buildPollers(g.conns); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+			httperr.Write(w, &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "shutting_down", Msg: "sluice is shutting down; retry shortly", RetryAfter: 5 * time.Second})
+			return
+		}
+		s.gen.Load().handler.ServeHTTP(w, r)
+	})
+	return s, nil
+}
+
+// registerOps adds the endpoints that are not the intake or the admin API:
+// metrics and the health probes.
+func (s *Server) registerOps(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "version": version.Get()})
+		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "version": version.Get(), "config_version": s.Version()})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		ready := s.ready
-		s.mu.Unlock()
-		if !ready {
+		if !s.isReady() {
 			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "not_ready", "starting or stopping"))
 			return
 		}
-		if _, err := drv.Executor().DestinationStateGet(r.Context(), "_"); err != nil {
+		if _, err := s.Driver.Executor().DestinationStateGet(r.Context(), "_"); err != nil {
 			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "store_unavailable", "store not reachable"))
 			return
 		}
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "leader": s.peers.lead.Leading(), "instances": s.peers.members.Count()})
 	})
-	s.Handler = mux
-	return s, nil
 }
 
 // Run serves HTTP on ln and runs the engine until ctx ends, then shuts down
@@ -269,14 +293,36 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	// Drain: new requests get 503 with Retry-After from now on (the
+	// listener closes too); the engine claims nothing more, and the
+	// attempts in flight get until the shutdown timeout to finish and
+	// commit their outcomes. Requests already inside finish as well: a
+	// capture that started is committed and answered.
 	s.mu.Lock()
 	s.ready = false
 	s.mu.Unlock()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	s.draining.Store(true)
+	began := time.Now()
+	timeout := s.gen.Load().cfg.ShutdownTimeout.D()
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	_ = srv.Shutdown(shutCtx)
+	rep := ShutdownReport{InFlight: s.Engine.Attempting(), Timeout: timeout, Lease: s.Config.Delivery.Lease.D()}
 	stopEngine()
-	<-engDone
+	_ = srv.Shutdown(shutCtx)
+	select {
+	case <-engDone:
+	case <-shutCtx.Done():
+	}
+	rep.Left = s.Engine.Attempting()
+	rep.Finished = max(rep.InFlight-rep.Left, 0)
+	rep.Took = time.Since(began)
+	s.mu.Lock()
+	s.report = rep
+	s.mu.Unlock()
+	s.Log.Info("sluice stopped", "in_flight", rep.InFlight, "finished", rep.Finished, "left_leased", rep.Left, "took", rep.Took.Round(time.Millisecond))
 	<-slaDone
 	waitPollers()
 	waitPeers()
@@ -286,15 +332,49 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// ShutdownReport says what a graceful stop did.
+type ShutdownReport struct {
+	// InFlight deliveries were being attempted when the stop began;
+	// Finished of them completed and were recorded; Left were still
+	// running at the timeout and stay leased: the next start retries them
+	// (as ambiguous, so nothing is written twice) once the lease expires.
+	InFlight, Finished, Left int
+	Took                     time.Duration
+	Timeout, Lease           time.Duration
+}
+
+func (r ShutdownReport) String() string {
+	s := fmt.Sprintf("stopped: intake closed; %d deliveries in flight, %d finished", r.InFlight, r.Finished)
+	if r.Left > 0 {
+		s += fmt.Sprintf(", %d still running after %s left leased: the next start retries them once their lease (%s) expires", r.Left, r.Timeout, r.Lease)
+	} else {
+		s += ", none left"
+	}
+	return s + fmt.Sprintf(" (took %s)", r.Took.Round(time.Millisecond))
+}
+
+// ShutdownReport is what the last Run's graceful stop did.
+func (s *Server) ShutdownReport() ShutdownReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.report
+}
+
 // Close releases the store and connectors.
 func (s *Server) Close() error {
-	for _, c := range s.conns {
-		c.Close()
+	if g := s.gen.Load(); g != nil {
+		for _, c := range g.conns {
+			c.Close()
+		}
 	}
 	if s.Committer != nil {
 		s.Committer.Close()
 	}
-	return s.Driver.Close()
+	err := s.Driver.Close()
+	if s.unlock != nil {
+		s.unlock()
+	}
+	return err
 }
 
 // checkPeriodically runs sampled consistency checks until ctx ends.
@@ -307,7 +387,7 @@ func (s *Server) checkPeriodically(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		reps, err := s.Checker.Check(ctx, control.CheckParams{Sample: s.Config.Consistency.Sample})
+		reps, err := s.Checker().Check(ctx, control.CheckParams{Sample: s.Config.Consistency.Sample})
 		if err != nil {
 			if ctx.Err() == nil {
 				s.Log.Error("consistency check", "err", err)

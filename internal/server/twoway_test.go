@@ -70,14 +70,16 @@ flows:
 destinations:
   crm:
     type: hubspot
-    options: {base_url: "%[2]s", token: %[3]s, object: contacts}
+    options: {base_url: "%[2]s", token: %[3]s, object: contacts, lookup_properties: [firstname]}
     allow_private_network: true
+    on_conflict: review
     retry_base: 10ms
     retry_max: 50ms
   table:
     type: airtable
     options: {base_url: "%[4]s", token: %[5]s, base_id: %[6]s, table: Contacts, key_field: Email, rate_per_second: 100}
     allow_private_network: true
+    on_conflict: review
     retry_base: 10ms
     retry_max: 50ms
 delivery:
@@ -292,5 +294,56 @@ func TestExampleTwoWayConfigChecks(t *testing.T) {
 	}
 	if err := server.Check(c); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTwoWayConflictWhenBothSidesChanged edits one record on both sides
+// between polls: neither side is overwritten; each direction opens a
+// conflict review showing both versions.
+func TestTwoWayConflictWhenBothSidesChanged(t *testing.T) {
+	tw := startTwoWay(t)
+	hsBase := tw.hsURL + "/crm/v3/objects/contacts"
+	atBase := tw.atURL + "/v0/" + airtablesim.DefaultBaseID + "/Contacts"
+	created := tw.call("POST", hsBase, twoWayHubSpotToken, map[string]any{"properties": map[string]any{"email": "both@x.co", "firstname": "Both"}})
+	tw.settle()
+	var recID string
+	for _, r := range tw.at.Records(airtablesim.DefaultBaseID, "Contacts") {
+		if r.Fields["Email"] == "both@x.co" {
+			recID = r.ID
+		}
+	}
+	if recID == "" {
+		t.Fatal("record did not reach Airtable")
+	}
+	tw.call("PATCH", hsBase+"/"+fmt.Sprint(created["id"]), twoWayHubSpotToken, map[string]any{"properties": map[string]any{"firstname": "From HubSpot"}})
+	tw.call("PATCH", atBase+"/"+recID, twoWayAirtableToken, map[string]any{"fields": map[string]any{"Name": "From Airtable"}})
+	for _, src := range []string{"hubspot_contacts", "airtable_contacts"} {
+		if _, err := tw.srv.PollNow(context.Background(), src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	var escs []any
+	for time.Now().Before(deadline) {
+		res := tw.call("GET", tw.adminTo+"/v1/escalations?status=open", "ops-token-0123456789", nil)
+		escs, _ = res["escalations"].([]any)
+		if len(escs) >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(escs) != 2 {
+		t.Fatalf("open escalations = %v, want one conflict per direction", escs)
+	}
+	for _, e := range escs {
+		if k := e.(map[string]any)["kind"]; k != "conflict_review" {
+			t.Fatalf("escalation kind = %v, want conflict_review", k)
+		}
+	}
+	if got := tw.hubspotNames()["both@x.co"]; got != "From HubSpot" {
+		t.Fatalf("HubSpot overwritten: %q", got)
+	}
+	if got := tw.airtableNames()["both@x.co"]; got != "From Airtable" {
+		t.Fatalf("Airtable overwritten: %q", got)
 	}
 }

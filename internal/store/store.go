@@ -184,6 +184,19 @@ type Escalation struct {
 // audit (a leaf), which also hashes and verifies the chain.
 type AuditEntry = audit.Entry
 
+// SyncBaseline is a record's version in a polled destination at the last
+// moment Sluice knew both sides agreed: when a change polled from there was
+// delivered to the other side. Conflict review compares the destination's
+// current version with it, so a change made on both sides since is caught
+// even on a side Sluice never wrote to.
+type SyncBaseline struct {
+	Destination string
+	RecordKey   string
+	ExternalID  string
+	Fields      json.RawMessage // the platform's fields at that version
+	SyncedAt    time.Time
+}
+
 // Identity links a record key to its ID in one destination.
 type Identity struct {
 	Destination string
@@ -285,6 +298,11 @@ type Executor interface {
 	// PollCursorPut moves a poll source's position; callers do it in the
 	// transaction that captures the records it covers.
 	PollCursorPut(ctx context.Context, source, cursor string, now time.Time) error
+	// SyncBaselineGet is the version of a record Sluice last knew to be in
+	// sync in a destination it also polls; ErrNotFound if none.
+	SyncBaselineGet(ctx context.Context, destination, recordKey string) (*SyncBaseline, error)
+	// SyncBaselinePut records a sync point (replacing the previous one).
+	SyncBaselinePut(ctx context.Context, b *SyncBaseline) error
 
 	EscalationInsert(ctx context.Context, e *Escalation) error
 	EscalationGetByID(ctx context.Context, id string) (*Escalation, error)

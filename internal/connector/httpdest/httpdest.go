@@ -262,7 +262,11 @@ func New(name string, o Options) (connector.Connector, error) {
 
 	c.client, c.transport = connector.HTTPClient(name, o.Egress)
 	c.rt = &connector.RoundTrip{Client: c.client, MaxBody: maxBodyRead}
-	c.transport.MaxIdleConnsPerHost = max(o.Concurrency, 4)
+	// Keep a connection for every request that may be in flight: without
+	// a concurrency option the engine adapts it up to 64
+	// (delivery.MaxConcurrency), and connections beyond the idle pool
+	// would be closed after each request and dialled again.
+	c.transport.MaxIdleConnsPerHost = max(o.Concurrency, 64)
 	if c.lookup != nil {
 		return &LookupConn{Conn: c}, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,6 +244,19 @@ func Exercise(t *testing.T, open Opener) {
 			t.Fatalf("cursor = %q %v, want the committed one", c, err)
 		}
 		inTx(t, d, func(tx store.ExecutorTx) error { return tx.PollCursorPut(ctx(t), "contacts", `{"at":"3"}`, now) })
+		if _, err := ex.SyncBaselineGet(ctx(t), "crm", "a@x.co"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing baseline: %v", err)
+		}
+		for _, name := range []string{"Ann", "Annie"} {
+			inTx(t, d, func(tx store.ExecutorTx) error {
+				return tx.SyncBaselinePut(ctx(t), &store.SyncBaseline{Destination: "crm", RecordKey: "a@x.co", ExternalID: "101",
+					Fields: json.RawMessage(`{"firstname":"` + name + `"}`), SyncedAt: now})
+			})
+		}
+		b, err := ex.SyncBaselineGet(ctx(t), "crm", "a@x.co")
+		if err != nil || b.ExternalID != "101" || !strings.Contains(string(b.Fields), "Annie") || !b.SyncedAt.Equal(now.Truncate(time.Millisecond)) && b.SyncedAt.Sub(now).Abs() > time.Millisecond {
+			t.Fatalf("baseline = %+v %v", b, err)
+		}
 		if c, err := ex.PollCursorGet(ctx(t), "contacts"); err != nil || c != `{"at":"3"}` {
 			t.Fatalf("cursor = %q %v, want the last committed", c, err)
 		}
