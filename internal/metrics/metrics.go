@@ -33,6 +33,7 @@ type Metrics struct {
 	unverified *prometheus.GaugeVec
 	settled    *prometheus.CounterVec
 	confirmed  *prometheus.HistogramVec
+	complete   *prometheus.GaugeVec
 	stores     *storeCollector
 }
 
@@ -74,12 +75,16 @@ func New(ex store.Executor, cacheFor time.Duration, log *slog.Logger) *Metrics {
 		Help:    "End-to-end processing latency of confirmed deliveries by flow and destination: from the record's routing (its capture, or its release for a held record) to the destination's confirmation, retries and waits included.",
 		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
 	}, []string{"flow", "destination"})
+	m.complete = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sluice_audit_completeness",
+		Help: "The last periodic audit completeness check: events checked, events whose audit trail does not explain their state (incomplete; should be 0), and when it ran (checked_at, unix seconds).",
+	}, []string{"measure"})
 	m.settled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_deliveries_settled_total",
 		Help: "Deliveries that reached their end, by destination, result (succeeded, escalated) and whether they needed a retry. Retry success rate = succeeded{retried=\"true\"} / sum{retried=\"true\"}.",
 	}, []string{"destination", "result", "retried"})
 	m.stores = &storeCollector{ex: ex, cacheFor: cacheFor, log: log}
-	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.unverified, m.settled, m.confirmed,
+	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.unverified, m.settled, m.confirmed, m.complete,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.stores)
 	return m
@@ -129,6 +134,13 @@ func (m *Metrics) Consistency(destination string, ratio float64) {
 func (m *Metrics) Unverifiable(destination string) {
 	m.consistent.DeleteLabelValues(destination)
 	m.unverified.WithLabelValues(destination).Set(1)
+}
+
+// Completeness publishes one audit completeness check.
+func (m *Metrics) Completeness(events, incomplete int, at time.Time) {
+	m.complete.WithLabelValues("events").Set(float64(events))
+	m.complete.WithLabelValues("incomplete").Set(float64(incomplete))
+	m.complete.WithLabelValues("checked_at").Set(float64(at.Unix()))
 }
 
 // Confirmed observes one confirmed delivery's end-to-end latency.

@@ -286,6 +286,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
 		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
+	go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.verifyPeriodically(ctx, time.Minute, completenessEvery) })
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()
@@ -378,6 +379,37 @@ func (s *Server) Close() error {
 }
 
 // checkPeriodically runs sampled consistency checks until ctx ends.
+// completenessEvery is how often the leader re-proves that every event's
+// audit trail explains its state (a full scan of the audit log).
+const completenessEvery = 15 * time.Minute
+
+// verifyPeriodically runs the audit completeness check first after first,
+// then every every, and publishes the result as metrics (logging
+// completeness); gaps are also logged.
+func (s *Server) verifyPeriodically(ctx context.Context, first, every time.Duration) {
+	t := time.NewTimer(first)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(every)
+		comp, err := pipeline.VerifyComplete(ctx, s.Driver.Executor())
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Log.Error("audit completeness check", "err", err)
+			}
+			continue
+		}
+		s.Metrics.Completeness(comp.Events, len(comp.Gaps), time.Now())
+		for _, g := range comp.Gaps {
+			s.Log.Warn("event audit trail incomplete", "event_id", g.EventID, "state", g.State, "trail_state", g.Trail, "reason", g.Reason)
+		}
+	}
+}
+
 func (s *Server) checkPeriodically(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
