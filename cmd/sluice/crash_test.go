@@ -60,10 +60,11 @@ const crashSecret = "crash-test-secret-0123456789"
 const crashConfig = `
 listen: %q
 store: %q
-admin_tokens: [{name: test, token: crash-admin-token-0123456789}]
+admin_tokens: [{name: test, token: crash-admin-token-0123456789, role: admin}]
 sources:
   load:
     signature: {scheme: hmac-sha256, secrets: [%q]}
+    quota: {requests_per_second: 1000000, bytes_per_second: 1073741824}
 entities:
   lead: {key: email}
 flows:

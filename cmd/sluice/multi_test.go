@@ -39,10 +39,11 @@ const multiAdmin = "multi-admin-token-0123456789"
 const multiConfig = `
 listen: %q
 store: %q
-admin_tokens: [{name: test, token: ` + multiAdmin + `}]
+admin_tokens: [{name: test, token: ` + multiAdmin + `, role: admin}]
 sources:
   load:
     signature: {scheme: hmac-sha256, secrets: [%q]}
+    quota: {requests_per_second: 1000000, bytes_per_second: 1073741824}
     idempotency_field: id
 entities:
   lead: {key: email}

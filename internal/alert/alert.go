@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/egress"
+	"github.com/sluicehq/sluice/internal/redact"
 )
 
 // Severities, most urgent first.
@@ -182,20 +183,7 @@ func (a *Alerter) SetSecrets(secrets ...string) {
 func Secrets(c config.Alerts) []string {
 	var out []string
 	for _, ch := range c.Channels {
-		if ch.URL != "" {
-			out = append(out, ch.URL)
-			if u, err := url.Parse(ch.URL); err == nil {
-				out = append(out, u.RawQuery)
-				// A long path is a token (Slack's /services/T…/B…/…); a
-				// short one (/hook) is not worth masking everywhere.
-				if len(u.Path) >= 16 {
-					out = append(out, u.EscapedPath(), u.Path)
-				}
-				if p, ok := u.User.Password(); ok {
-					out = append(out, p)
-				}
-			}
-		}
+		out = append(out, redact.URLSecrets(ch.URL)...)
 		out = append(out, ch.Secret, ch.Password)
 	}
 	var keep []string

@@ -241,7 +241,7 @@ func TestAlerterReturnsAndCountsFailuresWithoutSecrets(t *testing.T) {
 func TestFromConfigBuildsChannelsAndListsSecrets(t *testing.T) {
 	t.Parallel()
 	c, err := config.Parse([]byte(`
-sources: {s: {}}
+sources: {s: {allow_unsigned: true}}
 alerts:
   window: 2m
   channels:

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bufio"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,15 @@ type API struct {
 }
 
 type ctxActor struct{}
+
+type ctxRole struct{}
+
+// viewer reports whether the request's token may only read; such readers
+// see sensitive fields masked, in records and in bodies.
+func viewer(r *http.Request) bool {
+	role, _ := r.Context().Value(ctxRole{}).(string)
+	return role != "admin"
+}
 
 // Register adds the admin routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -108,7 +118,8 @@ func (a *API) auth(mutating bool, h httperr.HandlerFunc) http.Handler {
 			return httperr.New(http.StatusForbidden, "forbidden", fmt.Sprintf("token %q has role %s; this action needs admin", match.Name, match.Role))
 		}
 		ctx := r.Context()
-		r = r.WithContext(contextWith(ctx, ctxActor{}, "admin:"+match.Name))
+		ctx = contextWith(ctx, ctxActor{}, "admin:"+match.Name)
+		r = r.WithContext(contextWith(ctx, ctxRole{}, match.Role))
 		return h(w, r)
 	})
 }
@@ -186,12 +197,30 @@ func (a *API) eventList(w http.ResponseWriter, r *http.Request, state string) er
 	if err != nil {
 		return err
 	}
-	out := make([]EventJSON, len(evs))
-	for i, e := range evs {
-		out[i] = eventJSON(e, false)
+	return streamList(w, "events", len(evs), func(i int) any { return eventJSON(evs[i], false) })
+}
+
+// streamList writes {"<key>": [items...]} one item at a time, so a page of
+// summaries never exists twice in memory (as values and as one encoded
+// buffer). Lists carry summaries only; bodies and records are on the
+// single-item views.
+func streamList(w http.ResponseWriter, key string, n int, item func(i int) any) error {
+	httperr.SecurityHeaders(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	fmt.Fprintf(bw, "{%q: [", key)
+	for i := range n {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		if err := enc.Encode(item(i)); err != nil {
+			return nil // headers are sent; the client sees a truncated body
+		}
 	}
-	httperr.JSON(w, http.StatusOK, map[string]any{"events": out})
-	return nil
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // EventDetail is GET /v1/events/{id}: the event, its deliveries, its
@@ -241,8 +270,38 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range au {
 		det.Timeline = append(det.Timeline, auditJSON(e))
 	}
+	if viewer(r) {
+		a.maskForViewer(ev, &det)
+	}
 	httperr.JSON(w, http.StatusOK, det)
 	return nil
+}
+
+// maskForViewer hides the event's sensitive values from a viewer: fields
+// in the record, and the values wherever else they appear (the raw body,
+// destination payloads, errors a destination echoed, audit messages).
+func (a *API) maskForViewer(ev *store.Event, det *EventDetail) {
+	f := a.Gate.Plan().Flow(ev.Flow)
+	if f == nil || len(f.Sensitive()) == 0 {
+		return
+	}
+	vals := f.SensitiveValues(ev.Canonical, ev.Raw)
+	mask := func(s string) string { return pipeline.MaskValues(s, vals) }
+	det.Event.Record = pipeline.MaskJSON(f.MaskRecord(det.Event.Record), vals)
+	det.Event.Raw = mask(det.Event.Raw)
+	det.Event.Errors = pipeline.MaskJSON(det.Event.Errors, vals)
+	for i := range det.Deliveries {
+		d := &det.Deliveries[i]
+		d.Payload = pipeline.MaskJSON(d.Payload, vals)
+		d.LastError = mask(d.LastError)
+	}
+	for i := range det.Escalations {
+		det.Escalations[i].LastError = mask(det.Escalations[i].LastError)
+		det.Escalations[i].Reason = mask(det.Escalations[i].Reason)
+	}
+	for i := range det.Timeline {
+		det.Timeline[i].Message = mask(det.Timeline[i].Message)
+	}
 }
 
 type reasonBody struct {

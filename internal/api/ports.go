@@ -15,6 +15,8 @@ import (
 type Pipeline interface {
 	// Now is the gate's clock (what "overdue" is measured against).
 	Now() time.Time
+	// Plan is the compiled config in force: which fields are sensitive.
+	Plan() *pipeline.Plan
 
 	EventDiscard(ctx context.Context, eventID, reason, actor string) (*store.Event, error)
 	HoldPatch(ctx context.Context, eventID string, fields map[string]any, actor string) (*store.Event, error)

@@ -31,6 +31,9 @@ func checkCmd(env *Env) *cobra.Command {
 				}
 				return &ExitError{Code: 1}
 			}
+			for _, w := range c.Warnings() {
+				fmt.Fprintln(env.Err, "WARNING "+w.Error())
+			}
 			fmt.Fprintf(env.Out, "%s: ok (%d sources, %d flows, %d destinations)\n", path, len(c.Sources), len(c.Flows), len(c.Destinations))
 			return nil
 		},

@@ -1,42 +1,48 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/cli"
 )
 
-// TestCheckRefusesWhatBreaksEveryEvent: the five mistakes of issue 14 each
-// passed `sluice check` and then broke every event; check now names each
-// with its field path (the full list is internal/lint's golden file).
-func TestCheckRefusesWhatBreaksEveryEvent(t *testing.T) {
-	s := &sluice{env: map[string]string{}}
-	r := s.mustRun(t, 1, "check", "-c", "../lint/testdata/mistakes.yaml")
-	contains(t, "check output", r.err,
-		`flows.leads.routes.seats.when: unknown name seat`,
-		`flows.leads.require[0]: no field "compnay"`,
-		`entities.lead.key: no field "mail"`,
-		`destinations.chat.options.text: no field "seets"`,
-		`flows.leads.routes.size.when: invalid operation: >= (mismatched types string and int)`,
-	)
-	r = s.mustRun(t, 0, "check", "-c", "../lint/testdata/good.yaml")
-	contains(t, "check output", r.out, "ok (1 sources, 1 flows, 3 destinations)")
-}
-
-// TestInvalidFlagValuesAreErrors: a flag value that would be ignored or
-// match nothing is refused before anything runs.
-func TestInvalidFlagValuesAreErrors(t *testing.T) {
-	s := &sluice{env: map[string]string{"SLUICE_SERVER": "http://127.0.0.1:1", "SLUICE_TOKEN": adminToken}}
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--log-format", "yaml", "version"}, `--log-format: "yaml" is not text or json`},
-		{[]string{"--log-level", "loud", "version"}, `--log-level: "loud" is not debug, info, warn or error`},
-		{[]string{"events", "list", "--before", "yesterday"}, `--before: "yesterday" is not an event ID`},
-		{[]string{"events", "list", "--limit", "0"}, `--limit: 0 is not from 1 to 1000`},
-	} {
-		r := s.mustRun(t, 1, c.args...)
-		contains(t, "stderr", r.err, c.want)
+// TestCheckSaysHMACSourcesAreReplayable: an hmac-sha256 source accepts the
+// same signed body forever; check used to say "ok" and nothing else.
+func TestCheckSaysHMACSourcesAreReplayable(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	text := `store: ` + filepath.Join(dir, "s.db") + `
+admin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]
+sources:
+  gh: {signature: {scheme: hmac-sha256, secrets: [gh-secret-0123456789]}}
+  open: {allow_unsigned: true}
+entities: {e: {key: k}}
+flows:
+  f: {source: gh, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}
+  g: {source: open, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}
+destinations: {d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}}
+retention: {events: 30d}
+`
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	r := s.mustRun(t, 0, "--log-format", "json", "version")
-	contains(t, "version", r.out, "sluice ", " go1.")
+	var out, errb bytes.Buffer
+	code := cli.Main(context.Background(), &cli.Env{Out: &out, Err: &errb, Getenv: func(string) string { return "" }}, []string{"check", "-c", cfg})
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		"WARNING sources.gh.signature.scheme: REPLAYABLE: hmac-sha256 signs no timestamp",
+		"refused as duplicates by the SHA-256 of the body only while the first event is stored (retention.events deletes it after 720h0m0s",
+		"WARNING sources.open: UNSIGNED",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, errb.String())
+		}
+	}
 }

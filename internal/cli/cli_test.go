@@ -23,7 +23,7 @@ import (
 )
 
 const (
-	testSecret  = "whsec_c2x1aWNlLXRlc3Qtc2VjcmV0LWtleQ=="
+	testSecret  = "whsec_c2x1aWNlLXRlc3Qtc2VjcmV0LWtleS0wMTIzNDU2Nzg5"
 	hmacSecret  = "gh-hook-secret"
 	adminToken  = "ops-token-0123456789"
 	viewerToken = "view-token-0123456789"
@@ -35,7 +35,7 @@ const testConfig = `
 listen: 127.0.0.1:0
 store: %s
 admin_tokens:
-  - {name: ops, token: ` + adminToken + `}
+  - {name: ops, token: ` + adminToken + `, role: admin}
   - {name: watcher, token: ` + viewerToken + `, role: viewer}
 sources:
   forms:

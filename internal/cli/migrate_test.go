@@ -16,7 +16,7 @@ func TestMigrate(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sluice.yaml")
 	db := filepath.Join(dir, "m.db")
-	if err := os.WriteFile(cfg, []byte("store: "+db+"\nsources: {s: {}}\nentities: {e: {key: k}}\nflows: {f: {source: s, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}}\ndestinations: {d: {type: http, allow_private_network: true, options: {url: \"http://127.0.0.1:1/x\"}}}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("store: "+db+"\nsources: {s: {allow_unsigned: true}}\nentities: {e: {key: k}}\nflows: {f: {source: s, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}}\ndestinations: {d: {type: http, allow_private_network: true, options: {url: \"http://127.0.0.1:1/x\"}}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	want := regexp.MustCompile(`^sqlite store migrated: schema version 0\d{3}_\w+ \((\d+) migrations applied\)\n$`)

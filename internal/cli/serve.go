@@ -39,6 +39,9 @@ func serveCmd(env *Env) *cobra.Command {
 				env.logLevel = "debug"
 			}
 			log := env.logger(level)
+			for _, w := range c.Warnings() {
+				log.Warn("config weakens a guarantee", "path", w.Path, "warning", w.Message)
+			}
 			srv, err := server.New(cmd.Context(), c, log)
 			if err != nil {
 				return err

@@ -9,7 +9,7 @@ import (
 )
 
 const alertsBase = `
-sources: {s: {}}
+sources: {s: {allow_unsigned: true}}
 entities: {lead: {key: email}}
 destinations: {d: {type: http}}
 `
@@ -52,7 +52,7 @@ alerts:
 // file, and checks that no secret value is quoted.
 func TestAlertsValidationNamesFieldPaths(t *testing.T) {
 	bad := `
-sources: {s: {}}
+sources: {s: {allow_unsigned: true}}
 entities: {lead: {key: email}}
 flows:
   f:

@@ -6,6 +6,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/token"
 
 	"github.com/sluicehq/sluice/internal/normalize"
 )
@@ -58,7 +60,8 @@ type Config struct {
 type AdminToken struct {
 	Name  string `yaml:"name"`
 	Token string `yaml:"token"`
-	// Role is "admin" (default: may act) or "viewer" (may only read).
+	// Role is "admin" (may act) or "viewer" (may only read); required, so
+	// a forgotten role never silently grants admin.
 	Role string `yaml:"role"`
 }
 
@@ -66,12 +69,20 @@ type AdminToken struct {
 type Source struct {
 	// Signature, when set, is verified on every request.
 	Signature *Signature `yaml:"signature"`
-	// IdempotencyField is a payload path whose value dedupes deliveries of
-	// the same trigger when the sender sends neither webhook-id nor
-	// Idempotency-Key.
+	// AllowUnsigned must be true for a source without a signature: anyone
+	// who can reach the endpoint can then inject records, so it is never
+	// the silent default.
+	AllowUnsigned bool `yaml:"allow_unsigned"`
+	// IdempotencyField is a payload path whose value names the business
+	// identity of a trigger (a submission ID) and dedupes its redeliveries.
+	// On signed sources only signed material dedupes: this field, else
+	// webhook-id (standard-webhooks) or the SHA-256 of the signed body
+	// (hmac-sha256); an unsigned Idempotency-Key header is ignored there.
 	IdempotencyField string `yaml:"idempotency_field"`
 	// MaxBodyBytes overrides the global limit for this source.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Quota bounds what one sender can make Sluice store per second.
+	Quota Quota `yaml:"quota"`
 	// Poll, when set, makes this source read a platform's changed records
 	// instead of receiving webhooks (it then has no webhook endpoint).
 	Poll *Poll `yaml:"poll"`
@@ -117,6 +128,24 @@ func (p Poll) PollDefaults() Poll {
 	}
 	return p
 }
+
+// Quota is a source's intake budget, enforced before a body is stored;
+// above it the sender gets 429 with Retry-After. Both budgets are token
+// buckets that allow a burst of twice the rate.
+type Quota struct {
+	// RequestsPerSecond: default 1000.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	// BytesPerSecond of request bodies: default 4 MiB (the burst is at
+	// least the source's largest body).
+	BytesPerSecond int64 `yaml:"bytes_per_second"`
+}
+
+// Quota defaults: generous for one webhook sender, small enough that a
+// flood cannot fill a disk in an afternoon.
+const (
+	DefaultRequestsPerSecond = 1000
+	DefaultBytesPerSecond    = 4 << 20
+)
 
 // Signature configures inbound verification.
 type Signature struct {
@@ -186,6 +215,11 @@ type Destination struct {
 	// inside is refused at connect time. Link-local and cloud metadata
 	// addresses are refused always.
 	AllowPrivateNetwork bool `yaml:"allow_private_network"`
+	// Credential, when set, makes the destination obtain expiring access
+	// tokens at run time (OAuth refresh tokens, Slack token rotation, a
+	// Google service account) instead of using options.token; see
+	// package credential.
+	Credential *Credential `yaml:"credential"`
 	// MaxAttempts before escalation. Default 8.
 	MaxAttempts int `yaml:"max_attempts"`
 	// RetryBase and RetryMax bound exponential backoff with full jitter.
@@ -300,6 +334,11 @@ func Load(path string) (*Config, error) {
 
 // Parse expands and decodes YAML, rejecting unknown keys, and applies
 // defaults. It does not validate cross-references; call Validate.
+//
+// A decoding error names the line as written in the file, before ${VAR}
+// expansion, and its message has expanded values replaced by their
+// references: the values are often secrets, and errors end up in terminals
+// and CI logs.
 func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	expanded, err := Expand(data, lookup)
 	if err != nil {
@@ -308,10 +347,66 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(expanded), yaml.DisallowUnknownField(), yaml.UseJSONUnmarshaler())
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config: %s", yaml.FormatError(err, false, true))
+		return nil, decodeError(err, data, lookup)
 	}
 	c.applyDefaults()
 	return &c, nil
+}
+
+// decodeError describes a YAML error against the unexpanded source.
+func decodeError(err error, raw []byte, lookup func(string) (string, bool)) error {
+	var ye interface {
+		GetToken() *token.Token
+		GetMessage() string
+	}
+	if !errors.As(err, &ye) || ye.GetToken() == nil || ye.GetToken().Position == nil {
+		return fmt.Errorf("config: %s", unexpand(err.Error(), raw, lookup))
+	}
+	rawLines := strings.Split(string(raw), "\n")
+	line := originalLine(raw, lookup, ye.GetToken().Position.Line)
+	msg := unexpand(ye.GetMessage(), raw, lookup)
+	if line < 1 || line > len(rawLines) {
+		return fmt.Errorf("config: %s", msg)
+	}
+	return fmt.Errorf("config: line %d: %s\n%5d | %s", line, msg, line, strings.TrimRight(rawLines[line-1], "\r"))
+}
+
+// originalLine maps a line of the expanded text back to the file: a value
+// with newlines makes one file line several expanded ones.
+func originalLine(raw []byte, lookup func(string) (string, bool), expandedLine int) int {
+	n := 0
+	for i, l := range strings.Split(string(raw), "\n") {
+		out, err := Expand([]byte(l), lookup)
+		if err != nil {
+			out = []byte(l)
+		}
+		n += 1 + strings.Count(string(out), "\n")
+		if n >= expandedLine {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// unexpand replaces in msg every value the file's ${VAR} references expanded
+// to (values of 3 characters or more) by the reference itself.
+func unexpand(msg string, raw []byte, lookup func(string) (string, bool)) string {
+	type sub struct{ value, ref string }
+	var subs []sub
+	for _, m := range envRef.FindAllSubmatch(raw, -1) {
+		v, ok := lookup(string(m[1]))
+		if !ok && len(m[2]) > 0 {
+			v = string(m[3])
+		}
+		if len(v) >= 3 {
+			subs = append(subs, sub{v, string(m[0])})
+		}
+	}
+	sort.Slice(subs, func(i, j int) bool { return len(subs[i].value) > len(subs[j].value) })
+	for _, s := range subs {
+		msg = strings.ReplaceAll(msg, s.value, s.ref)
+	}
+	return msg
 }
 
 func (c *Config) applyDefaults() {
@@ -327,9 +422,15 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(30 * time.Second)
 	}
-	for i := range c.AdminTokens {
-		if c.AdminTokens[i].Role == "" {
-			c.AdminTokens[i].Role = "admin"
+	for _, s := range c.Sources {
+		if s == nil {
+			continue
+		}
+		if s.Quota.RequestsPerSecond == 0 {
+			s.Quota.RequestsPerSecond = DefaultRequestsPerSecond
+		}
+		if s.Quota.BytesPerSecond == 0 {
+			s.Quota.BytesPerSecond = DefaultBytesPerSecond
 		}
 	}
 	for _, f := range c.Flows {
@@ -413,4 +514,34 @@ func (c *Config) StoreKind() (kind, target string) {
 	default:
 		return "sqlite", c.Store
 	}
+}
+
+// Credential configures how a destination obtains expiring access tokens.
+// Secrets should come from ${VAR}. The tokens obtained are stored in the
+// store, sealed with the key in SLUICE_CREDENTIAL_KEY, never here.
+type Credential struct {
+	// Kind is "oauth_refresh" (a refresh token grant: HubSpot public apps,
+	// Google user OAuth, Notion, Airtable), "slack_rotation" (Slack token
+	// rotation through oauth.v2.access) or "google_service_account" (a
+	// service-account key, JWT bearer grant).
+	Kind string `yaml:"kind"`
+	// TokenURL is the platform's token endpoint; each kind has the
+	// platform's default, and a simulator's is set here.
+	TokenURL string `yaml:"token_url"`
+	// ClientID and ClientSecret are the app's.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// RefreshToken is the refresh token obtained when the app was
+	// installed. With rotation it is used once; its successors live in the
+	// store.
+	RefreshToken string `yaml:"refresh_token"`
+	// ServiceAccountFile (a path) or ServiceAccountJSON (the key file's
+	// content) is the Google service-account key.
+	ServiceAccountFile string `yaml:"service_account_file"`
+	ServiceAccountJSON string `yaml:"service_account_json"`
+	// Scopes are requested with a service account; default Sheets.
+	Scopes []string `yaml:"scopes"`
+	// RefreshBefore is how long before expiry a token is renewed; default
+	// 5 minutes (or a tenth of the token's life when shorter).
+	RefreshBefore Duration `yaml:"refresh_before"`
 }

@@ -7,7 +7,7 @@ import (
 )
 
 const retentionBase = `
-sources: {s: {}}
+sources: {s: {allow_unsigned: true}}
 entities: {e: {key: k}}
 flows: {f: {source: s, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: d}}}}
 destinations: {d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}}

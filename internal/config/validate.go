@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"sort"
@@ -53,6 +54,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
+// MinSecretBytes is the shortest key a whsec_ signing secret may decode to:
+// Standard Webhooks issues 24 to 64 random bytes, and fewer make the HMAC
+// guessable offline from one captured request.
+const MinSecretBytes = 24
+
 // Validate checks references between sections and value ranges. Schemas,
 // mappings, expressions and connector options are compiled (and checked) by
 // the pipeline, which adds its problems with the same paths.
@@ -81,7 +87,9 @@ func (c *Config) Validate() error {
 			es.Add(p+".token", "duplicate token")
 		}
 		seenTok[t.Token] = true
-		if t.Role != "admin" && t.Role != "viewer" {
+		if t.Role == "" {
+			es.Add(p+".role", "required: admin (may act) or viewer (may only read)")
+		} else if t.Role != "admin" && t.Role != "viewer" {
 			es.Add(p+".role", "must be admin or viewer, got %q", t.Role)
 		}
 	}
@@ -105,13 +113,34 @@ func (c *Config) Validate() error {
 				es.Add(p+".signature.secrets", "at least one secret is required")
 			}
 			for i, sec := range s.Signature.Secrets {
+				sp := fmt.Sprintf("%s.signature.secrets[%d]", p, i)
 				if len(sec) < 8 {
-					es.Add(fmt.Sprintf("%s.signature.secrets[%d]", p, i), "too short (at least 8 characters)")
+					es.Add(sp, "too short (at least 8 characters)")
+				}
+				if rest, ok := strings.CutPrefix(sec, "whsec_"); ok && s.Signature.Scheme == "standard-webhooks" {
+					key, err := base64.StdEncoding.DecodeString(rest)
+					switch {
+					case err != nil:
+						es.Add(sp, "whsec_ secret is not valid base64")
+					case len(key) < MinSecretBytes:
+						es.Add(sp, "whsec_ secret decodes to %d bytes; at least %d are required", len(key), MinSecretBytes)
+					}
 				}
 			}
+			if s.AllowUnsigned {
+				es.Add(p+".allow_unsigned", "contradicts signature: remove one")
+			}
+		} else if !s.AllowUnsigned && s.Poll == nil {
+			es.Add(p, "unsigned: anyone who reaches the endpoint can inject records; set signature, or allow_unsigned: true to accept that")
 		}
 		if s.MaxBodyBytes < 0 {
 			es.Add(p+".max_body_bytes", "must be positive")
+		}
+		if s.Quota.RequestsPerSecond < 0 {
+			es.Add(p+".quota.requests_per_second", "must be positive")
+		}
+		if s.Quota.BytesPerSecond < 0 {
+			es.Add(p+".quota.bytes_per_second", "must be positive")
 		}
 		if s.Poll != nil {
 			if s.Signature != nil {
@@ -262,4 +291,32 @@ func afterCycle(routes map[string]*Route) string {
 		}
 	}
 	return ""
+}
+
+// Warnings lists settings that are valid but weaken a guarantee: `sluice
+// check` prints them and `sluice serve` logs them at start, so nobody runs
+// a replayable or unauthenticated source without having been told.
+func (c *Config) Warnings() []FieldError {
+	var ws []FieldError
+	for _, name := range sortedKeys(c.Sources) {
+		s := c.Sources[name]
+		p := "sources." + name
+		switch {
+		case s == nil:
+		case s.Signature == nil && s.AllowUnsigned && s.Poll == nil:
+			ws = append(ws, FieldError{p, "UNSIGNED: anyone who reaches the endpoint can inject records and replay them"})
+		case s.Signature != nil && s.Signature.Scheme == "hmac-sha256":
+			by := "the SHA-256 of the body"
+			if s.IdempotencyField != "" {
+				by = "idempotency_field " + s.IdempotencyField + " (or the body's SHA-256 when absent)"
+			}
+			msg := "REPLAYABLE: hmac-sha256 signs no timestamp, so a captured request stays valid forever; replays are refused as duplicates by " + by + " only while the first event is stored"
+			if c.Retention.Events > 0 {
+				msg += fmt.Sprintf(" (retention.events deletes it after %s; a replay after that becomes a new event)", c.Retention.Events.D())
+			}
+			msg += "; prefer standard-webhooks"
+			ws = append(ws, FieldError{p + ".signature.scheme", msg})
+		}
+	}
+	return ws
 }

@@ -19,7 +19,7 @@ func TestVersionFollowsBehaviourNotText(t *testing.T) {
 	}
 	write(schema, `{"type":"object"}`)
 	base := `
-sources: {forms: {}}
+sources: {forms: {allow_unsigned: true}}
 entities: {lead: {key: email, schema_file: lead.json}}
 flows:
   leads:

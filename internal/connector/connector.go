@@ -189,6 +189,21 @@ type Params struct {
 	// addresses (the destination's allow_private_network). Link-local and
 	// cloud metadata addresses stay refused.
 	AllowPrivateNetwork bool
+	// Credential, when set, supplies the access token of every request
+	// instead of options.token: an expiring token refreshed by package
+	// credential. See UseCredential.
+	Credential Credential
+}
+
+// Credential is an access token that expires and is refreshed.
+type Credential interface {
+	// Token returns a token valid now; an error is an *Error (Auth when
+	// the credential cannot be refreshed any more, Retryable when the
+	// token endpoint failed for a while).
+	Token(ctx context.Context) (string, error)
+	// Rejected is told that the platform refused token (401); it returns
+	// a new token, refreshing once, or an error when there is none.
+	Rejected(ctx context.Context, token string) (string, error)
 }
 
 // Egress is the guard every outbound connection of the connector must dial

@@ -2,32 +2,59 @@ package control
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/alert"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // SourceDrift learns, per source, which fields payloads carry and with
 // which JSON types, and reports when traffic departs from that baseline:
 // new fields, fields that stopped coming, fields that changed type, and a
-// likely rename (one field stops as another of the same type starts). It
-// alerts on the first sign, before records pile up in holds. The baseline
-// is learned from the first Learn payloads each process sees; it is kept in
-// memory, so a restart learns it again.
+// likely rename (one field stops as another of the same type starts).
+//
+// Nothing of it runs on the intake path but a bounded walk of the payload:
+// Observe hands the payload's shape to a bounded queue (dropping it when
+// the queue is full) and returns. The background loop (Run) learns and
+// judges, and sends at most one alert per source per AlertEvery, listing
+// what it found. The baseline is learned from the first Learn payloads and
+// saved in the store, so a restart does not learn it again and every
+// instance judges against the same one (the fullest saved wins). Open
+// findings are bounded per source and pruned after FindingTTL.
 type SourceDrift struct {
 	// Learn is the number of payloads that make the baseline (default 200).
 	Learn int
 	// Window is how many recent payloads a check looks at (default 100).
 	Window int
-	// Alerter receives one alert per finding; nil only records them.
+	// AlertEvery is the least time between two alerts of one source
+	// (default 15 minutes); findings in between wait for the next one.
+	AlertEvery time.Duration
+	// Queue bounds the payload shapes waiting for the loop (default 256).
+	Queue int
+	// MaxFindings bounds the open findings kept per source (default 50).
+	MaxFindings int
+	// FindingTTL is how long a finding stays listed (default 24 hours).
+	FindingTTL time.Duration
+	// Alerter receives the alerts; nil only records findings.
 	Alerter *alert.Alerter
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Store keeps the baselines; nil keeps them in memory only.
+	Store store.BaselineStore
+	Now   func() time.Time
+	Log   *slog.Logger
+
+	once    sync.Once
+	queue   chan observation
+	ready   chan struct{} // a payload was queued
+	drainMu sync.Mutex    // one consumer of queue at a time
+	dropped atomic.Int64
 
 	mu      sync.Mutex
 	sources map[string]*sourceShape
@@ -42,20 +69,123 @@ type DriftFinding struct {
 	Since  time.Time `json:"since"`
 }
 
+type observation struct {
+	source string
+	shape  map[string]string
+}
+
 type sourceShape struct {
+	loaded   bool // the stored baseline was read
 	learned  int
 	baseline map[string]map[string]int // path -> JSON type -> count
 	recent   []map[string]string       // last Window payloads: path -> type
 	open     map[string]DriftFinding   // by kind+field
+	pending  []DriftFinding            // found since the last alert
+	skipped  int                       // findings beyond MaxFindings since the last alert
+	nextSend time.Time                 // no alert before this
 }
 
 const maxPaths = 500
 
-// Observe records one payload of a source (decoded JSON). It is cheap:
-// one walk of the payload, bounded in depth and paths.
-func (d *SourceDrift) Observe(ctx context.Context, source string, payload any) {
+func (d *SourceDrift) init() {
+	d.once.Do(func() {
+		n := d.Queue
+		if n <= 0 {
+			n = 256
+		}
+		d.queue = make(chan observation, n)
+		d.ready = make(chan struct{}, 1)
+	})
+}
+
+func (d *SourceDrift) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// Observe records one payload of a source (decoded JSON) for the
+// background loop. It never blocks and does no I/O: one walk of the
+// payload, bounded in depth and paths, and a send to a bounded queue that
+// drops the shape when full (Dropped counts them).
+func (d *SourceDrift) Observe(_ context.Context, source string, payload any) {
+	d.init()
 	shape := map[string]string{}
 	walk("", payload, shape, 0)
+	select {
+	case d.queue <- observation{source: source, shape: shape}:
+	default:
+		d.dropped.Add(1)
+		return
+	}
+	select {
+	case d.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Dropped is how many payloads were not inspected because the queue was
+// full.
+func (d *SourceDrift) Dropped() int64 { return d.dropped.Load() }
+
+// Run inspects queued payloads and sends alerts until ctx ends.
+func (d *SourceDrift) Run(ctx context.Context) {
+	d.init()
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.ready:
+			d.Drain(ctx)
+		case <-t.C:
+			d.Flush(ctx)
+		}
+	}
+}
+
+// Drain inspects every payload queued so far; Run does it as they come.
+// When it returns, every payload Observe had queued before the call has
+// been inspected, so a reader of Findings sees them.
+func (d *SourceDrift) Drain(ctx context.Context) {
+	d.init()
+	d.drainMu.Lock()
+	defer d.drainMu.Unlock()
+	for {
+		select {
+		case o := <-d.queue:
+			d.inspect(ctx, o)
+		default:
+			return
+		}
+	}
+}
+
+func (d *SourceDrift) params() (learn, window, maxFindings int, every, ttl time.Duration) {
+	learn, window, maxFindings, every, ttl = d.Learn, d.Window, d.MaxFindings, d.AlertEvery, d.FindingTTL
+	if learn <= 0 {
+		learn = 200
+	}
+	if window <= 0 {
+		window = 100
+	}
+	if maxFindings <= 0 {
+		maxFindings = 50
+	}
+	if every <= 0 {
+		every = 15 * time.Minute
+	}
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	return
+}
+
+// shapeOf returns a source's state, reading its stored baseline the first
+// time the source is seen.
+func (d *SourceDrift) shapeOf(ctx context.Context, source string) *sourceShape {
 	d.mu.Lock()
 	if d.sources == nil {
 		d.sources = map[string]*sourceShape{}
@@ -65,15 +195,38 @@ func (d *SourceDrift) Observe(ctx context.Context, source string, payload any) {
 		s = &sourceShape{baseline: map[string]map[string]int{}, open: map[string]DriftFinding{}}
 		d.sources[source] = s
 	}
-	learn, window := d.Learn, d.Window
-	if learn <= 0 {
-		learn = 200
+	loaded := s.loaded
+	d.mu.Unlock()
+	if loaded || d.Store == nil {
+		return s
 	}
-	if window <= 0 {
-		window = 100
+	b, err := d.Store.SourceBaselineGet(ctx, source)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.loaded = true
+	case err != nil:
+		if d.Log != nil {
+			d.Log.Warn("source drift: read baseline", "source", source, "err", err)
+		}
+	default:
+		var base map[string]map[string]int
+		if json.Unmarshal(b.Shape, &base) == nil && b.Learned > s.learned {
+			s.baseline, s.learned = base, b.Learned
+		}
+		s.loaded = true
 	}
+	return s
+}
+
+// inspect learns from or judges one payload.
+func (d *SourceDrift) inspect(ctx context.Context, o observation) {
+	learn, window, maxFindings, _, _ := d.params()
+	s := d.shapeOf(ctx, o.source)
+	d.mu.Lock()
 	if s.learned < learn {
-		for p, t := range shape {
+		for p, t := range o.shape {
 			if s.baseline[p] == nil {
 				if len(s.baseline) >= maxPaths {
 					continue
@@ -83,28 +236,88 @@ func (d *SourceDrift) Observe(ctx context.Context, source string, payload any) {
 			s.baseline[p][t]++
 		}
 		s.learned++
+		var save *store.SourceBaseline
+		if d.Store != nil && (s.learned == learn || s.learned%50 == 0) {
+			shape, _ := json.Marshal(s.baseline)
+			save = &store.SourceBaseline{Source: o.source, Learned: s.learned, Shape: shape, UpdatedAt: d.now()}
+		}
 		d.mu.Unlock()
+		if save != nil {
+			if err := d.Store.SourceBaselinePut(ctx, save); err != nil && d.Log != nil {
+				d.Log.Warn("source drift: save baseline", "source", o.source, "err", err)
+			}
+		}
 		return
 	}
-	s.recent = append(s.recent, shape)
+	s.recent = append(s.recent, o.shape)
 	if len(s.recent) > window {
 		s.recent = s.recent[1:]
 	}
-	fresh := d.check(source, s, learn, window)
+	for _, f := range d.check(o.source, s, learn, window) {
+		if len(s.open) >= maxFindings {
+			s.skipped++
+			continue
+		}
+		s.open[f.Kind+":"+f.Field] = f
+		s.pending = append(s.pending, f)
+	}
 	d.mu.Unlock()
-	for _, f := range fresh {
-		if d.Log != nil {
-			d.Log.Warn("source schema drift", "source", f.Source, "kind", f.Kind, "field", f.Field, "detail", f.Detail)
+}
+
+// Flush prunes old findings and sends, for each source whose quiet period
+// is over, one alert listing what was found since its last alert.
+func (d *SourceDrift) Flush(ctx context.Context) {
+	_, _, maxFindings, every, ttl := d.params()
+	now := d.now()
+	type send struct {
+		source  string
+		found   []DriftFinding
+		skipped int
+	}
+	var sends []send
+	d.mu.Lock()
+	for name, s := range d.sources {
+		for k, f := range s.open {
+			if now.Sub(f.Since) > ttl {
+				delete(s.open, k)
+			}
 		}
-		if d.Alerter != nil {
-			_ = d.Alerter.Notify(ctx, alert.Alert{Key: "drift:" + f.Source + ":" + f.Kind + ":" + f.Field, Kind: "source_drift", Severity: "warning",
-				Title: fmt.Sprintf("Source %s: %s %s", f.Source, strings.ReplaceAll(f.Kind, "_", " "), f.Field), Text: f.Detail, Time: f.Since})
+		if len(s.pending) == 0 && s.skipped == 0 || now.Before(s.nextSend) {
+			continue
 		}
+		sends = append(sends, send{source: name, found: s.pending, skipped: s.skipped})
+		s.pending, s.skipped, s.nextSend = nil, 0, now.Add(every)
+	}
+	d.mu.Unlock()
+	sort.Slice(sends, func(i, j int) bool { return sends[i].source < sends[j].source })
+	for _, sd := range sends {
+		n := len(sd.found)
+		items := make([]string, 0, min(len(sd.found), 10))
+		for _, f := range sd.found {
+			if d.Log != nil {
+				d.Log.Warn("source schema drift", "source", f.Source, "kind", f.Kind, "field", f.Field, "detail", f.Detail)
+			}
+			if len(items) < 10 {
+				items = append(items, f.Detail)
+			}
+		}
+		if d.Alerter == nil {
+			continue
+		}
+		text := fmt.Sprintf("%d %s departed from the payload shape learned for source %s.", n, plural(int64(n), "field", "fields"), sd.source)
+		if n > len(items) {
+			text += fmt.Sprintf(" The first %d are listed; GET /v1/drift shows the rest.", len(items))
+		}
+		if sd.skipped > 0 {
+			text += fmt.Sprintf(" More departures were seen than the %d findings kept per source.", maxFindings)
+		}
+		_ = d.Alerter.Notify(ctx, alert.Alert{Key: "drift:" + sd.source, Kind: "source_drift", Severity: alert.SeverityWarning,
+			Title: fmt.Sprintf("Source %s: payloads changed shape", sd.source), Text: text, Items: items, Time: now, Count: n})
 	}
 }
 
 // check compares recent payloads with the baseline; it returns findings not
-// reported before. A finding needs a tenth of the window (at least 3
+// open already (the caller records them). A finding needs a tenth of the window (at least 3
 // payloads in a row) as evidence, so one odd payload is not drift.
 func (d *SourceDrift) check(source string, s *sourceShape, learn, window int) []DriftFinding {
 	n := len(s.recent)
@@ -112,10 +325,7 @@ func (d *SourceDrift) check(source string, s *sourceShape, learn, window int) []
 	if n < need {
 		return nil
 	}
-	now := time.Now()
-	if d.Now != nil {
-		now = d.Now()
-	}
+	now := d.now()
 	// Judge the last `need` payloads: a field must be new, gone or retyped
 	// in all of them, so a rename shows as one field stopping while the
 	// other starts.
@@ -188,9 +398,7 @@ func (d *SourceDrift) check(source string, s *sourceShape, learn, window int) []
 	}
 	var fresh []DriftFinding
 	for _, f := range found {
-		k := f.Kind + ":" + f.Field
-		if _, ok := s.open[k]; !ok {
-			s.open[k] = f
+		if _, ok := s.open[f.Kind+":"+f.Field]; !ok {
 			fresh = append(fresh, f)
 		}
 	}

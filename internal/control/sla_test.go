@@ -20,7 +20,7 @@ import (
 )
 
 const slaConfig = `
-sources: {forms: {}}
+sources: {forms: {allow_unsigned: true}}
 entities:
   lead: {key: email}
 flows:

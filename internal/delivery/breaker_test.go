@@ -24,7 +24,7 @@ import (
 )
 
 const breakerCfg = `
-sources: {forms: {}}
+sources: {forms: {allow_unsigned: true}}
 entities:
   lead: {key: email}
 flows:

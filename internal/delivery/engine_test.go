@@ -23,7 +23,7 @@ import (
 )
 
 const cfgTmpl = `
-sources: {forms: {}}
+sources: {forms: {allow_unsigned: true}}
 entities:
   lead: {key: email}
 flows:

@@ -135,7 +135,7 @@ func TestMaintenanceOnlyWhileLeading(t *testing.T) {
 }
 
 const leadCfg = `
-sources: {forms: {}}
+sources: {forms: {allow_unsigned: true}}
 entities:
   lead: {key: email}
 flows:

@@ -38,7 +38,7 @@ const configYAML = `
 listen: %q
 store: %q
 admin_tokens:
-  - {name: demo, token: %q}
+  - {name: demo, token: %q, role: admin}
 sources:
   webforms:
     signature: {scheme: standard-webhooks, secrets: [%q]}

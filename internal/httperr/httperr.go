@@ -79,11 +79,22 @@ func Write(w http.ResponseWriter, he *Error) {
 	JSON(w, he.Code, map[string]any{"error": body})
 }
 
-// JSON writes v with status code.
+// JSON writes v with status code. Answers hold records and audit entries,
+// so no browser may sniff them into something executable and no cache may
+// keep them.
 func JSON(w http.ResponseWriter, code int, v any) {
+	SecurityHeaders(w.Header())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// SecurityHeaders sets what every Sluice answer carries: nosniff (a JSON
+// body is never rendered as HTML or script) and no-store (no proxy or
+// browser cache keeps records, tokens' effects or audit entries).
+func SecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
 }

@@ -7,6 +7,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +47,7 @@ type Handler struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 	verifiers map[string]*signature.Verifier
+	quotas    map[string]*quota
 	// OnCaptured is called after a commit that created deliveries.
 	OnCaptured func()
 	// Observe records the outcome for metrics; may be nil.
@@ -56,8 +59,13 @@ type Handler struct {
 
 // New builds the handler, compiling each source's signature settings.
 func New(g Pipeline, c *config.Config, log *slog.Logger) (*Handler, error) {
-	h := &Handler{Gate: g, Config: c, Log: log, Now: g.Now, verifiers: map[string]*signature.Verifier{}}
+	h := &Handler{Gate: g, Config: c, Log: log, Now: g.Now, verifiers: map[string]*signature.Verifier{}, quotas: map[string]*quota{}}
 	for name, s := range c.Sources {
+		maxBody := c.MaxBodyBytes
+		if s.MaxBodyBytes > 0 {
+			maxBody = s.MaxBodyBytes
+		}
+		h.quotas[name] = newQuota(s.Quota, maxBody)
 		if s.Signature == nil {
 			continue
 		}
@@ -94,6 +102,11 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 	if src.Poll != nil {
 		h.observe(name, "unknown_source")
 		return httperr.New(http.StatusNotFound, "poll_source", fmt.Sprintf("source %q polls %s; it has no webhook endpoint", name, src.Poll.Destination))
+	}
+	q := h.quotas[name]
+	if wait := q.request(h.Now()); wait > 0 {
+		h.observe(name, "over_quota")
+		return &httperr.Error{Code: http.StatusTooManyRequests, Kind: "over_quota", Msg: fmt.Sprintf("source %q is over its quota of requests per second; retry later", name), RetryAfter: wait}
 	}
 	if pending, capacity := h.Gate.Backlog(); pending > capacity*3/4 {
 		h.observe(name, "overloaded")
@@ -133,6 +146,13 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 			return &httperr.Error{Code: http.StatusUnauthorized, Kind: "bad_signature", Msg: err.Error()}
 		}
 	}
+	// Bytes are charged once the sender is authenticated, so a stranger's
+	// junk cannot spend a signed source's budget; request counts above
+	// bound the work strangers can cause.
+	if wait := q.bytes(h.Now(), len(body)); wait > 0 {
+		h.observe(name, "over_quota")
+		return &httperr.Error{Code: http.StatusTooManyRequests, Kind: "over_quota", Msg: fmt.Sprintf("source %q is over its quota of bytes per second; retry later", name), RetryAfter: wait}
+	}
 	parsed, perr := payload.Parse(body, isJSON)
 	if perr != nil {
 		h.observe(name, "malformed")
@@ -141,29 +161,17 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 	if h.Inspect != nil {
 		h.Inspect(r.Context(), name, parsed)
 	}
-	// A configured payload field names the business identity of a trigger
-	// (a form submission ID) and so wins over transport-level message IDs,
-	// which only catch redeliveries of the same message.
-	var idem string
-	if src.IdempotencyField != "" {
-		if m, ok := parsed.(map[string]any); ok {
-			if v, ok := payload.Lookup(m, src.IdempotencyField); ok && v != nil {
-				idem = "field:" + fmt.Sprint(v)
-			}
-		}
-	}
-	if idem == "" {
-		idem = r.Header.Get("Idempotency-Key")
-	}
-	if idem == "" {
-		idem = r.Header.Get("webhook-id")
-	}
+	idem := h.idempotencyKey(src, r.Header, parsed, body)
 	if len(idem) > 256 {
 		h.observe(name, "malformed")
 		return httperr.New(http.StatusBadRequest, "bad_idempotency_key", "idempotency key longer than 256 characters")
 	}
 	res, err := h.Gate.Capture(r.Context(), pipeline.CaptureInput{Source: name, ContentType: ctype, Body: body, Payload: parsed, IdemKey: idem})
 	if err != nil {
+		if errors.Is(err, store.ErrUnwritable) {
+			h.observe(name, "store_unwritable")
+			return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "store_unwritable", Msg: "the store cannot write right now; retry later", RetryAfter: 30 * time.Second, Err: err}
+		}
 		if errors.Is(err, store.ErrClosed) {
 			return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "shutting_down", Msg: "shutting down; retry shortly", RetryAfter: time.Second, Err: err}
 		}
@@ -186,4 +194,39 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		httperr.JSON(w, http.StatusAccepted, res)
 	}
 	return nil
+}
+
+// idempotencyKey names what makes two requests the same trigger. A
+// configured payload field names the business identity of a trigger (a form
+// submission ID) and so wins over transport-level message IDs, which only
+// catch redeliveries of the same message.
+//
+// On a signed source only signed material may decide: an attacker who
+// captured a signed request can add or change any header that is not
+// signed, so an Idempotency-Key header there would turn one signed request
+// into as many events as the attacker likes. Standard Webhooks signs
+// webhook-id; hmac-sha256 signs only the body, so its key is the body's
+// hash (two identical bodies are then one trigger, which is all a timestamp-
+// less signature can promise).
+func (h *Handler) idempotencyKey(src *config.Source, hdr http.Header, parsed any, body []byte) string {
+	if src.IdempotencyField != "" {
+		if m, ok := parsed.(map[string]any); ok {
+			if v, ok := payload.Lookup(m, src.IdempotencyField); ok && v != nil {
+				return "field:" + fmt.Sprint(v)
+			}
+		}
+	}
+	if src.Signature != nil {
+		switch signature.Scheme(src.Signature.Scheme) {
+		case signature.StandardWebhooks:
+			return hdr.Get(signature.HeaderID)
+		default:
+			sum := sha256.Sum256(body)
+			return "sha256:" + hex.EncodeToString(sum[:])
+		}
+	}
+	if k := hdr.Get("Idempotency-Key"); k != "" {
+		return k
+	}
+	return hdr.Get(signature.HeaderID)
 }

@@ -183,7 +183,7 @@ func Compile(m Mapping) (*Mapper, error) {
 	for _, name := range mp.names {
 		set[name] = true
 	}
-	env := types.Map{sourceVar: types.Any}
+	env := types.Map{sourceVar: types.Any, budgetVar: types.Any}
 	type pending struct {
 		f  *field
 		ok bool
@@ -297,7 +297,7 @@ func Compile(m Mapping) (*Mapper, error) {
 		}
 	}
 	for _, e := range exprs {
-		prog, err := expr.Compile(m.Fields[e.f.name].Expr, expr.Env(env), coalesce)
+		prog, err := expr.Compile(m.Fields[e.f.name].Expr, append([]expr.Option{expr.Env(env), coalesce}, ExprOptions()...)...)
 		if err != nil {
 			bad("fields."+e.f.name+".expr", "%s", firstLine(err.Error()))
 			continue
@@ -442,6 +442,7 @@ func (m *Mapper) compute(payload any, out map[string]any, probs []Problem) []Pro
 		env[k], _ = exprValue(v, 0)
 	}
 	env[sourceVar] = nil
+	env[budgetVar] = NewBudget() // one budget for all of this record's expressions
 	if m.exprSource {
 		env[sourceVar], _ = exprValue(payload, 0)
 	}

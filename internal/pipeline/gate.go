@@ -167,6 +167,7 @@ func (f *Flow) assess(canonical map[string]any) assessment {
 		a.key = fmt.Sprint(k)
 	}
 	if len(a.problems) > 0 || len(a.missing) > 0 {
+		a.problems = f.maskProblems(canonical, nil, a.problems)
 		return a
 	}
 	for _, r := range matched {
@@ -185,6 +186,7 @@ func (f *Flow) assess(canonical map[string]any) assessment {
 		}
 		a.routes = append(a.routes, plannedDelivery{route: r, payload: b})
 	}
+	a.problems = f.maskProblems(canonical, nil, a.problems)
 	return a
 }
 
@@ -252,6 +254,7 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 			for _, p := range probs {
 				a.problems = append(a.problems, Problem{Field: p.Field, Message: p.Message})
 			}
+			a.problems = f.maskProblems(canonical, obj, a.problems)
 		} else {
 			a = f.assess(canonical)
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 const cfg = `
-sources: {forms: {}}
+sources: {forms: {allow_unsigned: true}}
 entities:
   lead: {key: email}
 flows:
@@ -49,6 +49,13 @@ func (c *clock) Add(d time.Duration) {
 
 func newGate(t *testing.T) (*pipeline.Gate, *clock) {
 	t.Helper()
+	g, clk, _ := newGateCommitter(t)
+	return g, clk
+}
+
+// newGateCommitter is newGate that also hands out the gate's group commit.
+func newGateCommitter(t *testing.T) (*pipeline.Gate, *clock, *store.Committer) {
+	t.Helper()
 	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +74,7 @@ func newGate(t *testing.T) (*pipeline.Gate, *clock) {
 	com := store.NewCommitter(drv, 16)
 	t.Cleanup(func() { com.Close(); drv.Close() })
 	clk := &clock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
-	return pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now}), clk
+	return pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now}), clk, com
 }
 
 func TestHoldExpiresIntoEscalation(t *testing.T) {

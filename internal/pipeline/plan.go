@@ -104,7 +104,7 @@ func Compile(c *config.Config) (*Plan, error) {
 			rp := path + ".routes." + rn
 			r := &Route{Name: rn, Destination: rc.Destination, Require: rc.Require, After: rc.After, Fallback: rc.Fallback}
 			if rc.When != "" {
-				prog, err := expr.Compile(rc.When, expr.AsBool(), expr.AllowUndefinedVariables())
+				prog, err := expr.Compile(rc.When, append([]expr.Option{expr.AsBool(), expr.AllowUndefinedVariables()}, normalize.ExprOptions()...)...)
 				if err != nil {
 					es.Add(rp+".when", "%v", err)
 				}
@@ -206,7 +206,7 @@ func (r *Route) matches(record map[string]any) (bool, error) {
 	if r.When == nil {
 		return true, nil
 	}
-	out, err := expr.Run(r.When, record)
+	out, err := expr.Run(r.When, normalize.WithBudget(record))
 	if err != nil {
 		return false, fmt.Errorf("condition could not be evaluated on this record (check the route's when): %w", err)
 	}

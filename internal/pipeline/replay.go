@@ -293,6 +293,7 @@ func judge(f *Flow, payload any) assessment {
 	for _, pr := range probs {
 		a.problems = append(a.problems, Problem{Field: pr.Field, Message: pr.Message})
 	}
+	a.problems = f.maskProblems(canonical, obj, a.problems)
 	return a
 }
 

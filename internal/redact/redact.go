@@ -9,6 +9,7 @@ package redact
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -82,9 +83,47 @@ func (r *Redactor) String(s string) string {
 
 var secretKey = regexp.MustCompile(`(?i)(token|secret|password|passwd|key|dsn|auth|credential|signature|cookie)`)
 
+var urlKey = regexp.MustCompile(`(?i)(url|endpoint|webhook|uri)`)
+
+// URLSecrets returns the parts of a configured URL that act as credentials
+// and must be masked like tokens: webhook receivers (Zapier, Slack, custom
+// endpoints) put the secret in the path or the query, and receivers echo the
+// URL back in their errors. The whole URL, its path (from 8 characters;
+// shorter ones like "/in" identify nothing and would blank unrelated text),
+// each path segment of 12 characters or more, the query string and each
+// query value, and a userinfo password.
+func URLSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	out := []string{raw}
+	if p := u.EscapedPath(); len(p) >= 8 {
+		out = append(out, p, u.Path)
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if len(seg) >= 12 {
+			out = append(out, seg, url.PathEscape(seg))
+		}
+	}
+	if u.RawQuery != "" {
+		out = append(out, u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				out = append(out, v, url.QueryEscape(v))
+			}
+		}
+	}
+	if p, ok := u.User.Password(); ok {
+		out = append(out, p)
+	}
+	return out
+}
+
 // FromConfig collects the secret values of a config: admin tokens, source
-// signing secrets, and every destination option (at any depth) whose key
-// looks like a credential, including header values.
+// signing secrets, every destination option (at any depth) whose key looks
+// like a credential, including header values, and the secret parts of
+// every destination option that is a URL (URLSecrets).
 func FromConfig(c *config.Config) []string {
 	var out []string
 	for _, t := range c.AdminTokens {
@@ -103,6 +142,9 @@ func FromConfig(c *config.Config) []string {
 		secret := inSecret || secretKey.MatchString(key)
 		switch x := v.(type) {
 		case string:
+			if urlKey.MatchString(key) {
+				out = append(out, URLSecrets(x)...)
+			}
 			if secret {
 				out = append(out, x)
 				if i := strings.IndexByte(x, ' '); i > 0 { // "Bearer xyz": the credential alone too

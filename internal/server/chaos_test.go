@@ -51,7 +51,7 @@ func TestChaosFivePlatforms(t *testing.T) {
 	sims.Airtable.SetFaults(steady)
 	sims.Sheets.SetFaults(steady)
 
-	cfgText := fmt.Sprintf("store: %q\nadmin_tokens: [{name: ops, token: ops-token-0123456789}]\nsources: {forms: {}}\ndelivery: {poll_interval: 20ms, lease: 30s}\n",
+	cfgText := fmt.Sprintf("store: %q\nadmin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]\nsources: {forms: {allow_unsigned: true}}\ndelivery: {poll_interval: 20ms, lease: 30s}\n",
 		filepath.Join(t.TempDir(), "chaos.db")) + sims.LeadFlowYAML("forms", 90000, true, 30)
 	c, err := config.Parse([]byte(cfgText), os.LookupEnv)
 	if err != nil {

@@ -25,8 +25,8 @@ const hsToken = "pat-na1-consistency-0000-0000-000000000000"
 
 const consistencyConfig = `
 store: %q
-admin_tokens: [{name: ops, token: ops-token-0123456789}]
-sources: {forms: {}}
+admin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]
+sources: {forms: {allow_unsigned: true}}
 entities:
   lead: {key: email}
 flows:

@@ -92,10 +92,10 @@ func (s *recordSink) fail(k string, statuses ...int) {
 const controlConfig = `
 store: %[1]q
 admin_tokens:
-  - {name: ops, token: ops-token-0123456789}
+  - {name: ops, token: ops-token-0123456789, role: admin}
   - {name: watcher, token: view-token-0123456789, role: viewer}
 sources:
-  forms: {}
+  forms: {allow_unsigned: true}
 entities:
   lead:
     key: email

@@ -22,7 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/server"
 )
 
-const secret = "whsec_c2x1aWNlLXRlc3Qtc2VjcmV0LWtleQ=="
+const secret = "whsec_c2x1aWNlLXRlc3Qtc2VjcmV0LWtleS0wMTIzNDU2Nzg5"
 
 // sink is a receiver that counts effects by record key, dedupes by
 // Idempotency-Key like a careful receiver would, and fails on request.
@@ -89,12 +89,13 @@ const configTmpl = `
 listen: 127.0.0.1:0
 store: %s
 admin_tokens:
-  - {name: ops, token: ops-token-0123456789}
+  - {name: ops, token: ops-token-0123456789, role: admin}
   - {name: watcher, token: view-token-0123456789, role: viewer}
 sources:
   forms:
     signature: {scheme: standard-webhooks, secrets: ["%s"]}
     idempotency_field: submission_id
+    quota: {requests_per_second: 1000000, bytes_per_second: 1073741824} # benchmarks share this config
 entities:
   lead:
     key: email

@@ -15,7 +15,7 @@ import (
 func TestCheckNamesDestinationsNeedingPrivateNetwork(t *testing.T) {
 	t.Parallel()
 	const yaml = `
-sources: {s: {}}
+sources: {s: {allow_unsigned: true}}
 entities: {e: {key: k}}
 flows: {f: {source: s, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: crm}, r2: {destination: meta}, r3: {destination: ok}, r4: {destination: lan}}}}
 destinations:

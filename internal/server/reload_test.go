@@ -68,7 +68,7 @@ const reloadConfig = `
 listen: 127.0.0.1:0
 store: %[1]s
 admin_tokens:
-  - {name: ops, token: ops-token-0123456789}
+  - {name: ops, token: ops-token-0123456789, role: admin}
   - {name: watcher, token: view-token-0123456789, role: viewer}
 sources:
   forms:

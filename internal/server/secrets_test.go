@@ -37,7 +37,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 const canaryConfig = `
 store: %q
-admin_tokens: [{name: ops, token: CANARY-ADMIN-TOKEN-0001}]
+admin_tokens: [{name: ops, token: CANARY-ADMIN-TOKEN-0001, role: admin}]
 sources:
   forms:
     signature: {scheme: hmac-sha256, secrets: [CANARY-SOURCE-SECRET-0002]}

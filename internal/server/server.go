@@ -219,7 +219,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	}
 	s.failures = &control.FailureCounter{Next: s.Metrics}
 	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: s.failures, Log: log}
-	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Now: clock, Log: log}
+	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Store: drv.Executor(), Now: clock, Log: log}
 	g, err := s.provision(c, nil)
 	if err != nil {
 		s.Close()
@@ -235,14 +235,14 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		s.Close()
 		return nil, err
 	}
-	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handler = securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
 			w.Header().Set("Connection", "close")
 			httperr.Write(w, &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "shutting_down", Msg: "sluice is shutting down; retry shortly", RetryAfter: 5 * time.Second})
 			return
 		}
 		s.gen.Load().handler.ServeHTTP(w, r)
-	})
+	}))
 	return s, nil
 }
 
@@ -262,7 +262,24 @@ func (s *Server) registerOps(mux *http.ServeMux) {
 			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "store_unavailable", "store not reachable"))
 			return
 		}
+		// Intake cannot accept anything while the store cannot write, so
+		// the instance leaves rotation, and rejoins by itself once a probe
+		// write succeeds again (space freed, file system writable).
+		if err := s.Committer.Writable(r.Context()); err != nil {
+			s.Log.Warn("readiness: store cannot write", "err", err)
+			httperr.Write(w, &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "store_unwritable", Msg: "store cannot write (disk full or read-only)", RetryAfter: 30 * time.Second})
+			return
+		}
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "leader": s.peers.lead.Leading(), "instances": s.peers.members.Count()})
+	})
+}
+
+// securityHeaders gives every answer, JSON or not (metrics, a 404 from the
+// mux), the headers httperr.SecurityHeaders describes.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httperr.SecurityHeaders(w.Header())
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -283,6 +300,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	waitPollers := s.startPollers(engCtx)
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
+	driftDone := make(chan struct{})
+	go func() { s.Drift.Run(engCtx); close(driftDone) }()
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
 		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
@@ -325,6 +344,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	s.Log.Info("sluice stopped", "in_flight", rep.InFlight, "finished", rep.Finished, "left_leased", rep.Left, "took", rep.Took.Round(time.Millisecond))
 	<-slaDone
+	<-driftDone
 	waitPollers()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {

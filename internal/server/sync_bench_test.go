@@ -30,8 +30,8 @@ func syncBench(b *testing.B, platform string, route string, n int) {
 	}
 	defer sims.Close()
 	cfgText := fmt.Sprintf(`store: %q
-admin_tokens: [{name: ops, token: ops-token-0123456789}]
-sources: {forms: {}}
+admin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]
+sources: {forms: {allow_unsigned: true, quota: {requests_per_second: 1000000, bytes_per_second: 1073741824}}}
 delivery: {poll_interval: 10ms, lease: 60s}
 entities:
   lead: {key: email}

@@ -435,6 +435,9 @@ type Platform struct {
 	// Reset clears the platform's records and limiter windows on
 	// POST /_sim/reset (the Base resets itself).
 	Reset func()
+	// Control, when set, mounts the platform's own control endpoints
+	// (under /_sim/) on the control mux, e.g. OAuth.Mount.
+	Control func(mux *http.ServeMux)
 }
 
 type stateKey struct{}
@@ -489,6 +492,9 @@ func (b *Base) Handler(p Platform) http.Handler {
 		b.Reset()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	if p.Control != nil {
+		p.Control(ctl)
+	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, ControlPrefix) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -132,6 +133,7 @@ func (c *Committer) runTogether(batch []*commitReq) bool {
 	ctx := context.Background()
 	tx, err := c.drv.Begin(ctx)
 	if err != nil {
+		err = classify(c.drv, err)
 		for _, r := range batch {
 			r.done <- fmt.Errorf("group commit: %w", err)
 		}
@@ -140,14 +142,20 @@ func (c *Committer) runTogether(batch []*commitReq) bool {
 	for _, r := range batch {
 		if err := r.fn(r.ctx, tx); err != nil {
 			tx.Rollback()
-			if len(batch) > 1 {
+			err = classify(c.drv, err)
+			if len(batch) > 1 && !errors.Is(err, ErrUnwritable) {
 				return false
 			}
-			r.done <- err
+			// A full or read-only disk fails every unit alike: answer
+			// them all at once rather than retrying each alone.
+			for _, r := range batch {
+				r.done <- err
+			}
 			return true
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		err = classify(c.drv, err)
 		for _, r := range batch {
 			r.done <- fmt.Errorf("group commit: %w", err)
 		}
@@ -157,4 +165,19 @@ func (c *Committer) runTogether(batch []*commitReq) bool {
 		r.done <- nil
 	}
 	return true
+}
+
+// Writable reports whether the store can write now, by one small durable
+// write when the driver supports probing (store.WriteFaults); readiness
+// checks call it so that a full or read-only disk takes the instance out of
+// rotation and brings it back by itself once writing works again.
+func (c *Committer) Writable(ctx context.Context) error {
+	wf, ok := c.drv.(WriteFaults)
+	if !ok {
+		return nil
+	}
+	if err := wf.ProbeWrite(ctx); err != nil {
+		return classify(c.drv, err)
+	}
+	return nil
 }

@@ -245,12 +245,16 @@ type Executor interface {
 	ReplayStore
 	RetentionStore
 	TicketStore
+	BaselineStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
 	// inserted=false.
 	EventInsert(ctx context.Context, e *Event) (existingID string, inserted bool, err error)
 	EventGetByID(ctx context.Context, id string) (*Event, error)
+	// EventList returns summaries, newest first: Raw and Canonical are
+	// left empty (each may be a megabyte; a page of them would hold a
+	// gigabyte in memory). EventGetByID loads one whole event.
 	EventList(ctx context.Context, p *EventListParams) ([]*Event, error)
 	EventUpdate(ctx context.Context, p *EventUpdateParams) error
 	EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*Event, error)

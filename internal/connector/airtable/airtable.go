@@ -147,7 +147,18 @@ func Open(p connector.Params) (connector.Connector, error) {
 		return nil, err
 	}
 	o.Egress = p.Egress()
-	return New(p.Name, o)
+	if p.Credential != nil && o.Token == "" {
+		o.Token = connector.CredentialToken
+	}
+	c, err := New(p.Name, o)
+	if err != nil {
+		return nil, err
+	}
+	if p.Credential != nil {
+		// An expiring token, refreshed by package credential.
+		connector.UseCredential(c.rt, c.client, p.Credential)
+	}
+	return c, nil
 }
 
 // New validates o and builds the destination.

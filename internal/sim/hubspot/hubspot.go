@@ -111,6 +111,13 @@ const (
 type Options struct {
 	// Seed makes injected faults repeatable (see sim.Options).
 	Seed uint64
+	// OAuthRefreshTokens are public-app refresh tokens the token endpoint
+	// accepts; OAuthClientID and OAuthClientSecret, when set, must come
+	// with them. Access tokens last OAuthTTL (default 30 minutes, HubSpot's
+	// expires_in 1800).
+	OAuthRefreshTokens               []string
+	OAuthClientID, OAuthClientSecret string
+	OAuthTTL                         time.Duration
 	// Faults are injected from the start; PUT /_sim/faults changes them.
 	Faults sim.Faults
 	// Tokens are the accepted private-app tokens; empty accepts any
@@ -143,6 +150,9 @@ type Options struct {
 type Server struct {
 	*sim.Base
 	handler http.Handler
+	// OAuth issues the public-app access tokens (30 minutes) and refresh
+	// tokens of Options.OAuthRefreshTokens.
+	OAuth *sim.OAuth
 
 	tokens     map[string]bool
 	window     *sim.Window
@@ -230,8 +240,23 @@ func New(o Options) (*Server, error) {
 		s.writeError(w, r, http.StatusNotFound, "", fmt.Sprintf("No route for %s %s", r.Method, r.URL.Path))
 	})
 
+	ttl := o.OAuthTTL
+	if ttl <= 0 {
+		ttl = 30 * time.Minute
+	}
+	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: ttl, RefreshTokens: o.OAuthRefreshTokens,
+		ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret, Prefix: "CNf"})
+	api := s.guard(mux)
 	s.handler = base.Handler(sim.Platform{
-		API:        s.guard(mux),
+		Control: s.OAuth.Mount,
+		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/oauth/2026-03/token", "/oauth/v3/token", "/oauth/v1/token":
+				s.handleToken(w, r)
+				return
+			}
+			api.ServeHTTP(w, r)
+		}),
 		WriteError: s.writeFault,
 		Records:    s.records,
 		Reset:      s.reset,
@@ -247,6 +272,45 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) Reset() {
 	s.reset()
 	s.Base.Reset()
+}
+
+// handleToken is HubSpot's OAuth token endpoint (the current
+// /oauth/2026-03/token, and v3 and v1): a form-encoded refresh_token grant
+// answers {access_token, refresh_token, expires_in: 1800, token_type}; a
+// refresh token that is unknown or revoked is 400 invalid_grant with
+// HubSpot's BAD_REFRESH_TOKEN status (changelog "New OAuth v3 API
+// Endpoints and Standardized Error Responses").
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		sim.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "POST only"})
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
+		return
+	}
+	id, secret, basic := r.BasicAuth()
+	if !basic {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	bad := func(code, status, msg string) {
+		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": code, "error_description": msg, "status": status, "message": msg})
+	}
+	switch {
+	case r.PostForm.Get("grant_type") != "refresh_token":
+		bad("unsupported_grant_type", "BAD_GRANT_TYPE", "grant_type must be refresh_token (the simulator has no authorization codes)")
+		return
+	case !s.OAuth.ClientOK(id, secret):
+		bad("invalid_client", "BAD_CLIENT_ID", "missing or unknown client id")
+		return
+	}
+	g, ok := s.OAuth.Refresh(r.PostForm.Get("refresh_token"))
+	if !ok {
+		bad("invalid_grant", "BAD_REFRESH_TOKEN", "refresh token is invalid, expired or revoked")
+		return
+	}
+	sim.WriteJSON(w, http.StatusOK, map[string]any{"access_token": g.AccessToken, "refresh_token": g.RefreshToken,
+		"expires_in": g.ExpiresIn, "token_type": "bearer"})
 }
 
 func (s *Server) reset() {
@@ -266,7 +330,15 @@ func (s *Server) reset() {
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
-		if !ok || (len(s.tokens) > 0 && !s.tokens[token]) {
+		issued, expiredFor := s.OAuth.Check(token)
+		switch {
+		case issued && expiredFor > 0:
+			w.Header().Set("X-HubSpot-Auth-Failure", "401 Unauthorized")
+			s.writeError(w, r, http.StatusUnauthorized, "EXPIRED_AUTHENTICATION",
+				fmt.Sprintf("The OAuth token used to make this call expired %d minute(s) ago.", int(expiredFor/time.Minute)))
+			return
+		case issued:
+		case !ok || (len(s.tokens) > 0 && !s.tokens[token]):
 			s.writeFault(w, r, http.StatusUnauthorized)
 			return
 		}

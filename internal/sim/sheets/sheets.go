@@ -122,6 +122,13 @@ const (
 type Options struct {
 	// Seed makes injected faults repeatable (see sim.Options).
 	Seed uint64
+	// OAuthRefreshTokens are user OAuth refresh tokens the token endpoint
+	// (/token) accepts, with OAuthClientID and OAuthClientSecret when set.
+	// The service account of ServiceAccountJSON is always accepted. Access
+	// tokens last OAuthTTL, default one hour.
+	OAuthRefreshTokens               []string
+	OAuthClientID, OAuthClientSecret string
+	OAuthTTL                         time.Duration
 	// Faults are injected from the start; PUT /_sim/faults changes them.
 	Faults sim.Faults
 	// Tokens are the accepted OAuth access tokens; empty accepts any
@@ -176,6 +183,8 @@ type Sheet struct {
 type Server struct {
 	*sim.Base
 	handler http.Handler
+	// OAuth issues expiring access tokens from /token.
+	OAuth *sim.OAuth
 
 	tokens   map[string]bool
 	reads    quota
@@ -240,8 +249,22 @@ func New(o Options) (*Server, error) {
 	if err := s.load(); err != nil {
 		return nil, err
 	}
+	ttl := o.OAuthTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: ttl, RefreshTokens: o.OAuthRefreshTokens,
+		ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret, Prefix: "ya29.sim-"})
+	api := s.guard(http.HandlerFunc(s.route))
 	s.handler = base.Handler(sim.Platform{
-		API:        s.guard(http.HandlerFunc(s.route)),
+		Control: s.mountOAuth,
+		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/token" {
+				s.handleToken(w, r)
+				return
+			}
+			api.ServeHTTP(w, r)
+		}),
 		WriteError: s.writeFault,
 		Records:    s.records,
 		Reset:      s.reset,
@@ -495,7 +518,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				"Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.", nil)
 			return
 		}
-		if len(s.tokens) > 0 && !s.tokens[token] {
+		issued, expiredFor := s.OAuth.Check(token)
+		if issued && expiredFor > 0 || !issued && len(s.tokens) > 0 && !s.tokens[token] {
 			s.writeFault(w, r, http.StatusUnauthorized)
 			return
 		}

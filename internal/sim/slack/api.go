@@ -66,6 +66,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown_method", map[string]any{"req_method": method})
 		return
 	}
+	if method == "oauth.v2.access" {
+		s.handleOAuthAccess(w, r)
+		return
+	}
 	h := s.handlers[method]
 	if h == nil {
 		// Slack answers a method it does not have with 200, so clients do
@@ -90,10 +94,16 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	tokenErr := s.tokenErrs[c.token]
 	s.mu.Unlock()
+	issued, expiredFor := s.OAuth.Check(c.token)
 	switch {
 	case c.token == "":
 		writeError(w, http.StatusOK, "not_authed", nil)
 		return
+	case issued && expiredFor > 0:
+		// A rotated access token past its 12 hours.
+		writeError(w, http.StatusOK, "token_expired", nil)
+		return
+	case issued:
 	case len(s.tokens) > 0 && !s.tokens[c.token]:
 		writeError(w, http.StatusOK, "invalid_auth", nil)
 		return
@@ -518,4 +528,37 @@ func truncateRunes(s string, n int) string {
 		i++
 	}
 	return s
+}
+
+// handleOAuthAccess is oauth.v2.access for token rotation: a form with
+// grant_type=refresh_token, refresh_token and the client's credentials (as
+// form fields or HTTP Basic) answers {"ok":true, "access_token",
+// "refresh_token", "expires_in": 43200, "token_type": "bot"}; the refresh
+// token used stops working. Failures are HTTP 200 with ok:false
+// (invalid_refresh_token, invalid_client_id, bad_client_secret,
+// invalid_grant_type).
+func (s *Server) handleOAuthAccess(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusOK, "invalid_form_data", nil)
+		return
+	}
+	id, secret, basic := r.BasicAuth()
+	if !basic {
+		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
+	}
+	switch {
+	case r.Form.Get("grant_type") != "refresh_token":
+		writeError(w, http.StatusOK, "invalid_grant_type", nil)
+		return
+	case !s.OAuth.ClientOK(id, secret):
+		writeError(w, http.StatusOK, "invalid_client_id", nil)
+		return
+	}
+	g, ok := s.OAuth.Refresh(r.Form.Get("refresh_token"))
+	if !ok {
+		writeError(w, http.StatusOK, "invalid_refresh_token", nil)
+		return
+	}
+	sim.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "access_token": g.AccessToken, "refresh_token": g.RefreshToken,
+		"expires_in": g.ExpiresIn, "token_type": "bot", "team": map[string]string{"id": TeamID}})
 }

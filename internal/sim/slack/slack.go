@@ -190,6 +190,14 @@ func (m *Message) businessKey() string {
 type Options struct {
 	// Seed makes injected faults repeatable (see sim.Options).
 	Seed uint64
+	// OAuthRefreshTokens are token-rotation refresh tokens oauth.v2.access
+	// accepts (grant_type=refresh_token); each is single-use and answers a
+	// new access token (valid OAuthTTL, default 12 hours) and a new
+	// refresh token. OAuthClientID and OAuthClientSecret, when set, must
+	// come with them.
+	OAuthRefreshTokens               []string
+	OAuthClientID, OAuthClientSecret string
+	OAuthTTL                         time.Duration
 	// Faults are injected from the start; PUT /_sim/faults changes them.
 	Faults sim.Faults
 	// Tokens are the accepted bot tokens; empty accepts any non-empty token.
@@ -221,6 +229,8 @@ type Options struct {
 type Server struct {
 	*sim.Base
 	handler http.Handler
+	// OAuth issues rotating tokens through oauth.v2.access.
+	OAuth *sim.OAuth
 
 	tokens   map[string]bool
 	initial  []Channel
@@ -294,7 +304,14 @@ func New(o Options) (*Server, error) {
 		"conversations.history": s.handleHistory,
 		"auth.test":             s.handleAuthTest,
 	}
+	ttl := o.OAuthTTL
+	if ttl <= 0 {
+		ttl = 12 * time.Hour
+	}
+	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: ttl, Rotate: true, RefreshTokens: o.OAuthRefreshTokens,
+		ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret, Prefix: "xoxe.xoxb-"})
 	s.handler = base.Handler(sim.Platform{
+		Control:    s.OAuth.Mount,
 		API:        http.HandlerFunc(s.serveAPI),
 		WriteError: s.writeFault,
 		Records:    func() any { return s.Records() },

@@ -101,6 +101,11 @@ func (p *params) add(v any) string {
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
 	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at, config_version`
 
+// eventSummaryCols reads what lists and audit checks need, never the raw
+// body or the record, which may be a megabyte each; see store.Executor.EventList.
+const eventSummaryCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, ''::bytea,
+	'', COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at, config_version`
+
 func scanEvent(row pgx.Row) (*store.Event, error) {
 	var e store.Event
 	var canonical, problems, missing string
@@ -186,7 +191,7 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 	if p.BeforeID != "" {
 		where = append(where, "id < "+args.add(p.BeforeID))
 	}
-	q := `SELECT ` + eventCols + ` FROM events`
+	q := `SELECT ` + eventSummaryCols + ` FROM events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -3,16 +3,7 @@ package storepg_test
 import (
 	"context"
 	"testing"
-
-	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/store/storetest"
 )
-
-func TestRetentionConformance(t *testing.T) {
-	t.Parallel()
-	baseDSN(t)
-	storetest.ExerciseRetention(t, func(t *testing.T) store.Driver { return open(t, freshSchema(t), 4) })
-}
 
 func TestSchemaVersion(t *testing.T) {
 	t.Parallel()

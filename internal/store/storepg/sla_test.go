@@ -5,20 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/store/storetest"
 )
-
-// TestSLAConformance runs the SLAStore suite against the real PostgreSQL,
-// one schema per subtest.
-func TestSLAConformance(t *testing.T) {
-	t.Parallel()
-	baseDSN(t)
-	storetest.ExerciseSLA(t, func(t *testing.T) store.Driver {
-		return open(t, freshSchema(t), 4)
-	})
-}
 
 // migrationVersions is every embedded migration's version, as
 // schema_migrations lists them ("[0001_init 0002_...]"), read from the

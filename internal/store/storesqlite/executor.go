@@ -182,6 +182,11 @@ const (
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
 	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at, config_version`
 
+// eventSummaryCols reads what lists and audit checks need, never the raw
+// body or the record, which may be a megabyte each; see store.Executor.EventList.
+const eventSummaryCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, X'',
+	'', COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at, config_version`
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanEvent(s scanner) (*store.Event, error) {
@@ -271,7 +276,7 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 		where = append(where, "id < ?")
 		args = append(args, p.BeforeID)
 	}
-	q := `SELECT ` + eventCols + ` FROM events`
+	q := `SELECT ` + eventSummaryCols + ` FROM events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -5,21 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
-	"github.com/sluicehq/sluice/internal/store/storetest"
 )
-
-func TestRetentionConformance(t *testing.T) {
-	storetest.ExerciseRetention(t, func(t *testing.T) store.Driver {
-		d, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "retention.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	})
-}
 
 func TestSchemaVersion(t *testing.T) {
 	d, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "v.db"))

@@ -72,6 +72,9 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	if err := restrictFiles(path); err != nil {
+		return nil, err
+	}
 	// The page cache is per connection and set deliberately: the single
 	// writer gets writerCacheKiB, so the indexes captures and claims touch
 	// (recent events, the pending part of the queue, the audit tail) stay

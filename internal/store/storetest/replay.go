@@ -18,8 +18,8 @@ func replayOf(t *testing.T, ex store.Executor) store.ReplayStore {
 	return rs
 }
 
-// ExerciseReplay runs the conformance suite of store.ReplayStore.
-func ExerciseReplay(t *testing.T, open Opener) {
+// exerciseReplay runs the conformance suite of store.ReplayStore.
+func exerciseReplay(t *testing.T, open Opener) {
 	seed := func(t *testing.T, d store.Driver) {
 		t.Helper()
 		inTx(t, d, func(tx store.ExecutorTx) error {

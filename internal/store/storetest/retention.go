@@ -22,8 +22,8 @@ func retentionOf(t *testing.T, ex store.Executor) store.RetentionStore {
 // finished is what retention deletes.
 var finished = []string{store.EventDelivered, store.EventDiscarded, store.EventRejected}
 
-// ExerciseRetention runs the conformance suite of store.RetentionStore.
-func ExerciseRetention(t *testing.T, open Opener) {
+// exerciseRetention runs the conformance suite of store.RetentionStore.
+func exerciseRetention(t *testing.T, open Opener) {
 	old, cutoff, recent := t0, t0.Add(24*time.Hour), t0.Add(48*time.Hour)
 
 	t.Run("event prune deletes only finished old events, in batches", func(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// ExerciseSLA runs the conformance suite of the optional store.SLAStore
+// exerciseSLA runs the conformance suite of the optional store.SLAStore
 // capability; every driver implements it.
-func ExerciseSLA(t *testing.T, open Opener) {
+func exerciseSLA(t *testing.T, open Opener) {
 	slaOf := func(t *testing.T, d store.Driver) store.SLAStore {
 		t.Helper()
 		s, ok := d.Executor().(store.SLAStore)

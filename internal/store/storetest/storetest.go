@@ -54,8 +54,45 @@ func delivery(id, eventID, dest, key, state string, next time.Time) *store.Deliv
 		Payload: json.RawMessage(`{"k":"` + key + `"}`), NextAt: next, CreatedAt: t0, UpdatedAt: t0}
 }
 
-// Exercise runs the suite.
+// Exercise runs the whole conformance suite against a driver: every
+// Executor method, each feature's group (SLA, replay, retention, tickets,
+// source baselines) as a subtest. A driver's test calls only this.
 func Exercise(t *testing.T, open Opener) {
+	t.Run("core", func(t *testing.T) { exerciseCore(t, open) })
+	t.Run("sla", func(t *testing.T) { exerciseSLA(t, open) })
+	t.Run("replay", func(t *testing.T) { exerciseReplay(t, open) })
+	t.Run("retention", func(t *testing.T) { exerciseRetention(t, open) })
+	t.Run("tickets", func(t *testing.T) { exerciseTickets(t, open) })
+	t.Run("baselines", func(t *testing.T) { exerciseBaselines(t, open) })
+}
+
+// exerciseBaselines checks the source baseline store: absent until put,
+// a put with fewer learned payloads does not replace a fuller one.
+func exerciseBaselines(t *testing.T, open Opener) {
+	d := open(t)
+	ex := d.Executor()
+	if _, err := ex.SourceBaselineGet(ctx(t), "forms"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing baseline: %v", err)
+	}
+	put := func(n int, shape string) {
+		t.Helper()
+		if err := ex.SourceBaselinePut(ctx(t), &store.SourceBaseline{Source: "forms", Learned: n, Shape: json.RawMessage(shape), UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(10, `{"email":{"string":10}}`)
+	put(5, `{"other":{"string":5}}`)
+	b, err := ex.SourceBaselineGet(ctx(t), "forms")
+	if err != nil || b.Learned != 10 || string(b.Shape) != `{"email":{"string":10}}` || !b.UpdatedAt.Equal(t0) {
+		t.Fatalf("baseline: %+v %v", b, err)
+	}
+	put(20, `{"email":{"string":20}}`)
+	if b, _ := ex.SourceBaselineGet(ctx(t), "forms"); b.Learned != 20 {
+		t.Fatalf("fuller baseline not saved: %+v", b)
+	}
+}
+
+func exerciseCore(t *testing.T, open Opener) {
 	t.Run("event insert, idempotency, get, list, update", func(t *testing.T) {
 		d := open(t)
 		inTx(t, d, func(tx store.ExecutorTx) error {

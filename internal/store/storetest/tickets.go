@@ -19,8 +19,8 @@ func ticketsOf(t *testing.T, ex store.Executor) store.TicketStore {
 	return ts
 }
 
-// ExerciseTickets runs the conformance suite of store.TicketStore.
-func ExerciseTickets(t *testing.T, open Opener) {
+// exerciseTickets runs the conformance suite of store.TicketStore.
+func exerciseTickets(t *testing.T, open Opener) {
 	// seed: two sources, two destinations, three kinds, created an hour
 	// apart: esc_1 (t0) .. esc_4 (t0+3h).
 	seed := func(t *testing.T, d store.Driver) {

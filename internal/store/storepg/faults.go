@@ -1,0 +1,33 @@
+package storepg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+var _ store.WriteFaults = (*Driver)(nil)
+
+// WriteFault implements store.WriteFaults: SQLSTATE class 53 (disk full,
+// out of memory, too many connections is excluded) and 25006
+// (read_only_sql_transaction: a standby or default_transaction_read_only).
+// See https://www.postgresql.org/docs/current/errcodes-appendix.html.
+func (d *Driver) WriteFault(err error) bool {
+	var de *dbError
+	if !errors.As(err, &de) {
+		return false
+	}
+	return de.Code == "25006" || (strings.HasPrefix(de.Code, "53") && de.Code != "53300")
+}
+
+// ProbeWrite implements store.WriteFaults.
+func (d *Driver) ProbeWrite(ctx context.Context) error {
+	_, err := d.pool.Exec(ctx, `INSERT INTO write_probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = write_probe.n + 1`)
+	if err != nil {
+		return fmt.Errorf("probe write: %w", translate(err))
+	}
+	return nil
+}
