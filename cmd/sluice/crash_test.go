@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // effectSink applies each write once per Idempotency-Key, the way a

@@ -27,7 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // The tests in this file run several `sluice serve` processes on one

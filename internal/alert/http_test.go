@@ -14,7 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/alert"
 	"github.com/sluicehq/sluice/internal/egress"
-	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // receiver is a loopback HTTP endpoint that keeps each request.

@@ -43,6 +43,8 @@ type API struct {
 	OnChange func()
 	// Reload, when set, serves POST /v1/config/reload (reload.go).
 	Reload Reloader
+	// Credentials, when set, serves GET /v1/credentials (credentials.go).
+	Credentials CredentialLister
 }
 
 type ctxActor struct{}
@@ -88,6 +90,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerTickets(mux)
 	a.registerReplay(mux)
 	a.registerReload(mux)
+	a.registerCredentials(mux)
 }
 
 // actor is the admin token's name of the current request.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 func init() { extraCommands = append(extraCommands, sendCmd) }

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // Alerts is the top-level `alerts:` section: where alerts go (SLA breaches,

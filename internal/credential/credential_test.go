@@ -20,9 +20,9 @@ import (
 	"github.com/sluicehq/sluice/internal/connector"
 	_ "github.com/sluicehq/sluice/internal/connector/hubspot"
 	"github.com/sluicehq/sluice/internal/credential"
-	"github.com/sluicehq/sluice/internal/sim"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 	slacksim "github.com/sluicehq/sluice/internal/sim/slack"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
@@ -87,7 +87,7 @@ func hubspot(t *testing.T, clk *clock) (*hubspotsim.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, sim.Start(t, s).URL
+	return s, simtest.Start(t, s).URL
 }
 
 func source(t *testing.T, clk *clock, st store.Credentials, seal *credential.Sealer, spec config.Credential) *credential.Source {
@@ -260,7 +260,7 @@ func slack(t *testing.T, clk *clock) (*slacksim.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, sim.Start(t, s).URL
+	return s, simtest.Start(t, s).URL
 }
 
 func slackSpec(url string) config.Credential {
@@ -365,7 +365,7 @@ func TestGoogleServiceAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := sim.Start(t, s).URL
+	url := simtest.Start(t, s).URL
 	key, err := sheetssim.ServiceAccountJSON(url + "/token")
 	if err != nil {
 		t.Fatal(err)

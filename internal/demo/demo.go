@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
-	"github.com/sluicehq/sluice/internal/ingest/signature"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/simrun"
 )

@@ -20,9 +20,9 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/httperr"
-	"github.com/sluicehq/sluice/internal/ingest/signature"
 	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/store"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 func benchClient() *http.Client {

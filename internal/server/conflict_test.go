@@ -14,8 +14,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
-	"github.com/sluicehq/sluice/internal/sim"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 // TestConflictReview: with on_conflict: review, an update to a record that
@@ -27,7 +27,7 @@ func TestConflictReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hsURL := sim.Start(t, hs).URL
+	hsURL := simtest.Start(t, hs).URL
 	cfg := strings.Replace(fmt.Sprintf(consistencyConfig, filepath.Join(t.TempDir(), "k.db"), hsURL, hsToken),
 		"type: hubspot\n", "type: hubspot\n    on_conflict: review\n", 1)
 	c, err := config.Parse([]byte(cfg), os.LookupEnv)

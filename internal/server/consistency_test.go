@@ -17,8 +17,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
-	"github.com/sluicehq/sluice/internal/sim"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const hsToken = "pat-na1-consistency-0000-0000-000000000000"
@@ -56,7 +56,7 @@ func TestConsistencyCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hsURL := sim.Start(t, hs).URL
+	hsURL := simtest.Start(t, hs).URL
 	c, err := config.Parse(fmt.Appendf(nil, consistencyConfig, filepath.Join(t.TempDir(), "c.db"), hsURL, hsToken), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
-	"github.com/sluicehq/sluice/internal/ingest/signature"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 const secret = "whsec_c2x1aWNlLXRlc3Qtc2VjcmV0LWtleS0wMTIzNDU2Nzg5"

@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/config"
-	"github.com/sluicehq/sluice/internal/ingest/signature"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // hardenFlow is a minimal flow for sources under test, with a destination

@@ -56,7 +56,11 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		if prev != nil && reflect.DeepEqual(prev.cfg.Destinations[name], dc) {
 			conn = prev.conns[name]
 		} else {
-			conn, err = connector.New(dc.Type, connector.Params{Name: name, Options: dc.Options, AllowPrivateNetwork: dc.AllowPrivateNetwork})
+			var params connector.Params
+			params, err = s.creds.params(name, *dc)
+			if err == nil {
+				conn, err = connector.New(dc.Type, params)
+			}
 			if err != nil {
 				es.Add("destinations."+name, "%v", err)
 				continue
@@ -81,7 +85,8 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
-	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI}).Register(mux)
+	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
+		Credentials: func(ctx context.Context) (any, error) { return CredentialStatus(ctx, s.Driver) }}).Register(mux)
 	s.registerOps(mux)
 	g.handler = mux
 	return g, nil

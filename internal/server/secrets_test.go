@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
-	"github.com/sluicehq/sluice/internal/ingest/signature"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/store"
 )
 

@@ -29,6 +29,7 @@ import (
 	_ "github.com/sluicehq/sluice/internal/connector/slack"    // registers "slack"
 	_ "github.com/sluicehq/sluice/internal/connector/sqldest"  // registers "sql"
 	"github.com/sluicehq/sluice/internal/control"
+	"github.com/sluicehq/sluice/internal/credential"
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/httperr"
@@ -45,6 +46,7 @@ import (
 
 // Server is one running Sluice instance.
 type Server struct {
+	creds *credentials // credentials.go
 	// Config is the config the server started with. Settings that cannot
 	// change live (listen, store, delivery, alerts, retention,
 	// consistency, poll sources) are read from it; the rest follow
@@ -107,6 +109,13 @@ func Check(c *config.Config) error {
 	for _, name := range sortedNames(c.Destinations) {
 		d := c.Destinations[name]
 		params := connector.Params{Name: name, Options: d.Options, AllowPrivateNetwork: d.AllowPrivateNetwork}
+		if d.Credential != nil {
+			if err := credential.Validate(d.Type, *d.Credential, nil); err != nil {
+				es.Add("destinations."+name, "%v", err)
+				continue
+			}
+			params.Credential = unopened{}
+		}
 		conn, err := connector.New(d.Type, params)
 		if err != nil {
 			es.Add("destinations."+name, "%v", err)
@@ -211,6 +220,8 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	if clock == nil {
 		clock = func() time.Time { return time.Now().UTC() }
 	}
+	credStore, _ := drv.(store.Credentials)
+	s.creds = &credentials{st: credStore, now: clock}
 	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String, Confirmed: s.Metrics.Confirmed})
 	s.Alerter, err = alert.FromConfig(c.Alerts, clock)
 	if err != nil {

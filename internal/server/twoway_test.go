@@ -17,9 +17,9 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
-	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
@@ -107,7 +107,7 @@ func startTwoWay(t *testing.T) *twoWay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tw := &twoWay{t: t, hs: hs, hsURL: sim.Start(t, hs).URL, at: at, atURL: sim.Start(t, at).URL}
+	tw := &twoWay{t: t, hs: hs, hsURL: simtest.Start(t, hs).URL, at: at, atURL: simtest.Start(t, at).URL}
 	raw := fmt.Sprintf(twoWayConfig, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
 		tw.atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
 	c, err := config.Parse([]byte(raw), os.LookupEnv)

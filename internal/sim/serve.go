@@ -6,7 +6,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"testing"
 	"time"
 )
 
@@ -19,7 +18,7 @@ type Running struct {
 }
 
 // Serve serves h on ln in the background until Close. It is what
-// `sluice sim` and the demo use; tests use Start.
+// `sluice sim` and the demo use; tests use simtest.Start.
 func Serve(ln net.Listener, h http.Handler) *Running {
 	r := &Running{
 		URL: "http://" + ln.Addr().String(),
@@ -48,16 +47,4 @@ func (r *Running) Close() error {
 		return nil
 	}
 	return err
-}
-
-// Start serves h on a loopback port for the duration of the test.
-func Start(tb testing.TB, h http.Handler) *Running {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("sim: listen on loopback: %v", err)
-	}
-	r := Serve(ln, h)
-	tb.Cleanup(func() { _ = r.Close() })
-	return r
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 // echo is a minimal platform: GET /thing answers 200, POST /write applies a
@@ -82,7 +83,7 @@ func do(t *testing.T, c *http.Client, method, url, body string) (int, []byte) {
 func statuses(t *testing.T, seed uint64, n int) []int {
 	t.Helper()
 	_, h := newEcho(t, sim.Options{Seed: seed, Faults: sim.Faults{Errors: map[string]float64{"500": 0.2, "429": 0.1, "503": 0.1}}})
-	srv := sim.Start(t, h)
+	srv := simtest.Start(t, h)
 	out := make([]int, n)
 	for i := range out {
 		out[i], _ = do(t, http.DefaultClient, "GET", srv.URL+"/thing", "")
@@ -149,7 +150,7 @@ func TestControlEndpoints(t *testing.T) {
 	t.Parallel()
 	initial := sim.Faults{Latency: sim.Duration(time.Millisecond)}
 	e, h := newEcho(t, sim.Options{Seed: 1, Faults: initial})
-	srv := sim.Start(t, h)
+	srv := simtest.Start(t, h)
 
 	code, body := do(t, http.DefaultClient, "GET", srv.URL+"/_sim/faults", "")
 	if code != 200 || !strings.Contains(string(body), `"latency":"1ms"`) {
@@ -239,7 +240,7 @@ func TestControlEndpoints(t *testing.T) {
 func TestControlEndpointsBypassFaults(t *testing.T) {
 	t.Parallel()
 	_, h := newEcho(t, sim.Options{Faults: sim.Faults{Revoked: true, Errors: map[string]float64{"503": 1}}})
-	srv := sim.Start(t, h)
+	srv := simtest.Start(t, h)
 	if code, _ := do(t, http.DefaultClient, "GET", srv.URL+"/_sim/stats", ""); code != 200 {
 		t.Fatalf("control endpoint under faults = %d", code)
 	}
@@ -251,7 +252,7 @@ func TestControlEndpointsBypassFaults(t *testing.T) {
 func TestTimeoutAfterWriteAppliesThenDropsTheConnection(t *testing.T) {
 	t.Parallel()
 	e, h := newEcho(t, sim.Options{Faults: sim.Faults{TimeoutAfterWrite: 1}})
-	srv := sim.Start(t, h)
+	srv := simtest.Start(t, h)
 
 	// Hang 0: held until the client gives up.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -286,7 +287,7 @@ func TestTimeoutAfterWriteAppliesThenDropsTheConnection(t *testing.T) {
 func TestLatency(t *testing.T) {
 	t.Parallel()
 	_, h := newEcho(t, sim.Options{Faults: sim.Faults{Latency: sim.Duration(30 * time.Millisecond)}})
-	srv := sim.Start(t, h)
+	srv := simtest.Start(t, h)
 	start := time.Now()
 	if code, _ := do(t, http.DefaultClient, "GET", srv.URL+"/thing", ""); code != 200 {
 		t.Fatalf("status %d", code)
@@ -327,7 +328,7 @@ func TestDurationJSON(t *testing.T) {
 func TestNextStatusesAreUsedOnce(t *testing.T) {
 	t.Parallel()
 	e, h := newEcho(t, sim.Options{Seed: 1})
-	srv := sim.Start(t, h)
+	srv := simtest.Start(t, h)
 	if code, body := do(t, http.DefaultClient, "PUT", srv.URL+"/_sim/faults", `{"next":[429,503]}`); code != 200 {
 		t.Fatalf("PUT faults: %d %s", code, body)
 	}

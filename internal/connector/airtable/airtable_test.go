@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
@@ -63,7 +64,7 @@ func setup(t *testing.T, so airtablesim.Options, opts map[string]any) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: s, url: sim.Start(t, s).URL}
+	e := &env{t: t, sim: s, url: simtest.Start(t, s).URL}
 	e.conn = e.open(opts)
 	return e
 }
@@ -317,7 +318,7 @@ func TestPenaltyAfter429(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := sim.Start(t, s).URL
+	url := simtest.Start(t, s).URL
 	open := func(table string) *airtable.Conn {
 		c, err := airtable.New("crm", airtable.Options{BaseURL: url, Token: token, BaseID: base, Table: table,
 			KeyField: map[string]string{"Contacts": "Email", "Companies": "Domain"}[table], RatePerSecond: 50, Now: clk.Now, Egress: egress.For("destination crm", true)})

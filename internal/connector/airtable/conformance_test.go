@@ -5,8 +5,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 func TestConformance(t *testing.T) {
@@ -16,7 +16,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			url := sim.Start(t, s).URL
+			url := simtest.Start(t, s).URL
 			c, err := connector.New("airtable", connector.Params{Name: "crm", Options: map[string]any{"base_url": url, "token": token,
 				"base_id": airtablesim.DefaultBaseID, "table": "Contacts", "key_field": "Email", "rate_per_second": 100}, AllowPrivateNetwork: true})
 			if err != nil {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 func TestConformance(t *testing.T) {
@@ -17,7 +17,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			url := sim.Start(t, s).URL
+			url := simtest.Start(t, s).URL
 			c, err := connector.New("hubspot", connector.Params{Name: "crm", Options: map[string]any{"base_url": url, "token": token, "object": "contacts",
 				"lookup_properties": []string{"email", "firstname"}}, AllowPrivateNetwork: true})
 			if err != nil {

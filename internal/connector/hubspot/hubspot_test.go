@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/sim"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const token = "pat-na1-11111111-2222-3333-4444-555555555555"
@@ -37,7 +38,7 @@ func setup(t *testing.T, so hubspotsim.Options, opts map[string]any) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: s, url: sim.Start(t, s).URL}
+	e := &env{t: t, sim: s, url: simtest.Start(t, s).URL}
 	e.conn = e.open(opts)
 	return e
 }

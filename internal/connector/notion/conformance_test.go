@@ -6,8 +6,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim"
 	notionsim "github.com/sluicehq/sluice/internal/sim/notion"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 // A database with two data sources, as Notion-Version 2025-09-03 allows:
@@ -50,7 +50,7 @@ func TestConformance(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					url := sim.Start(t, s).URL
+					url := simtest.Start(t, s).URL
 					// No properties option: the connector types the payload by the
 					// schema it fetches.
 					o := map[string]any{"base_url": url, "token": token, "key_property": "Email", "rate_per_second": 1000}
@@ -94,7 +94,7 @@ func TestSeveralDataSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := sim.Start(t, s).URL
+	url := simtest.Start(t, s).URL
 	open := func(extra map[string]any) connector.Connector {
 		o := map[string]any{"base_url": url, "token": token, "database_id": multiDB, "key_property": "Email", "rate_per_second": 1000}
 		for k, v := range extra {

@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/connector/notion"
 	"github.com/sluicehq/sluice/internal/sim"
 	notionsim "github.com/sluicehq/sluice/internal/sim/notion"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
@@ -48,7 +49,7 @@ func setup(t *testing.T, so notionsim.Options, opts map[string]any, wrap ...func
 	for _, w := range wrap {
 		h = w(h)
 	}
-	e := &env{t: t, sim: s, url: sim.Start(t, h).URL}
+	e := &env{t: t, sim: s, url: simtest.Start(t, h).URL}
 	e.conn = e.open(opts)
 	return e
 }

@@ -5,8 +5,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim"
 	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 func TestConformance(t *testing.T) {
@@ -17,7 +17,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			url := sim.Start(t, s).URL
+			url := simtest.Start(t, s).URL
 			c, err := connector.New("sheets", connector.Params{Name: "leads", Options: map[string]any{"base_url": url, "token": token,
 				"spreadsheet_id": bookID, "sheet": "Leads", "key_column": "email"}, AllowPrivateNetwork: true})
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/connector/sheets"
 	"github.com/sluicehq/sluice/internal/sim"
 	sheetssim "github.com/sluicehq/sluice/internal/sim/sheets"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 // env is a real simulator on loopback and a real connector pointed at it.
@@ -43,7 +44,7 @@ func setup(t *testing.T, so sheetssim.Options, opts map[string]any) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: s, url: sim.Start(t, s).URL}
+	e := &env{t: t, sim: s, url: simtest.Start(t, s).URL}
 	e.conn = e.open(opts)
 	return e
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/connectortest"
-	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 	slacksim "github.com/sluicehq/sluice/internal/sim/slack"
 )
 
@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			url := sim.Start(t, s).URL
+			url := simtest.Start(t, s).URL
 			c, err := connector.New("slack", connector.Params{Name: "leads", Options: map[string]any{
 				"base_url": url, "token": token, "channel": slacksim.GeneralChannel,
 				"text": "Lead {{.email}}: {{.name}}", "rate_per_second": 1000,

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/connector/slack"
 	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 	slacksim "github.com/sluicehq/sluice/internal/sim/slack"
 )
 
@@ -41,7 +42,7 @@ func setup(t *testing.T, so slacksim.Options, opts map[string]any) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: s, url: sim.Start(t, s).URL}
+	e := &env{t: t, sim: s, url: simtest.Start(t, s).URL}
 	e.conn = e.open("leads", opts)
 	return e
 }

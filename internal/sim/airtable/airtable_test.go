@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/sim/airtable"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
@@ -59,7 +60,7 @@ func start(t *testing.T, o airtable.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, s: s, url: sim.Start(t, s).URL}
+	return &fixture{t: t, s: s, url: simtest.Start(t, s).URL}
 }
 
 type answer struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/sim/hubspot"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const token = "pat-na1-test-token"
@@ -48,7 +49,7 @@ func start(t *testing.T, o hubspot.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, s: s, url: sim.Start(t, s).URL}
+	return &fixture{t: t, s: s, url: simtest.Start(t, s).URL}
 }
 
 type answer struct {

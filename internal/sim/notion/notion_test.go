@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/sim/notion"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
@@ -58,7 +59,7 @@ func start(t *testing.T, o notion.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, s: s, url: sim.Start(t, s).URL}
+	return &fixture{t: t, s: s, url: simtest.Start(t, s).URL}
 }
 
 type answer struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/sim/sheets"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
 
 const (
@@ -71,7 +72,7 @@ func start(t *testing.T, o sheets.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, s: s, url: sim.Start(t, s).URL}
+	return &fixture{t: t, s: s, url: simtest.Start(t, s).URL}
 }
 
 type answer struct {

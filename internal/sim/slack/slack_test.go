@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
 	"github.com/sluicehq/sluice/internal/sim/slack"
 )
 
@@ -56,7 +57,7 @@ func start(t *testing.T, o slack.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, s: s, url: sim.Start(t, s).URL}
+	return &fixture{t: t, s: s, url: simtest.Start(t, s).URL}
 }
 
 type answer struct {

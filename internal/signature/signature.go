@@ -2,7 +2,9 @@
 // it claims to come from, before Sluice captures it. Each source names a
 // scheme and one or more shared secrets (several while a secret is being
 // rotated); the errors it returns are sentinels the ingest HTTP layer maps to
-// 401 without ever echoing a secret or an expected signature.
+// 401 without ever echoing a secret or an expected signature. It is a leaf
+// (config, alert, the CLI and the demo use it too, to check and to sign),
+// so it lives beside intake, not inside it.
 package signature
 
 import (

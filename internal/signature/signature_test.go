@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/ingest/signature"
+	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // The published Standard Webhooks test vector (also in the Svix libraries'
