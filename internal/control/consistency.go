@@ -91,6 +91,9 @@ type Checker struct {
 	// Unverifiable is told of each destination that cannot be read back
 	// (metrics: no ratio, an unverifiable flag instead); may be nil.
 	Unverifiable func(destination string)
+	// Record receives each destination's report (the console's rollups);
+	// may be nil.
+	Record func(ctx context.Context, r DestinationReport)
 }
 
 // CheckParams select what to check.
@@ -130,6 +133,9 @@ func (c *Checker) Check(ctx context.Context, p CheckParams) ([]DestinationReport
 			// Nothing checked is no evidence either way: the last ratio
 			// stands rather than becoming 1.
 			c.Observe(n, r.Ratio())
+		}
+		if c.Record != nil && r.Skipped == "" && !p.DryRun {
+			c.Record(ctx, r)
 		}
 		out = append(out, r)
 	}

@@ -39,6 +39,7 @@ listen: %q
 store: %q
 admin_tokens:
   - {name: demo, token: %q, role: admin}
+  - {name: viewer, token: %q, role: viewer}
 sources:
   webforms:
     signature: {scheme: standard-webhooks, secrets: [%q]}
@@ -126,6 +127,8 @@ func Run(ctx context.Context, o Options) error {
 	tokenBytes := make([]byte, 16)
 	rand.Read(tokenBytes)
 	token := "demo-" + hex.EncodeToString(tokenBytes)
+	rand.Read(tokenBytes)
+	viewerToken := "view-" + hex.EncodeToString(tokenBytes)
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (try --listen 127.0.0.1:0)", o.Listen, err)
@@ -140,7 +143,7 @@ func Run(ctx context.Context, o Options) error {
 	// their faults are errors and lost answers only, so the demo stays short.
 	sims.Airtable.SetFaults(platformFaults(false))
 	sims.Sheets.SetFaults(platformFaults(false))
-	raw := fmt.Sprintf(configYAML, ln.Addr().String(), dbPath, token, SourceSecret,
+	raw := fmt.Sprintf(configYAML, ln.Addr().String(), dbPath, token, viewerToken, SourceSecret,
 		simrun.RoutesYAML("      ", 10000), sims.DestinationsYAML(false, 8), sinkSrv.URL)
 	c, err := config.Parse([]byte(raw), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -160,6 +163,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { done <- srv.Run(runCtx, ln) }()
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(o.Out, "Sluice demo: server on %s, store %s\n", base, dbPath)
+	fmt.Fprintf(o.Out, "Operator console: %s/ui/  (sign in with %s; a read-only viewer: %s)\n", base, token, viewerToken)
 	fmt.Fprintf(o.Out, "Flaky webhook sink on %s (25%% of requests answered 429 or 500, 10%% slow)\n", sinkSrv.URL)
 	fmt.Fprintf(o.Out, "Simulated HubSpot %s, Airtable %s, Notion %s, Slack %s, Google Sheets %s\n", sims.URL["hubspot"], sims.URL["airtable"], sims.URL["notion"], sims.URL["slack"], sims.URL["sheets"])
 	fmt.Fprintf(o.Out, "  with their documented rate limits and faults on: 5xx, lost answers after writes, partial batches, 429s (HubSpot, Notion, Slack)\n")
@@ -259,7 +263,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(o.Out, "\nStill serving on %s. Try:\n  export SLUICE_SERVER=%s SLUICE_TOKEN=%s SLUICE_SOURCE_SECRET='%s'\n  sluice events list\n  sluice holds list\n  sluice escalations list\n", base, base, token, SourceSecret)
+	fmt.Fprintf(o.Out, "\nStill serving on %s. Try:\n  export SLUICE_SERVER=%s SLUICE_TOKEN=%s SLUICE_SOURCE_SECRET='%s'\n  sluice events list\n  sluice holds list\n  sluice escalations list\nOr open the console: %s/ui/ and sign in with %s\n", base, base, token, SourceSecret, base, token)
 	fmt.Fprintf(o.Out, "Send your own event to the demo's source (signed with its secret):\n  sluice send --source webforms --data '{\"submission_id\": \"s-1\", \"contact\": {\"email\": \"you@example.com\"}, \"company\": {\"name\": \"Acme\"}}'\nPress Ctrl-C to stop.\n")
 	<-ctx.Done()
 	stop()

@@ -93,6 +93,21 @@ func holdable(ctx context.Context, ex store.Executor, ev *store.Event) (bool, er
 // recomputes what is missing. It does not release: a person checks, then
 // releases.
 func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]any, actor string) (*store.Event, error) {
+	return g.holdPatch(ctx, eventID, fields, actor, time.Time{})
+}
+
+// HoldPatchIf is HoldPatch for an editor that read the record at version
+// (its UpdatedAt): if someone changed the record since, nothing is written
+// and the error is a *StaleError, so a second editor never silently
+// overwrites the first.
+func (g *Gate) HoldPatchIf(ctx context.Context, eventID string, fields map[string]any, actor string, version time.Time) (*store.Event, error) {
+	if version.IsZero() {
+		return nil, errors.New("a version is required")
+	}
+	return g.holdPatch(ctx, eventID, fields, actor, version)
+}
+
+func (g *Gate) holdPatch(ctx context.Context, eventID string, fields map[string]any, actor string, version time.Time) (*store.Event, error) {
 	if len(fields) == 0 {
 		return nil, errors.New("no fields to patch")
 	}
@@ -106,6 +121,9 @@ func (g *Gate) HoldPatch(ctx context.Context, eventID string, fields map[string]
 			return err
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)
+		}
+		if !version.IsZero() && !ev.UpdatedAt.Equal(version.Truncate(time.Millisecond)) {
+			return &StaleError{What: "event " + eventID, Current: ev.UpdatedAt}
 		}
 		f := g.Plan().Flow(ev.Flow)
 		if f == nil {

@@ -24,6 +24,8 @@ type PolledRecord struct {
 	// EchoOf, when set, is the record key whose write by Sluice this
 	// change merely reflects: it is audited as suppressed, not captured.
 	EchoOf string
+	// Cursor is the source's position after this record.
+	Cursor string
 }
 
 // PollBatch is one page of a poll source's changes and the cursor after
@@ -38,8 +40,6 @@ type PollBatch struct {
 	// Sluice come back through it), for the audit of suppressed echoes.
 	EchoDestination string
 	Records         []PolledRecord
-	// Cursor is the source's position after Records, opaque to the gate.
-	Cursor string
 }
 
 // PollResult counts what a batch did.
@@ -47,6 +47,11 @@ type PollResult struct {
 	Captured   int `json:"captured"`
 	Duplicates int `json:"duplicates"`
 	Echoes     int `json:"echoes"`
+	// Deferred counts records left for the next poll (and the cursor not
+	// moved past them): Sluice was writing that record to the polled
+	// destination at that moment, so the change may be its own write
+	// whose confirmation has not committed yet.
+	Deferred int `json:"deferred"`
 }
 
 // PolledPayload is the body of a polled event, what a flow's normalize
@@ -102,7 +107,19 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		res = PollResult{} // the unit may run twice; count from scratch
 		actor := "poll:" + b.Source
+		cursor := ""
 		for i, r := range b.Records {
+			if r.EchoOf == "" && b.EchoDestination != "" && preps[i].ev.RecordKey != "" {
+				busy, err := tx.DeliveryInFlight(ctx, b.EchoDestination, preps[i].ev.RecordKey)
+				if err != nil {
+					return err
+				}
+				if busy {
+					res.Deferred = len(b.Records) - i
+					break
+				}
+			}
+			cursor = r.Cursor
 			origin := fmt.Sprintf("polled %s %s %s modified %s", b.Platform, b.Object, r.RecordID, r.ModifiedAt.UTC().Format(time.RFC3339Nano))
 			if r.EchoOf != "" {
 				err := g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: actor, Action: ActionEchoSuppressed, Outcome: "suppressed",
@@ -123,7 +140,10 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 				res.Captured++
 			}
 		}
-		return tx.PollCursorPut(ctx, b.Source, b.Cursor, now)
+		if cursor == "" {
+			return nil
+		}
+		return tx.PollCursorPut(ctx, b.Source, cursor, now)
 	})
 	if err != nil {
 		return PollResult{}, fmt.Errorf("capture poll %s: %w", b.Source, err)

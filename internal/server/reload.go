@@ -74,7 +74,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
-	g.checker = &control.Checker{Gate: s.Gate, Store: s.Driver.Executor(), Conns: g.conns, Observe: s.Metrics.Consistency, Unverifiable: s.Metrics.Unverifiable}
+	g.checker = &control.Checker{Gate: s.Gate, Store: s.Driver.Executor(), Conns: g.conns, Observe: s.Metrics.Consistency, Unverifiable: s.Metrics.Unverifiable, Record: s.recordConsistency}
 	ing, err := ingest.New(s.Gate, c, s.Log)
 	if err != nil {
 		closeAll(fresh)
@@ -88,6 +88,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
 		Credentials: func(ctx context.Context) (any, error) { return CredentialStatus(ctx, s.Driver) }}).Register(mux)
 	s.registerOps(mux)
+	s.mountConsole(mux)
 	g.handler = mux
 	return g, nil
 }

@@ -28,6 +28,7 @@ import (
 	_ "github.com/sluicehq/sluice/internal/connector/sheets"   // registers "sheets"
 	_ "github.com/sluicehq/sluice/internal/connector/slack"    // registers "slack"
 	_ "github.com/sluicehq/sluice/internal/connector/sqldest"  // registers "sql"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/credential"
 	"github.com/sluicehq/sluice/internal/delivery"
@@ -62,6 +63,8 @@ type Server struct {
 	Alerter *alert.Alerter
 	SLA     *control.SLAWatcher
 	Drift   *control.SourceDrift
+	Console *console.Console // console.go: the operator console under /ui/
+	Rollups *control.Rollups // the console's per-minute rollups
 	Log     *slog.Logger
 	// Load reads the config again for Reload (SIGHUP, POST
 	// /v1/config/reload); nil: the server cannot reload.
@@ -231,6 +234,10 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	s.failures = &control.FailureCounter{Next: s.Metrics}
 	s.SLA = &control.SLAWatcher{Gate: s.Gate, Store: drv.Executor(), Alerter: s.Alerter, Failures: s.failures, Log: log}
 	s.Drift = &control.SourceDrift{Alerter: s.Alerter, Store: drv.Executor(), Now: clock, Log: log}
+	if err := s.buildConsole(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	g, err := s.provision(c, nil)
 	if err != nil {
 		s.Close()
@@ -309,6 +316,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	waitPollers := s.startPollers(engCtx)
+	rollDone := make(chan struct{})
+	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
 	slaDone := make(chan struct{})
 	go func() { s.SLA.Run(engCtx, s.Config.Alerts.Interval.D()); close(slaDone) }()
 	driftDone := make(chan struct{})
@@ -355,6 +364,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	s.Log.Info("sluice stopped", "in_flight", rep.InFlight, "finished", rep.Finished, "left_leased", rep.Left, "took", rep.Took.Round(time.Millisecond))
 	<-slaDone
+	<-rollDone
 	<-driftDone
 	waitPollers()
 	waitPeers()

@@ -302,6 +302,9 @@ type Executor interface {
 	// PollCursorPut moves a poll source's position; callers do it in the
 	// transaction that captures the records it covers.
 	PollCursorPut(ctx context.Context, source, cursor string, now time.Time) error
+	// DeliveryInFlight reports whether a delivery of recordKey to
+	// destination is in flight: sent, or about to be, and not yet settled.
+	DeliveryInFlight(ctx context.Context, destination, recordKey string) (bool, error)
 	// SyncBaselineGet is the version of a record Sluice last knew to be in
 	// sync in a destination it also polls; ErrNotFound if none.
 	SyncBaselineGet(ctx context.Context, destination, recordKey string) (*SyncBaseline, error)

@@ -90,7 +90,8 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 			if pos := connector.PositionOf(ch); next.Before(pos) {
 				next = pos
 			}
-			r := pipeline.PolledRecord{RecordID: ch.RecordID, ModifiedAt: ch.ModifiedAt, Deleted: ch.Deleted, Fields: ch.Fields}
+			cursor, _ := json.Marshal(next)
+			r := pipeline.PolledRecord{RecordID: ch.RecordID, ModifiedAt: ch.ModifiedAt, Deleted: ch.Deleted, Fields: ch.Fields, Cursor: string(cursor)}
 			if *p.Conf.SuppressEchoes && p.Ledger != nil {
 				key, err := p.echoOf(ctx, ch)
 				if err != nil {
@@ -100,9 +101,8 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 			}
 			records = append(records, r)
 		}
-		cursor, _ := json.Marshal(next)
 		res, err := p.Gate.CapturePolled(ctx, pipeline.PollBatch{Source: p.Source, Platform: origin.Platform, Object: origin.Object,
-			EchoDestination: p.Destination, Records: records, Cursor: string(cursor)})
+			EchoDestination: p.Destination, Records: records})
 		if err != nil {
 			return total, err
 		}
@@ -111,6 +111,12 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 		total.Echoes += res.Echoes
 		if res.Captured > 0 && p.OnCaptured != nil {
 			p.OnCaptured()
+		}
+		if res.Deferred > 0 {
+			// Sluice is writing one of these records to the platform right
+			// now; the rest waits for the next poll, which re-reads it.
+			total.Deferred += res.Deferred
+			return total, nil
 		}
 		cur = next
 		if !page.More {
@@ -130,7 +136,9 @@ func (p *Poller) echoOf(ctx context.Context, ch connector.Change) (string, error
 	}
 	key, err := p.Ledger.IdentityGetByExternalID(ctx, p.Destination, ch.RecordID)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+		// Feeds whose record ID is the key itself (a sheet's key column)
+		// find Sluice's writes by key.
+		key, err = ch.RecordID, nil
 	}
 	if err != nil {
 		return "", err

@@ -57,3 +57,13 @@ func (x *executor) SyncBaselinePut(ctx context.Context, b *store.SyncBaseline) e
 	}
 	return nil
 }
+
+func (x *executor) DeliveryInFlight(ctx context.Context, destination, recordKey string) (bool, error) {
+	var ok bool
+	err := x.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE destination = $1 AND record_key = $2
+		AND state IN ('waiting', 'pending', 'inflight') AND state = 'inflight')`, destination, recordKey).Scan(&ok)
+	if err != nil {
+		return false, fail("delivery in flight", err)
+	}
+	return ok, nil
+}

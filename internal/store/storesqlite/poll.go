@@ -69,3 +69,13 @@ func (x *executor) SyncBaselinePut(ctx context.Context, b *store.SyncBaseline) e
 	}
 	return nil
 }
+
+func (x *executor) DeliveryInFlight(ctx context.Context, destination, recordKey string) (bool, error) {
+	var n int
+	err := x.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE destination = ? AND record_key = ?
+		AND state IN ('waiting', 'pending', 'inflight') AND state = 'inflight' LIMIT 1)`, destination, recordKey).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("delivery in flight: %w", err)
+	}
+	return n > 0, nil
+}

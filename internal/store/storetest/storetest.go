@@ -281,6 +281,24 @@ func exerciseCore(t *testing.T, open Opener) {
 			t.Fatalf("cursor = %q %v, want the committed one", c, err)
 		}
 		inTx(t, d, func(tx store.ExecutorTx) error { return tx.PollCursorPut(ctx(t), "contacts", `{"at":"3"}`, now) })
+		if ok, err := ex.DeliveryInFlight(ctx(t), "crm", "a@x.co"); err != nil || ok {
+			t.Fatalf("delivery in flight with none: %v %v", ok, err)
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			if _, _, err := tx.EventInsert(ctx(t), event("evt_u", "", "a@x.co", store.EventDelivering)); err != nil {
+				return err
+			}
+			if err := tx.DeliveryInsert(ctx(t), delivery("dlv_u1", "evt_u", "crm", "a@x.co", store.DeliverySucceeded, now)); err != nil {
+				return err
+			}
+			return tx.DeliveryInsert(ctx(t), delivery("dlv_u2", "evt_u", "sheet", "a@x.co", store.DeliveryInflight, now))
+		})
+		if ok, err := ex.DeliveryInFlight(ctx(t), "crm", "a@x.co"); err != nil || ok {
+			t.Fatalf("a succeeded delivery counted as in flight: %v %v", ok, err)
+		}
+		if ok, err := ex.DeliveryInFlight(ctx(t), "sheet", "a@x.co"); err != nil || !ok {
+			t.Fatalf("delivery in flight not found: %v %v", ok, err)
+		}
 		if _, err := ex.SyncBaselineGet(ctx(t), "crm", "a@x.co"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing baseline: %v", err)
 		}

@@ -1,0 +1,122 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+type destRow struct {
+	Name        string
+	Type        string
+	Paused      bool
+	Reason      string
+	Since       time.Time
+	Breaker     string
+	Rate        string
+	Pending     int64
+	Inflight    int64
+	OldestAge   string
+	Consistency string
+	Failure     string
+	Notes       []string
+}
+
+type destsData struct {
+	Rows   []destRow
+	Recs   []*store.Reconciliation
+	Drift  []string
+	SLA    []string
+	Extras bool
+}
+
+func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) error {
+	ctx := r.Context()
+	qs, err := k.c.Read.QueueStats(ctx)
+	if err != nil {
+		return err
+	}
+	queue := map[string]*store.QueueStat{}
+	for _, q := range qs {
+		queue[q.Destination] = q
+	}
+	now := k.c.Now()
+	rs, err := k.c.Read.RollupList(ctx, &store.RollupListParams{From: now.Add(-24 * time.Hour), To: now.Add(time.Minute)})
+	if err != nil {
+		return err
+	}
+	day := map[string]*store.Rollup{}
+	for _, r := range rs {
+		if day[r.Destination] == nil {
+			day[r.Destination] = &store.Rollup{}
+		}
+		day[r.Destination].Add(r)
+	}
+	var ex DestinationExtras
+	if k.c.Extra != nil {
+		ex = k.c.Extra(ctx)
+	}
+	d := &destsData{Drift: ex.Drift, SLA: ex.SLA, Extras: k.c.Extra != nil}
+	for _, name := range k.destNames() {
+		conf := k.c.Config().Destinations[name]
+		row := destRow{Name: name, Type: conf.Type, Breaker: ex.Breaker[name], Notes: ex.Notes[name]}
+		if v, ok := conf.Options["rate_per_second"]; ok {
+			row.Rate = strings.TrimSpace(show(v)) + "/s"
+		}
+		st, err := k.c.Read.DestinationStateGet(ctx, name)
+		if err != nil {
+			return err
+		}
+		row.Paused, row.Reason, row.Since = st.Paused, st.Reason, st.UpdatedAt
+		if q := queue[name]; q != nil {
+			row.Pending, row.Inflight = q.Pending, q.Inflight
+			if !q.Oldest.IsZero() {
+				row.OldestAge = ago(now, q.Oldest)
+			}
+		}
+		if ru := day[name]; ru != nil {
+			m := measure(name, ru)
+			row.Consistency, row.Failure = m.Consistency(), m.FailureRate()
+		} else {
+			row.Consistency, row.Failure = "unverified", "–"
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	if d.Recs, err = k.c.Read.ReconciliationList(ctx, &store.ReconciliationListParams{Status: store.ReconciliationOpen, Limit: 50}); err != nil {
+		return err
+	}
+	k.render(w, r, http.StatusOK, "destinations", u, d)
+	return nil
+}
+
+func (k *Console) destinationAction(w http.ResponseWriter, r *http.Request, u *user) error {
+	name := r.PathValue("name")
+	if _, ok := k.c.Config().Destinations[name]; !ok {
+		return &userError{code: http.StatusNotFound, msg: "no destination named " + name}
+	}
+	if err := r.ParseForm(); err != nil {
+		return badRequest("malformed form")
+	}
+	var paused bool
+	switch r.PostForm.Get("op") {
+	case "pause":
+		paused = true
+	case "resume":
+	default:
+		return badRequest("unknown action")
+	}
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	if reason == "" {
+		reason = map[bool]string{true: "paused by " + u.Name, false: "resumed by " + u.Name}[paused]
+	}
+	if _, err := k.c.Ops.DestinationSetPaused(r.Context(), name, paused, u.Actor(), reason); err != nil {
+		return err
+	}
+	k.changed()
+	ok := map[bool]string{true: "paused", false: "resumed"}[paused]
+	http.Redirect(w, r, "/ui/destinations?ok="+ok+"#d-"+url.PathEscape(name), http.StatusSeeOther)
+	return nil
+}

@@ -1,0 +1,265 @@
+package console
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+type ticketsData struct {
+	Q       url.Values
+	Items   []*pipeline.Ticket
+	Next    string
+	Kinds   []string
+	Dests   []string
+	Bulk    *pipeline.BulkResult
+	BulkReq url.Values
+}
+
+func (k *Console) ticketFilter(q url.Values) (*store.TicketListParams, error) {
+	p := &store.TicketListParams{Status: q.Get("status"), Kind: q.Get("kind"), Destination: q.Get("destination"), Owner: q.Get("owner"), BeforeID: q.Get("before"), Limit: pageSize + 1}
+	if p.Status == "" {
+		p.Status = store.EscalationOpen
+	}
+	if p.Status == "any" {
+		p.Status = ""
+	}
+	if q.Get("overdue") == "on" {
+		p.Status, p.DueBefore = store.EscalationOpen, k.c.Now()
+	}
+	return p, nil
+}
+
+func (k *Console) destNames() []string {
+	out := make([]string, 0, len(k.c.Config().Destinations))
+	for n := range k.c.Config().Destinations {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tickets lists escalations as work items: overdue first, then by due time
+// (within the page; pages follow creation order, newest first).
+func (k *Console) tickets(w http.ResponseWriter, r *http.Request, u *user) error {
+	d, err := k.ticketsPage(r, r.URL.Query(), false)
+	if err != nil {
+		return err
+	}
+	k.render(w, r, http.StatusOK, "tickets", u, d)
+	return nil
+}
+
+func (k *Console) ticketsPage(r *http.Request, q url.Values, conflictsOnly bool) (*ticketsData, error) {
+	p, err := k.ticketFilter(q)
+	if err != nil {
+		return nil, err
+	}
+	if conflictsOnly {
+		p.Kind = "conflict_review"
+	}
+	items, err := k.c.Ops.TicketList(r.Context(), p)
+	if err != nil {
+		return nil, err
+	}
+	d := &ticketsData{Q: q, Dests: k.destNames(), Kinds: []string{"permanent_error", "retries_exhausted", "hold_expired", "conflict_review", "conflict_error", "auth_error"}}
+	if len(items) > pageSize {
+		items = items[:pageSize]
+		next := url.Values{}
+		for key, v := range q {
+			next[key] = v
+		}
+		next.Set("before", items[pageSize-1].ID)
+		d.Next = "?" + next.Encode()
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		if items[i].Overdue != items[j].Overdue {
+			return items[i].Overdue
+		}
+		return items[i].DueAt.Before(items[j].DueAt)
+	})
+	d.Items = items
+	return d, nil
+}
+
+type ticketData struct {
+	T       *pipeline.Ticket
+	Version string
+	Payload []fieldSpec
+	Event   *store.Event
+}
+
+func (k *Console) ticketData(r *http.Request, u *user, id string) (*ticketData, error) {
+	t, err := k.c.Ops.TicketGet(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	d := &ticketData{T: t, Version: t.UpdatedAt.UTC().Format(time.RFC3339Nano)}
+	if t.DeliveryID != "" {
+		dl, err := k.c.Read.DeliveryGetByID(r.Context(), t.DeliveryID)
+		if err != nil {
+			return nil, err
+		}
+		payload := map[string]any{}
+		_ = json.Unmarshal(dl.Payload, &payload)
+		var flow *pipeline.Flow
+		if ev, err := k.c.Read.EventGetByID(r.Context(), t.EventID); err == nil {
+			d.Event, flow = ev, k.c.Plan().Flow(ev.Flow)
+		}
+		sens := sensitiveFields(flow)
+		flat := map[string]any{}
+		flatten("", payload, flat)
+		for name, v := range flat {
+			s := fieldSpec{Name: name, Present: true, Sensitive: sens[name]}
+			switch x := v.(type) {
+			case string:
+				s.Value, s.Type = x, "string"
+			case float64:
+				s.Value, s.Type = fmt.Sprint(x), "number"
+			case bool:
+				s.Value, s.Type = fmt.Sprint(x), "boolean"
+			default:
+				b, _ := json.Marshal(x)
+				s.Value = string(b)
+				if _, ok := x.([]any); ok {
+					s.Type = "array"
+				}
+			}
+			if s.Sensitive && !u.Admin() {
+				s.Value = masked
+			}
+			d.Payload = append(d.Payload, s)
+		}
+		sort.Slice(d.Payload, func(i, j int) bool { return d.Payload[i].Name < d.Payload[j].Name })
+	}
+	return d, nil
+}
+
+func (k *Console) ticket(w http.ResponseWriter, r *http.Request, u *user) error {
+	d, err := k.ticketData(r, u, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	k.render(w, r, http.StatusOK, "ticket", u, d)
+	return nil
+}
+
+// checkVersion refuses an edit prepared against an older version of the
+// ticket, so a second operator's save does not silently undo the first's.
+func (k *Console) checkVersion(r *http.Request, id string) error {
+	v, err := time.Parse(time.RFC3339Nano, r.PostForm.Get("version"))
+	if err != nil {
+		return badRequest("the form has no version; reload the escalation")
+	}
+	t, err := k.c.Ops.TicketGet(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if !t.UpdatedAt.Equal(v.Truncate(time.Millisecond)) {
+		return &pipeline.StaleError{What: "escalation " + id, Current: t.UpdatedAt}
+	}
+	return nil
+}
+
+func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) error {
+	id := r.PathValue("id")
+	if err := r.ParseForm(); err != nil {
+		return badRequest("malformed form")
+	}
+	ctx, f, actor := r.Context(), r.PostForm, u.Actor()
+	var ok string
+	var err error
+	switch f.Get("op") {
+	case "assign":
+		if err := k.checkVersion(r, id); err != nil {
+			return err
+		}
+		err, ok = tkErr(k.c.Ops.TicketAssign(ctx, id, f.Get("owner"), actor)), "assigned"
+	case "ack":
+		err, ok = tkErr(k.c.Ops.TicketAcknowledge(ctx, id, actor)), "acked"
+	case "note":
+		if strings.TrimSpace(f.Get("text")) == "" {
+			return badRequest("the note is empty")
+		}
+		err, ok = tkErr(k.c.Ops.TicketAddNote(ctx, id, f.Get("text"), actor)), "noted"
+	case "retry":
+		_, err = k.c.Ops.EscalationRetry(ctx, id, actor)
+		ok = "retried"
+	case "patch-retry":
+		if err := k.checkVersion(r, id); err != nil {
+			return err
+		}
+		d, err := k.ticketData(r, u, id)
+		if err != nil {
+			return err
+		}
+		fields := map[string]any{}
+		for _, s := range d.Payload {
+			v, present := f["f."+s.Name]
+			if !present || len(v) == 0 || v[0] == s.Value {
+				continue
+			}
+			pv, perr := s.parse(v[0])
+			if perr != nil {
+				return badRequest(perr.Error())
+			}
+			fields[s.Name] = pv
+		}
+		if nf := strings.TrimSpace(f.Get("new_field")); nf != "" {
+			fields[nf] = f.Get("new_value")
+		}
+		if len(fields) == 0 {
+			return badRequest("nothing changed")
+		}
+		err, ok = tkErr(k.c.Ops.TicketPatchRetry(ctx, id, fields, actor)), "patched"
+	case "resolve":
+		_, err = k.c.Ops.EscalationResolve(ctx, id, strings.TrimSpace(f.Get("note")), actor)
+		ok = "resolved"
+	case "discard":
+		_, err = k.c.Ops.EscalationDiscard(ctx, id, strings.TrimSpace(f.Get("reason")), actor)
+		ok = "discarded"
+	default:
+		return badRequest("unknown action")
+	}
+	if err != nil {
+		return err
+	}
+	k.changed()
+	http.Redirect(w, r, "/ui/tickets/"+url.PathEscape(id)+"?ok="+ok, http.StatusSeeOther)
+	return nil
+}
+
+func tkErr(_ *pipeline.Ticket, err error) error { return err }
+
+// ticketsBulk runs a bulk retry, resolve or discard: a dry run first (what
+// would be done, how many), then the real one on request.
+func (k *Console) ticketsBulk(w http.ResponseWriter, r *http.Request, u *user) error {
+	if err := r.ParseForm(); err != nil {
+		return badRequest("malformed form")
+	}
+	f := r.PostForm
+	p := pipeline.BulkParams{Action: f.Get("action"), Note: strings.TrimSpace(f.Get("note")), DryRun: f.Get("op") != "apply", Actor: u.Actor(),
+		Filter: pipeline.TicketFilter{Status: store.EscalationOpen, Kind: f.Get("kind"), Destination: f.Get("destination")}}
+	res, err := k.c.Ops.TicketBulk(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	if !p.DryRun {
+		k.changed()
+	}
+	q := url.Values{"kind": {f.Get("kind")}, "destination": {f.Get("destination")}}
+	d, err := k.ticketsPage(r, q, false)
+	if err != nil {
+		return err
+	}
+	d.Bulk, d.BulkReq = res, f
+	k.render(w, r, http.StatusOK, "tickets", u, d)
+	return nil
+}
