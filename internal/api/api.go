@@ -497,6 +497,19 @@ func (a *API) resumeDestination(w http.ResponseWriter, r *http.Request) error {
 	return a.setPaused(w, r, false)
 }
 
+// guarantee says what a verification proved: a keyed chain cannot have
+// been re-chained without the key; a plain one detects edits only.
+func guarantee(rep audit.Report) string {
+	switch {
+	case rep.Keyed && rep.KeyedFrom <= rep.From+1:
+		return "keyed: HMAC-SHA256 with " + audit.KeyEnv + "; rewriting and re-chaining without the key is detected"
+	case rep.Keyed:
+		return fmt.Sprintf("keyed from seq %d (HMAC-SHA256 with %s); entries before it are plain SHA-256: edits are detected, a rewrite that re-chains them is not", rep.KeyedFrom, audit.KeyEnv)
+	default:
+		return "plain SHA-256: edits are detected, a rewrite that re-chains the rows is not; set " + audit.KeyEnv + " to key the chain"
+	}
+}
+
 func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	rep, err := audit.Verify(r.Context(), a.Store)
 	var be *audit.BrokenError
@@ -512,7 +525,7 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ok := len(comp.Gaps) == 0
-	out := map[string]any{"ok": ok, "entries_checked": rep.Entries, "last_seq": rep.LastSeq, "events_checked": comp.Events}
+	out := map[string]any{"ok": ok, "entries_checked": rep.Entries, "last_seq": rep.LastSeq, "events_checked": comp.Events, "guarantee": guarantee(rep)}
 	if !ok {
 		gaps := comp.Gaps
 		if len(gaps) > 100 {

@@ -9,11 +9,14 @@ package audit
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -62,13 +65,50 @@ type Log interface {
 	AuditCheckpointGet(ctx context.Context) (*Checkpoint, error)
 }
 
-// Hash computes the chain hash of e given the previous entry's hash. Every
-// stored field takes part, so changing any of them breaks the chain at that
-// row. Fields are length-prefixed so no two entries serialize alike.
-func Hash(prev string, e *Entry) string {
-	h := sha256.New()
-	h.Write([]byte(serialize(prev, e)))
-	return hex.EncodeToString(h.Sum(nil))
+// KeyEnv names the environment variable holding the audit chain key. When
+// it is set, new entries are chained with HMAC-SHA256 under that key (their
+// hash starts with KeyedPrefix), so rewriting rows and re-chaining them is
+// detected by anyone who verifies with the key, unless the rewriter had it.
+// The key is never stored in the database.
+const KeyEnv = "SLUICE_AUDIT_KEY"
+
+// KeyedPrefix marks the hash of an entry chained with the key.
+const KeyedPrefix = "k1:"
+
+var (
+	keyOnce sync.Once
+	envKey  []byte
+)
+
+// key is the process's chain key from KeyEnv, nil when unset.
+func key() []byte {
+	keyOnce.Do(func() {
+		if k := os.Getenv(KeyEnv); k != "" {
+			envKey = []byte(k)
+		}
+	})
+	return envKey
+}
+
+// Keyed reports whether this process chains and verifies with a key.
+func Keyed() bool { return key() != nil }
+
+// Hash computes the chain hash of e given the previous entry's hash, with
+// the process's key (KeyEnv) when one is set. Every stored field takes
+// part, so changing any of them breaks the chain at that row. Fields are
+// length-prefixed so no two entries serialize alike.
+func Hash(prev string, e *Entry) string { return HashWith(key(), prev, e) }
+
+// HashWith is Hash under an explicit key; nil means plain SHA-256.
+func HashWith(k []byte, prev string, e *Entry) string {
+	if k == nil {
+		h := sha256.New()
+		h.Write([]byte(serialize(prev, e)))
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(serialize(prev, e)))
+	return KeyedPrefix + hex.EncodeToString(m.Sum(nil))
 }
 
 // serialize is the canonical byte form of an entry linked to prev.
@@ -110,6 +150,12 @@ func (e *BrokenError) Error() string {
 type Report struct {
 	Entries int64
 	LastSeq int64
+	// Keyed is true when the entries from KeyedFrom on were verified with
+	// the key (HMAC): they cannot have been re-chained without it. Entries
+	// before KeyedFrom (written before a key was set) are only plain
+	// SHA-256, which detects edits but not a rewrite that re-chains.
+	Keyed     bool
+	KeyedFrom int64
 	// From is the retention checkpoint verification started after: the
 	// entries up to it were deleted by retention. 0 means the whole log
 	// from its first entry.
@@ -123,7 +169,12 @@ type Report struct {
 // checkpoint (the last deleted entry's seq and hash), which an
 // ActionPruned entry later in the chain must attest; if retention moves
 // the checkpoint while the walk runs, the walk continues from the new one.
-func Verify(ctx context.Context, log Log) (Report, error) {
+func Verify(ctx context.Context, log Log) (Report, error) { return VerifyWith(ctx, log, key()) }
+
+// VerifyWith is Verify under an explicit key (nil: no key). With a key,
+// once a keyed entry is seen every later one must be keyed, so a rewrite
+// that re-chains recent rows with plain hashes is caught.
+func VerifyWith(ctx context.Context, log Log, k []byte) (Report, error) {
 	var r Report
 	cp, err := checkpoint(ctx, log)
 	if err != nil {
@@ -136,7 +187,16 @@ func Verify(ctx context.Context, log Log) (Report, error) {
 	}
 	attested := cp == nil
 	err = log.AuditScan(ctx, lastSeq, func(e *Entry) error {
-		if err := CheckLink(lastSeq, prev, e); err != nil {
+		keyed := strings.HasPrefix(e.Hash, KeyedPrefix)
+		switch {
+		case keyed && k == nil:
+			return &BrokenError{Seq: e.Seq, Reason: "entry is chained with a key; set " + KeyEnv + " to verify it"}
+		case !keyed && r.Keyed:
+			return &BrokenError{Seq: e.Seq, Reason: "plain hash after keyed entries (re-chained without the key?)"}
+		case keyed && !r.Keyed:
+			r.Keyed, r.KeyedFrom = true, e.Seq
+		}
+		if err := checkLink(k, lastSeq, prev, e); err != nil {
 			// Retention may have deleted the next entries since the walk
 			// started: continue from its new checkpoint, if that is
 			// exactly where this entry links.
@@ -147,7 +207,7 @@ func Verify(ctx context.Context, log Log) (Report, error) {
 			if moved == nil || moved.Seq <= lastSeq || moved.Seq != e.Seq-1 || moved.Hash != e.PrevHash {
 				return err
 			}
-			if err := CheckLink(moved.Seq, moved.Hash, e); err != nil {
+			if err := checkLink(k, moved.Seq, moved.Hash, e); err != nil {
 				return err
 			}
 			cp, attested, r.From = moved, false, moved.Seq

@@ -23,13 +23,22 @@ func attestation(cp *Checkpoint) string {
 // it on every entry before deleting it, so it never removes the evidence
 // of tampering.
 func CheckLink(prevSeq int64, prevHash string, e *Entry) error {
+	return checkLink(key(), prevSeq, prevHash, e)
+}
+
+// checkLink is CheckLink under key k: a keyed entry is checked with it, a
+// plain one as plain SHA-256 (Verify decides whether plain is acceptable).
+func checkLink(k []byte, prevSeq int64, prevHash string, e *Entry) error {
 	if prevSeq != 0 && e.Seq != prevSeq+1 {
 		return &BrokenError{Seq: e.Seq, Reason: fmt.Sprintf("sequence gap after %d (row deleted?)", prevSeq)}
 	}
 	if e.PrevHash != prevHash {
 		return &BrokenError{Seq: e.Seq, Reason: "prev_hash does not match the previous entry's hash"}
 	}
-	if got := Hash(prevHash, e); got != e.Hash {
+	if !strings.HasPrefix(e.Hash, KeyedPrefix) {
+		k = nil
+	}
+	if got := HashWith(k, prevHash, e); got != e.Hash {
 		return &BrokenError{Seq: e.Seq, Reason: "content does not match its hash (row modified)"}
 	}
 	return nil

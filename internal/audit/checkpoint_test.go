@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -143,5 +144,68 @@ func TestCheckLink(t *testing.T) {
 	}
 	if err := audit.CheckLink(1, l.entries[0].Hash, l.entries[2]); err == nil {
 		t.Fatal("a gap passed")
+	}
+}
+
+// keyedChain is chain(n) hashed with k.
+func keyedChain(n int, k []byte) *fakeLog {
+	l := &fakeLog{}
+	for i := 0; i < n; i++ {
+		e := &audit.Entry{Seq: int64(i + 1), At: t0, Actor: "system", Action: audit.ActionState, Message: fmt.Sprint(i)}
+		if i > 0 {
+			e.PrevHash = l.entries[i-1].Hash
+		}
+		e.Hash = audit.HashWith(k, e.PrevHash, e)
+		l.entries = append(l.entries, e)
+	}
+	return l
+}
+
+// rechain rewrites entry seq's message and re-chains every entry from it
+// on, with key k (nil: plain), as someone with database access would.
+func (l *fakeLog) rechain(seq int64, k []byte) {
+	for i := seq - 1; i < int64(len(l.entries)); i++ {
+		e := l.entries[i]
+		if e.Seq == seq {
+			e.Message = "rewritten"
+		}
+		if i > 0 {
+			e.PrevHash = l.entries[i-1].Hash
+		}
+		e.Hash = audit.HashWith(k, e.PrevHash, e)
+	}
+}
+
+// TestKeyedChainCatchesARechainedRewrite is issue 9 item 15: rewriting a
+// row and re-chaining the rows after it passes a plain chain, and is
+// caught by a keyed one, whether the forger re-chains with plain hashes or
+// with a key of their own.
+func TestKeyedChainCatchesARechainedRewrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := []byte("the operator's key, kept outside the database")
+
+	plain := keyedChain(300, nil)
+	plain.rechain(149, nil)
+	if rep, err := audit.VerifyWith(ctx, plain, nil); err != nil || rep.Keyed {
+		t.Fatalf("plain chain: %+v %v (a plain chain cannot tell, and must say it is plain)", rep, err)
+	}
+
+	good := keyedChain(300, key)
+	rep, err := audit.VerifyWith(ctx, good, key)
+	if err != nil || !rep.Keyed || rep.KeyedFrom != 1 || rep.Entries != 300 {
+		t.Fatalf("keyed chain: %+v %v", rep, err)
+	}
+	var be *audit.BrokenError
+	for name, forgery := range map[string][]byte{"plain": nil, "another key": []byte("guessed")} {
+		l := keyedChain(300, key)
+		l.rechain(149, forgery)
+		_, err := audit.VerifyWith(ctx, l, key)
+		if !errors.As(err, &be) || be.Seq != 149 {
+			t.Errorf("re-chained with %s: %v, want broken at 149", name, err)
+		}
+	}
+	if _, err := audit.VerifyWith(ctx, good, nil); !errors.As(err, &be) || be.Seq != 1 {
+		t.Errorf("keyed chain without the key: %v, want a broken error naming the key", err)
 	}
 }

@@ -39,6 +39,9 @@ func auditCmd(env *Env) *cobra.Command {
 				writeRaw(env.Out, raw)
 			} else if rep.OK {
 				fmt.Fprintf(env.Out, "audit log ok: %d entries checked, last seq %d; %d events, each explained by its trail\n", rep.EntriesChecked, rep.LastSeq, rep.EventsChecked)
+				if rep.Guarantee != "" {
+					fmt.Fprintf(env.Out, "guarantee: %s\n", rep.Guarantee)
+				}
 			} else if rep.Incomplete > 0 {
 				fmt.Fprintf(env.Out, "audit chain intact (%d entries) but INCOMPLETE: %s\n", rep.EntriesChecked, rep.Reason)
 				for _, g := range rep.Gaps {
@@ -68,6 +71,7 @@ type auditReport struct {
 	BrokenAt       int64  `json:"broken_at"`
 	Reason         string `json:"reason"`
 	EventsChecked  int    `json:"events_checked"`
+	Guarantee      string `json:"guarantee"`
 	Incomplete     int    `json:"incomplete_events"`
 	Gaps           []struct {
 		EventID string `json:"event_id"`

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/credential"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sim"
@@ -134,7 +135,14 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("listen %s: %w (try --listen 127.0.0.1:0)", o.Listen, err)
 	}
 	dbPath := filepath.Join(o.Dir, "sluice-demo.db")
-	sims, err := simrun.Start(simrun.Options{Seed: 42, Faults: platformFaults(true)})
+	// Slack runs on token rotation with one-second access tokens, so its
+	// credential is refreshed (once across the run's workers) during the
+	// demo. The tokens obtained are sealed in the demo's store; without an
+	// operator key the demo uses a fixed one of its own.
+	if os.Getenv(credential.KeyEnv) == "" {
+		os.Setenv(credential.KeyEnv, demoCredentialKey)
+	}
+	sims, err := simrun.Start(simrun.Options{Seed: 42, Faults: platformFaults(true), SlackTokenTTL: time.Second})
 	if err != nil {
 		return err
 	}
@@ -249,6 +257,13 @@ func Run(ctx context.Context, o Options) error {
 	ok := report(o.Out, scs, sink, succeeded)
 	if !platformReport(o.Out, sims) {
 		ok = false
+	}
+	if st := sims.Slack.OAuth.Stats(); true {
+		fmt.Fprintf(o.Out, "\nSlack token rotation: %d access tokens obtained (1 s each, refreshed during the run), %d refresh tokens presented twice\n",
+			st.Refreshes, st.ReusedRefreshTokens)
+		if st.ReusedRefreshTokens > 0 {
+			ok = false
+		}
 	}
 	_, ver, _ := cl.admin("GET", "/v1/audit/verify", "")
 	fmt.Fprintf(o.Out, "\nAudit chain: ok=%v, %v entries checked\n", ver["ok"], ver["entries_checked"])
@@ -407,6 +422,10 @@ func (c *client) do(req *http.Request) (int, map[string]any, error) {
 }
 
 // platformFaults is the demo's fault mix; rateLimits adds injected 429s.
+// demoCredentialKey seals the demo's tokens when SLUICE_CREDENTIAL_KEY is
+// not set: a demo store holds only simulator tokens.
+const demoCredentialKey = "c2x1aWNlLWRlbW8tY3JlZGVudGlhbC1rZXktMzJieXQ="
+
 func platformFaults(rateLimits bool) sim.Faults {
 	f := sim.Faults{Errors: map[string]float64{"500": 0.03, "503": 0.02}, TimeoutAfterWrite: 0.03, PartialBatch: 0.1}
 	if rateLimits {

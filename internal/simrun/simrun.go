@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
@@ -70,7 +71,20 @@ type Options struct {
 	Unlimited bool
 	// Addrs fixes listen addresses by platform; default 127.0.0.1:0.
 	Addrs map[string]string
+	// SlackTokenTTL, when positive, turns on Slack token rotation: the
+	// Slack simulator issues access tokens valid this long from
+	// oauth.v2.access (refresh token SlackRefreshToken, single use), and
+	// DestinationsYAML gives the Slack destination a slack_rotation
+	// credential instead of a static token.
+	SlackTokenTTL time.Duration
 }
+
+// Slack token rotation credentials of the simulator (Options.SlackTokenTTL).
+const (
+	SlackRefreshToken = "xoxe-1-sim-refresh-0000"
+	SlackClientID     = "sim-client-1"
+	SlackClientSecret = "sim-client-secret-1"
+)
 
 // Set is the running simulators.
 type Set struct {
@@ -80,9 +94,11 @@ type Set struct {
 	Slack    *slacksim.Server
 	Sheets   *sheetssim.Server
 	// URL is each platform's base URL.
-	URL     map[string]string
-	running []*sim.Running
-	bases   map[string]*sim.Base
+	URL map[string]string
+	// rotating: the Slack destination uses an expiring credential.
+	rotating bool
+	running  []*sim.Running
+	bases    map[string]*sim.Base
 }
 
 // Start starts every simulator.
@@ -102,7 +118,12 @@ func Start(o Options) (*Set, error) {
 	if s.Notion, err = notionsim.New(notionsim.Options{Seed: o.Seed + 2, Faults: o.Faults, Tokens: []string{NotionToken}, RateLimit: lim, Databases: NotionDatabases()}); err != nil {
 		return nil, err
 	}
-	if s.Slack, err = slacksim.New(slacksim.Options{Seed: o.Seed + 3, Faults: o.Faults, Tokens: []string{SlackToken}, PostLimit: lim, UpdateLimit: lim, HistoryLimit: lim}); err != nil {
+	so := slacksim.Options{Seed: o.Seed + 3, Faults: o.Faults, Tokens: []string{SlackToken}, PostLimit: lim, UpdateLimit: lim, HistoryLimit: lim}
+	if o.SlackTokenTTL > 0 {
+		s.rotating = true
+		so.OAuthRefreshTokens, so.OAuthClientID, so.OAuthClientSecret, so.OAuthTTL = []string{SlackRefreshToken}, SlackClientID, SlackClientSecret, o.SlackTokenTTL
+	}
+	if s.Slack, err = slacksim.New(so); err != nil {
 		return nil, err
 	}
 	book := sheetssim.Spreadsheet{ID: SheetsID, Title: "Leads", Sheets: []sheetssim.Sheet{{Title: "Leads", Header: []string{"email", "name", "company", "amount", "phone"}}}}
@@ -261,6 +282,20 @@ func (s *Set) DestinationsYAML(fast bool, maxAttempts int) string {
 		fmt.Sprintf("  hubspot:\n    type: hubspot\n    options: {base_url: %q, token: %q, object: contacts, lookup_properties: [email, firstname, company], timeout: 2s%s}\n", s.URL["hubspot"], HubSpotToken, hubRate) + retry +
 		fmt.Sprintf("  airtable:\n    type: airtable\n    options: {base_url: %q, token: %q, base_id: %q, table: Contacts, key_field: Email, timeout: 2s%s}\n", s.URL["airtable"], AirtableToken, AirtableBase, atRate) + retry +
 		fmt.Sprintf("  notion:\n    type: notion\n    options: {base_url: %q, token: %q, database_id: %q, key_property: Email, timeout: 2s%s}\n", s.URL["notion"], NotionToken, NotionDB, notionRate) + retry +
-		fmt.Sprintf("  slack:\n    type: slack\n    options: {base_url: %q, token: %q, channel: %q, text: \"Big deal: {{.company}} ({{.email}}), {{.amount}}\", timeout: 2s%s}\n", s.URL["slack"], SlackToken, SlackChannel, slackRate) + retry +
+		s.slackYAML(slackRate) + retry +
 		fmt.Sprintf("  sheets:\n    type: sheets\n    options: {base_url: %q, token: %q, spreadsheet_id: %q, sheet: Leads, key_column: email, timeout: 2s%s}\n", s.URL["sheets"], SheetsToken, SheetsID, sheetRate) + retry
+}
+
+// slackYAML is the Slack destination: a static bot token, or with
+// rotation a slack_rotation credential against the simulator.
+func (s *Set) slackYAML(rate string) string {
+	auth := fmt.Sprintf("token: %q, ", SlackToken)
+	cred := ""
+	if s.rotating {
+		auth = ""
+		cred = fmt.Sprintf("    credential: {kind: slack_rotation, token_url: %q, client_id: %q, client_secret: %q, refresh_token: %q}\n",
+			s.URL["slack"]+"/api/oauth.v2.access", SlackClientID, SlackClientSecret, SlackRefreshToken)
+	}
+	return fmt.Sprintf("  slack:\n    type: slack\n%s    options: {base_url: %q, %schannel: %q, text: \"Big deal: {{.company}} ({{.email}}), {{.amount}}\", timeout: 2s%s}\n",
+		cred, s.URL["slack"], auth, SlackChannel, rate)
 }
