@@ -65,6 +65,13 @@ const (
 	ActionConsistencyMismatch Action = "consistency_mismatch"
 )
 
+// Poll sources.
+const (
+	// ActionEchoSuppressed: a polled change only reflected what Sluice
+	// itself last wrote to that platform; it was not captured.
+	ActionEchoSuppressed Action = "echo_suppressed"
+)
+
 // Destinations and housekeeping.
 const (
 	ActionDestinationPaused  Action = "destination_paused"

@@ -57,7 +57,14 @@ func serveCmd(env *Env) *cobra.Command {
 			kind, _ := c.StoreKind()
 			v := version.Get()
 			log.Info("sluice serving", "addr", ln.Addr().String(), "store", kind, "version", v.Version, "revision", v.Revision, "go", v.Go)
-			fmt.Fprintf(env.Out, "listening on http://%s\n", ln.Addr())
+			scheme := "http"
+			if c.TLS != nil {
+				scheme = "https"
+			}
+			fmt.Fprintf(env.Out, "listening on %s://%s\n", scheme, ln.Addr())
+			if c.AdminListen != "" {
+				fmt.Fprintf(env.Out, "admin API and metrics on %s://%s\n", scheme, c.AdminListen)
+			}
 			err = srv.Run(cmd.Context(), ln)
 			fmt.Fprintln(env.Out, srv.ShutdownReport())
 			return err

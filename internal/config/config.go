@@ -25,6 +25,12 @@ import (
 type Config struct {
 	// Listen is the HTTP address. Default "127.0.0.1:8080".
 	Listen string `yaml:"listen"`
+	// AdminListen, when set, is a second address that alone serves the
+	// admin API and /metrics; Listen then serves only intake and the
+	// health probes, so intake can face the internet while admin does not.
+	AdminListen string `yaml:"admin_listen"`
+	// TLS, when set, serves both listeners over HTTPS.
+	TLS *TLS `yaml:"tls"`
 	// Store is where state lives: a file path or "sqlite:PATH" for the
 	// embedded store (default "sluice.db"), or a postgres:// URL.
 	Store string `yaml:"store"`
@@ -54,6 +60,16 @@ type Config struct {
 	// Dir is the directory of the config file; schema files resolve
 	// relative to it. Not read from YAML.
 	Dir string `yaml:"-"`
+}
+
+// TLS is the listeners' certificate. The files are read again when they
+// change on disk (a renewed certificate is used from the next handshake,
+// no restart or reload needed).
+type TLS struct {
+	// CertFile is the PEM certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // AdminToken is one bearer token of the admin API.

@@ -74,6 +74,17 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		es.Add("max_body_bytes", "must be positive")
 	}
+	if c.AdminListen != "" && c.AdminListen == c.Listen {
+		es.Add("admin_listen", "must differ from listen")
+	}
+	if c.TLS != nil {
+		if c.TLS.CertFile == "" {
+			es.Add("tls.cert_file", "required")
+		}
+		if c.TLS.KeyFile == "" {
+			es.Add("tls.key_file", "required")
+		}
+	}
 	seenTok := map[string]bool{}
 	for i, t := range c.AdminTokens {
 		p := fmt.Sprintf("admin_tokens[%d]", i)

@@ -5,15 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// ActionEchoSuppressed is the audit action of a polled change that was
-// Sluice's own write coming back; nothing is captured for it.
-const ActionEchoSuppressed = "echo_suppressed"
 
 // PolledRecord is one change a poll read from a platform.
 type PolledRecord struct {
@@ -21,9 +19,6 @@ type PolledRecord struct {
 	ModifiedAt time.Time
 	Deleted    bool
 	Fields     map[string]any
-	// EchoOf, when set, is the record key whose write by Sluice this
-	// change merely reflects: it is audited as suppressed, not captured.
-	EchoOf string
 	// Cursor is the source's position after this record.
 	Cursor string
 }
@@ -40,6 +35,10 @@ type PollBatch struct {
 	// Sluice come back through it), for the audit of suppressed echoes.
 	EchoDestination string
 	Records         []PolledRecord
+	// SameAsWritten reports whether a polled record's fields still hold
+	// every value Sluice last wrote (the connectors' lenient comparison);
+	// nil turns echo suppression off.
+	SameAsWritten func(wrote, polled map[string]any) bool
 }
 
 // PollResult counts what a batch did.
@@ -109,7 +108,7 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 		actor := "poll:" + b.Source
 		cursor := ""
 		for i, r := range b.Records {
-			if r.EchoOf == "" && b.EchoDestination != "" && preps[i].ev.RecordKey != "" {
+			if b.EchoDestination != "" && preps[i].ev.RecordKey != "" {
 				busy, err := tx.DeliveryInFlight(ctx, b.EchoDestination, preps[i].ev.RecordKey)
 				if err != nil {
 					return err
@@ -121,9 +120,13 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 			}
 			cursor = r.Cursor
 			origin := fmt.Sprintf("polled %s %s %s modified %s", b.Platform, b.Object, r.RecordID, r.ModifiedAt.UTC().Format(time.RFC3339Nano))
-			if r.EchoOf != "" {
-				err := g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: actor, Action: ActionEchoSuppressed, Outcome: "suppressed",
-					Message: fmt.Sprintf("%s: matches what Sluice last wrote to %s for %s; not captured", origin, b.EchoDestination, r.EchoOf)})
+			echoOf, err := g.echoOf(ctx, tx, b, r)
+			if err != nil {
+				return err
+			}
+			if echoOf != "" {
+				err := g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: actor, Action: audit.ActionEchoSuppressed, Outcome: "suppressed",
+					Message: fmt.Sprintf("%s: matches what Sluice last wrote to %s for %s; not captured", origin, b.EchoDestination, echoOf)})
 				if err != nil {
 					return err
 				}
@@ -191,4 +194,44 @@ func (g *Gate) recordSyncPoint(ctx context.Context, tx store.ExecutorTx, d *stor
 		return err
 	}
 	return tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: dest, RecordKey: d.RecordKey, ExternalID: p.ID, Now: now})
+}
+
+// echoOf returns the record key when r is Sluice's own last write to the
+// polled destination coming back: the record is one Sluice wrote there
+// (found by its ID in the identity map, or by key for feeds whose record ID
+// is the key) and every field Sluice wrote still has the value it wrote. A
+// change to any of them by someone else is a real change. It reads inside
+// the capture's transaction, so a write confirmed a moment ago is seen.
+func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r PolledRecord) (string, error) {
+	if b.SameAsWritten == nil || b.EchoDestination == "" || r.Deleted || r.RecordID == "" {
+		return "", nil
+	}
+	key, err := tx.IdentityGetByExternalID(ctx, b.EchoDestination, r.RecordID)
+	if errors.Is(err, store.ErrNotFound) {
+		key, err = r.RecordID, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	last, err := tx.DeliveryLatestSucceeded(ctx, b.EchoDestination, key)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && last == nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var wrote map[string]any
+	if err := json.Unmarshal(last.Payload, &wrote); err != nil || len(wrote) == 0 {
+		return "", nil
+	}
+	common := 0
+	for k := range wrote {
+		if _, ok := r.Fields[k]; ok {
+			common++
+		}
+	}
+	if common == 0 || !b.SameAsWritten(wrote, r.Fields) {
+		return "", nil
+	}
+	return key, nil
 }

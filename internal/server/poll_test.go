@@ -87,7 +87,7 @@ func startPoll(t *testing.T) *pollHarness {
 	t.Helper()
 	dir := t.TempDir()
 	crmPath := filepath.Join(dir, "crm.db")
-	crm, err := sql.Open("sqlite", crmPath)
+	crm, err := sql.Open("sqlite", crmPath+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ type generation struct {
 	dests   []delivery.Destination
 	checker *control.Checker
 	handler http.Handler
+	admin   http.Handler // the same as handler without admin_listen
 }
 
 // provision builds a generation from c, reusing prev's connector of every
@@ -85,11 +86,19 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/sources/{source}/events", ing)
+	// With admin_listen the admin API and metrics live on their own
+	// listener; the intake listener keeps only intake and health probes.
+	admin := mux
+	if c.AdminListen != "" {
+		admin = http.NewServeMux()
+		s.registerHealth(mux)
+	}
 	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
-		Credentials: func(ctx context.Context) (any, error) { return CredentialStatus(ctx, s.Driver) }}).Register(mux)
-	s.registerOps(mux)
-	s.mountConsole(mux)
+		Credentials: func(ctx context.Context) (any, error) { return CredentialStatus(ctx, s.Driver) }}).Register(admin)
+	s.registerOps(admin)
+	s.mountConsole(admin)
 	g.handler = mux
+	g.admin = admin
 	return g, nil
 }
 

@@ -59,13 +59,21 @@ type Server struct {
 	Engine    *delivery.Engine
 	// Handler serves the HTTP handlers of the config in force.
 	Handler http.Handler
-	Metrics *metrics.Metrics
-	Alerter *alert.Alerter
-	SLA     *control.SLAWatcher
-	Drift   *control.SourceDrift
-	Console *console.Console // console.go: the operator console under /ui/
-	Rollups *control.Rollups // the console's per-minute rollups
-	Log     *slog.Logger
+	// AdminHandler serves the admin API and metrics: what Run serves on
+	// admin_listen when it is set (else Handler serves them too).
+	AdminHandler http.Handler
+	// AdminListener, when set before Run, is used for admin_listen
+	// instead of listening on the configured address (tests, socket
+	// activation).
+	AdminListener net.Listener
+	certs         *certReloader
+	Metrics       *metrics.Metrics
+	Alerter       *alert.Alerter
+	SLA           *control.SLAWatcher
+	Drift         *control.SourceDrift
+	Console       *console.Console // console.go: the operator console under /ui/
+	Rollups       *control.Rollups // the console's per-minute rollups
+	Log           *slog.Logger
 	// Load reads the config again for Reload (SIGHUP, POST
 	// /v1/config/reload); nil: the server cannot reload.
 	Load func() (*config.Config, error)
@@ -106,6 +114,11 @@ func Check(c *config.Config) error {
 			es = append(es, ce...)
 		} else {
 			es.Add("flows", "%v", err)
+		}
+	}
+	if c.TLS != nil && c.TLS.CertFile != "" && c.TLS.KeyFile != "" {
+		if _, err := newCertReloader(c); err != nil {
+			es.Add("tls", "%v", err)
 		}
 	}
 	conns := map[string]connector.Connector{}
@@ -253,14 +266,24 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		s.Close()
 		return nil, err
 	}
-	s.Handler = securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.draining.Load() {
-			w.Header().Set("Connection", "close")
-			httperr.Write(w, &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "shutting_down", Msg: "sluice is shutting down; retry shortly", RetryAfter: 5 * time.Second})
-			return
+	serve := func(pick func(*generation) http.Handler) http.Handler {
+		return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.draining.Load() {
+				w.Header().Set("Connection", "close")
+				httperr.Write(w, &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "shutting_down", Msg: "sluice is shutting down; retry shortly", RetryAfter: 5 * time.Second})
+				return
+			}
+			pick(s.gen.Load()).ServeHTTP(w, r)
+		}))
+	}
+	s.Handler = serve(func(g *generation) http.Handler { return g.handler })
+	s.AdminHandler = serve(func(g *generation) http.Handler { return g.admin })
+	if c.TLS != nil {
+		if s.certs, err = newCertReloader(c); err != nil {
+			s.Close()
+			return nil, err
 		}
-		s.gen.Load().handler.ServeHTTP(w, r)
-	}))
+	}
 	return s, nil
 }
 
@@ -268,6 +291,11 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 // metrics and the health probes.
 func (s *Server) registerOps(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
+	s.registerHealth(mux)
+}
+
+// registerHealth adds the health probes, which both listeners serve.
+func (s *Server) registerHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "version": version.Get(), "config_version": s.Version()})
 	})
@@ -304,7 +332,7 @@ func securityHeaders(h http.Handler) http.Handler {
 // Run serves HTTP on ln and runs the engine until ctx ends, then shuts down
 // in order: stop accepting, finish requests, finish attempts, commit, close.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: s.Handler, ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	engCtx, stopEngine := context.WithCancel(context.Background())
 	waitPeers, err := s.startPeers(engCtx, ln.Addr())
 	if err != nil {
@@ -313,8 +341,24 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	engDone := make(chan struct{})
 	go func() { s.Engine.Run(engCtx); close(engDone) }()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	ln = s.wrapTLS(ln)
 	go func() { errc <- srv.Serve(ln) }()
+	var adminSrv *http.Server
+	if s.Config.AdminListen != "" {
+		aln := s.AdminListener
+		if aln == nil {
+			if aln, err = net.Listen("tcp", s.Config.AdminListen); err != nil {
+				err = fmt.Errorf("admin_listen: %w", err)
+				errc <- err
+			}
+		}
+		if aln != nil {
+			adminSrv = &http.Server{Handler: s.AdminHandler, ErrorLog: srv.ErrorLog, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+			aln = s.wrapTLS(aln)
+			go func() { errc <- adminSrv.Serve(aln) }()
+		}
+	}
 	waitPollers := s.startPollers(engCtx)
 	rollDone := make(chan struct{})
 	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
@@ -352,6 +396,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	rep := ShutdownReport{InFlight: s.Engine.Attempting(), Timeout: timeout, Lease: s.Config.Delivery.Lease.D()}
 	stopEngine()
 	_ = srv.Shutdown(shutCtx)
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(shutCtx)
+	}
 	select {
 	case <-engDone:
 	case <-shutCtx.Done():

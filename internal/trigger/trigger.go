@@ -2,16 +2,16 @@
 // through a destination's connector and hands each page of changes, with
 // the cursor after it, to the gate, which captures both in one transaction.
 // It owns the polling loop (interval, overlap window, paging, backoff on
-// errors) and echo detection (a change that only reflects what Sluice
-// itself last wrote is marked, so two-way sync does not loop). It writes
-// nothing itself: every capture and every suppressed echo is a pipeline
-// transition.
+// errors). Echo detection (a change that only reflects what Sluice itself
+// last wrote, so two-way sync does not loop) runs in the gate, inside the
+// capture's transaction; the poller lends it the connectors' comparison.
+// It writes nothing itself: every capture and every suppressed echo is a
+// pipeline transition.
 package trigger
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,7 +19,6 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/pipeline"
-	"github.com/sluicehq/sluice/internal/store"
 )
 
 // Capturer is the gate as a poller needs it.
@@ -28,23 +27,15 @@ type Capturer interface {
 	PollCursor(ctx context.Context, source string) (string, error)
 }
 
-// WriteLedger answers "what did Sluice last write to this record?", for
-// echo detection.
-type WriteLedger interface {
-	IdentityGetByExternalID(ctx context.Context, destination, externalID string) (string, error)
-	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
-}
-
 // Poller polls one source.
 type Poller struct {
 	Source      string
 	Destination string
 	Feed        connector.Feed
 	// Conf has its defaults filled in (config.Poll.PollDefaults).
-	Conf   config.Poll
-	Gate   Capturer
-	Ledger WriteLedger // nil: no echo detection
-	Log    *slog.Logger
+	Conf config.Poll
+	Gate Capturer
+	Log  *slog.Logger
 	// OnCaptured runs after a page that captured something (wakes the
 	// delivery engine); may be nil.
 	OnCaptured func()
@@ -92,17 +83,14 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 			}
 			cursor, _ := json.Marshal(next)
 			r := pipeline.PolledRecord{RecordID: ch.RecordID, ModifiedAt: ch.ModifiedAt, Deleted: ch.Deleted, Fields: ch.Fields, Cursor: string(cursor)}
-			if *p.Conf.SuppressEchoes && p.Ledger != nil {
-				key, err := p.echoOf(ctx, ch)
-				if err != nil {
-					return total, fmt.Errorf("poll %s: echo check of %s: %w", p.Source, ch.RecordID, err)
-				}
-				r.EchoOf = key
-			}
 			records = append(records, r)
 		}
-		res, err := p.Gate.CapturePolled(ctx, pipeline.PollBatch{Source: p.Source, Platform: origin.Platform, Object: origin.Object,
-			EchoDestination: p.Destination, Records: records})
+		batch := pipeline.PollBatch{Source: p.Source, Platform: origin.Platform, Object: origin.Object,
+			EchoDestination: p.Destination, Records: records}
+		if *p.Conf.SuppressEchoes {
+			batch.SameAsWritten = sameAsWritten
+		}
+		res, err := p.Gate.CapturePolled(ctx, batch)
 		if err != nil {
 			return total, err
 		}
@@ -126,44 +114,10 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 	}
 }
 
-// echoOf returns the record key when ch is Sluice's own last write to the
-// destination coming back: the record is one Sluice wrote (identity map)
-// and every field Sluice wrote still has the value it wrote. A change to
-// any of those fields by someone else is a real change and is captured.
-func (p *Poller) echoOf(ctx context.Context, ch connector.Change) (string, error) {
-	if ch.Deleted || ch.RecordID == "" {
-		return "", nil
-	}
-	key, err := p.Ledger.IdentityGetByExternalID(ctx, p.Destination, ch.RecordID)
-	if errors.Is(err, store.ErrNotFound) {
-		// Feeds whose record ID is the key itself (a sheet's key column)
-		// find Sluice's writes by key.
-		key, err = ch.RecordID, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	last, err := p.Ledger.DeliveryLatestSucceeded(ctx, p.Destination, key)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && last == nil) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	var wrote map[string]any
-	if err := json.Unmarshal(last.Payload, &wrote); err != nil || len(wrote) == 0 {
-		return "", nil
-	}
-	common := 0
-	for k := range wrote {
-		if _, ok := ch.Fields[k]; ok {
-			common++
-		}
-	}
-	if common == 0 || len(connector.CompareFields(wrote, ch.Fields)) > 0 {
-		return "", nil
-	}
-	return key, nil
+// sameAsWritten is the connectors' lenient comparison: no field Sluice
+// wrote differs in the polled record.
+func sameAsWritten(wrote, polled map[string]any) bool {
+	return len(connector.CompareFields(wrote, polled)) == 0
 }
 
 // Run polls every interval until ctx ends. After an error it waits
