@@ -53,15 +53,24 @@ func TestHoldsPatchRelease(t *testing.T) {
 		t.Errorf("error printed to stdout: %q", r.out)
 	}
 
-	r = s.mustRun(t, 0, "holds", "patch", id, "amount=-5")
-	contains(t, "patch", r.out, "patched "+id, "amount", "still missing: company")
-	r = s.mustRun(t, 1, "holds", "release", id)
-	contains(t, "release of invalid record", r.err, "422 Unprocessable Entity (invalid)", "amount")
+	// A patch the schema or the flow would refuse is refused at once, not
+	// accepted as "complete" to fail at release.
+	r = s.mustRun(t, 1, "holds", "patch", id, "amount=-5")
+	contains(t, "invalid patch", r.err, "422 Unprocessable Entity (invalid)", "amount: minimum")
+	r = s.mustRun(t, 1, "holds", "patch", id, "compnay=Initech")
+	contains(t, "unknown field", r.err, "422 Unprocessable Entity (invalid)", `compnay: not a field of flow leads's record`)
+	r = s.mustRun(t, 0, "holds", "patch", id, "name=Ann")
+	contains(t, "patch", r.out, "patched "+id, "name", "still missing: company")
+	r = s.mustRun(t, 0, "holds", "patch", id, "--unset", "name")
+	contains(t, "unset", r.out, "patched "+id, "name", "still missing: company")
 	r = s.mustRun(t, 0, "holds", "patch", id, "company=Initech", "--set-json", `{"amount": 12}`)
 	contains(t, "patch", r.out, "amount, company", "complete; release with: sluice holds release "+id)
 
 	r = s.mustRun(t, 0, "holds", "show", id)
 	contains(t, "holds show", r.out, `"company": "Initech"`, `"amount": 12`, "patched")
+	if strings.Contains(r.out, `"name": "Ann"`) {
+		t.Errorf("--unset name left the field:\n%s", r.out)
+	}
 
 	r = s.mustRun(t, 0, "holds", "release", id)
 	contains(t, "release", r.out, "released "+id+": now delivering")

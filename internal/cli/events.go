@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/id"
 )
 
 func init() { extraCommands = append(extraCommands, eventsCmd) }
@@ -79,6 +80,18 @@ func (f *listFlags) register(cmd *cobra.Command, withState bool) {
 	cmd.Flags().StringVar(&f.before, "before", "", "only events older than this event ID (next page)")
 }
 
+// check refuses flag values the server would silently ignore or match
+// nothing with.
+func (f *listFlags) check() error {
+	if f.before != "" && !id.Valid("evt", f.before) {
+		return fmt.Errorf("--before: %q is not an event ID (evt_ and 26 characters, as printed by the previous page)", f.before)
+	}
+	if f.limit < 1 || f.limit > 1000 {
+		return fmt.Errorf("--limit: %d is not from 1 to 1000", f.limit)
+	}
+	return nil
+}
+
 func (f *listFlags) query() url.Values {
 	q := url.Values{}
 	for k, v := range map[string]string{"state": f.state, "source": f.source, "before": f.before} {
@@ -93,6 +106,9 @@ func (f *listFlags) query() url.Values {
 func listEvents(cmd *cobra.Command, env *Env, o *clientOpts, path string, f *listFlags) error {
 	type answer struct {
 		Events []api.EventJSON `json:"events"`
+	}
+	if err := f.check(); err != nil {
+		return err
 	}
 	return adminCall(cmd, env, o, http.MethodGet, path, f.query(), nil, func(a answer) error {
 		if len(a.Events) == 0 {

@@ -49,6 +49,7 @@ func holdsCmd(env *Env) *cobra.Command {
 	show.Flags().BoolVar(&raw, "raw", false, "also print the body as it was received")
 
 	var setJSON string
+	var unset []string
 	patch := &cobra.Command{
 		Use:   "patch ID field=value ... | --set-json '{...}'",
 		Short: "Set fields of a held record (does not release it)",
@@ -61,9 +62,18 @@ The record is re-checked and what is still missing is printed; release it with
 'sluice holds release ID'.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fields, err := patchFields(setJSON, args[1:])
-			if err != nil {
-				return err
+			fields := map[string]any{}
+			if setJSON != "" || len(args) > 1 || len(unset) == 0 {
+				var err error
+				if fields, err = patchFields(setJSON, args[1:]); err != nil {
+					return err
+				}
+			}
+			for _, name := range unset {
+				if strings.TrimSpace(name) == "" {
+					return fmt.Errorf("--unset: empty field name")
+				}
+				fields[name] = nil // null removes the field
 			}
 			type answer struct {
 				Event api.EventJSON `json:"event"`
@@ -81,6 +91,7 @@ The record is re-checked and what is still missing is printed; release it with
 		},
 	}
 	patch.Flags().StringVar(&setJSON, "set-json", "", "fields as one JSON object")
+	patch.Flags().StringArrayVar(&unset, "unset", nil, "remove this field from the record (repeatable)")
 
 	release := &cobra.Command{
 		Use:   "release ID",

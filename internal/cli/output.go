@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 )
 
 // writeRaw prints a JSON answer as the server sent it, ending with one
@@ -21,28 +26,126 @@ func writeRaw(w io.Writer, raw []byte) {
 
 // table writes aligned columns; the first row is the header. Cells are
 // folded to one line so a multi-line platform error cannot break the
-// layout.
+// layout, and on a terminal the widest columns are shortened (with "…")
+// until a row fits its width, so lines do not wrap into each other.
 func table(w io.Writer, indent string, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, r := range rows {
-		cells := make([]string, len(r))
-		for i, c := range r {
-			cells[i] = oneLine(c)
-			if cells[i] == "" {
-				cells[i] = "-"
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = make([]string, len(r))
+		for j, c := range r {
+			cells[i][j] = oneLine(c)
+			if cells[i][j] == "" {
+				cells[i][j] = "-"
 			}
 		}
-		fmt.Fprintln(tw, indent+strings.Join(cells, "\t"))
+	}
+	if width := termWidth(w); width > 0 {
+		fit(cells, width-len(indent))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range cells {
+		fmt.Fprintln(tw, indent+strings.Join(r, "\t"))
 	}
 	tw.Flush()
 }
 
-// fmtTime shows a time in UTC to the second; zero is "-".
+// minColumn is the narrowest a column is shortened to.
+const minColumn = 8
+
+// fit shortens the widest column but the first, one character at a time,
+// until the columns (two spaces apart) fit width or every column is at
+// minColumn.
+func fit(rows [][]string, width int) {
+	var widths []int
+	for _, r := range rows {
+		for j, c := range r {
+			if j >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[j] = max(widths[j], utf8.RuneCountInString(c))
+		}
+	}
+	total := func() int {
+		n := 2 * (len(widths) - 1)
+		for _, w := range widths {
+			n += w
+		}
+		return n
+	}
+	// The first column is an ID or a name to copy: it is never shortened.
+	for total() > width && len(widths) > 1 {
+		widest := 1
+		for j := 2; j < len(widths); j++ {
+			if widths[j] > widths[widest] {
+				widest = j
+			}
+		}
+		if widths[widest] <= minColumn {
+			break
+		}
+		widths[widest]--
+	}
+	for _, r := range rows {
+		for j := range r {
+			r[j] = truncate(r[j], widths[j])
+		}
+	}
+}
+
+// termWidth is the width of the terminal w writes to, 0 when w is not a
+// terminal (a pipe or a file gets full lines). $COLUMNS, when set, wins.
+var termWidth = func(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
+}
+
+// fmtTime shows a time in UTC to the second, with how long ago (or how
+// soon) it is beside it: "2026-12-07 12:00:00Z (5m ago)"; zero is "-".
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
+	return t.UTC().Format("2006-01-02 15:04:05Z") + " (" + relative(t, timeNow()) + ")"
+}
+
+// timeNow is the clock relative times are measured from.
+var timeNow = time.Now
+
+// relative says how far t is from now in its largest unit: "12s ago",
+// "5m ago", "3h ago", "2d ago", "in 4m", "now".
+func relative(t, now time.Time) string {
+	d := now.Sub(t)
+	suffix := " ago"
+	if d < 0 {
+		d, suffix = -d, ""
+	}
+	var s string
+	switch {
+	case d < time.Second:
+		return "now"
+	case d < time.Minute:
+		s = fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		s = fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%dh", int(d/time.Hour))
+	default:
+		s = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	if suffix == "" {
+		return "in " + s
+	}
+	return s + suffix
 }
 
 func oneLine(s string) string {
@@ -51,7 +154,7 @@ func oneLine(s string) string {
 
 func truncate(s string, n int) string {
 	r := []rune(s)
-	if len(r) <= n {
+	if len(r) <= n || n < 1 {
 		return s
 	}
 	return string(r[:n-1]) + "…"

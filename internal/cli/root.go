@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -18,15 +17,16 @@ type Env struct {
 	Out    io.Writer
 	Err    io.Writer
 	Getenv func(string) string
+
+	// logFormat and logLevel are the global --log-format and --log-level
+	// flags (log.go); empty means the command's default.
+	logFormat string
+	logLevel  string
 }
 
 // DefaultEnv is the real process environment.
 func DefaultEnv() *Env {
 	return &Env{Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
-}
-
-func (e *Env) logger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(e.Err, &slog.HandlerOptions{Level: level}))
 }
 
 // ExitError carries a process exit code without printing more.
@@ -43,6 +43,7 @@ func Root(env *Env) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	addLogFlags(root, env) // log.go
 	root.SetOut(env.Out)
 	root.SetErr(env.Err)
 	root.AddCommand(serveCmd(env), checkCmd(env))

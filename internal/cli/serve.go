@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/version"
 )
 
 func serveCmd(env *Env) *cobra.Command {
@@ -34,8 +35,8 @@ func serveCmd(env *Env) *cobra.Command {
 				return err
 			}
 			level := slog.LevelInfo
-			if debug {
-				level = slog.LevelDebug
+			if debug && env.logLevel == "" {
+				env.logLevel = "debug"
 			}
 			log := env.logger(level)
 			for _, w := range c.Warnings() {
@@ -54,7 +55,8 @@ func serveCmd(env *Env) *cobra.Command {
 				return fmt.Errorf("listen: %w", err)
 			}
 			kind, _ := c.StoreKind()
-			log.Info("sluice serving", "addr", ln.Addr().String(), "store", kind)
+			v := version.Get()
+			log.Info("sluice serving", "addr", ln.Addr().String(), "store", kind, "version", v.Version, "revision", v.Revision, "go", v.Go)
 			scheme := "http"
 			if c.TLS != nil {
 				scheme = "https"
@@ -70,7 +72,7 @@ func serveCmd(env *Env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "sluice.yaml", "config file")
 	cmd.Flags().StringVar(&listen, "listen", "", "override the listen address")
-	cmd.Flags().BoolVar(&debug, "debug", false, "debug logging")
+	cmd.Flags().BoolVar(&debug, "debug", false, "debug logging (the same as --log-level debug)")
 	return cmd
 }
 

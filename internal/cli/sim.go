@@ -25,8 +25,9 @@ func simCmd(env *Env) *cobra.Command {
 		Short: "Run the HubSpot, Airtable, Notion, Slack and Google Sheets simulators",
 		Long: `Runs local simulators of the five platforms, each on its own port, with the platforms' real
 paths, shapes, auth checks, batch and rate limits. Each has /_sim/faults (GET, PUT) to inject
-failures, /_sim/records, /_sim/stats and /_sim/reset. --print-config prints a destinations block
-for a Sluice config that points at them.`,
+failures, /_sim/records, /_sim/stats and /_sim/reset. --print-config also prints a destinations
+block for a Sluice config that points at them, and keeps serving (the block is only useful while
+the simulators run; use --addr to keep the same ports across runs). Ctrl-C stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var f sim.Faults
@@ -61,7 +62,7 @@ for a Sluice config that points at them.`,
 	}
 	cmd.Flags().StringVar(&faults, "faults", "", `faults for every simulator as JSON, e.g. '{"errors":{"500":0.05},"timeout_after_write":0.02}'`)
 	cmd.Flags().BoolVar(&unlimited, "unlimited", false, "lift the platforms' rate limits")
-	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print a destinations block pointing at the simulators")
+	cmd.Flags().BoolVar(&printConfig, "print-config", false, "also print a destinations block pointing at the simulators (keeps serving)")
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "seed for repeatable faults (0: random)")
 	cmd.Flags().StringToStringVar(&addrs, "addr", nil, "fixed listen address per platform, e.g. --addr hubspot=127.0.0.1:9001")
 	return cmd

@@ -43,7 +43,7 @@ func TestSLAListsOpenBreaches(t *testing.T) {
 
 	r = s.mustRun(t, 0, "sla")
 	contains(t, "sla", r.out, "KIND", "SUBJECT", "OPENED", "DETAILS", "deliver_within", "leads",
-		"count=12000 oldest=2026-11-29 09:00:00Z threshold=5m0s")
+		"count=12000 oldest=2026-11-29 09:00:00Z (", "ago) threshold=5m0s")
 	if strings.Contains(r.out, "destination_paused") {
 		t.Errorf("resolved item listed as open:\n%s", r.out)
 	}

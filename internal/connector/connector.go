@@ -148,6 +148,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// CodeTemplate is the Code of a Permanent error a connector returns when a
+// template of its own options could not be rendered for a record (a missing
+// field, a type it cannot print): nothing was sent and the destination
+// refused nothing, so the fault is the config's, and escalations say so.
+const CodeTemplate = "template"
+
 // Classify returns the class of err; unclassified errors are Retryable
 // because losing a record is worse than one more attempt.
 func Classify(err error) *Error {

@@ -88,6 +88,9 @@ type Checker struct {
 	Conns map[string]connector.Connector
 	// Observe receives each destination's ratio (metrics); may be nil.
 	Observe func(destination string, ratio float64)
+	// Unverifiable is told of each destination that cannot be read back
+	// (metrics: no ratio, an unverifiable flag instead); may be nil.
+	Unverifiable func(destination string)
 	// Record receives each destination's report (the console's rollups);
 	// may be nil.
 	Record func(ctx context.Context, r DestinationReport)
@@ -123,7 +126,12 @@ func (c *Checker) Check(ctx context.Context, p CheckParams) ([]DestinationReport
 		if err != nil {
 			return out, fmt.Errorf("consistency %s: %w", n, err)
 		}
-		if c.Observe != nil && r.Skipped == "" {
+		switch {
+		case r.Skipped != "" && c.Unverifiable != nil:
+			c.Unverifiable(n)
+		case r.Skipped == "" && r.Checked > 0 && c.Observe != nil:
+			// Nothing checked is no evidence either way: the last ratio
+			// stands rather than becoming 1.
 			c.Observe(n, r.Ratio())
 		}
 		if c.Record != nil && r.Skipped == "" && !p.DryRun {

@@ -568,12 +568,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			}
 		case connector.Auth, connector.Drift:
 			err = p.DestinationPause(ctx, d, string(ce.Class), ce.Message, at)
-			w.e.Log.Warn("destination paused", "destination", w.d.Name, "class", ce.Class, "status", ce.Status)
 		default: // Permanent, Conflict the connector could not settle
 			settled = true
 			kind, reason := string(ce.Class)+"_error", "the destination refused the record"
 			if ce.Code == codeChanged {
 				kind, reason = "conflict_review", "someone changed the record in the destination; retry overwrites it with Sluice's version, resolve keeps theirs"
+			} else if ce.Code == connector.CodeTemplate {
+				kind, reason = "config_error", "the destination's template could not be rendered for this record, so nothing was sent: the config is at fault, not the destination (fix the template, then retry)"
 			}
 			err = p.DeliveryEscalate(ctx, d, kind, reason, at)
 		}
@@ -581,7 +582,13 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	if w.d.Observer != nil {
 		w.d.Observer.Attempt(w.d.Name, outcome, status, latency)
 		if settled && err == nil {
-			w.d.Observer.Settled(w.d.Name, d.Attempts, settledOK)
+			attempts := d.Attempts
+			if d.LastError != "" && attempts < 2 {
+				// A person's retry starts the count again, but the record
+				// failed before: it needed a retry all the same.
+				attempts = 2
+			}
+			w.d.Observer.Settled(w.d.Name, attempts, settledOK)
 		}
 	}
 	if err != nil {
@@ -701,8 +708,11 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 		return err
 	}
 	for _, e := range escs {
-		if e.DeliveryID == d.ID && e.Kind == "conflict_review" && e.Status == store.EscalationResolved {
-			return nil // a person chose to overwrite
+		if e.DeliveryID == d.ID && e.Kind == "conflict_review" && e.Status != store.EscalationDiscarded {
+			// A person chose to overwrite: an escalated delivery is only
+			// attempted again after a retry, which keeps its escalation
+			// open until the write lands (or resolved it, before).
+			return nil
 		}
 	}
 	wrote, err := syncedVersion(ctx, ex, d.Destination, d.RecordKey, next)

@@ -278,7 +278,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(o.Out, "\nStill serving on %s. Try:\n  export SLUICE_SERVER=%s SLUICE_TOKEN=%s\n  sluice events list\n  sluice holds list\n  sluice escalations list\nOr open the console: %s/ui/ and sign in with %s\nPress Ctrl-C to stop.\n", base, base, token, base, token)
+	fmt.Fprintf(o.Out, "\nStill serving on %s. Try:\n  export SLUICE_SERVER=%s SLUICE_TOKEN=%s SLUICE_SOURCE_SECRET='%s'\n  sluice events list\n  sluice holds list\n  sluice escalations list\nOr open the console: %s/ui/ and sign in with %s\n", base, base, token, SourceSecret, base, token)
+	fmt.Fprintf(o.Out, "Send your own event to the demo's source (signed with its secret):\n  sluice send --source webforms --data '{\"submission_id\": \"s-1\", \"contact\": {\"email\": \"you@example.com\"}, \"company\": {\"name\": \"Acme\"}}'\nPress Ctrl-C to stop.\n")
 	<-ctx.Done()
 	stop()
 	return <-done
@@ -350,7 +351,7 @@ func report(w io.Writer, scs []*scenario, sink *Sink, succeeded int) bool {
 		fmt.Fprintf(w, " %s=%d", k, counts[k])
 	}
 	fmt.Fprintf(w, " (delivered after retries: %d)\n", retried)
-	fmt.Fprintf(w, "Sink answered: %v\n", sink.Statuses())
+	fmt.Fprintf(w, "Sink answered: %s\n", statusCounts(sink.Statuses()))
 	applied := 0
 	for _, n := range sink.Effects() {
 		applied += n
@@ -456,4 +457,22 @@ func platformReport(w io.Writer, sims *simrun.Set) bool {
 	}
 	tw.Flush()
 	return ok
+}
+
+// statusCounts renders HTTP status counts as "200: 180, 429: 12" in status
+// order (not Go's map syntax).
+func statusCounts(m map[int]int) string {
+	codes := make([]int, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%d: %d", c, m[c])
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
 }

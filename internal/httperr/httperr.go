@@ -55,7 +55,9 @@ func Handle(log *slog.Logger, h HandlerFunc) http.Handler {
 		if !errors.As(err, &he) {
 			he = &Error{Code: http.StatusInternalServerError, Kind: "internal", Msg: "internal error", Err: err}
 		}
-		level := slog.LevelInfo
+		// A 4xx is the client's mistake and already told to it; logging
+		// each at info would let one misconfigured sender drown the log.
+		level := slog.LevelDebug
 		if he.Code >= 500 {
 			level = slog.LevelError
 		}

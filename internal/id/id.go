@@ -5,6 +5,7 @@ package id
 
 import (
 	"crypto/rand"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,4 +24,16 @@ func New(prefix string, t time.Time) string {
 	u := ulid.MustNew(ulid.Timestamp(t), entropy)
 	mu.Unlock()
 	return prefix + "_" + u.String()
+}
+
+// Valid reports whether s is an ID New(prefix, ...) could have made, so a
+// flag value such as --before can be refused instead of silently matching
+// nothing.
+func Valid(prefix, s string) bool {
+	rest, ok := strings.CutPrefix(s, prefix+"_")
+	if !ok {
+		return false
+	}
+	_, err := ulid.ParseStrict(rest)
+	return err == nil
 }

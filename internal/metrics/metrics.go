@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -29,7 +30,11 @@ type Metrics struct {
 	rateLimits *prometheus.CounterVec
 	breaker    *prometheus.GaugeVec
 	consistent *prometheus.GaugeVec
+	unverified *prometheus.GaugeVec
 	settled    *prometheus.CounterVec
+	confirmed  *prometheus.HistogramVec
+	complete   *prometheus.GaugeVec
+	stores     *storeCollector
 }
 
 // New registers the instruments and a collector that reads queue depths
@@ -61,13 +66,27 @@ func New(ex store.Executor, cacheFor time.Duration, log *slog.Logger) *Metrics {
 		Name: "sluice_consistency_ratio",
 		Help: "Share of records read back from a destination that match what Sluice wrote, at the last check.",
 	}, []string{"destination"})
+	m.unverified = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sluice_consistency_unverifiable",
+		Help: "1 for a destination whose records cannot be read back (its connector has no lookup), so it has no consistency ratio; 0 once one is measured.",
+	}, []string{"destination"})
+	m.confirmed = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluice_processing_seconds",
+		Help:    "End-to-end processing latency of confirmed deliveries by flow and destination: from the record's routing (its capture, or its release for a held record) to the destination's confirmation, retries and waits included.",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
+	}, []string{"flow", "destination"})
+	m.complete = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sluice_audit_completeness",
+		Help: "The last periodic audit completeness check: events checked, events whose audit trail does not explain their state (incomplete; should be 0), and when it ran (checked_at, unix seconds).",
+	}, []string{"measure"})
 	m.settled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_deliveries_settled_total",
 		Help: "Deliveries that reached their end, by destination, result (succeeded, escalated) and whether they needed a retry. Retry success rate = succeeded{retried=\"true\"} / sum{retried=\"true\"}.",
 	}, []string{"destination", "result", "retried"})
-	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.settled,
+	m.stores = &storeCollector{ex: ex, cacheFor: cacheFor, log: log}
+	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.unverified, m.settled, m.confirmed, m.complete,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&storeCollector{ex: ex, cacheFor: cacheFor, log: log})
+		m.stores)
 	return m
 }
 
@@ -107,6 +126,36 @@ func (m *Metrics) Settled(destination string, attempts int, ok bool) {
 // Consistency records a destination's consistency ratio.
 func (m *Metrics) Consistency(destination string, ratio float64) {
 	m.consistent.WithLabelValues(destination).Set(ratio)
+	m.unverified.WithLabelValues(destination).Set(0)
+}
+
+// Unverifiable records that a destination's records cannot be read back:
+// it gets no ratio (a ratio of 1 over 0 records would read as healthy).
+func (m *Metrics) Unverifiable(destination string) {
+	m.consistent.DeleteLabelValues(destination)
+	m.unverified.WithLabelValues(destination).Set(1)
+}
+
+// Completeness publishes one audit completeness check.
+func (m *Metrics) Completeness(events, incomplete int, at time.Time) {
+	m.complete.WithLabelValues("events").Set(float64(events))
+	m.complete.WithLabelValues("incomplete").Set(float64(incomplete))
+	m.complete.WithLabelValues("checked_at").Set(float64(at.Unix()))
+}
+
+// Confirmed observes one confirmed delivery's end-to-end latency.
+func (m *Metrics) Confirmed(flow, destination string, since time.Duration) {
+	m.confirmed.WithLabelValues(flow, destination).Observe(since.Seconds())
+}
+
+// SetDestinations names the configured destinations, whose paused state,
+// backlog and oldest pending delivery are read at scrape time (a
+// destination with nothing pending reports 0, not nothing).
+func (m *Metrics) SetDestinations(names []string) {
+	m.stores.mu.Lock()
+	m.stores.dests = append([]string(nil), names...)
+	m.stores.cached = nil
+	m.stores.mu.Unlock()
 }
 
 // Handler serves /metrics.
@@ -120,6 +169,9 @@ var (
 	escDesc    = prometheus.NewDesc("sluice_escalations_open", "Open escalations: items waiting for a person.", nil, nil)
 	recDesc    = prometheus.NewDesc("sluice_reconciliations_open", "Open reconciliation tasks (partial successes).", nil, nil)
 	upDesc     = prometheus.NewDesc("sluice_store_up", "1 if the store answered the last scrape's queries.", nil, nil)
+	pausedDesc = prometheus.NewDesc("sluice_destination_paused", "1 while a destination is paused (by an operator, or by Sluice on an auth or drift error).", []string{"destination"}, nil)
+	backDesc   = prometheus.NewDesc("sluice_destination_backlog", "Deliveries waiting for a destination (pending, including those parked while it is paused).", []string{"destination"}, nil)
+	oldestDesc = prometheus.NewDesc("sluice_destination_oldest_pending_seconds", "Age of a destination's oldest pending delivery at the scrape; 0 when none.", []string{"destination"}, nil)
 )
 
 // storeCollector reads queue depths from the store.
@@ -129,6 +181,7 @@ type storeCollector struct {
 	log      *slog.Logger
 
 	mu     sync.Mutex
+	dests  []string
 	at     time.Time
 	cached []prometheus.Metric
 }
@@ -139,6 +192,9 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- escDesc
 	ch <- recDesc
 	ch <- upDesc
+	ch <- pausedDesc
+	ch <- backDesc
+	ch <- oldestDesc
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -178,7 +234,39 @@ func (c *storeCollector) read() []prometheus.Metric {
 	if err4 == nil {
 		out = append(out, prometheus.MustNewConstMetric(recDesc, prometheus.GaugeValue, float64(len(recs))))
 	}
-	for _, e := range []error{err, err2, err3, err4} {
+	queues, err5 := c.ex.DeliveryAgeByDestination(ctx)
+	if err5 == nil {
+		now := time.Now()
+		byName := map[string]*store.QueueAge{}
+		for _, q := range queues {
+			byName[q.Name] = q
+		}
+		for _, d := range c.dests {
+			var count, age float64
+			if q := byName[d]; q != nil {
+				count = float64(q.Count)
+				if !q.Oldest.IsZero() && q.Count > 0 {
+					age = max(0, now.Sub(q.Oldest).Seconds())
+				}
+			}
+			out = append(out, prometheus.MustNewConstMetric(backDesc, prometheus.GaugeValue, count, d),
+				prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age, d))
+		}
+	}
+	var err6 error
+	for _, d := range c.dests {
+		st, err := c.ex.DestinationStateGet(ctx, d)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			err6 = err
+			break
+		}
+		paused := 0.0
+		if err == nil && st != nil && st.Paused {
+			paused = 1
+		}
+		out = append(out, prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, paused, d))
+	}
+	for _, e := range []error{err, err2, err3, err4, err5, err6} {
 		if e != nil {
 			up = 0
 			c.log.Error("metrics: read store", "err", e)

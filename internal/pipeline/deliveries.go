@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
@@ -52,12 +53,22 @@ func (g *Gate) transition(ctx context.Context, id string, fn func(ctx context.Co
 // identity map so later events update instead of duplicating, releases
 // routes waiting on this one, and settles the event's state.
 func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externalID string, at Attempt) error {
-	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
 		return g.deliverySucceeded(ctx, tx, cur, externalID, at, now)
 	})
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelDebug, "delivered", d, "external_id", externalID, "attempt", d.Attempts, "status", at.Status)
+		if g.confirmed != nil && !d.CreatedAt.IsZero() {
+			g.confirmed(g.flowOf(d), d.Destination, g.now().Sub(d.CreatedAt))
+		}
+	}
+	return err
 }
 
 func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt, now time.Time) error {
+	// Only a delivery that failed before can have an escalation to settle;
+	// the first-try success skips the look-up.
+	failedBefore := d.LastError != ""
 	at.Message = g.Clean(at.Message)
 	d.State, d.ExternalID, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliverySucceeded, externalID, at.Status, "", now
 	d.LeaseOwner, d.LeaseUntil, d.Ambiguous = "", time.Time{}, false
@@ -79,6 +90,24 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
 		Actor: ActorSystem, Action: audit.ActionDelivered, Outcome: "succeeded", Status: at.Status, Message: msg, LatencyMS: at.Latency.Milliseconds()}); err != nil {
 		return err
+	}
+	// A retry that lands settles the problem it was retried from.
+	var open *store.Escalation
+	if failedBefore {
+		var err error
+		if open, err = g.openEscalationOf(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	if open != nil {
+		open.Status, open.Actor, open.Note, open.UpdatedAt = store.EscalationResolved, ActorSystem, "delivered by a retry", now
+		if err := tx.EscalationUpdate(ctx, open); err != nil {
+			return err
+		}
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: ActorSystem,
+			Action: audit.ActionEscalationResolved, Outcome: open.ID, Message: "delivered by a retry"}); err != nil {
+			return err
+		}
 	}
 	siblings, err := tx.DeliveryListByEvent(ctx, d.EventID)
 	if err != nil {
@@ -116,6 +145,15 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 // DeliveryRetry schedules another attempt of d after wait (measured on the
 // gate's clock).
 func (g *Gate) DeliveryRetry(ctx context.Context, d *store.Delivery, wait time.Duration, class string, at Attempt) error {
+	err := g.retry(ctx, d, wait, class, at)
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelInfo, "retry scheduled", d, "attempt", d.Attempts, "class", class, "status", at.Status,
+			"wait", wait.Round(time.Millisecond).String(), "error", g.Clean(at.Message))
+	}
+	return err
+}
+
+func (g *Gate) retry(ctx context.Context, d *store.Delivery, wait time.Duration, class string, at Attempt) error {
 	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, now time.Time) error {
 		at.Message = g.Clean(at.Message)
 		next := now.Add(wait)
@@ -175,13 +213,17 @@ func (g *Gate) deliveryParked(ctx context.Context, tx store.ExecutorTx, d *store
 // audit entry and the parking commit together. detail is the platform's
 // message, which the pause reason quotes.
 func (g *Gate) DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at Attempt) error {
-	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
 		reason := g.Clean(fmt.Sprintf("paused: %s error from %s: %s", class, cur.Destination, detail))
 		if err := g.setPaused(ctx, tx, cur.Destination, true, ActorSystem, class, at.Status, reason, now); err != nil {
 			return err
 		}
 		return g.deliveryParked(ctx, tx, cur, now, reason, at, now)
 	})
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelWarn, "destination paused", d, "class", class, "status", at.Status, "error", g.Clean(detail))
+	}
+	return err
 }
 
 // DestinationSetPaused pauses or resumes a destination by an operator's
@@ -193,6 +235,13 @@ func (g *Gate) DestinationSetPaused(ctx context.Context, name string, paused boo
 		st = &store.DestinationState{Name: name, Paused: paused, Reason: g.Clean(reason), UpdatedAt: now}
 		return g.setPaused(ctx, tx, name, paused, actor, "ok", 0, reason, now)
 	})
+	if err == nil {
+		msg, level := "destination resumed", slog.LevelInfo
+		if paused {
+			msg, level = "destination paused", slog.LevelWarn
+		}
+		g.log.Log(ctx, level, msg, "destination", name, "actor", actor, "reason", g.Clean(reason))
+	}
 	return st, err
 }
 
@@ -215,9 +264,14 @@ func (g *Gate) setPaused(ctx context.Context, tx store.ExecutorTx, name string, 
 // error and the platform's message, cancels routes that depended on it, and
 // settles the event.
 func (g *Gate) DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, reason string, at Attempt) error {
-	return g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
 		return g.deliveryEscalate(ctx, tx, cur, kind, reason, at, now)
 	})
+	if err == nil {
+		g.logDelivery(ctx, slog.LevelWarn, "delivery escalated", d, "kind", kind, "reason", reason, "attempt", d.Attempts,
+			"status", at.Status, "error", g.Clean(at.Message))
+	}
+	return err
 }
 
 func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, kind, reason string, at Attempt, now time.Time) error {
@@ -227,10 +281,29 @@ func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *sto
 	if err := tx.DeliveryUpdate(ctx, d); err != nil {
 		return err
 	}
-	esc := &store.Escalation{ID: id.New("esc", now), EventID: d.EventID, DeliveryID: d.ID, Kind: kind, Reason: reason,
-		LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
-	if err := g.openEscalation(ctx, tx, esc); err != nil {
+	// One record, one open problem: a delivery retried from its open
+	// escalation that fails again updates that escalation (its attempts
+	// are its history in the audit log and ticket notes) instead of
+	// opening another.
+	prev, err := g.openEscalationOf(ctx, tx, d)
+	if err != nil {
 		return err
+	}
+	if prev != nil {
+		prev.Kind, prev.Reason, prev.LastError, prev.LastStatus, prev.UpdatedAt = kind, reason, d.LastError, at.Status, now
+		if err := tx.EscalationUpdate(ctx, prev); err != nil {
+			return err
+		}
+		if err := tx.TicketNoteInsert(ctx, &store.TicketNote{EscalationID: prev.ID, At: now, Actor: ActorSystem,
+			Text: fmt.Sprintf("failed again (%s): %s", kind, truncate(at.Message, 500))}); err != nil {
+			return err
+		}
+	} else {
+		esc := &store.Escalation{ID: id.New("esc", now), EventID: d.EventID, DeliveryID: d.ID, Kind: kind, Reason: reason,
+			LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
+		if err := g.openEscalation(ctx, tx, esc); err != nil {
+			return err
+		}
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
 		Actor: ActorSystem, Action: audit.ActionEscalated, Outcome: kind, Status: at.Status, Message: reason + ": " + at.Message, LatencyMS: at.Latency.Milliseconds()}); err != nil {

@@ -35,6 +35,8 @@ type Gate struct {
 	now    func() time.Time
 	log    *slog.Logger
 	redact func(string) string
+	// confirmed observes each confirmed delivery (Config.Confirmed).
+	confirmed func(flow, destination string, since time.Duration)
 }
 
 // Config is what a Gate is built from.
@@ -54,11 +56,16 @@ type Config struct {
 	// Redact masks secrets in text the gate stores (audit messages, last
 	// errors); nil stores text as is.
 	Redact func(string) string
+	// Confirmed, when set, is told of each confirmed delivery: its flow,
+	// destination and the time from its routing (capture, or release of a
+	// held record) to the confirmation, on the gate's clock (metrics'
+	// processing latency).
+	Confirmed func(flow, destination string, since time.Duration)
 }
 
 // New builds a gate.
 func New(c Config) *Gate {
-	g := &Gate{drv: c.Driver, com: c.Committer, now: c.Clock, log: c.Log, redact: c.Redact}
+	g := &Gate{drv: c.Driver, com: c.Committer, now: c.Clock, log: c.Log, redact: c.Redact, confirmed: c.Confirmed}
 	g.plan.Store(c.Plan)
 	if g.now == nil {
 		g.now = func() time.Time { return time.Now().UTC() }
@@ -216,6 +223,7 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 	if err != nil {
 		return CaptureResult{}, fmt.Errorf("capture: %w", err)
 	}
+	g.logCapture(ctx, res, in.Source, f.Name)
 	return res, nil
 }
 

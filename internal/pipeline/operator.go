@@ -37,6 +37,37 @@ func wrongState(what, state string) error {
 	return fmt.Errorf("%s is %s: %w", what, state, ErrWrongState)
 }
 
+// unknownFields lists the patched names that are not fields of the flow's
+// canonical record (what its normalize block writes); a mapping that passes
+// unknown source fields through accepts any name.
+func (f *Flow) unknownFields(names []string) []Problem {
+	if f.Conf != nil && f.Conf.Normalize.Passthrough {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, n := range f.Mapper.Fields() {
+		known[n] = true
+		for i := range n {
+			if n[i] == '.' {
+				known[n[:i]] = true
+			}
+		}
+	}
+	var probs []Problem
+	for _, name := range names {
+		ok := known[name]
+		for i := range name {
+			if name[i] == '.' && known[name[:i]] && !ok {
+				ok = true // inside a field that holds an object
+			}
+		}
+		if !ok {
+			probs = append(probs, Problem{Field: name, Message: fmt.Sprintf("not a field of flow %s's record (its fields: %s)", f.Name, strings.Join(f.Mapper.Fields(), ", "))})
+		}
+	}
+	return probs
+}
+
 // holdable is true for events a person may patch and release: held ones,
 // and held ones whose hold expired into a still open escalation.
 func holdable(ctx context.Context, ex store.Executor, ev *store.Event) (bool, error) {
@@ -105,12 +136,27 @@ func (g *Gate) holdPatch(ctx context.Context, eventID string, fields map[string]
 			}
 		}
 		names := make([]string, 0, len(fields))
-		for k, v := range fields {
-			payload.Set(rec, k, v)
+		for k := range fields {
 			names = append(names, k)
 		}
 		sort.Strings(names)
+		if probs := f.unknownFields(names); len(probs) > 0 {
+			return &InvalidError{Problems: probs}
+		}
+		for _, k := range names {
+			if v := fields[k]; v == nil {
+				deletePath(rec, k) // null (--unset) removes the field
+			} else {
+				payload.Set(rec, k, v)
+			}
+		}
 		a := f.assess(rec)
+		if len(a.problems) > 0 {
+			// Saying "complete" to a record that release will refuse
+			// (a wrong type, a value the schema rejects) only moves the
+			// surprise; refuse the patch instead and keep the record.
+			return &InvalidError{Problems: a.problems}
+		}
 		now := g.now()
 		canon, _ := json.Marshal(rec)
 		missing := mustJSON(nonNil(a.missing))
@@ -296,6 +342,10 @@ func (g *Gate) EscalationRetry(ctx context.Context, escID, actor string) (*store
 		d, err := tx.DeliveryGetByID(ctx, esc.DeliveryID)
 		if err != nil {
 			return err
+		}
+		if d.State != store.DeliveryEscalated {
+			// Already requeued: a second retry would only race the first.
+			return fmt.Errorf("escalation %s: its delivery is %s, a retry is already under way: %w", escID, d.State, ErrWrongState)
 		}
 		if err := g.reviveDelivery(ctx, tx, d, actor, "escalation "+escID+" retried", g.now()); err != nil {
 			return err

@@ -208,7 +208,7 @@ func (r *Route) matches(record map[string]any) (bool, error) {
 	}
 	out, err := expr.Run(r.When, normalize.WithBudget(record))
 	if err != nil {
-		return false, fmt.Errorf("condition: %w", err)
+		return false, fmt.Errorf("condition could not be evaluated on this record (check the route's when): %w", err)
 	}
 	b, _ := out.(bool)
 	return b, nil

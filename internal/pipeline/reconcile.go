@@ -68,6 +68,20 @@ func (g *Gate) openReconciliation(ctx context.Context, tx store.ExecutorTx, ev *
 		Message: fmt.Sprintf("in %s; missing from %s", strings.Join(landed, ", "), strings.Join(missing, ", "))})
 }
 
+// openEscalationOf returns delivery d's open escalation, nil if it has none.
+func (g *Gate) openEscalationOf(ctx context.Context, tx store.Executor, d *store.Delivery) (*store.Escalation, error) {
+	escs, err := tx.EscalationList(ctx, &store.EscalationListParams{EventID: d.EventID, Status: store.EscalationOpen, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range escs {
+		if e.DeliveryID == d.ID {
+			return e, nil
+		}
+	}
+	return nil, nil
+}
+
 // reviveDelivery puts a failed delivery back in the queue with a fresh
 // attempt budget and revives the routes cancelled because of it.
 func (g *Gate) reviveDelivery(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, actor, why string, now time.Time) error {
@@ -87,16 +101,17 @@ func (g *Gate) reviveDelivery(ctx context.Context, tx store.ExecutorTx, d *store
 			}
 		}
 	}
-	escs, err := tx.EscalationList(ctx, &store.EscalationListParams{EventID: d.EventID, Status: store.EscalationOpen, Limit: 1000})
+	// The delivery's open escalation stays open while the retry runs: it
+	// is one problem until the record lands (deliverySucceeded resolves
+	// it) or a person settles it; failing again updates it rather than
+	// opening another (deliveryEscalate). The retry is a note on it.
+	open, err := g.openEscalationOf(ctx, tx, d)
 	if err != nil {
 		return err
 	}
-	for _, e := range escs {
-		if e.DeliveryID == d.ID {
-			e.Status, e.Actor, e.Note, e.UpdatedAt = store.EscalationResolved, actor, "retried", now
-			if err := tx.EscalationUpdate(ctx, e); err != nil {
-				return err
-			}
+	if open != nil {
+		if err := tx.TicketNoteInsert(ctx, &store.TicketNote{EscalationID: open.ID, At: now, Actor: actor, Text: "retry requested: " + why}); err != nil {
+			return err
 		}
 	}
 	if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: d.EventID, State: store.EventDelivering, Now: now}); err != nil {

@@ -146,6 +146,12 @@ delivery:
 
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startLogged(t, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startLogged is start with the server logging to log.
+func startLogged(t *testing.T, log *slog.Logger) *harness {
+	t.Helper()
 	sk := newSink()
 	ts := httptest.NewServer(sk)
 	t.Cleanup(ts.Close)
@@ -158,7 +164,6 @@ func start(t *testing.T) *harness {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.New(context.Background(), c, log)
 	if err != nil {
 		t.Fatal(err)

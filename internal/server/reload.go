@@ -75,7 +75,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
-	g.checker = &control.Checker{Gate: s.Gate, Store: s.Driver.Executor(), Conns: g.conns, Observe: s.Metrics.Consistency, Record: s.recordConsistency}
+	g.checker = &control.Checker{Gate: s.Gate, Store: s.Driver.Executor(), Conns: g.conns, Observe: s.Metrics.Consistency, Unverifiable: s.Metrics.Unverifiable, Record: s.recordConsistency}
 	ing, err := ingest.New(s.Gate, c, s.Log)
 	if err != nil {
 		closeAll(fresh)
@@ -317,6 +317,7 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	// every request meets the new handlers.
 	s.Gate.SetPlan(g.plan)
 	s.gen.Store(g)
+	s.Metrics.SetDestinations(sortedNames(g.cfg.Destinations))
 	retired, wait := s.Engine.Reconfigure(g.dests)
 	wait()
 	for _, d := range retired {

@@ -34,6 +34,7 @@ import (
 	"github.com/sluicehq/sluice/internal/delivery"
 	"github.com/sluicehq/sluice/internal/egress"
 	"github.com/sluicehq/sluice/internal/httperr"
+	"github.com/sluicehq/sluice/internal/lint"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/redact"
@@ -41,6 +42,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
 	"github.com/sluicehq/sluice/internal/trigger"
+	"github.com/sluicehq/sluice/internal/version"
 )
 
 // Server is one running Sluice instance.
@@ -142,9 +144,11 @@ func Check(c *config.Config) error {
 	}
 	_, feedErrs := openFeeds(c, conns)
 	es = append(es, feedErrs...)
-	for _, conn := range conns {
-		conn.Close()
-	}
+	defer func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+	}()
 	for i := range c.Alerts.Channels {
 		ch := &c.Alerts.Channels[i]
 		host := ch.Host
@@ -155,6 +159,11 @@ func Check(c *config.Config) error {
 		if err := guard.CheckHost(host); err != nil {
 			es.Add(fmt.Sprintf("alerts.channels[%d]", i), "%v", err)
 		}
+	}
+	if len(es) == 0 {
+		// Names and types checked against what the flows produce; only
+		// worth it once every piece compiles on its own.
+		es = append(es, lint.Check(c, conns)...)
 	}
 	return es.Err()
 }
@@ -220,6 +229,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	s := &Server{Config: c, Driver: drv, Log: log, red: red, unlock: unlock}
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
+	s.Metrics.SetDestinations(sortedNames(c.Destinations))
 	// The one wall clock: every component that stamps or compares times
 	// reads this.
 	clock := o.Clock
@@ -228,7 +238,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	}
 	credStore, _ := drv.(store.Credentials)
 	s.creds = &credentials{st: credStore, now: clock}
-	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String})
+	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String, Confirmed: s.Metrics.Confirmed})
 	s.Alerter, err = alert.FromConfig(c.Alerts, clock)
 	if err != nil {
 		s.Close()
@@ -287,7 +297,7 @@ func (s *Server) registerOps(mux *http.ServeMux) {
 // registerHealth adds the health probes, which both listeners serve.
 func (s *Server) registerHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "config_version": s.Version()})
+		httperr.JSON(w, http.StatusOK, map[string]any{"ok": true, "version": version.Get(), "config_version": s.Version()})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.isReady() {
@@ -359,6 +369,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if every := s.Config.Consistency.Interval.D(); every > 0 {
 		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
+	go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.verifyPeriodically(ctx, time.Minute, completenessEvery) })
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()
@@ -456,6 +467,37 @@ func (s *Server) Close() error {
 }
 
 // checkPeriodically runs sampled consistency checks until ctx ends.
+// completenessEvery is how often the leader re-proves that every event's
+// audit trail explains its state (a full scan of the audit log).
+const completenessEvery = 15 * time.Minute
+
+// verifyPeriodically runs the audit completeness check first after first,
+// then every every, and publishes the result as metrics (logging
+// completeness); gaps are also logged.
+func (s *Server) verifyPeriodically(ctx context.Context, first, every time.Duration) {
+	t := time.NewTimer(first)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(every)
+		comp, err := pipeline.VerifyComplete(ctx, s.Driver.Executor())
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Log.Error("audit completeness check", "err", err)
+			}
+			continue
+		}
+		s.Metrics.Completeness(comp.Events, len(comp.Gaps), time.Now())
+		for _, g := range comp.Gaps {
+			s.Log.Warn("event audit trail incomplete", "event_id", g.EventID, "state", g.State, "trail_state", g.Trail, "reason", g.Reason)
+		}
+	}
+}
+
 func (s *Server) checkPeriodically(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -488,7 +488,7 @@ func (c *LookupConn) Lookup(ctx context.Context, recordKey string) (externalID s
 func (c *Conn) newRequest(ctx context.Context, ep endpoint, d connector.Delivery, body []byte) (*http.Request, redactor, error) {
 	red := redactor(slices.Clone(c.secrets))
 	fail := func(what string, err error) error {
-		return &connector.Error{Class: connector.Permanent, Err: err,
+		return &connector.Error{Class: connector.Permanent, Code: connector.CodeTemplate, Err: err,
 			Message: red.redact(fmt.Sprintf("%s %s: %s: %v", ep.method, ep.origin, what, err))}
 	}
 	var b strings.Builder

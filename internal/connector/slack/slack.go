@@ -287,7 +287,7 @@ func (c *Conn) render(d connector.Delivery) (message, error) {
 	}
 	var m message
 	fail := func(what string, err error) (message, error) {
-		return message{}, &connector.Error{Class: connector.Permanent, Code: "template", Err: err,
+		return message{}, &connector.Error{Class: connector.Permanent, Code: connector.CodeTemplate, Err: err,
 			Message: c.trim(fmt.Sprintf("%s template: %v", what, err))}
 	}
 	if c.text != nil {
