@@ -60,6 +60,7 @@ func (b *Budget) spend() error {
 func ExprOptions() []expr.Option {
 	return []expr.Option{
 		expr.MaxNodes(MaxExprNodes),
+		expr.Optimize(false), // the optimizer may rewrite a predicate after the patch below and drop its meter
 		expr.Patch(budgetPatch{}),
 		expr.Function(tickFunc, func(args ...any) (any, error) {
 			if b, ok := args[0].(*Budget); ok && b != nil {
