@@ -1,7 +1,9 @@
 package connector
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 )
 
@@ -67,4 +69,28 @@ type Feed interface {
 // modification column, ...), rejected when unknown.
 type FeedOpener interface {
 	OpenFeed(options map[string]any) (Feed, error)
+}
+
+// PageAfter orders changes by (stamp, id) and returns the first limit of
+// those after since, with More set when some were left out: the keyset
+// cut that feeds reading by time alone (not by the keyset) make themselves.
+func PageAfter(all []Change, since Position, limit int) Page {
+	slices.SortFunc(all, func(a, b Change) int {
+		if c := a.ModifiedAt.Compare(b.ModifiedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.RecordID, b.RecordID)
+	})
+	var page Page
+	for _, ch := range all {
+		if !since.Before(PositionOf(ch)) {
+			continue
+		}
+		if len(page.Changes) == limit {
+			page.More = true
+			break
+		}
+		page.Changes = append(page.Changes, ch)
+	}
+	return page
 }

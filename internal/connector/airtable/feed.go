@@ -1,12 +1,10 @@
 package airtable
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -100,23 +98,7 @@ func (f *Feed) Changes(ctx context.Context, since connector.Position, limit int)
 		}
 		offset = ans.Offset
 	}
-	slices.SortFunc(all, func(a, b connector.Change) int {
-		if c := a.ModifiedAt.Compare(b.ModifiedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.RecordID, b.RecordID)
-	})
-	var page connector.Page
-	for _, ch := range all {
-		if !since.Before(connector.PositionOf(ch)) {
-			continue
-		}
-		if len(page.Changes) == limit {
-			page.More = true
-			break
-		}
-		page.Changes = append(page.Changes, ch)
-	}
+	page := connector.PageAfter(all, since, limit)
 	if len(all) >= 10*limit && !page.More {
 		page.More = len(page.Changes) > 0
 	}

@@ -1,7 +1,6 @@
 package hubspot
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -100,23 +99,7 @@ func (f *Feed) Changes(ctx context.Context, since connector.Position, limit int)
 			upper = since.At.Add(span)
 			continue
 		}
-		slices.SortFunc(all, func(a, b connector.Change) int {
-			if c := a.ModifiedAt.Compare(b.ModifiedAt); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.RecordID, b.RecordID)
-		})
-		var page connector.Page
-		for _, ch := range all {
-			if !since.Before(connector.PositionOf(ch)) {
-				continue
-			}
-			if len(page.Changes) == limit {
-				page.More = true
-				break
-			}
-			page.Changes = append(page.Changes, ch)
-		}
+		page := connector.PageAfter(all, since, limit)
 		if !upper.IsZero() && !page.More {
 			// The window was narrowed: what lies after it is still to read.
 			page.More = len(page.Changes) > 0

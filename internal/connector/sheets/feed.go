@@ -1,9 +1,7 @@
 package sheets
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -74,17 +72,5 @@ func (f *Feed) Changes(ctx context.Context, since connector.Position, limit int)
 		seen[key] = true
 		all = append(all, connector.Change{RecordID: key, ModifiedAt: time.Time{}, Fields: fields(header, row)})
 	}
-	slices.SortFunc(all, func(a, b connector.Change) int { return cmp.Compare(a.RecordID, b.RecordID) })
-	var page connector.Page
-	for _, ch := range all {
-		if !since.Before(connector.PositionOf(ch)) {
-			continue
-		}
-		if len(page.Changes) == limit {
-			page.More = true
-			break
-		}
-		page.Changes = append(page.Changes, ch)
-	}
-	return page, nil
+	return connector.PageAfter(all, since, limit), nil
 }
