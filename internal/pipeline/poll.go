@@ -99,8 +99,16 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 		if err := json.Unmarshal(body, &payload); err != nil {
 			return PollResult{}, fmt.Errorf("poll %s: record %s: %w", b.Source, r.RecordID, err)
 		}
-		preps[i] = g.prepare(plan, f, CaptureInput{Source: b.Source, ContentType: "application/json", Body: body,
-			Payload: payload, IdemKey: PollIdemKey(r.RecordID, r.ModifiedAt, body)}, now)
+		in := CaptureInput{Source: b.Source, ContentType: "application/json", Body: body,
+			Payload: payload, IdemKey: PollIdemKey(r.RecordID, r.ModifiedAt, body)}
+		if r.Deleted {
+			in.Operation = store.OpDelete
+			in.Ref = &ExternalRef{Destination: b.EchoDestination, ExternalID: r.RecordID}
+			if err := g.resolveRef(ctx, &in); err != nil {
+				return PollResult{}, fmt.Errorf("poll %s: %w", b.Source, err)
+			}
+		}
+		preps[i] = g.prepare(plan, f, in, now)
 	}
 	var res PollResult
 	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
@@ -203,7 +211,7 @@ func (g *Gate) recordSyncPoint(ctx context.Context, tx store.ExecutorTx, d *stor
 // change to any of them by someone else is a real change. It reads inside
 // the capture's transaction, so a write confirmed a moment ago is seen.
 func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r PolledRecord) (string, error) {
-	if b.SameAsWritten == nil || b.EchoDestination == "" || r.Deleted || r.RecordID == "" {
+	if b.SameAsWritten == nil || b.EchoDestination == "" || r.RecordID == "" {
 		return "", nil
 	}
 	key, err := tx.IdentityGetByExternalID(ctx, b.EchoDestination, r.RecordID)
@@ -219,6 +227,15 @@ func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r P
 	}
 	if err != nil {
 		return "", err
+	}
+	if r.Deleted || last.Operation == store.OpDelete {
+		// A deletion Sluice made comes back as the record deleted; any
+		// other pairing (Sluice wrote it, someone deleted it; Sluice
+		// deleted it, someone restored it) is a real change.
+		if r.Deleted && last.Operation == store.OpDelete {
+			return key, nil
+		}
+		return "", nil
 	}
 	var wrote map[string]any
 	if err := json.Unmarshal(last.Payload, &wrote); err != nil || len(wrote) == 0 {

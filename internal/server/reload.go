@@ -71,6 +71,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		g.conns[name] = conn
 		g.dests = append(g.dests, delivery.Destination{Name: name, Conn: conn, Conf: dc, Observer: s.failures})
 	}
+	es = append(es, checkDeletes(c, g.conns)...)
 	if err := es.Err(); err != nil {
 		closeAll(fresh)
 		return nil, err

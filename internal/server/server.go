@@ -144,6 +144,7 @@ func Check(c *config.Config) error {
 	}
 	_, feedErrs := openFeeds(c, conns)
 	es = append(es, feedErrs...)
+	es = append(es, checkDeletes(c, conns)...)
 	defer func() {
 		for _, conn := range conns {
 			conn.Close()

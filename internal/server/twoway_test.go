@@ -101,6 +101,13 @@ type twoWay struct {
 
 func startTwoWay(t *testing.T) *twoWay {
 	t.Helper()
+	return startTwoWayWith(t, twoWayConfig)
+}
+
+// startTwoWayWith starts the two-way harness on conf, a variant of
+// twoWayConfig with the same placeholders.
+func startTwoWayWith(t *testing.T, conf string) *twoWay {
+	t.Helper()
 	hs, err := hubspotsim.New(hubspotsim.Options{Tokens: []string{twoWayHubSpotToken}, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +117,7 @@ func startTwoWay(t *testing.T) *twoWay {
 		t.Fatal(err)
 	}
 	tw := &twoWay{t: t, hs: hs, hsURL: simtest.Start(t, hs).URL, at: at, atURL: simtest.Start(t, at).URL}
-	raw := fmt.Sprintf(twoWayConfig, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
+	raw := fmt.Sprintf(conf, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
 		tw.atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
 	c, err := config.Parse([]byte(raw), os.LookupEnv)
 	if err != nil {

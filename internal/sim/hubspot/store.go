@@ -17,6 +17,8 @@ type record struct {
 	created  time.Time
 	updated  time.Time
 	archived bool
+	// archivedAt is when it was archived (zero while live).
+	archivedAt time.Time
 	// indexed is what search sees until visibleAt (the SearchLag knob); nil
 	// means search does not see the record yet.
 	indexed   map[string]string
@@ -195,6 +197,7 @@ func (s *Server) archive(t *ObjectType, rec *record) {
 	}
 	rec.archived = true
 	rec.updated = s.Now()
+	rec.archivedAt = rec.updated
 }
 
 // searchView is what search sees of rec now: its properties, an older
@@ -249,6 +252,7 @@ type objectJSON struct {
 	CreatedAt          string             `json:"createdAt"`
 	UpdatedAt          string             `json:"updatedAt"`
 	Archived           bool               `json:"archived"`
+	ArchivedAt         string             `json:"archivedAt,omitempty"`
 	New                *bool              `json:"new,omitempty"`
 	ObjectWriteTraceID string             `json:"objectWriteTraceId,omitempty"`
 }
@@ -260,6 +264,9 @@ func (s *Server) toJSON(t *ObjectType, rec *record, props map[string]string, wan
 	out := objectJSON{
 		ID: rec.id, CreatedAt: formatTime(rec.created), UpdatedAt: formatTime(rec.updated),
 		Archived: rec.archived, Properties: map[string]*string{},
+	}
+	if rec.archived {
+		out.ArchivedAt = formatTime(rec.archivedAt)
 	}
 	str := func(v string) *string { return &v }
 	if want == nil {
