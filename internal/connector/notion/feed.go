@@ -56,9 +56,11 @@ func (c *Conn) OpenFeed(options map[string]any) (connector.Feed, error) {
 	return f, nil
 }
 
-// Origin is connector.Feed.
+// Origin is connector.Feed: the database's ID. It must not change while
+// Sluice runs (it is part of every polled event's payload, and so of its
+// idempotency key), so it never names the data source resolved later.
 func (f *Feed) Origin() connector.Origin {
-	return connector.Origin{Platform: "notion", Object: f.conn.target()}
+	return connector.Origin{Platform: "notion", Object: f.conn.databaseID}
 }
 
 // feedRead bounds how many pages one Changes call reads before it cuts a
