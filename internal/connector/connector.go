@@ -113,6 +113,16 @@ type Looker interface {
 	Lookup(ctx context.Context, recordKey string) (externalID string, fields map[string]any, found bool, err error)
 }
 
+// FieldLooker is implemented by connectors whose platform returns only the
+// fields asked for (HubSpot returns only the properties a request names).
+// LookupFields is Lookup reading at least fields besides the connector's
+// own, so that a comparison with what Sluice wrote (conflict review,
+// consistency checks) compares those fields rather than nothing: a field
+// missing from a read-back is never a difference.
+type FieldLooker interface {
+	LookupFields(ctx context.Context, recordKey string, fields []string) (externalID string, found map[string]any, ok bool, err error)
+}
+
 // Constraints are the platform limits a connector declares. Zero values mean
 // "no limit" except where noted.
 type Constraints struct {

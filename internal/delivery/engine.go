@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -745,7 +746,25 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 		return err
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.timeout)
-	_, found, ok, err := lk.Lookup(lctx, d.RecordKey)
+	var found map[string]any
+	if fl, isFL := w.d.Conn.(connector.FieldLooker); isFL {
+		// Read back every field this write and the last one set: a
+		// platform that returns only what is asked for would otherwise
+		// return nothing to compare.
+		fields := make([]string, 0, len(next)+len(wrote))
+		for k := range next {
+			fields = append(fields, k)
+		}
+		for k := range wrote {
+			if _, dup := next[k]; !dup {
+				fields = append(fields, k)
+			}
+		}
+		sort.Strings(fields)
+		_, found, ok, err = fl.LookupFields(lctx, d.RecordKey, fields)
+	} else {
+		_, found, ok, err = lk.Lookup(lctx, d.RecordKey)
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("read back before update: %w", err)

@@ -228,14 +228,19 @@ func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r P
 	if err != nil {
 		return "", err
 	}
-	if r.Deleted || last.Operation == store.OpDelete {
-		// A deletion Sluice made comes back as the record deleted; any
-		// other pairing (Sluice wrote it, someone deleted it; Sluice
-		// deleted it, someone restored it) is a real change.
-		if r.Deleted && last.Operation == store.OpDelete {
+	switch {
+	case r.Deleted:
+		// A deletion Sluice made comes back as the record deleted; a
+		// record Sluice wrote and someone deleted is a real change.
+		if last.Operation == store.OpDelete {
 			return key, nil
 		}
 		return "", nil
+	case last.Operation == store.OpDelete:
+		// Sluice deleted the record there; a live version read now may
+		// have been read just before the deletion landed. It still holds
+		// what the record held when it was deleted (the delete's payload):
+		// an echo. Restored and changed by someone, it is a real change.
 	}
 	var wrote map[string]any
 	if err := json.Unmarshal(last.Payload, &wrote); err != nil || len(wrote) == 0 {

@@ -41,6 +41,7 @@ func TestPollDeleteEventRoutedToTheOtherSide(t *testing.T) {
 		t.Fatalf("airtable after the HubSpot archive: %v, want del1 gone and 2 left", at)
 	}
 	if n := tw.events(); n != 4 {
+		tw.dump()
 		t.Fatalf("events = %d, want 3 creates and 1 delete", n)
 	}
 	res := tw.call("GET", tw.adminTo+"/v1/events?limit=1000", "ops-token-0123456789", nil)
