@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/signature"
-	slacksim "github.com/sluicehq/sluice/internal/sim/slack"
 	"github.com/sluicehq/sluice/internal/sim/simtest"
+	slacksim "github.com/sluicehq/sluice/internal/sim/slack"
 )
 
 // slackHookConfig: Slack's Events API posts to source "chat"; each message
