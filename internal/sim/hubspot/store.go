@@ -175,6 +175,10 @@ func (s *Server) apply(t *ObjectType, st *store, rec *record, cs []change, now t
 	}
 	rec.updated = now
 	rec.visibleAt = now.Add(s.searchLag)
+	if s.lagJitter > 0 {
+		s.writes++
+		rec.visibleAt = rec.visibleAt.Add(time.Duration((s.writes*7919)%1000) * s.lagJitter / 1000)
+	}
 	if old, cur := oldKey, s.dedupeKey(t, rec); old != cur {
 		s.KeyRemoved(old)
 		s.KeyAdded(cur)
