@@ -206,4 +206,3 @@ destinations:
 		t.Errorf("check shows a secret:\n%v", err)
 	}
 }
-

@@ -3,8 +3,8 @@ package airtable_test
 import (
 	"testing"
 
-	"github.com/sluicehq/sluice/internal/connector/connectortest"
 	"github.com/sluicehq/sluice/internal/connector/airtable"
+	"github.com/sluicehq/sluice/internal/connector/connectortest"
 )
 
 func TestSpecMatchesOptions(t *testing.T) {
