@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,7 +135,9 @@ const (
 	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
 	// INDEXED BY: with events_flow_id (console search) the planner picked (flow, id)
 	// for the ORDER BY and scanned every event of the flow on every capture.
-	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`
+	// No ORDER BY: sorting a key's few held events in SQL built a temporary
+	// b-tree on every capture; EventListHeldByKey sorts them in Go.
+	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ?`
 )
 
 var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
@@ -362,7 +365,9 @@ func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
 	st, ok := x.d.stmts[qHeldByKey]
 	if !ok {
-		return x.queryEvents(ctx, qHeldByKey, flow, recordKey)
+		out, err := x.queryEvents(ctx, qHeldByKey, flow, recordKey)
+		slices.SortFunc(out, func(a, b *store.Event) int { return strings.Compare(a.ID, b.ID) })
+		return out, err
 	}
 	if x.tx != nil {
 		st = x.tx.StmtContext(ctx, st)
@@ -380,7 +385,11 @@ func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey strin
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *store.Event) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
