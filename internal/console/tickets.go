@@ -196,9 +196,11 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		if err := k.checkVersion(r, id); err != nil {
 			return err
 		}
-		d, err := k.ticketData(r, u, id)
-		if err != nil {
-			return err
+		// derr, not err: a shadowed err here once swallowed the patch's own
+		// failure and showed "patched".
+		d, derr := k.ticketData(r, u, id)
+		if derr != nil {
+			return derr
 		}
 		fields := map[string]any{}
 		for _, s := range d.Payload {
