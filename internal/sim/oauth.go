@@ -239,3 +239,33 @@ func ReadTokenRequest(r *http.Request) (TokenRequest, error) {
 	}
 	return t, nil
 }
+
+// RefreshGrant answers the refusals of a refresh_token grant the OAuth way
+// (400/401 with {"error", "error_description"}) and otherwise issues: the
+// shared part of Airtable's and Notion's token endpoints. requireBasic
+// makes the client authenticate with HTTP Basic. ok is false when w has
+// been written.
+func (a *OAuth) RefreshGrant(w http.ResponseWriter, r *http.Request, requireBasic bool) (g Grant, ok bool) {
+	fail := func(status int, code, msg string) (Grant, bool) {
+		writeJSON(w, status, map[string]string{"error": code, "error_description": msg})
+		return Grant{}, false
+	}
+	if r.Method != http.MethodPost {
+		return fail(http.StatusMethodNotAllowed, "invalid_request", "POST only")
+	}
+	t, err := ReadTokenRequest(r)
+	switch {
+	case err != nil:
+		return fail(http.StatusBadRequest, "invalid_request", err.Error())
+	case requireBasic && !t.Basic:
+		return fail(http.StatusUnauthorized, "invalid_client", "the client must authenticate with HTTP Basic (client_id:client_secret)")
+	case t.GrantType != "refresh_token":
+		return fail(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be refresh_token (the simulator has no authorization codes)")
+	case !a.ClientOK(t.ClientID, t.ClientSecret):
+		return fail(http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+	}
+	if g, ok = a.Refresh(t.RefreshToken); !ok {
+		return fail(http.StatusBadRequest, "invalid_grant", "The refresh token is invalid, expired, revoked or was already used.")
+	}
+	return g, true
+}

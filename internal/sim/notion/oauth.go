@@ -16,31 +16,8 @@ const TokenPath = "/v1/oauth/token"
 // token, the old one spent. Notion documents no access-token lifetime, so
 // expires_in is sent only when the simulator was given one (OAuthTTL).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	fail := func(status int, code, msg string) {
-		sim.WriteJSON(w, status, map[string]string{"error": code, "error_description": msg})
-	}
-	if r.Method != http.MethodPost {
-		fail(http.StatusMethodNotAllowed, "invalid_request", "POST only")
-		return
-	}
-	t, err := sim.ReadTokenRequest(r)
-	switch {
-	case err != nil:
-		fail(http.StatusBadRequest, "invalid_request", err.Error())
-		return
-	case !t.Basic:
-		fail(http.StatusUnauthorized, "invalid_client", "the client must authenticate with HTTP Basic (client_id:client_secret)")
-		return
-	case t.GrantType != "refresh_token":
-		fail(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be refresh_token (the simulator has no authorization codes)")
-		return
-	case !s.OAuth.ClientOK(t.ClientID, t.ClientSecret):
-		fail(http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
-		return
-	}
-	g, ok := s.OAuth.Refresh(t.RefreshToken)
+	g, ok := s.OAuth.RefreshGrant(w, r, true)
 	if !ok {
-		fail(http.StatusBadRequest, "invalid_grant", "The refresh token is invalid, expired, revoked or was already used.")
 		return
 	}
 	s.mu.Lock()
