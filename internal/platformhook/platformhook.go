@@ -246,13 +246,13 @@ func parseSlack(body []byte) (Notice, error) {
 			c.At = time.Unix(n, 0).UTC()
 		}
 	}
-	// A message's identity is its channel and ts; an edit or a deletion
-	// names the original message.
-	channel, _ := ev["channel"].(string)
+	// A message's identity is its ts (unique in its channel, which the
+	// fields carry); an edit or a deletion names the original message.
 	ts, _ := ev["ts"].(string)
 	switch sub, _ := ev["subtype"].(string); sub {
 	case "message_deleted":
 		ts, _ = ev["deleted_ts"].(string)
+		c.Fields = map[string]any{"channel": ev["channel"]}
 		c.Deleted = true
 	case "message_changed":
 		if m, ok := ev["message"].(map[string]any); ok {
@@ -263,9 +263,9 @@ func parseSlack(body []byte) (Notice, error) {
 		c.At = t
 	}
 	switch {
-	case channel != "" && ts != "":
-		c.RecordID = channel + "/" + ts
 	case ts != "":
+		// The ts alone, as Slack's connector records what it posted, so
+		// Sluice's own messages are recognised coming back.
 		c.RecordID = ts
 	default:
 		// Events about other things (a user, a reaction) are recorded under

@@ -43,12 +43,12 @@ func TestParseSlack(t *testing.T) {
 	if err != nil || len(n.Changes) != 1 {
 		t.Fatalf("event: %+v, %v", n, err)
 	}
-	if c := n.Changes[0]; c.EventID != "Ev01" || c.RecordID != "C1/1764000000.000100" || c.Fields["text"] != "hi" || c.Deleted {
+	if c := n.Changes[0]; c.EventID != "Ev01" || c.RecordID != "1764000000.000100" || c.Fields["text"] != "hi" || c.Deleted {
 		t.Fatalf("message = %+v", c)
 	}
 	n, _ = platformhook.Parse("slack", []byte(`{"type":"event_callback","event_id":"Ev02","event_time":1764000001,
 	  "event":{"type":"message","subtype":"message_deleted","channel":"C1","deleted_ts":"1764000000.000100","ts":"1764000001.000000"}}`))
-	if c := n.Changes[0]; !c.Deleted || c.RecordID != "C1/1764000000.000100" {
+	if c := n.Changes[0]; !c.Deleted || c.RecordID != "1764000000.000100" {
 		t.Fatalf("deletion = %+v", c)
 	}
 }
