@@ -176,8 +176,14 @@ type Escalation struct {
 	Status     string
 	Actor      string // who resolved or discarded it
 	Note       string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// GroupID names the failure group: escalations with the same
+	// destination, kind, platform status and platform code share it (see
+	// pipeline.GroupKey), so sixty identical refusals are one matter.
+	GroupID string
+	// Code is the platform's own error code, when it gave one.
+	Code      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // AuditEntry is one line of the audit log; the type is owned by package
@@ -256,6 +262,7 @@ type Executor interface {
 	RetentionStore
 	TicketStore
 	BaselineStore
+	GroupStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and

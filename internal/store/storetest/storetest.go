@@ -64,6 +64,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("retention", func(t *testing.T) { exerciseRetention(t, open) })
 	t.Run("tickets", func(t *testing.T) { exerciseTickets(t, open) })
 	t.Run("baselines", func(t *testing.T) { exerciseBaselines(t, open) })
+	t.Run("groups", func(t *testing.T) { exerciseGroups(t, open) })
 }
 
 // exerciseBaselines checks the source baseline store: absent until put,
