@@ -118,7 +118,7 @@ func TestPollNotionSeveralEditsWithinOneMinute(t *testing.T) {
 	tw := &twoWay{t: t, adminTo: h.url}
 	notion := func(method, path string, body any) map[string]any {
 		t.Helper()
-		return notionCall(t, nsURL, method, path, body)
+		return notionSimCall(t, nsURL, method, path, body)
 	}
 	// The background poller may read a change first, so each step counts
 	// the events captured so far rather than one poll's result.
@@ -188,9 +188,9 @@ func TestPollNotionSeveralEditsWithinOneMinute(t *testing.T) {
 	}
 }
 
-// notionCall sends one request to the Notion simulator as a person's
+// notionSimCall sends one request to the Notion simulator as a person's
 // client would (2022-06-28, database parent) and fails the test on an error status.
-func notionCall(t *testing.T, base, method, path string, body any) map[string]any {
+func notionSimCall(t *testing.T, base, method, path string, body any) map[string]any {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
