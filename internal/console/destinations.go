@@ -44,7 +44,7 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 		queue[q.Destination] = q
 	}
 	now := k.c.Now()
-	rs, err := k.c.Read.RollupList(ctx, &store.RollupListParams{From: now.Add(-24 * time.Hour), To: now.Add(time.Minute)})
+	rs, err := k.c.Read.RollupList(ctx, &store.RollupListParams{From: now.Add(-24 * time.Hour), To: now.Add(time.Minute), Bucket: 25 * time.Hour})
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,20 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -276,5 +283,53 @@ func TestDestinationPauseResume(t *testing.T) {
 	st, _ = e.srv.Driver.Executor().DestinationStateGet(context.Background(), "hubspot")
 	if st.Paused {
 		t.Fatal("still paused")
+	}
+}
+
+// TestSessionsLiveInTheStore: a session made by one console works on
+// another console over the same store (a second instance, or this one
+// after a restart); the store holds the cookie's hash, never the cookie;
+// signing out on one ends it on both.
+func TestSessionsLiveInTheStore(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.signIn(adminToken)
+	u, _ := url.Parse(e.URL + "/ui/")
+	var cookie string
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		if ck.Name == "sluice_console" {
+			cookie = ck.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatal("no session cookie")
+	}
+	read, _ := e.srv.Driver.Executor().(console.Reader)
+	if _, err := read.ConsoleSessionGet(context.Background(), cookie); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the store holds the raw cookie value: %v", err)
+	}
+	sum := sha256.Sum256([]byte(cookie))
+	s, err := read.ConsoleSessionGet(context.Background(), hex.EncodeToString(sum[:]))
+	if err != nil || s.Actor != "ana" || s.Role != "admin" {
+		t.Fatalf("stored session: %+v %v", s, err)
+	}
+	// A second console: same store, nothing else shared.
+	k, err := console.New(console.Config{Ops: e.srv.Gate, Read: read, Plan: e.srv.Gate.Plan, Config: func() *config.Config { return e.srv.Config }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewServer(k.Handler())
+	defer other.Close()
+	c2 := &client{t: t, base: other.URL, hc: &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	withCookie := map[string]string{"Cookie": "sluice_console=" + cookie}
+	if r := c2.do(http.MethodGet, "/ui/holds", nil, withCookie); r.Code != http.StatusOK {
+		t.Fatalf("the session does not work on the second console: %d %s", r.Code, r.Loc)
+	}
+	if r := c2.do(http.MethodPost, "/ui/signout", nil, withCookie); r.Code != http.StatusSeeOther {
+		t.Fatalf("sign-out on the second console: %d", r.Code)
+	}
+	if r := c.get("/ui/holds"); r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Loc, "/ui/signin") {
+		t.Fatalf("signed out on one console, still in on the other: %d %s", r.Code, r.Loc)
 	}
 }
