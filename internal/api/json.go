@@ -8,8 +8,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-type contextT = context.Context
-
 func contextWith(ctx context.Context, k, v any) context.Context { return context.WithValue(ctx, k, v) }
 
 // EventJSON is the wire form of an event.

@@ -42,7 +42,21 @@ func (l *Leadership) set(term context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.term = term
-	l.leading.Store(term != nil)
+	l.leading.Store(true)
+	l.announce()
+}
+
+// resign ends the current term: this instance no longer leads.
+func (l *Leadership) resign() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.term = nil
+	l.leading.Store(false)
+	l.announce()
+}
+
+// announce wakes everyone waiting on a change of term; l.mu is held.
+func (l *Leadership) announce() {
 	close(l.changed)
 	l.changed = make(chan struct{})
 }
@@ -59,7 +73,7 @@ func (l *Leadership) Run(ctx context.Context) {
 	if l.el == nil {
 		l.set(ctx)
 		<-ctx.Done()
-		l.set(nil)
+		l.resign()
 		return
 	}
 	for ctx.Err() == nil {
@@ -76,7 +90,7 @@ func (l *Leadership) Run(ctx context.Context) {
 		case <-ctx.Done():
 		}
 		end()
-		l.set(nil)
+		l.resign()
 	}
 }
 

@@ -190,11 +190,6 @@ func (u *user) Admin() bool { return u != nil && u.Role == "admin" }
 // Actor is the audit actor of the person's actions.
 func (u *user) Actor() string { return "console:" + u.Name }
 
-func current(r *http.Request) *user {
-	u, _ := r.Context().Value(ctxKey{}).(*user)
-	return u
-}
-
 // page is a handler that needs a signed-in person; admin handlers refuse
 // viewers before doing anything.
 type handler func(w http.ResponseWriter, r *http.Request, u *user) error

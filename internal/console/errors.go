@@ -14,7 +14,6 @@ import (
 type userError struct {
 	code int
 	msg  string
-	back string
 }
 
 func (e *userError) Error() string { return e.msg }

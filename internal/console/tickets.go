@@ -192,9 +192,11 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		if verr != nil {
 			return verr
 		}
-		d, err := k.ticketData(r, u, id)
-		if err != nil {
-			return err
+		// derr, not err: a shadowed err here once swallowed the patch's own
+		// failure and showed "patched".
+		d, derr := k.ticketData(r, u, id)
+		if derr != nil {
+			return derr
 		}
 		fields := map[string]any{}
 		for _, s := range d.Payload {

@@ -12,8 +12,6 @@ import (
 	"github.com/sluicehq/sluice/internal/connector"
 )
 
-const dayMillis = int64(24 * time.Hour / time.Millisecond)
-
 // properties turns a mapped payload into HubSpot property values: date
 // properties become midnight-UTC epoch milliseconds, multiple-checkbox lists
 // become ";"-joined strings, and everything else must already be a scalar.

@@ -27,6 +27,7 @@
 package slack
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -159,10 +160,24 @@ func Open(p connector.Params) (connector.Connector, error) {
 		return nil, err
 	}
 	if p.Credential != nil {
-		// An expiring token, refreshed by package credential.
-		connector.UseCredential(c.rt, c.client, p.Credential)
+		// An expiring token, refreshed by package credential. Slack says a
+		// rotated token expired with 200 {"ok":false,"error":"token_expired"},
+		// not a 401: that answer gets a fresh token and one more try.
+		connector.UseCredentialRejecting(c.rt, c.client, p.Credential, tokenExpired)
 	}
 	return c, nil
+}
+
+// tokenExpired reports whether a Slack answer refuses an expired token.
+func tokenExpired(status int, body []byte) bool {
+	if status != http.StatusOK || !bytes.Contains(body, []byte("token_expired")) {
+		return false
+	}
+	var a struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(body, &a) == nil && !a.OK && a.Error == "token_expired"
 }
 
 var channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)

@@ -351,8 +351,6 @@ func dashed(h string) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-type ctxVersion struct{}
-
 // guard authenticates, checks Notion-Version and rate-limits every API
 // request before routing it.
 func (s *Server) guard(next http.Handler) http.Handler {

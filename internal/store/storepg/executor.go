@@ -96,6 +96,41 @@ func (p *params) add(v any) string {
 	return "$" + strconv.Itoa(len(*p))
 }
 
+// Hot statements, named so that TestHotPathPlans can check their plans
+// (see docs/adr/0031-hot-path-plans.md).
+const (
+	qEventInsert = `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
+		canonical, problems, missing, hold_until, received_at, updated_at, config_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
+	qEventByIdem       = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
+	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
+	qHeldByKey         = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2 ORDER BY id`
+	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events
+		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`
+	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
+		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
+		fallback, fallback_id, fallback_for)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		RETURNING seq`
+	qDeliveryByID      = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = $1`
+	qDeliveriesByEvent = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = $1 ORDER BY seq`
+	qDeliveryUpdate    = `UPDATE deliveries SET state = $1, payload = $2, attempts = $3, next_at = $4, lease_owner = $5,
+		lease_until = $6, ambiguous = $7, external_id = $8, last_status = $9, last_error = $10, updated_at = $11, fallback_id = $12
+		WHERE id = $13`
+	qDeliveriesLeaseExpired = `SELECT ` + deliveryCols + ` FROM deliveries
+		WHERE state = 'inflight' AND (lease_until IS NULL OR lease_until < $1) ORDER BY seq LIMIT $2`
+	qDeliveriesNeedingFallback = `SELECT ` + deliveryCols + ` FROM deliveries
+		WHERE destination = $1 AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT $2`
+	qDeliveryNextReady       = `SELECT min(next_at) FROM deliveries WHERE destination = $1 AND state = 'pending'`
+	qIdentityGet             = `SELECT external_id FROM identities WHERE destination = $1 AND record_key = $2`
+	qDeliveryLatestSucceeded = `SELECT ` + deliveryCols + ` FROM deliveries
+		WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`
+	qAuditHead   = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
+	qAuditInsert = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
+		status, message, latency_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+)
+
 // ---- events
 
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
@@ -149,10 +184,7 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	if raw == nil {
 		raw = []byte{}
 	}
-	tag, err := x.q.Exec(ctx, `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
-		canonical, problems, missing, hold_until, received_at, updated_at, config_version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`,
+	tag, err := x.q.Exec(ctx, qEventInsert,
 		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
 		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion)
 	if err != nil {
@@ -165,14 +197,14 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	// READ COMMITTED this new statement sees the conflicting row, which the
 	// insert waited for if it was not yet committed.
 	var id string
-	if err := x.q.QueryRow(ctx, `SELECT id FROM events WHERE source = $1 AND idem_key = $2`, e.Source, e.IdemKey).Scan(&id); err != nil {
+	if err := x.q.QueryRow(ctx, qEventByIdem, e.Source, e.IdemKey).Scan(&id); err != nil {
 		return "", false, fail("event insert: duplicate lookup", err)
 	}
 	return id, false, nil
 }
 
 func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {
-	e, err := scanEvent(x.q.QueryRow(ctx, `SELECT `+eventCols+` FROM events WHERE id = $1`, id))
+	e, err := scanEvent(x.q.QueryRow(ctx, qEventByID, id))
 	if err != nil {
 		return nil, fail("event "+id, err)
 	}
@@ -256,7 +288,7 @@ func (x *executor) missedUpdate(ctx context.Context, table, what, id string, con
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
-	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2 ORDER BY id`, flow, recordKey)
+	out, err := x.queryEvents(ctx, qHeldByKey, flow, recordKey)
 	if err != nil {
 		return nil, fail("event list held by key", err)
 	}
@@ -264,8 +296,7 @@ func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey strin
 }
 
 func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
-	out, err := x.queryEvents(ctx, `SELECT `+eventCols+` FROM events
-		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`, ts(now), limit)
+	out, err := x.queryEvents(ctx, qEventsHoldExpired, ts(now), limit)
 	if err != nil {
 		return nil, fail("event list hold expired", err)
 	}
@@ -343,11 +374,7 @@ func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error 
 	if after == nil {
 		after = []string{}
 	}
-	err := x.q.QueryRow(ctx, `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
-		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
-		fallback, fallback_id, fallback_for)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-		RETURNING seq`,
+	err := x.q.QueryRow(ctx, qDeliveryInsert,
 		d.ID, d.EventID, d.Route, d.Destination, d.RecordKey, d.State, after, string(d.Payload), d.Attempts,
 		ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil), d.Ambiguous, d.ExternalID, d.LastStatus, d.LastError,
 		ts(d.CreatedAt), ts(d.UpdatedAt), d.Fallback, d.FallbackID, d.FallbackFor).Scan(&d.Seq)
@@ -358,7 +385,7 @@ func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error 
 }
 
 func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Delivery, error) {
-	d, err := scanDelivery(x.q.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = $1`, id))
+	d, err := scanDelivery(x.q.QueryRow(ctx, qDeliveryByID, id))
 	if err != nil {
 		return nil, fail("delivery "+id, err)
 	}
@@ -366,7 +393,7 @@ func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Deliv
 }
 
 func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
-	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE event_id = $1 ORDER BY seq`, eventID)
+	out, err := x.queryDeliveries(ctx, qDeliveriesByEvent, eventID)
 	if err != nil {
 		return nil, fail("delivery list by event", err)
 	}
@@ -457,9 +484,7 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 }
 
 func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {
-	tag, err := x.q.Exec(ctx, `UPDATE deliveries SET state = $1, payload = $2, attempts = $3, next_at = $4, lease_owner = $5,
-		lease_until = $6, ambiguous = $7, external_id = $8, last_status = $9, last_error = $10, updated_at = $11, fallback_id = $12
-		WHERE id = $13`,
+	tag, err := x.q.Exec(ctx, qDeliveryUpdate,
 		d.State, string(d.Payload), d.Attempts, ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil), d.Ambiguous,
 		d.ExternalID, d.LastStatus, d.LastError, ts(d.UpdatedAt), d.FallbackID, d.ID)
 	if err != nil {
@@ -473,8 +498,7 @@ func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error 
 
 func (x *executor) DeliveryListLeaseExpired(ctx context.Context, now time.Time, limit int) ([]*store.Delivery, error) {
 	// A lease that was never set counts as expired, as storesqlite's 0 does.
-	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries
-		WHERE state = 'inflight' AND (lease_until IS NULL OR lease_until < $1) ORDER BY seq LIMIT $2`, ts(now), limit)
+	out, err := x.queryDeliveries(ctx, qDeliveriesLeaseExpired, ts(now), limit)
 	if err != nil {
 		return nil, fail("delivery list lease expired", err)
 	}
@@ -482,8 +506,7 @@ func (x *executor) DeliveryListLeaseExpired(ctx context.Context, now time.Time, 
 }
 
 func (x *executor) DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*store.Delivery, error) {
-	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries
-		WHERE destination = $1 AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT $2`, destination, limit)
+	out, err := x.queryDeliveries(ctx, qDeliveriesNeedingFallback, destination, limit)
 	if err != nil {
 		return nil, fail("delivery list needing fallback", err)
 	}
@@ -496,7 +519,7 @@ func (x *executor) DeliveryCountByState(ctx context.Context) (map[string]int64, 
 
 func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (time.Time, error) {
 	var v pgtype.Timestamptz
-	if err := x.q.QueryRow(ctx, `SELECT min(next_at) FROM deliveries WHERE destination = $1 AND state = 'pending'`, destination).Scan(&v); err != nil {
+	if err := x.q.QueryRow(ctx, qDeliveryNextReady, destination).Scan(&v); err != nil {
 		return time.Time{}, fail("delivery next ready", err)
 	}
 	return fromTS(v), nil
@@ -506,7 +529,7 @@ func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (t
 
 func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
 	var id string
-	err := x.q.QueryRow(ctx, `SELECT external_id FROM identities WHERE destination = $1 AND record_key = $2`, destination, recordKey).Scan(&id)
+	err := x.q.QueryRow(ctx, qIdentityGet, destination, recordKey).Scan(&id)
 	if err != nil {
 		return "", fail("identity", err)
 	}
@@ -534,8 +557,7 @@ func (x *executor) IdentityList(ctx context.Context, destination, afterKey strin
 }
 
 func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error) {
-	d, err := scanDelivery(x.q.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries
-		WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`,
+	d, err := scanDelivery(x.q.QueryRow(ctx, qDeliveryLatestSucceeded,
 		destination, recordKey))
 	if err != nil {
 		return nil, fail("delivery for "+recordKey, err)
@@ -652,7 +674,7 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 		}
 		var seq int64
 		var hash string
-		err := x.q.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+		err := x.q.QueryRow(ctx, qAuditHead).Scan(&seq, &hash)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fail("audit append: read head", err)
 		}
@@ -662,8 +684,7 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 	e.At = ts(e.At)
 	e.PrevHash = x.head.hash
 	e.Hash = audit.Hash(e.PrevHash, e)
-	_, err := x.q.Exec(ctx, `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
-		status, message, latency_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err := x.q.Exec(ctx, qAuditInsert,
 		e.Seq, e.At, e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome, e.Status, e.Message,
 		e.LatencyMS, e.PrevHash, e.Hash)
 	if err != nil {

@@ -142,7 +142,7 @@ var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditIns
 // Static queries, all prepared once at Open on the write connection.
 const (
 	qEventByID           = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
-	qEventsHoldExpired   = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
+	qEventsHoldExpired   = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
 	qDeliveryByID        = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
 	qDeliveriesByEvent   = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
 	qDeliveriesClaimable = `SELECT ` + deliveryCols + ` FROM deliveries d
@@ -161,7 +161,9 @@ const (
 		WHERE destination = ? AND record_key = ? AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`
 	qDeliveriesNeedingFallback = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = ? AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT ?`
-	qDeliveriesLeaseExpired = `SELECT ` + deliveryCols + ` FROM deliveries WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`
+	// INDEXED BY: for ORDER BY seq LIMIT the planner walked the whole table
+	// in rowid order (every delivery ever made) once a second.
+	qDeliveriesLeaseExpired = `SELECT ` + deliveryCols + ` FROM deliveries INDEXED BY deliveries_lease WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`
 	qDeliveryNextReady      = `SELECT min(next_at) FROM deliveries WHERE destination = ? AND state = 'pending'`
 	qIdentityGet            = `SELECT external_id FROM identities WHERE destination = ? AND record_key = ?`
 	qIdentityPut            = `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES (?, ?, ?, ?)

@@ -1,0 +1,38 @@
+package storepg
+
+import "time"
+
+// HotPlan is one hot statement for TestHotPathPlans: its text, arguments
+// for EXPLAIN and the indexes its plan must use.
+type HotPlan struct {
+	Name  string
+	Query string
+	Args  []any
+	Want  []string
+}
+
+// HotPlans lists the statements of the capture path, the delivery claim
+// and settle, the audit head and the maintenance queries.
+func HotPlans() []HotPlan {
+	now := time.Now().UTC()
+	return []HotPlan{
+		{"capture: idempotency lookup", qEventByIdem, []any{"src", "k1"}, []string{"events_idem"}},
+		{"capture: held by key", qHeldByKey, []any{"flow", "key1"}, []string{"events_held_key"}},
+		{"capture: event insert", qEventInsert, []any{"evt_x", "src", "flow", "kx", "key1", "delivering", "application/json", []byte{}, nil, nil, nil, nil, now, now, ""}, nil},
+		{"capture: delivery insert", qDeliveryInsert, []any{"dlv_x", "evt_x", "r", "sink", "key1", "pending", []string{}, "{}", 0, now, "", nil, false, "", 0, "", now, now, "", "", ""}, nil},
+		{"audit insert", qAuditInsert, []any{int64(1), now, "", "", "", 0, "a", "captured", "", 0, "", int64(0), "", ""}, nil},
+		{"audit head", qAuditHead, nil, []string{"audit_log_pkey"}},
+		{"claim: lock keys", qClaimLock, []any{"sink", now, 128, int32(1), 32}, []string{"deliveries_ready", "deliveries_active_key"}},
+		{"claim: take", qClaimTake, []any{"sink", now, []int64{1, 2}, "w", now}, []string{"deliveries_pkey", "deliveries_active_key"}},
+		{"settle: delivery by id", qDeliveryByID, []any{"dlv_1"}, []string{"deliveries_id_key"}},
+		{"settle: delivery update", qDeliveryUpdate, []any{"succeeded", "{}", 1, now, "", nil, false, "", 200, "", now, "", "dlv_1"}, []string{"deliveries_id_key"}},
+		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}},
+		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}},
+		{"pre-send: identity", qIdentityGet, []any{"sink", "key1"}, []string{"identities_pkey"}},
+		{"pre-send: latest succeeded", qDeliveryLatestSucceeded, []any{"sink", "key1"}, []string{"deliveries_succeeded_key"}},
+		{"worker: next ready", qDeliveryNextReady, []any{"sink"}, []string{"deliveries_ready"}},
+		{"maintain: expired leases", qDeliveriesLeaseExpired, []any{now, 500}, []string{"deliveries_lease"}},
+		{"maintain: expired holds", qEventsHoldExpired, []any{now, 100}, []string{"events_hold_until"}},
+		{"fallback: needing fallback", qDeliveriesNeedingFallback, []any{"sink", 100}, []string{"deliveries_needing_fallback"}},
+	}
+}

@@ -1,0 +1,99 @@
+package storepg_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/internal/store/storepg"
+)
+
+// TestHotPathPlans checks with EXPLAIN that the hot statements (capture,
+// claim, settle, audit head, maintenance) use their intended indexes and
+// scan no table in full, on a schema with history (20,000 delivered events
+// and their deliveries and audit entries, a few held, pending and in
+// flight) and fresh statistics, where PostgreSQL's choice is meaningful. A
+// new index that makes one of them walk history fails here; see
+// docs/adr/0031-hot-path-plans.md.
+func TestHotPathPlans(t *testing.T) {
+	dsn := freshSchema(t)
+	open(t, dsn, 2).Close() // migrate
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	fill := []string{
+		`INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw, received_at, updated_at, hold_until)
+		 SELECT format('evt_%s', lpad(i::text, 8, '0')), 'src', 'flow', 'k' || i, 'key' || (i % 5000),
+		        CASE WHEN i % 1000 = 0 THEN 'held' ELSE 'delivered' END, 'application/json', ''::bytea,
+		        now() - make_interval(secs => 20000 - i), now() - make_interval(secs => 20000 - i),
+		        CASE WHEN i % 1000 = 0 THEN now() + interval '1 day' END
+		 FROM generate_series(1, 20000) i`,
+		`INSERT INTO deliveries (id, event_id, route, destination, record_key, state, payload, next_at, lease_until, created_at, updated_at)
+		 SELECT 'dlv_' || substr(id, 5), id, 'r', 'sink', record_key,
+		        CASE WHEN n % 997 = 0 THEN 'pending' WHEN n % 991 = 0 THEN 'inflight' ELSE 'succeeded' END,
+		        '{}', received_at, CASE WHEN n % 991 = 0 THEN received_at + interval '1 minute' END, received_at, received_at
+		 FROM (SELECT e.*, row_number() OVER (ORDER BY id) n FROM events e WHERE state = 'delivered') e`,
+		`INSERT INTO audit_log (seq, at, event_id, actor, action, prev_hash, hash)
+		 SELECT i, now(), format('evt_%s', lpad(((i + 1) / 2)::text, 8, '0')), 'system', 'delivered', '', ''
+		 FROM generate_series(1, 40000) i`,
+		`INSERT INTO identities (destination, record_key, external_id, updated_at)
+		 SELECT DISTINCT 'sink', record_key, 'x' || record_key, now() FROM deliveries`,
+		`ANALYZE`,
+	}
+	for _, q := range fill {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("fill: %v\n%s", err, q)
+		}
+	}
+	for _, p := range storepg.HotPlans() {
+		var out string
+		if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+p.Query, p.Args...).Scan(&out); err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		var doc []struct{ Plan planNode }
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc) != 1 {
+			t.Fatalf("%s: plan %s: %v", p.Name, out, err)
+		}
+		var nodes []string
+		indexes := map[string]bool{}
+		doc[0].Plan.walk(func(n *planNode) {
+			nodes = append(nodes, fmt.Sprintf("%s %s %s", n.NodeType, n.RelationName, n.IndexName))
+			if n.NodeType == "Seq Scan" {
+				t.Errorf("%s: sequential scan of %s", p.Name, n.RelationName)
+			}
+			if n.IndexName != "" {
+				indexes[n.IndexName] = true
+			}
+		})
+		t.Logf("%s: %s", p.Name, strings.Join(nodes, "; "))
+		for _, want := range p.Want {
+			if !indexes[want] {
+				t.Errorf("%s: plan does not use %s: %s", p.Name, want, strings.Join(nodes, "; "))
+			}
+		}
+	}
+}
+
+// planNode is the part of EXPLAIN (FORMAT JSON) the test reads.
+type planNode struct {
+	NodeType     string     `json:"Node Type"`
+	RelationName string     `json:"Relation Name"`
+	IndexName    string     `json:"Index Name"`
+	Plans        []planNode `json:"Plans"`
+}
+
+func (n *planNode) walk(fn func(*planNode)) {
+	fn(n)
+	for i := range n.Plans {
+		n.Plans[i].walk(fn)
+	}
+}

@@ -1,0 +1,128 @@
+package storesqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// hotPlan is one statement on a hot path and the indexes its plan must
+// search. A plan passes when every wanted index appears as a SEARCH and no
+// table is SCANned (walked in full) unless allowed.
+type hotPlan struct {
+	name  string
+	query string
+	args  []any
+	want  []string // index names (or "INTEGER PRIMARY KEY") that must be searched
+	scan  string   // a SCAN detail that is allowed (a bounded walk), if any
+}
+
+// hotPlans lists the statements of the capture path (idempotency lookup,
+// held-by-key, event insert), the delivery claim and settle, the audit
+// head and the once-a-second maintenance queries. A new index that makes
+// the planner walk history on any of them fails TestHotPathPlans, as
+// events_flow_id once did for held-by-key (344 events/s at 20k events).
+func hotPlans() []hotPlan {
+	return []hotPlan{
+		{name: "capture: idempotency lookup", query: qEventByIdem, args: []any{"src", "k1"}, want: []string{"events_idem"}},
+		{name: "capture: held by key", query: qHeldByKey, args: []any{"flow", "key1"}, want: []string{"events_held_key"}},
+		{name: "capture: event insert", query: qEventInsert, args: make([]any, 15)},
+		{name: "capture: delivery insert", query: qDeliveryInsert, args: make([]any, 21)},
+		{name: "audit insert", query: qAuditInsert, args: make([]any, 14)},
+		// A reverse walk of the rowid stopped by LIMIT 1 reads one row.
+		{name: "audit head", query: qAuditHead, scan: "SCAN audit_log"},
+		{name: "claim: select", query: qDeliveriesClaimable, args: []any{"sink", 1, 32}, want: []string{"deliveries_ready", "deliveries_active_key"}},
+		{name: "claim: lease", query: qDeliveriesLease, args: []any{"w", 1, 1, "[1,2]"}, want: []string{"INTEGER PRIMARY KEY"}, scan: "SCAN json_each VIRTUAL TABLE"},
+		{name: "settle: delivery by id", query: qDeliveryByID, args: []any{"dlv_1"}, want: []string{"sqlite_autoindex_deliveries_1"}},
+		{name: "settle: delivery update", query: qDeliveryUpdate, args: make([]any, 13), want: []string{"sqlite_autoindex_deliveries_1"}},
+		{name: "settle: deliveries of the event", query: qDeliveriesByEvent, args: []any{"evt_1"}, want: []string{"deliveries_event"}},
+		{name: "settle: event by id", query: qEventByID, args: []any{"evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
+		{name: "settle: event update", query: eventUpdateQuery(false, false, false, false, false), args: []any{"delivered", 1, "evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
+		{name: "pre-send: identity", query: qIdentityGet, args: []any{"sink", "key1"}, want: []string{"sqlite_autoindex_identities_1"}},
+		{name: "pre-send: latest succeeded", query: qDeliveryLatestSucceeded, args: []any{"sink", "key1"}, want: []string{"deliveries_succeeded_key"}},
+		{name: "worker: next ready", query: qDeliveryNextReady, args: []any{"sink"}, want: []string{"deliveries_ready"}},
+		{name: "maintain: expired leases", query: qDeliveriesLeaseExpired, args: []any{1, 500}, want: []string{"deliveries_lease"}},
+		{name: "maintain: expired holds", query: qEventsHoldExpired, args: []any{1, 100}, want: []string{"events_hold_until"}},
+		{name: "fallback: needing fallback", query: qDeliveriesNeedingFallback, args: []any{"sink", 100}, want: []string{"deliveries_needing_fallback"}},
+	}
+}
+
+// TestHotPathPlans checks the query plans of the hot statements on a store
+// with history (20,000 delivered events in one flow, a few held, pending
+// and in-flight), first as the store runs by default (no statistics) and
+// then after ANALYZE, which makes the planner weigh indexes by their
+// statistics and is where a tempting new index would win.
+func TestHotPathPlans(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "plans.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	fill := []string{
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+		 INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw, received_at, updated_at)
+		 SELECT printf('evt_%08d', i), 'src', 'flow', printf('k%d', i), printf('key%d', i % 5000),
+		        CASE WHEN i % 1000 = 0 THEN 'held' ELSE 'delivered' END, 'application/json', X'', i, i FROM n`,
+		`UPDATE events SET hold_until = received_at + 86400000 WHERE state = 'held'`,
+		`INSERT INTO deliveries (id, event_id, route, destination, record_key, state, payload, next_at, lease_until, created_at, updated_at)
+		 SELECT 'dlv_' || substr(id, 5), id, 'r', 'sink', record_key,
+		        CASE WHEN rowid % 997 = 0 THEN 'pending' WHEN rowid % 991 = 0 THEN 'inflight' ELSE 'succeeded' END,
+		        '{}', received_at, CASE WHEN rowid % 991 = 0 THEN received_at + 60000 ELSE 0 END, received_at, received_at
+		 FROM events WHERE state = 'delivered'`,
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000)
+		 INSERT INTO audit_log (seq, at, event_id, actor, action, prev_hash, hash)
+		 SELECT i, i, printf('evt_%08d', (i + 1) / 2), 'system', 'delivered', '', '' FROM n`,
+		`INSERT INTO identities (destination, record_key, external_id, updated_at)
+		 SELECT DISTINCT 'sink', record_key, 'x' || record_key, 1 FROM deliveries`,
+	}
+	for _, q := range fill {
+		if _, err := d.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("fill: %v\n%s", err, q)
+		}
+	}
+	checkPlans(t, d, "no statistics")
+	if _, err := d.w.ExecContext(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	checkPlans(t, d, "after ANALYZE")
+}
+
+func checkPlans(t *testing.T, d *Driver, when string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range hotPlans() {
+		rows, err := d.w.QueryContext(ctx, "EXPLAIN QUERY PLAN "+p.query, p.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		var details []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			details = append(details, detail)
+		}
+		rows.Close()
+		plan := strings.Join(details, "; ")
+		for _, dt := range details {
+			if strings.HasPrefix(dt, "SCAN ") && (p.scan == "" || !strings.HasPrefix(dt, p.scan)) {
+				t.Errorf("%s (%s): full scan %q in plan: %s", p.name, when, dt, plan)
+			}
+		}
+		for _, idx := range p.want {
+			found := false
+			for _, dt := range details {
+				if strings.HasPrefix(dt, "SEARCH ") && (strings.Contains(dt, " INDEX "+idx+" ") || strings.Contains(dt, " "+idx+" (")) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s (%s): plan does not search %s: %s", p.name, when, idx, plan)
+			}
+		}
+	}
+}
