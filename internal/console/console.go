@@ -97,10 +97,25 @@ type Config struct {
 // DestinationExtras are findings shown on the Destinations page, computed
 // by the control layer.
 type DestinationExtras struct {
-	Breaker map[string]string   // destination -> circuit state
-	Drift   []string            // source drift findings, one line each
-	SLA     []string            // open SLA breaches, one line each
-	Notes   map[string][]string // destination -> extra lines
+	Health map[string]DestinationHealth // destination -> its worker on this instance
+	Drift  []string                     // source drift findings, one line each
+	SLA    []string                     // open SLA breaches, one line each
+	Notes  map[string][]string          // destination -> extra lines
+}
+
+// DestinationHealth is a destination's delivery worker as this instance
+// sees it: circuit, pace and latest failure (its message already passed
+// through the gate's redaction).
+type DestinationHealth struct {
+	Breaker     string // "closed", "half-open" or "open"
+	Failures    uint32 // consecutive failed requests
+	Rate        float64
+	Adaptive    float64 // the rate 429s cut it to; 0 when not cut
+	Concurrency int
+	LastErrorAt time.Time
+	LastClass   string
+	LastStatus  int
+	LastError   string
 }
 
 // Console serves /ui/.

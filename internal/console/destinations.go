@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,7 +17,12 @@ type destRow struct {
 	Reason      string
 	Since       time.Time
 	Breaker     string
+	Failures    uint32
 	Rate        string
+	RateNote    string
+	LastError   string
+	LastAt      time.Time
+	LastWhere   string // "this instance" or "latest escalation"
 	Pending     int64
 	Inflight    int64
 	OldestAge   string
@@ -62,9 +68,36 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 	d := &destsData{Drift: ex.Drift, SLA: ex.SLA, Extras: k.c.Extra != nil}
 	for _, name := range k.destNames() {
 		conf := k.c.Config().Destinations[name]
-		row := destRow{Name: name, Type: conf.Type, Breaker: ex.Breaker[name], Notes: ex.Notes[name]}
-		if v, ok := conf.Options["rate_per_second"]; ok {
+		row := destRow{Name: name, Type: conf.Type, Notes: ex.Notes[name]}
+		if h, ok := ex.Health[name]; ok {
+			row.Breaker, row.Failures = h.Breaker, h.Failures
+			if h.Rate > 0 {
+				row.Rate = fmt.Sprintf("%g/s", h.Rate)
+			} else {
+				row.Rate = "unlimited"
+			}
+			if h.Adaptive > 0 && (h.Rate == 0 || h.Adaptive < h.Rate) {
+				row.RateNote = fmt.Sprintf("cut to %.2g/s after 429s", h.Adaptive)
+			}
+			if h.Concurrency > 0 {
+				row.RateNote = strings.TrimPrefix(row.RateNote+fmt.Sprintf("; %d in flight at most", h.Concurrency), "; ")
+			}
+			if !h.LastErrorAt.IsZero() {
+				row.LastError, row.LastAt, row.LastWhere = lastErrorText(h.LastClass, h.LastStatus, h.LastError), h.LastErrorAt, "on this instance"
+			}
+		} else if v, ok := conf.Options["rate_per_second"]; ok {
 			row.Rate = strings.TrimSpace(show(v)) + "/s"
+		}
+		if row.LastError == "" {
+			// Nothing failed here since start: the latest escalation (any
+			// instance, survives restarts) is the latest failure known.
+			ts, err := k.c.Ops.TicketList(ctx, &store.TicketListParams{Destination: name, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(ts) > 0 && ts[0].LastError != "" {
+				row.LastError, row.LastAt, row.LastWhere = lastErrorText(ts[0].Kind, ts[0].LastStatus, ts[0].LastError), ts[0].UpdatedAt, "latest escalation"
+			}
 		}
 		st, err := k.c.Read.DestinationStateGet(ctx, name)
 		if err != nil {
@@ -90,6 +123,19 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 	}
 	k.render(w, r, http.StatusOK, "destinations", u, d)
 	return nil
+}
+
+// lastErrorText is one line for the Last error column: class or kind,
+// status, message (cut to 300 characters).
+func lastErrorText(class string, status int, msg string) string {
+	if r := []rune(msg); len(r) > 300 {
+		msg = string(r[:300]) + "…"
+	}
+	s := class
+	if status != 0 {
+		s += fmt.Sprintf(" %d", status)
+	}
+	return strings.TrimSpace(s + ": " + msg)
 }
 
 func (k *Console) destinationAction(w http.ResponseWriter, r *http.Request, u *user) error {

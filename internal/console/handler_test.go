@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/console"
+	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -332,4 +333,43 @@ func TestSessionsLiveInTheStore(t *testing.T) {
 	if r := c.get("/ui/holds"); r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Loc, "/ui/signin") {
 		t.Fatalf("signed out on one console, still in on the other: %d %s", r.Code, r.Loc)
 	}
+}
+
+// TestDestinationsShowBreakerRateAndLastError: the Destinations page shows
+// each destination's circuit, rate and queue from the running engine, and
+// the latest failure with the platform's status once HubSpot fails.
+func TestDestinationsShowBreakerRateAndLastError(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.signIn(adminToken)
+	page := c.get("/ui/destinations")
+	row := destRow(t, page.Body, "hubspot")
+	if !strings.Contains(row, `<span class="badge ok">closed</span>`) || !strings.Contains(row, "/s") || !strings.Contains(row, `<span class="hint">none</span>`) {
+		t.Fatalf("healthy hubspot row lacks a closed breaker, a rate or 'none' for last error:\n%s", row)
+	}
+	if err := e.sims.HubSpot.SetFaults(sim.Faults{Errors: map[string]float64{"503": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	e.capture(map[string]any{"email": "down@example.com", "name": "Dee", "company": "Acme"})
+	waitFor(t, "the failure on the Destinations page", func() bool {
+		row = destRow(t, c.get("/ui/destinations").Body, "hubspot")
+		return strings.Contains(row, "retryable 503") && strings.Contains(row, "failed in a row")
+	})
+	if !strings.Contains(row, "on this instance") {
+		t.Errorf("last error does not say where it was seen:\n%s", row)
+	}
+}
+
+// destRow is the table row of one destination on the Destinations page.
+func destRow(t *testing.T, body, name string) string {
+	t.Helper()
+	i := strings.Index(body, `<tr id="d-`+name+`">`)
+	if i < 0 {
+		t.Fatalf("no row for %s:\n%s", name, body)
+	}
+	row := body[i:]
+	if j := strings.Index(row, "</tr>"); j >= 0 {
+		row = row[:j]
+	}
+	return row
 }
