@@ -14,9 +14,6 @@ func (a *API) registerReplay(mux *http.ServeMux) {
 	mux.Handle("POST /v1/replay", a.auth(true, a.replay))
 }
 
-// parseStored decodes a stored raw payload with intake's parser, choosing
-// JSON or form by the content type stored with it (intake accepts only
-// those two, so anything not form is JSON).
 // ReplayRequest is the body of POST /v1/replay.
 type ReplayRequest struct {
 	// Stage is normalize or deliver.
@@ -34,6 +31,10 @@ type ReplayRequest struct {
 	// "next").
 	After string `json:"after,omitempty"`
 	Limit int    `json:"limit,omitempty"`
+	// Rerender (stage deliver) renders pending and escalated deliveries
+	// again with the config in force and retries the escalated ones; the
+	// answer shows each delivery's old and new payload.
+	Rerender bool `json:"rerender,omitempty"`
 }
 
 func (a *API) replay(w http.ResponseWriter, r *http.Request) error {
@@ -55,7 +56,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) error {
 		return httperr.New(http.StatusBadRequest, "bad_param", "limit must not be negative")
 	}
 	res, err := a.Gate.Replay(r.Context(), pipeline.ReplayParams{
-		Stage: b.Stage, DryRun: b.DryRun, Actor: actor(r), AfterID: b.After, Limit: b.Limit,
+		Stage: b.Stage, DryRun: b.DryRun, Actor: actor(r), AfterID: b.After, Limit: b.Limit, Rerender: b.Rerender,
 		Filter: pipeline.ReplayFilter{Source: b.Filter.Source, States: b.Filter.States, Destination: b.Filter.Destination,
 			ReceivedAfter: b.Filter.ReceivedAfter, ReceivedBefore: b.Filter.ReceivedBefore},
 	})

@@ -31,6 +31,14 @@ const (
 	ActionRedeliver Action = "redeliver"
 	// ActionRetryRequested: a person asked an escalated delivery to retry.
 	ActionRetryRequested Action = "retry_requested"
+	// ActionRerendered: a pending or escalated delivery's payload was
+	// rendered again with the config in force (route map, then the
+	// destination's current options at send time); the message names the
+	// config versions involved.
+	ActionRerendered Action = "rerendered"
+	// ActionResubmitted: a person edited a rejected event's payload and
+	// ran it through the gate again.
+	ActionResubmitted Action = "resubmitted"
 )
 
 // Delivery lifecycle.
@@ -49,14 +57,18 @@ const (
 
 // Escalations, tickets and reconciliations.
 const (
-	ActionEscalationResolved     Action = "escalation_resolved"
-	ActionTicketAssigned         Action = "ticket_assigned"
-	ActionTicketAcknowledged     Action = "ticket_acknowledged"
-	ActionTicketNoted            Action = "ticket_noted"
-	ActionPayloadPatched         Action = "payload_patched"
-	ActionTicketsBulkRetry       Action = "tickets_bulk_retry"
-	ActionTicketsBulkResolve     Action = "tickets_bulk_resolve"
-	ActionTicketsBulkDiscard     Action = "tickets_bulk_discard"
+	ActionEscalationResolved  Action = "escalation_resolved"
+	ActionTicketAssigned      Action = "ticket_assigned"
+	ActionTicketAcknowledged  Action = "ticket_acknowledged"
+	ActionTicketNoted         Action = "ticket_noted"
+	ActionPayloadPatched      Action = "payload_patched"
+	ActionTicketsBulkRetry    Action = "tickets_bulk_retry"
+	ActionTicketsBulkResolve  Action = "tickets_bulk_resolve"
+	ActionTicketsBulkDiscard  Action = "tickets_bulk_discard"
+	ActionTicketsBulkRerender Action = "tickets_bulk_rerender"
+	// ActionHoldsBulk: one summary entry of a bulk patch or release of
+	// held records (each record also has its own entries).
+	ActionHoldsBulk              Action = "holds_bulk"
 	ActionReconciliationOpened   Action = "reconciliation_opened"
 	ActionReconciliationRetried  Action = "reconciliation_retried"
 	ActionReconciliationResolved Action = "reconciliation_resolved"
@@ -91,11 +103,11 @@ const (
 func Actions() []Action {
 	return []Action{
 		ActionCaptured, ActionReleased, ActionRouted, ActionPatched, ActionDiscarded, ActionState, ActionReplayed,
-		ActionRedeliver, ActionRetryRequested,
+		ActionRedeliver, ActionRetryRequested, ActionRerendered, ActionResubmitted,
 		ActionDelivered, ActionUnblocked, ActionAttemptFailed, ActionParked, ActionEscalated, ActionCancelled,
 		ActionLeaseExpired, ActionFallback,
 		ActionEscalationResolved, ActionTicketAssigned, ActionTicketAcknowledged, ActionTicketNoted, ActionPayloadPatched,
-		ActionTicketsBulkRetry, ActionTicketsBulkResolve, ActionTicketsBulkDiscard,
+		ActionTicketsBulkRetry, ActionTicketsBulkResolve, ActionTicketsBulkDiscard, ActionTicketsBulkRerender, ActionHoldsBulk,
 		ActionReconciliationOpened, ActionReconciliationRetried, ActionReconciliationResolved, ActionConsistencyMismatch,
 		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionConfigReloaded, ActionPruned,
 	}

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,6 +40,13 @@ destination and time received.
              never taken back to rejected or held.
   deliver    sends the stored record again (mapped by the routes' current
              mappings), to every route or only to --destination.
+  deliver --rerender
+             re-renders the deliveries still pending and the escalated ones
+             with the config in force (route map now; the destination's
+             current options when sent) and retries the escalated ones: the
+             fix after a route map sent a field the destination refuses. The
+             dry run prints each delivery's old and new payload side by side.
+             Same delivery, same idempotency key: the record lands once.
 
 A replay never creates a second event, and destinations that already hold
 the record receive an update, not a duplicate (the identity map). Without
@@ -71,6 +81,7 @@ after, and the deliveries it would make. Each replayed event is audited
 	fl.IntVar(&req.Limit, "limit", 0, fmt.Sprintf("examine at most this many events (default %d, at most %d)", pipeline.DefaultReplayLimit, pipeline.MaxReplayLimit))
 	fl.StringVar(&req.After, "after", "", "continue after this event ID (printed when a replay stops at its limit)")
 	fl.BoolVar(&apply, "apply", false, "do it; without this flag the command is a dry run")
+	fl.BoolVar(&req.Rerender, "rerender", false, "deliver: render pending and escalated deliveries again with the current config and retry the escalated ones")
 	return cmd
 }
 
@@ -80,8 +91,12 @@ func renderReplay(w io.Writer, res *pipeline.ReplayResult) {
 		verb = "would be replayed"
 		fmt.Fprint(w, "dry run: ")
 	}
+	stage := res.Stage
+	if res.Rerender {
+		stage += " with re-render (config " + shortID(res.ConfigVersion, 12) + ")"
+	}
 	fmt.Fprintf(w, "replay from %s: %d events examined, %d %s, %d unchanged, %d skipped\n",
-		res.Stage, res.Examined, res.Replayed, verb, res.Unchanged, res.Skipped)
+		stage, res.Examined, res.Replayed, verb, res.Unchanged, res.Skipped)
 	for _, kv := range sortedCounts(res.Transitions) {
 		fmt.Fprintf(w, "  %s: %d\n", kv.k, kv.n)
 	}
@@ -104,6 +119,7 @@ func renderReplay(w io.Writer, res *pipeline.ReplayResult) {
 		}
 		table(w, "", rows)
 	}
+	renderPayloads(w, res)
 	if res.Next != "" {
 		fmt.Fprintf(w, "stopped at the limit; more events may match: continue with --after %s\n", res.Next)
 	}
@@ -124,4 +140,54 @@ func sortedCounts(m map[string]int) []count {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
 	return out
+}
+
+// renderPayloads prints each re-rendered delivery's payload as stored and
+// as rendered now, side by side, one field per line.
+func renderPayloads(w io.Writer, res *pipeline.ReplayResult) {
+	for _, it := range res.Items {
+		for _, c := range it.Payloads {
+			what := "same payload, retried"
+			if c.Changed {
+				what = "changed: " + strings.Join(c.Fields, ", ")
+			}
+			fmt.Fprintf(w, "\n%s %s %s->%s (%s; %s; captured with config %s)\n", it.EventID, c.DeliveryID, c.Route, c.Destination,
+				c.State, what, shortID(it.ConfigVersion, 12))
+			oldLines, newLines := prettyLines(c.Old), prettyLines(c.New)
+			tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+			fmt.Fprintln(tw, "  OLD\tNEW")
+			for i := 0; i < max(len(oldLines), len(newLines)); i++ {
+				var o, n string
+				if i < len(oldLines) {
+					o = oldLines[i]
+				}
+				if i < len(newLines) {
+					n = newLines[i]
+				}
+				fmt.Fprintf(tw, "  %s\t%s\n", o, n)
+			}
+			tw.Flush()
+		}
+	}
+}
+
+// prettyLines indents a JSON document for a side-by-side view.
+func prettyLines(doc []byte) []string {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, doc, "", "  "); err != nil {
+		return []string{string(doc)}
+	}
+	return strings.Split(buf.String(), "\n")
+}
+
+// shortID abbreviates a long identifier (a config version hash) to n
+// characters; "unknown" when empty.
+func shortID(s string, n int) string {
+	if s == "" {
+		return "unknown"
+	}
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

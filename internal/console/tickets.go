@@ -188,7 +188,7 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		_, err = k.c.Ops.EscalationRetry(ctx, id, actor)
 		ok = "retried"
 	case "patch-retry":
-		v, verr := formVersion(r)
+		ver, verr := formVersion(r)
 		if verr != nil {
 			return verr
 		}
@@ -216,7 +216,7 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		if len(fields) == 0 {
 			return badRequest("nothing changed")
 		}
-		err, ok = tkErr(k.c.Ops.TicketPatchRetryIf(ctx, id, fields, actor, v, "")), "patched"
+		err, ok = tkErr(k.c.Ops.TicketPatchRetryIf(ctx, id, fields, actor, ver, "")), "patched"
 	case "resolve":
 		_, err = k.c.Ops.EscalationResolve(ctx, id, strings.TrimSpace(f.Get("note")), actor)
 		ok = "resolved"

@@ -96,6 +96,7 @@ type Source struct {
 	seed       string
 	saJSON     []byte
 	tokenURL   string
+	authStyle  oauth2.AuthStyle
 	st         store.Credentials
 	sealer     *Sealer
 	client     *http.Client
@@ -176,6 +177,17 @@ func resolve(typ string, c config.Credential, readFile func(string) ([]byte, err
 	return tokenURL, sa, nil
 }
 
+// clientAuth is how a platform's token endpoint wants the client's
+// credentials: Notion and Airtable (a client with a secret) in HTTP Basic;
+// HubSpot, Slack and Google in the form.
+func clientAuth(typ string) oauth2.AuthStyle {
+	switch typ {
+	case "notion", "airtable":
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleInParams
+}
+
 func scopes(c config.Credential) []string {
 	if len(c.Scopes) > 0 {
 		return c.Scopes
@@ -193,7 +205,7 @@ func New(o Options) (*Source, error) {
 		return nil, errors.New("credential: a store and a sealer are required")
 	}
 	s := &Source{name: o.Name, kind: o.Spec.Kind, spec: o.Spec, saJSON: sa, tokenURL: tokenURL,
-		st: o.Store, sealer: o.Sealer, client: o.HTTPClient, now: o.Now}
+		st: o.Store, sealer: o.Sealer, client: o.HTTPClient, now: o.Now, authStyle: clientAuth(o.Type)}
 	if s.client == nil {
 		s.client = http.DefaultClient
 	}
@@ -359,7 +371,7 @@ func (s *Source) exchange(ctx context.Context, refresh string) (tokens, error) {
 		tok, err = cfg.TokenSource(ctx).Token()
 	default:
 		cfg := oauth2.Config{ClientID: s.spec.ClientID, ClientSecret: s.spec.ClientSecret,
-			Endpoint: oauth2.Endpoint{TokenURL: s.tokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+			Endpoint: oauth2.Endpoint{TokenURL: s.tokenURL, AuthStyle: s.authStyle}}
 		tok, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refresh}).Token()
 	}
 	if err != nil {

@@ -60,8 +60,8 @@ type Pipeline interface {
 	DeliveryParked(ctx context.Context, ds []*store.Delivery, wait time.Duration, reason string, at pipeline.Attempt) error
 	DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, reason string, at pipeline.Attempt) error
 	DeliveryFallback(ctx context.Context, ds []*store.Delivery, reason string) error
-	// DestinationPause pauses d's destination (auth or drift error, with
-	// the platform's message as detail) and parks d.
+	// DestinationPause pauses d's destination (an auth error, with the
+	// platform's message as detail) and parks d.
 	DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at pipeline.Attempt) error
 	RecoverLeases(ctx context.Context) (int, error)
 	ExpireHolds(ctx context.Context) (int, error)
@@ -556,7 +556,7 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	} else {
 		ce := connector.Classify(r.Err)
 		status = ce.Status
-		at := pipeline.Attempt{Status: ce.Status, Message: ce.Error(), Latency: latency, Ambiguous: ce.Sent && ce.Class == connector.Retryable}
+		at := pipeline.Attempt{Status: ce.Status, Code: ce.Code, Message: ce.Error(), Latency: latency, Ambiguous: ce.Sent && ce.Class == connector.Retryable}
 		w.mu.Lock()
 		w.lastErr = lastError{At: time.Now().UTC(), Class: string(ce.Class), Status: ce.Status, Message: ce.Error()}
 		w.mu.Unlock()
@@ -570,11 +570,19 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 				wait := Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), clampRetryAfter(ce.RetryAfter))
 				err = p.DeliveryRetry(ctx, d, wait, string(ce.Class), at)
 			}
-		case connector.Auth, connector.Drift:
+		case connector.Auth:
+			// Every write would fail the same way: stop them all.
 			err = p.DestinationPause(ctx, d, string(ce.Class), ce.Message, at)
-		default: // Permanent, Conflict the connector could not settle
+		default: // Permanent, Drift, Conflict the connector could not settle
 			settled = true
 			kind, reason := string(ce.Class)+"_error", "the destination refused the record"
+			if ce.Class == connector.Drift {
+				// A data error of this record's payload (a field the
+				// destination does not have), not of the destination:
+				// records that do not send the field still land, so only
+				// this one is parked (docs/adr/0050-rerender-and-failure-groups.md).
+				reason = "the destination does not have a field this record sends (schema drift); the record is parked and the rest keep flowing: fix the route map (or add the field in the destination), then re-render and retry"
+			}
 			if ce.Code == codeChanged {
 				kind, reason = "conflict_review", "someone changed the record in the destination; retry overwrites it with Sluice's version, resolve keeps theirs"
 			} else if ce.Code == connector.CodeTemplate {

@@ -14,7 +14,10 @@ import (
 
 // Attempt describes one finished delivery attempt, as the engine saw it.
 type Attempt struct {
-	Status    int
+	Status int
+	// Code is the platform's own error code (connector.Error.Code), when
+	// it gave one: part of what makes two failures "the same" (grouping).
+	Code      string
 	Message   string // the platform's own message, already redacted
 	Latency   time.Duration
 	Ambiguous bool // the request may have been applied
@@ -208,10 +211,11 @@ func (g *Gate) deliveryParked(ctx context.Context, tx store.ExecutorTx, d *store
 }
 
 // DestinationPause pauses d's destination because of what an attempt of d
-// found (an auth or drift error: no other record will fare better until a
-// person looks), and parks d without spending its attempt. Pausing, its
-// audit entry and the parking commit together. detail is the platform's
-// message, which the pause reason quotes.
+// found (an auth error: no other record will fare better until a person
+// looks; a drift error is the record's, and escalates it alone), and parks
+// d without spending its attempt. Pausing, its audit entry and the parking
+// commit together. detail is the platform's message, which the pause
+// reason quotes.
 func (g *Gate) DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at Attempt) error {
 	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
 		reason := g.Clean(fmt.Sprintf("paused: %s error from %s: %s", class, cur.Destination, detail))

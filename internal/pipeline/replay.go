@@ -65,6 +65,12 @@ type ReplayParams struct {
 	AfterID string
 	// Limit bounds the events examined; DefaultReplayLimit when zero.
 	Limit int
+	// Rerender (deliver stage only) renders pending and escalated
+	// deliveries again with the config in force instead of queueing new
+	// writes, and retries the escalated ones: the fix for a route map that
+	// sent something the destination refuses. States default to delivering
+	// and escalated.
+	Rerender bool
 }
 
 // ReplayItem is what replay did, or would do, to one event.
@@ -88,16 +94,24 @@ type ReplayItem struct {
 	// Warnings are things a person should know before running it, such as
 	// older data about to overwrite a newer record.
 	Warnings []string `json:"warnings,omitempty"`
+	// Payloads are the old and new payloads of a re-render, per delivery.
+	Payloads []PayloadChange `json:"payloads,omitempty"`
+	// ConfigVersion is the version of the config that captured the event.
+	ConfigVersion string `json:"config_version,omitempty"`
 }
 
 // ReplayResult answers a replay: counts, transitions and each event.
 type ReplayResult struct {
-	Stage     string `json:"stage"`
-	DryRun    bool   `json:"dry_run"`
-	Examined  int    `json:"examined"`
-	Replayed  int    `json:"replayed"`
-	Unchanged int    `json:"unchanged"`
-	Skipped   int    `json:"skipped"`
+	Stage    string `json:"stage"`
+	Rerender bool   `json:"rerender,omitempty"`
+	// ConfigVersion is the version of the config in force, which a
+	// re-render renders with.
+	ConfigVersion string `json:"config_version,omitempty"`
+	DryRun        bool   `json:"dry_run"`
+	Examined      int    `json:"examined"`
+	Replayed      int    `json:"replayed"`
+	Unchanged     int    `json:"unchanged"`
+	Skipped       int    `json:"skipped"`
 	// Transitions counts "old -> new" state changes.
 	Transitions map[string]int `json:"transitions"`
 	// Deliveries counts the writes per destination.
@@ -136,6 +150,9 @@ func (r *replayer) replay(ctx context.Context, p ReplayParams) (*ReplayResult, e
 	if limit > MaxReplayLimit {
 		return nil, invalid("limit must be at most %d", MaxReplayLimit)
 	}
+	if p.Rerender && p.Stage != StageDeliver {
+		return nil, invalid("rerender applies to the deliver stage only (normalize renders every route anew already)")
+	}
 	f := p.Filter
 	if !f.ReceivedAfter.IsZero() && !f.ReceivedBefore.IsZero() && !f.ReceivedBefore.After(f.ReceivedAfter) {
 		return nil, invalid("received_before must be after received_after")
@@ -143,6 +160,9 @@ func (r *replayer) replay(ctx context.Context, p ReplayParams) (*ReplayResult, e
 	lp := &store.EventReplayListParams{Source: f.Source, States: f.States, ReceivedAfter: f.ReceivedAfter, ReceivedBefore: f.ReceivedBefore, AfterID: p.AfterID}
 	if len(lp.States) == 0 {
 		lp.States = replayStates[p.Stage]
+		if p.Rerender {
+			lp.States = []string{store.EventDelivering, store.EventEscalated}
+		}
 	}
 	if f.Destination != "" {
 		lp.Flows = r.flowsTo(f.Destination)
@@ -154,7 +174,7 @@ func (r *replayer) replay(ctx context.Context, p ReplayParams) (*ReplayResult, e
 		return nil, invalid("no flow reads from source %q", f.Source)
 	}
 	rs := g.drv.Executor()
-	res := &ReplayResult{Stage: p.Stage, DryRun: p.DryRun, Transitions: map[string]int{}, Deliveries: map[string]int{}, Items: []ReplayItem{}}
+	res := &ReplayResult{Stage: p.Stage, Rerender: p.Rerender, ConfigVersion: g.Plan().Version, DryRun: p.DryRun, Transitions: map[string]int{}, Deliveries: map[string]int{}, Items: []ReplayItem{}}
 	const chunk = 50
 	for res.Examined < limit {
 		lp.Limit = min(chunk, limit-res.Examined)
@@ -252,7 +272,7 @@ func (r *replayer) replayOne(ctx context.Context, ex store.Executor, tx store.Ex
 	if err != nil {
 		return ReplayItem{}, err
 	}
-	it := ReplayItem{EventID: ev.ID, Source: ev.Source, OldState: ev.State, NewState: ev.State}
+	it := ReplayItem{EventID: ev.ID, Source: ev.Source, OldState: ev.State, NewState: ev.State, ConfigVersion: ev.ConfigVersion}
 	skip := func(format string, args ...any) (ReplayItem, error) {
 		it.Outcome, it.Reason = "skipped", fmt.Sprintf(format, args...)
 		return it, nil
@@ -272,6 +292,9 @@ func (r *replayer) replayOne(ctx context.Context, ex store.Executor, tx store.Ex
 	ds, err := ex.DeliveryListByEvent(ctx, ev.ID)
 	if err != nil {
 		return it, err
+	}
+	if p.Rerender {
+		return r.replayRerender(ctx, ex, tx, ev, f, ds, it, p)
 	}
 	if p.Stage == StageDeliver {
 		return r.replayDeliver(ctx, ex, tx, ev, f, ds, it, p)
@@ -463,7 +486,11 @@ func (r *replayer) replayDeliver(ctx context.Context, ex store.Executor, tx stor
 
 // auditReplay writes the event's "replayed from <stage> by <actor>" entry.
 func (r *replayer) auditReplay(ctx context.Context, tx store.ExecutorTx, ev *store.Event, it ReplayItem, p ReplayParams) error {
-	msg := fmt.Sprintf("replayed from %s by %s: %s -> %s", p.Stage, p.Actor, it.OldState, it.NewState)
+	stage := p.Stage
+	if p.Rerender {
+		stage += " with re-render (config " + shortVersion(r.g.Plan().Version) + ")"
+	}
+	msg := fmt.Sprintf("replayed from %s by %s: %s -> %s", stage, p.Actor, it.OldState, it.NewState)
 	if len(it.ChangedFields) > 0 {
 		msg += "; record fields changed: " + strings.Join(it.ChangedFields, ", ")
 	}

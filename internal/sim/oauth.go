@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -198,4 +199,73 @@ func (a *OAuth) Mount(mux *http.ServeMux) {
 		a.Revoke(body.RefreshToken)
 		writeJSON(w, http.StatusOK, a.Stats())
 	})
+}
+
+// TokenRequest is a token-endpoint request as the platforms receive it:
+// the body form-encoded or JSON (Notion documents JSON), the client's
+// credentials in HTTP Basic or in the body.
+type TokenRequest struct {
+	GrantType, RefreshToken string
+	ClientID, ClientSecret  string
+	// Basic: the client authenticated with HTTP Basic.
+	Basic bool
+}
+
+// ReadTokenRequest parses r's body (at most 64 KiB) as JSON when its
+// Content-Type says so, else as a form.
+func ReadTokenRequest(r *http.Request) (TokenRequest, error) {
+	var t TokenRequest
+	r.Body = http.MaxBytesReader(nil, r.Body, 1<<16)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body struct {
+			GrantType    string `json:"grant_type"`
+			RefreshToken string `json:"refresh_token"`
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return t, fmt.Errorf("body: %w", err)
+		}
+		t = TokenRequest{GrantType: body.GrantType, RefreshToken: body.RefreshToken, ClientID: body.ClientID, ClientSecret: body.ClientSecret}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			return t, fmt.Errorf("body: %w", err)
+		}
+		f := r.PostForm
+		t = TokenRequest{GrantType: f.Get("grant_type"), RefreshToken: f.Get("refresh_token"), ClientID: f.Get("client_id"), ClientSecret: f.Get("client_secret")}
+	}
+	if id, secret, ok := r.BasicAuth(); ok {
+		t.ClientID, t.ClientSecret, t.Basic = id, secret, true
+	}
+	return t, nil
+}
+
+// RefreshGrant answers the refusals of a refresh_token grant the OAuth way
+// (400/401 with {"error", "error_description"}) and otherwise issues: the
+// shared part of Airtable's and Notion's token endpoints. requireBasic
+// makes the client authenticate with HTTP Basic. ok is false when w has
+// been written.
+func (a *OAuth) RefreshGrant(w http.ResponseWriter, r *http.Request, requireBasic bool) (g Grant, ok bool) {
+	fail := func(status int, code, msg string) (Grant, bool) {
+		writeJSON(w, status, map[string]string{"error": code, "error_description": msg})
+		return Grant{}, false
+	}
+	if r.Method != http.MethodPost {
+		return fail(http.StatusMethodNotAllowed, "invalid_request", "POST only")
+	}
+	t, err := ReadTokenRequest(r)
+	switch {
+	case err != nil:
+		return fail(http.StatusBadRequest, "invalid_request", err.Error())
+	case requireBasic && !t.Basic:
+		return fail(http.StatusUnauthorized, "invalid_client", "the client must authenticate with HTTP Basic (client_id:client_secret)")
+	case t.GrantType != "refresh_token":
+		return fail(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be refresh_token (the simulator has no authorization codes)")
+	case !a.ClientOK(t.ClientID, t.ClientSecret):
+		return fail(http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+	}
+	if g, ok = a.Refresh(t.RefreshToken); !ok {
+		return fail(http.StatusBadRequest, "invalid_grant", "The refresh token is invalid, expired, revoked or was already used.")
+	}
+	return g, true
 }

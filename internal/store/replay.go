@@ -17,6 +17,22 @@ type ReplayStore interface {
 	// derived from its payload: record, problems, missing fields, record
 	// key and hold deadline.
 	EventRecordPut(ctx context.Context, p *EventRecordPutParams) error
+	// DeliveryPayloadPut replaces a delivery's payload (a re-render with
+	// the current config) only while the delivery is in one of p.States,
+	// and reports whether it did. The state check is part of the UPDATE, so
+	// a delivery a worker claimed meanwhile (in flight, its old payload
+	// already on the wire) is never changed under it: the caller sees
+	// false and leaves it alone.
+	DeliveryPayloadPut(ctx context.Context, p *DeliveryPayloadPutParams) (bool, error)
+}
+
+// DeliveryPayloadPutParams is one re-rendered payload to store.
+type DeliveryPayloadPutParams struct {
+	ID      string
+	Payload json.RawMessage
+	// States the delivery must be in for the payload to change.
+	States []DeliveryState
+	Now    time.Time
 }
 
 // EventReplayListParams filters EventListForReplay. Zero fields do not

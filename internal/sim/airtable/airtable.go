@@ -87,6 +87,7 @@
 package airtable
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
@@ -143,6 +144,13 @@ type Options struct {
 	Bases []Base
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OAuthRefreshTokens are OAuth refresh tokens the token endpoint
+	// (TokenPath) accepts, single use as on Airtable; OAuthClientID and
+	// OAuthClientSecret, when set, must come with them (the secret in HTTP
+	// Basic). Access tokens last OAuthTTL (default 60 minutes).
+	OAuthRefreshTokens               []string
+	OAuthClientID, OAuthClientSecret string
+	OAuthTTL                         time.Duration
 }
 
 // Server is the simulator. It is an http.Handler serving the API and the
@@ -151,13 +159,17 @@ type Server struct {
 	*sim.Base
 	handler http.Handler
 
-	tokens     map[string]bool
-	baseWin    *sim.Window
-	tokenWin   *sim.Window
-	penalty    time.Duration
-	maxBody    int
-	editorOnly bool
-	schema     []Base
+	tokens map[string]bool
+	// OAuth issues the OAuth access tokens (60 minutes) and single-use
+	// refresh tokens of Options.OAuthRefreshTokens.
+	OAuth       *sim.OAuth
+	oauthSecret bool
+	baseWin     *sim.Window
+	tokenWin    *sim.Window
+	penalty     time.Duration
+	maxBody     int
+	editorOnly  bool
+	schema      []Base
 
 	mu        sync.Mutex
 	seq       uint64
@@ -246,8 +258,19 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("DELETE /v0/{base}/{table}/{id}", s.handleDeleteOne)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
 
+	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: cmp.Or(o.OAuthTTL, DefaultOAuthTTL), Rotate: true,
+		RefreshTokens: o.OAuthRefreshTokens, ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret})
+	s.oauthSecret = o.OAuthClientSecret != ""
+	api := s.guard(mux)
 	s.handler = base.Handler(sim.Platform{
-		API:        s.guard(mux),
+		Control: s.OAuth.Mount,
+		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == TokenPath {
+				s.handleToken(w, r)
+				return
+			}
+			api.ServeHTTP(w, r)
+		}),
 		WriteError: s.writeFault,
 		Records:    s.records,
 		Reset:      s.reset,
@@ -293,7 +316,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		token, ok := bearer(r)
-		if !ok || (len(s.tokens) > 0 && !s.tokens[token]) {
+		issued, expiredFor := s.OAuth.Check(token)
+		if expiredFor > 0 || !issued && (!ok || (len(s.tokens) > 0 && !s.tokens[token])) {
 			s.writeFault(w, r, http.StatusUnauthorized)
 			return
 		}

@@ -131,14 +131,26 @@ type Options struct {
 	Databases []Database
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OAuthRefreshTokens are public-connection refresh tokens the token
+	// endpoint (TokenPath) accepts, single use; OAuthClientID and
+	// OAuthClientSecret, when set, must come in HTTP Basic. Access tokens
+	// last OAuthTTL; 0 means they do not expire (Notion documents no
+	// lifetime) and the token answer has no expires_in.
+	OAuthRefreshTokens               []string
+	OAuthClientID, OAuthClientSecret string
+	OAuthTTL                         time.Duration
 }
 
 // Server is the simulator. It is an http.Handler serving the API and the
 // /_sim/ control endpoints, and embeds *sim.Base for faults and stats in Go.
 type Server struct {
 	*sim.Base
-	handler  http.Handler
-	tokens   map[string]bool
+	handler http.Handler
+	tokens  map[string]bool
+	// OAuth issues public-connection access tokens and single-use refresh
+	// tokens of Options.OAuthRefreshTokens.
+	OAuth    *sim.OAuth
+	oauthTTL time.Duration
 	window   *sim.Window
 	initial  []Database
 	interval time.Duration
@@ -201,8 +213,23 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &apiError{status: 400, code: "invalid_request_url", message: "Invalid request URL."})
 	})
+	ttl := o.OAuthTTL
+	if ttl <= 0 {
+		ttl = 100 * 365 * 24 * time.Hour // no documented lifetime
+	}
+	s.oauthTTL = o.OAuthTTL
+	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: ttl, Rotate: true, RefreshTokens: o.OAuthRefreshTokens,
+		ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret, Prefix: "ntn_"})
+	api := s.guard(mux)
 	s.handler = base.Handler(sim.Platform{
-		API:        s.guard(mux),
+		Control: s.OAuth.Mount,
+		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == TokenPath {
+				s.handleToken(w, r)
+				return
+			}
+			api.ServeHTTP(w, r)
+		}),
 		WriteError: s.writeFault,
 		Records:    s.records,
 		Reset:      s.reset,
@@ -356,7 +383,8 @@ func dashed(h string) string {
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
-		if !ok || (len(s.tokens) > 0 && !s.tokens[token]) {
+		issued, expiredFor := s.OAuth.Check(token)
+		if expiredFor > 0 || !issued && (!ok || (len(s.tokens) > 0 && !s.tokens[token])) {
 			s.writeFault(w, r, http.StatusUnauthorized)
 			return
 		}

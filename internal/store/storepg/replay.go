@@ -59,3 +59,15 @@ func (x *executor) EventRecordPut(ctx context.Context, p *store.EventRecordPutPa
 	}
 	return nil
 }
+
+func (x *executor) DeliveryPayloadPut(ctx context.Context, p *store.DeliveryPayloadPutParams) (bool, error) {
+	if len(p.States) == 0 {
+		return false, nil
+	}
+	tag, err := x.q.Exec(ctx, `UPDATE deliveries SET payload = $1, updated_at = $2 WHERE id = $3 AND state = ANY($4)`,
+		string(p.Payload), ts(p.Now), p.ID, p.States)
+	if err != nil {
+		return false, fail("delivery payload put", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -78,3 +78,21 @@ func (x *executor) EventRecordPut(ctx context.Context, p *store.EventRecordPutPa
 	}
 	return nil
 }
+
+func (x *executor) DeliveryPayloadPut(ctx context.Context, p *store.DeliveryPayloadPutParams) (bool, error) {
+	if len(p.States) == 0 {
+		return false, nil
+	}
+	args := []any{string(p.Payload), ms(p.Now), p.ID}
+	marks := make([]string, len(p.States))
+	for i, s := range p.States {
+		marks[i] = "?"
+		args = append(args, s)
+	}
+	res, err := x.w.ExecContext(ctx, `UPDATE deliveries SET payload = ?, updated_at = ? WHERE id = ? AND state IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return false, fmt.Errorf("delivery payload put: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

@@ -113,4 +113,48 @@ func exerciseReplay(t *testing.T, open Opener) {
 			t.Fatalf("put missing: %v, want ErrNotFound", err)
 		}
 	})
+
+	t.Run("payload put only in the states given", func(t *testing.T) {
+		d := open(t)
+		seed(t, d)
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			for _, dl := range []*store.Delivery{
+				delivery("dlv_p", "evt_4", "crm", "k", store.DeliveryPending, t0),
+				delivery("dlv_i", "evt_4", "crm", "k", store.DeliveryInflight, t0),
+				delivery("dlv_e", "evt_4", "crm", "k", store.DeliveryEscalated, t0),
+			} {
+				if err := tx.DeliveryInsert(ctx(t), dl); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		now := t0.Add(time.Minute)
+		open := []store.DeliveryState{store.DeliveryPending, store.DeliveryWaiting, store.DeliveryEscalated}
+		for _, c := range []struct {
+			id   string
+			want bool
+		}{{"dlv_p", true}, {"dlv_i", false}, {"dlv_e", true}, {"dlv_nope", false}} {
+			var ok bool
+			inTx(t, d, func(tx store.ExecutorTx) error {
+				var err error
+				ok, err = replayOf(t, tx).DeliveryPayloadPut(ctx(t), &store.DeliveryPayloadPutParams{ID: c.id, Payload: json.RawMessage(`{"v":2}`), States: open, Now: now})
+				return err
+			})
+			if ok != c.want {
+				t.Errorf("%s: put = %v, want %v", c.id, ok, c.want)
+			}
+			if c.id == "dlv_nope" {
+				continue
+			}
+			got, err := d.Executor().DeliveryGetByID(ctx(t), c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := string(got.Payload) == `{"v":2}` && got.UpdatedAt.Equal(now)
+			if changed != c.want || string(got.State) == "" {
+				t.Errorf("%s after put: payload %s updated %v state %s", c.id, got.Payload, got.UpdatedAt, got.State)
+			}
+		}
+	})
 }
