@@ -89,6 +89,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerDrift(mux) // drift.go: GET /v1/drift
 	a.registerTickets(mux)
 	a.registerReplay(mux)
+	a.registerGroups(mux)
 	a.registerReload(mux)
 	a.registerCredentials(mux)
 }
@@ -367,30 +368,39 @@ func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	status := r.URL.Query().Get("status")
-	switch status {
-	case "", store.EscalationOpen, store.EscalationResolved, store.EscalationDiscarded:
-	default:
+	q := r.URL.Query()
+	p := &store.TicketListParams{Status: q.Get("status"), Kind: q.Get("kind"), Destination: q.Get("destination"), GroupID: q.Get("group"),
+		Source: q.Get("source"), BeforeID: q.Get("before"), Limit: limit}
+	if !escalationStatusOK(p.Status) {
 		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open, resolved or discarded")
 	}
-	escs, err := a.Store.EscalationList(r.Context(), &store.EscalationListParams{Status: status, Limit: limit})
-	if err != nil {
+	if err := a.knownDestination("destination", p.Destination); err != nil {
 		return err
 	}
-	out := make([]EscalationJSON, len(escs))
-	for i, e := range escs {
-		out[i] = escalationJSON(e)
+	ts, err := a.Gate.TicketList(r.Context(), p)
+	if err != nil {
+		return controlHTTP(err)
+	}
+	out := make([]EscalationJSON, len(ts))
+	for i, t := range ts {
+		out[i] = escalationJSON(&t.Escalation)
+		out[i].Destination = t.Destination
 	}
 	httperr.JSON(w, http.StatusOK, map[string]any{"escalations": out})
 	return nil
 }
 
 func (a *API) getEscalation(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.Store.EscalationGetByID(r.Context(), r.PathValue("id"))
+	t, err := a.Gate.TicketGet(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return controlHTTP(err)
+	}
+	j := escalationJSON(&t.Escalation)
+	j.Destination = t.Destination
+	if j.Payload, err = a.escalationPayload(r, &t.Escalation); err != nil {
 		return toHTTP(err)
 	}
-	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": escalationJSON(e)})
+	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": j})
 	return nil
 }
 

@@ -69,23 +69,31 @@ func deliveryJSON(d *store.Delivery) DeliveryJSON {
 
 // EscalationJSON is the wire form of an escalation.
 type EscalationJSON struct {
-	ID         string    `json:"id"`
-	EventID    string    `json:"event_id"`
-	DeliveryID string    `json:"delivery_id,omitempty"`
-	Kind       string    `json:"kind"`
-	Reason     string    `json:"reason"`
-	LastError  string    `json:"last_error,omitempty"`
-	LastStatus int       `json:"last_status,omitempty"`
-	Status     string    `json:"status"`
-	Actor      string    `json:"actor,omitempty"`
-	Note       string    `json:"note,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ID         string `json:"id"`
+	EventID    string `json:"event_id"`
+	DeliveryID string `json:"delivery_id,omitempty"`
+	Kind       string `json:"kind"`
+	Reason     string `json:"reason"`
+	LastError  string `json:"last_error,omitempty"`
+	LastStatus int    `json:"last_status,omitempty"`
+	Status     string `json:"status"`
+	Actor      string `json:"actor,omitempty"`
+	Note       string `json:"note,omitempty"`
+	// Group is the failure group (pipeline.GroupKey) and Code the
+	// platform's error code; Destination is set by lists and show.
+	Group       string    `json:"group,omitempty"`
+	Code        string    `json:"code,omitempty"`
+	Destination string    `json:"destination,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	// Payload is what the escalated delivery sends (or the event's record
+	// for an event-level escalation); only on a single escalation.
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 func escalationJSON(e *store.Escalation) EscalationJSON {
 	return EscalationJSON{ID: e.ID, EventID: e.EventID, DeliveryID: e.DeliveryID, Kind: e.Kind, Reason: e.Reason, LastError: e.LastError,
-		LastStatus: e.LastStatus, Status: e.Status, Actor: e.Actor, Note: e.Note, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+		LastStatus: e.LastStatus, Status: e.Status, Actor: e.Actor, Note: e.Note, Group: e.GroupID, Code: e.Code, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
 }
 
 // AuditJSON is the wire form of an audit entry.

@@ -37,6 +37,10 @@ type Pipeline interface {
 	TicketPatchRetry(ctx context.Context, id string, fields map[string]any, actor string) (*pipeline.Ticket, error)
 	TicketBulk(ctx context.Context, p pipeline.BulkParams) (*pipeline.BulkResult, error)
 
+	EscalationGroupList(ctx context.Context, p store.EscalationGroupListParams) ([]*pipeline.EscalationGroup, error)
+	EscalationGroupGet(ctx context.Context, id, status string) (*pipeline.EscalationGroup, error)
+	EscalationRerender(ctx context.Context, escID, actor string) (*store.Escalation, error)
+
 	Replay(ctx context.Context, p pipeline.ReplayParams) (*pipeline.ReplayResult, error)
 	DestinationSetPaused(ctx context.Context, name string, paused bool, actor, reason string) (*store.DestinationState, error)
 }

@@ -248,7 +248,8 @@ func cmpOr(a, b string) string {
 
 // BulkRequest is the body of POST /v1/tickets/bulk.
 type BulkRequest struct {
-	// Action is retry, resolve or discard.
+	// Action is retry, rerender (render again with the config in force,
+	// then retry), resolve or discard.
 	Action string `json:"action"`
 	// Filter selects the escalations; status defaults to open.
 	Filter pipeline.TicketFilter `json:"filter"`
@@ -286,7 +287,7 @@ func (a *API) bulkTickets(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return controlHTTP(err)
 	}
-	if !b.DryRun && b.Action == pipeline.BulkRetry && res.Affected > 0 {
+	if !b.DryRun && (b.Action == pipeline.BulkRetry || b.Action == pipeline.BulkRerender) && res.Affected > 0 {
 		a.changed()
 	}
 	httperr.JSON(w, http.StatusOK, res)

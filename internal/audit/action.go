@@ -84,6 +84,14 @@ const (
 	ActionEchoSuppressed Action = "echo_suppressed"
 )
 
+// Platform-webhook sources.
+const (
+	// ActionHookVerification: a platform sent a source its verification
+	// token (Notion's handshake); the token itself is kept apart, never in
+	// the audit log.
+	ActionHookVerification Action = "hook_verification"
+)
+
 // Destinations and housekeeping.
 const (
 	ActionDestinationPaused  Action = "destination_paused"

@@ -42,3 +42,28 @@ func TestReplayAndBulkAreDryRunsUnlessApplied(t *testing.T) {
 	r = s.mustRun(t, 1, "escalations", "patch-retry", "esc_nope")
 	contains(t, "patch-retry without fields", r.err, "nothing to patch")
 }
+
+// TestRerenderAndGroupsCommands: the re-render and failure-group verbs
+// reach the API and say plainly when there is nothing to do; a filter
+// naming an unknown destination is an error, not an empty list.
+func TestRerenderAndGroupsCommands(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	r := s.mustRun(t, 0, "send", "--source", "forms", "--secret", testSecret,
+		"--data", `{"contact":{"email":"rr@example.com"},"company":"Acme"}`)
+	id := eventID(t, r.out)
+	s.waitState(t, id, "delivered")
+	r = s.mustRun(t, 0, "replay", "deliver", "--rerender", "--state", "delivered")
+	contains(t, "rerender dry run", r.out, "dry run: replay from deliver with re-render (config "+s.version[:12]+")",
+		"1 events examined, 0 would be replayed", id, "skipped", "no pending or escalated delivery to re-render")
+	r = s.mustRun(t, 1, "replay", "normalize", "--rerender")
+	contains(t, "rerender from normalize", r.err, "400 Bad Request", "rerender applies to the deliver stage only")
+	r = s.mustRun(t, 0, "escalations", "groups")
+	contains(t, "groups", r.out, "no failure groups")
+	r = s.mustRun(t, 1, "escalations", "list", "--destination", "nope")
+	contains(t, "unknown destination", r.err, "400 Bad Request", `no destination named "nope"`)
+	r = s.mustRun(t, 0, "escalations", "bulk", "rerender", "--group", "sink:permanent_error:400:")
+	contains(t, "group dry run", r.out, "dry run: rerender would affect 0 of 0 matching escalations", "group=sink:permanent_error:400:")
+	r = s.mustRun(t, 1, "escalations", "rerender", "esc_nope")
+	contains(t, "rerender missing", r.err, "404 Not Found")
+}

@@ -254,15 +254,16 @@ func bulkCmd(env *Env, o *clientOpts) *cobra.Command {
 	var after, before, note, reason string
 	var apply bool
 	cmd := &cobra.Command{
-		Use:   "bulk retry|resolve|discard [filters] [--apply]",
-		Short: "Retry, resolve or discard every escalation a filter selects (dry run unless --apply)",
-		Long: `Select escalations by status (default open), kind, destination, event
-source and creation time, and retry, resolve (--note) or discard (--reason)
-all of them. Without --apply nothing changes: the answer says how many and
+		Use:   "bulk retry|rerender|resolve|discard [filters] [--apply]",
+		Short: "Retry, re-render, resolve or discard every escalation a filter selects (dry run unless --apply)",
+		Long: `Select escalations by status (default open), kind, destination, failure
+group (--group, from "sluice escalations groups"), event source and creation
+time, and retry, rerender (render again with the current config, then
+retry), resolve (--note) or discard (--reason) all of them. Without --apply nothing changes: the answer says how many and
 which escalations would be affected and which would be skipped, and why.
 Each escalation is audited as if done one by one, plus one summary entry.`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{pipeline.BulkRetry, pipeline.BulkResolve, pipeline.BulkDiscard},
+		ValidArgs: []string{pipeline.BulkRetry, pipeline.BulkRerender, pipeline.BulkResolve, pipeline.BulkDiscard},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
 			var err error
@@ -295,6 +296,7 @@ Each escalation is audited as if done one by one, plus one summary entry.`,
 	fl.StringVar(&filter.Kind, "kind", "", "only this kind (permanent_error, retries_exhausted, hold_expired, ...)")
 	fl.StringVar(&filter.Destination, "destination", "", "only escalated deliveries to this destination")
 	fl.StringVar(&filter.Source, "source", "", "only events from this source")
+	fl.StringVar(&filter.Group, "group", "", "only this failure group (an ID from 'sluice escalations groups')")
 	fl.StringVar(&after, "created-after", "", "opened at or after: RFC 3339 time, or a duration ago (24h)")
 	fl.StringVar(&before, "created-before", "", "opened before: RFC 3339 time, or a duration ago")
 	fl.StringVar(&note, "note", "", "resolve: how they were settled (audited)")

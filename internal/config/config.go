@@ -102,6 +102,57 @@ type Source struct {
 	// Poll, when set, makes this source read a platform's changed records
 	// instead of receiving webhooks (it then has no webhook endpoint).
 	Poll *Poll `yaml:"poll"`
+	// Platform, when set, makes this source accept a platform's own
+	// webhooks (HubSpot, Slack Events API, Notion, Airtable) on its
+	// endpoint, verified the platform's way instead of by Signature.
+	Platform *Platform `yaml:"platform"`
+}
+
+// Platform is a source that receives a SaaS platform's own webhooks. Each
+// changed record becomes an event shaped like a polled one (platform,
+// object, id, modified_at, deleted, fields), deduplicated by the
+// platform's event ID, with Sluice's own writes suppressed as echoes.
+type Platform struct {
+	// Kind is hubspot, slack, notion or airtable.
+	Kind string `yaml:"kind"`
+	// Secrets verify the platform's signature: HubSpot the app's client
+	// secret, Slack the signing secret, Airtable the webhook's
+	// macSecretBase64, Notion the verification_token it sent (empty until
+	// the operator has it: the source then answers only the handshake).
+	// List two while rotating. Use ${ENV} references.
+	Secrets []string `yaml:"secrets"`
+	// Destination names the destination on that platform whose connector
+	// reads what a thin webhook leaves out (Notion pages, Airtable
+	// payloads) and whose writes by Sluice come back as echoes. Required
+	// for notion and airtable; optional for hubspot and slack (echo
+	// suppression only).
+	Destination string `yaml:"destination"`
+	// URL is the address HubSpot calls, as registered in the app (HubSpot
+	// signs it). Default: the request's own, which is wrong behind a proxy
+	// that rewrites host or scheme. hubspot only.
+	URL string `yaml:"url"`
+	// WebhookID is the Airtable webhook ("ach...") whose payloads this
+	// source lists. airtable only; required there.
+	WebhookID string `yaml:"webhook_id"`
+	// Interval is how often an Airtable source lists payloads even without
+	// a notification (one lost in a crash, or sent to another instance).
+	// Default 1m. airtable only.
+	Interval Duration `yaml:"interval"`
+	// SuppressEchoes (default true) recognises Sluice's own writes to
+	// Destination coming back and does not capture them.
+	SuppressEchoes *bool `yaml:"suppress_echoes"`
+}
+
+// PlatformDefaults returns p with defaults filled in.
+func (p Platform) PlatformDefaults() Platform {
+	if p.Interval == 0 {
+		p.Interval = Duration(time.Minute)
+	}
+	if p.SuppressEchoes == nil {
+		t := true
+		p.SuppressEchoes = &t
+	}
+	return p
 }
 
 // Poll reads a platform's change feed through a destination's connector

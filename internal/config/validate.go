@@ -141,7 +141,7 @@ func (c *Config) Validate() error {
 			if s.AllowUnsigned {
 				es.Add(p+".allow_unsigned", "contradicts signature: remove one")
 			}
-		} else if !s.AllowUnsigned && s.Poll == nil {
+		} else if !s.AllowUnsigned && s.Poll == nil && s.Platform == nil {
 			es.Add(p, "unsigned: anyone who reaches the endpoint can inject records; set signature, or allow_unsigned: true to accept that")
 		}
 		if s.MaxBodyBytes < 0 {
@@ -166,6 +166,9 @@ func (c *Config) Validate() error {
 			if s.Poll.Batch < 0 || s.Poll.Batch > 1000 {
 				es.Add(p+".poll.batch", "between 1 and 1000")
 			}
+		}
+		if s.Platform != nil {
+			c.validatePlatform(&es, p, s)
 		}
 	}
 	for _, name := range sortedKeys(c.Entities) {
@@ -314,6 +317,8 @@ func (c *Config) Warnings() []FieldError {
 		p := "sources." + name
 		switch {
 		case s == nil:
+		case s.Platform != nil && s.Platform.Kind == "notion" && len(s.Platform.Secrets) == 0:
+			ws = append(ws, FieldError{p + ".platform.secrets", "NOT YET VERIFIED: the source answers only Notion's handshake and refuses events until the verification_token it received (`sluice sources token " + name + "`) is set here"})
 		case s.Signature == nil && s.AllowUnsigned && s.Poll == nil:
 			ws = append(ws, FieldError{p, "UNSIGNED: anyone who reaches the endpoint can inject records and replay them"})
 		case s.Signature != nil && s.Signature.Scheme == "hmac-sha256":
@@ -330,4 +335,76 @@ func (c *Config) Warnings() []FieldError {
 		}
 	}
 	return ws
+}
+
+// platformDestinationTypes are the connector types whose platform sends
+// each kind of webhook.
+var platformDestinationTypes = map[string]string{"hubspot": "hubspot", "slack": "slack", "notion": "notion", "airtable": "airtable"}
+
+// validatePlatform checks sources.X.platform.
+func (c *Config) validatePlatform(es *Errors, p string, s *Source) {
+	pl := s.Platform
+	pp := p + ".platform"
+	if s.Signature != nil {
+		es.Add(p+".signature", "a platform source is verified the platform's way; remove signature or platform")
+	}
+	if s.Poll != nil {
+		es.Add(p+".poll", "a source either polls or receives platform webhooks; split it into two sources")
+	}
+	if s.AllowUnsigned {
+		es.Add(p+".allow_unsigned", "a platform source is always verified; remove allow_unsigned")
+	}
+	if s.IdempotencyField != "" {
+		es.Add(p+".idempotency_field", "a platform source dedupes by the platform's event ID; remove idempotency_field")
+	}
+	kind := pl.Kind
+	if _, ok := platformDestinationTypes[kind]; !ok {
+		es.Add(pp+".kind", "must be hubspot, slack, notion or airtable, got %q", kind)
+		return
+	}
+	if len(pl.Secrets) == 0 && kind != "notion" {
+		es.Add(pp+".secrets", "at least one secret is required (%s)", map[string]string{
+			"hubspot": "the app's client secret", "slack": "the app's signing secret", "airtable": "the webhook's macSecretBase64"}[kind])
+	}
+	for i, sec := range pl.Secrets {
+		sp := fmt.Sprintf("%s.secrets[%d]", pp, i)
+		if kind == "airtable" {
+			if key, err := base64.StdEncoding.DecodeString(sec); err != nil || len(key) < 16 {
+				es.Add(sp, "must be the webhook's macSecretBase64 (base64 of at least 16 bytes)")
+			}
+		} else if len(sec) < 8 {
+			es.Add(sp, "too short (at least 8 characters)")
+		}
+	}
+	if pl.Destination == "" {
+		if kind == "notion" || kind == "airtable" {
+			es.Add(pp+".destination", "required: the %s destination whose connector reads what the webhook leaves out", kind)
+		}
+	} else if d, ok := c.Destinations[pl.Destination]; !ok {
+		es.Add(pp+".destination", "unknown destination %q", pl.Destination)
+	} else if d != nil && d.Type != platformDestinationTypes[kind] {
+		es.Add(pp+".destination", "destination %q is of type %s; a %s source needs a %s destination", pl.Destination, d.Type, kind, kind)
+	}
+	if pl.URL != "" {
+		if kind != "hubspot" {
+			es.Add(pp+".url", "only hubspot signs the URL")
+		} else if u, err := url.Parse(pl.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			es.Add(pp+".url", "must be an absolute http(s) URL, the address registered in the HubSpot app")
+		}
+	}
+	if kind == "airtable" {
+		if pl.WebhookID == "" {
+			es.Add(pp+".webhook_id", "required: the Airtable webhook (ach...) whose payloads this source lists")
+		}
+		if pl.Interval != 0 && pl.Interval.D() < time.Second {
+			es.Add(pp+".interval", "at least 1s")
+		}
+	} else {
+		if pl.WebhookID != "" {
+			es.Add(pp+".webhook_id", "only airtable webhooks are listed by ID")
+		}
+		if pl.Interval != 0 {
+			es.Add(pp+".interval", "only airtable sources list payloads on an interval")
+		}
+	}
 }

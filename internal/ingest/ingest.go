@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
@@ -47,7 +48,16 @@ type Handler struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 	verifiers map[string]*signature.Verifier
-	quotas    map[string]*quota
+	// platformVerifiers check the sources that receive a platform's own
+	// webhooks (sources.X.platform).
+	platformVerifiers map[string]*signature.PlatformVerifier
+	quotas            map[string]*quota
+	// Readers read a record a thin platform webhook names, by source
+	// (Notion sources: their destination's connector); may be nil.
+	Readers map[string]connector.RecordReader
+	// OnPing is called when a platform's notification says changes wait to
+	// be listed (Airtable); may be nil.
+	OnPing func(source string)
 	// OnCaptured is called after a commit that created deliveries.
 	OnCaptured func()
 	// Observe records the outcome for metrics; may be nil.
@@ -59,13 +69,25 @@ type Handler struct {
 
 // New builds the handler, compiling each source's signature settings.
 func New(g Pipeline, c *config.Config, log *slog.Logger) (*Handler, error) {
-	h := &Handler{Gate: g, Config: c, Log: log, Now: g.Now, verifiers: map[string]*signature.Verifier{}, quotas: map[string]*quota{}}
+	h := &Handler{Gate: g, Config: c, Log: log, Now: g.Now, verifiers: map[string]*signature.Verifier{},
+		platformVerifiers: map[string]*signature.PlatformVerifier{}, quotas: map[string]*quota{}}
 	for name, s := range c.Sources {
 		maxBody := c.MaxBodyBytes
 		if s.MaxBodyBytes > 0 {
 			maxBody = s.MaxBodyBytes
 		}
 		h.quotas[name] = newQuota(s.Quota, maxBody)
+		if s.Platform != nil {
+			if _, ok := g.(PlatformGate); !ok {
+				return nil, fmt.Errorf("sources.%s.platform: the gate cannot capture platform webhooks", name)
+			}
+			v, err := newPlatformVerifier(s.Platform)
+			if err != nil {
+				return nil, fmt.Errorf("sources.%s.platform.%w", name, err)
+			}
+			h.platformVerifiers[name] = v
+			continue
+		}
 		if s.Signature == nil {
 			continue
 		}
@@ -139,6 +161,9 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		}
 		h.observe(name, "bad_body")
 		return &httperr.Error{Code: http.StatusBadRequest, Kind: "bad_body", Msg: "could not read body", Err: err}
+	}
+	if src.Platform != nil {
+		return h.platform(w, r, name, src.Platform, body)
 	}
 	if v := h.verifiers[name]; v != nil {
 		if err := v.Verify(r.Header, body, h.Now()); err != nil {

@@ -293,8 +293,10 @@ func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *sto
 	if err != nil {
 		return err
 	}
+	group := GroupKey(d.Destination, kind, at.Status, at.Code)
 	if prev != nil {
 		prev.Kind, prev.Reason, prev.LastError, prev.LastStatus, prev.UpdatedAt = kind, reason, d.LastError, at.Status, now
+		prev.GroupID, prev.Code = group, at.Code
 		if err := tx.EscalationUpdate(ctx, prev); err != nil {
 			return err
 		}
@@ -304,7 +306,7 @@ func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *sto
 		}
 	} else {
 		esc := &store.Escalation{ID: id.New("esc", now), EventID: d.EventID, DeliveryID: d.ID, Kind: kind, Reason: reason,
-			LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
+			LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, GroupID: group, Code: at.Code, CreatedAt: now, UpdatedAt: now}
 		if err := g.openEscalation(ctx, tx, esc); err != nil {
 			return err
 		}

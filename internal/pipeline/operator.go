@@ -319,7 +319,7 @@ func (g *Gate) ExpireHolds(ctx context.Context) (int, error) {
 			}
 			reason := fmt.Sprintf("held since %s, past the hold TTL; missing: %s", cur.ReceivedAt.UTC().Format(time.RFC3339), strings.Join(missing, ", "))
 			esc := &store.Escalation{ID: id.New("esc", now), EventID: cur.ID, Kind: "hold_expired", Reason: reason,
-				Status: store.EscalationOpen, CreatedAt: now, UpdatedAt: now}
+				Status: store.EscalationOpen, GroupID: GroupKey("", "hold_expired", 0, ""), CreatedAt: now, UpdatedAt: now}
 			if err := g.openEscalation(ctx, tx, esc); err != nil {
 				return err
 			}

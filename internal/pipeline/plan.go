@@ -214,13 +214,17 @@ func (r *Route) matches(record map[string]any) (bool, error) {
 	return b, nil
 }
 
-// polledDestinations maps each poll source to the destination it reads.
+// polledDestinations maps each poll source to the destination it reads,
+// and each platform-webhook source to the destination on that platform.
 func (p *Plan) polledDestinations() map[string]string {
 	p.pollOnce.Do(func() {
 		p.polled = map[string]string{}
 		for name, s := range p.Config.Sources {
 			if s != nil && s.Poll != nil {
 				p.polled[name] = s.Poll.Destination
+			}
+			if s != nil && s.Platform != nil && s.Platform.Destination != "" {
+				p.polled[name] = s.Platform.Destination
 			}
 		}
 	})

@@ -19,8 +19,12 @@ type PolledRecord struct {
 	ModifiedAt time.Time
 	Deleted    bool
 	Fields     map[string]any
-	// Cursor is the source's position after this record.
+	// Cursor is the source's position after this record ("" for a
+	// webhook that has none: the source's cursor is then left alone).
 	Cursor string
+	// IdemKey, when set, replaces PollIdemKey: a platform webhook dedupes
+	// by the platform's own event ID, which its retries repeat.
+	IdemKey string
 }
 
 // PollBatch is one page of a poll source's changes and the cursor after
@@ -35,6 +39,9 @@ type PollBatch struct {
 	// Sluice come back through it), for the audit of suppressed echoes.
 	EchoDestination string
 	Records         []PolledRecord
+	// Via names how the records arrived, for the audit: "poll" (the
+	// default) or "webhook" (a platform's own webhook).
+	Via string
 	// SameAsWritten reports whether a polled record's fields still hold
 	// every value Sluice last wrote (the connectors' lenient comparison);
 	// nil turns echo suppression off.
@@ -99,13 +106,21 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 		if err := json.Unmarshal(body, &payload); err != nil {
 			return PollResult{}, fmt.Errorf("poll %s: record %s: %w", b.Source, r.RecordID, err)
 		}
+		idem := r.IdemKey
+		if idem == "" {
+			idem = PollIdemKey(r.RecordID, r.ModifiedAt, body)
+		}
 		preps[i] = g.prepare(plan, f, CaptureInput{Source: b.Source, ContentType: "application/json", Body: body,
-			Payload: payload, IdemKey: PollIdemKey(r.RecordID, r.ModifiedAt, body)}, now)
+			Payload: payload, IdemKey: idem}, now)
 	}
 	var res PollResult
 	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		res = PollResult{} // the unit may run twice; count from scratch
-		actor := "poll:" + b.Source
+		via, verb := "poll", "polled"
+		if b.Via == "webhook" {
+			via, verb = "webhook", "webhook:"
+		}
+		actor := via + ":" + b.Source
 		cursor := ""
 		for i, r := range b.Records {
 			if b.EchoDestination != "" && preps[i].ev.RecordKey != "" {
@@ -118,8 +133,10 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 					break
 				}
 			}
-			cursor = r.Cursor
-			origin := fmt.Sprintf("polled %s %s %s modified %s", b.Platform, b.Object, r.RecordID, r.ModifiedAt.UTC().Format(time.RFC3339Nano))
+			if r.Cursor != "" {
+				cursor = r.Cursor
+			}
+			origin := fmt.Sprintf(verb+" %s %s %s modified %s", b.Platform, b.Object, r.RecordID, r.ModifiedAt.UTC().Format(time.RFC3339Nano))
 			echoOf, err := g.echoOf(ctx, tx, b, r)
 			if err != nil {
 				return err

@@ -71,6 +71,9 @@ type ReplayParams struct {
 	// sent something the destination refuses. States default to delivering
 	// and escalated.
 	Rerender bool
+	// DeliveryID limits a re-render to one delivery (a group action works
+	// one escalation at a time); empty re-renders all of an event's.
+	DeliveryID string
 }
 
 // ReplayItem is what replay did, or would do, to one event.

@@ -86,7 +86,7 @@ func (r *replayer) replayRerender(ctx context.Context, ex store.Executor, tx sto
 	var changes []PayloadChange
 	for _, rn := range routes {
 		d := latest[rn]
-		if p.Filter.Destination != "" && d.Destination != p.Filter.Destination {
+		if (p.Filter.Destination != "" && d.Destination != p.Filter.Destination) || (p.DeliveryID != "" && d.ID != p.DeliveryID) {
 			continue
 		}
 		name := d.Route + "->" + d.Destination

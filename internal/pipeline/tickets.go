@@ -36,13 +36,17 @@ const (
 	BulkRetry   = "retry"
 	BulkResolve = "resolve"
 	BulkDiscard = "discard"
+	// BulkRerender renders each escalated delivery again with the config
+	// in force (as replay deliver --rerender does) and retries it.
+	BulkRerender = "rerender"
 )
 
 // bulkAction is the audit action recording each kind of bulk change.
 var bulkAction = map[string]audit.Action{
-	BulkRetry:   audit.ActionTicketsBulkRetry,
-	BulkResolve: audit.ActionTicketsBulkResolve,
-	BulkDiscard: audit.ActionTicketsBulkDiscard,
+	BulkRetry:    audit.ActionTicketsBulkRetry,
+	BulkResolve:  audit.ActionTicketsBulkResolve,
+	BulkDiscard:  audit.ActionTicketsBulkDiscard,
+	BulkRerender: audit.ActionTicketsBulkRerender,
 }
 
 // Ticket is an escalation as a person works it: the stored ticket, its
@@ -359,17 +363,20 @@ func deletePath(m map[string]any, path string) {
 // TicketFilter selects escalations for a bulk action. Zero fields do not
 // filter; Status defaults to open.
 type TicketFilter struct {
-	Status        string    `json:"status,omitempty"`
-	Kind          string    `json:"kind,omitempty"`
-	Destination   string    `json:"destination,omitempty"`
-	Source        string    `json:"source,omitempty"`
+	Status      string `json:"status,omitempty"`
+	Kind        string `json:"kind,omitempty"`
+	Destination string `json:"destination,omitempty"`
+	Source      string `json:"source,omitempty"`
+	// Group is a failure group's ID (GroupKey): act on identical failures
+	// at once.
+	Group         string    `json:"group,omitempty"`
 	CreatedAfter  time.Time `json:"created_after,omitzero"`
 	CreatedBefore time.Time `json:"created_before,omitzero"`
 }
 
 func (f TicketFilter) String() string {
 	var parts []string
-	for _, kv := range [][2]string{{"status", f.Status}, {"kind", f.Kind}, {"destination", f.Destination}, {"source", f.Source}} {
+	for _, kv := range [][2]string{{"status", f.Status}, {"kind", f.Kind}, {"destination", f.Destination}, {"source", f.Source}, {"group", f.Group}} {
 		if kv[1] != "" {
 			parts = append(parts, kv[0]+"="+kv[1])
 		}
@@ -429,14 +436,14 @@ type BulkResult struct {
 // resolved them meanwhile) are skipped, not failed.
 func (g *Gate) TicketBulk(ctx context.Context, p BulkParams) (*BulkResult, error) {
 	switch p.Action {
-	case BulkRetry:
+	case BulkRetry, BulkRerender:
 	case BulkResolve, BulkDiscard:
 		if strings.TrimSpace(p.Note) == "" {
 			what := map[string]string{BulkResolve: "a note (how it was settled)", BulkDiscard: "a reason"}[p.Action]
 			return nil, invalid("bulk %s needs %s", p.Action, what)
 		}
 	default:
-		return nil, invalid("action must be retry, resolve or discard, not %q", p.Action)
+		return nil, invalid("action must be retry, rerender, resolve or discard, not %q", p.Action)
 	}
 	if p.Filter.Status == "" {
 		p.Filter.Status = store.EscalationOpen
@@ -447,7 +454,7 @@ func (g *Gate) TicketBulk(ctx context.Context, p BulkParams) (*BulkResult, error
 	ts := g.drv.Executor()
 	var matched []*store.Ticket
 	lp := &store.TicketListParams{Status: p.Filter.Status, Kind: p.Filter.Kind, Destination: p.Filter.Destination, Source: p.Filter.Source,
-		CreatedAfter: p.Filter.CreatedAfter, CreatedBefore: p.Filter.CreatedBefore, Limit: 500}
+		GroupID: p.Filter.Group, CreatedAfter: p.Filter.CreatedAfter, CreatedBefore: p.Filter.CreatedBefore, Limit: 500}
 	for {
 		page, err := ts.TicketList(ctx, lp)
 		if err != nil {
@@ -521,7 +528,7 @@ func (g *Gate) bulkCheck(ctx context.Context, ex store.Executor, t *store.Ticket
 		return "escalation is " + t.Status, nil
 	}
 	switch action {
-	case BulkRetry:
+	case BulkRetry, BulkRerender:
 		if t.DeliveryID == "" {
 			return fmt.Sprintf("no delivery to retry (%s): patch and release the held record", t.Kind), nil
 		}
@@ -544,6 +551,8 @@ func (g *Gate) bulkApply(ctx context.Context, t *store.Ticket, p BulkParams, dis
 	switch p.Action {
 	case BulkRetry:
 		_, err = g.EscalationRetry(ctx, t.ID, p.Actor)
+	case BulkRerender:
+		_, err = g.EscalationRerender(ctx, t.ID, p.Actor)
 	case BulkResolve:
 		_, err = g.EscalationResolve(ctx, t.ID, p.Note, p.Actor)
 	case BulkDiscard:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,14 +55,18 @@ destinations:
 delivery: {poll_interval: 10ms}
 `
 
-// TestRerenderAfterMappingFix is issue 14's story: a route map sends a
-// field the HubSpot simulator does not have; those records are refused and
-// parked (escalated as drift) while records without the field keep landing
-// (the destination is not paused); the operator fixes the map with a live
-// reload, a dry-run re-render shows old and new payloads and changes
-// nothing, the real one re-drives them, and every record is in HubSpot
-// exactly once.
-func TestRerenderAfterMappingFix(t *testing.T) {
+type rerenderHarness struct {
+	h     *harness
+	hs    *hubspotsim.Server
+	srv   *server.Server
+	write func(phoneProp string)
+}
+
+// startRerender starts a server on rerenderConfig with the route map
+// sending "mobile_phone", which the HubSpot simulator refuses; write
+// rewrites the config file (POST /v1/config/reload reads it).
+func startRerender(t *testing.T) *rerenderHarness {
+	t.Helper()
 	hs, err := hubspotsim.New(hubspotsim.Options{Seed: 14, Tokens: []string{hsToken}, RateLimit: -1, SearchRate: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -88,20 +93,33 @@ func TestRerenderAfterMappingFix(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()
-	defer func() { cancel(); <-done; srv.Close() }()
-	h := &harness{t: t, url: "http://" + ln.Addr().String()}
-	oldVersion := srv.Version()
+	t.Cleanup(func() { cancel(); <-done; srv.Close() })
+	return &rerenderHarness{h: &harness{t: t, url: "http://" + ln.Addr().String()}, hs: hs, srv: srv, write: write}
+}
 
-	capture := func(body string) string {
-		t.Helper()
-		req, _ := http.NewRequest("POST", h.url+"/v1/sources/forms/events", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		code, res := h.do(req)
-		if code != 202 {
-			t.Fatalf("capture: %d %v", code, res)
-		}
-		return res["event_id"].(string)
+func (rh *rerenderHarness) capture(body string) string {
+	rh.h.t.Helper()
+	req, _ := http.NewRequest("POST", rh.h.url+"/v1/sources/forms/events", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	code, res := rh.h.do(req)
+	if code != 202 {
+		rh.h.t.Fatalf("capture: %d %v", code, res)
 	}
+	return res["event_id"].(string)
+}
+
+// TestRerenderAfterMappingFix is issue 14's story: a route map sends a
+// field the HubSpot simulator does not have; those records are refused and
+// parked (escalated as drift) while records without the field keep landing
+// (the destination is not paused); the operator fixes the map with a live
+// reload, a dry-run re-render shows old and new payloads and changes
+// nothing, the real one re-drives them, and every record is in HubSpot
+// exactly once.
+func TestRerenderAfterMappingFix(t *testing.T) {
+	rh := startRerender(t)
+	h, hs, srv, write := rh.h, rh.hs, rh.srv, rh.write
+	oldVersion := srv.Version()
+	capture := rh.capture
 	// Refused records first, so good ones arrive behind them.
 	const bad, good = 6, 6
 	var badIDs, goodIDs []string
@@ -206,5 +224,88 @@ func TestRerenderAfterMappingFix(t *testing.T) {
 	}
 	if _, v := h.admin("GET", "/v1/audit/verify", ""); v["ok"] != true {
 		t.Fatalf("audit verify: %v", v)
+	}
+}
+
+// TestSixtyIdenticalFailuresAreOneGroup: sixty records refused the same
+// way (same destination, kind, status and platform code) are one failure
+// group with a count, first and last seen and samples; the escalation list
+// shows and filters by destination and group; a dry run of the group
+// action counts sixty and changes nothing; after the map is fixed, one
+// group action re-renders and retries all sixty, which land once each.
+func TestSixtyIdenticalFailuresAreOneGroup(t *testing.T) {
+	rh := startRerender(t)
+	h, hs := rh.h, rh.hs
+	const n = 60
+	var ids []string
+	for i := 0; i < n; i++ {
+		ids = append(ids, rh.capture(fmt.Sprintf(`{"email":"g%d@example.com","first":"G","phone":"+4930555%04d"}`, i, i)))
+	}
+	for _, id := range ids {
+		h.waitState(id, "escalated")
+	}
+	_, out := h.admin("GET", "/v1/escalation-groups", "")
+	groups := out["groups"].([]any)
+	if len(groups) != 1 {
+		t.Fatalf("%d groups, want 1: %v", len(groups), out)
+	}
+	g := groups[0].(map[string]any)
+	gid := g["id"].(string)
+	if g["count"] != float64(n) || g["destination"] != "hubspot" || g["kind"] != "drift_error" || g["code"] != "PROPERTY_DOESNT_EXIST" ||
+		len(g["samples"].([]any)) != 5 || !strings.Contains(fmt.Sprint(g["error"]), "mobile_phone") || g["first_seen"] == nil || g["last_seen"] == nil {
+		t.Fatalf("group: %v", g)
+	}
+	path := "/v1/escalation-groups/" + url.PathEscape(gid)
+	if code, one := h.admin("GET", path, ""); code != 200 || one["group"].(map[string]any)["count"] != float64(n) {
+		t.Fatalf("group by id: %d %v", code, one)
+	}
+	_, list := h.admin("GET", "/v1/escalations?limit=1000&destination=hubspot&group="+url.QueryEscape(gid), "")
+	escs := list["escalations"].([]any)
+	if len(escs) != n || escs[0].(map[string]any)["destination"] != "hubspot" || escs[0].(map[string]any)["group"] != gid {
+		t.Fatalf("escalations of the group: %d %v", len(escs), escs[0])
+	}
+	if code, bad := h.admin("GET", "/v1/escalations?destination=nope", ""); code != 400 {
+		t.Fatalf("unknown destination filter: %d %v", code, bad)
+	}
+	_, show := h.admin("GET", "/v1/escalations/"+escs[0].(map[string]any)["id"].(string), "")
+	if !strings.Contains(fmt.Sprint(show["escalation"].(map[string]any)["payload"]), "mobile_phone") {
+		t.Fatalf("escalation show without the payload: %v", show)
+	}
+
+	code, dry := h.admin("POST", path+"/rerender", `{"dry_run":true}`)
+	if code != 200 || dry["matched"] != float64(n) || dry["affected"] != float64(n) {
+		t.Fatalf("dry run: %d %v", code, dry)
+	}
+	if len(hs.Records("contacts")) != 0 {
+		t.Fatal("dry run sent records")
+	}
+	rh.write("phone")
+	if code, out := h.admin("POST", "/v1/config/reload", ""); code != 200 {
+		t.Fatalf("reload: %d %v", code, out)
+	}
+	code, res := h.admin("POST", path+"/rerender", "")
+	if code != 200 || res["affected"] != float64(n) || res["failed"] != float64(0) {
+		t.Fatalf("group rerender: %d %v", code, res)
+	}
+	for _, id := range ids {
+		h.waitState(id, "delivered")
+	}
+	seen := map[string]int{}
+	for _, r := range hs.Records("contacts") {
+		seen[r["email"]]++
+	}
+	if len(seen) != n {
+		t.Fatalf("%d contacts, want %d", len(seen), n)
+	}
+	for e, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s is in HubSpot %d times", e, c)
+		}
+	}
+	if _, out := h.admin("GET", "/v1/escalation-groups", ""); len(out["groups"].([]any)) != 0 {
+		t.Fatalf("open groups after the fix: %v", out)
+	}
+	if _, out := h.admin("GET", "/v1/escalation-groups?status=resolved", ""); len(out["groups"].([]any)) != 1 || out["groups"].([]any)[0].(map[string]any)["count"] != float64(n) {
+		t.Fatalf("resolved groups: %v", out)
 	}
 }

@@ -182,13 +182,29 @@ type Escalation struct {
 	Status     string
 	Actor      string // who resolved or discarded it
 	Note       string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// GroupID names the failure group: escalations with the same
+	// destination, kind, platform status and platform code share it (see
+	// pipeline.GroupKey), so sixty identical refusals are one matter.
+	GroupID string
+	// Code is the platform's own error code, when it gave one.
+	Code      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // AuditEntry is one line of the audit log; the type is owned by package
 // audit (a leaf), which also hashes and verifies the chain.
 type AuditEntry = audit.Entry
+
+// HookToken is a verification token a platform sent to a source: the
+// operator pastes it back into the platform and into the source's
+// platform.secrets. It is a signing key: shown only to admins.
+type HookToken struct {
+	Source     string    `json:"source"`
+	Platform   string    `json:"platform"`
+	Token      string    `json:"token"`
+	ReceivedAt time.Time `json:"received_at"`
+}
 
 // SyncBaseline is a record's version in a polled destination at the last
 // moment Sluice knew both sides agreed: when a change polled from there was
@@ -252,6 +268,7 @@ type Executor interface {
 	RetentionStore
 	TicketStore
 	BaselineStore
+	GroupStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
@@ -308,6 +325,12 @@ type Executor interface {
 	// PollCursorPut moves a poll source's position; callers do it in the
 	// transaction that captures the records it covers.
 	PollCursorPut(ctx context.Context, source, cursor string, now time.Time) error
+	// HookTokenAdd keeps a verification token a platform sent to a source
+	// (Notion's handshake); the same token again is a no-op. Tokens are
+	// never replaced: a stranger's handshake cannot hide the real one.
+	HookTokenAdd(ctx context.Context, t *HookToken) error
+	// HookTokenList is every token a source received, newest first.
+	HookTokenList(ctx context.Context, source string) ([]HookToken, error)
 	// DeliveryInFlight reports whether a delivery of recordKey to
 	// destination is in flight: sent, or about to be, and not yet settled.
 	DeliveryInFlight(ctx context.Context, destination, recordKey string) (bool, error)

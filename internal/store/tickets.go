@@ -58,6 +58,7 @@ type TicketListParams struct {
 	Owner       string
 	EventID     string
 	DeliveryID  string
+	GroupID     string // the failure group (Escalation.GroupID)
 	// CreatedAfter is inclusive, CreatedBefore exclusive.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time

@@ -94,6 +94,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sim"
 )
 
@@ -153,6 +154,9 @@ type Server struct {
 	// OAuth issues the public-app access tokens (30 minutes) and refresh
 	// tokens of Options.OAuthRefreshTokens.
 	OAuth *sim.OAuth
+	// Hooks sends HubSpot webhooks (signature v3) to the subscriptions
+	// added with POST /_sim/webhooks.
+	Hooks *sim.Hooks
 
 	tokens     map[string]bool
 	window     *sim.Window
@@ -163,11 +167,12 @@ type Server struct {
 	zone       *time.Location
 	types      map[string]*ObjectType
 
-	mu     sync.Mutex
-	nextID int64
-	corr   int64
-	stores map[string]*store
-	daily  map[string]dayCount
+	mu      sync.Mutex
+	nextID  int64
+	corr    int64
+	eventID int64
+	stores  map[string]*store
+	daily   map[string]dayCount
 }
 
 type dayCount struct {
@@ -191,6 +196,7 @@ func New(o Options) (*Server, error) {
 		searchLag:  o.SearchLag,
 		zone:       o.TimeZone,
 		types:      map[string]*ObjectType{},
+		Hooks:      sim.NewHooks(signature.HubSpot, base.Now),
 	}
 	for _, t := range o.Tokens {
 		s.tokens[t] = true
@@ -248,7 +254,7 @@ func New(o Options) (*Server, error) {
 		ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret, Prefix: "CNf"})
 	api := s.guard(mux)
 	s.handler = base.Handler(sim.Platform{
-		Control: s.OAuth.Mount,
+		Control: func(mux *http.ServeMux) { s.OAuth.Mount(mux); s.Hooks.Mount(mux) },
 		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
 			case "/oauth/2026-03/token", "/oauth/v3/token", "/oauth/v1/token":
@@ -316,7 +322,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 func (s *Server) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.nextID, s.corr = 0, 0
+	s.nextID, s.corr, s.eventID = 0, 0, 0
+	s.Hooks.Reset()
 	s.stores = map[string]*store{}
 	for name := range s.types {
 		s.stores[name] = newStore()

@@ -123,6 +123,7 @@ func (s *Server) create(t *ObjectType, props map[string]any, extra ...change) (*
 	rec := &record{id: strconv.FormatInt(s.nextID+100, 10), seq: s.nextID, props: map[string]string{}, created: now}
 	st.byID[rec.id] = rec
 	s.apply(t, st, rec, cs, now)
+	s.emitWrite(t, rec, nil)
 	return rec, nil
 }
 
@@ -136,7 +137,9 @@ func (s *Server) update(t *ObjectType, rec *record, props map[string]any) *itemE
 	if ierr := s.conflict(t, st, rec, cs); ierr != nil {
 		return ierr
 	}
+	before := clone(rec.props)
 	s.apply(t, st, rec, cs, s.Now())
+	s.emitWrite(t, rec, before)
 	return nil
 }
 
@@ -195,6 +198,7 @@ func (s *Server) archive(t *ObjectType, rec *record) {
 	}
 	rec.archived = true
 	rec.updated = s.Now()
+	s.emitDeletion(t, rec)
 }
 
 // searchView is what search sees of rec now: its properties, an older

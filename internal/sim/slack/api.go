@@ -375,8 +375,10 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, c *call) {
 	msg := &Message{Channel: ch.ID, TS: s.nextTS(), Text: m.text, Blocks: m.blocks, Metadata: m.metadata}
 	st.msgs = append(st.msgs, msg)
 	out := messageJSON(msg, true)
+	ev := messageEvent(msg, false)
 	s.mu.Unlock()
 	s.KeyAdded(msg.businessKey())
+	s.emit(ev)
 	if s.TimedOut(r) {
 		return
 	}
@@ -423,7 +425,10 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, c *call) {
 	msg.EditedTS = s.nextTS()
 	out := messageJSON(msg, true)
 	newKey := msg.businessKey()
+	changed := map[string]any{"type": "message", "subtype": "message_changed", "hidden": true, "channel": ch.ID,
+		"ts": msg.EditedTS, "event_ts": msg.EditedTS, "message": out}
 	s.mu.Unlock()
+	s.emit(changed)
 	if newKey != oldKey {
 		s.KeyRemoved(oldKey)
 		s.KeyAdded(newKey)

@@ -100,6 +100,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sim"
 )
 
@@ -231,6 +232,10 @@ type Server struct {
 	handler http.Handler
 	// OAuth issues rotating tokens through oauth.v2.access.
 	OAuth *sim.OAuth
+	// Hooks sends Events API requests (signing secret v0) to the
+	// subscriptions added with POST /_sim/webhooks, after the
+	// url_verification handshake, retrying with X-Slack-Retry-Num.
+	Hooks *sim.Hooks
 
 	tokens   map[string]bool
 	initial  []Channel
@@ -247,6 +252,7 @@ type Server struct {
 	lastTS    int64                    // microseconds
 	tokenErrs map[string]string
 	failures  []failure
+	eventSeq  int64
 }
 
 type channelState struct {
@@ -268,7 +274,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Base: base, tokens: map[string]bool{}, maxText: o.MaxTextChars}
+	s := &Server{Base: base, tokens: map[string]bool{}, maxText: o.MaxTextChars, Hooks: sim.NewHooks(signature.Slack, base.Now)}
+	s.Hooks.Handshake, s.Hooks.RetryHeaders = urlVerification, retryHeaders
 	for _, t := range o.Tokens {
 		s.tokens[t] = true
 	}
@@ -311,7 +318,7 @@ func New(o Options) (*Server, error) {
 	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: ttl, Rotate: true, RefreshTokens: o.OAuthRefreshTokens,
 		ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret, Prefix: "xoxe.xoxb-"})
 	s.handler = base.Handler(sim.Platform{
-		Control:    s.OAuth.Mount,
+		Control:    func(mux *http.ServeMux) { s.OAuth.Mount(mux); s.Hooks.Mount(mux); s.mountMessages(mux) },
 		API:        http.HandlerFunc(s.serveAPI),
 		WriteError: s.writeFault,
 		Records:    func() any { return s.Records() },
@@ -343,6 +350,8 @@ func (s *Server) reset() {
 	}
 	s.tokenErrs = map[string]string{}
 	s.failures = nil
+	s.eventSeq = 0
+	s.Hooks.Reset()
 	s.postWin.Reset()
 	s.updWin.Reset()
 	s.histWin.Reset()
@@ -429,6 +438,11 @@ func (s *Server) DeleteMessage(channel, ts string) bool {
 		return false
 	}
 	s.KeyRemoved(gone.businessKey())
+	s.mu.Lock()
+	now := s.nextTS()
+	s.mu.Unlock()
+	s.emit(map[string]any{"type": "message", "subtype": "message_deleted", "hidden": true, "channel": channel,
+		"deleted_ts": ts, "ts": now, "event_ts": now, "previous_message": messageJSON(gone, true)})
 	return true
 }
 

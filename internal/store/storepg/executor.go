@@ -577,12 +577,12 @@ func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) 
 
 // ---- escalations
 
-const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at`
+const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at, group_id, code`
 
 func scanEscalation(row pgx.Row) (*store.Escalation, error) {
 	var e store.Escalation
 	if err := row.Scan(&e.ID, &e.EventID, &e.DeliveryID, &e.Kind, &e.Reason, &e.LastError, &e.LastStatus, &e.Status,
-		&e.Actor, &e.Note, &e.CreatedAt, &e.UpdatedAt); err != nil {
+		&e.Actor, &e.Note, &e.CreatedAt, &e.UpdatedAt, &e.GroupID, &e.Code); err != nil {
 		return nil, err
 	}
 	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
@@ -590,9 +590,9 @@ func scanEscalation(row pgx.Row) (*store.Escalation, error) {
 }
 
 func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO escalations (`+escalationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := x.q.Exec(ctx, `INSERT INTO escalations (`+escalationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
-		ts(e.CreatedAt), ts(e.UpdatedAt))
+		ts(e.CreatedAt), ts(e.UpdatedAt), e.GroupID, e.Code)
 	if err != nil {
 		return fail("escalation insert", err)
 	}
@@ -645,8 +645,9 @@ func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListPa
 }
 
 func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
-	tag, err := x.q.Exec(ctx, `UPDATE escalations SET status = $1, actor = $2, note = $3, last_error = $4, last_status = $5, updated_at = $6 WHERE id = $7`,
-		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ts(e.UpdatedAt), e.ID)
+	tag, err := x.q.Exec(ctx, `UPDATE escalations SET status = $1, actor = $2, note = $3, last_error = $4, last_status = $5, updated_at = $6,
+		kind = $7, reason = $8, group_id = $9, code = $10 WHERE id = $11`,
+		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ts(e.UpdatedAt), e.Kind, e.Reason, e.GroupID, e.Code, e.ID)
 	if err != nil {
 		return fail("escalation update", err)
 	}

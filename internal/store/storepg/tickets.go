@@ -16,7 +16,7 @@ var _ store.TicketStore = (*executor)(nil)
 // source and its delivery's destination.
 const ticketSelect = `SELECT e.id, e.event_id, e.delivery_id, e.kind, e.reason, e.last_error, e.last_status, e.status,
 	e.actor, e.note, e.created_at, e.updated_at, e.owner, e.acknowledged_at, e.acknowledged_by, e.due_at,
-	ev.source, COALESCE(d.destination, '')
+	ev.source, COALESCE(d.destination, ''), e.group_id, e.code
 	FROM escalations e
 	JOIN events ev ON ev.id = e.event_id
 	LEFT JOIN deliveries d ON e.delivery_id != '' AND d.id = e.delivery_id`
@@ -26,7 +26,7 @@ func scanTicket(row pgx.Row) (*store.Ticket, error) {
 	var acked, due pgtype.Timestamptz
 	if err := row.Scan(&t.ID, &t.EventID, &t.DeliveryID, &t.Kind, &t.Reason, &t.LastError, &t.LastStatus, &t.Status,
 		&t.Actor, &t.Note, &t.CreatedAt, &t.UpdatedAt, &t.Owner, &acked, &t.AcknowledgedBy, &due,
-		&t.Source, &t.Destination); err != nil {
+		&t.Source, &t.Destination, &t.GroupID, &t.Code); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
@@ -65,6 +65,9 @@ func (x *executor) TicketList(ctx context.Context, p *store.TicketListParams) ([
 	}
 	if p.DeliveryID != "" {
 		where = append(where, "e.delivery_id = "+args.add(p.DeliveryID))
+	}
+	if p.GroupID != "" {
+		where = append(where, "e.group_id = "+args.add(p.GroupID))
 	}
 	if !p.CreatedAfter.IsZero() {
 		where = append(where, "e.created_at >= "+args.add(ts(p.CreatedAfter)))

@@ -168,9 +168,10 @@ const (
 	qIdentityGet            = `SELECT external_id FROM identities WHERE destination = ? AND record_key = ?`
 	qIdentityPut            = `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`
-	qEscalationInsert    = `INSERT INTO escalations (` + escalationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qEscalationByID      = `SELECT ` + escalationCols + ` FROM escalations WHERE id = ?`
-	qEscalationUpdate    = `UPDATE escalations SET status = ?, actor = ?, note = ?, last_error = ?, last_status = ?, updated_at = ? WHERE id = ?`
+	qEscalationInsert = `INSERT INTO escalations (` + escalationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qEscalationByID   = `SELECT ` + escalationCols + ` FROM escalations WHERE id = ?`
+	qEscalationUpdate = `UPDATE escalations SET status = ?, actor = ?, note = ?, last_error = ?, last_status = ?, updated_at = ?,
+		kind = ?, reason = ?, group_id = ?, code = ? WHERE id = ?`
 	qAuditByEvent        = `SELECT ` + auditCols + ` FROM audit_log WHERE event_id = ? ORDER BY seq`
 	qAuditScan           = `SELECT ` + auditCols + ` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`
 	qDestinationStateGet = `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = ?`
@@ -651,13 +652,13 @@ func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) 
 
 // ---- escalations
 
-const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at`
+const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at, group_id, code`
 
 func scanEscalation(s scanner) (*store.Escalation, error) {
 	var e store.Escalation
 	var created, updated int64
 	if err := s.Scan(&e.ID, &e.EventID, &e.DeliveryID, &e.Kind, &e.Reason, &e.LastError, &e.LastStatus, &e.Status,
-		&e.Actor, &e.Note, &created, &updated); err != nil {
+		&e.Actor, &e.Note, &created, &updated, &e.GroupID, &e.Code); err != nil {
 		return nil, err
 	}
 	e.CreatedAt, e.UpdatedAt = fromMS(created), fromMS(updated)
@@ -667,7 +668,7 @@ func scanEscalation(s scanner) (*store.Escalation, error) {
 func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
 	_, err := x.execHot(ctx, qEscalationInsert,
 		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
-		ms(e.CreatedAt), ms(e.UpdatedAt))
+		ms(e.CreatedAt), ms(e.UpdatedAt), e.GroupID, e.Code)
 	if err != nil {
 		return fmt.Errorf("escalation insert: %w", err)
 	}
@@ -721,7 +722,7 @@ func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListPa
 
 func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
 	res, err := x.execHot(ctx, qEscalationUpdate,
-		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ms(e.UpdatedAt), e.ID)
+		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ms(e.UpdatedAt), e.Kind, e.Reason, e.GroupID, e.Code, e.ID)
 	if err != nil {
 		return fmt.Errorf("escalation update: %w", err)
 	}

@@ -14,7 +14,7 @@ var _ store.TicketStore = (*executor)(nil)
 // source and its delivery's destination.
 const ticketSelect = `SELECT e.id, e.event_id, e.delivery_id, e.kind, e.reason, e.last_error, e.last_status, e.status,
 	e.actor, e.note, e.created_at, e.updated_at, e.owner, e.acknowledged_at, e.acknowledged_by, e.due_at,
-	ev.source, COALESCE(d.destination, '')
+	ev.source, COALESCE(d.destination, ''), e.group_id, e.code
 	FROM escalations e
 	JOIN events ev ON ev.id = e.event_id
 	LEFT JOIN deliveries d ON e.delivery_id != '' AND d.id = e.delivery_id`
@@ -24,7 +24,7 @@ func scanTicket(s scanner) (*store.Ticket, error) {
 	var created, updated, acked, due int64
 	if err := s.Scan(&t.ID, &t.EventID, &t.DeliveryID, &t.Kind, &t.Reason, &t.LastError, &t.LastStatus, &t.Status,
 		&t.Actor, &t.Note, &created, &updated, &t.Owner, &acked, &t.AcknowledgedBy, &due,
-		&t.Source, &t.Destination); err != nil {
+		&t.Source, &t.Destination, &t.GroupID, &t.Code); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt, t.AcknowledgedAt, t.DueAt = fromMS(created), fromMS(updated), fromMS(acked), fromMS(due)
@@ -66,6 +66,9 @@ func (x *executor) TicketList(ctx context.Context, p *store.TicketListParams) ([
 	}
 	if p.DeliveryID != "" {
 		add("e.delivery_id = ?", p.DeliveryID)
+	}
+	if p.GroupID != "" {
+		add("e.group_id = ?", p.GroupID)
 	}
 	if !p.CreatedAfter.IsZero() {
 		add("e.created_at >= ?", ms(p.CreatedAfter))

@@ -64,6 +64,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("retention", func(t *testing.T) { exerciseRetention(t, open) })
 	t.Run("tickets", func(t *testing.T) { exerciseTickets(t, open) })
 	t.Run("baselines", func(t *testing.T) { exerciseBaselines(t, open) })
+	t.Run("groups", func(t *testing.T) { exerciseGroups(t, open) })
 }
 
 // exerciseBaselines checks the source baseline store: absent until put,
@@ -314,6 +315,31 @@ func exerciseCore(t *testing.T, open Opener) {
 		}
 		if c, err := ex.PollCursorGet(ctx(t), "contacts"); err != nil || c != `{"at":"3"}` {
 			t.Fatalf("cursor = %q %v, want the last committed", c, err)
+		}
+	})
+
+	t.Run("hook tokens", func(t *testing.T) {
+		d := open(t)
+		ex := d.Executor()
+		if ts, err := ex.HookTokenList(ctx(t), "pages"); err != nil || len(ts) != 0 {
+			t.Fatalf("tokens before any = %v %v", ts, err)
+		}
+		t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+		for i, tok := range []string{"secret_first", "secret_second", "secret_first"} {
+			inTx(t, d, func(tx store.ExecutorTx) error {
+				return tx.HookTokenAdd(ctx(t), &store.HookToken{Source: "pages", Platform: "notion", Token: tok, ReceivedAt: t0.Add(time.Duration(i) * time.Minute)})
+			})
+		}
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			return tx.HookTokenAdd(ctx(t), &store.HookToken{Source: "other", Platform: "notion", Token: "secret_other", ReceivedAt: t0})
+		})
+		ts, err := ex.HookTokenList(ctx(t), "pages")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The repeat of the first token neither duplicates nor re-dates it.
+		if len(ts) != 2 || ts[0].Token != "secret_second" || ts[1].Token != "secret_first" || !ts[1].ReceivedAt.Equal(t0) || ts[0].Platform != "notion" {
+			t.Fatalf("tokens = %+v", ts)
 		}
 	})
 
