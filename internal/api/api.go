@@ -90,6 +90,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerTickets(mux)
 	a.registerReplay(mux)
 	a.registerGroups(mux)
+	a.registerHolds(mux)
 	a.registerReload(mux)
 	a.registerCredentials(mux)
 }

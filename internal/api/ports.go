@@ -21,6 +21,8 @@ type Pipeline interface {
 	EventDiscard(ctx context.Context, eventID, reason, actor string) (*store.Event, error)
 	HoldPatch(ctx context.Context, eventID string, fields map[string]any, actor string) (*store.Event, error)
 	HoldRelease(ctx context.Context, eventID, actor string) (*store.Event, error)
+	HoldsBulk(ctx context.Context, p pipeline.HoldsBulkParams) (*pipeline.HoldsBulkResult, error)
+	EventResubmit(ctx context.Context, eventID string, fields map[string]any, actor string) (*store.Event, error)
 
 	EscalationRetry(ctx context.Context, escID, actor string) (*store.Escalation, error)
 	EscalationResolve(ctx context.Context, escID, note, actor string) (*store.Escalation, error)

@@ -92,6 +92,20 @@ type Result struct {
 	SinkStatuses             map[int]int
 	DestConcurrency          int   // the destination's limit at the end
 	PeakRSS                  int64 // of this whole process (server, client and sink), bytes
+	// IngestCPU and DeliverCPU are the user+system CPU time of this whole
+	// process (server, load client and sink) while sending, and from the
+	// end of sending (or the resume) to the last delivery. Per event they
+	// move much less than rates when other work shares the machine.
+	IngestCPU, DeliverCPU time.Duration
+}
+
+// CPUPer1k is CPU seconds per 1,000 events for a phase's CPU time.
+func (r *Result) CPUPer1k(d time.Duration) float64 {
+	n := r.Events - r.Failed
+	if n <= 0 {
+		return 0
+	}
+	return d.Seconds() * 1000 / float64(n)
 }
 
 // EndToEnd99Rate is 99% of the delivered events per EndToEnd99.
@@ -117,6 +131,7 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "ingest:         %.0f events/s (acknowledged after a durable commit)\n", r.IngestRate())
 	fmt.Fprintf(w, "end-to-end:     %.0f events/s (delivered to the sink); %.0f events/s to the 99th percentile\n", r.EndToEndRate(), r.EndToEnd99Rate())
 	fmt.Fprintf(w, "ack latency:    p50 %s  p99 %s\n", ms(r.AckP50), ms(r.AckP99))
+	fmt.Fprintf(w, "cpu per 1,000:  %.3f s sending, %.3f s delivering (user+system, whole process)\n", r.CPUPer1k(r.IngestCPU), r.CPUPer1k(r.DeliverCPU))
 	fmt.Fprintf(w, "delivery:       p50 %s  p99 %s\n", ms(r.DeliveryP50), ms(r.DeliveryP99))
 	codes := make([]int, 0, len(r.SinkStatuses))
 	for c := range r.SinkStatuses {
@@ -287,6 +302,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	stopProgress := progress(o.Progress, o.Events, &acked, sk)
 	defer stopProgress()
 
+	cpu0 := processCPU()
 	begin := time.Now()
 	send := func(i int) {
 		t0 := time.Now()
@@ -330,6 +346,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	wg.Wait()
 	res.Ingest = time.Since(begin)
+	cpu1 := processCPU()
+	res.IngestCPU = cpu1 - cpu0
 	res.Failed = int(failed.Load())
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("bench: sending: %w", ctx.Err())
@@ -352,6 +370,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bench: %d of %d events delivered before the timeout (%v)", sk.delivered(), want, o.Timeout)
 	}
 	res.EndToEnd = sk.last().Sub(from)
+	res.DeliverCPU = processCPU() - cpu1
 	stopProgress()
 
 	slices.Sort(acks)

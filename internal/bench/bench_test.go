@@ -55,6 +55,8 @@ func report(b *testing.B, res *bench.Result) {
 	b.ReportMetric(float64(res.AckP99.Microseconds())/1000, "ack-p99-ms")
 	b.ReportMetric(float64(res.DeliveryP99.Microseconds())/1000, "deliv-p99-ms")
 	b.ReportMetric(float64(res.DestConcurrency), "dest-conc")
+	b.ReportMetric(res.CPUPer1k(res.IngestCPU), "cpu-s/1k-ingest")
+	b.ReportMetric(res.CPUPer1k(res.DeliverCPU), "cpu-s/1k-deliver")
 }
 
 func run(b *testing.B, o bench.Options) {

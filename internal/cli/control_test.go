@@ -67,3 +67,44 @@ func TestRerenderAndGroupsCommands(t *testing.T) {
 	r = s.mustRun(t, 1, "escalations", "rerender", "esc_nope")
 	contains(t, "rerender missing", r.err, "404 Not Found")
 }
+
+// TestHoldsBulkAndResubmit: a bulk patch-and-release is a dry run until
+// --apply and then releases every matching held record; a rejected record
+// is edited and resubmitted (no longer 409), refused while still invalid,
+// and audited as resubmitted.
+func TestHoldsBulkAndResubmit(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	var held []string
+	for _, e := range []string{"h1@example.com", "h2@example.com"} {
+		r := s.mustRun(t, 0, "send", "--source", "forms", "--secret", testSecret, "--data", `{"contact":{"email":"`+e+`"}}`)
+		id := eventID(t, r.out)
+		s.waitState(t, id, "held")
+		held = append(held, id)
+	}
+	r := s.mustRun(t, 0, "holds", "bulk", "company=Acme", "--release", "--flow", "leads", "--missing", "company")
+	contains(t, "holds bulk dry run", r.out, "dry run: of 2 held records, 2 would be patched and 2 released (0 skipped); filter: flow=leads missing=company",
+		held[0], held[1], "would_release", "run again with --apply")
+	s.waitState(t, held[0], "held")
+	r = s.mustRun(t, 1, "holds", "bulk", "--flow", "nope", "--release")
+	contains(t, "unknown flow", r.err, "400 Bad Request", `no flow named "nope"`)
+	r = s.mustRun(t, 0, "holds", "bulk", "company=Acme", "--release", "--flow", "leads", "--apply")
+	contains(t, "holds bulk", r.out, "of 2 held records: 2 patched, 2 released, 0 skipped, 0 failed")
+	for _, id := range held {
+		s.waitState(t, id, "delivered")
+	}
+
+	r = s.mustRun(t, 1, "send", "--source", "forms", "--secret", testSecret, "--data", `{"contact":{"email":"neg@example.com"},"company":"Acme","amount":-5}`)
+	id := eventID(t, r.out)
+	s.waitState(t, id, "rejected")
+	r = s.mustRun(t, 1, "holds", "patch", id, "amount=5")
+	contains(t, "patch a rejected record", r.err, "409 Conflict", "edit and resubmit it instead")
+	r = s.mustRun(t, 1, "events", "resubmit", id, "amount=-1")
+	contains(t, "still invalid", r.err, "422 Unprocessable Entity", "amount")
+	s.waitState(t, id, "rejected")
+	r = s.mustRun(t, 0, "events", "resubmit", id, "amount=5")
+	contains(t, "resubmit", r.out, "resubmitted "+id+": now delivering (edited amount)")
+	s.waitState(t, id, "delivered")
+	r = s.mustRun(t, 0, "events", "show", id)
+	contains(t, "resubmit audited", r.out, "resubmitted", "edited by admin:ops and resubmitted: rejected -> delivering; fields: amount")
+}

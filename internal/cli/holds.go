@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/pipeline"
 )
 
 func init() { extraCommands = append(extraCommands, holdsCmd) }
@@ -120,8 +122,94 @@ The record is re-checked and what is still missing is printed; release it with
 	discard.Flags().StringVar(&reason, "reason", "", "why (written to the audit log; required)")
 	_ = discard.MarkFlagRequired("reason")
 
-	cmd.AddCommand(list, show, patch, release, discard)
+	cmd.AddCommand(list, show, patch, release, discard, holdsBulkCmd(env, o))
 	return cmd
+}
+
+// holdsBulkCmd is `sluice holds bulk`: set fields on, and or release,
+// every held record a filter selects; a dry run unless --apply.
+func holdsBulkCmd(env *Env, o *clientOpts) *cobra.Command {
+	var req api.HoldsBulkRequest
+	var after, before, setJSON string
+	var unset []string
+	var apply bool
+	cmd := &cobra.Command{
+		Use:   "bulk [field=value ...] [--unset F] [--release] [filters] [--apply]",
+		Short: "Patch and/or release every held record a filter selects (dry run unless --apply)",
+		Long: `Select held records by flow, missing field and time received, set fields
+on all of them (values as in 'holds patch') and, with --release, release
+those that are then complete and valid. Without --apply nothing changes: the
+answer lists, per record, whether it would be patched, released, or stays
+held and why. Each record is patched and released through the same checks
+as one by one (audited each), plus one summary entry.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			var err error
+			if req.Filter.ReceivedAfter, err = parseWhen(after, now); err != nil {
+				return fmt.Errorf("--received-after: %w", err)
+			}
+			if req.Filter.ReceivedBefore, err = parseWhen(before, now); err != nil {
+				return fmt.Errorf("--received-before: %w", err)
+			}
+			req.Set = nil
+			if setJSON != "" || len(args) > 0 {
+				if req.Set, err = patchFields(setJSON, args); err != nil {
+					return err
+				}
+			}
+			for _, name := range unset {
+				if strings.TrimSpace(name) == "" {
+					return fmt.Errorf("--unset: empty field name")
+				}
+				if req.Set == nil {
+					req.Set = map[string]any{}
+				}
+				req.Set[name] = nil
+			}
+			if len(req.Set) == 0 && !req.Release {
+				return fmt.Errorf("nothing to do: give field=value arguments, --unset or --release")
+			}
+			req.DryRun = !apply
+			return adminCall(cmd, env, o, http.MethodPost, "/v1/holds/bulk", nil, req, func(res pipeline.HoldsBulkResult) error {
+				renderHoldsBulk(env.Out, &res)
+				return nil
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&req.Filter.Flow, "flow", "", "only records of this flow")
+	fl.StringVar(&req.Filter.Missing, "missing", "", "only records missing this field")
+	fl.StringVar(&after, "received-after", "", "received at or after: RFC 3339 time, or a duration ago (24h)")
+	fl.StringVar(&before, "received-before", "", "received before: RFC 3339 time, or a duration ago")
+	fl.StringVar(&setJSON, "set-json", "", "fields as one JSON object")
+	fl.StringArrayVar(&unset, "unset", nil, "remove this field from each record (repeatable)")
+	fl.BoolVar(&req.Release, "release", false, "release the records that are complete and valid afterwards")
+	fl.BoolVar(&apply, "apply", false, "do it; without this flag the command is a dry run")
+	return cmd
+}
+
+func renderHoldsBulk(w io.Writer, res *pipeline.HoldsBulkResult) {
+	filter := res.Filter
+	if filter == "" {
+		filter = "(none)"
+	}
+	if res.DryRun {
+		fmt.Fprintf(w, "dry run: of %d held records, %d would be patched and %d released (%d skipped); filter: %s\n",
+			res.Matched, res.Patched, res.Released, res.Skipped, filter)
+	} else {
+		fmt.Fprintf(w, "of %d held records: %d patched, %d released, %d skipped, %d failed; filter: %s\n",
+			res.Matched, res.Patched, res.Released, res.Skipped, res.Failed, filter)
+	}
+	if len(res.Items) > 0 {
+		rows := [][]string{{"EVENT", "FLOW", "KEY", "OUTCOME", "REASON"}}
+		for _, it := range res.Items {
+			rows = append(rows, []string{it.EventID, it.Flow, it.RecordKey, it.Outcome, it.Reason})
+		}
+		table(w, "", rows)
+	}
+	if res.DryRun && res.Patched+res.Released > 0 {
+		fmt.Fprintln(w, "nothing changed; run again with --apply to do it")
+	}
 }
 
 func holdPath(id string) string { return "/v1/holds/" + url.PathEscape(id) }

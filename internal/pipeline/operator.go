@@ -119,6 +119,8 @@ func (g *Gate) holdPatch(ctx context.Context, eventID string, fields map[string]
 		}
 		if ok, err := holdable(ctx, tx, ev); err != nil {
 			return err
+		} else if !ok && ev.State == store.EventRejected {
+			return fmt.Errorf("event %s is rejected, not held: edit and resubmit it instead (sluice events resubmit, POST /v1/events/{id}/resubmit): %w", eventID, ErrWrongState)
 		} else if !ok {
 			return wrongState("event "+eventID, ev.State)
 		}

@@ -78,7 +78,28 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	s = r.r.Load().Replace(s)
+	if !mentionsScheme(s) {
+		return s // the regexp below costs microseconds per message on the commit path
+	}
 	return bearer.ReplaceAllString(s, "$1 "+Mask)
+}
+
+// mentionsScheme reports whether s contains "bearer", "basic" or "token" in
+// any case: without one of them the bearer pattern cannot match.
+func mentionsScheme(s string) bool {
+	for i := 0; i+5 <= len(s); i++ {
+		switch s[i] | 0x20 {
+		case 'b':
+			if strings.EqualFold(s[i:i+5], "basic") || (i+6 <= len(s) && strings.EqualFold(s[i:i+6], "bearer")) {
+				return true
+			}
+		case 't':
+			if strings.EqualFold(s[i:i+5], "token") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var secretKey = regexp.MustCompile(`(?i)(token|secret|password|passwd|key|dsn|auth|credential|signature|cookie)`)

@@ -81,6 +81,12 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
+	readers, res := platformReaders(c, g.conns)
+	if err := res.Err(); err != nil {
+		closeAll(fresh)
+		return nil, err
+	}
+	ing.Readers, ing.OnPing = readers, s.kickHook
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
 	ing.Inspect = s.Drift.Observe

@@ -84,11 +84,13 @@ type Server struct {
 	gen      atomic.Pointer[generation] // the config in force
 	reloadMu sync.Mutex                 // one reload at a time
 	pollers  []*trigger.Poller          // poll.go
-	peers    *peers                     // cluster.go
-	ready    bool
-	draining atomic.Bool    // stopping: new requests get 503
-	report   ShutdownReport // of the last stop
-	mu       sync.Mutex
+	// hookFetchers list Airtable webhook payloads (hook.go).
+	hookFetchers []*trigger.HookFetcher
+	peers        *peers // cluster.go
+	ready        bool
+	draining     atomic.Bool    // stopping: new requests get 503
+	report       ShutdownReport // of the last stop
+	mu           sync.Mutex
 }
 
 // Checker is the consistency checker of the config in force.
@@ -266,6 +268,10 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		s.Close()
 		return nil, err
 	}
+	if err := s.buildHookFetchers(g.conns); err != nil {
+		s.Close()
+		return nil, err
+	}
 	serve := func(pick func(*generation) http.Handler) http.Handler {
 		return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s.draining.Load() {
@@ -360,6 +366,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	waitPollers := s.startPollers(engCtx)
+	waitHooks := s.startHookFetchers(engCtx)
 	rollDone := make(chan struct{})
 	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
 	slaDone := make(chan struct{})
@@ -414,6 +421,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	<-rollDone
 	<-driftDone
 	waitPollers()
+	waitHooks()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

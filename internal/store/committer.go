@@ -140,7 +140,12 @@ func (c *Committer) runTogether(batch []*commitReq) bool {
 		return true
 	}
 	for _, r := range batch {
-		if err := r.fn(r.ctx, tx); err != nil {
+		// A queued unit runs to the end even if its caller gives up (see
+		// Do), so its statements must not be interrupted by the caller's
+		// context: that would roll back the whole batch and re-run it unit
+		// by unit. A context without cancellation also spares the SQLite
+		// driver a watcher goroutine per statement.
+		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			tx.Rollback()
 			err = classify(c.drv, err)
 			if len(batch) > 1 && !errors.Is(err, ErrUnwritable) {

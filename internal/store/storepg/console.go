@@ -109,6 +109,9 @@ func (x *executor) RollupFold(ctx context.Context, limit int) (int, error) {
 	if err := x.q.QueryRow(ctx, `SELECT seq FROM console_rollup_mark WHERE name = 'audit' FOR UPDATE`).Scan(&mark); err != nil {
 		return 0, fail("rollup mark", err)
 	}
+	if err := x.sealAudit(ctx); err != nil {
+		return 0, err
+	}
 	var top pgtype.Int8
 	if err := x.q.QueryRow(ctx, `SELECT MAX(seq) FROM (SELECT seq FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2) s`, mark, limit).Scan(&top); err != nil {
 		return 0, fail("rollup scan", err)

@@ -27,10 +27,11 @@ type querier interface {
 
 // executor runs every query on q: the pool, or the transaction inside one.
 type executor struct {
-	d    *Driver
-	q    querier
-	tx   pgx.Tx     // nil outside a transaction
-	head *chainHead // set inside a transaction
+	d       *Driver
+	q       querier
+	tx      pgx.Tx               // nil outside a transaction
+	head    *chainHead           // set inside a transaction
+	pending *[]*store.AuditEntry // audit entries queued in this transaction; see sealAudit
 }
 
 var _ store.Executor = (*executor)(nil)
@@ -126,9 +127,12 @@ const (
 	qIdentityGet             = `SELECT external_id FROM identities WHERE destination = $1 AND record_key = $2`
 	qDeliveryLatestSucceeded = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`
-	qAuditHead   = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
-	qAuditInsert = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
-		status, message, latency_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
+	// qAuditInsertMany inserts a transaction's sealed entries, one array per column.
+	qAuditInsertMany = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
+		status, message, latency_ms, prev_hash, hash)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
+			$8::text[], $9::text[], $10::int[], $11::text[], $12::bigint[], $13::text[], $14::text[])`
 )
 
 // ---- events
@@ -659,41 +663,75 @@ func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) er
 
 // ---- audit
 
-// AuditAppend implements store.Executor. The first append of a transaction
-// takes the chain lock and reads the head (see the package doc); later ones
-// use the cached head.
+// AuditAppend implements store.Executor. Inside a transaction the entry is
+// only queued: its chain position (Seq, PrevHash, Hash) is assigned when the
+// transaction seals its entries, just before it commits (sealAudit), so the
+// chain lock is the last lock a transaction takes and is held only for the
+// head read, one insert and the commit. See the package doc and
+// docs/adr/0032-audit-chain-sealed-at-commit.md.
 func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 	if x.tx == nil {
 		return x.inOwnTx(ctx, func(t *executor) error { return t.AuditAppend(ctx, e) })
 	}
+	e.At = ts(e.At)
+	*x.pending = append(*x.pending, e)
+	return nil
+}
+
+// sealAudit writes the transaction's queued audit entries: it takes the
+// chain lock, reads the head (in the same round trip, as a statement that
+// starts after the lock is granted, so it sees the previous holder's
+// commit), hashes the entries onto it and inserts them in one statement.
+// The lock is held until the transaction ends. It runs before Commit and
+// before any statement of the transaction that reads the audit log.
+func (x *executor) sealAudit(ctx context.Context) error {
+	if x.pending == nil || len(*x.pending) == 0 {
+		return nil
+	}
 	if !x.head.valid {
-		// Two statements: the head must be read by a statement that starts
-		// after the lock is granted, so that it sees the previous holder's
-		// commit.
-		if _, err := x.q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, x.d.auditKey); err != nil {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, x.d.auditKey)
+		b.Queue(qAuditHead)
+		br := x.tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
 			return fail("audit append: lock chain", err)
 		}
 		var seq int64
 		var hash string
-		err := x.q.QueryRow(ctx, qAuditHead).Scan(&seq, &hash)
+		err := br.QueryRow().Scan(&seq, &hash)
+		if cerr := br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) {
+			err = cerr
+		}
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fail("audit append: read head", err)
 		}
 		*x.head = chainHead{valid: true, seq: seq, hash: hash}
 	}
-	e.Seq = x.head.seq + 1
-	e.At = ts(e.At)
-	e.PrevHash = x.head.hash
-	e.Hash = audit.Hash(e.PrevHash, e)
-	_, err := x.q.Exec(ctx, qAuditInsert,
-		e.Seq, e.At, e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome, e.Status, e.Message,
-		e.LatencyMS, e.PrevHash, e.Hash)
-	if err != nil {
-		// The transaction is aborted; keep the lock flag honest anyway.
-		*x.head = chainHead{}
+	es := *x.pending
+	n := len(es)
+	seqs, ats := make([]int64, n), make([]time.Time, n)
+	eventIDs, deliveryIDs, routes, actors, actions, outcomes, messages, prevs, hashes :=
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	attempts, statuses, latencies := make([]int32, n), make([]int32, n), make([]int64, n)
+	seq, prev := x.head.seq, x.head.hash
+	for i, e := range es {
+		seq++
+		e.Seq, e.PrevHash = seq, prev
+		e.Hash = audit.Hash(prev, e)
+		prev = e.Hash
+		seqs[i], ats[i], eventIDs[i], deliveryIDs[i], routes[i] = e.Seq, e.At, e.EventID, e.DeliveryID, e.Route
+		attempts[i], actors[i], actions[i], outcomes[i], statuses[i] = int32(e.Attempt), e.Actor, string(e.Action), e.Outcome, int32(e.Status)
+		messages[i], latencies[i], prevs[i], hashes[i] = e.Message, e.LatencyMS, e.PrevHash, e.Hash
+	}
+	if _, err := x.q.Exec(ctx, qAuditInsertMany, seqs, ats, eventIDs, deliveryIDs, routes, attempts, actors, actions,
+		outcomes, statuses, messages, latencies, prevs, hashes); err != nil {
+		*x.head = chainHead{} // the transaction is aborted
 		return fail("audit append", err)
 	}
-	x.head.seq, x.head.hash = e.Seq, e.Hash
+	x.head.seq, x.head.hash = seq, prev
+	*x.pending = (*x.pending)[:0]
 	return nil
 }
 
@@ -710,6 +748,9 @@ func scanAudit(row pgx.Row) (*store.AuditEntry, error) {
 }
 
 func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*store.AuditEntry, error) {
+	if err := x.sealAudit(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := x.q.Query(ctx, `SELECT `+auditCols+` FROM audit_log WHERE event_id = $1 ORDER BY seq`, eventID)
 	if err != nil {
 		return nil, fail("audit list", err)
@@ -730,6 +771,9 @@ func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*sto
 }
 
 func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store.AuditEntry) error) error {
+	if err := x.sealAudit(ctx); err != nil {
+		return err
+	}
 	const page = 1000
 	for {
 		rows, err := x.q.Query(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, page)

@@ -65,17 +65,23 @@
 // # The audit chain
 //
 // The audit chain is global: each entry hashes its predecessor, so two
-// transactions must never append after the same head. The first AuditAppend
-// of a transaction takes pg_advisory_xact_lock on a fixed key and only then
-// reads the head (a new statement, so it sees the previous holder's
-// committed entries); the head is cached for the rest of the transaction, as
-// storesqlite does. The cost: transactions that append audit entries run
-// their tail (from their first append to their commit) one at a time across
-// all instances. Group commit amortises this (one lock hold covers a whole
-// batch) but the commit latency of the database bounds how many batches per
-// second the whole cluster appends. A transaction that appends first and
-// then waits for a row held by one that wants the audit lock deadlocks;
-// PostgreSQL detects it after deadlock_timeout and fails one of them.
+// transactions must never append after the same head. AuditAppend inside a
+// transaction only queues the entry; just before the transaction commits
+// (or before one of its statements reads the audit log) sealAudit takes
+// pg_advisory_xact_lock on a fixed key and, in the same round trip, reads
+// the head with a statement that starts after the lock is granted (so it
+// sees the previous holder's committed entries), hashes the queued entries
+// onto it and inserts them with one statement. The lock is released by the
+// commit, so chain order is commit order and a reader never sees a gap
+// that later fills. Because the chain lock is the last lock a transaction
+// takes, a holder never waits for a row lock, which removes the deadlock
+// the earlier design had (a transaction that appended first and then
+// waited for a row held by one that wanted the chain lock), and the lock
+// is held for the head read, the insert and the commit only, instead of
+// from a batch's first append to its commit. The commit's own latency
+// still bounds how many transactions per second the whole cluster
+// appends; docs/adr/0032-audit-chain-sealed-at-commit.md weighs the
+// alternatives.
 //
 // Advisory lock keys are derived from the schema the driver runs in, so
 // several deployments (or parallel tests) in one database do not contend.
@@ -230,7 +236,7 @@ func (d *Driver) begin(ctx context.Context) (*executorTx, error) {
 		return nil, fmt.Errorf("begin: %w", translate(err))
 	}
 	t := &executorTx{tx: tx}
-	t.executor = executor{d: d, q: tx, tx: tx, head: &t.head}
+	t.executor = executor{d: d, q: tx, tx: tx, head: &t.head, pending: &t.pending}
 	return t, nil
 }
 
@@ -243,8 +249,9 @@ func (d *Driver) Close() error {
 
 type executorTx struct {
 	executor
-	tx   pgx.Tx
-	head chainHead
+	tx      pgx.Tx
+	head    chainHead
+	pending []*store.AuditEntry
 }
 
 var _ store.ExecutorTx = (*executorTx)(nil)
@@ -260,6 +267,10 @@ type chainHead struct {
 // Commit implements store.ExecutorTx. It is not cancellable: the caller
 // must learn whether the transaction committed.
 func (t *executorTx) Commit() error {
+	if err := t.sealAudit(context.Background()); err != nil {
+		t.tx.Rollback(context.Background())
+		return fmt.Errorf("commit: %w", err)
+	}
 	if err := t.tx.Commit(context.Background()); err != nil {
 		return fmt.Errorf("commit: %w", translate(err))
 	}

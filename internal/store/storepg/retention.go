@@ -108,6 +108,9 @@ func (x *executor) AuditPrune(ctx context.Context, p *store.AuditPruneParams) (*
 	if cur != nil {
 		lastSeq, lastHash = cur.Seq, cur.Hash
 	}
+	if err := x.sealAudit(ctx); err != nil {
+		return nil, 0, err
+	}
 	var head int64
 	if err := x.q.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM audit_log`).Scan(&head); err != nil {
 		return nil, 0, fail("audit prune: head", err)

@@ -151,6 +151,9 @@ func (x *executor) RollupFold(ctx context.Context, limit int) (int, error) {
 	if err := x.w.QueryRowContext(ctx, `SELECT seq FROM console_rollup_mark WHERE name = 'audit'`).Scan(&mark); err != nil {
 		return 0, fmt.Errorf("rollup mark: %w", err)
 	}
+	if err := x.flushAudit(ctx); err != nil {
+		return 0, err
+	}
 	var top sql.NullInt64
 	if err := x.w.QueryRowContext(ctx, `SELECT MAX(seq) FROM (SELECT seq FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?)`, mark, limit).Scan(&top); err != nil {
 		return 0, fmt.Errorf("rollup scan: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,15 +17,19 @@ import (
 // executor runs every query; r serves reads and w writes (both are the
 // transaction inside one).
 type executor struct {
-	r, w querier
-	head *chainHead // set inside a transaction
-	d    *Driver
-	tx   *sql.Tx // nil outside a transaction
+	r, w    querier
+	head    *chainHead           // set inside a transaction
+	pending *[]*store.AuditEntry // audit entries queued in the transaction; see flushAudit
+	d       *Driver
+	tx      *sql.Tx // nil outside a transaction
 }
 
 // execHot runs a hot write statement through the driver's prepared
 // statement cache.
 func (x *executor) execHot(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if x.d == nil { // a transaction of its own (AuditAppend outside one)
+		return x.w.ExecContext(ctx, query, args...)
+	}
 	st, ok := x.d.stmts[query]
 	if !ok {
 		return x.w.ExecContext(ctx, query, args...)
@@ -71,6 +76,9 @@ func (x *executor) rowsHot(ctx context.Context, q querier, query string, args ..
 
 // queryRowHot is execHot for single-row reads on the write side.
 func (x *executor) queryRowHot(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	if x.d == nil {
+		return x.w.QueryRowContext(ctx, query, args...), nil
+	}
 	st, ok := x.d.stmts[query]
 	if !ok {
 		return x.w.QueryRowContext(ctx, query, args...), nil
@@ -129,12 +137,15 @@ const (
 		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
 		fallback, fallback_id, fallback_for)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qAuditInsert = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
-		status, message, latency_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
+	qAuditInsertHead = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
+		status, message, latency_ms, prev_hash, hash) VALUES `
+	qAuditInsert = qAuditInsertHead + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qAuditHead   = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
 	// INDEXED BY: with events_flow_id (console search) the planner picked (flow, id)
 	// for the ORDER BY and scanned every event of the flow on every capture.
-	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ? ORDER BY id`
+	// No ORDER BY: sorting a key's few held events in SQL built a temporary
+	// b-tree on every capture; EventListHeldByKey sorts them in Go.
+	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ?`
 )
 
 var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
@@ -384,7 +395,9 @@ func (x *executor) missedUpdate(ctx context.Context, table, what, id string, con
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
 	st, ok := x.d.stmts[qHeldByKey]
 	if !ok {
-		return x.queryEvents(ctx, qHeldByKey, flow, recordKey)
+		out, err := x.queryEvents(ctx, qHeldByKey, flow, recordKey)
+		slices.SortFunc(out, func(a, b *store.Event) int { return strings.Compare(a.ID, b.ID) })
+		return out, err
 	}
 	if x.tx != nil {
 		st = x.tx.StmtContext(ctx, st)
@@ -402,7 +415,11 @@ func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey strin
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *store.Event) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
@@ -734,7 +751,16 @@ func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) er
 
 // ---- audit
 
+// AuditAppend implements store.Executor. Inside a transaction the entry is
+// queued and written with the transaction's other entries in multi-row
+// INSERTs just before the commit (flushAudit), which saves a statement per
+// entry on the commit path; its Seq and Hash are set then.
 func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
+	if x.pending != nil {
+		e.At = e.At.UTC().Truncate(time.Millisecond)
+		*x.pending = append(*x.pending, e)
+		return nil
+	}
 	if tx, ok := x.w.(*sql.DB); ok {
 		// Outside a transaction: the read of the chain head and the insert
 		// must still be atomic.
@@ -743,12 +769,43 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 			return fmt.Errorf("audit append: %w", err)
 		}
 		inner := &executor{r: t, w: t}
-		if err := inner.AuditAppend(ctx, e); err != nil {
+		if err := inner.auditInsert(ctx, []*store.AuditEntry{e}); err != nil {
 			t.Rollback()
 			return err
 		}
 		return t.Commit()
 	}
+	return x.auditInsert(ctx, []*store.AuditEntry{e})
+}
+
+// flushAudit writes the audit entries queued in this transaction. It runs
+// before the commit and before any statement of the transaction that reads
+// the audit log.
+func (x *executor) flushAudit(ctx context.Context) error {
+	if x.pending == nil || len(*x.pending) == 0 {
+		return nil
+	}
+	err := x.auditInsert(ctx, *x.pending)
+	*x.pending = (*x.pending)[:0]
+	return err
+}
+
+// auditRowsPerInsert are the row counts of the prepared multi-row audit
+// INSERTs, largest first; a flush uses the largest that fits, repeatedly.
+var auditRowsPerInsert = []int{64, 16, 4, 1}
+
+// auditInsertQuery is the INSERT of n audit entries.
+func auditInsertQuery(n int) string {
+	if n == 1 {
+		return qAuditInsert
+	}
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return qAuditInsertHead + strings.Repeat(row+", ", n-1) + row
+}
+
+// auditInsert chains es onto the head (read once per transaction and then
+// cached) and inserts them.
+func (x *executor) auditInsert(ctx context.Context, es []*store.AuditEntry) error {
 	var lastSeq int64
 	var prev string
 	if x.head != nil && x.head.valid {
@@ -762,21 +819,38 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 			return fmt.Errorf("audit append: %w", err)
 		}
 	}
-	e.Seq = lastSeq + 1
-	e.At = e.At.UTC().Truncate(time.Millisecond)
-	e.PrevHash = prev
-	e.Hash = audit.Hash(prev, e)
-	_, err := x.execHot(ctx, qAuditInsert,
-		e.Seq, ms(e.At), e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome, e.Status, e.Message,
-		e.LatencyMS, e.PrevHash, e.Hash)
-	if err != nil {
-		if x.head != nil {
-			*x.head = chainHead{}
+	for _, e := range es {
+		lastSeq++
+		e.Seq = lastSeq
+		e.At = e.At.UTC().Truncate(time.Millisecond)
+		e.PrevHash = prev
+		e.Hash = audit.Hash(prev, e)
+		prev = e.Hash
+	}
+	args := make([]any, 0, 14*min(len(es), auditRowsPerInsert[0]))
+	for len(es) > 0 {
+		n := 1
+		for _, k := range auditRowsPerInsert {
+			if len(es) >= k {
+				n = k
+				break
+			}
 		}
-		return fmt.Errorf("audit append: %w", err)
+		args = args[:0]
+		for _, e := range es[:n] {
+			args = append(args, e.Seq, ms(e.At), e.EventID, e.DeliveryID, e.Route, e.Attempt, e.Actor, e.Action, e.Outcome,
+				e.Status, e.Message, e.LatencyMS, e.PrevHash, e.Hash)
+		}
+		if _, err := x.execHot(ctx, auditInsertQuery(n), args...); err != nil {
+			if x.head != nil {
+				*x.head = chainHead{}
+			}
+			return fmt.Errorf("audit append: %w", err)
+		}
+		es = es[n:]
 	}
 	if x.head != nil {
-		*x.head = chainHead{valid: true, seq: e.Seq, hash: e.Hash}
+		*x.head = chainHead{valid: true, seq: lastSeq, hash: prev}
 	}
 	return nil
 }
@@ -795,6 +869,9 @@ func scanAudit(s scanner) (*store.AuditEntry, error) {
 }
 
 func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*store.AuditEntry, error) {
+	if err := x.flushAudit(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := x.rowsHot(ctx, x.r, qAuditByEvent, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("audit list: %w", err)
@@ -812,6 +889,9 @@ func (x *executor) AuditListByEvent(ctx context.Context, eventID string) ([]*sto
 }
 
 func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store.AuditEntry) error) error {
+	if err := x.flushAudit(ctx); err != nil {
+		return err
+	}
 	const page = 1000
 	for {
 		rows, err := x.rowsHot(ctx, x.r, qAuditScan, afterSeq, page)

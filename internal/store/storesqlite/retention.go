@@ -143,6 +143,9 @@ func (x *executor) AuditPrune(ctx context.Context, p *store.AuditPruneParams) (*
 	if cur != nil {
 		lastSeq, lastHash = cur.Seq, cur.Hash
 	}
+	if err := x.flushAudit(ctx); err != nil {
+		return nil, 0, err
+	}
 	var head int64
 	if err := x.w.QueryRowContext(ctx, `SELECT COALESCE(max(seq), 0) FROM audit_log`).Scan(&head); err != nil {
 		return nil, 0, fmt.Errorf("audit prune: head: %w", err)

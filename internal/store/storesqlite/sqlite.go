@@ -38,7 +38,13 @@ type Driver struct {
 // once on the write connection, before any transaction can hold it; parsing
 // SQL on every call would otherwise dominate a capture's cost.
 func (d *Driver) prepareHot(ctx context.Context) error {
-	for _, q := range append(hotQueries[:len(hotQueries):len(hotQueries)], eventUpdateQueries()...) {
+	qs := append(hotQueries[:len(hotQueries):len(hotQueries)], eventUpdateQueries()...)
+	for _, n := range auditRowsPerInsert {
+		if n > 1 {
+			qs = append(qs, auditInsertQuery(n))
+		}
+	}
+	for _, q := range qs {
 		s, err := d.w.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
@@ -170,7 +176,7 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	t := &executorTx{tx: tx}
-	t.executor = executor{r: tx, w: tx, head: &t.head, d: d, tx: tx}
+	t.executor = executor{r: tx, w: tx, head: &t.head, pending: &t.pending, d: d, tx: tx}
 	return t, nil
 }
 
@@ -198,8 +204,9 @@ type querier interface {
 
 type executorTx struct {
 	executor
-	tx   *sql.Tx
-	head chainHead
+	tx      *sql.Tx
+	head    chainHead
+	pending []*store.AuditEntry
 }
 
 // chainHead caches the audit chain's last entry inside one transaction, so
@@ -212,5 +219,12 @@ type chainHead struct {
 
 var _ store.ExecutorTx = (*executorTx)(nil)
 
-func (t *executorTx) Commit() error   { return t.tx.Commit() }
+// Commit writes the queued audit entries, then commits.
+func (t *executorTx) Commit() error {
+	if err := t.flushAudit(context.Background()); err != nil {
+		t.tx.Rollback()
+		return err
+	}
+	return t.tx.Commit()
+}
 func (t *executorTx) Rollback() error { return t.tx.Rollback() }

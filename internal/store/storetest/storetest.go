@@ -388,6 +388,53 @@ func exerciseCore(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("audit entries of a large transaction, read back inside it, and appends outside one chain in order", func(t *testing.T) {
+		d := open(t)
+		// 85 = 64 + 16 + 4 + 1: every multi-row INSERT size a driver may use.
+		var queued []*store.AuditEntry
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			queued = queued[:0]
+			for i := range 85 {
+				e := &store.AuditEntry{At: t0.Add(time.Duration(i) * time.Millisecond), EventID: "evt_big", Actor: "system", Action: audit.ActionState, Attempt: i}
+				queued = append(queued, e)
+				if err := tx.AuditAppend(ctx(t), e); err != nil {
+					return err
+				}
+				if i == 40 {
+					// A read inside the transaction sees what it appended.
+					es, err := tx.AuditListByEvent(ctx(t), "evt_big")
+					if err != nil {
+						return err
+					}
+					if len(es) != 41 || es[40].Attempt != 40 {
+						t.Errorf("inside the transaction: %d entries, want 41", len(es))
+					}
+				}
+			}
+			return nil
+		})
+		if last := queued[len(queued)-1]; last.Seq != 85 || last.Hash == "" {
+			t.Fatalf("after commit the entry has no chain position: %+v", last)
+		}
+		for i := range 2 {
+			if err := d.Executor().AuditAppend(ctx(t), &store.AuditEntry{At: t0, EventID: "evt_big", Actor: "system", Action: audit.ActionState, Attempt: 100 + i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es, err := d.Executor().AuditListByEvent(ctx(t), "evt_big")
+		if err != nil || len(es) != 87 {
+			t.Fatalf("entries: %d %v", len(es), err)
+		}
+		for i, e := range es {
+			if e.Seq != int64(i+1) || (i > 0 && e.PrevHash != es[i-1].Hash) || (i < 85 && e.Attempt != i) {
+				t.Fatalf("entry %d: %+v", i, e)
+			}
+		}
+		if rep, err := audit.Verify(ctx(t), d.Executor()); err != nil || rep.Entries != 87 {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+
 	t.Run("rolled back transaction leaves nothing", func(t *testing.T) {
 		d := open(t)
 		tx, err := d.Begin(ctx(t))
