@@ -117,18 +117,37 @@ func Check(c *config.Config) error {
 	return checkWith(c, conns, es)
 }
 
-// secrets are the values the redactor masks in logs and errors: those
-// redact finds by name, and every option a connector's Spec marks secret.
+// secrets are the values the redactor masks in logs and errors. For a
+// destination whose connector has a Spec, its scalar options are secret
+// when the spec says so (so a key_field or key_column is not mistaken for
+// a key by its name); its URLs, mappings and lists, and options the spec
+// does not know, go through redact's search by name as before.
 func secrets(c *config.Config) []string {
-	out := redact.FromConfig(c)
+	cc := *c
+	cc.Destinations = make(map[string]*config.Destination, len(c.Destinations))
+	var out []string
 	for _, name := range sortedNames(c.Destinations) {
-		if d := c.Destinations[name]; d != nil {
-			if spec, ok := connector.SpecOf(d.Type); ok {
-				out = append(out, spec.Secrets(d.Options)...)
+		d := c.Destinations[name]
+		if d == nil {
+			continue
+		}
+		spec, ok := connector.SpecOf(d.Type)
+		if !ok {
+			cc.Destinations[name] = d
+			continue
+		}
+		out = append(out, spec.Secrets(d.Options)...)
+		rest := map[string]any{}
+		for k, v := range d.Options {
+			if o, known := spec.Option(k); !known || o.Type == connector.URL || o.Type == connector.StringMap || o.Type == connector.StringList || o.Type == connector.Any {
+				rest[k] = v
 			}
 		}
+		dd := *d
+		dd.Options = rest
+		cc.Destinations[name] = &dd
 	}
-	return out
+	return append(redact.FromConfig(&cc), out...)
 }
 
 // precheck is the part of Check that needs no connector: the flows
