@@ -513,13 +513,6 @@ func (f *FailureCounter) Breaker(destination, state string) {
 	}
 }
 
-// Settled implements delivery.Observer by passing the call on.
-func (f *FailureCounter) Settled(destination string, attempts int, ok bool) {
-	if f.Next != nil {
-		f.Next.Settled(destination, attempts, ok)
-	}
-}
-
 // Take returns the counts since the last Take and starts over.
 func (f *FailureCounter) Take() map[string]*AttemptCounts {
 	f.mu.Lock()

@@ -406,11 +406,6 @@ func (o *observer) Breaker(d, s string) {
 	o.breakers = append(o.breakers, d+":"+s)
 	o.mu.Unlock()
 }
-func (o *observer) Settled(string, int, bool) {
-	o.mu.Lock()
-	o.settled++
-	o.mu.Unlock()
-}
 
 func TestFailureRateSpikeAlerts(t *testing.T) {
 	t.Parallel()
