@@ -37,7 +37,9 @@ type API struct {
 	StoreName string
 	Checker   *control.Checker
 	// Drift reports source-side schema drift; may be nil.
-	Drift  *control.SourceDrift
+	Drift *control.SourceDrift
+	// SLA says when the SLA watcher last checked; may be nil.
+	SLA    SLAStatus
 	Config *config.Config
 	Log    *slog.Logger
 	// OnChange is called after an action that may create ready work.
