@@ -393,7 +393,6 @@ type observer struct {
 	mu       sync.Mutex
 	attempts int
 	breakers []string
-	settled  int
 }
 
 func (o *observer) Attempt(string, string, int, time.Duration) {
