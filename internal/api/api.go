@@ -96,6 +96,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerHolds(mux)
 	a.registerReload(mux)
 	a.registerCredentials(mux)
+	a.registerHookTokens(mux)
 }
 
 // actor is the admin token's name of the current request.

@@ -112,7 +112,7 @@ func BenchmarkHistory(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a store of a million events; not in -short mode")
 	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-bench-history-%d-%d.db", *history, *queued))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-bench-history-%d-%d-v2.db", *history, *queued))
 	if _, err := os.Stat(path); err != nil {
 		b.Logf("building %s (once)", path)
 		tmp := path + ".building"

@@ -71,7 +71,10 @@ FROM n;`)
 	if err := fill(delivered, queued, "delivering", "pending", later); err != nil {
 		return err
 	}
-	_, err = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE); ANALYZE`)
+	// No ANALYZE: Sluice never runs it, so a real store has no statistics
+	// and the planner's choices here must be the ones it makes there (with
+	// statistics it found the lease index that, without, it walked past).
+	_, err = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	return err
 }
 

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,7 +220,44 @@ type Factory func(p Params) (Connector, error)
 var (
 	registryMu sync.RWMutex
 	registry   = map[string]Factory{}
+	specs      = map[string]*Spec{}
 )
+
+// RegisterSpec publishes the Spec of a connector type, which `sluice
+// check`, the redaction of options and the generated docs read. Call it
+// from the connector package's init, next to Register. It panics on a
+// duplicate or on a spec without a kind.
+func RegisterSpec(s *Spec) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if s.Kind == "" {
+		panic("connector: spec without a kind")
+	}
+	if _, dup := specs[s.Kind]; dup {
+		panic("connector: duplicate spec of " + s.Kind)
+	}
+	specs[s.Kind] = s
+}
+
+// SpecOf returns the Spec of a registered connector type.
+func SpecOf(kind string) (*Spec, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	s, ok := specs[kind]
+	return s, ok
+}
+
+// Specs returns every registered Spec, sorted by kind.
+func Specs() []*Spec {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]*Spec, 0, len(specs))
+	for _, s := range specs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
+	return out
+}
 
 // Register makes a connector type available to configs. It panics on a
 // duplicate so a wiring mistake fails at start-up.
@@ -254,8 +293,11 @@ func Kinds() []string {
 	return out
 }
 
-// DecodeOptions decodes raw destination options into a connector's typed
-// options struct, rejecting unknown keys so typos fail `sluice check`.
+// DecodeOptions decodes raw options into a connector's typed options
+// struct, rejecting unknown keys so typos fail `sluice check`. Errors name
+// the option ("options.timeout: ..."). Connectors with a Spec decode
+// through Spec.Decode, which checks more and reports every problem; this
+// stays for option sets without one (a poll source's feed options).
 func DecodeOptions(options map[string]any, into any) error {
 	b, err := json.Marshal(options)
 	if err != nil {
@@ -264,7 +306,32 @@ func DecodeOptions(options map[string]any, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("options.%s: want %s, got a JSON %s", te.Field, goKind(te.Type), te.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("options.%s: unknown option", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+		}
 		return fmt.Errorf("options: %w", err)
 	}
 	return nil
+}
+
+func goKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float64, reflect.Float32:
+		return "a number"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return t.String()
 }

@@ -42,4 +42,6 @@ type HookPage struct {
 // position.
 type HookLister interface {
 	HookChanges(ctx context.Context, webhookID, cursor string) (HookPage, error)
+	// HookOrigin names what the listed changes are of.
+	HookOrigin() Origin
 }

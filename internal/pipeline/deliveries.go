@@ -383,11 +383,11 @@ func (g *Gate) settleEvent(ctx context.Context, tx store.ExecutorTx, eventID str
 // settleEventWith is settleEvent with the event's deliveries already in
 // hand (and current), saving a query on the hot path.
 func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID string, ds []*store.Delivery, now time.Time) error {
-	ev, err := tx.EventGetByID(ctx, eventID)
+	cur, err := tx.EventStateGet(ctx, eventID)
 	if err != nil {
 		return err
 	}
-	if ev.State == store.EventDiscarded {
+	if cur == store.EventDiscarded {
 		return nil
 	}
 	if ds == nil {
@@ -411,17 +411,21 @@ func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID
 	if state != store.EventDelivering && escalated {
 		state = store.EventEscalated
 	}
-	if state == ev.State {
+	if state == cur {
 		return nil
 	}
 	if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: eventID, State: state, Now: now}); err != nil {
 		return err
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: eventID, Actor: ActorSystem, Action: audit.ActionState, Outcome: state,
-		Message: fmt.Sprintf("%s -> %s", ev.State, state)}); err != nil {
+		Message: cur + " -> " + state}); err != nil {
 		return err
 	}
 	if state == store.EventEscalated {
+		ev, err := tx.EventGetByID(ctx, eventID)
+		if err != nil {
+			return err
+		}
 		return g.openReconciliation(ctx, tx, ev, ds, now)
 	}
 	return nil

@@ -39,6 +39,10 @@ type PollBatch struct {
 	// Sluice come back through it), for the audit of suppressed echoes.
 	EchoDestination string
 	Records         []PolledRecord
+	// Cursor, when set, is the source's position after the whole batch,
+	// stored when no record was deferred: a listing whose page held none
+	// of this source's records still moves past it.
+	Cursor string
 	// Via names how the records arrived, for the audit: "poll" (the
 	// default) or "webhook" (a platform's own webhook).
 	Via string
@@ -159,6 +163,9 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 			} else {
 				res.Captured++
 			}
+		}
+		if res.Deferred == 0 && b.Cursor != "" {
+			cursor = b.Cursor
 		}
 		if cursor == "" {
 			return nil

@@ -37,9 +37,9 @@ alerts:
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"destinations.crm: options.url: destination crm: refusing to connect to 127.0.0.1 (loopback); set allow_private_network: true",
-		"destinations.lan: options.url: destination lan: refusing to connect to 10.0.0.5 (resolved from 0x0a000005) (private network); set allow_private_network: true",
-		"destinations.meta: options.url: destination meta: refusing to connect to 169.254.169.254 (cloud metadata address); never allowed",
+		"destinations.crm.options.url: destination crm: refusing to connect to 127.0.0.1 (loopback); set allow_private_network: true",
+		"destinations.lan.options.url: destination lan: refusing to connect to 10.0.0.5 (resolved from 0x0a000005) (private network); set allow_private_network: true",
+		"destinations.meta.options.url: destination meta: refusing to connect to 169.254.169.254 (cloud metadata address); never allowed",
 		"alerts.channels[0]: alert channel ops: refusing to connect to 192.168.1.20 (private network); set allow_private_network: true",
 	} {
 		if !strings.Contains(msg, want) {

@@ -31,6 +31,9 @@ const (
 // simulators, on loopback.
 type hookHarness struct {
 	*harness
+	// config re-renders the harness's config with other extra arguments
+	// (a reload).
+	config func(args ...any) *config.Config
 }
 
 // startHooks serves cfg (a config whose %[1]s is the store path and
@@ -40,14 +43,20 @@ func startHooks(t *testing.T, cfg string, args ...any) *hookHarness {
 	sk := newSink()
 	ts := httptest.NewServer(sk)
 	t.Cleanup(ts.Close)
-	raw := fmt.Sprintf(cfg, append([]any{filepath.Join(t.TempDir(), "sluice.db"), ts.URL}, args...)...)
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
+	dbPath := filepath.Join(t.TempDir(), "sluice.db")
+	render := func(args ...any) *config.Config {
+		t.Helper()
+		raw := fmt.Sprintf(cfg, append([]any{dbPath, ts.URL}, args...)...)
+		c, err := config.Parse([]byte(raw), os.LookupEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := render(args...)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +73,7 @@ func startHooks(t *testing.T, cfg string, args ...any) *hookHarness {
 		<-h.done
 		srv.Close()
 	})
-	return &hookHarness{harness: h}
+	return &hookHarness{harness: h, config: render}
 }
 
 // post sends body to a source signed as platform p would, at time at.

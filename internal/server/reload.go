@@ -17,7 +17,6 @@ import (
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/ingest"
 	"github.com/sluicehq/sluice/internal/pipeline"
-	"github.com/sluicehq/sluice/internal/redact"
 )
 
 // generation is everything built from one config that a reload replaces as
@@ -49,31 +48,22 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		}
 		es = append(es, ce...)
 	}
-	g := &generation{cfg: c, plan: plan, conns: map[string]connector.Connector{}}
-	var fresh []connector.Connector
-	for _, name := range sortedNames(c.Destinations) {
-		dc := c.Destinations[name]
-		var conn connector.Connector
-		if prev != nil && reflect.DeepEqual(prev.cfg.Destinations[name], dc) {
-			conn = prev.conns[name]
-		} else {
-			var params connector.Params
-			params, err = s.creds.params(name, *dc)
-			if err == nil {
-				conn, err = connector.New(dc.Type, params)
-			}
-			if err != nil {
-				es.Add("destinations."+name, "%v", err)
-				continue
-			}
-			fresh = append(fresh, conn)
+	conns, fresh, built := buildConns(c, prev, s.creds.params)
+	g := &generation{cfg: c, plan: plan, conns: conns}
+	if err := es.Err(); err == nil {
+		// The checks of `sluice check` over the connectors just built:
+		// each is built once, here, not once more to check it.
+		if err := checkWith(c, conns, built); err != nil {
+			closeAll(fresh)
+			return nil, err
 		}
-		g.conns[name] = conn
-		g.dests = append(g.dests, delivery.Destination{Name: name, Conn: conn, Conf: dc, Observer: s.failures})
-	}
-	if err := es.Err(); err != nil {
+	} else {
+		es = append(es, built...)
 		closeAll(fresh)
-		return nil, err
+		return nil, es.Err()
+	}
+	for _, name := range sortedNames(conns) {
+		g.dests = append(g.dests, delivery.Destination{Name: name, Conn: conns[name], Conf: c.Destinations[name], Observer: s.failures})
 	}
 	g.checker = &control.Checker{Gate: s.Gate, Store: s.Driver.Executor(), Conns: g.conns, Observe: s.Metrics.Consistency, Unverifiable: s.Metrics.Unverifiable, Record: s.recordConsistency}
 	ing, err := ingest.New(s.Gate, c, s.Log)
@@ -81,6 +71,12 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
+	readers, res := platformReaders(c, g.conns)
+	if err := res.Err(); err != nil {
+		closeAll(fresh)
+		return nil, err
+	}
+	ing.Readers, ing.OnPing = readers, s.kickHook
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
 	ing.Inspect = s.Drift.Observe
@@ -243,11 +239,13 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	if !s.isReady() {
 		return nil, &ReloadError{Kind: "unavailable", Err: errors.New("the server is starting or stopping")}
 	}
-	// The same checks as at start-up: references, compilation, connector
-	// options, egress rules, poll feeds, alert channels.
+	// References, compilation and connector options first; provision
+	// below builds the changed destinations' connectors (once) and runs
+	// the rest of the start-up checks over them: egress rules, poll
+	// feeds, alert channels, names and types.
 	err := c.Validate()
 	if err == nil {
-		err = Check(c)
+		err = precheck(c)
 	}
 	if err != nil {
 		re := &ReloadError{Kind: "invalid_config"}
@@ -281,7 +279,7 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	}
 	// New credentials are masked from here on, even if the reload fails
 	// (they may appear in its error).
-	s.red.Extend(redact.FromConfig(c)...)
+	s.red.Extend(secrets(c)...)
 	g, err := s.provision(c, old)
 	if err != nil {
 		re := &ReloadError{Kind: "invalid_config"}

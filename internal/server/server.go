@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
+	"regexp"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -84,11 +86,13 @@ type Server struct {
 	gen      atomic.Pointer[generation] // the config in force
 	reloadMu sync.Mutex                 // one reload at a time
 	pollers  []*trigger.Poller          // poll.go
-	peers    *peers                     // cluster.go
-	ready    bool
-	draining atomic.Bool    // stopping: new requests get 503
-	report   ShutdownReport // of the last stop
-	mu       sync.Mutex
+	// hookFetchers list Airtable webhook payloads (hook.go).
+	hookFetchers []*trigger.HookFetcher
+	peers        *peers // cluster.go
+	ready        bool
+	draining     atomic.Bool    // stopping: new requests get 503
+	report       ShutdownReport // of the last stop
+	mu           sync.Mutex
 }
 
 // Checker is the consistency checker of the config in force.
@@ -105,8 +109,152 @@ func (s *Server) isReady() bool {
 
 // Check compiles everything a config describes without opening the store:
 // schemas, mappings, conditions, signature settings and connector options.
-// It is `sluice check`.
+// It is `sluice check`. Its connectors are built with credentials that
+// request nothing, and closed before it returns.
 func Check(c *config.Config) error {
+	conns, _, es := buildConns(c, nil, checkParams)
+	defer closeAll(mapValues(conns))
+	return checkWith(c, conns, es)
+}
+
+// secrets are the values the redactor masks in logs and errors. For a
+// destination whose connector has a Spec, its scalar options are secret
+// when the spec says so (so a key_field or key_column is not mistaken for
+// a key by its name); its URLs, mappings and lists, and options the spec
+// does not know, go through redact's search by name as before.
+func secrets(c *config.Config) []string {
+	cc := *c
+	cc.Destinations = make(map[string]*config.Destination, len(c.Destinations))
+	var out []string
+	for _, name := range sortedNames(c.Destinations) {
+		d := c.Destinations[name]
+		if d == nil {
+			continue
+		}
+		spec, ok := connector.SpecOf(d.Type)
+		if !ok {
+			cc.Destinations[name] = d
+			continue
+		}
+		out = append(out, spec.Secrets(d.Options)...)
+		rest := map[string]any{}
+		for k, v := range d.Options {
+			if o, known := spec.Option(k); !known || o.Type == connector.URL || o.Type == connector.StringMap || o.Type == connector.StringList || o.Type == connector.Any {
+				rest[k] = v
+			}
+		}
+		dd := *d
+		dd.Options = rest
+		cc.Destinations[name] = &dd
+	}
+	return append(redact.FromConfig(&cc), out...)
+}
+
+// precheck is the part of Check that needs no connector: the flows
+// compile and every destination's options pass its connector's Spec.
+func precheck(c *config.Config) error {
+	var es config.Errors
+	if _, err := pipeline.Compile(c); err != nil {
+		if !errors.As(err, &es) {
+			return err
+		}
+	}
+	for _, name := range sortedNames(c.Destinations) {
+		d := c.Destinations[name]
+		spec, ok := connector.SpecOf(d.Type)
+		if !ok {
+			continue // unknown types and connectors without a spec fail when built
+		}
+		p, err := checkParams(name, *d)
+		if err == nil {
+			_, err = spec.Normalize(p)
+		}
+		if err != nil {
+			addConnError(&es, name, err)
+		}
+	}
+	return es.Err()
+}
+
+// checkParams are a destination's connector.Params for Check: its
+// credential block is validated, and stands in for a credential that is
+// never opened.
+func checkParams(name string, d config.Destination) (connector.Params, error) {
+	params := connector.Params{Name: name, Options: d.Options, AllowPrivateNetwork: d.AllowPrivateNetwork}
+	if d.Credential != nil {
+		if err := credential.Validate(d.Type, *d.Credential, nil); err != nil {
+			return params, err
+		}
+		params.Credential = unopened{}
+	}
+	return params, nil
+}
+
+// buildConns builds the connector of every destination of c, in the
+// lifecycle's build-and-validate step: options decoded through the
+// connector's Spec, values checked. A destination whose settings equal
+// prev's keeps prev's connector (its rate limiter, circuit and
+// connections); fresh lists the ones built here, which the caller closes
+// when it does not keep them. Problems carry the field path of the option
+// at fault (destinations.<name>.options.<opt>).
+func buildConns(c *config.Config, prev *generation, params func(string, config.Destination) (connector.Params, error)) (conns map[string]connector.Connector, fresh []connector.Connector, es config.Errors) {
+	conns = map[string]connector.Connector{}
+	for _, name := range sortedNames(c.Destinations) {
+		dc := c.Destinations[name]
+		if prev != nil && reflect.DeepEqual(prev.cfg.Destinations[name], dc) && prev.conns[name] != nil {
+			conns[name] = prev.conns[name]
+			continue
+		}
+		p, err := params(name, *dc)
+		var conn connector.Connector
+		if err == nil {
+			conn, err = connector.New(dc.Type, p)
+		}
+		if err != nil {
+			addConnError(&es, name, err)
+			continue
+		}
+		conns[name] = conn
+		fresh = append(fresh, conn)
+	}
+	return conns, fresh, es
+}
+
+// addConnError adds a connector's refusal of its options at the field path
+// of each option at fault.
+func addConnError(es *config.Errors, name string, err error) {
+	base := "destinations." + name
+	var oe *connector.OptionsError
+	if errors.As(err, &oe) {
+		for _, p := range oe.Problems {
+			es.Add(base+"."+p.Path(), "%s", p.Message)
+		}
+		return
+	}
+	// Connectors name the option in their own checks too
+	// ("options.base_id: ...").
+	if m := optionPrefix.FindStringSubmatch(err.Error()); m != nil {
+		es.Add(base+"."+m[1], "%s", m[2])
+		return
+	}
+	es.Add(base, "%v", err)
+}
+
+var optionPrefix = regexp.MustCompile(`^(options(?:\.[A-Za-z0-9_-]+|\[[0-9]+\])+): (.+)$`)
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// checkWith is the rest of Check over connectors already built (and the
+// problems building them found): the compiled plan, TLS files, egress
+// rules of the destinations and alert channels, poll feeds, and the names
+// and types the flows use.
+func checkWith(c *config.Config, conns map[string]connector.Connector, built config.Errors) error {
 	var es config.Errors
 	if _, err := pipeline.Compile(c); err != nil {
 		var ce config.Errors
@@ -121,34 +269,16 @@ func Check(c *config.Config) error {
 			es.Add("tls", "%v", err)
 		}
 	}
-	conns := map[string]connector.Connector{}
-	for _, name := range sortedNames(c.Destinations) {
+	es = append(es, built...)
+	for _, name := range sortedNames(conns) {
 		d := c.Destinations[name]
 		params := connector.Params{Name: name, Options: d.Options, AllowPrivateNetwork: d.AllowPrivateNetwork}
-		if d.Credential != nil {
-			if err := credential.Validate(d.Type, *d.Credential, nil); err != nil {
-				es.Add("destinations."+name, "%v", err)
-				continue
-			}
-			params.Credential = unopened{}
-		}
-		conn, err := connector.New(d.Type, params)
-		if err != nil {
-			es.Add("destinations."+name, "%v", err)
-			continue
-		}
-		conns[name] = conn
 		if err := connector.CheckEndpoints(params); err != nil {
-			es.Add("destinations."+name, "%v", err)
+			addConnError(&es, name, err)
 		}
 	}
 	_, feedErrs := openFeeds(c, conns)
 	es = append(es, feedErrs...)
-	defer func() {
-		for _, conn := range conns {
-			conn.Close()
-		}
-	}()
 	for i := range c.Alerts.Channels {
 		ch := &c.Alerts.Channels[i]
 		host := ch.Host
@@ -204,14 +334,17 @@ func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Server, erro
 
 // NewWith is New with options.
 func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options) (*Server, error) {
-	if err := Check(c); err != nil {
+	// Refuse a config whose flows or destination options are wrong before
+	// opening anything. The connectors themselves are built once, by
+	// provision below, which runs the rest of Check over them.
+	if err := precheck(c); err != nil {
 		return nil, err
 	}
 	plan, err := pipeline.Compile(c)
 	if err != nil {
 		return nil, err
 	}
-	red := redact.New(append(redact.FromConfig(c), alert.Secrets(c.Alerts)...)...)
+	red := redact.New(append(secrets(c), alert.Secrets(c.Alerts)...)...)
 	log = slog.New(red.Handler(log.Handler()))
 	// One server per SQLite file: a second one would claim the same work
 	// believing it is the only writer.
@@ -266,6 +399,10 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	s.Engine = delivery.New(s.Gate, drv.Executor(), owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, g.dests)
 	s.peers = newPeers(s, owner)
 	if err := s.buildPollers(g.conns); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.buildHookFetchers(g.conns); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -363,6 +500,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	waitPollers := s.startPollers(engCtx)
+	waitHooks := s.startHookFetchers(engCtx)
 	rollDone := make(chan struct{})
 	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
 	slaDone := make(chan struct{})
@@ -417,6 +555,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	<-rollDone
 	<-driftDone
 	waitPollers()
+	waitHooks()
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

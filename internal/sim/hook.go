@@ -301,6 +301,18 @@ func (h *Hooks) Subscribe(ctx context.Context, s Subscription) (Subscription, er
 		}
 	}
 	s.Verified = h.platform != signature.Notion
+	if h.platform == signature.Notion {
+		// Notion's handshake: the token, unsigned (the receiver has no key
+		// yet). The subscription stays unverified until it is pasted back.
+		body, _ := json.Marshal(map[string]string{"verification_token": s.token})
+		resp, _, err := h.send(ctx, s, body, false, nil)
+		if err != nil {
+			return Subscription{}, fmt.Errorf("verification: %v", err)
+		}
+		if resp.StatusCode/100 != 2 {
+			return Subscription{}, fmt.Errorf("verification: the receiver answered %d", resp.StatusCode)
+		}
+	}
 	if h.Handshake != nil {
 		send := func(body []byte, signed bool) (*http.Response, []byte, error) {
 			return h.send(ctx, s, body, signed, nil)

@@ -269,6 +269,9 @@ type Executor interface {
 	// inserted=false.
 	EventInsert(ctx context.Context, e *Event) (existingID string, inserted bool, err error)
 	EventGetByID(ctx context.Context, id string) (*Event, error)
+	// EventStateGet is an event's state alone: settling a delivery needs
+	// only that, not the body and record EventGetByID reads.
+	EventStateGet(ctx context.Context, id string) (string, error)
 	// EventList returns summaries, newest first: Raw and Canonical are
 	// left empty (each may be a megabyte; a page of them would hold a
 	// gigabyte in memory). EventGetByID loads one whole event.

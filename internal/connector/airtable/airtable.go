@@ -143,7 +143,7 @@ var (
 // Open is the connector.Factory for type "airtable".
 func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(p.Options, &o); err != nil {
+	if err := Spec.Decode(p, &o); err != nil {
 		return nil, err
 	}
 	o.Egress = p.Egress()

@@ -141,7 +141,7 @@ func TestOptionsValidation(t *testing.T) {
 		change func(map[string]any)
 		want   string
 	}{
-		{"unknown key", func(o map[string]any) { o["keyfield"] = "x" }, "unknown field"},
+		{"unknown key", func(o map[string]any) { o["keyfield"] = "x" }, "unknown option"},
 		{"no token", func(o map[string]any) { delete(o, "token") }, "options.token: required"},
 		{"no base", func(o map[string]any) { delete(o, "base_id") }, "options.base_id: required"},
 		{"bad base", func(o map[string]any) { o["base_id"] = "https://airtable.com/appX" }, "options.base_id"},

@@ -10,6 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,4 +268,77 @@ func Exercise(t *testing.T, h Harness) {
 			t.Fatalf("partial fault at 0.5 gave %d ok and %d failed; want some of each", succeeded, failed)
 		}
 	})
+}
+
+// CheckSpec fails t unless spec describes exactly the config-settable
+// fields of the options struct opts (its json-tagged fields): the same
+// names, types that decode into the fields, defaults of the option's own
+// type that pass its checks, and a doc line for every option. It keeps a
+// connector's Spec, and so its docs and `sluice check`, true to the struct
+// New reads.
+func CheckSpec(t *testing.T, spec *connector.Spec, opts any) {
+	t.Helper()
+	if spec.Kind == "" || spec.Title == "" || spec.Doc == "" {
+		t.Errorf("spec %q: Kind, Title and Doc are required", spec.Kind)
+	}
+	fields := map[string]reflect.Type{}
+	rt := reflect.TypeOf(opts)
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		name := strings.Split(f.Tag.Get("json"), ",")[0]
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = f.Type
+	}
+	seen := map[string]bool{}
+	for _, o := range spec.Options {
+		if seen[o.Name] {
+			t.Errorf("option %s: declared twice", o.Name)
+		}
+		seen[o.Name] = true
+		ft, ok := fields[o.Name]
+		if !ok {
+			t.Errorf("option %s: the options struct has no field with json tag %q", o.Name, o.Name)
+			continue
+		}
+		if want := goKinds[o.Type]; want != nil && !slices.Contains(want, ft.Kind()) {
+			t.Errorf("option %s: type %s, but the field is a %s", o.Name, o.Type, ft)
+		}
+		if strings.TrimSpace(o.Doc) == "" {
+			t.Errorf("option %s: no doc", o.Name)
+		}
+		if o.Default != nil {
+			one := connector.Spec{Kind: spec.Kind, Options: []connector.Option{o}}
+			got, err := one.Normalize(connector.Params{Options: map[string]any{o.Name: o.Default}})
+			if err != nil {
+				t.Errorf("option %s: default %v fails the option's own checks: %v", o.Name, o.Default, err)
+			} else if !reflect.DeepEqual(got[o.Name], o.Default) {
+				t.Errorf("option %s: default %#v is not of the option's Go type (reads as %#v)", o.Name, o.Default, got[o.Name])
+			}
+		}
+		if o.Default != nil && o.DefaultDoc != "" {
+			t.Errorf("option %s: both Default and DefaultDoc", o.Name)
+		}
+	}
+	for name := range fields {
+		if !seen[name] {
+			t.Errorf("field with json tag %q has no option in the spec", name)
+		}
+	}
+}
+
+var goKinds = map[connector.Type][]reflect.Kind{
+	connector.String:     {reflect.String},
+	connector.URL:        {reflect.String},
+	connector.Duration:   {reflect.String},
+	connector.Int:        {reflect.Int, reflect.Int64},
+	connector.Float:      {reflect.Float64},
+	connector.Bool:       {reflect.Bool},
+	connector.StringList: {reflect.Slice},
+	connector.StringMap:  {reflect.Map},
+	connector.Any:        {reflect.Slice, reflect.Interface, reflect.Map},
 }

@@ -170,7 +170,7 @@ type header struct {
 // rejecting unknown keys, and calls New.
 func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(p.Options, &o); err != nil {
+	if err := Spec.Decode(p, &o); err != nil {
 		return nil, err
 	}
 	o.Egress = p.Egress()

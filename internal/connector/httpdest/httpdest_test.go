@@ -653,7 +653,7 @@ func TestOptionsRejected(t *testing.T) {
 		opts map[string]any
 		want string
 	}{
-		{"unknown key", map[string]any{"url": u, "bearer": "x"}, `unknown field "bearer"`},
+		{"unknown key", map[string]any{"url": u, "bearer": "x"}, "options.bearer: unknown option of type http (did you mean bearer_token?)"},
 		{"no url", map[string]any{}, "options.url: required"},
 		{"bad template", map[string]any{"url": u + "/{{.RecordKey"}, "options.url:"},
 		{"unknown template field", map[string]any{"url": u + "/{{.Nope}}"}, `options.url: no field "Nope"`},
@@ -672,7 +672,7 @@ func TestOptionsRejected(t *testing.T) {
 		{"zero timeout", map[string]any{"url": u, "timeout": "0s"}, "options.timeout:"},
 		{"negative rate", map[string]any{"url": u, "rate_per_second": -1}, "options.rate_per_second:"},
 		{"negative concurrency", map[string]any{"url": u, "concurrency": -1}, "options.concurrency:"},
-		{"wrong type", map[string]any{"url": u, "burst": "five"}, "options:"},
+		{"wrong type", map[string]any{"url": u, "burst": "five"}, "options.burst: want a whole number"},
 		{"reserved header", map[string]any{"url": u, "headers": map[string]any{"idempotency-key": "x"}}, "options.headers.Idempotency-Key: set by Sluice"},
 		{"authorization with bearer", map[string]any{"url": u, "bearer_token": "t", "headers": map[string]any{"Authorization": "Basic x"}}, "conflicts with bearer_token"},
 		{"bad header name", map[string]any{"url": u, "headers": map[string]any{"X Bad": "x"}}, "not a valid header name"},

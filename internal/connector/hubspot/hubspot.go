@@ -135,7 +135,7 @@ var (
 // Open is the connector.Factory for type "hubspot".
 func Open(p connector.Params) (connector.Connector, error) {
 	var o Options
-	if err := connector.DecodeOptions(p.Options, &o); err != nil {
+	if err := Spec.Decode(p, &o); err != nil {
 		return nil, err
 	}
 	o.Egress = p.Egress()

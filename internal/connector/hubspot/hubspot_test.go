@@ -113,7 +113,7 @@ func TestOptionsValidation(t *testing.T) {
 		change func(map[string]any)
 		want   string
 	}{
-		{"unknown key", func(o map[string]any) { o["tokn"] = "x" }, "unknown field"},
+		{"unknown key", func(o map[string]any) { o["tokn"] = "x" }, "unknown option"},
 		{"no token", func(o map[string]any) { delete(o, "token") }, "options.token: required"},
 		{"bad object", func(o map[string]any) { o["object"] = "tickets" }, "options.object"},
 		{"deals need id_property", func(o map[string]any) { o["object"] = "deals" }, "options.id_property: required for deals"},

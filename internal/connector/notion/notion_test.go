@@ -131,7 +131,7 @@ func TestOptionsValidation(t *testing.T) {
 		change func(map[string]any)
 		want   string
 	}{
-		{"unknown key", func(o map[string]any) { o["databse_id"] = "x" }, "unknown field"},
+		{"unknown key", func(o map[string]any) { o["databse_id"] = "x" }, "unknown option"},
 		{"no token", func(o map[string]any) { delete(o, "token") }, "options.token: required"},
 		{"bad database", func(o map[string]any) { o["database_id"] = "my-db" }, "options.database_id"},
 		{"no key", func(o map[string]any) { delete(o, "key_property") }, "options.key_property: required"},

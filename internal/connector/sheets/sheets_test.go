@@ -143,7 +143,7 @@ func TestOptionsValidation(t *testing.T) {
 		change func(map[string]any)
 		want   string
 	}{
-		{"unknown key", func(o map[string]any) { o["sheet_name"] = "x" }, "unknown field"},
+		{"unknown key", func(o map[string]any) { o["sheet_name"] = "x" }, "unknown option"},
 		{"no token", func(o map[string]any) { delete(o, "token") }, "options.token: required"},
 		{"no spreadsheet", func(o map[string]any) { delete(o, "spreadsheet_id") }, "options.spreadsheet_id: required"},
 		{"spreadsheet URL", func(o map[string]any) { o["spreadsheet_id"] = "https://docs.google.com/spreadsheets/d/x/edit" }, "options.spreadsheet_id"},

@@ -134,7 +134,7 @@ func TestOptionsValidation(t *testing.T) {
 		change func(map[string]any)
 		want   string
 	}{
-		{"unknown key", func(o map[string]any) { o["chanel"] = "x" }, "unknown field"},
+		{"unknown key", func(o map[string]any) { o["chanel"] = "x" }, "unknown option"},
 		{"no token", func(o map[string]any) { delete(o, "token") }, "options.token: required"},
 		{"no channel", func(o map[string]any) { delete(o, "channel") }, "options.channel: required"},
 		{"channel name", func(o map[string]any) { o["channel"] = "#leads" }, "is not a channel ID"},

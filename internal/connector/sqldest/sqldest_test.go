@@ -61,8 +61,8 @@ func TestOptionsValidation(t *testing.T) {
 		change func(map[string]any)
 		want   string
 	}{
-		{"unknown key", func(o map[string]any) { o["key_colum"] = "x" }, `unknown field "key_colum"`},
-		{"no driver", func(o map[string]any) { delete(o, "driver") }, `options.driver: "" is not one of postgres, sqlite`},
+		{"unknown key", func(o map[string]any) { o["key_colum"] = "x" }, `options.key_colum: unknown option`},
+		{"no driver", func(o map[string]any) { delete(o, "driver") }, `options.driver: required: one of postgres, sqlite`},
 		{"bad driver", func(o map[string]any) { o["driver"] = "mysql" }, "options.driver"},
 		{"no dsn", func(o map[string]any) { delete(o, "dsn") }, "options.dsn: required"},
 		{"no table", func(o map[string]any) { delete(o, "table") }, "options.table: required"},

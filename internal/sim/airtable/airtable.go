@@ -95,6 +95,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sim"
 )
 
@@ -171,10 +172,20 @@ type Server struct {
 	editorOnly  bool
 	schema      []Base
 
+	// Hooks notifies the webhooks added with POST /_sim/webhooks (each
+	// names its base; "id" is the webhook ID, "secret" its
+	// macSecretBase64) when a request changed records of their base.
+	Hooks *sim.Hooks
+
 	mu        sync.Mutex
 	seq       uint64
 	penalties map[string]time.Time
 	bases     map[string]*baseState
+	// pending are record changes not yet made a payload; payloads are
+	// every webhook's payload list, by webhook ID.
+	pending  []recordChange
+	payloads map[string][]payload
+	txn      int64
 }
 
 type baseState struct {
@@ -215,7 +226,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		Base: base, tokens: map[string]bool{}, penalty: o.Penalty, maxBody: o.MaxBodyBytes,
-		editorOnly: o.EditorOnly, schema: schema,
+		editorOnly: o.EditorOnly, schema: schema, Hooks: sim.NewHooks(signature.Airtable, base.Now),
 	}
 	for _, t := range o.Tokens {
 		s.tokens[t] = true
@@ -256,6 +267,7 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("PUT /v0/{base}/{table}/{id}", s.handleUpdateOne)
 	mux.HandleFunc("DELETE /v0/{base}/{table}", s.handleDeleteMany)
 	mux.HandleFunc("DELETE /v0/{base}/{table}/{id}", s.handleDeleteOne)
+	mux.HandleFunc("GET /v0/bases/{base}/webhooks/{webhook}/payloads", s.handlePayloads)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
 
 	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: cmp.Or(o.OAuthTTL, DefaultOAuthTTL), Rotate: true,
@@ -263,13 +275,16 @@ func New(o Options) (*Server, error) {
 	s.oauthSecret = o.OAuthClientSecret != ""
 	api := s.guard(mux)
 	s.handler = base.Handler(sim.Platform{
-		Control: s.OAuth.Mount,
+		Control: func(mux *http.ServeMux) { s.OAuth.Mount(mux); s.Hooks.Mount(mux) },
 		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == TokenPath {
 				s.handleToken(w, r)
 				return
 			}
 			api.ServeHTTP(w, r)
+			// Each request's changes are one base transaction: one payload
+			// per webhook of the base, and a notification.
+			s.commitTransaction()
 		}),
 		WriteError: s.writeFault,
 		Records:    s.records,
@@ -292,6 +307,8 @@ func (s *Server) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq = 0
+	s.pending, s.payloads, s.txn = nil, map[string][]payload{}, 0
+	s.Hooks.Reset()
 	s.penalties = map[string]time.Time{}
 	s.bases = map[string]*baseState{}
 	fresh, _ := cloneBases(s.schema) // validated in New
@@ -326,6 +343,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/v0/"), "/", 3)
+		if parts[0] == "bases" && len(parts) == 3 {
+			// /v0/bases/{baseId}/webhooks/...: the base is the second part.
+			parts = parts[1:]
+		}
 		if !strings.HasPrefix(r.URL.Path, "/v0/") || len(parts) < 2 || parts[0] == "" || parts[1] == "" {
 			writeNotFound(w)
 			return

@@ -126,6 +126,9 @@ func (s *Server) create(t *tableState, cs []cellChange) *record {
 	rec := &record{id: encodeID("rec", s.seq*idMix+s.Seed()), seq: s.seq, created: s.Now(), cells: map[string]any{}}
 	t.recs[rec.id] = rec
 	s.apply(t, rec, cs, false)
+	if n := len(s.pending); n > 0 && s.pending[n-1].id == rec.id {
+		s.pending[n-1].created = true
+	}
 	return rec
 }
 
@@ -152,6 +155,7 @@ func (s *Server) apply(t *tableState, rec *record, cs []cellChange, destructive 
 		}
 	}
 	rec.modified = s.Now()
+	s.recordChange(t, rec, false)
 	if cur := t.dedupeKey(rec); cur != oldKey {
 		s.KeyRemoved(oldKey)
 		s.KeyAdded(cur)
@@ -161,6 +165,7 @@ func (s *Server) apply(t *tableState, rec *record, cs []cellChange, destructive 
 func (s *Server) remove(t *tableState, rec *record) {
 	s.KeyRemoved(t.dedupeKey(rec))
 	delete(t.recs, rec.id)
+	s.recordChange(t, rec, true)
 }
 
 type recordInput struct {

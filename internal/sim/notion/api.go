@@ -223,6 +223,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pages[normID(p.id)] = p
 	s.KeyAdded(s.keyOf(p))
+	s.emit("page.created", p)
 	out := s.pageJSON(p, sources)
 	s.mu.Unlock()
 	if s.TimedOut(r) {
@@ -279,6 +280,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	for k, v := range values {
 		p.values[k] = v
 	}
+	wasTrashed := p.archived
 	if trash != nil {
 		p.archived = *trash
 	}
@@ -286,6 +288,14 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	if cur := s.keyOf(p); cur != old {
 		s.KeyRemoved(old)
 		s.KeyAdded(cur)
+	}
+	switch {
+	case p.archived && !wasTrashed:
+		s.emit("page.deleted", p)
+	case !p.archived && wasTrashed:
+		s.emit("page.undeleted", p)
+	default:
+		s.emit("page.properties_updated", p)
 	}
 	out := s.pageJSON(p, dataSources(r))
 	s.mu.Unlock()

@@ -96,6 +96,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sim"
 )
 
@@ -161,6 +162,12 @@ type Server struct {
 	sources map[string]*db        // data sources by normalized ID
 	pages   map[string]*page
 	seq     int64
+	events  int64
+	// Hooks sends Notion webhooks to the subscriptions added with POST
+	// /_sim/webhooks: first the unsigned verification_token, then, once
+	// it was pasted back (POST /_sim/webhooks/verify), page events signed
+	// with it.
+	Hooks *sim.Hooks
 }
 
 // page is one stored database page.
@@ -182,7 +189,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Base: base, tokens: map[string]bool{}, initial: o.Databases, interval: o.RateInterval}
+	s := &Server{Base: base, tokens: map[string]bool{}, initial: o.Databases, interval: o.RateInterval,
+		Hooks: sim.NewHooks(signature.Notion, base.Now)}
 	if s.initial == nil {
 		s.initial = DefaultDatabases()
 	}
@@ -222,7 +230,7 @@ func New(o Options) (*Server, error) {
 		ClientID: o.OAuthClientID, ClientSecret: o.OAuthClientSecret, Prefix: "ntn_"})
 	api := s.guard(mux)
 	s.handler = base.Handler(sim.Platform{
-		Control: s.OAuth.Mount,
+		Control: func(mux *http.ServeMux) { s.OAuth.Mount(mux); s.Hooks.Mount(mux) },
 		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == TokenPath {
 				s.handleToken(w, r)
@@ -309,7 +317,8 @@ func (s *Server) Reset() {
 func (s *Server) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ids, s.seq = 0, 0
+	s.ids, s.seq, s.events = 0, 0, 0
+	s.Hooks.Reset()
 	s.pages = map[string]*page{}
 	s.dbs = map[string]*container{}
 	s.sources = map[string]*db{}

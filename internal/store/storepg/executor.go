@@ -106,6 +106,7 @@ const (
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
 	qEventByIdem       = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
 	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
+	qEventStateByID    = `SELECT state FROM events WHERE id = $1`
 	qHeldByKey         = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2 ORDER BY id`
 	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events
 		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`
@@ -205,6 +206,14 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 		return "", false, fail("event insert: duplicate lookup", err)
 	}
 	return id, false, nil
+}
+
+func (x *executor) EventStateGet(ctx context.Context, id string) (string, error) {
+	var st string
+	if err := x.q.QueryRow(ctx, qEventStateByID, id).Scan(&st); err != nil {
+		return "", fail("event "+id, err)
+	}
+	return st, nil
 }
 
 func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {

@@ -28,6 +28,7 @@ func HotPlans() []HotPlan {
 		{"settle: delivery update", qDeliveryUpdate, []any{"succeeded", "{}", 1, now, "", nil, false, "", 200, "", now, "", "dlv_1"}, []string{"deliveries_id_key"}},
 		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}},
 		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}},
+		{"settle: event state", qEventStateByID, []any{"evt_1"}, []string{"events_pkey"}},
 		{"pre-send: identity", qIdentityGet, []any{"sink", "key1"}, []string{"identities_pkey"}},
 		{"pre-send: latest succeeded", qDeliveryLatestSucceeded, []any{"sink", "key1"}, []string{"deliveries_succeeded_key"}},
 		{"worker: next ready", qDeliveryNextReady, []any{"sink"}, []string{"deliveries_ready"}},

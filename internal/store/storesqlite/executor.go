@@ -148,11 +148,12 @@ const (
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ?`
 )
 
-var hotQueries = []string{qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
+var hotQueries = []string{qEventStateByID, qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
 
 // Static queries, all prepared once at Open on the write connection.
 const (
 	qEventByID           = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
+	qEventStateByID      = `SELECT state FROM events WHERE id = ?`
 	qEventsHoldExpired   = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
 	qDeliveryByID        = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
 	qDeliveriesByEvent   = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
@@ -250,6 +251,14 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 		return "", false, fmt.Errorf("event insert: duplicate lookup: %w", err)
 	}
 	return id, false, nil
+}
+
+func (x *executor) EventStateGet(ctx context.Context, id string) (string, error) {
+	var st string
+	if err := x.rowHot(ctx, x.r, qEventStateByID, id).Scan(&st); err != nil {
+		return "", notFound(err, "event "+id)
+	}
+	return st, nil
 }
 
 func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {

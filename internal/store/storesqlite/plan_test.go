@@ -39,6 +39,7 @@ func hotPlans() []hotPlan {
 		{name: "settle: delivery by id", query: qDeliveryByID, args: []any{"dlv_1"}, want: []string{"sqlite_autoindex_deliveries_1"}},
 		{name: "settle: delivery update", query: qDeliveryUpdate, args: make([]any, 13), want: []string{"sqlite_autoindex_deliveries_1"}},
 		{name: "settle: deliveries of the event", query: qDeliveriesByEvent, args: []any{"evt_1"}, want: []string{"deliveries_event"}},
+		{name: "settle: event state", query: qEventStateByID, args: []any{"evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
 		{name: "settle: event by id", query: qEventByID, args: []any{"evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
 		{name: "settle: event update", query: eventUpdateQuery(false, false, false, false, false), args: []any{"delivered", 1, "evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
 		{name: "pre-send: identity", query: qIdentityGet, args: []any{"sink", "key1"}, want: []string{"sqlite_autoindex_identities_1"}},

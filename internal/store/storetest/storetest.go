@@ -123,6 +123,12 @@ func exerciseCore(t *testing.T, open Opener) {
 		if _, err := ex.EventGetByID(ctx(t), "evt_nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("get missing: %v, want ErrNotFound", err)
 		}
+		if st, err := ex.EventStateGet(ctx(t), "evt_04"); err != nil || st != store.EventRejected {
+			t.Fatalf("state: %q %v, want %q", st, err, store.EventRejected)
+		}
+		if _, err := ex.EventStateGet(ctx(t), "evt_nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("state of a missing event: %v, want ErrNotFound", err)
+		}
 		all, err := ex.EventList(ctx(t), &store.EventListParams{})
 		if err != nil || len(all) != 3 || all[0].ID != "evt_04" {
 			t.Fatalf("list: %d events, first %v, err %v (want 3, newest first)", len(all), all, err)
