@@ -43,7 +43,7 @@ func (a *API) listHookTokens(w http.ResponseWriter, r *http.Request) error {
 	}
 	ans := hookTokensAnswer{Source: name, Platform: src.Platform.Kind, Tokens: toks}
 	if len(toks) > 0 {
-		for _, s := range src.Platform.Secrets {
+		for _, s := range src.Platform.Keys() {
 			ans.Configured = ans.Configured || s == toks[0].Token
 		}
 	}

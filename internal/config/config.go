@@ -143,6 +143,22 @@ type Platform struct {
 	SuppressEchoes *bool `yaml:"suppress_echoes"`
 }
 
+// Keys are the secrets to verify with. For Notion an empty entry (an
+// unset ${NOTION_VERIFICATION_TOKEN:-}) means "no token yet" and is left
+// out; for the other kinds Validate refuses it.
+func (p Platform) Keys() []string {
+	if p.Kind != "notion" {
+		return p.Secrets
+	}
+	var out []string
+	for _, s := range p.Secrets {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // PlatformDefaults returns p with defaults filled in.
 func (p Platform) PlatformDefaults() Platform {
 	if p.Interval == 0 {

@@ -63,7 +63,7 @@ func TestPlatformSourceValidAndWarned(t *testing.T) {
 sources:
   crm: {platform: {kind: hubspot, secrets: ["${HS_SECRET}"], url: "https://sluice.example.com/v1/sources/crm/events"}}
   chat: {platform: {kind: slack, secrets: [slack-signing-secret]}}
-  pages: {platform: {kind: notion, destination: nt}}
+  pages: {platform: {kind: notion, secrets: ["${NOTION_TOKEN:-}"], destination: nt}}
   base: {platform: {kind: airtable, secrets: ["YWlydGFibGUtbWFjLXNlY3JldC0wMTIz"], destination: at, webhook_id: achX}}
 entities:
   e: {key: id}

@@ -71,7 +71,7 @@ func browser(t *testing.T) context.Context {
 func tab(t *testing.T, b context.Context) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
-	ctx, cancel2 := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel2 := context.WithTimeout(ctx, 240*time.Second) // generous: a loaded 2-core machine
 	t.Cleanup(func() { cancel2(); cancel() })
 	return ctx
 }
@@ -108,6 +108,11 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		}
 		_ = os.MkdirAll(shotDir.dir, 0o755)
 	})
+	// Every page shot is also checked to fit the 1,024 px window: nothing
+	// may need sideways scrolling.
+	if over := value(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`)); over > 0 {
+		t.Errorf("%s: the page is %d px wider than the 1,024 px window", name, over)
+	}
 	buf := value(t, ctx, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join(shotDir.dir, name+".png"), buf, 0o644); err != nil {
 		t.Fatal(err)
@@ -214,11 +219,12 @@ func TestBrowser(t *testing.T) {
 	t.Run("pause and resume a destination", func(t *testing.T) {
 		ctx := tab(t, b)
 		signInBrowser(t, ctx, e.URL, adminToken)
+		// Keyboard only: type the reason, Enter submits the row's form
+		// with its (only) button, pause.
 		run(t, ctx,
 			chromedp.Navigate(e.URL+"/ui/destinations"),
 			chromedp.WaitVisible(chromedp.ID(`#r-hubspot`)),
-			chromedp.SendKeys(chromedp.ID(`#r-hubspot`), "CRM maintenance"),
-			chromedp.Click(chromedp.CSS(`#d-hubspot button[value="pause"]`)),
+			chromedp.SendKeys(chromedp.ID(`#r-hubspot`), "CRM maintenance\r"),
 			chromedp.WaitVisible(chromedp.CSS(`#d-hubspot button[value="resume"]`)),
 		)
 		st, _ := e.srv.Driver.Executor().DestinationStateGet(context.Background(), "hubspot")
@@ -227,7 +233,8 @@ func TestBrowser(t *testing.T) {
 		}
 		shot(t, ctx, "destinations")
 		run(t, ctx,
-			chromedp.Click(chromedp.CSS(`#d-hubspot button[value="resume"]`)),
+			chromedp.Focus(chromedp.CSS(`#d-hubspot button[value="resume"]`)),
+			chromedp.KeyEvent("\r"),
 			chromedp.WaitVisible(chromedp.CSS(`#d-hubspot button[value="pause"]`)),
 		)
 		st, _ = e.srv.Driver.Executor().DestinationStateGet(context.Background(), "hubspot")

@@ -126,7 +126,8 @@ func (k *Console) conflictApply(w http.ResponseWriter, r *http.Request, u *user)
 	if err := r.ParseForm(); err != nil {
 		return badRequest("malformed form")
 	}
-	if err := k.checkVersion(r, id); err != nil {
+	version, err := formVersion(r)
+	if err != nil {
 		return err
 	}
 	d, err := k.conflictData(r, u, id)
@@ -160,16 +161,10 @@ func (k *Console) conflictApply(w http.ResponseWriter, r *http.Request, u *user)
 			return badRequest(fmt.Sprintf("%s: choose ours, theirs or edited", f.Name))
 		}
 	}
-	ctx := r.Context()
-	if _, err := k.c.Ops.TicketAddNote(ctx, id, "conflict settled field by field: "+strings.Join(choices, ", "), u.Actor()); err != nil {
-		return err
-	}
-	if len(fields) == 0 {
-		_, err = k.c.Ops.EscalationRetry(ctx, id, u.Actor())
-	} else {
-		_, err = k.c.Ops.TicketPatchRetry(ctx, id, fields, u.Actor())
-	}
-	if err != nil {
+	// The choices, the patch and the retry are one transaction, checked
+	// against the version the operator looked at.
+	note := "conflict settled field by field: " + strings.Join(choices, ", ")
+	if _, err := k.c.Ops.TicketPatchRetryIf(r.Context(), id, fields, u.Actor(), version, note); err != nil {
 		return err
 	}
 	k.changed()

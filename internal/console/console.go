@@ -8,8 +8,9 @@
 //
 // Every action goes through the same pipeline (Gate) methods the admin API
 // uses, declared here as the narrow port Ops; the console never writes the
-// store. Sign-in exchanges an admin or viewer token for a server-side
-// session; state-changing requests are refused cross-origin.
+// store (sessions, its own bookkeeping, excepted). Sign-in exchanges an
+// admin or viewer token for a server-side session kept in the store;
+// state-changing requests are refused cross-origin.
 package console
 
 import (
@@ -44,10 +45,10 @@ type Ops interface {
 	EscalationDiscard(ctx context.Context, escID, reason, actor string) (*store.Escalation, error)
 	TicketGet(ctx context.Context, id string) (*pipeline.Ticket, error)
 	TicketList(ctx context.Context, p *store.TicketListParams) ([]*pipeline.Ticket, error)
-	TicketAssign(ctx context.Context, id, owner, actor string) (*pipeline.Ticket, error)
+	TicketAssignIf(ctx context.Context, id, owner, actor string, version time.Time) (*pipeline.Ticket, error)
 	TicketAcknowledge(ctx context.Context, id, actor string) (*pipeline.Ticket, error)
 	TicketAddNote(ctx context.Context, id, text, actor string) (*pipeline.Ticket, error)
-	TicketPatchRetry(ctx context.Context, id string, fields map[string]any, actor string) (*pipeline.Ticket, error)
+	TicketPatchRetryIf(ctx context.Context, id string, fields map[string]any, actor string, version time.Time, note string) (*pipeline.Ticket, error)
 	TicketBulk(ctx context.Context, p pipeline.BulkParams) (*pipeline.BulkResult, error)
 	DestinationSetPaused(ctx context.Context, name string, paused bool, actor, reason string) (*store.DestinationState, error)
 }
@@ -64,7 +65,6 @@ type Reader interface {
 	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
 	ReconciliationList(ctx context.Context, p *store.ReconciliationListParams) ([]*store.Reconciliation, error)
 	DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error)
-	EventCountByState(ctx context.Context) (map[string]int64, error)
 	store.ConsoleStore
 }
 
@@ -97,10 +97,25 @@ type Config struct {
 // DestinationExtras are findings shown on the Destinations page, computed
 // by the control layer.
 type DestinationExtras struct {
-	Breaker map[string]string   // destination -> circuit state
-	Drift   []string            // source drift findings, one line each
-	SLA     []string            // open SLA breaches, one line each
-	Notes   map[string][]string // destination -> extra lines
+	Health map[string]DestinationHealth // destination -> its worker on this instance
+	Drift  []string                     // source drift findings, one line each
+	SLA    []string                     // open SLA breaches, one line each
+	Notes  map[string][]string          // destination -> extra lines
+}
+
+// DestinationHealth is a destination's delivery worker as this instance
+// sees it: circuit, pace and latest failure (its message already passed
+// through the gate's redaction).
+type DestinationHealth struct {
+	Breaker     string // "closed", "half-open" or "open"
+	Failures    uint32 // consecutive failed requests
+	Rate        float64
+	Adaptive    float64 // the rate 429s cut it to; 0 when not cut
+	Concurrency int
+	LastErrorAt time.Time
+	LastClass   string
+	LastStatus  int
+	LastError   string
 }
 
 // Console serves /ui/.
@@ -128,7 +143,7 @@ func New(c Config) (*Console, error) {
 	if c.MaxAge <= 0 {
 		c.MaxAge = 12 * time.Hour
 	}
-	k := &Console{c: c, sess: newSessions(c.Now, c.IdleTimeout, c.MaxAge), pages: map[string]*template.Template{}}
+	k := &Console{c: c, sess: newSessions(c.Read, c.Now, c.IdleTimeout, c.MaxAge), pages: map[string]*template.Template{}}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -197,9 +212,14 @@ type handler func(w http.ResponseWriter, r *http.Request, u *user) error
 func (k *Console) signedIn(admin bool, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := r.Cookie(cookieName)
-		var s *session
+		var s *store.ConsoleSession
 		if c != nil {
-			s = k.sess.get(c.Value)
+			var err error
+			if s, err = k.sess.get(r.Context(), c.Value); err != nil {
+				k.c.Log.Error("console session", "err", err)
+				http.Error(w, "sessions are unavailable (the store could not be read); try again", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		if s == nil {
 			if r.Method == http.MethodGet {
@@ -276,8 +296,9 @@ func (k *Console) signin(w http.ResponseWriter, r *http.Request) {
 	if role != "admin" {
 		role = "viewer"
 	}
-	id, err := k.sess.create(match.Name, role)
+	id, err := k.sess.create(r.Context(), match.Name, role)
 	if err != nil {
+		k.c.Log.Error("console session", "err", err)
 		http.Error(w, "could not start a session", http.StatusInternalServerError)
 		return
 	}
@@ -288,7 +309,9 @@ func (k *Console) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (k *Console) signout(w http.ResponseWriter, r *http.Request, u *user) error {
-	k.sess.end(u.sid)
+	if err := k.sess.end(r.Context(), u.sid); err != nil {
+		return err
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 	return nil

@@ -1,11 +1,13 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -16,7 +18,12 @@ type destRow struct {
 	Reason      string
 	Since       time.Time
 	Breaker     string
+	Failures    uint32
 	Rate        string
+	RateNote    string
+	LastError   string
+	LastAt      time.Time
+	LastWhere   string // "this instance" or "latest open escalation"
 	Pending     int64
 	Inflight    int64
 	OldestAge   string
@@ -44,7 +51,7 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 		queue[q.Destination] = q
 	}
 	now := k.c.Now()
-	rs, err := k.c.Read.RollupList(ctx, &store.RollupListParams{From: now.Add(-24 * time.Hour), To: now.Add(time.Minute)})
+	rs, err := k.c.Read.RollupList(ctx, &store.RollupListParams{From: now.Add(-24 * time.Hour), To: now.Add(time.Minute), Bucket: 25 * time.Hour})
 	if err != nil {
 		return err
 	}
@@ -60,11 +67,46 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 		ex = k.c.Extra(ctx)
 	}
 	d := &destsData{Drift: ex.Drift, SLA: ex.SLA, Extras: k.c.Extra != nil}
+	// The newest open escalations, newest first, in one walk of the status
+	// index; filtering by destination in the database made PostgreSQL scan
+	// every delivery for a destination that had none.
+	open, err := k.c.Ops.TicketList(ctx, &store.TicketListParams{Status: store.EscalationOpen, Limit: 200})
+	if err != nil {
+		return err
+	}
+	latest := map[string]*pipeline.Ticket{}
+	for _, t := range open {
+		if t.Destination != "" && t.LastError != "" && latest[t.Destination] == nil {
+			latest[t.Destination] = t
+		}
+	}
 	for _, name := range k.destNames() {
 		conf := k.c.Config().Destinations[name]
-		row := destRow{Name: name, Type: conf.Type, Breaker: ex.Breaker[name], Notes: ex.Notes[name]}
-		if v, ok := conf.Options["rate_per_second"]; ok {
+		row := destRow{Name: name, Type: conf.Type, Notes: ex.Notes[name]}
+		if h, ok := ex.Health[name]; ok {
+			row.Breaker, row.Failures = h.Breaker, h.Failures
+			if h.Rate > 0 {
+				row.Rate = fmt.Sprintf("%g/s", h.Rate)
+			} else {
+				row.Rate = "unlimited"
+			}
+			if h.Adaptive > 0 && (h.Rate == 0 || h.Adaptive < h.Rate) {
+				row.RateNote = fmt.Sprintf("cut to %.2g/s after 429s", h.Adaptive)
+			}
+			if h.Concurrency > 0 {
+				row.RateNote = strings.TrimPrefix(row.RateNote+fmt.Sprintf("; %d in flight at most", h.Concurrency), "; ")
+			}
+			if !h.LastErrorAt.IsZero() {
+				row.LastError, row.LastAt, row.LastWhere = lastErrorText(h.LastClass, h.LastStatus, h.LastError), h.LastErrorAt, "on this instance"
+			}
+		} else if v, ok := conf.Options["rate_per_second"]; ok {
 			row.Rate = strings.TrimSpace(show(v)) + "/s"
+		}
+		if t := latest[name]; row.LastError == "" && t != nil {
+			// Nothing failed here since start: the latest open escalation
+			// (any instance, survives restarts) is the latest failure
+			// known.
+			row.LastError, row.LastAt, row.LastWhere = lastErrorText(t.Kind, t.LastStatus, t.LastError), t.UpdatedAt, "latest open escalation"
 		}
 		st, err := k.c.Read.DestinationStateGet(ctx, name)
 		if err != nil {
@@ -90,6 +132,19 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 	}
 	k.render(w, r, http.StatusOK, "destinations", u, d)
 	return nil
+}
+
+// lastErrorText is one line for the Last error column: class or kind,
+// status, message (cut to 300 characters).
+func lastErrorText(class string, status int, msg string) string {
+	if r := []rune(msg); len(r) > 300 {
+		msg = string(r[:300]) + "…"
+	}
+	s := class
+	if status != 0 {
+		s += fmt.Sprintf(" %d", status)
+	}
+	return strings.TrimSpace(s + ": " + msg)
 }
 
 func (k *Console) destinationAction(w http.ResponseWriter, r *http.Request, u *user) error {

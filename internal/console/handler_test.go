@@ -2,13 +2,21 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/console"
+	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -277,4 +285,91 @@ func TestDestinationPauseResume(t *testing.T) {
 	if st.Paused {
 		t.Fatal("still paused")
 	}
+}
+
+// TestSessionsLiveInTheStore: a session made by one console works on
+// another console over the same store (a second instance, or this one
+// after a restart); the store holds the cookie's hash, never the cookie;
+// signing out on one ends it on both.
+func TestSessionsLiveInTheStore(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.signIn(adminToken)
+	u, _ := url.Parse(e.URL + "/ui/")
+	var cookie string
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		if ck.Name == "sluice_console" {
+			cookie = ck.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatal("no session cookie")
+	}
+	read, _ := e.srv.Driver.Executor().(console.Reader)
+	if _, err := read.ConsoleSessionGet(context.Background(), cookie); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the store holds the raw cookie value: %v", err)
+	}
+	sum := sha256.Sum256([]byte(cookie))
+	s, err := read.ConsoleSessionGet(context.Background(), hex.EncodeToString(sum[:]))
+	if err != nil || s.Actor != "ana" || s.Role != "admin" {
+		t.Fatalf("stored session: %+v %v", s, err)
+	}
+	// A second console: same store, nothing else shared.
+	k, err := console.New(console.Config{Ops: e.srv.Gate, Read: read, Plan: e.srv.Gate.Plan, Config: func() *config.Config { return e.srv.Config }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewServer(k.Handler())
+	defer other.Close()
+	c2 := &client{t: t, base: other.URL, hc: &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	withCookie := map[string]string{"Cookie": "sluice_console=" + cookie}
+	if r := c2.do(http.MethodGet, "/ui/holds", nil, withCookie); r.Code != http.StatusOK {
+		t.Fatalf("the session does not work on the second console: %d %s", r.Code, r.Loc)
+	}
+	if r := c2.do(http.MethodPost, "/ui/signout", nil, withCookie); r.Code != http.StatusSeeOther {
+		t.Fatalf("sign-out on the second console: %d", r.Code)
+	}
+	if r := c.get("/ui/holds"); r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Loc, "/ui/signin") {
+		t.Fatalf("signed out on one console, still in on the other: %d %s", r.Code, r.Loc)
+	}
+}
+
+// TestDestinationsShowBreakerRateAndLastError: the Destinations page shows
+// each destination's circuit, rate and queue from the running engine, and
+// the latest failure with the platform's status once HubSpot fails.
+func TestDestinationsShowBreakerRateAndLastError(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.signIn(adminToken)
+	page := c.get("/ui/destinations")
+	row := destRow(t, page.Body, "hubspot")
+	if !strings.Contains(row, `<span class="badge ok">closed</span>`) || !strings.Contains(row, "/s") || !strings.Contains(row, `<span class="hint">none</span>`) {
+		t.Fatalf("healthy hubspot row lacks a closed breaker, a rate or 'none' for last error:\n%s", row)
+	}
+	if err := e.sims.HubSpot.SetFaults(sim.Faults{Errors: map[string]float64{"503": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	e.capture(map[string]any{"email": "down@example.com", "name": "Dee", "company": "Acme"})
+	waitFor(t, "the failure on the Destinations page", func() bool {
+		row = destRow(t, c.get("/ui/destinations").Body, "hubspot")
+		return strings.Contains(row, "retryable 503") && strings.Contains(row, "failed in a row")
+	})
+	if !strings.Contains(row, "on this instance") {
+		t.Errorf("last error does not say where it was seen:\n%s", row)
+	}
+}
+
+// destRow is the table row of one destination on the Destinations page.
+func destRow(t *testing.T, body, name string) string {
+	t.Helper()
+	i := strings.Index(body, `<tr id="d-`+name+`">`)
+	if i < 0 {
+		t.Fatalf("no row for %s:\n%s", name, body)
+	}
+	row := body[i:]
+	if j := strings.Index(row, "</tr>"); j >= 0 {
+		row = row[:j]
+	}
+	return row
 }

@@ -1,36 +1,48 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"sync"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
 )
 
-// session is what the server keeps for a signed-in person: who and in
-// which role, never the token they signed in with. The browser holds only
-// a random identifier; the map is keyed by its SHA-256 so a memory dump
-// does not hand out live cookies either.
-type session struct {
-	Actor   string // the token's name, written to the audit log as "console:<name>"
-	Role    string // "admin" or "viewer"
-	Created time.Time
-	Seen    time.Time
+// sessionStore is where sessions live: the store (both drivers), so a
+// session survives a restart and works on every instance behind a load
+// balancer. store.ConsoleStore implements it.
+type sessionStore interface {
+	ConsoleSessionInsert(ctx context.Context, s *store.ConsoleSession) error
+	ConsoleSessionGet(ctx context.Context, idHash string) (*store.ConsoleSession, error)
+	ConsoleSessionTouch(ctx context.Context, idHash string, seen time.Time) error
+	ConsoleSessionDelete(ctx context.Context, idHash string) error
+	ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
 }
 
-// sessions is an in-memory session table with idle and absolute expiry.
+// touchEvery is how stale a session's last-seen time may get before a
+// request writes it again: pages are read far more often than the idle
+// limit needs to be exact, and a write per page view would put the
+// console on the store's write path. Idle expiry is late by at most this.
+const touchEvery = time.Minute
+
+// sessions is the session table with idle and absolute expiry. The browser
+// holds only a random 256-bit identifier; the store keeps its SHA-256, so
+// neither a database dump nor a backup hands out live cookies, and never
+// the token the person signed in with.
 type sessions struct {
-	mu   sync.Mutex
-	byID map[string]*session
+	st   sessionStore
 	now  func() time.Time
 	idle time.Duration
 	max  time.Duration
 }
 
-func newSessions(now func() time.Time, idle, max time.Duration) *sessions {
-	return &sessions{byID: map[string]*session{}, now: now, idle: idle, max: max}
+func newSessions(st sessionStore, now func() time.Time, idle, max time.Duration) *sessions {
+	return &sessions{st: st, now: now, idle: idle, max: max}
 }
 
 func hashID(id string) string {
@@ -39,53 +51,54 @@ func hashID(id string) string {
 }
 
 // create opens a session and returns the identifier for the cookie.
-func (s *sessions) create(actor, role string) (string, error) {
+func (s *sessions) create(ctx context.Context, actor, role string) (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
 	id := base64.RawURLEncoding.EncodeToString(b)
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.byID[hashID(id)] = &session{Actor: actor, Role: role, Created: now, Seen: now}
 	// Drop expired sessions so the table does not grow without bound.
-	for k, v := range s.byID {
-		if s.expired(v, now) {
-			delete(s.byID, k)
-		}
+	if _, err := s.st.ConsoleSessionPurge(ctx, now.Add(-s.idle), now.Add(-s.max)); err != nil {
+		return "", fmt.Errorf("purge expired sessions: %w", err)
+	}
+	if err := s.st.ConsoleSessionInsert(ctx, &store.ConsoleSession{IDHash: hashID(id), Actor: actor, Role: role, CreatedAt: now, SeenAt: now}); err != nil {
+		return "", err
 	}
 	return id, nil
 }
 
-func (s *sessions) expired(v *session, now time.Time) bool {
-	return now.Sub(v.Seen) > s.idle || now.Sub(v.Created) > s.max
+func (s *sessions) expired(v *store.ConsoleSession, now time.Time) bool {
+	return now.Sub(v.SeenAt) > s.idle || now.Sub(v.CreatedAt) > s.max
 }
 
-// get returns the live session for id and marks it used, or nil.
-func (s *sessions) get(id string) *session {
+// get returns the live session for id and marks it used; nil (and no
+// error) when there is none or it expired.
+func (s *sessions) get(ctx context.Context, id string) (*store.ConsoleSession, error) {
 	if id == "" {
-		return nil
+		return nil, nil
 	}
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	k := hashID(id)
-	v := s.byID[k]
-	if v == nil {
-		return nil
+	v, err := s.st.ConsoleSessionGet(ctx, k)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	if s.expired(v, now) {
-		delete(s.byID, k)
-		return nil
+		return nil, s.st.ConsoleSessionDelete(ctx, k)
 	}
-	v.Seen = now
-	cp := *v
-	return &cp
+	if now.Sub(v.SeenAt) >= touchEvery {
+		if err := s.st.ConsoleSessionTouch(ctx, k, now); err != nil {
+			return nil, err
+		}
+		v.SeenAt = now
+	}
+	return v, nil
 }
 
-func (s *sessions) end(id string) {
-	s.mu.Lock()
-	delete(s.byID, hashID(id))
-	s.mu.Unlock()
+func (s *sessions) end(ctx context.Context, id string) error {
+	return s.st.ConsoleSessionDelete(ctx, hashID(id))
 }

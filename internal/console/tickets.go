@@ -151,21 +151,15 @@ func (k *Console) ticket(w http.ResponseWriter, r *http.Request, u *user) error 
 	return nil
 }
 
-// checkVersion refuses an edit prepared against an older version of the
-// ticket, so a second operator's save does not silently undo the first's.
-func (k *Console) checkVersion(r *http.Request, id string) error {
+// formVersion is the version of the ticket the form was made from. The
+// gate compares it with the ticket inside its write transaction, so a
+// second operator's save never silently undoes the first's.
+func formVersion(r *http.Request) (time.Time, error) {
 	v, err := time.Parse(time.RFC3339Nano, r.PostForm.Get("version"))
 	if err != nil {
-		return badRequest("the form has no version; reload the escalation")
+		return time.Time{}, badRequest("the form has no version; reload the escalation")
 	}
-	t, err := k.c.Ops.TicketGet(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if !t.UpdatedAt.Equal(v.Truncate(time.Millisecond)) {
-		return &pipeline.StaleError{What: "escalation " + id, Current: t.UpdatedAt}
-	}
-	return nil
+	return v, nil
 }
 
 func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) error {
@@ -178,10 +172,11 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 	var err error
 	switch f.Get("op") {
 	case "assign":
-		if err := k.checkVersion(r, id); err != nil {
-			return err
+		v, verr := formVersion(r)
+		if verr != nil {
+			return verr
 		}
-		err, ok = tkErr(k.c.Ops.TicketAssign(ctx, id, f.Get("owner"), actor)), "assigned"
+		err, ok = tkErr(k.c.Ops.TicketAssignIf(ctx, id, f.Get("owner"), actor, v)), "assigned"
 	case "ack":
 		err, ok = tkErr(k.c.Ops.TicketAcknowledge(ctx, id, actor)), "acked"
 	case "note":
@@ -193,8 +188,9 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		_, err = k.c.Ops.EscalationRetry(ctx, id, actor)
 		ok = "retried"
 	case "patch-retry":
-		if err := k.checkVersion(r, id); err != nil {
-			return err
+		ver, verr := formVersion(r)
+		if verr != nil {
+			return verr
 		}
 		// derr, not err: a shadowed err here once swallowed the patch's own
 		// failure and showed "patched".
@@ -220,7 +216,7 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		if len(fields) == 0 {
 			return badRequest("nothing changed")
 		}
-		err, ok = tkErr(k.c.Ops.TicketPatchRetry(ctx, id, fields, actor)), "patched"
+		err, ok = tkErr(k.c.Ops.TicketPatchRetryIf(ctx, id, fields, actor, ver, "")), "patched"
 	case "resolve":
 		_, err = k.c.Ops.EscalationResolve(ctx, id, strings.TrimSpace(f.Get("note")), actor)
 		ok = "resolved"

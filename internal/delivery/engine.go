@@ -117,6 +117,7 @@ type worker struct {
 	timeout  time.Duration
 	mu       sync.Mutex
 	coolTill time.Time // no request before this (429 penalty)
+	lastErr  lastError // the latest failed attempt, for the console
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	stop     context.CancelFunc // ends run; set by start
 	done     chan struct{}      // closed when run returned (attempts finished)
@@ -552,6 +553,9 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 		ce := connector.Classify(r.Err)
 		status = ce.Status
 		at := pipeline.Attempt{Status: ce.Status, Code: ce.Code, Message: ce.Error(), Latency: latency, Ambiguous: ce.Sent && ce.Class == connector.Retryable}
+		w.mu.Lock()
+		w.lastErr = lastError{At: time.Now().UTC(), Class: string(ce.Class), Status: ce.Status, Message: ce.Error()}
+		w.mu.Unlock()
 		outcome = string(ce.Class)
 		switch ce.Class {
 		case connector.Retryable:

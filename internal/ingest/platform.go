@@ -185,5 +185,5 @@ func (h *Handler) storeError(name string, err error) error {
 
 // newPlatformVerifier compiles a platform source's secrets.
 func newPlatformVerifier(pc *config.Platform) (*signature.PlatformVerifier, error) {
-	return signature.NewPlatform(signature.Platform(pc.Kind), pc.Secrets)
+	return signature.NewPlatform(signature.Platform(pc.Kind), pc.Keys())
 }

@@ -59,6 +59,7 @@ func Check(c *config.Config, conns map[string]connector.Connector) config.Errors
 		desc := fmt.Sprintf("the record flow %q produces", fn)
 
 		checkExprs(f.Normalize, types.Any, p+".normalize", &es)
+		checkTriggerSource(c, fn, f, &es)
 		for i, name := range f.Require {
 			if msg := missing(rec, name, desc); msg != "" {
 				es.Add(fmt.Sprintf("%s.require[%d]", p, i), "%s: every record would be held", msg)
@@ -425,4 +426,45 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// triggerKeys are the top-level keys of the payload Sluice itself builds
+// for a record read from a platform (a poll, a platform webhook):
+// pipeline.PolledPayload.
+var triggerKeys = map[string]bool{"platform": true, "object": true, "id": true, "modified_at": true, "deleted": true, "fields": true}
+
+// checkTriggerSource checks a flow whose source reads a platform (poll or
+// platform webhook): its normalize block must read the payload Sluice
+// builds (a record's own fields are under "fields."), and a platform
+// webhook source whose flow writes back to the same platform must name
+// that destination, or Sluice's own writes return as new events forever.
+func checkTriggerSource(c *config.Config, fn string, f *config.Flow, es *config.Errors) {
+	src := c.Sources[f.Source]
+	if src == nil || (src.Poll == nil && src.Platform == nil) {
+		return
+	}
+	p := "flows." + fn
+	for _, name := range sortedKeys(f.Normalize.Fields) {
+		from := f.Normalize.Fields[name].From
+		if from == "" {
+			continue
+		}
+		head, _, _ := strings.Cut(fromPath(from), ".")
+		if !triggerKeys[head] {
+			es.Add(p+".normalize.fields."+name+".from", "source %s delivers records as {platform, object, id, modified_at, deleted, fields}: %q is not there (a record's own field is fields.%s)", f.Source, from, from)
+		}
+	}
+	pl := src.Platform
+	if pl == nil || pl.Destination != "" {
+		return
+	}
+	for _, rn := range sortedKeys(f.Routes) {
+		r := f.Routes[rn]
+		if r == nil {
+			continue
+		}
+		if d := c.Destinations[r.Destination]; d != nil && d.Type == pl.Kind {
+			es.Add("sources."+f.Source+".platform.destination", "flow %s writes to %s destination %s: without platform.destination naming it, Sluice's own writes come back through the webhook as new events (a loop)", fn, pl.Kind, r.Destination)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	_ "github.com/sluicehq/sluice/internal/connector/httpdest"
+	_ "github.com/sluicehq/sluice/internal/connector/hubspot"
 	_ "github.com/sluicehq/sluice/internal/connector/slack"
 	"github.com/sluicehq/sluice/internal/lint"
 	"github.com/sluicehq/sluice/internal/pipeline"

@@ -15,3 +15,16 @@ type StaleError struct {
 func (e *StaleError) Error() string {
 	return fmt.Sprintf("%s was changed by someone else at %s; reload it and apply your change again", e.What, e.Current.UTC().Format(time.RFC3339))
 }
+
+// after is now, or just past version when the clock has not moved beyond
+// it: an edit always gives its item a new version, so a second editor
+// holding the old one is refused even within the same millisecond.
+func after(now, version time.Time) time.Time {
+	if version.IsZero() {
+		return now
+	}
+	if v := version.Truncate(time.Millisecond); !now.After(v) {
+		return v.Add(time.Millisecond)
+	}
+	return now
+}

@@ -159,11 +159,20 @@ func (g *Gate) holdPatch(ctx context.Context, eventID string, fields map[string]
 			// surprise; refuse the patch instead and keep the record.
 			return &InvalidError{Problems: a.problems}
 		}
-		now := g.now()
+		now := after(g.now(), version)
 		canon, _ := json.Marshal(rec)
 		missing := mustJSON(nonNil(a.missing))
 		key := a.key
-		if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: ev.ID, State: ev.State, Canonical: canon, Missing: missing, RecordKey: &key, Now: now}); err != nil {
+		up := &store.EventUpdateParams{ID: ev.ID, State: ev.State, Canonical: canon, Missing: missing, RecordKey: &key, Now: now}
+		if !version.IsZero() {
+			// The check above gives the message; this one, part of the
+			// UPDATE, is what holds against a concurrent save.
+			up.IfUpdatedAt = version.Truncate(time.Millisecond)
+		}
+		if err := tx.EventUpdate(ctx, up); err != nil {
+			if errors.Is(err, store.ErrStale) {
+				return &StaleError{What: "event " + eventID, Current: ev.UpdatedAt}
+			}
 			return err
 		}
 		// Field names only: values may be personal data.

@@ -162,16 +162,40 @@ func (g *Gate) TicketList(ctx context.Context, p *store.TicketListParams) ([]*Ti
 // ticketTx runs fn on an open ticket inside a transaction and returns the
 // ticket as committed.
 func (g *Gate) ticketTx(ctx context.Context, id string, needOpen bool, fn func(ctx context.Context, tx store.ExecutorTx, ts store.TicketStore, t *store.Ticket, now time.Time) error) (*Ticket, error) {
+	return g.ticketTxIf(ctx, id, needOpen, time.Time{}, fn)
+}
+
+// ticketTxIf is ticketTx for an editor that read the ticket at version (its
+// UpdatedAt; zero: no check). The check is a conditional update of the
+// ticket, the first write of the transaction: on PostgreSQL it takes the
+// row's lock and is re-evaluated against a concurrent editor's commit, so of
+// two saves from the same version exactly one passes and the other gets a
+// *StaleError.
+func (g *Gate) ticketTxIf(ctx context.Context, id string, needOpen bool, version time.Time, fn func(ctx context.Context, tx store.ExecutorTx, ts store.TicketStore, t *store.Ticket, now time.Time) error) (*Ticket, error) {
 	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
 		ts := tx
 		t, err := ts.TicketGetByID(ctx, id)
 		if err != nil {
 			return err
 		}
+		now := after(g.now(), version)
+		if !version.IsZero() {
+			stale := &StaleError{What: "escalation " + id, Current: t.UpdatedAt}
+			if !t.UpdatedAt.Equal(version.Truncate(time.Millisecond)) {
+				return stale
+			}
+			err := ts.TicketUpdate(ctx, &store.TicketUpdateParams{ID: id, IfUpdatedAt: version.Truncate(time.Millisecond), Now: now})
+			if errors.Is(err, store.ErrStale) {
+				return stale
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if needOpen && t.Status != store.EscalationOpen {
 			return wrongState("escalation "+id, t.Status)
 		}
-		return fn(ctx, tx, ts, t, g.now())
+		return fn(ctx, tx, ts, t, now)
 	})
 	if err != nil {
 		return nil, err
@@ -181,11 +205,18 @@ func (g *Gate) ticketTx(ctx context.Context, id string, needOpen bool, fn func(c
 
 // TicketAssign gives an open ticket to owner; an empty owner un-assigns it.
 func (g *Gate) TicketAssign(ctx context.Context, id, owner, actor string) (*Ticket, error) {
+	return g.TicketAssignIf(ctx, id, owner, actor, time.Time{})
+}
+
+// TicketAssignIf is TicketAssign for an editor that read the ticket at
+// version (its UpdatedAt): if someone changed the ticket since, nothing is
+// written and the error is a *StaleError. A zero version does not check.
+func (g *Gate) TicketAssignIf(ctx context.Context, id, owner, actor string, version time.Time) (*Ticket, error) {
 	owner = g.Clean(strings.TrimSpace(owner))
 	if len(owner) > 200 {
 		return nil, invalid("owner is longer than 200 characters")
 	}
-	return g.ticketTx(ctx, id, true, func(ctx context.Context, tx store.ExecutorTx, ts store.TicketStore, t *store.Ticket, now time.Time) error {
+	return g.ticketTxIf(ctx, id, true, version, func(ctx context.Context, tx store.ExecutorTx, ts store.TicketStore, t *store.Ticket, now time.Time) error {
 		if err := ts.TicketUpdate(ctx, &store.TicketUpdateParams{ID: id, Owner: &owner, Now: now}); err != nil {
 			return err
 		}
@@ -246,6 +277,16 @@ func (g *Gate) TicketPatchRetry(ctx context.Context, id string, fields map[strin
 	if len(fields) == 0 {
 		return nil, invalid("no fields to patch")
 	}
+	return g.TicketPatchRetryIf(ctx, id, fields, actor, time.Time{}, "")
+}
+
+// TicketPatchRetryIf is TicketPatchRetry for an editor that read the ticket
+// at version (its UpdatedAt; zero does not check): if someone changed the
+// ticket since, nothing is written and the error is a *StaleError. note,
+// when set, is added to the ticket in the same transaction (a conflict's
+// per-field choices). With no fields the delivery is retried unchanged.
+func (g *Gate) TicketPatchRetryIf(ctx context.Context, id string, fields map[string]any, actor string, version time.Time, note string) (*Ticket, error) {
+	note = truncate(g.Clean(strings.TrimSpace(note)), 4000)
 	names := make([]string, 0, len(fields))
 	for k := range fields {
 		if k == "" || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") || strings.Contains(k, "..") {
@@ -254,7 +295,16 @@ func (g *Gate) TicketPatchRetry(ctx context.Context, id string, fields map[strin
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	return g.ticketTx(ctx, id, true, func(ctx context.Context, tx store.ExecutorTx, ts store.TicketStore, t *store.Ticket, now time.Time) error {
+	return g.ticketTxIf(ctx, id, true, version, func(ctx context.Context, tx store.ExecutorTx, ts store.TicketStore, t *store.Ticket, now time.Time) error {
+		if note != "" {
+			if err := ts.TicketNoteInsert(ctx, &store.TicketNote{EscalationID: id, At: now, Actor: actor, Text: note}); err != nil {
+				return err
+			}
+			if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: t.EventID, DeliveryID: t.DeliveryID, Actor: actor,
+				Action: audit.ActionTicketNoted, Outcome: id, Message: note}); err != nil {
+				return err
+			}
+		}
 		if t.DeliveryID == "" {
 			return fmt.Errorf("escalation %s has no delivery to patch (%s): patch and release the held record instead: %w", id, t.Kind, ErrWrongState)
 		}
@@ -264,6 +314,9 @@ func (g *Gate) TicketPatchRetry(ctx context.Context, id string, fields map[strin
 		}
 		if d.State != store.DeliveryEscalated {
 			return wrongState("delivery "+d.ID, d.State)
+		}
+		if len(names) == 0 {
+			return g.reviveDelivery(ctx, tx, d, actor, "escalation "+id+" retried", now)
 		}
 		body := map[string]any{}
 		if err := json.Unmarshal(d.Payload, &body); err != nil {

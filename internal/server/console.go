@@ -71,10 +71,23 @@ func (s *Server) consoleLookup(ctx context.Context, destination, recordKey strin
 	return fields, found, nil
 }
 
-// consoleExtras collects the control layer's findings for the
-// Destinations page: source drift and open SLA breaches.
+// consoleExtras collects what the Destinations page shows beside the
+// store: each destination's worker (circuit, rate, latest failure, from
+// the delivery engine), source drift and open SLA breaches.
 func (s *Server) consoleExtras(ctx context.Context) console.DestinationExtras {
-	var ex console.DestinationExtras
+	ex := console.DestinationExtras{Health: map[string]console.DestinationHealth{}}
+	for name := range s.gen.Load().cfg.Destinations {
+		if s.Engine == nil {
+			break
+		}
+		h, ok := s.Engine.Health(name)
+		if !ok {
+			continue
+		}
+		ex.Health[name] = console.DestinationHealth{Breaker: h.Breaker, Failures: h.Failures, Rate: h.Rate, Adaptive: h.Adaptive,
+			Concurrency: h.Concurrency, LastErrorAt: h.LastErrorAt, LastClass: h.LastClass, LastStatus: h.LastStatus,
+			LastError: s.Gate.Clean(h.LastError)}
+	}
 	if s.Drift != nil {
 		for _, f := range s.Drift.Findings() {
 			ex.Drift = append(ex.Drift, fmt.Sprintf("%s: %s %s (%s) since %s", f.Source, f.Kind, f.Field, f.Detail, f.Since.UTC().Format(time.RFC3339)))

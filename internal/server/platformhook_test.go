@@ -180,3 +180,25 @@ func flushHooks(t *testing.T, simURL string) sim.HookStats {
 	_ = json.Unmarshal(b, &st)
 	return st
 }
+
+// TestExamplePlatformWebhooksConfigChecks keeps
+// examples/platform-webhooks.yaml valid and lint-clean.
+func TestExamplePlatformWebhooksConfigChecks(t *testing.T) {
+	raw, err := os.ReadFile("../../examples/platform-webhooks.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SLUICE_ADMIN_TOKEN": "ops-token-0123456789", "CRM_TOKEN": hookHubSpotToken, "AIRTABLE_TOKEN": hookAirtableToken,
+		"NOTION_TOKEN": "ntn_example_token_0123456789", "HUBSPOT_CLIENT_SECRET": hookHubSpotSecret, "AIRTABLE_MAC_SECRET": hookAirtableMAC,
+		"AIRTABLE_WEBHOOK_ID": hookAirtableWebhook, "SLACK_SIGNING_SECRET": hookSlackSecret, "NOTION_VERIFICATION_TOKEN": "secret_example_token_0123"}
+	c, err := config.Parse(raw, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Check(c); err != nil {
+		t.Fatal(err)
+	}
+}

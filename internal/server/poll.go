@@ -31,7 +31,7 @@ func openFeeds(c *config.Config, conns map[string]connector.Connector) (map[stri
 		}
 		f, err := fo.OpenFeed(src.Poll.Options)
 		if err != nil {
-			es.Add(p, "%v", err)
+			addOptionError(&es, p, err) // sources.<name>.poll.options.<opt>
 			continue
 		}
 		feeds[name] = f

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"time"
 )
@@ -27,8 +26,41 @@ type ConsoleStore interface {
 	// RollupConsistencyAdd adds one consistency check's result to the
 	// rollup of its minute.
 	RollupConsistencyAdd(ctx context.Context, at time.Time, destination string, checked, inconsistent int) error
-	// RollupList returns the rollups of minutes in [From, To), oldest first.
+	// RollupList returns the rollups of minutes in [From, To), oldest
+	// first, summed per p.Bucket (default one minute) in the database.
 	RollupList(ctx context.Context, p *RollupListParams) ([]*Rollup, error)
+	// EventCountInStates counts the events in each of the given states
+	// through the state index: cheap for the open states (held,
+	// delivering, escalated), which are small next to the delivered
+	// history, unlike EventCountByState, which counts every event.
+	EventCountInStates(ctx context.Context, states []EventState) (map[EventState]int64, error)
+
+	// Console sessions, keyed by the SHA-256 of the cookie's identifier
+	// (ConsoleSession.IDHash). They are the console's own bookkeeping,
+	// not event state, so the console writes them itself.
+
+	// ConsoleSessionInsert stores a new session.
+	ConsoleSessionInsert(ctx context.Context, s *ConsoleSession) error
+	// ConsoleSessionGet returns a session; ErrNotFound if there is none.
+	ConsoleSessionGet(ctx context.Context, idHash string) (*ConsoleSession, error)
+	// ConsoleSessionTouch records that the session was used at seen.
+	ConsoleSessionTouch(ctx context.Context, idHash string, seen time.Time) error
+	// ConsoleSessionDelete ends a session (sign-out, expiry); deleting one
+	// that is gone is not an error.
+	ConsoleSessionDelete(ctx context.Context, idHash string) error
+	// ConsoleSessionPurge deletes sessions last seen before seenBefore or
+	// created before createdBefore, and returns how many.
+	ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
+}
+
+// ConsoleSession is a signed-in person as the store keeps them: who, in
+// which role, since when, last seen when. Never the token or the cookie.
+type ConsoleSession struct {
+	IDHash    string
+	Actor     string
+	Role      string
+	CreatedAt time.Time
+	SeenAt    time.Time
 }
 
 // EventSearchParams filters EventSearch. Zero fields do not filter.
@@ -74,6 +106,10 @@ type RollupListParams struct {
 	From, To    time.Time
 	Flow        string // "" for all
 	Destination string // "" for all
+	// Bucket sums the minutes per bucket of this length counted from From
+	// (truncated to the minute); a Rollup's Minute is then its bucket's
+	// start. Zero or less: one minute, the stored grain.
+	Bucket time.Duration
 }
 
 // LatencyBounds are the upper bounds (milliseconds) of the capture-to-
@@ -112,6 +148,14 @@ type RollupFact struct {
 	Attempt     int
 	LatencyMS   int64
 	Complete    bool
+	// Again: the delivery had settled before (it was escalated, then
+	// retried by a person or a reconciliation), so it counts as retried
+	// whatever its attempt number.
+	Again bool
+	// Undo takes the fact back out: a delivery that settles again
+	// replaces its earlier settlement, so each delivery counts once, at
+	// its latest outcome.
+	Undo bool
 }
 
 // FoldRollups groups facts into per-minute rollups, in minute, flow,
@@ -130,21 +174,26 @@ func FoldRollups(facts []RollupFact) []*Rollup {
 			r = &Rollup{Minute: m, Flow: f.Flow, Destination: f.Destination, Latency: make([]int64, len(LatencyBounds)+1)}
 			by[key] = r
 		}
-		r.Settled++
-		if f.Complete {
-			r.Complete++
+		n := int64(1)
+		if f.Undo {
+			n = -1
 		}
-		if f.Attempt > 1 {
-			r.Retried++
+		retried := f.Attempt > 1 || f.Again
+		r.Settled += n
+		if f.Complete {
+			r.Complete += n
+		}
+		if retried {
+			r.Retried += n
 		}
 		if f.Failed {
-			r.Failed++
+			r.Failed += n
 			continue
 		}
-		if f.Attempt > 1 {
-			r.RetriedOK++
+		if retried {
+			r.RetriedOK += n
 		}
-		r.Latency[LatencyBucket(f.LatencyMS)]++
+		r.Latency[LatencyBucket(f.LatencyMS)] += n
 	}
 	out := make([]*Rollup, 0, len(by))
 	for _, r := range by {
@@ -190,25 +239,6 @@ func (r *Rollup) Add(o *Rollup) {
 			r.Latency[i] += v
 		}
 	}
-}
-
-// EncodeLatency and DecodeLatency store the histogram as a JSON array.
-func EncodeLatency(h []int64) string {
-	if h == nil {
-		h = make([]int64, len(LatencyBounds)+1)
-	}
-	b, _ := json.Marshal(h)
-	return string(b)
-}
-
-// DecodeLatency is the inverse of EncodeLatency; bad text decodes empty.
-func DecodeLatency(s string) []int64 {
-	h := make([]int64, len(LatencyBounds)+1)
-	var v []int64
-	if json.Unmarshal([]byte(s), &v) == nil {
-		copy(h, v)
-	}
-	return h
 }
 
 // EventIDBound is the smallest event ID made at t: IDs are "evt_" and a

@@ -18,6 +18,12 @@ import (
 // ErrNotFound is returned when the row asked for does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrStale is returned by an update made conditional on the version the
+// caller read (IfUpdatedAt) when the row has changed since: someone else
+// wrote it first. The check is part of the UPDATE statement, so it holds
+// inside the transaction on every driver.
+var ErrStale = errors.New("changed since it was read")
+
 // ErrClosed is returned by a Committer that has been closed.
 var ErrClosed = errors.New("store closed")
 
@@ -376,6 +382,10 @@ type EventUpdateParams struct {
 	RecordKey *string
 	HoldUntil *time.Time
 	Now       time.Time
+	// IfUpdatedAt, when set, makes the update conditional: it changes the
+	// event only if its updated_at is still this (the version an editor
+	// read), and fails with ErrStale otherwise.
+	IfUpdatedAt time.Time
 }
 
 // DeliveryClaimParams leases ready work.

@@ -79,4 +79,8 @@ type TicketUpdateParams struct {
 	AcknowledgedBy *string
 	DueAt          *time.Time
 	Now            time.Time
+	// IfUpdatedAt, when set, makes the update conditional on the ticket's
+	// updated_at still being this (the version an editor read); otherwise
+	// nothing changes and the error is ErrStale.
+	IfUpdatedAt time.Time
 }

@@ -9,7 +9,9 @@
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var src = doc.getElementById(el.id) || doc.body;
-        if (src) el.innerHTML = src.innerHTML;
+        // Only when something changed: a polite live region re-announces
+        // whatever is written into it.
+        if (src && el.innerHTML !== src.innerHTML) el.innerHTML = src.innerHTML;
       })
       .catch(function () { /* keep the last good view; the next poll tries again */ });
   }

@@ -268,14 +268,36 @@ func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) 
 		sets = append(sets, "hold_until = "+args.add(nullTS(*p.HoldUntil)))
 	}
 	q := `UPDATE events SET ` + strings.Join(sets, ", ") + ` WHERE id = ` + args.add(p.ID)
+	if !p.IfUpdatedAt.IsZero() {
+		// An editor's save: the version check is part of the statement,
+		// which PostgreSQL re-checks on the latest row version after any
+		// concurrent writer commits.
+		q += " AND updated_at = " + args.add(ts(p.IfUpdatedAt))
+	}
 	tag, err := x.q.Exec(ctx, q, args...)
 	if err != nil {
 		return fail("event update", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("event update %s: %w", p.ID, store.ErrNotFound)
+		return x.missedUpdate(ctx, "events", "event update", p.ID, !p.IfUpdatedAt.IsZero())
 	}
 	return nil
+}
+
+// missedUpdate explains an UPDATE that changed no row: the row is gone
+// (ErrNotFound) or, for a conditional update, it changed since it was read
+// (ErrStale).
+func (x *executor) missedUpdate(ctx context.Context, table, what, id string, conditional bool) error {
+	if conditional {
+		var n int
+		if err := x.q.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE id = $1`, id).Scan(&n); err != nil {
+			return fail(what, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%s %s: %w", what, id, store.ErrStale)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", what, id, store.ErrNotFound)
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {

@@ -2,7 +2,6 @@ package storepg
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -126,12 +125,15 @@ func (x *executor) TicketUpdate(ctx context.Context, p *store.TicketUpdateParams
 		sets = append(sets, "due_at = "+args.add(nullTS(*p.DueAt)))
 	}
 	q := `UPDATE escalations SET ` + strings.Join(sets, ", ") + ` WHERE id = ` + args.add(p.ID)
+	if !p.IfUpdatedAt.IsZero() {
+		q += " AND updated_at = " + args.add(ts(p.IfUpdatedAt))
+	}
 	tag, err := x.q.Exec(ctx, q, args...)
 	if err != nil {
 		return fail("ticket update", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("ticket update %s: %w", p.ID, store.ErrNotFound)
+		return x.missedUpdate(ctx, "escalations", "ticket update", p.ID, !p.IfUpdatedAt.IsZero())
 	}
 	return nil
 }

@@ -27,7 +27,10 @@ func (x *executor) EventSearch(ctx context.Context, p *store.EventSearchParams) 
 		add("flow = ?", p.Flow)
 	}
 	if p.RecordKey != "" {
-		add("record_key = ?", p.RecordKey)
+		// The repeated condition lets SQLite use the partial index
+		// events_record_key (WHERE record_key != ''): with a bound
+		// parameter it cannot prove the key is non-empty by itself.
+		add("record_key = ? AND record_key != ''", p.RecordKey)
 	}
 	if p.Missing != "" {
 		b, _ := json.Marshal(p.Missing)
@@ -87,8 +90,12 @@ func likeEscape(s string) string {
 }
 
 func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT destination,
-		SUM(CASE WHEN state = 'inflight' THEN 0 ELSE 1 END), SUM(CASE WHEN state = 'inflight' THEN 1 ELSE 0 END), MIN(seq)
+	// Two index-only counts: every unfinished delivery through the
+	// partial index deliveries_active_key (its condition is this WHERE),
+	// the in-flight ones through deliveries_lease. Splitting by state in
+	// one query made SQLite read each waiting row from a million-row
+	// table.
+	rows, err := x.r.QueryContext(ctx, `SELECT destination, count(*), MIN(seq)
 		FROM deliveries WHERE state IN ('waiting', 'pending', 'inflight') GROUP BY destination ORDER BY destination`)
 	if err != nil {
 		return nil, fmt.Errorf("queue stats: %w", err)
@@ -98,7 +105,7 @@ func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
 	for rows.Next() {
 		var s store.QueueStat
 		var seq int64
-		if err := rows.Scan(&s.Destination, &s.Pending, &s.Inflight, &seq); err != nil {
+		if err := rows.Scan(&s.Destination, &s.Pending, &seq); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -109,7 +116,27 @@ func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	inflight := map[string]int64{}
+	rows, err = x.r.QueryContext(ctx, `SELECT destination, count(*) FROM deliveries WHERE state = 'inflight' GROUP BY destination`)
+	if err != nil {
+		return nil, fmt.Errorf("queue stats: %w", err)
+	}
+	for rows.Next() {
+		var dest string
+		var n int64
+		if err := rows.Scan(&dest, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		inflight[dest] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	for i, s := range out {
+		s.Inflight = inflight[s.Destination]
+		s.Pending -= s.Inflight
 		var created int64
 		if err := x.r.QueryRowContext(ctx, `SELECT created_at FROM deliveries WHERE seq = ?`, seqs[i]).Scan(&created); err != nil && err != sql.ErrNoRows {
 			return nil, err
@@ -134,8 +161,15 @@ func (x *executor) RollupFold(ctx context.Context, limit int) (int, error) {
 	if !top.Valid {
 		return 0, nil
 	}
-	rows, err := x.w.QueryContext(ctx, `SELECT a.at, e.flow, d.destination, a.action, a.attempt, e.received_at,
-		EXISTS (SELECT 1 FROM audit_log c WHERE c.event_id = a.event_id AND c.action = 'captured')
+	// Each settlement (delivered, or escalated with a delivery) with what
+	// the fold needs, and how many settlements of the same delivery came
+	// before it: a delivery that settles again replaces its earlier
+	// settlement (store.RollupFact.Undo). Both subqueries go through
+	// audit_event (event_id, seq).
+	rows, err := x.w.QueryContext(ctx, `SELECT a.seq, a.event_id, a.delivery_id, a.at, e.flow, d.destination, a.action, a.attempt, e.received_at,
+		EXISTS (SELECT 1 FROM audit_log c WHERE c.event_id = a.event_id AND c.action = 'captured'),
+		(SELECT count(*) FROM audit_log p WHERE p.event_id = a.event_id AND p.delivery_id = a.delivery_id
+			AND p.action IN ('delivered', 'escalated') AND p.seq < a.seq)
 		FROM audit_log a
 		JOIN deliveries d ON d.id = a.delivery_id
 		JOIN events e ON e.id = a.event_id
@@ -143,21 +177,47 @@ func (x *executor) RollupFold(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rollup scan: %w", err)
 	}
-	var facts []store.RollupFact
+	type settle struct {
+		fact         store.RollupFact
+		seq          int64
+		event, deliv string
+		prior        int
+		received     int64
+	}
+	var ss []settle
 	for rows.Next() {
-		var at, rec int64
-		var f store.RollupFact
+		var at int64
+		var s settle
 		var action string
-		if err := rows.Scan(&at, &f.Flow, &f.Destination, &action, &f.Attempt, &rec, &f.Complete); err != nil {
+		f := &s.fact
+		if err := rows.Scan(&s.seq, &s.event, &s.deliv, &at, &f.Flow, &f.Destination, &action, &f.Attempt, &s.received, &f.Complete, &s.prior); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		f.At, f.Failed, f.LatencyMS = fromMS(at), action == "escalated", at-rec
-		facts = append(facts, f)
+		f.At, f.Failed, f.LatencyMS, f.Again = fromMS(at), action == "escalated", at-s.received, s.prior > 0
+		ss = append(ss, s)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, err
+	}
+	facts := make([]store.RollupFact, 0, len(ss))
+	for _, s := range ss {
+		facts = append(facts, s.fact)
+		if s.prior == 0 {
+			continue
+		}
+		// Take the previous settlement back out of its minute.
+		var at int64
+		var action string
+		undo := s.fact
+		if err := x.w.QueryRowContext(ctx, `SELECT at, action, attempt FROM audit_log
+			WHERE event_id = ? AND delivery_id = ? AND action IN ('delivered', 'escalated') AND seq < ? ORDER BY seq DESC LIMIT 1`,
+			s.event, s.deliv, s.seq).Scan(&at, &action, &undo.Attempt); err != nil {
+			return 0, fmt.Errorf("rollup scan: %w", err)
+		}
+		undo.At, undo.Failed, undo.LatencyMS, undo.Again, undo.Undo = fromMS(at), action == "escalated", at-s.received, s.prior > 1, true
+		facts = append(facts, undo)
 	}
 	for _, r := range store.FoldRollups(facts) {
 		if err := x.rollupAdd(ctx, r); err != nil {
@@ -170,27 +230,43 @@ func (x *executor) RollupFold(ctx context.Context, limit int) (int, error) {
 	return int(top.Int64 - mark), nil
 }
 
+// rollupAddQuery adds a rollup's counts (which may be negative: an undone
+// settlement) to the row of its minute, creating it if needed.
+var rollupAddQuery = func() string {
+	cols := "minute, flow, destination, settled, failed, retried, retried_ok, complete, checked, inconsistent"
+	n := 10
+	for i := range len(store.LatencyBounds) + 1 {
+		cols += fmt.Sprintf(", lat_%d", i)
+		n++
+	}
+	var sets []string
+	for _, c := range strings.Split(cols, ", ")[3:] {
+		sets = append(sets, c+" = console_rollups."+c+" + excluded."+c)
+	}
+	return `INSERT INTO console_rollups (` + cols + `) VALUES (?` + strings.Repeat(", ?", n-1) + `)
+		ON CONFLICT (minute, flow, destination) DO UPDATE SET ` + strings.Join(sets, ", ")
+}()
+
+// rollupSums is the SELECT list that sums rollup rows.
+var rollupSums = func() string {
+	s := "SUM(settled), SUM(failed), SUM(retried), SUM(retried_ok), SUM(complete), SUM(checked), SUM(inconsistent)"
+	for i := range len(store.LatencyBounds) + 1 {
+		s += fmt.Sprintf(", SUM(lat_%d)", i)
+	}
+	return s
+}()
+
 // rollupAdd merges r into the stored row of its minute.
 func (x *executor) rollupAdd(ctx context.Context, r *store.Rollup) error {
-	cur := &store.Rollup{Latency: make([]int64, len(store.LatencyBounds)+1)}
-	var lat string
-	err := x.w.QueryRowContext(ctx, `SELECT settled, failed, retried, retried_ok, latency, complete, checked, inconsistent
-		FROM console_rollups WHERE minute = ? AND flow = ? AND destination = ?`, r.Minute.Unix()/60, r.Flow, r.Destination).
-		Scan(&cur.Settled, &cur.Failed, &cur.Retried, &cur.RetriedOK, &lat, &cur.Complete, &cur.Checked, &cur.Inconsistent)
-	switch {
-	case err == sql.ErrNoRows:
-	case err != nil:
-		return fmt.Errorf("rollup read: %w", err)
-	default:
-		cur.Latency = store.DecodeLatency(lat)
+	args := []any{r.Minute.Unix() / 60, r.Flow, r.Destination, r.Settled, r.Failed, r.Retried, r.RetriedOK, r.Complete, r.Checked, r.Inconsistent}
+	for i := range len(store.LatencyBounds) + 1 {
+		var v int64
+		if i < len(r.Latency) {
+			v = r.Latency[i]
+		}
+		args = append(args, v)
 	}
-	cur.Add(r)
-	_, err = x.w.ExecContext(ctx, `INSERT INTO console_rollups (minute, flow, destination, settled, failed, retried, retried_ok, latency, complete, checked, inconsistent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (minute, flow, destination) DO UPDATE SET settled = excluded.settled, failed = excluded.failed, retried = excluded.retried,
-		retried_ok = excluded.retried_ok, latency = excluded.latency, complete = excluded.complete, checked = excluded.checked, inconsistent = excluded.inconsistent`,
-		r.Minute.Unix()/60, r.Flow, r.Destination, cur.Settled, cur.Failed, cur.Retried, cur.RetriedOK, store.EncodeLatency(cur.Latency), cur.Complete, cur.Checked, cur.Inconsistent)
-	if err != nil {
+	if _, err := x.w.ExecContext(ctx, rollupAddQuery, args...); err != nil {
 		return fmt.Errorf("rollup write: %w", err)
 	}
 	return nil
@@ -202,9 +278,14 @@ func (x *executor) RollupConsistencyAdd(ctx context.Context, at time.Time, desti
 }
 
 func (x *executor) RollupList(ctx context.Context, p *store.RollupListParams) ([]*store.Rollup, error) {
-	q := `SELECT minute, flow, destination, settled, failed, retried, retried_ok, latency, complete, checked, inconsistent
+	bucket := int64(p.Bucket / time.Minute)
+	if bucket < 1 {
+		bucket = 1
+	}
+	from := p.From.Unix() / 60
+	q := `SELECT (minute - ?) / ? AS b, flow, destination, ` + rollupSums + `
 		FROM console_rollups WHERE minute >= ? AND minute < ?`
-	args := []any{p.From.Unix() / 60, (p.To.Unix() + 59) / 60}
+	args := []any{from, bucket, from, (p.To.Unix() + 59) / 60}
 	if p.Flow != "" {
 		q += " AND flow = ?"
 		args = append(args, p.Flow)
@@ -213,21 +294,84 @@ func (x *executor) RollupList(ctx context.Context, p *store.RollupListParams) ([
 		q += " AND destination = ?"
 		args = append(args, p.Destination)
 	}
-	rows, err := x.r.QueryContext(ctx, q+" ORDER BY minute, flow, destination", args...)
+	rows, err := x.r.QueryContext(ctx, q+" GROUP BY b, flow, destination ORDER BY b, flow, destination", args...)
 	if err != nil {
 		return nil, fmt.Errorf("rollup list: %w", err)
 	}
 	defer rows.Close()
 	var out []*store.Rollup
 	for rows.Next() {
-		var r store.Rollup
-		var m int64
-		var lat string
-		if err := rows.Scan(&m, &r.Flow, &r.Destination, &r.Settled, &r.Failed, &r.Retried, &r.RetriedOK, &lat, &r.Complete, &r.Checked, &r.Inconsistent); err != nil {
+		r := store.Rollup{Latency: make([]int64, len(store.LatencyBounds)+1)}
+		var b int64
+		dest := []any{&b, &r.Flow, &r.Destination, &r.Settled, &r.Failed, &r.Retried, &r.RetriedOK, &r.Complete, &r.Checked, &r.Inconsistent}
+		for i := range r.Latency {
+			dest = append(dest, &r.Latency[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		r.Minute, r.Latency = time.Unix(m*60, 0).UTC(), store.DecodeLatency(lat)
+		r.Minute = time.Unix((from+b*bucket)*60, 0).UTC()
 		out = append(out, &r)
 	}
 	return out, rows.Err()
+}
+
+func (x *executor) EventCountInStates(ctx context.Context, states []store.EventState) (map[store.EventState]int64, error) {
+	out := map[store.EventState]int64{}
+	for _, st := range states {
+		// One count per state: each is a range of the events_state index.
+		var n int64
+		if err := x.r.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE state = ?`, st).Scan(&n); err != nil {
+			return nil, fmt.Errorf("event count: %w", err)
+		}
+		out[st] = n
+	}
+	return out, nil
+}
+
+func (x *executor) ConsoleSessionInsert(ctx context.Context, s *store.ConsoleSession) error {
+	_, err := x.w.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, actor, role, created_at, seen_at) VALUES (?, ?, ?, ?, ?)`,
+		s.IDHash, s.Actor, s.Role, ms(s.CreatedAt), ms(s.SeenAt))
+	if err != nil {
+		return fmt.Errorf("console session insert: %w", err)
+	}
+	return nil
+}
+
+func (x *executor) ConsoleSessionGet(ctx context.Context, idHash string) (*store.ConsoleSession, error) {
+	s := store.ConsoleSession{IDHash: idHash}
+	var created, seen int64
+	err := x.r.QueryRowContext(ctx, `SELECT actor, role, created_at, seen_at FROM console_sessions WHERE id_hash = ?`, idHash).
+		Scan(&s.Actor, &s.Role, &created, &seen)
+	if err == sql.ErrNoRows {
+		return nil, fmt.Errorf("console session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("console session: %w", err)
+	}
+	s.CreatedAt, s.SeenAt = fromMS(created), fromMS(seen)
+	return &s, nil
+}
+
+func (x *executor) ConsoleSessionTouch(ctx context.Context, idHash string, seen time.Time) error {
+	if _, err := x.w.ExecContext(ctx, `UPDATE console_sessions SET seen_at = ? WHERE id_hash = ? AND seen_at < ?`, ms(seen), idHash, ms(seen)); err != nil {
+		return fmt.Errorf("console session touch: %w", err)
+	}
+	return nil
+}
+
+func (x *executor) ConsoleSessionDelete(ctx context.Context, idHash string) error {
+	if _, err := x.w.ExecContext(ctx, `DELETE FROM console_sessions WHERE id_hash = ?`, idHash); err != nil {
+		return fmt.Errorf("console session delete: %w", err)
+	}
+	return nil
+}
+
+func (x *executor) ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error) {
+	res, err := x.w.ExecContext(ctx, `DELETE FROM console_sessions WHERE seen_at < ? OR created_at < ?`, ms(seenBefore), ms(createdBefore))
+	if err != nil {
+		return 0, fmt.Errorf("console session purge: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }

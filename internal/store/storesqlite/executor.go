@@ -370,14 +370,35 @@ func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) 
 	}
 	args = append(args, p.ID)
 	q := eventUpdateQuery(p.Canonical != nil, p.Missing != nil, p.RecordKey != nil, holdSet, holdClear)
+	if !p.IfUpdatedAt.IsZero() {
+		// An editor's save: the version check is part of the statement.
+		q += " AND updated_at = ?"
+		args = append(args, ms(p.IfUpdatedAt))
+	}
 	res, err := x.execHot(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("event update: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("event update %s: %w", p.ID, store.ErrNotFound)
+		return x.missedUpdate(ctx, "events", "event update", p.ID, !p.IfUpdatedAt.IsZero())
 	}
 	return nil
+}
+
+// missedUpdate explains an UPDATE that changed no row: the row is gone
+// (ErrNotFound) or, for a conditional update, it changed since it was read
+// (ErrStale).
+func (x *executor) missedUpdate(ctx context.Context, table, what, id string, conditional bool) error {
+	if conditional {
+		var n int
+		if err := x.w.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE id = ?`, id).Scan(&n); err != nil {
+			return fmt.Errorf("%s %s: %w", what, id, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%s %s: %w", what, id, store.ErrStale)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", what, id, store.ErrNotFound)
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {

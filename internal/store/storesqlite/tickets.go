@@ -131,12 +131,17 @@ func (x *executor) TicketUpdate(ctx context.Context, p *store.TicketUpdateParams
 		args = append(args, ms(*p.DueAt))
 	}
 	args = append(args, p.ID)
-	res, err := x.w.ExecContext(ctx, `UPDATE escalations SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	q := `UPDATE escalations SET ` + strings.Join(sets, ", ") + ` WHERE id = ?`
+	if !p.IfUpdatedAt.IsZero() {
+		q += " AND updated_at = ?"
+		args = append(args, ms(p.IfUpdatedAt))
+	}
+	res, err := x.w.ExecContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("ticket update: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("ticket update %s: %w", p.ID, store.ErrNotFound)
+		return x.missedUpdate(ctx, "escalations", "ticket update", p.ID, !p.IfUpdatedAt.IsZero())
 	}
 	return nil
 }
