@@ -283,6 +283,7 @@ func checkWith(c *config.Config, conns map[string]connector.Connector, built con
 	}
 	_, feedErrs := openFeeds(c, conns)
 	es = append(es, feedErrs...)
+	es = append(es, checkDeletes(c, conns)...)
 	for i := range c.Alerts.Channels {
 		ch := &c.Alerts.Channels[i]
 		host := ch.Host
