@@ -194,7 +194,13 @@ func (tw *twoWay) settle() (rounds int) {
 // waitIdle waits until no event is delivering.
 func (tw *twoWay) waitIdle() {
 	tw.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	tw.waitIdleFor(15 * time.Second)
+}
+
+// waitIdleFor is waitIdle with its own patience.
+func (tw *twoWay) waitIdleFor(d time.Duration) {
+	tw.t.Helper()
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		res := tw.call("GET", tw.adminTo+"/v1/events?state=delivering&limit=1", "ops-token-0123456789", nil)
 		if evs, _ := res["events"].([]any); len(evs) == 0 {
@@ -216,12 +222,20 @@ func (tw *twoWay) dump() {
 	}
 }
 
-// events counts every event Sluice captured.
+// events counts every event Sluice captured, paging through the list
+// (newest first, 1,000 at a time).
 func (tw *twoWay) events() int {
 	tw.t.Helper()
-	res := tw.call("GET", tw.adminTo+"/v1/events?limit=1000", "ops-token-0123456789", nil)
-	evs, _ := res["events"].([]any)
-	return len(evs)
+	n, before := 0, ""
+	for {
+		res := tw.call("GET", tw.adminTo+"/v1/events?limit=1000&before="+before, "ops-token-0123456789", nil)
+		evs, _ := res["events"].([]any)
+		n += len(evs)
+		if len(evs) < 1000 {
+			return n
+		}
+		before, _ = evs[len(evs)-1].(map[string]any)["id"].(string)
+	}
 }
 
 func (tw *twoWay) hubspotNames() map[string]string {
