@@ -48,6 +48,8 @@ func TestCheckConnect(t *testing.T) {
 		fmt.Sprintf("  badtable:\n    type: sql\n    options: {driver: sqlite, dsn: %q, table: no_such_table, key_column: email}\n", dbPath) +
 		fmt.Sprintf("  badfield:\n    type: airtable\n    allow_private_network: true\n    options: {base_url: %q, token: %q, base_id: %q, table: Contacts, key_field: NoSuchField}\n", set.URL["airtable"], simrun.AirtableToken, simrun.AirtableBase) +
 		fmt.Sprintf("  badtoken:\n    type: hubspot\n    allow_private_network: true\n    options: {base_url: %q, token: %q, object: contacts}\n", set.URL["hubspot"], badToken) +
+		fmt.Sprintf("  badslack:\n    type: slack\n    allow_private_network: true\n    options: {base_url: %q, token: %q, channel: C0NOSUCHCH, text: hi}\n", set.URL["slack"], simrun.SlackToken) +
+		fmt.Sprintf("  badslacktoken:\n    type: slack\n    allow_private_network: true\n    options: {base_url: %q, token: \"xoxb-refused-0123456789\", channel: %q, text: hi}\n", set.URL["slack"], simrun.SlackChannel) +
 		fmt.Sprintf("  badprop:\n    type: hubspot\n    allow_private_network: true\n    options: {base_url: %q, token: %q, object: contacts, lookup_properties: [no_such_property]}\n", set.URL["hubspot"], simrun.HubSpotToken)
 
 	run := func(text string) (int, string) {
@@ -69,7 +71,7 @@ func TestCheckConnect(t *testing.T) {
 		"destinations.hubspot (hubspot): ok: credentials and 3 properties of contacts",
 		"destinations.airtable (airtable): ok: credentials and key field",
 		"destinations.notion (notion): ok: credentials and key field",
-		"destinations.slack (slack): ok: credentials and key field",
+		"destinations.slack (slack): ok: credentials (auth.test) and channel history",
 		"destinations.sheets (sheets): ok: credentials and key field",
 		"destinations.db (sql): ok: credentials and key field",
 		"destinations.hook (http): skipped: cannot be tried without writing",
@@ -87,6 +89,8 @@ func TestCheckConnect(t *testing.T) {
 		"destinations.hubspot (hubspot): ok",
 		"destinations.badtoken (hubspot): FAILED: credentials refused: auth (HTTP 401)",
 		"destinations.badprop (hubspot): FAILED: schema mismatch: drift (HTTP 200): contacts has no property no_such_property",
+		"destinations.badslack (slack): FAILED: schema mismatch: drift (HTTP 200): conversations.history: channel_not_found",
+		"destinations.badslacktoken (slack): FAILED: credentials refused: auth (HTTP 200): auth.test: invalid_auth",
 		"destinations.badtable (sql): FAILED: schema mismatch: drift: table \"no_such_table\" does not exist",
 		"destinations.badfield (airtable): FAILED: schema mismatch: drift (HTTP 422): The formula for filtering records is invalid: Unknown field names: NoSuchField",
 	} {
@@ -94,7 +98,7 @@ func TestCheckConnect(t *testing.T) {
 			t.Errorf("bad config: output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, badToken) {
+	if strings.Contains(out, badToken) || strings.Contains(out, "xoxb-refused-0123456789") {
 		t.Errorf("output shows the refused token:\n%s", out)
 	}
 }

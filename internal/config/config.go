@@ -261,8 +261,14 @@ type Flow struct {
 	Require []string `yaml:"require"`
 	// HoldTTL is how long a record may wait on hold before it is escalated.
 	// Default 24h.
-	HoldTTL Duration          `yaml:"hold_ttl"`
-	Routes  map[string]*Route `yaml:"routes"`
+	HoldTTL Duration `yaml:"hold_ttl"`
+	// OnDelete is what the flow does with a delete event (a record its
+	// source reports archived, trashed or destroyed): "ignore" (default:
+	// the event is recorded and settles without writing anything) or
+	// "route" (each route removes the record from its destination, which
+	// must be able to delete; a route may opt out with its own on_delete).
+	OnDelete string            `yaml:"on_delete"`
+	Routes   map[string]*Route `yaml:"routes"`
 	// SLA: deliver_within and hold_within, watched by control.SLAWatcher.
 	SLA FlowSLA `yaml:"sla"`
 }
@@ -271,7 +277,13 @@ type Flow struct {
 type Route struct {
 	Destination string `yaml:"destination"`
 	// When is an expression over the canonical record; empty means always.
+	// It selects the routes of created and updated records only: a delete
+	// event's fields are often gone, so deletes are routed by on_delete.
 	When string `yaml:"when"`
+	// OnDelete overrides the flow's on_delete for this route: "route"
+	// (delete the record in this destination) or "ignore"; empty means
+	// the flow's.
+	OnDelete string `yaml:"on_delete"`
 	// Map builds the destination's payload from the canonical record; when
 	// empty the canonical record is sent as is.
 	Map *normalize.Mapping `yaml:"map"`
@@ -627,4 +639,21 @@ type Credential struct {
 	// RefreshBefore is how long before expiry a token is renewed; default
 	// 5 minutes (or a tenth of the token's life when shorter).
 	RefreshBefore Duration `yaml:"refresh_before"`
+}
+
+// Values of Flow.OnDelete and Route.OnDelete.
+const (
+	// OnDeleteIgnore records a delete event and writes nothing.
+	OnDeleteIgnore = "ignore"
+	// OnDeleteRoute removes the record from the route's destination.
+	OnDeleteRoute = "route"
+)
+
+// RoutesDeletes reports whether route rn of flow f removes deleted records
+// from its destination: the route's on_delete, else the flow's.
+func (f *Flow) RoutesDeletes(rn string) bool {
+	if r := f.Routes[rn]; r != nil && r.OnDelete != "" {
+		return r.OnDelete == OnDeleteRoute
+	}
+	return f.OnDelete == OnDeleteRoute
 }

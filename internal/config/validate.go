@@ -205,6 +205,11 @@ func (c *Config) Validate() error {
 		if len(f.Routes) == 0 {
 			es.Add(p+".routes", "at least one route is required")
 		}
+		switch f.OnDelete {
+		case "", OnDeleteIgnore, OnDeleteRoute:
+		default:
+			es.Add(p+".on_delete", "must be ignore or route, got %q", f.OnDelete)
+		}
 		for _, rn := range sortedKeys(f.Routes) {
 			r := f.Routes[rn]
 			rp := p + ".routes." + rn
@@ -214,6 +219,11 @@ func (c *Config) Validate() error {
 			}
 			if _, ok := c.Destinations[r.Destination]; !ok {
 				es.Add(rp+".destination", "unknown destination %q", r.Destination)
+			}
+			switch r.OnDelete {
+			case "", OnDeleteIgnore, OnDeleteRoute:
+			default:
+				es.Add(rp+".on_delete", "must be ignore or route, got %q", r.OnDelete)
 			}
 			if r.Fallback != "" {
 				if _, ok := c.Destinations[r.Fallback]; !ok {

@@ -41,6 +41,40 @@ type Delivery struct {
 	// destination (timeout after send, lease lost mid-request). Connectors
 	// that can look up by key must do so before writing again.
 	Ambiguous bool
+	// Op is OpUpsert (write the record) or OpDelete (remove it). The
+	// engine hands a delete to Deleter.Delete, never to Deliver or a batch.
+	Op Op
+}
+
+// Op is what a delivery asks of the destination.
+//
+// A delete event is a record its source reports gone: a HubSpot object
+// listed with archived=true, a Notion page moved to the trash, an Airtable
+// record destroyed (webhooks only: polling cannot see it), a row removed
+// from a SQL table. Triggers (polls, platform webhooks) capture it as an
+// event whose operation is "delete" (pipeline.CaptureInput.Operation); the
+// flow's on_delete (and each route's) says whether it is routed or only
+// recorded; a routed delete becomes deliveries with Op == OpDelete, which
+// only destinations implementing Deleter accept (`sluice check` refuses a
+// route that would send deletes anywhere else).
+type Op string
+
+const (
+	// OpUpsert creates or updates the record (the zero value).
+	OpUpsert Op = ""
+	// OpDelete removes the record from the destination.
+	OpDelete Op = "delete"
+)
+
+// Deleter is implemented by connectors whose platform can remove a record:
+// HubSpot archives it, Notion moves the page to the trash, Airtable and SQL
+// delete it. Delete finds the record by d.ExternalID, else by
+// d.RecordKey, and succeeds when it is already gone (so a retry after an
+// ambiguous outcome, or a delete echoed back from the other side of a
+// two-way sync, is harmless). Result.ExternalID names what was removed,
+// empty when nothing was there.
+type Deleter interface {
+	Delete(ctx context.Context, d Delivery) (Result, error)
 }
 
 // Result is what a confirmed write returns.
@@ -79,6 +113,16 @@ type Batcher interface {
 // control layer to check consistency.
 type Looker interface {
 	Lookup(ctx context.Context, recordKey string) (externalID string, fields map[string]any, found bool, err error)
+}
+
+// FieldLooker is implemented by connectors whose platform returns only the
+// fields asked for (HubSpot returns only the properties a request names).
+// LookupFields is Lookup reading at least fields besides the connector's
+// own, so that a comparison with what Sluice wrote (conflict review,
+// consistency checks) compares those fields rather than nothing: a field
+// missing from a read-back is never a difference.
+type FieldLooker interface {
+	LookupFields(ctx context.Context, recordKey string, fields []string) (externalID string, found map[string]any, ok bool, err error)
 }
 
 // Constraints are the platform limits a connector declares. Zero values mean

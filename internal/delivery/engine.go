@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,7 +368,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, w.timeout)
 	results := make([]connector.BatchResult, len(ds))
-	if b, ok := w.d.Conn.(connector.Batcher); ok && len(ds) > 1 {
+	if b, ok := w.d.Conn.(connector.Batcher); ok && len(ds) > 1 && !anyDelete(reqs) {
 		rs, err := b.DeliverBatch(actx, reqs)
 		if err != nil {
 			for i := range results {
@@ -378,7 +379,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 		}
 	} else {
 		for i, r := range reqs {
-			res, err := w.d.Conn.Deliver(actx, r)
+			res, err := w.send(actx, r)
 			results[i] = connector.BatchResult{Result: res, Err: err}
 		}
 	}
@@ -480,12 +481,29 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 	if err := json.Unmarshal(d.Payload, &payload); err != nil {
 		return connector.Delivery{}, fmt.Errorf("payload: %w", err)
 	}
-	r := connector.Delivery{ID: d.ID, EventID: d.EventID, Route: d.Route, RecordKey: d.RecordKey, Payload: payload, Attempt: d.Attempts, Ambiguous: d.Ambiguous}
+	r := connector.Delivery{ID: d.ID, EventID: d.EventID, Route: d.Route, RecordKey: d.RecordKey, Payload: payload, Attempt: d.Attempts,
+		Ambiguous: d.Ambiguous, Op: connector.Op(d.Operation)}
 	ext, err := ex.IdentityGet(ctx, d.Destination, d.RecordKey)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return r, err
 	}
 	r.ExternalID = ext
+	if r.Op == connector.OpDelete {
+		// The connector finds the record (by ID, else by key) and treats
+		// one already gone as deleted; there is nothing to compare.
+		return r, nil
+	}
+	if ext != "" && w.deletes() {
+		// Sluice deleted this record here since: the ID is dead, and the
+		// record is created anew.
+		last, err := ex.DeliveryLatestSucceeded(ctx, d.Destination, d.RecordKey)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return r, err
+		}
+		if err == nil && last != nil && last.Operation == store.OpDelete {
+			r.ExternalID = ""
+		}
+	}
 	if len(d.After) > 0 {
 		sibs, err := ex.DeliveryListByEvent(ctx, d.EventID)
 		if err != nil {
@@ -732,7 +750,25 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 		return err
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.timeout)
-	_, found, ok, err := lk.Lookup(lctx, d.RecordKey)
+	var found map[string]any
+	if fl, isFL := w.d.Conn.(connector.FieldLooker); isFL {
+		// Read back every field this write and the last one set: a
+		// platform that returns only what is asked for would otherwise
+		// return nothing to compare.
+		fields := make([]string, 0, len(next)+len(wrote))
+		for k := range next {
+			fields = append(fields, k)
+		}
+		for k := range wrote {
+			if _, dup := next[k]; !dup {
+				fields = append(fields, k)
+			}
+		}
+		sort.Strings(fields)
+		_, found, ok, err = fl.LookupFields(lctx, d.RecordKey, fields)
+	} else {
+		_, found, ok, err = lk.Lookup(lctx, d.RecordKey)
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("read back before update: %w", err)
@@ -752,4 +788,48 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 	}
 	return &connector.Error{Class: connector.Conflict, Code: codeChanged,
 		Message: "changed in " + w.d.Name + " since Sluice wrote it: " + strings.Join(parts, "; ")}
+}
+
+// send performs one delivery: a delete through the connector's Deleter,
+// anything else through Deliver. `sluice check` refuses routes that send
+// deletes to a destination that cannot delete; one that arrives anyway
+// (a connector changed under a stored delivery) is a permanent error.
+func (w *worker) send(ctx context.Context, r connector.Delivery) (connector.Result, error) {
+	if r.Op != connector.OpDelete {
+		return w.d.Conn.Deliver(ctx, r)
+	}
+	del, ok := w.d.Conn.(connector.Deleter)
+	if !ok {
+		return connector.Result{}, &connector.Error{Class: connector.Permanent, Code: "delete_unsupported",
+			Message: "destination " + w.d.Name + " cannot delete records; set on_delete: ignore on the route"}
+	}
+	return del.Delete(ctx, r)
+}
+
+// anyDelete reports whether a chunk holds a delete, which is never sent in
+// a batch of writes.
+func anyDelete(rs []connector.Delivery) bool {
+	for _, r := range rs {
+		if r.Op == connector.OpDelete {
+			return true
+		}
+	}
+	return false
+}
+
+// deletes is true when some route removes deleted records from this
+// destination: only then can an identity point at a record Sluice deleted.
+func (w *worker) deletes() bool {
+	plan := w.e.Pipeline.Plan()
+	if plan == nil {
+		return true
+	}
+	for _, name := range plan.FlowNames() {
+		for _, r := range plan.Flow(name).Routes {
+			if r.Destination == w.d.Name && r.Deletes {
+				return true
+			}
+		}
+	}
+	return false
 }

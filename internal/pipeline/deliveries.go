@@ -470,7 +470,9 @@ func (g *Gate) deliveryFallback(ctx context.Context, tx store.ExecutorTx, d *sto
 	if err != nil {
 		return err
 	}
-	if cur.FallbackID != "" || cur.Fallback == "" || cur.State != store.DeliveryPending {
+	if cur.FallbackID != "" || cur.Fallback == "" || cur.State != store.DeliveryPending || cur.Operation == store.OpDelete {
+		// A delete has no copy to keep elsewhere: the primary removes
+		// the record once it recovers.
 		return nil
 	}
 	now := g.now()

@@ -112,6 +112,26 @@ type CaptureInput struct {
 	Body        []byte
 	Payload     any
 	IdemKey     string
+	// Operation is store.OpUpsert (the default) or store.OpDelete: the
+	// trigger reports the record deleted at its source (HubSpot archived,
+	// Notion trashed, Airtable destroyed). A delete is not checked against
+	// the schema or required fields (the fields are often gone), only its
+	// record key is needed; the flow's on_delete decides whether its routes
+	// remove the record from their destinations or it is only recorded.
+	Operation string
+	// Ref names the record by its ID in one destination, for a delete
+	// whose payload no longer carries the record key: the gate finds the
+	// key in that destination's identity map (Sluice wrote the record
+	// there, or carried it from there to the other side).
+	Ref *ExternalRef
+
+	refKey string // Ref's record key, found by the gate
+}
+
+// ExternalRef is a record's ID in a destination.
+type ExternalRef struct {
+	Destination string
+	ExternalID  string
 }
 
 // CaptureResult is what the sender is told.
@@ -144,8 +164,12 @@ type plannedDelivery struct {
 
 // assess normalizes nothing: it validates a canonical record and plans its
 // deliveries. Used at capture, release and auto-completion alike, so a
-// record is judged the same way whatever brought it to the gate.
-func (f *Flow) assess(canonical map[string]any) assessment {
+// record is judged the same way whatever brought it to the gate. A delete
+// (op store.OpDelete) is judged by assessDelete.
+func (f *Flow) assess(canonical map[string]any, op string) assessment {
+	if op == store.OpDelete {
+		return f.assessDelete(canonical)
+	}
 	a := assessment{canonical: canonical}
 	required := [][]string{f.Require}
 	var matched []*Route
@@ -213,6 +237,9 @@ func (g *Gate) Capture(ctx context.Context, in CaptureInput) (CaptureResult, err
 		return CaptureResult{}, ErrUnknownSource
 	}
 	now := g.now()
+	if err := g.resolveRef(ctx, &in); err != nil {
+		return CaptureResult{}, fmt.Errorf("capture: %w", err)
+	}
 	c := g.prepare(plan, f, in, now)
 	var res CaptureResult
 	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
@@ -241,9 +268,9 @@ type preparedCapture struct {
 func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) preparedCapture {
 	ev := &store.Event{
 		ID: id.New("evt", now), Source: in.Source, Flow: f.Name, IdemKey: in.IdemKey,
-		ContentType: in.ContentType, Raw: in.Body, ConfigVersion: plan.Version, ReceivedAt: now, UpdatedAt: now,
+		ContentType: in.ContentType, Raw: in.Body, ConfigVersion: plan.Version, Operation: in.Operation, ReceivedAt: now, UpdatedAt: now,
 	}
-	a := f.judge(in.Payload)
+	a := f.judge(in.Payload, in.Operation, in.refKey)
 	ev.State = a.state()
 	ev.RecordKey = a.key
 	if a.canonical != nil {
@@ -285,8 +312,9 @@ func (g *Gate) commitCapture(ctx context.Context, tx store.ExecutorTx, c prepare
 		msg += ", idempotency key present"
 	}
 	// A record that is complete may finish records held for the same
-	// key; release those first so their writes keep arrival order.
-	if ev.RecordKey != "" && a.canonical != nil && len(a.problems) == 0 {
+	// key; release those first so their writes keep arrival order. A
+	// delete supplies no fields.
+	if ev.RecordKey != "" && a.canonical != nil && len(a.problems) == 0 && ev.Operation != store.OpDelete {
 		released, err := g.autoComplete(ctx, tx, c.flow, ev, a.canonical, now)
 		if err != nil {
 			return res, err
@@ -317,6 +345,10 @@ func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 		planned[p.route.Name] = true
 	}
 	if len(a.routes) == 0 {
+		if ev.Operation == store.OpDelete {
+			return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "ignored",
+				Message: prefix + "delete of " + ev.RecordKey + " recorded; no route removes deleted records (on_delete: ignore), nothing written"})
+		}
 		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "delivered", Message: prefix + "no route matched; nothing to deliver"})
 	}
 	var names []string
@@ -334,12 +366,15 @@ func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 		d := &store.Delivery{
 			ID: id.New("dlv", now), EventID: ev.ID, Route: p.route.Name, Destination: p.route.Destination,
 			RecordKey: ev.RecordKey, State: state, After: after, Payload: p.payload, NextAt: now,
-			Fallback: p.route.Fallback, CreatedAt: now, UpdatedAt: now,
+			Fallback: p.route.Fallback, Operation: ev.Operation, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := tx.DeliveryInsert(ctx, d); err != nil {
 			return err
 		}
 		names = append(names, p.route.Name+"->"+p.route.Destination)
+	}
+	if ev.Operation == store.OpDelete {
+		prefix += "delete of " + ev.RecordKey + ", "
 	}
 	return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "delivering", Message: prefix + "routes: " + strings.Join(names, ", ")})
 }
@@ -369,7 +404,7 @@ func (g *Gate) autoComplete(ctx context.Context, tx store.ExecutorTx, f *Flow, e
 		if !filled {
 			continue
 		}
-		a := f.assess(rec)
+		a := f.assess(rec, h.Operation)
 		if st := a.state(); st != store.EventDelivering && st != store.EventDelivered {
 			continue // still incomplete (or now invalid): stays held for a person
 		}
@@ -446,4 +481,23 @@ func lookupPath(m map[string]any, path string) (any, bool) {
 		return nil, false
 	}
 	return cur, true
+}
+
+// resolveRef finds the record key of a delete that names its record by
+// an external ID (in.Ref) in that destination's identity map. A record
+// Sluice never synced there has no key: the delete is then held for a
+// person, as any record without its key is.
+func (g *Gate) resolveRef(ctx context.Context, in *CaptureInput) error {
+	if in.Operation != store.OpDelete || in.Ref == nil || in.Ref.ExternalID == "" {
+		return nil
+	}
+	key, err := g.drv.Executor().IdentityGetByExternalID(ctx, in.Ref.Destination, in.Ref.ExternalID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("find the deleted record %s in %s: %w", in.Ref.ExternalID, in.Ref.Destination, err)
+	}
+	in.refKey = key
+	return nil
 }

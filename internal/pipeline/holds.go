@@ -188,7 +188,7 @@ func (g *Gate) holdsBulkJudge(ctx context.Context, ex store.Executor, eventID st
 			payload.Set(rec, k, v)
 		}
 	}
-	a := f.assess(rec)
+	a := f.assess(rec, ev.Operation)
 	it.Missing = a.missing
 	switch {
 	case len(a.problems) > 0:
@@ -286,7 +286,7 @@ func (g *Gate) EventResubmit(ctx context.Context, eventID string, fields map[str
 				payload.Set(rec, k, v)
 			}
 		}
-		a := f.assess(rec)
+		a := f.assess(rec, ev.Operation)
 		if len(a.problems) > 0 {
 			return &InvalidError{Problems: a.problems}
 		}

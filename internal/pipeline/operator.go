@@ -152,7 +152,7 @@ func (g *Gate) holdPatch(ctx context.Context, eventID string, fields map[string]
 				payload.Set(rec, k, v)
 			}
 		}
-		a := f.assess(rec)
+		a := f.assess(rec, ev.Operation)
 		if len(a.problems) > 0 {
 			// Saying "complete" to a record that release will refuse
 			// (a wrong type, a value the schema rejects) only moves the
@@ -208,7 +208,7 @@ func (g *Gate) HoldRelease(ctx context.Context, eventID, actor string) (*store.E
 		if err := json.Unmarshal(ev.Canonical, &rec); err != nil {
 			return fmt.Errorf("event %s record: %w", eventID, err)
 		}
-		a := f.assess(rec)
+		a := f.assess(rec, ev.Operation)
 		if len(a.problems) > 0 {
 			return &InvalidError{Problems: a.problems}
 		}

@@ -55,6 +55,9 @@ type Route struct {
 	Require     []string
 	After       []string
 	Fallback    string
+	// Deletes is true when the route removes deleted records from its
+	// destination (on_delete: route, the route's or the flow's).
+	Deletes bool
 }
 
 // Compile builds the plan, collecting every problem with its config path.
@@ -102,7 +105,7 @@ func Compile(c *config.Config) (*Plan, error) {
 		for _, rn := range routeOrder(fc.Routes) {
 			rc := fc.Routes[rn]
 			rp := path + ".routes." + rn
-			r := &Route{Name: rn, Destination: rc.Destination, Require: rc.Require, After: rc.After, Fallback: rc.Fallback}
+			r := &Route{Name: rn, Destination: rc.Destination, Require: rc.Require, After: rc.After, Fallback: rc.Fallback, Deletes: fc.RoutesDeletes(rn)}
 			if rc.When != "" {
 				prog, err := expr.Compile(rc.When, append([]expr.Option{expr.AsBool(), expr.AllowUndefinedVariables()}, normalize.ExprOptions()...)...)
 				if err != nil {

@@ -114,8 +114,16 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 		if idem == "" {
 			idem = PollIdemKey(r.RecordID, r.ModifiedAt, body)
 		}
-		preps[i] = g.prepare(plan, f, CaptureInput{Source: b.Source, ContentType: "application/json", Body: body,
-			Payload: payload, IdemKey: idem}, now)
+		in := CaptureInput{Source: b.Source, ContentType: "application/json", Body: body,
+			Payload: payload, IdemKey: idem}
+		if r.Deleted {
+			in.Operation = store.OpDelete
+			in.Ref = &ExternalRef{Destination: b.EchoDestination, ExternalID: r.RecordID}
+			if err := g.resolveRef(ctx, &in); err != nil {
+				return PollResult{}, fmt.Errorf("poll %s: %w", b.Source, err)
+			}
+		}
+		preps[i] = g.prepare(plan, f, in, now)
 	}
 	var res PollResult
 	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
@@ -227,7 +235,7 @@ func (g *Gate) recordSyncPoint(ctx context.Context, tx store.ExecutorTx, d *stor
 // change to any of them by someone else is a real change. It reads inside
 // the capture's transaction, so a write confirmed a moment ago is seen.
 func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r PolledRecord) (string, error) {
-	if b.SameAsWritten == nil || b.EchoDestination == "" || r.Deleted || r.RecordID == "" {
+	if b.SameAsWritten == nil || b.EchoDestination == "" || r.RecordID == "" {
 		return "", nil
 	}
 	key, err := tx.IdentityGetByExternalID(ctx, b.EchoDestination, r.RecordID)
@@ -243,6 +251,20 @@ func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r P
 	}
 	if err != nil {
 		return "", err
+	}
+	switch {
+	case r.Deleted:
+		// A deletion Sluice made comes back as the record deleted; a
+		// record Sluice wrote and someone deleted is a real change.
+		if last.Operation == store.OpDelete {
+			return key, nil
+		}
+		return "", nil
+	case last.Operation == store.OpDelete:
+		// Sluice deleted the record there; a live version read now may
+		// have been read just before the deletion landed. It still holds
+		// what the record held when it was deleted (the delete's payload):
+		// an echo. Restored and changed by someone, it is a real change.
 	}
 	var wrote map[string]any
 	if err := json.Unmarshal(last.Payload, &wrote); err != nil || len(wrote) == 0 {

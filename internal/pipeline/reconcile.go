@@ -162,7 +162,7 @@ func (g *Gate) ReconciliationRetry(ctx context.Context, recID, actor string) (*s
 			}
 			again := &store.Delivery{ID: id.New("dlv", now), EventID: last.EventID, Route: last.Route, Destination: last.Destination,
 				RecordKey: last.RecordKey, State: store.DeliveryPending, Payload: last.Payload, NextAt: now, Fallback: last.Fallback,
-				CreatedAt: now, UpdatedAt: now}
+				Operation: last.Operation, CreatedAt: now, UpdatedAt: now}
 			if err := tx.DeliveryInsert(ctx, again); err != nil {
 				return err
 			}

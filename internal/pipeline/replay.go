@@ -305,24 +305,6 @@ func (r *replayer) replayOne(ctx context.Context, ex store.Executor, tx store.Ex
 	return r.replayNormalize(ctx, ex, tx, ev, f, ds, it, p)
 }
 
-// judge runs a payload through the flow as Capture does.
-func judge(f *Flow, payload any) assessment {
-	obj, ok := payload.(map[string]any)
-	if !ok {
-		return assessment{problems: []Problem{{Field: "", Message: fmt.Sprintf("payload must be a JSON object, got %s", jsonType(payload))}}}
-	}
-	canonical, probs := f.Mapper.Apply(obj)
-	if len(probs) == 0 {
-		return f.assess(canonical)
-	}
-	a := assessment{canonical: canonical}
-	for _, pr := range probs {
-		a.problems = append(a.problems, Problem{Field: pr.Field, Message: pr.Message})
-	}
-	a.problems = f.maskProblems(canonical, obj, a.problems)
-	return a
-}
-
 func (r *replayer) replayNormalize(ctx context.Context, ex store.Executor, tx store.ExecutorTx, ev *store.Event, f *Flow, ds []*store.Delivery, it ReplayItem, p ReplayParams) (ReplayItem, error) {
 	g := r.g
 	var a assessment
@@ -330,7 +312,7 @@ func (r *replayer) replayNormalize(ctx context.Context, ex store.Executor, tx st
 	if err != nil {
 		a.problems = []Problem{{Field: "", Message: "stored payload does not parse: " + err.Error()}}
 	} else {
-		a = judge(f, payload)
+		a = f.judge(payload, ev.Operation, ev.RecordKey)
 	}
 	it.Problems, it.Missing = a.problems, a.missing
 	var canon json.RawMessage
@@ -446,7 +428,7 @@ func (r *replayer) replayDeliver(ctx context.Context, ex store.Executor, tx stor
 		it.Outcome, it.Reason = "skipped", "no stored record to send"
 		return it, nil
 	}
-	a := f.assess(rec)
+	a := f.assess(rec, ev.Operation)
 	if len(a.problems) > 0 || len(a.missing) > 0 {
 		it.Problems, it.Missing = a.problems, a.missing
 		detail := problemsText(a.problems)
@@ -631,7 +613,7 @@ func (g *Gate) applyRedelivery(ctx context.Context, tx store.ExecutorTx, ev *sto
 		d := &store.Delivery{
 			ID: id.New("dlv", now), EventID: ev.ID, Route: pd.route.Name, Destination: pd.route.Destination,
 			RecordKey: ev.RecordKey, State: state, After: rd.after, Payload: pd.payload, NextAt: now,
-			Fallback: pd.route.Fallback, CreatedAt: now, UpdatedAt: now,
+			Fallback: pd.route.Fallback, Operation: ev.Operation, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := tx.DeliveryInsert(ctx, d); err != nil {
 			return err

@@ -58,7 +58,7 @@ func (r *replayer) replayRerender(ctx context.Context, ex store.Executor, tx sto
 		it.Outcome, it.Reason = "skipped", "no stored record to render"
 		return it, nil
 	}
-	a := f.assess(rec)
+	a := f.assess(rec, ev.Operation)
 	if len(a.problems) > 0 || len(a.missing) > 0 {
 		it.Problems, it.Missing = a.problems, a.missing
 		detail := problemsText(a.problems)

@@ -165,10 +165,13 @@ func applyWhenReady(t *testing.T, srv *server.Server, c *config.Config) *server.
 func TestCheckOptionPaths(t *testing.T) {
 	t.Parallel()
 	const yaml = `
-sources: {s: {allow_unsigned: true}}
+sources:
+  s: {allow_unsigned: true}
+  p: {poll: {destination: crm2, options: {propertees: [firstname]}}}
 entities: {e: {key: k}}
 flows: {f: {source: s, entity: e, normalize: {fields: {k: {from: k}}}, routes: {r: {destination: crm}, r2: {destination: hook}, r3: {destination: db}}}}
 destinations:
+  crm2: {type: hubspot, options: {token: pat-na1-secret-0123456789, object: contacts}}
   crm: {type: hubspot, options: {token: pat-na1-secret-0123456789, object: tickets, rate_per_10s: fast, tokn: x}}
   hook: {type: http, options: {url: "https://example.com/in", timeout: soon, bearer_token: 12345678}}
   db: {type: sql, options: {driver: sqlite, table: t, key_column: k}}
@@ -193,6 +196,7 @@ destinations:
 		"destinations.hook.options.timeout":      `"soon" is not a duration such as "10s" or "1m30s"`,
 		"destinations.hook.options.bearer_token": "want a string, got a number (the value)",
 		"destinations.db.options.dsn":            "required (The connection string)",
+		"sources.p.poll.options.propertees":      "unknown option",
 	}
 	for path, msg := range want {
 		if got[path] != msg {

@@ -31,12 +31,45 @@ func openFeeds(c *config.Config, conns map[string]connector.Connector) (map[stri
 		}
 		f, err := fo.OpenFeed(src.Poll.Options)
 		if err != nil {
-			es.Add(p, "%v", err)
+			addOptionError(&es, p, err) // sources.<name>.poll.options.<opt>
 			continue
 		}
 		feeds[name] = f
 	}
 	return feeds, es
+}
+
+// checkDeletes refuses a route that would send delete events to a
+// destination whose connector cannot delete (connector.Deleter), naming
+// the route's on_delete (or the flow's) as the setting to change.
+func checkDeletes(c *config.Config, conns map[string]connector.Connector) config.Errors {
+	var es config.Errors
+	for _, fn := range sortedNames(c.Flows) {
+		f := c.Flows[fn]
+		if f == nil {
+			continue
+		}
+		for _, rn := range sortedNames(f.Routes) {
+			r := f.Routes[rn]
+			if r == nil || !f.RoutesDeletes(rn) {
+				continue
+			}
+			conn, ok := conns[r.Destination]
+			if !ok {
+				continue // an unknown or unbuildable destination is reported already
+			}
+			if _, ok := conn.(connector.Deleter); ok {
+				continue
+			}
+			p := "flows." + fn + ".routes." + rn + ".on_delete"
+			if r.OnDelete == "" {
+				p = "flows." + fn + ".on_delete"
+			}
+			es.Add(p, "route %s sends deletes to destination %q (type %s), which cannot delete records; set on_delete: ignore on the route",
+				rn, r.Destination, c.Destinations[r.Destination].Type)
+		}
+	}
+	return es
 }
 
 // buildPollers makes one trigger.Poller per poll source.

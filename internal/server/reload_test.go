@@ -163,6 +163,14 @@ func startReloadWith(t *testing.T, extra string, hold chan struct{}) *reloadHarn
 		<-h.done
 		srv.Close()
 	})
+	// Reloads are refused ("unavailable") until Run has marked the server
+	// ready; tests that reload at once failed now and then without this.
+	for deadline := time.Now().Add(20 * time.Second); readyz(t, h.url) != http.StatusOK; {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not become ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return h
 }
 

@@ -223,7 +223,11 @@ func buildConns(c *config.Config, prev *generation, params func(string, config.D
 // addConnError adds a connector's refusal of its options at the field path
 // of each option at fault.
 func addConnError(es *config.Errors, name string, err error) {
-	base := "destinations." + name
+	addOptionError(es, "destinations."+name, err)
+}
+
+// addOptionError adds err at base, or below it at the option it names.
+func addOptionError(es *config.Errors, base string, err error) {
 	var oe *connector.OptionsError
 	if errors.As(err, &oe) {
 		for _, p := range oe.Problems {
@@ -279,6 +283,7 @@ func checkWith(c *config.Config, conns map[string]connector.Connector, built con
 	}
 	_, feedErrs := openFeeds(c, conns)
 	es = append(es, feedErrs...)
+	es = append(es, checkDeletes(c, conns)...)
 	for i := range c.Alerts.Channels {
 		ch := &c.Alerts.Channels[i]
 		host := ch.Host

@@ -101,6 +101,13 @@ type twoWay struct {
 
 func startTwoWay(t *testing.T) *twoWay {
 	t.Helper()
+	return startTwoWayWith(t, twoWayConfig)
+}
+
+// startTwoWayWith starts the two-way harness on conf, a variant of
+// twoWayConfig with the same placeholders.
+func startTwoWayWith(t *testing.T, conf string) *twoWay {
+	t.Helper()
 	hs, err := hubspotsim.New(hubspotsim.Options{Tokens: []string{twoWayHubSpotToken}, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +117,7 @@ func startTwoWay(t *testing.T) *twoWay {
 		t.Fatal(err)
 	}
 	tw := &twoWay{t: t, hs: hs, hsURL: simtest.Start(t, hs).URL, at: at, atURL: simtest.Start(t, at).URL}
-	raw := fmt.Sprintf(twoWayConfig, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
+	raw := fmt.Sprintf(conf, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
 		tw.atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
 	c, err := config.Parse([]byte(raw), os.LookupEnv)
 	if err != nil {
@@ -196,6 +203,17 @@ func (tw *twoWay) waitIdle() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	tw.t.Fatal("deliveries did not finish")
+}
+
+// dump logs every event and its timeline, to explain a failed count.
+func (tw *twoWay) dump() {
+	tw.t.Helper()
+	res := tw.call("GET", tw.adminTo+"/v1/events?limit=1000", "ops-token-0123456789", nil)
+	for _, e := range res["events"].([]any) {
+		ev := e.(map[string]any)
+		det := tw.call("GET", tw.adminTo+"/v1/events/"+ev["id"].(string), "ops-token-0123456789", nil)
+		tw.t.Logf("%v %v %v %v", ev["source"], ev["state"], ev["record_key"], det["timeline"])
+	}
 }
 
 // events counts every event Sluice captured.
@@ -311,7 +329,19 @@ func TestExampleTwoWayConfigChecks(t *testing.T) {
 // between polls: neither side is overwritten; each direction opens a
 // conflict review showing both versions.
 func TestTwoWayConflictWhenBothSidesChanged(t *testing.T) {
-	tw := startTwoWay(t)
+	t.Run("lookup_properties set", func(t *testing.T) { testTwoWayConflict(t, twoWayConfig) })
+	// HubSpot returns only the properties a read asks for; the conflict
+	// check asks for those Sluice writes, so it needs no lookup_properties
+	// (without that it compared against nothing and overwrote).
+	noLookup := strings.Replace(twoWayConfig, ", lookup_properties: [firstname]", "", 1)
+	if noLookup == twoWayConfig {
+		t.Fatal("the config variant did not drop lookup_properties")
+	}
+	t.Run("without lookup_properties", func(t *testing.T) { testTwoWayConflict(t, noLookup) })
+}
+
+func testTwoWayConflict(t *testing.T, conf string) {
+	tw := startTwoWayWith(t, conf)
 	hsBase := tw.hsURL + "/crm/v3/objects/contacts"
 	atBase := tw.atURL + "/v0/" + airtablesim.DefaultBaseID + "/Contacts"
 	created := tw.call("POST", hsBase, twoWayHubSpotToken, map[string]any{"properties": map[string]any{"email": "both@x.co", "firstname": "Both"}})

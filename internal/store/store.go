@@ -137,9 +137,23 @@ type Event struct {
 	// event (config.Version); empty for events captured before versions
 	// were recorded.
 	ConfigVersion string
-	ReceivedAt    time.Time
-	UpdatedAt     time.Time
+	// Operation is what the event asks of its destinations: OpUpsert (the
+	// record was created or changed) or OpDelete (it was deleted at its
+	// source).
+	Operation  string
+	ReceivedAt time.Time
+	UpdatedAt  time.Time
 }
+
+// Operations an event (and each of its deliveries) carries. An upsert is
+// the zero value, so every event stored before operations existed is one.
+const (
+	// OpUpsert creates or updates the record in the destination.
+	OpUpsert = ""
+	// OpDelete removes it there (HubSpot archive, Notion trash, Airtable
+	// or SQL delete).
+	OpDelete = "delete"
+)
 
 // Delivery is one route's write of one event to one destination.
 type Delivery struct {
@@ -166,8 +180,10 @@ type Delivery struct {
 	Fallback    string
 	FallbackID  string
 	FallbackFor string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Operation is the event's (OpUpsert or OpDelete).
+	Operation string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Escalation is an item in the inbox of things automation could not settle.

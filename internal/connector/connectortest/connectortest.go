@@ -134,6 +134,37 @@ func Exercise(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("delete by ID and by key; a record already gone is deleted", func(t *testing.T) {
+		c, _ := h.New(t)
+		del, ok := c.(connector.Deleter)
+		if !ok {
+			t.Skip("connector cannot delete (routes refuse on_delete: route at check time)")
+		}
+		lk := c.(connector.Looker)
+		for i, byID := range []bool{true, false} {
+			k := key(t, 40+i)
+			res, err := c.Deliver(ctx(t), delivery(k, h.Payload(k, 1), 1))
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			d := delivery(k, h.Payload(k, 1), 1)
+			d.ID, d.Op = "dlv-delete-"+k, connector.OpDelete
+			if byID {
+				d.ExternalID = res.ExternalID
+			}
+			if _, err := del.Delete(ctx(t), d); err != nil {
+				t.Fatalf("delete (by id %v): %v", byID, err)
+			}
+			if _, _, found, err := lk.Lookup(ctx(t), k); err != nil || found {
+				t.Fatalf("lookup after delete (by id %v): found=%v err=%v", byID, found, err)
+			}
+			// Again: a retry after an ambiguous outcome, or an echo.
+			if _, err := del.Delete(ctx(t), d); err != nil {
+				t.Fatalf("second delete (by id %v): %v", byID, err)
+			}
+		}
+	})
+
 	t.Run("update without identity map does not duplicate", func(t *testing.T) {
 		c, s := h.New(t)
 		k := key(t, 2)

@@ -554,15 +554,30 @@ type searchAnswer struct {
 // HubSpot's search is eventually consistent, so a record written moments
 // ago may not be found yet; writes stay safe because they upsert by key.
 func (c *Conn) Lookup(ctx context.Context, recordKey string) (string, map[string]any, bool, error) {
+	return c.LookupFields(ctx, recordKey, nil)
+}
+
+var _ connector.FieldLooker = (*Conn)(nil)
+
+// LookupFields is connector.FieldLooker: Lookup that also reads the
+// properties named in fields. HubSpot returns only the properties a search
+// asks for, so the conflict check asks for every property Sluice writes.
+func (c *Conn) LookupFields(ctx context.Context, recordKey string, fields []string) (string, map[string]any, bool, error) {
 	if recordKey == "" {
 		return "", nil, false, nil
+	}
+	props := c.readProps
+	for _, f := range fields {
+		if f != "" && !slices.Contains(props, f) {
+			props = append(slices.Clip(props), f)
+		}
 	}
 	path := c.objectPath() + "/search"
 	body := map[string]any{
 		"filterGroups": []any{map[string]any{"filters": []any{
 			map[string]any{"propertyName": c.idProperty, "operator": "EQ", "value": recordKey},
 		}}},
-		"properties": c.readProps,
+		"properties": props,
 		"limit":      10,
 	}
 	resp, err := c.call(ctx, http.MethodPost, path, body, c.searches, c.writes)

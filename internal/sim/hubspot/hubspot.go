@@ -138,6 +138,10 @@ type Options struct {
 	// SearchLag delays the visibility of writes to search; 0 means search
 	// sees every write at once.
 	SearchLag time.Duration
+	// SearchLagJitter adds up to this much more lag, different per write
+	// (repeatably), so writes can become visible to search out of their
+	// modification order, as with the real index.
+	SearchLagJitter time.Duration
 	// TimeZone is where the daily limit resets at midnight; nil means UTC.
 	TimeZone *time.Location
 	// ObjectTypes replace DefaultObjectTypes.
@@ -164,6 +168,8 @@ type Server struct {
 	interval   time.Duration
 	dailyLimit int
 	searchLag  time.Duration
+	lagJitter  time.Duration
+	writes     int64 // writes so far, which vary the jitter; s.mu held
 	zone       *time.Location
 	types      map[string]*ObjectType
 
@@ -194,6 +200,7 @@ func New(o Options) (*Server, error) {
 		interval:   o.RateInterval,
 		dailyLimit: o.DailyLimit,
 		searchLag:  o.SearchLag,
+		lagJitter:  o.SearchLagJitter,
 		zone:       o.TimeZone,
 		types:      map[string]*ObjectType{},
 		Hooks:      sim.NewHooks(signature.HubSpot, base.Now),

@@ -17,6 +17,8 @@ type record struct {
 	created  time.Time
 	updated  time.Time
 	archived bool
+	// archivedAt is when it was archived (zero while live).
+	archivedAt time.Time
 	// indexed is what search sees until visibleAt (the SearchLag knob); nil
 	// means search does not see the record yet.
 	indexed   map[string]string
@@ -173,6 +175,10 @@ func (s *Server) apply(t *ObjectType, st *store, rec *record, cs []change, now t
 	}
 	rec.updated = now
 	rec.visibleAt = now.Add(s.searchLag)
+	if s.lagJitter > 0 {
+		s.writes++
+		rec.visibleAt = rec.visibleAt.Add(time.Duration((s.writes*7919)%1000) * s.lagJitter / 1000)
+	}
 	if old, cur := oldKey, s.dedupeKey(t, rec); old != cur {
 		s.KeyRemoved(old)
 		s.KeyAdded(cur)
@@ -198,6 +204,7 @@ func (s *Server) archive(t *ObjectType, rec *record) {
 	}
 	rec.archived = true
 	rec.updated = s.Now()
+	rec.archivedAt = rec.updated
 	s.emitDeletion(t, rec)
 }
 
@@ -253,6 +260,7 @@ type objectJSON struct {
 	CreatedAt          string             `json:"createdAt"`
 	UpdatedAt          string             `json:"updatedAt"`
 	Archived           bool               `json:"archived"`
+	ArchivedAt         string             `json:"archivedAt,omitempty"`
 	New                *bool              `json:"new,omitempty"`
 	ObjectWriteTraceID string             `json:"objectWriteTraceId,omitempty"`
 }
@@ -264,6 +272,9 @@ func (s *Server) toJSON(t *ObjectType, rec *record, props map[string]string, wan
 	out := objectJSON{
 		ID: rec.id, CreatedAt: formatTime(rec.created), UpdatedAt: formatTime(rec.updated),
 		Archived: rec.archived, Properties: map[string]*string{},
+	}
+	if rec.archived {
+		out.ArchivedAt = formatTime(rec.archivedAt)
 	}
 	str := func(v string) *string { return &v }
 	if want == nil {

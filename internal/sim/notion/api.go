@@ -336,8 +336,8 @@ func (s *Server) pageJSON(p *page, sources bool) map[string]any {
 	return map[string]any{
 		"object":           "page",
 		"id":               p.id,
-		"created_time":     formatTime(p.created),
-		"last_edited_time": formatTime(p.edited),
+		"created_time":     formatTime(p.created.Truncate(time.Minute)),
+		"last_edited_time": formatTime(p.edited.Truncate(time.Minute)),
 		"created_by":       user,
 		"last_edited_by":   user,
 		"cover":            nil,
@@ -461,7 +461,8 @@ func (s *Server) schemaJSON(d *db) map[string]any {
 
 type queryBody struct {
 	Filter      json.RawMessage `json:"filter"`
-	Sorts       []any           `json:"sorts"`
+	Sorts       []querySort     `json:"sorts"`
+	InTrash     *bool           `json:"in_trash"`
 	StartCursor *string         `json:"start_cursor"`
 	PageSize    *int            `json:"page_size"`
 }
@@ -526,13 +527,19 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, bySource bool) {
 		}
 		match = m
 	}
+	trashed := body.InTrash != nil && *body.InTrash
 	var hits []*page
 	for _, p := range s.pages {
-		if p.db == d && !p.archived && match(p) {
+		if p.db == d && p.archived == trashed && match(p) {
 			hits = append(hits, p)
 		}
 	}
-	sort.Slice(hits, func(i, j int) bool { return hits[i].seq < hits[j].seq })
+	less, aerr := sortPages(body.Sorts)
+	if aerr != nil {
+		s.writeErrorLocked(w, aerr)
+		return
+	}
+	sort.Slice(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
 	start := 0
 	if body.StartCursor != nil {
 		start = -1
@@ -617,6 +624,9 @@ func (s *Server) compileFilter(d *db, path string, raw json.RawMessage, depth in
 			}
 			return and
 		}, nil
+	}
+	if ts, ok := obj["timestamp"]; ok {
+		return timestampFilter(path, ts, obj)
 	}
 	var name string
 	if err := json.Unmarshal(obj["property"], &name); err != nil || name == "" {
@@ -877,4 +887,96 @@ func (s *Server) SelectOptions(databaseID, property string) []string {
 		names[i] = o.Name
 	}
 	return names
+}
+
+// querySort is one entry of a query's sorts: by a timestamp
+// (created_time, last_edited_time) or by a property (accepted, and
+// ignored: results then keep creation order).
+type querySort struct {
+	Timestamp string `json:"timestamp"`
+	Property  string `json:"property"`
+	Direction string `json:"direction"`
+}
+
+// sortPages orders query results: by the first timestamp sort (on the
+// minute-rounded time Notion shows, ties in creation order), else in
+// creation order.
+func sortPages(sorts []querySort) (func(a, b *page) bool, *apiError) {
+	bySeq := func(a, b *page) bool { return a.seq < b.seq }
+	for i, so := range sorts {
+		if so.Direction != "" && so.Direction != "ascending" && so.Direction != "descending" {
+			return nil, validation("body failed validation: body.sorts[%d].direction should be `\"ascending\"` or `\"descending\"`, instead was `%q`.", i, so.Direction)
+		}
+		if so.Timestamp == "" {
+			continue
+		}
+		if so.Timestamp != "created_time" && so.Timestamp != "last_edited_time" {
+			return nil, validation("body failed validation: body.sorts[%d].timestamp should be `\"created_time\"` or `\"last_edited_time\"`, instead was `%q`.", i, so.Timestamp)
+		}
+		stamp := func(p *page) time.Time { return p.edited.Truncate(time.Minute) }
+		if so.Timestamp == "created_time" {
+			stamp = func(p *page) time.Time { return p.created.Truncate(time.Minute) }
+		}
+		desc := so.Direction == "descending"
+		return func(a, b *page) bool {
+			ta, tb := stamp(a), stamp(b)
+			if !ta.Equal(tb) {
+				return ta.Before(tb) != desc
+			}
+			return a.seq < b.seq
+		}, nil
+	}
+	return bySeq, nil
+}
+
+// timestampFilter compiles {"timestamp": "last_edited_time",
+// "last_edited_time": {"on_or_after": "..."}} (or created_time). Notion
+// keeps these times to the minute, so they are compared rounded down to
+// the minute, as the API shows them.
+func timestampFilter(path string, ts json.RawMessage, obj map[string]json.RawMessage) (func(*page) bool, *apiError) {
+	var name string
+	if err := json.Unmarshal(ts, &name); err != nil || (name != "last_edited_time" && name != "created_time") {
+		return nil, validation("body failed validation: %s.timestamp should be `\"created_time\"` or `\"last_edited_time\"`, instead was `%s`.", path, show(ts))
+	}
+	var cond map[string]json.RawMessage
+	if err := json.Unmarshal(obj[name], &cond); err != nil || len(cond) != 1 {
+		return nil, bodyFailed(path+"."+name, "an object with one condition", show(obj[name]))
+	}
+	var op string
+	var arg json.RawMessage
+	for k, v := range cond {
+		op, arg = k, v
+	}
+	at := path + "." + name + "." + op
+	if !contains([]string{"equals", "before", "after", "on_or_before", "on_or_after"}, op) {
+		return nil, validation("body failed validation: %s is not a timestamp filter condition.", at)
+	}
+	var str string
+	if err := json.Unmarshal(arg, &str); err != nil {
+		return nil, bodyFailed(at, "a date string", show(arg))
+	}
+	dv, aerr := parseDate(at, json.RawMessage(`{"start":`+strconv.Quote(str)+`}`))
+	if aerr != nil {
+		return nil, aerr
+	}
+	want := dv.startTime()
+	return func(p *page) bool {
+		t := p.edited
+		if name == "created_time" {
+			t = p.created
+		}
+		t = t.Truncate(time.Minute)
+		switch op {
+		case "equals":
+			return t.Equal(want)
+		case "before":
+			return t.Before(want)
+		case "after":
+			return t.After(want)
+		case "on_or_before":
+			return !t.After(want)
+		default:
+			return !t.Before(want)
+		}
+	}, nil
 }

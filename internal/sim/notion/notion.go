@@ -73,8 +73,15 @@
 //   - Text filters (rich_text, title, email, phone_number, url) compare
 //     exactly (case-sensitive) for equals; contains and starts_with/ends_with
 //     are case-insensitive. Compound filters nest two levels at most.
-//     Results come in creation order; "sorts" is accepted and ignored;
-//     next_cursor is the ID of the next page.
+//     Results come in creation order unless "sorts" holds a timestamp sort
+//     (created_time or last_edited_time, ties in creation order); property
+//     sorts are accepted and ignored; next_cursor is the ID of the next
+//     page. A timestamp filter ({"timestamp":"last_edited_time",
+//     "last_edited_time":{"on_or_after":…}}) compares the minute-rounded
+//     time; "in_trash": true lists only pages in the trash.
+//   - created_time and last_edited_time are kept to the minute (seconds
+//     and milliseconds zero), as Notion shows them: several edits within a
+//     minute share one last_edited_time.
 //   - Query is immediately consistent with writes.
 //   - A page in the trash cannot be edited (400 validation_error "Can't edit
 //     block that is archived. You must unarchive the block before

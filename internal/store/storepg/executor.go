@@ -101,8 +101,8 @@ func (p *params) add(v any) string {
 // (see docs/adr/0031-hot-path-plans.md).
 const (
 	qEventInsert = `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
-		canonical, problems, missing, hold_until, received_at, updated_at, config_version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		canonical, problems, missing, hold_until, received_at, updated_at, config_version, operation)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
 	qEventByIdem       = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
 	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
@@ -112,8 +112,8 @@ const (
 		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`
 	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
 		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
-		fallback, fallback_id, fallback_for)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		fallback, fallback_id, fallback_for, operation)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 		RETURNING seq`
 	qDeliveryByID      = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = $1`
 	qDeliveriesByEvent = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = $1 ORDER BY seq`
@@ -139,19 +139,19 @@ const (
 // ---- events
 
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
-	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at, config_version`
+	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at, config_version, operation`
 
 // eventSummaryCols reads what lists and audit checks need, never the raw
 // body or the record, which may be a megabyte each; see store.Executor.EventList.
 const eventSummaryCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, ''::bytea,
-	'', COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at, config_version`
+	'', COALESCE(problems, ''), COALESCE(missing, ''), hold_until, received_at, updated_at, config_version, operation`
 
 func scanEvent(row pgx.Row) (*store.Event, error) {
 	var e store.Event
 	var canonical, problems, missing string
 	var holdUntil pgtype.Timestamptz
 	if err := row.Scan(&e.ID, &e.Source, &e.Flow, &e.IdemKey, &e.RecordKey, &e.State, &e.ContentType, &e.Raw,
-		&canonical, &problems, &missing, &holdUntil, &e.ReceivedAt, &e.UpdatedAt, &e.ConfigVersion); err != nil {
+		&canonical, &problems, &missing, &holdUntil, &e.ReceivedAt, &e.UpdatedAt, &e.ConfigVersion, &e.Operation); err != nil {
 		return nil, err
 	}
 	if canonical != "" {
@@ -191,7 +191,7 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	}
 	tag, err := x.q.Exec(ctx, qEventInsert,
 		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
-		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion)
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion, e.Operation)
 	if err != nil {
 		return "", false, fail("event insert", err)
 	}
@@ -345,7 +345,7 @@ func (x *executor) EventCountByState(ctx context.Context) (map[string]int64, err
 
 const deliveryCols = `seq, id, event_id, route, destination, record_key, state, after_routes, payload, attempts,
 	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
-	fallback, fallback_id, fallback_for`
+	fallback, fallback_id, fallback_for, operation`
 
 func scanDelivery(row pgx.Row) (*store.Delivery, error) {
 	var d store.Delivery
@@ -353,7 +353,7 @@ func scanDelivery(row pgx.Row) (*store.Delivery, error) {
 	var leaseUntil pgtype.Timestamptz
 	if err := row.Scan(&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &d.After, &payload,
 		&d.Attempts, &d.NextAt, &d.LeaseOwner, &leaseUntil, &d.Ambiguous, &d.ExternalID, &d.LastStatus, &d.LastError,
-		&d.CreatedAt, &d.UpdatedAt, &d.Fallback, &d.FallbackID, &d.FallbackFor); err != nil {
+		&d.CreatedAt, &d.UpdatedAt, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation); err != nil {
 		return nil, err
 	}
 	if d.After == nil {
@@ -390,7 +390,7 @@ func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error 
 	err := x.q.QueryRow(ctx, qDeliveryInsert,
 		d.ID, d.EventID, d.Route, d.Destination, d.RecordKey, d.State, after, string(d.Payload), d.Attempts,
 		ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil), d.Ambiguous, d.ExternalID, d.LastStatus, d.LastError,
-		ts(d.CreatedAt), ts(d.UpdatedAt), d.Fallback, d.FallbackID, d.FallbackFor).Scan(&d.Seq)
+		ts(d.CreatedAt), ts(d.UpdatedAt), d.Fallback, d.FallbackID, d.FallbackFor, d.Operation).Scan(&d.Seq)
 	if err != nil {
 		return fail("delivery insert", err)
 	}

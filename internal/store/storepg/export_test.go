@@ -18,8 +18,8 @@ func HotPlans() []HotPlan {
 	return []HotPlan{
 		{"capture: idempotency lookup", qEventByIdem, []any{"src", "k1"}, []string{"events_idem"}},
 		{"capture: held by key", qHeldByKey, []any{"flow", "key1"}, []string{"events_held_key"}},
-		{"capture: event insert", qEventInsert, []any{"evt_x", "src", "flow", "kx", "key1", "delivering", "application/json", []byte{}, nil, nil, nil, nil, now, now, ""}, nil},
-		{"capture: delivery insert", qDeliveryInsert, []any{"dlv_x", "evt_x", "r", "sink", "key1", "pending", []string{}, "{}", 0, now, "", nil, false, "", 0, "", now, now, "", "", ""}, nil},
+		{"capture: event insert", qEventInsert, []any{"evt_x", "src", "flow", "kx", "key1", "delivering", "application/json", []byte{}, nil, nil, nil, nil, now, now, "", ""}, nil},
+		{"capture: delivery insert", qDeliveryInsert, []any{"dlv_x", "evt_x", "r", "sink", "key1", "pending", []string{}, "{}", 0, now, "", nil, false, "", 0, "", now, now, "", "", "", ""}, nil},
 		{"audit insert", qAuditInsertMany, []any{[]int64{1}, []time.Time{now}, []string{""}, []string{""}, []string{""}, []int32{0}, []string{"a"}, []string{"captured"}, []string{""}, []int32{0}, []string{""}, []int64{0}, []string{""}, []string{""}}, nil},
 		{"audit head", qAuditHead, nil, []string{"audit_log_pkey"}},
 		{"claim: lock keys", qClaimLock, []any{"sink", now, 128, int32(1), 32}, []string{"deliveries_ready", "deliveries_active_key"}},

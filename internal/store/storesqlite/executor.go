@@ -129,14 +129,14 @@ func notFound(err error, what string) error {
 // Hot queries, prepared once at Open.
 const (
 	qEventInsert = `INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw,
-		canonical, problems, missing, hold_until, received_at, updated_at, config_version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		canonical, problems, missing, hold_until, received_at, updated_at, config_version, operation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
 	qEventByIdem    = `SELECT id FROM events WHERE source = ? AND idem_key = ?`
 	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
 		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
-		fallback, fallback_id, fallback_for)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		fallback, fallback_id, fallback_for, operation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qAuditInsertHead = `INSERT INTO audit_log (seq, at, event_id, delivery_id, route, attempt, actor, action, outcome,
 		status, message, latency_ms, prev_hash, hash) VALUES `
 	qAuditInsert = qAuditInsertHead + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -197,12 +197,12 @@ const (
 // ---- events
 
 const eventCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, raw,
-	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at, config_version`
+	COALESCE(canonical, ''), COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at, config_version, operation`
 
 // eventSummaryCols reads what lists and audit checks need, never the raw
 // body or the record, which may be a megabyte each; see store.Executor.EventList.
 const eventSummaryCols = `id, source, flow, COALESCE(idem_key, ''), record_key, state, content_type, X'',
-	'', COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at, config_version`
+	'', COALESCE(problems, ''), COALESCE(missing, ''), COALESCE(hold_until, 0), received_at, updated_at, config_version, operation`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -211,7 +211,7 @@ func scanEvent(s scanner) (*store.Event, error) {
 	var canonical, problems, missing string
 	var holdUntil, received, updated int64
 	if err := s.Scan(&e.ID, &e.Source, &e.Flow, &e.IdemKey, &e.RecordKey, &e.State, &e.ContentType, &e.Raw,
-		&canonical, &problems, &missing, &holdUntil, &received, &updated, &e.ConfigVersion); err != nil {
+		&canonical, &problems, &missing, &holdUntil, &received, &updated, &e.ConfigVersion, &e.Operation); err != nil {
 		return nil, err
 	}
 	if canonical != "" {
@@ -234,7 +234,7 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	}
 	res, err := x.execHot(ctx, qEventInsert,
 		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, e.Raw,
-		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), holdUntil, ms(e.ReceivedAt), ms(e.UpdatedAt), e.ConfigVersion)
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), holdUntil, ms(e.ReceivedAt), ms(e.UpdatedAt), e.ConfigVersion, e.Operation)
 	if err != nil {
 		return "", false, fmt.Errorf("event insert: %w", err)
 	}
@@ -465,7 +465,7 @@ func (x *executor) EventCountByState(ctx context.Context) (map[string]int64, err
 
 const deliveryCols = `seq, id, event_id, route, destination, record_key, state, after_routes, payload, attempts,
 	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
-	fallback, fallback_id, fallback_for`
+	fallback, fallback_id, fallback_for, operation`
 
 func scanDelivery(s scanner) (*store.Delivery, error) {
 	var d store.Delivery
@@ -474,7 +474,7 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 	var ambiguous int
 	if err := s.Scan(&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &after, &payload,
 		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &ambiguous, &d.ExternalID, &d.LastStatus, &d.LastError,
-		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor); err != nil {
+		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(after), &d.After); err != nil {
@@ -522,7 +522,7 @@ func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error 
 	res, err := x.execHot(ctx, qDeliveryInsert,
 		d.ID, d.EventID, d.Route, d.Destination, d.RecordKey, d.State, string(afterJSON), string(d.Payload), d.Attempts,
 		ms(d.NextAt), d.LeaseOwner, ms(d.LeaseUntil), boolInt(d.Ambiguous), d.ExternalID, d.LastStatus, d.LastError,
-		ms(d.CreatedAt), ms(d.UpdatedAt), d.Fallback, d.FallbackID, d.FallbackFor)
+		ms(d.CreatedAt), ms(d.UpdatedAt), d.Fallback, d.FallbackID, d.FallbackFor, d.Operation)
 	if err != nil {
 		return fmt.Errorf("delivery insert: %w", err)
 	}

@@ -29,8 +29,8 @@ func hotPlans() []hotPlan {
 	return []hotPlan{
 		{name: "capture: idempotency lookup", query: qEventByIdem, args: []any{"src", "k1"}, want: []string{"events_idem"}},
 		{name: "capture: held by key", query: qHeldByKey, args: []any{"flow", "key1"}, want: []string{"events_held_key"}},
-		{name: "capture: event insert", query: qEventInsert, args: make([]any, 15)},
-		{name: "capture: delivery insert", query: qDeliveryInsert, args: make([]any, 21)},
+		{name: "capture: event insert", query: qEventInsert, args: make([]any, 16)},
+		{name: "capture: delivery insert", query: qDeliveryInsert, args: make([]any, 22)},
 		{name: "audit insert", query: qAuditInsert, args: make([]any, 14)},
 		// A reverse walk of the rowid stopped by LIMIT 1 reads one row.
 		{name: "audit head", query: qAuditHead, scan: "SCAN audit_log"},

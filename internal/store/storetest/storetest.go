@@ -324,6 +324,41 @@ func exerciseCore(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("operations round-trip on events and deliveries", func(t *testing.T) {
+		d := open(t)
+		ex := d.Executor()
+		now := time.Now()
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			del := event("evt_del", "idem-del", "a@x.co", store.EventDelivering)
+			del.Operation = store.OpDelete
+			if _, _, err := tx.EventInsert(ctx(t), del); err != nil {
+				return err
+			}
+			if _, _, err := tx.EventInsert(ctx(t), event("evt_up", "idem-up", "a@x.co", store.EventDelivering)); err != nil {
+				return err
+			}
+			dd := delivery("dlv_del", "evt_del", "crm", "a@x.co", store.DeliverySucceeded, now)
+			dd.Operation = store.OpDelete
+			if err := tx.DeliveryInsert(ctx(t), delivery("dlv_up", "evt_up", "crm", "a@x.co", store.DeliverySucceeded, now)); err != nil {
+				return err
+			}
+			return tx.DeliveryInsert(ctx(t), dd)
+		})
+		if e, err := ex.EventGetByID(ctx(t), "evt_del"); err != nil || e.Operation != store.OpDelete {
+			t.Fatalf("delete event = %+v %v", e, err)
+		}
+		if e, err := ex.EventGetByID(ctx(t), "evt_up"); err != nil || e.Operation != store.OpUpsert {
+			t.Fatalf("upsert event = %+v %v", e, err)
+		}
+		last, err := ex.DeliveryLatestSucceeded(ctx(t), "crm", "a@x.co")
+		if err != nil || last.ID != "dlv_del" || last.Operation != store.OpDelete {
+			t.Fatalf("latest succeeded = %+v %v, want the delete", last, err)
+		}
+		if ds, err := ex.DeliveryListByEvent(ctx(t), "evt_up"); err != nil || len(ds) != 1 || ds[0].Operation != store.OpUpsert {
+			t.Fatalf("upsert deliveries = %+v %v", ds, err)
+		}
+	})
+
 	t.Run("hook tokens", func(t *testing.T) {
 		d := open(t)
 		ex := d.Executor()
