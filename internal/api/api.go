@@ -22,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/httperr"
+	"github.com/sluicehq/sluice/internal/id"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -36,7 +37,9 @@ type API struct {
 	StoreName string
 	Checker   *control.Checker
 	// Drift reports source-side schema drift; may be nil.
-	Drift  *control.SourceDrift
+	Drift *control.SourceDrift
+	// SLA says when the SLA watcher last checked; may be nil.
+	SLA    SLAStatus
 	Config *config.Config
 	Log    *slog.Logger
 	// OnChange is called after an action that may create ready work.
@@ -165,6 +168,16 @@ func decode(r *http.Request, into any) error {
 	return nil
 }
 
+// beforeParam refuses a page cursor that is not an ID of the listed kind
+// (prefix evt, esc, ...): a typo would otherwise page from nowhere and
+// answer a silently wrong list.
+func beforeParam(before, prefix string) error {
+	if before == "" || id.Valid(prefix, before) {
+		return nil
+	}
+	return httperr.New(http.StatusBadRequest, "bad_param", fmt.Sprintf("before must be an ID like %s_01J... (as the previous page's last item), not %q", prefix, before))
+}
+
 func limitParam(r *http.Request) (int, error) {
 	s := r.URL.Query().Get("limit")
 	if s == "" {
@@ -199,6 +212,14 @@ func (a *API) eventList(w http.ResponseWriter, r *http.Request, state string) er
 		return err
 	}
 	q := r.URL.Query()
+	if err := beforeParam(q.Get("before"), "evt"); err != nil {
+		return err
+	}
+	if src := q.Get("source"); src != "" {
+		if _, ok := a.Config.Sources[src]; !ok {
+			return httperr.New(http.StatusBadRequest, "bad_param", fmt.Sprintf("source: no source named %q", src))
+		}
+	}
 	evs, err := a.Store.EventList(r.Context(), &store.EventListParams{State: state, Source: q.Get("source"), BeforeID: q.Get("before"), Limit: limit})
 	if err != nil {
 		return err
@@ -377,6 +398,9 @@ func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
 		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open, resolved or discarded")
 	}
 	if err := a.knownDestination("destination", p.Destination); err != nil {
+		return err
+	}
+	if err := beforeParam(p.BeforeID, "esc"); err != nil {
 		return err
 	}
 	ts, err := a.Gate.TicketList(r.Context(), p)

@@ -60,6 +60,25 @@ func (a *API) listSLA(w http.ResponseWriter, r *http.Request) error {
 	for i, b := range bs {
 		out[i] = slaBreachJSON(b)
 	}
-	httperr.JSON(w, http.StatusOK, map[string]any{"breaches": out})
+	ans := map[string]any{"breaches": out}
+	// When the watcher last judged, so an empty list is read as "checked,
+	// nothing open" or "not checked yet", not guessed.
+	if a.SLA != nil {
+		if at := a.SLA.LastCheck(); !at.IsZero() {
+			ans["checked_at"] = at.Format(timeFormat)
+		} else {
+			ans["checked_at"] = nil
+		}
+	}
+	httperr.JSON(w, http.StatusOK, ans)
 	return nil
+}
+
+// timeFormat is how answers write a time outside a struct field.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// SLAStatus is the SLA watcher of this process (control.SLAWatcher).
+type SLAStatus interface {
+	// LastCheck is when it last finished a check; zero before the first.
+	LastCheck() time.Time
 }

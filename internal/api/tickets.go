@@ -104,6 +104,12 @@ func (a *API) listTickets(w http.ResponseWriter, r *http.Request) error {
 	if !escalationStatusOK(p.Status) {
 		return httperr.New(http.StatusBadRequest, "bad_param", "status must be open, resolved or discarded")
 	}
+	if err := beforeParam(p.BeforeID, "esc"); err != nil {
+		return err
+	}
+	if err := a.knownDestination("destination", p.Destination); err != nil {
+		return err
+	}
 	if p.CreatedAfter, err = timeParam(q, "created_after"); err != nil {
 		return err
 	}

@@ -253,6 +253,9 @@ func adminCall[T any](cmd *cobra.Command, env *Env, o *clientOpts, method, path 
 	if err != nil {
 		return err
 	}
+	if path, err = expandIDPath(cmd.Context(), c, path); err != nil {
+		return err
+	}
 	raw, err := c.Admin(cmd.Context(), method, path, query, body)
 	if err != nil {
 		var ae *APIError

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -107,4 +108,34 @@ func TestHoldsBulkAndResubmit(t *testing.T) {
 	s.waitState(t, id, "delivered")
 	r = s.mustRun(t, 0, "events", "show", id)
 	contains(t, "resubmit audited", r.out, "resubmitted", "edited by admin:ops and resubmitted: rejected -> delivering; fields: amount")
+}
+
+// TestIDPrefixes: an event or escalation is found by a unique prefix of
+// its ID, with or without the kind and in either case; an ambiguous prefix
+// is a clear error naming two matches; a prefix nothing has is "no ID".
+func TestIDPrefixes(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	var ids []string
+	for _, e := range []string{"p1@example.com", "p2@example.com"} {
+		r := s.mustRun(t, 0, "send", "--source", "forms", "--secret", testSecret, "--data", `{"contact":{"email":"`+e+`"},"company":"Acme"}`)
+		ids = append(ids, eventID(t, r.out))
+	}
+	for _, id := range ids {
+		s.waitState(t, id, "delivered")
+	}
+	// The longest common prefix of the two IDs is ambiguous; one more
+	// character of either is unique.
+	n := 0
+	for n < len(ids[0]) && ids[0][n] == ids[1][n] {
+		n++
+	}
+	r := s.mustRun(t, 0, "events", "show", ids[1][:n+1])
+	contains(t, "unique prefix", r.out, ids[1])
+	r = s.mustRun(t, 0, "events", "show", strings.ToLower(strings.TrimPrefix(ids[0][:n+1], "evt_")))
+	contains(t, "prefix without kind, lower case", r.out, ids[0])
+	r = s.mustRun(t, 1, "events", "show", ids[0][:n])
+	contains(t, "ambiguous prefix", r.err, "is ambiguous", ids[0], ids[1], "give more characters")
+	r = s.mustRun(t, 1, "events", "show", "evt_00000")
+	contains(t, "no match", r.err, "no evt ID starts with evt_00000")
 }

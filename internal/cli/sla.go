@@ -35,9 +35,15 @@ func slaCmd(env *Env) *cobra.Command {
 				q.Set("status", status)
 			}
 			type answer struct {
-				Breaches []api.SLABreachJSON `json:"breaches"`
+				Breaches  []api.SLABreachJSON `json:"breaches"`
+				CheckedAt *time.Time          `json:"checked_at"`
 			}
 			return adminCall(cmd, env, o, http.MethodGet, "/v1/sla", q, nil, func(a answer) error {
+				if a.CheckedAt != nil {
+					fmt.Fprintf(env.Out, "checked at %s\n", fmtTime(*a.CheckedAt))
+				} else {
+					fmt.Fprintln(env.Out, "not checked yet: the SLA watch has not finished a run on this server since it started (it runs every alerts.interval)")
+				}
 				if len(a.Breaches) == 0 {
 					if status == "" || status == "open" {
 						fmt.Fprintln(env.Out, "no open SLA breaches")

@@ -183,6 +183,27 @@ func (d *SourceDrift) params() (learn, window, maxFindings int, every, ttl time.
 	return
 }
 
+// BaselineStatus says how far a source's baseline is: drift is judged only
+// once Learned reaches Needed; until then the source is still learning and
+// "no drift" means "not judged yet".
+type BaselineStatus struct {
+	Source   string `json:"source"`
+	Learned  int    `json:"learned"`
+	Needed   int    `json:"needed"`
+	Learning bool   `json:"learning"`
+}
+
+// Baseline reports the baseline of source (read from the store the first
+// time, as judging does).
+func (d *SourceDrift) Baseline(ctx context.Context, source string) BaselineStatus {
+	learn, _, _, _, _ := d.params()
+	s := d.shapeOf(ctx, source)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := min(s.learned, learn)
+	return BaselineStatus{Source: source, Learned: n, Needed: learn, Learning: n < learn}
+}
+
 // shapeOf returns a source's state, reading its stored baseline the first
 // time the source is seen.
 func (d *SourceDrift) shapeOf(ctx context.Context, source string) *sourceShape {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -72,7 +73,18 @@ type SLAWatcher struct {
 	Settle time.Duration
 	Log    *slog.Logger
 
-	lastRate time.Time // when Failures was last read
+	lastRate  time.Time    // when Failures was last read
+	lastCheck atomic.Int64 // unix nanoseconds of the last finished Check, on the gate's clock
+}
+
+// LastCheck is when this watcher last finished a check (zero before the
+// first): what `sluice sla` shows as the time its view was computed.
+func (w *SLAWatcher) LastCheck() time.Time {
+	n := w.lastCheck.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }
 
 // Run calls Check now and then every interval until ctx ends, logging
@@ -113,6 +125,7 @@ func (w *SLAWatcher) Check(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("alert summaries: %w", err))
 		}
 	}
+	w.lastCheck.Store(now.UnixNano())
 	return errors.Join(errs...)
 }
 
@@ -510,13 +523,6 @@ func (f *FailureCounter) Attempt(destination, outcome string, status int, latenc
 func (f *FailureCounter) Breaker(destination, state string) {
 	if f.Next != nil {
 		f.Next.Breaker(destination, state)
-	}
-}
-
-// Settled implements delivery.Observer by passing the call on.
-func (f *FailureCounter) Settled(destination string, attempts int, ok bool) {
-	if f.Next != nil {
-		f.Next.Settled(destination, attempts, ok)
 	}
 }
 

@@ -393,7 +393,6 @@ type observer struct {
 	mu       sync.Mutex
 	attempts int
 	breakers []string
-	settled  int
 }
 
 func (o *observer) Attempt(string, string, int, time.Duration) {
@@ -404,11 +403,6 @@ func (o *observer) Attempt(string, string, int, time.Duration) {
 func (o *observer) Breaker(d, s string) {
 	o.mu.Lock()
 	o.breakers = append(o.breakers, d+":"+s)
-	o.mu.Unlock()
-}
-func (o *observer) Settled(string, int, bool) {
-	o.mu.Lock()
-	o.settled++
 	o.mu.Unlock()
 }
 

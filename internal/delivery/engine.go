@@ -43,9 +43,6 @@ type Observer interface {
 	Attempt(destination string, outcome string, status int, latency time.Duration)
 	// Breaker reports a circuit state change: "closed", "half-open", "open".
 	Breaker(destination string, state string)
-	// Settled reports a delivery that reached its end: confirmed (ok) or
-	// escalated, after attempts attempts. It yields the retry success rate.
-	Settled(destination string, attempts int, ok bool)
 }
 
 // Pipeline is the state machine the engine drives (the port it needs of
@@ -567,7 +564,6 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	var err error
 	outcome := "succeeded"
 	status := r.Result.Status
-	settled, settledOK := r.Err == nil, r.Err == nil
 	if r.Err == nil {
 		ext := r.Result.ExternalID
 		err = p.DeliverySucceeded(ctx, d, ext, pipeline.Attempt{Status: status, Message: r.Result.Message, Latency: latency})
@@ -582,7 +578,6 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 		switch ce.Class {
 		case connector.Retryable:
 			if d.Attempts >= conf.MaxAttempts {
-				settled = true
 				err = p.DeliveryEscalate(ctx, d, "retries_exhausted", fmt.Sprintf("gave up after %d attempts", d.Attempts), at)
 			} else {
 				wait := Backoff(d.Attempts, conf.RetryBase.D(), conf.RetryMax.D(), clampRetryAfter(ce.RetryAfter))
@@ -592,7 +587,6 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 			// Every write would fail the same way: stop them all.
 			err = p.DestinationPause(ctx, d, string(ce.Class), ce.Message, at)
 		default: // Permanent, Drift, Conflict the connector could not settle
-			settled = true
 			kind, reason := string(ce.Class)+"_error", "the destination refused the record"
 			if ce.Class == connector.Drift {
 				// A data error of this record's payload (a field the
@@ -611,15 +605,6 @@ func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.Batc
 	}
 	if w.d.Observer != nil {
 		w.d.Observer.Attempt(w.d.Name, outcome, status, latency)
-		if settled && err == nil {
-			attempts := d.Attempts
-			if d.LastError != "" && attempts < 2 {
-				// A person's retry starts the count again, but the record
-				// failed before: it needed a retry all the same.
-				attempts = 2
-			}
-			w.d.Observer.Settled(w.d.Name, attempts, settledOK)
-		}
 	}
 	if err != nil {
 		// The outcome could not be recorded; the lease will expire and the

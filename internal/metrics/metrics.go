@@ -32,6 +32,7 @@ type Metrics struct {
 	consistent *prometheus.GaugeVec
 	unverified *prometheus.GaugeVec
 	settled    *prometheus.CounterVec
+	recovered  *prometheus.CounterVec
 	confirmed  *prometheus.HistogramVec
 	complete   *prometheus.GaugeVec
 	stores     *storeCollector
@@ -81,10 +82,14 @@ func New(ex store.Executor, cacheFor time.Duration, log *slog.Logger) *Metrics {
 	}, []string{"measure"})
 	m.settled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_deliveries_settled_total",
-		Help: "Deliveries that reached their end, by destination, result (succeeded, escalated) and whether they needed a retry. Retry success rate = succeeded{retried=\"true\"} / sum{retried=\"true\"}.",
+		Help: "Deliveries that settled, each counted once when it first did, by destination, result (succeeded, escalated) and whether it failed at least one attempt (retried; every escalated delivery did). Retry success rate = (succeeded{retried=\"true\"} + sluice_deliveries_recovered_total) / sum{retried=\"true\"}.",
 	}, []string{"destination", "result", "retried"})
+	m.recovered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_deliveries_recovered_total",
+		Help: "Deliveries counted as escalated in sluice_deliveries_settled_total that landed after a person's retry or a re-render (counted once; not counted again as settled).",
+	}, []string{"destination"})
 	m.stores = &storeCollector{ex: ex, cacheFor: cacheFor, log: log}
-	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.unverified, m.settled, m.confirmed, m.complete,
+	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.unverified, m.settled, m.recovered, m.confirmed, m.complete,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.stores)
 	return m
@@ -114,13 +119,16 @@ func (m *Metrics) Breaker(destination, state string) {
 	m.breaker.WithLabelValues(destination).Set(v)
 }
 
-// Settled implements delivery.Observer.
-func (m *Metrics) Settled(destination string, attempts int, ok bool) {
-	result := "escalated"
-	if ok {
-		result = "succeeded"
+// Settled counts a delivery's settlement (pipeline.Config.Settled): once
+// per delivery in sluice_deliveries_settled_total, and a delivery counted
+// as escalated that lands after a person's retry once more in
+// sluice_deliveries_recovered_total.
+func (m *Metrics) Settled(destination, result string, retried bool) {
+	if result == "recovered" {
+		m.recovered.WithLabelValues(destination).Inc()
+		return
 	}
-	m.settled.WithLabelValues(destination, result, strconv.FormatBool(attempts > 1)).Inc()
+	m.settled.WithLabelValues(destination, result, strconv.FormatBool(retried)).Inc()
 }
 
 // Consistency records a destination's consistency ratio.

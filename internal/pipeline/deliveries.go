@@ -56,9 +56,19 @@ func (g *Gate) transition(ctx context.Context, id string, fn func(ctx context.Co
 // identity map so later events update instead of duplicating, releases
 // routes waiting on this one, and settles the event's state.
 func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externalID string, at Attempt) error {
+	var result Settlement
+	var retried bool
 	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
-		return g.deliverySucceeded(ctx, tx, cur, externalID, at, now)
+		result, retried = SettledSucceeded, cur.Attempts > 1 // the unit may run twice: set, never accumulate
+		recovered, err := g.deliverySucceeded(ctx, tx, cur, externalID, at, now)
+		if recovered {
+			result = SettledRecovered
+		}
+		return err
 	})
+	if err == nil && g.settled != nil {
+		g.settled(d.Destination, result, retried)
+	}
 	if err == nil {
 		g.logDelivery(ctx, slog.LevelDebug, "delivered", d, "external_id", externalID, "attempt", d.Attempts, "status", at.Status)
 		if g.confirmed != nil && !d.CreatedAt.IsZero() {
@@ -68,7 +78,10 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externa
 	return err
 }
 
-func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt, now time.Time) error {
+// deliverySucceeded confirms d; recovered reports that d had an open
+// escalation (it settled as escalated before and a person's retry or a
+// re-render made it land).
+func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt, now time.Time) (recovered bool, err error) {
 	// Only a delivery that failed before can have an escalation to settle;
 	// the first-try success skips the look-up.
 	failedBefore := d.LastError != ""
@@ -76,15 +89,15 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 	d.State, d.ExternalID, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliverySucceeded, externalID, at.Status, "", now
 	d.LeaseOwner, d.LeaseUntil, d.Ambiguous = "", time.Time{}, false
 	if err := tx.DeliveryUpdate(ctx, d); err != nil {
-		return err
+		return false, err
 	}
 	if externalID != "" && d.RecordKey != "" {
 		if err := tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: d.Destination, RecordKey: d.RecordKey, ExternalID: externalID, Now: now}); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := g.recordSyncPoint(ctx, tx, d, now); err != nil {
-		return err
+		return false, err
 	}
 	msg := at.Message
 	if externalID != "" {
@@ -92,29 +105,28 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
 		Actor: ActorSystem, Action: audit.ActionDelivered, Outcome: "succeeded", Status: at.Status, Message: msg, LatencyMS: at.Latency.Milliseconds()}); err != nil {
-		return err
+		return false, err
 	}
 	// A retry that lands settles the problem it was retried from.
 	var open *store.Escalation
 	if failedBefore {
-		var err error
 		if open, err = g.openEscalationOf(ctx, tx, d); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if open != nil {
 		open.Status, open.Actor, open.Note, open.UpdatedAt = store.EscalationResolved, ActorSystem, "delivered by a retry", now
 		if err := tx.EscalationUpdate(ctx, open); err != nil {
-			return err
+			return false, err
 		}
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Actor: ActorSystem,
 			Action: audit.ActionEscalationResolved, Outcome: open.ID, Message: "delivered by a retry"}); err != nil {
-			return err
+			return false, err
 		}
 	}
 	siblings, err := tx.DeliveryListByEvent(ctx, d.EventID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	done := map[string]bool{}
 	for _, s := range siblings {
@@ -135,14 +147,14 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 		}
 		s.State, s.NextAt, s.UpdatedAt = store.DeliveryPending, now, now
 		if err := tx.DeliveryUpdate(ctx, s); err != nil {
-			return err
+			return false, err
 		}
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: s.EventID, DeliveryID: s.ID, Route: s.Route, Actor: ActorSystem,
 			Action: audit.ActionUnblocked, Outcome: "pending", Message: "dependencies succeeded: " + fmt.Sprint(s.After)}); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return g.settleEventWith(ctx, tx, d.EventID, siblings, now)
+	return open != nil, g.settleEventWith(ctx, tx, d.EventID, siblings, now)
 }
 
 // DeliveryRetry schedules another attempt of d after wait (measured on the
@@ -268,9 +280,15 @@ func (g *Gate) setPaused(ctx context.Context, tx store.ExecutorTx, name string, 
 // error and the platform's message, cancels routes that depended on it, and
 // settles the event.
 func (g *Gate) DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, reason string, at Attempt) error {
+	var again bool
 	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
-		return g.deliveryEscalate(ctx, tx, cur, kind, reason, at, now)
+		var err error
+		again, err = g.deliveryEscalate(ctx, tx, cur, kind, reason, at, now)
+		return err
 	})
+	if err == nil && !again && g.settled != nil {
+		g.settled(d.Destination, SettledEscalated, true)
+	}
 	if err == nil {
 		g.logDelivery(ctx, slog.LevelWarn, "delivery escalated", d, "kind", kind, "reason", reason, "attempt", d.Attempts,
 			"status", at.Status, "error", g.Clean(at.Message))
@@ -278,47 +296,50 @@ func (g *Gate) DeliveryEscalate(ctx context.Context, d *store.Delivery, kind, re
 	return err
 }
 
-func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, kind, reason string, at Attempt, now time.Time) error {
+// deliveryEscalate escalates d; again reports that d already had an open
+// escalation (a person's retry failed again), which it updates.
+func (g *Gate) deliveryEscalate(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, kind, reason string, at Attempt, now time.Time) (again bool, err error) {
 	at.Message = g.Clean(at.Message)
 	d.State, d.LastStatus, d.LastError, d.UpdatedAt = store.DeliveryEscalated, at.Status, truncate(at.Message, 1000), now
 	d.LeaseOwner, d.LeaseUntil = "", time.Time{}
 	if err := tx.DeliveryUpdate(ctx, d); err != nil {
-		return err
+		return false, err
 	}
 	// One record, one open problem: a delivery retried from its open
 	// escalation that fails again updates that escalation (its attempts
 	// are its history in the audit log and ticket notes) instead of
 	// opening another.
 	prev, err := g.openEscalationOf(ctx, tx, d)
+	again = prev != nil
 	if err != nil {
-		return err
+		return false, err
 	}
 	group := GroupKey(d.Destination, kind, at.Status, at.Code)
 	if prev != nil {
 		prev.Kind, prev.Reason, prev.LastError, prev.LastStatus, prev.UpdatedAt = kind, reason, d.LastError, at.Status, now
 		prev.GroupID, prev.Code = group, at.Code
 		if err := tx.EscalationUpdate(ctx, prev); err != nil {
-			return err
+			return false, err
 		}
 		if err := tx.TicketNoteInsert(ctx, &store.TicketNote{EscalationID: prev.ID, At: now, Actor: ActorSystem,
 			Text: fmt.Sprintf("failed again (%s): %s", kind, truncate(at.Message, 500))}); err != nil {
-			return err
+			return false, err
 		}
 	} else {
 		esc := &store.Escalation{ID: id.New("esc", now), EventID: d.EventID, DeliveryID: d.ID, Kind: kind, Reason: reason,
 			LastError: d.LastError, LastStatus: at.Status, Status: store.EscalationOpen, GroupID: group, Code: at.Code, CreatedAt: now, UpdatedAt: now}
 		if err := g.openEscalation(ctx, tx, esc); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: d.EventID, DeliveryID: d.ID, Route: d.Route, Attempt: d.Attempts,
 		Actor: ActorSystem, Action: audit.ActionEscalated, Outcome: kind, Status: at.Status, Message: reason + ": " + at.Message, LatencyMS: at.Latency.Milliseconds()}); err != nil {
-		return err
+		return false, err
 	}
 	if err := g.cancelDependents(ctx, tx, d, now); err != nil {
-		return err
+		return false, err
 	}
-	return g.settleEvent(ctx, tx, d.EventID, now)
+	return again, g.settleEvent(ctx, tx, d.EventID, now)
 }
 
 func (g *Gate) cancelDependents(ctx context.Context, tx store.ExecutorTx, failed *store.Delivery, now time.Time) error {

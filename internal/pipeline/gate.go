@@ -37,6 +37,8 @@ type Gate struct {
 	redact func(string) string
 	// confirmed observes each confirmed delivery (Config.Confirmed).
 	confirmed func(flow, destination string, since time.Duration)
+	// settled observes each delivery's settlement (Config.Settled).
+	settled func(destination string, result Settlement, retried bool)
 }
 
 // Config is what a Gate is built from.
@@ -61,11 +63,30 @@ type Config struct {
 	// held record) to the confirmation, on the gate's clock (metrics'
 	// processing latency).
 	Confirmed func(flow, destination string, since time.Duration)
+	// Settled, when set, is told once per delivery when it first settles
+	// (confirmed, or escalated: retried is true when it failed at least one
+	// attempt, which every escalated delivery did), and once more, as
+	// SettledRecovered, when a delivery already told as escalated lands
+	// after a person's retry or a re-render. A delivery that fails again
+	// after a person's retry is not told twice. This is the retry success
+	// rate's input (metrics), counted from the pipeline because only it
+	// knows whether a delivery settled before.
+	Settled func(destination string, result Settlement, retried bool)
 }
+
+// Settlement is how a delivery settled, for Config.Settled.
+type Settlement string
+
+// Settlements.
+const (
+	SettledSucceeded Settlement = "succeeded"
+	SettledEscalated Settlement = "escalated"
+	SettledRecovered Settlement = "recovered"
+)
 
 // New builds a gate.
 func New(c Config) *Gate {
-	g := &Gate{drv: c.Driver, com: c.Committer, now: c.Clock, log: c.Log, redact: c.Redact, confirmed: c.Confirmed}
+	g := &Gate{drv: c.Driver, com: c.Committer, now: c.Clock, log: c.Log, redact: c.Redact, confirmed: c.Confirmed, settled: c.Settled}
 	g.plan.Store(c.Plan)
 	if g.now == nil {
 		g.now = func() time.Time { return time.Now().UTC() }

@@ -190,7 +190,7 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 // capture.
 func (g *Gate) PollCursor(ctx context.Context, source string) (string, error) {
 	c, err := g.drv.Executor().PollCursorGet(ctx, source)
-	if err == store.ErrNotFound {
+	if errors.Is(err, store.ErrNotFound) { // PostgreSQL wraps it
 		return "", nil
 	}
 	return c, err

@@ -65,20 +65,25 @@ func (g *Gate) EscalateRemoved(ctx context.Context, destination, reason string) 
 	}
 	n := 0
 	for _, d := range ds {
-		escalated := false
+		escalated, again := false, false
 		err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
-			escalated = false // the unit may run twice
+			escalated, again = false, false // the unit may run twice
 			if !open(cur.State) {
 				return nil // settled meanwhile
 			}
 			escalated = true
-			return g.deliveryEscalate(ctx, tx, cur, KindDestinationRemoved, reason, Attempt{Message: "destination " + destination + " is no longer configured"}, now)
+			var err error
+			again, err = g.deliveryEscalate(ctx, tx, cur, KindDestinationRemoved, reason, Attempt{Message: "destination " + destination + " is no longer configured"}, now)
+			return err
 		})
 		if err != nil {
 			return n, fmt.Errorf("escalate delivery %s: %w", d.ID, err)
 		}
 		if escalated {
 			n++
+			if !again && g.settled != nil {
+				g.settled(d.Destination, SettledEscalated, true)
+			}
 		}
 	}
 	return n, nil

@@ -445,7 +445,7 @@ func TestGateEndToEnd(t *testing.T) {
 			`sluice_delivery_attempt_seconds_bucket{destination="sink"`,
 			`sluice_rate_limited_total{destination="sink"} 1`,
 			`sluice_deliveries_settled_total{destination="sink",result="succeeded",retried="true"}`,
-			`sluice_deliveries_settled_total{destination="sink",result="escalated",retried="false"}`,
+			`sluice_deliveries_settled_total{destination="sink",result="escalated",retried="true"}`,
 			`sluice_events{state="held"}`,
 			`sluice_escalations_open`,
 			`sluice_store_up 1`,

@@ -10,13 +10,14 @@ import (
 
 // TestMetricsAgainstKnownTraffic sends traffic whose outcomes are known
 // and reads /metrics: attempts and failures, retry success counted once per
-// delivery (a person's retry that lands counts as retried), processing
+// delivery (a refused record that a person retries twice, failing once
+// more, is one escalated delivery and then one recovered one), processing
 // latency per flow and destination, backlog and paused destinations.
 func TestMetricsAgainstKnownTraffic(t *testing.T) {
 	h := start(t)
 	h.sink.mu.Lock()
 	h.sink.failures["/crm retry@m.com"] = []int{500}
-	h.sink.failures["/crm refused@m.com"] = []int{400}
+	h.sink.failures["/crm refused@m.com"] = []int{400, 400}
 	h.sink.mu.Unlock()
 	var ids []string
 	for _, email := range []string{"a@m.com", "b@m.com", "retry@m.com", "refused@m.com"} {
@@ -28,9 +29,17 @@ func TestMetricsAgainstKnownTraffic(t *testing.T) {
 	}
 	det := h.waitState(ids[3], "escalated")
 	escID := det["escalations"].([]any)[0].(map[string]any)["id"].(string)
-	if code, out := h.admin("POST", "/v1/escalations/"+escID+"/retry", ""); code != 200 {
-		t.Fatalf("retry: %d %v", code, out)
+	retry := func() {
+		t.Helper()
+		if code, out := h.admin("POST", "/v1/escalations/"+escID+"/retry", ""); code != 200 {
+			t.Fatalf("retry: %d %v", code, out)
+		}
 	}
+	retry()
+	// The retry set it delivering; refused again, it is escalated again
+	// (the same escalation, updated).
+	h.waitState(ids[3], "escalated")
+	retry()
 	h.waitState(ids[3], "delivered")
 	if code, out := h.admin("POST", "/v1/destinations/sink2/pause", `{"reason": "maintenance"}`); code != 200 {
 		t.Fatalf("pause: %d %v", code, out)
@@ -54,9 +63,11 @@ func TestMetricsAgainstKnownTraffic(t *testing.T) {
 	for _, want := range []string{
 		`sluice_delivery_attempts_total{destination="sink",outcome="succeeded"} 5`,
 		`sluice_delivery_attempts_total{destination="sink",outcome="retryable"} 1`,
-		`sluice_delivery_attempts_total{destination="sink",outcome="permanent"} 1`,
+		`sluice_delivery_attempts_total{destination="sink",outcome="permanent"} 2`,
 		`sluice_deliveries_settled_total{destination="sink",result="succeeded",retried="false"} 3`,
-		`sluice_deliveries_settled_total{destination="sink",result="succeeded",retried="true"} 2`,
+		`sluice_deliveries_settled_total{destination="sink",result="succeeded",retried="true"} 1`,
+		`sluice_deliveries_settled_total{destination="sink",result="escalated",retried="true"} 1`,
+		`sluice_deliveries_recovered_total{destination="sink"} 1`,
 		`sluice_processing_seconds_count{destination="sink",flow="leads"} 5`,
 		`sluice_destination_paused{destination="sink"} 0`,
 		`sluice_destination_paused{destination="sink2"} 1`,

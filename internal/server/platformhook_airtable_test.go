@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ var hookAirtableMAC = base64.StdEncoding.EncodeToString([]byte("airtable-mac-sec
 // writes come back in the payloads and must be suppressed as echoes.
 const airtableHookConfig = `
 listen: 127.0.0.1:0
-store: %[1]s
+store: %[1]q
 admin_tokens:
   - {name: ops, token: ops-token-0123456789, role: admin}
 sources:
@@ -80,12 +81,22 @@ delivery:
 `
 
 func TestAirtableWebhookEndToEnd(t *testing.T) {
+	airtableWebhookEndToEnd(t, filepath.Join(t.TempDir(), "sluice.db"))
+}
+
+// TestAirtableWebhookOnPostgres: the same with the cursor and the
+// captures committed to PostgreSQL.
+func TestAirtableWebhookOnPostgres(t *testing.T) {
+	airtableWebhookEndToEnd(t, pgSchemaDSN(t))
+}
+
+func airtableWebhookEndToEnd(t *testing.T, store string) {
 	at, err := airtablesim.New(airtablesim.Options{Tokens: []string{hookAirtableToken}, Seed: 1, RateLimit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	atURL := simtest.Start(t, at).URL
-	h := startHooks(t, airtableHookConfig, hookAirtableMAC, hookAirtableWebhook, atURL, hookAirtableToken, airtablesim.DefaultBaseID, secret)
+	h := startHooksOn(t, store, airtableHookConfig, hookAirtableMAC, hookAirtableWebhook, atURL, hookAirtableToken, airtablesim.DefaultBaseID, secret)
 	simCall(t, "POST", atURL+"/_sim/webhooks", "", map[string]any{"id": hookAirtableWebhook, "url": h.url + "/v1/sources/base/events",
 		"secret": hookAirtableMAC, "base": airtablesim.DefaultBaseID})
 	table := atURL + "/v0/" + airtablesim.DefaultBaseID + "/Contacts"

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/internal/signature"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 	"github.com/sluicehq/sluice/internal/sim/simtest"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // hubspotHookConfig: HubSpot sends contact webhooks to source "crm"; each
@@ -120,6 +122,10 @@ func TestHubSpotWebhookEndToEnd(t *testing.T) {
 	}
 	if p := h.payloadOf(evs[2]); p["deleted"] != true || p["id"] != id {
 		t.Fatalf("delete event payload = %v", p)
+	}
+	// It is a delete event (the pipeline's operation), as a polled deletion is.
+	if ev, err := h.srv.Driver.Executor().EventGetByID(context.Background(), evs[2]["id"].(string)); err != nil || ev.Operation != store.OpDelete {
+		t.Fatalf("delete event operation = %v %v, want %s", ev, err, store.OpDelete)
 	}
 	h.waitState(evs[2]["id"].(string), "delivered")
 	if n := h.sink.count("retry@x.co"); n != 1 {

@@ -40,10 +40,16 @@ type hookHarness struct {
 // %[2]s the sink URL; extra arguments follow) on loopback.
 func startHooks(t *testing.T, cfg string, args ...any) *hookHarness {
 	t.Helper()
+	return startHooksOn(t, filepath.Join(t.TempDir(), "sluice.db"), cfg, args...)
+}
+
+// startHooksOn is startHooks on the given store (a SQLite path or a
+// PostgreSQL DSN).
+func startHooksOn(t *testing.T, dbPath, cfg string, args ...any) *hookHarness {
+	t.Helper()
 	sk := newSink()
 	ts := httptest.NewServer(sk)
 	t.Cleanup(ts.Close)
-	dbPath := filepath.Join(t.TempDir(), "sluice.db")
 	render := func(args ...any) *config.Config {
 		t.Helper()
 		raw := fmt.Sprintf(cfg, append([]any{dbPath, ts.URL}, args...)...)

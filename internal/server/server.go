@@ -376,7 +376,10 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	}
 	credStore, _ := drv.(store.Credentials)
 	s.creds = &credentials{st: credStore, now: clock}
-	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String, Confirmed: s.Metrics.Confirmed})
+	s.Gate = pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: s.Committer, Clock: clock, Log: log, Redact: red.String, Confirmed: s.Metrics.Confirmed,
+		Settled: func(destination string, result pipeline.Settlement, retried bool) {
+			s.Metrics.Settled(destination, string(result), retried)
+		}})
 	s.Alerter, err = alert.FromConfig(c.Alerts, clock)
 	if err != nil {
 		s.Close()
