@@ -265,6 +265,13 @@ func Run(ctx context.Context, o Options) error {
 			ok = false
 		}
 	}
+	if o.Once {
+		twOK, err := twoWayRun(ctx, o)
+		if err != nil {
+			return err
+		}
+		ok = ok && twOK
+	}
 	_, ver, _ := cl.admin("GET", "/v1/audit/verify", "")
 	fmt.Fprintf(o.Out, "\nAudit chain: ok=%v, %v entries checked\n", ver["ok"], ver["entries_checked"])
 	if ver["ok"] != true {
@@ -274,7 +281,7 @@ func Run(ctx context.Context, o Options) error {
 		stop()
 		<-done
 		if !ok {
-			return fmt.Errorf("some events did not end where they should")
+			return fmt.Errorf("some events did not end where they should, or the two-way sync did not converge")
 		}
 		return nil
 	}
