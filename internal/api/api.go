@@ -408,9 +408,11 @@ func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
 		return controlHTTP(err)
 	}
 	out := make([]EscalationJSON, len(ts))
+	mask := a.viewerMaskFor(r)
 	for i, t := range ts {
 		out[i] = escalationJSON(&t.Escalation)
 		out[i].Destination = t.Destination
+		mask.escalation(&out[i])
 	}
 	httperr.JSON(w, http.StatusOK, map[string]any{"escalations": out})
 	return nil
@@ -426,6 +428,7 @@ func (a *API) getEscalation(w http.ResponseWriter, r *http.Request) error {
 	if j.Payload, err = a.escalationPayload(r, &t.Escalation); err != nil {
 		return toHTTP(err)
 	}
+	a.viewerMaskFor(r).escalation(&j)
 	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": j})
 	return nil
 }

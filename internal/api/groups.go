@@ -85,8 +85,10 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
 		return controlHTTP(err)
 	}
 	out := make([]GroupJSON, len(gs))
+	mask := a.viewerMaskFor(r)
 	for i, g := range gs {
 		out[i] = groupJSON(g)
+		mask.group(&out[i])
 	}
 	httperr.JSON(w, http.StatusOK, map[string]any{"groups": out})
 	return nil
@@ -101,7 +103,9 @@ func (a *API) getGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return controlHTTP(err)
 	}
-	httperr.JSON(w, http.StatusOK, map[string]any{"group": groupJSON(g)})
+	j := groupJSON(g)
+	a.viewerMaskFor(r).group(&j)
+	httperr.JSON(w, http.StatusOK, map[string]any{"group": j})
 	return nil
 }
 

@@ -131,8 +131,10 @@ func (a *API) listTickets(w http.ResponseWriter, r *http.Request) error {
 		return controlHTTP(err)
 	}
 	out := make([]TicketJSON, len(ts))
+	mask := a.viewerMaskFor(r)
 	for i, t := range ts {
 		out[i] = ticketJSON(t)
+		mask.ticket(&out[i])
 	}
 	httperr.JSON(w, http.StatusOK, map[string]any{"tickets": out})
 	return nil
@@ -148,7 +150,13 @@ func (a *API) ticketAnswer(w http.ResponseWriter, t *pipeline.Ticket, err error)
 
 func (a *API) getTicket(w http.ResponseWriter, r *http.Request) error {
 	t, err := a.Gate.TicketGet(r.Context(), r.PathValue("id"))
-	return a.ticketAnswer(w, t, err)
+	if err != nil {
+		return controlHTTP(err)
+	}
+	j := ticketJSON(t)
+	a.viewerMaskFor(r).ticket(&j)
+	httperr.JSON(w, http.StatusOK, map[string]any{"ticket": j})
+	return nil
 }
 
 func (a *API) assignTicket(w http.ResponseWriter, r *http.Request) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/id"
+	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
@@ -37,7 +38,7 @@ var benchNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 // folded into rollups.
 func benchStore(b *testing.B) string {
 	b.Helper()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-console-bench-%d-v1.db", benchEvents))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-console-bench-%d-v2.db", benchEvents))
 	if _, err := os.Stat(path + ".done"); err == nil {
 		return path
 	}
@@ -123,7 +124,8 @@ func benchEvent(ctx context.Context, tx store.ExecutorTx, j int, at time.Time) e
 		return tx.AuditAppend(ctx, &store.AuditEntry{At: done, EventID: ev.ID, DeliveryID: dl.ID, Route: "crm", Attempt: dl.Attempts, Actor: "system", Action: audit.ActionDelivered, Outcome: "succeeded", Status: 201})
 	case store.DeliveryEscalated:
 		esc := &store.Escalation{ID: id.New("esc", done), EventID: ev.ID, DeliveryID: dl.ID, Kind: "permanent_error", Reason: "the destination refused the record",
-			LastError: "400 INVALID_EMAIL", LastStatus: 400, Status: store.EscalationOpen, CreatedAt: done, UpdatedAt: done}
+			LastError: "400 INVALID_EMAIL", LastStatus: 400, Status: store.EscalationOpen, CreatedAt: done, UpdatedAt: done,
+			GroupID: pipeline.GroupKey("hubspot", "permanent_error", 400, "INVALID_EMAIL"), Code: "INVALID_EMAIL"}
 		if err := tx.EscalationInsert(ctx, esc); err != nil {
 			return err
 		}
@@ -181,6 +183,7 @@ func BenchmarkPages(b *testing.B) {
 		{"tickets", "/ui/tickets"},
 		{"tickets-overdue", "/ui/tickets?overdue=on"},
 		{"ticket", "/ui/tickets/" + tks[0].ID},
+		{"tickets-group", "/ui/tickets?group=" + url.QueryEscape(tks[0].GroupID)},
 		{"events", "/ui/events"},
 		{"events-by-key", "/ui/events?key=lead0500000%40example.com"},
 		{"events-by-state", "/ui/events?state=escalated"},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/console"
+	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -214,6 +215,53 @@ func TestBrowser(t *testing.T) {
 			return h["company"] == "Acme Holdings" && h["firstname"] == "Ada L."
 		})
 		shot(t, ctx, "ticket")
+	})
+
+	t.Run("act on a failure group: dry run, then apply", func(t *testing.T) {
+		if err := e.sims.HubSpot.SetFaults(sim.Faults{Errors: map[string]float64{"400": 1}}); err != nil {
+			t.Fatal(err)
+		}
+		emails := []string{"grp1@example.com", "grp2@example.com", "grp3@example.com"}
+		for _, em := range emails {
+			e.capture(map[string]any{"email": em, "name": "Gee", "company": "Acme"})
+		}
+		var group string
+		waitFor(t, "three escalations in one group", func() bool {
+			gs, err := e.srv.Gate.EscalationGroupList(context.Background(), store.EscalationGroupListParams{Kind: "permanent_error"})
+			if err != nil || len(gs) != 1 || gs[0].Count != 3 {
+				return false
+			}
+			group = gs[0].ID
+			return true
+		})
+		if err := e.sims.HubSpot.SetFaults(sim.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		ctx := tab(t, b)
+		signInBrowser(t, ctx, e.URL, adminToken)
+		form := `form.group-act:has(input[name="group"][value="` + group + `"])`
+		run(t, ctx,
+			chromedp.Navigate(e.URL+"/ui/tickets"),
+			chromedp.WaitVisible(chromedp.CSS(form+` select`)),
+			chromedp.SetValue(chromedp.CSS(form+` select`), "retry"),
+			chromedp.Click(chromedp.CSS(form+` button[value="dry-run"]`)),
+			chromedp.WaitVisible(chromedp.ID(`#group-result`)),
+		)
+		res := value(t, ctx, chromedp.Text(chromedp.ID(`#group-result`)))
+		if !strings.Contains(res, "dry run: would retry 3 of 3 open") {
+			t.Fatalf("dry run result: %q", res)
+		}
+		shot(t, ctx, "escalation-groups")
+		run(t, ctx,
+			chromedp.Click(chromedp.CSS(`#group-result button[value="apply"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#group-result[data-dry-run="false"]`)),
+		)
+		if res := value(t, ctx, chromedp.Text(chromedp.ID(`#group-result`))); !strings.Contains(res, "retry: 3 done") {
+			t.Fatalf("group retry result: %q", res)
+		}
+		for _, em := range emails {
+			waitFor(t, em+" in HubSpot", func() bool { return e.hubspot(em) != nil })
+		}
 	})
 
 	t.Run("pause and resume a destination", func(t *testing.T) {

@@ -50,6 +50,7 @@ type Ops interface {
 	TicketAddNote(ctx context.Context, id, text, actor string) (*pipeline.Ticket, error)
 	TicketPatchRetryIf(ctx context.Context, id string, fields map[string]any, actor string, version time.Time, note string) (*pipeline.Ticket, error)
 	TicketBulk(ctx context.Context, p pipeline.BulkParams) (*pipeline.BulkResult, error)
+	EscalationGroupList(ctx context.Context, p store.EscalationGroupListParams) ([]*pipeline.EscalationGroup, error)
 	DestinationSetPaused(ctx context.Context, name string, paused bool, actor, reason string) (*store.DestinationState, error)
 }
 

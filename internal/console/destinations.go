@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,12 +87,12 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 		if h, ok := ex.Health[name]; ok {
 			row.Breaker, row.Failures = h.Breaker, h.Failures
 			if h.Rate > 0 {
-				row.Rate = fmt.Sprintf("%g/s", h.Rate)
+				row.Rate = perSecond(h.Rate)
 			} else {
 				row.Rate = "unlimited"
 			}
 			if h.Adaptive > 0 && (h.Rate == 0 || h.Adaptive < h.Rate) {
-				row.RateNote = fmt.Sprintf("cut to %.2g/s after 429s", h.Adaptive)
+				row.RateNote = "cut to " + perSecond(h.Adaptive) + " after 429s"
 			}
 			if h.Concurrency > 0 {
 				row.RateNote = strings.TrimPrefix(row.RateNote+fmt.Sprintf("; %d in flight at most", h.Concurrency), "; ")
@@ -134,17 +135,30 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 	return nil
 }
 
-// lastErrorText is one line for the Last error column: class or kind,
-// status, message (cut to 300 characters).
+// perSecond shows a rate: whole numbers from 100/s up, three significant
+// digits below.
+func perSecond(r float64) string {
+	if r >= 100 {
+		return fmt.Sprintf("%.0f/s", r)
+	}
+	return strconv.FormatFloat(r, 'g', 3, 64) + "/s"
+}
+
+// lastErrorText is one line for the Last error column: the message, cut to
+// 300 characters, after the class or kind and status unless the message
+// already says them.
 func lastErrorText(class string, status int, msg string) string {
 	if r := []rune(msg); len(r) > 300 {
 		msg = string(r[:300]) + "…"
+	}
+	if class != "" && strings.Contains(msg, class) {
+		return msg
 	}
 	s := class
 	if status != 0 {
 		s += fmt.Sprintf(" %d", status)
 	}
-	return strings.TrimSpace(s + ": " + msg)
+	return strings.TrimSpace(strings.TrimSpace(s) + ": " + msg)
 }
 
 func (k *Console) destinationAction(w http.ResponseWriter, r *http.Request, u *user) error {

@@ -21,10 +21,23 @@ type ticketsData struct {
 	Dests   []string
 	Bulk    *pipeline.BulkResult
 	BulkReq url.Values
+	// Groups are the open escalations' failure groups (same destination,
+	// kind, platform status and code), largest first.
+	Groups []*pipeline.EscalationGroup
+	// Group is the failure group the list is narrowed to, if any.
+	Group        string
+	GroupActions []string
 }
 
+// groupsShown is how many failure groups the Escalations page lists.
+const groupsShown = 20
+
+// groupActions are the actions a whole failure group can take.
+var groupActions = []string{pipeline.BulkRetry, pipeline.BulkRerender, pipeline.BulkResolve, pipeline.BulkDiscard}
+
 func (k *Console) ticketFilter(q url.Values) (*store.TicketListParams, error) {
-	p := &store.TicketListParams{Status: q.Get("status"), Kind: q.Get("kind"), Destination: q.Get("destination"), Owner: q.Get("owner"), BeforeID: q.Get("before"), Limit: pageSize + 1}
+	p := &store.TicketListParams{Status: q.Get("status"), Kind: q.Get("kind"), Destination: q.Get("destination"), Owner: q.Get("owner"),
+		GroupID: q.Get("group"), BeforeID: q.Get("before"), Limit: pageSize + 1}
 	if p.Status == "" {
 		p.Status = store.EscalationOpen
 	}
@@ -69,7 +82,15 @@ func (k *Console) ticketsPage(r *http.Request, q url.Values, conflictsOnly bool)
 	if err != nil {
 		return nil, err
 	}
-	d := &ticketsData{Q: q, Dests: k.destNames(), Kinds: []string{"permanent_error", "retries_exhausted", "hold_expired", "conflict_review", "conflict_error", "auth_error"}}
+	d := &ticketsData{Q: q, Dests: k.destNames(), Group: q.Get("group"), GroupActions: groupActions,
+		Kinds: []string{"permanent_error", "retries_exhausted", "hold_expired", "conflict_review", "conflict_error", "auth_error", "drift_error", "config_error"}}
+	if !conflictsOnly {
+		// Open failures only: a group is a matter to work off now.
+		if d.Groups, err = k.c.Ops.EscalationGroupList(r.Context(), store.EscalationGroupListParams{Status: store.EscalationOpen,
+			Kind: q.Get("kind"), Destination: q.Get("destination"), GroupID: q.Get("group"), Limit: groupsShown}); err != nil {
+			return nil, err
+		}
+	}
 	if len(items) > pageSize {
 		items = items[:pageSize]
 		next := url.Values{}
@@ -244,7 +265,7 @@ func (k *Console) ticketsBulk(w http.ResponseWriter, r *http.Request, u *user) e
 	}
 	f := r.PostForm
 	p := pipeline.BulkParams{Action: f.Get("action"), Note: strings.TrimSpace(f.Get("note")), DryRun: f.Get("op") != "apply", Actor: u.Actor(),
-		Filter: pipeline.TicketFilter{Status: store.EscalationOpen, Kind: f.Get("kind"), Destination: f.Get("destination")}}
+		Filter: pipeline.TicketFilter{Status: store.EscalationOpen, Kind: f.Get("kind"), Destination: f.Get("destination"), Group: f.Get("group")}}
 	res, err := k.c.Ops.TicketBulk(r.Context(), p)
 	if err != nil {
 		return err
@@ -253,6 +274,10 @@ func (k *Console) ticketsBulk(w http.ResponseWriter, r *http.Request, u *user) e
 		k.changed()
 	}
 	q := url.Values{"kind": {f.Get("kind")}, "destination": {f.Get("destination")}}
+	if g := f.Get("group"); g != "" {
+		// A group's action: show the group and its members with the result.
+		q = url.Values{"group": {g}}
+	}
 	d, err := k.ticketsPage(r, q, false)
 	if err != nil {
 		return err

@@ -1,10 +1,14 @@
 package console_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/sim"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 func TestTicketActionsAndVersionCheck(t *testing.T) {
@@ -108,5 +112,69 @@ func TestConflictPerField(t *testing.T) {
 	}
 	if p := c.get("/ui/tickets/" + esc); !strings.Contains(p.Body, "firstname=theirs") {
 		t.Error("the per-field choice is not on the ticket")
+	}
+}
+
+// TestFailureGroupsAndGroupActions: three leads HubSpot refuses with the
+// same 400 become one failure group on the Escalations page (count,
+// first/last seen, the platform's error, samples); a viewer sees it
+// without actions; an admin's dry run counts what a retry of the group
+// would do and changes nothing, the real run retries all three, and they
+// land once HubSpot accepts them.
+func TestFailureGroupsAndGroupActions(t *testing.T) {
+	e := newEnv(t)
+	if err := e.sims.HubSpot.SetFaults(sim.Faults{Errors: map[string]float64{"400": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	emails := []string{"g1@example.com", "g2@example.com", "g3@example.com"}
+	for _, em := range emails {
+		e.capture(map[string]any{"email": em, "name": "Gee", "company": "Acme"})
+	}
+	var group string
+	waitFor(t, "three escalations in one group", func() bool {
+		ts, err := e.srv.Gate.TicketList(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, Kind: "permanent_error", Limit: 10})
+		if err != nil || len(ts) != 3 {
+			return false
+		}
+		group = ts[0].GroupID
+		return ts[1].GroupID == group && ts[2].GroupID == group
+	})
+	if err := e.sims.HubSpot.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	viewer := e.client()
+	viewer.signIn(viewerToken)
+	vp := viewer.get("/ui/tickets")
+	if !strings.Contains(vp.Body, "Failure groups") || !strings.Contains(vp.Body, "hubspot · permanent_error · 400") || strings.Contains(vp.Body, `class="group-act"`) {
+		t.Fatalf("viewer's escalations page: group missing or actions shown:\n%s", vp.Body)
+	}
+	if r := viewer.post("/ui/tickets-bulk", url.Values{"group": {group}, "action": {"retry"}, "op": {"apply"}}); r.Code != http.StatusForbidden {
+		t.Fatalf("viewer's group action: %d", r.Code)
+	}
+	c := e.client()
+	c.signIn(adminToken)
+	page := c.get("/ui/tickets")
+	for _, want := range []string{"hubspot · permanent_error · 400", `<td>3</td>`, `name="group" value="` + group + `"`, "Act on the whole group"} {
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("escalations page lacks %q", want)
+		}
+	}
+	r := c.post("/ui/tickets-bulk", url.Values{"group": {group}, "action": {"resolve"}, "op": {"dry-run"}})
+	if r.Code != http.StatusBadRequest {
+		t.Errorf("group resolve without a note: %d", r.Code)
+	}
+	r = c.post("/ui/tickets-bulk", url.Values{"group": {group}, "action": {"retry"}, "op": {"dry-run"}})
+	if r.Code != 200 || !strings.Contains(r.Body, "dry run: would retry 3 of 3 open") || !strings.Contains(r.Body, "Apply retry to 3") {
+		t.Fatalf("group dry run: %d %s", r.Code, r.Body)
+	}
+	if ts, _ := e.srv.Gate.TicketList(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, GroupID: group, Limit: 10}); len(ts) != 3 {
+		t.Fatalf("the dry run changed something: %d open", len(ts))
+	}
+	r = c.post("/ui/tickets-bulk", url.Values{"group": {group}, "action": {"retry"}, "op": {"apply"}})
+	if r.Code != 200 || !strings.Contains(r.Body, "retry: 3 done") {
+		t.Fatalf("group retry: %d %s", r.Code, r.Body)
+	}
+	for _, em := range emails {
+		waitFor(t, em+" in HubSpot", func() bool { return e.hubspot(em) != nil })
 	}
 }
