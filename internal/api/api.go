@@ -425,10 +425,11 @@ func (a *API) getEscalation(w http.ResponseWriter, r *http.Request) error {
 	}
 	j := escalationJSON(&t.Escalation)
 	j.Destination = t.Destination
-	if j.Payload, err = a.escalationPayload(r, &t.Escalation); err != nil {
+	mask := a.viewerMaskFor(r)
+	if j.Payload, err = a.escalationPayload(r, &t.Escalation, mask); err != nil {
 		return toHTTP(err)
 	}
-	a.viewerMaskFor(r).escalation(&j)
+	mask.escalation(&j)
 	httperr.JSON(w, http.StatusOK, map[string]any{"escalation": j})
 	return nil
 }

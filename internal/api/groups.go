@@ -172,8 +172,10 @@ func (a *API) knownDestination(param, name string) error {
 
 // escalationPayload is what an escalation would send: its delivery's
 // payload, or the event's record for an event-level escalation; masked
-// for viewers like events show.
-func (a *API) escalationPayload(r *http.Request, e *store.Escalation) (json.RawMessage, error) {
+// for viewers (mask non-nil) like events show. The event read here also
+// gives mask its values, so the escalation's text is masked without
+// reading it again.
+func (a *API) escalationPayload(r *http.Request, e *store.Escalation, mask *viewerMask) (json.RawMessage, error) {
 	ev, err := a.Store.EventGetByID(r.Context(), e.EventID)
 	if err != nil {
 		return nil, err
@@ -190,9 +192,9 @@ func (a *API) escalationPayload(r *http.Request, e *store.Escalation) (json.RawM
 			}
 		}
 	}
-	if viewer(r) {
-		if f := a.Gate.Plan().Flow(ev.Flow); f != nil && len(f.Sensitive()) > 0 {
-			doc = pipeline.MaskJSON(f.MaskRecord(doc), f.SensitiveValues(ev.Canonical, ev.Raw))
+	if mask != nil {
+		if f := mask.learn(ev); f != nil {
+			doc = pipeline.MaskJSON(f.MaskRecord(doc), mask.values(ev.ID))
 		}
 	}
 	return doc, nil

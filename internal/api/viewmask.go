@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // viewerMask hides escalated events' sensitive values from a viewer in
@@ -29,14 +30,24 @@ func (m *viewerMask) values(eventID string) []string {
 	if v, ok := m.vals[eventID]; ok {
 		return v
 	}
-	var v []string
 	if ev, err := m.a.Store.EventGetByID(m.ctx, eventID); err == nil {
-		if f := m.a.Gate.Plan().Flow(ev.Flow); f != nil && len(f.Sensitive()) > 0 {
-			v = f.SensitiveValues(ev.Canonical, ev.Raw)
-		}
+		m.learn(ev)
+	} else {
+		m.vals[eventID] = nil
 	}
-	m.vals[eventID] = v
-	return v
+	return m.vals[eventID]
+}
+
+// learn records ev's sensitive values; it returns ev's flow when that
+// flow has sensitive fields, else nil.
+func (m *viewerMask) learn(ev *store.Event) *pipeline.Flow {
+	f := m.a.Gate.Plan().Flow(ev.Flow)
+	if f == nil || len(f.Sensitive()) == 0 {
+		m.vals[ev.ID] = nil
+		return nil
+	}
+	m.vals[ev.ID] = f.SensitiveValues(ev.Canonical, ev.Raw)
+	return f
 }
 
 // text masks s with the sensitive values of the given events.

@@ -211,12 +211,13 @@ type TokenRequest struct {
 	Basic bool
 }
 
-// ReadTokenRequest parses r's body (at most 64 KiB) as JSON when its
-// Content-Type says so, else as a form.
-func ReadTokenRequest(r *http.Request) (TokenRequest, error) {
+// ReadTokenRequest parses r's body (at most 64 KiB) as a form, or as JSON
+// when jsonBody (the platform documents a JSON body) and the Content-Type
+// says so.
+func ReadTokenRequest(r *http.Request, jsonBody bool) (TokenRequest, error) {
 	var t TokenRequest
 	r.Body = http.MaxBytesReader(nil, r.Body, 1<<16)
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+	if jsonBody && strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		var body struct {
 			GrantType    string `json:"grant_type"`
 			RefreshToken string `json:"refresh_token"`
@@ -243,9 +244,9 @@ func ReadTokenRequest(r *http.Request) (TokenRequest, error) {
 // RefreshGrant answers the refusals of a refresh_token grant the OAuth way
 // (400/401 with {"error", "error_description"}) and otherwise issues: the
 // shared part of Airtable's and Notion's token endpoints. requireBasic
-// makes the client authenticate with HTTP Basic. ok is false when w has
-// been written.
-func (a *OAuth) RefreshGrant(w http.ResponseWriter, r *http.Request, requireBasic bool) (g Grant, ok bool) {
+// makes the client authenticate with HTTP Basic; jsonBody is as for
+// ReadTokenRequest. ok is false when w has been written.
+func (a *OAuth) RefreshGrant(w http.ResponseWriter, r *http.Request, requireBasic, jsonBody bool) (g Grant, ok bool) {
 	fail := func(status int, code, msg string) (Grant, bool) {
 		writeJSON(w, status, map[string]string{"error": code, "error_description": msg})
 		return Grant{}, false
@@ -253,7 +254,7 @@ func (a *OAuth) RefreshGrant(w http.ResponseWriter, r *http.Request, requireBasi
 	if r.Method != http.MethodPost {
 		return fail(http.StatusMethodNotAllowed, "invalid_request", "POST only")
 	}
-	t, err := ReadTokenRequest(r)
+	t, err := ReadTokenRequest(r, jsonBody)
 	switch {
 	case err != nil:
 		return fail(http.StatusBadRequest, "invalid_request", err.Error())

@@ -22,7 +22,7 @@ const TokenPath = "/oauth2/v1/token"
 // a client with a secret authenticates with HTTP Basic, one without sends
 // client_id in the body. Refused grants are 400 with the OAuth error body.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.OAuth.RefreshGrant(w, r, s.oauthSecret)
+	g, ok := s.OAuth.RefreshGrant(w, r, s.oauthSecret, false)
 	if !ok {
 		return
 	}

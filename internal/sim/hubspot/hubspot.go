@@ -298,26 +298,23 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		sim.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "POST only"})
 		return
 	}
-	if err := r.ParseForm(); err != nil {
+	t, err := sim.ReadTokenRequest(r, false)
+	if err != nil {
 		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
 		return
-	}
-	id, secret, basic := r.BasicAuth()
-	if !basic {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
 	bad := func(code, status, msg string) {
 		sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": code, "error_description": msg, "status": status, "message": msg})
 	}
 	switch {
-	case r.PostForm.Get("grant_type") != "refresh_token":
+	case t.GrantType != "refresh_token":
 		bad("unsupported_grant_type", "BAD_GRANT_TYPE", "grant_type must be refresh_token (the simulator has no authorization codes)")
 		return
-	case !s.OAuth.ClientOK(id, secret):
+	case !s.OAuth.ClientOK(t.ClientID, t.ClientSecret):
 		bad("invalid_client", "BAD_CLIENT_ID", "missing or unknown client id")
 		return
 	}
-	g, ok := s.OAuth.Refresh(r.PostForm.Get("refresh_token"))
+	g, ok := s.OAuth.Refresh(t.RefreshToken)
 	if !ok {
 		bad("invalid_grant", "BAD_REFRESH_TOKEN", "refresh token is invalid, expired or revoked")
 		return

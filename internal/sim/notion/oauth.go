@@ -16,7 +16,7 @@ const TokenPath = "/v1/oauth/token"
 // token, the old one spent. Notion documents no access-token lifetime, so
 // expires_in is sent only when the simulator was given one (OAuthTTL).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.OAuth.RefreshGrant(w, r, true)
+	g, ok := s.OAuth.RefreshGrant(w, r, true, true)
 	if !ok {
 		return
 	}
