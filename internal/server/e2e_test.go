@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,12 +184,12 @@ func startLogged(t *testing.T, log *slog.Logger) *harness {
 	return h
 }
 
-var msgSeq int
+// msgSeq numbers message ids; parallel tests send at once.
+var msgSeq atomic.Int64
 
 func (h *harness) send(body string, hdr map[string]string) (int, map[string]any) {
 	h.t.Helper()
-	msgSeq++
-	return h.sendID(fmt.Sprintf("msg_%d_%d", time.Now().UnixNano(), msgSeq), body, hdr)
+	return h.sendID(fmt.Sprintf("msg_%d_%d", time.Now().UnixNano(), msgSeq.Add(1)), body, hdr)
 }
 
 func (h *harness) sendID(id, body string, hdr map[string]string) (int, map[string]any) {
