@@ -477,8 +477,13 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(after), &d.After); err != nil {
-		return nil, fmt.Errorf("delivery %s after_routes: %w", d.ID, err)
+	// Most deliveries wait for no other route: skip the JSON decoder.
+	if after == "[]" {
+		d.After = []string{} // as the decoder would have it; no allocation
+	} else {
+		if err := json.Unmarshal([]byte(after), &d.After); err != nil {
+			return nil, fmt.Errorf("delivery %s after_routes: %w", d.ID, err)
+		}
 	}
 	d.Payload = json.RawMessage(payload)
 	d.Ambiguous = ambiguous != 0
