@@ -30,7 +30,6 @@ var migrations embed.FS
 type Driver struct {
 	w, r *sql.DB
 
-	ckpt   *checkpointer        // nil for a read-only store
 	stmts  map[string]*sql.Stmt // hot statements prepared on the write connection; read-only after Open
 	rstmts map[string]*sql.Stmt // the hot reads prepared on the read pool (each connection prepares once)
 }
@@ -69,8 +68,6 @@ const (
 	writerCacheKiB = 64 << 10
 	readerCacheKiB = 8 << 10
 	readers        = 4
-
-	checkpointCacheKiB = 1 << 10
 )
 
 // Open opens (creating if needed) the database file at path and applies any
@@ -91,12 +88,11 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 	// get readerCacheKiB each. At most writerCacheKiB + readers*readerCacheKiB
 	// (64 + 4*8 = 96 MiB) of RSS is page cache, however large the store.
 	// The OS page cache holds the rest of the file.
-	dsnWith := func(kib int, extra ...string) string {
-		v := url.Values{"_txlock": q["_txlock"], "_pragma": append(slices.Clone(q["_pragma"]), append(extra, fmt.Sprintf("cache_size(-%d)", kib))...)}
+	dsnWith := func(kib int) string {
+		v := url.Values{"_txlock": q["_txlock"], "_pragma": append(slices.Clone(q["_pragma"]), fmt.Sprintf("cache_size(-%d)", kib))}
 		return "file:" + path + "?" + v.Encode()
 	}
-	// The writer never checkpoints by itself; see checkpoint.go.
-	dsn := dsnWith(writerCacheKiB, "wal_autocheckpoint(0)")
+	dsn := dsnWith(writerCacheKiB)
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -120,15 +116,6 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 		d.Close()
 		return nil, err
 	}
-	// The checkpoint connection reads WAL frames and writes the database
-	// file; it needs next to no page cache of its own.
-	c, err := sql.Open("sqlite", dsnWith(checkpointCacheKiB))
-	if err != nil {
-		d.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	c.SetMaxOpenConns(1)
-	d.ckpt = newCheckpointer(c)
 	return d, nil
 }
 
@@ -184,7 +171,6 @@ func (d *Driver) Executor() store.Executor { return &executor{r: d.r, w: d.w, d:
 
 // Begin implements store.Driver.
 func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
-	d.ckpt.beforeWrite(ctx, d.w)
 	tx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -196,7 +182,6 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 
 // Close implements store.Driver.
 func (d *Driver) Close() error {
-	d.ckpt.close()
 	for _, s := range d.stmts {
 		s.Close()
 	}
@@ -240,10 +225,6 @@ func (t *executorTx) Commit() error {
 		t.tx.Rollback()
 		return err
 	}
-	if err := t.tx.Commit(); err != nil {
-		return err
-	}
-	t.d.ckpt.committed()
-	return nil
+	return t.tx.Commit()
 }
 func (t *executorTx) Rollback() error { return t.tx.Rollback() }
