@@ -161,7 +161,8 @@ const (
 		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM deliveries p
 		                  WHERE p.destination = d.destination AND p.record_key = d.record_key
-		                    AND p.state IN ('waiting', 'pending', 'inflight') AND (p.seq < d.seq OR p.state = 'inflight'))
+		                    AND (p.state = 'waiting' OR p.state = 'pending' OR p.state = 'inflight')
+		                    AND (p.seq < d.seq OR p.state = 'inflight'))
 		ORDER BY d.next_at, d.seq LIMIT ?`
 	qDeliveriesLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
 			attempts = attempts + 1, updated_at = ? WHERE seq IN (SELECT value FROM json_each(?))`
