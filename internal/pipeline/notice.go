@@ -184,6 +184,9 @@ func (g *Gate) settleNotices(ctx context.Context, tx store.ExecutorTx, ids []str
 // kept only so that the platform's late retry of it is recognised; the
 // capture it led to dedupes by the same key regardless.
 func (g *Gate) NoticesPrune(ctx context.Context, keep time.Duration, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
 	before := g.now().Add(-keep)
 	total := 0
 	for ctx.Err() == nil {

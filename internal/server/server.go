@@ -88,6 +88,8 @@ type Server struct {
 	pollers  []*trigger.Poller          // poll.go
 	// hookFetchers list Airtable webhook payloads (hook.go).
 	hookFetchers []*trigger.HookFetcher
+	// notices works off the queue of platform notices (hook.go).
+	notices *trigger.NoticeWorker
 	peers        *peers // cluster.go
 	ready        bool
 	draining     atomic.Bool    // stopping: new requests get 503
@@ -411,6 +413,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		s.Close()
 		return nil, err
 	}
+	s.buildNoticeWorker()
 	serve := func(pick func(*generation) http.Handler) http.Handler {
 		return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s.draining.Load() {
