@@ -61,8 +61,62 @@ func (s *Server) buildHookFetchers(conns map[string]connector.Connector) error {
 			Source: name, Destination: pc.Destination, WebhookID: pc.WebhookID, Platform: origin.Platform, Object: origin.Object,
 			Lister: hl, Gate: s.Gate, SuppressEchoes: *pc.SuppressEchoes, Interval: pc.Interval.D(), Log: s.Log, OnCaptured: s.wake,
 		})
+		if rf, ok := conn.(connector.HookRefresher); ok {
+			s.hookKeepers = append(s.hookKeepers, &trigger.HookKeeper{Source: name, WebhookID: pc.WebhookID, Refresher: rf, Gate: s.Gate,
+				Log: s.Log, Now: s.Gate.Now, OnFailed: s.hookRefreshFailed, OnRecovered: s.catchUp})
+		}
 	}
 	return es.Err()
+}
+
+// hookRefreshFailed alerts people that a webhook subscription could not
+// be refreshed: a warning while it has more than two days left, critical
+// once it has less, has lapsed, or its expiry is unknown.
+func (s *Server) hookRefreshFailed(source string, expires time.Time, cause error) {
+	now := s.Gate.Now()
+	sev, left := alert.SeverityCritical, "its expiry is unknown (no refresh has succeeded since Sluice started)"
+	switch {
+	case expires.IsZero():
+	case !now.Before(expires):
+		left = "it expired at " + expires.UTC().Format(time.RFC3339) + ": the platform no longer notifies Sluice; changes are listed every interval and caught up once a refresh succeeds"
+	default:
+		left = "it expires at " + expires.UTC().Format(time.RFC3339)
+		if expires.Sub(now) > 48*time.Hour {
+			sev = alert.SeverityWarning
+		}
+	}
+	al := alert.Alert{Key: "hook_refresh:" + source, Kind: alert.KindHookExpiring, Severity: sev,
+		Title: fmt.Sprintf("Source %s: webhook subscription refresh failed", source),
+		Text:  fmt.Sprintf("Sluice could not refresh the webhook of source %s: %v; %s. Sluice retries.", source, cause, left)}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Alerter.Notify(ctx, al); err != nil {
+			s.Log.Error("webhook refresh alert", "source", source, "err", err)
+		}
+	}()
+}
+
+// catchUp lists a webhook source's payloads now: after a lapse in its
+// subscription, what the platform kept is read from the cursor.
+func (s *Server) catchUp(source string) {
+	for _, f := range s.hookFetchers {
+		if f.Source == source {
+			f.Kick()
+		}
+	}
+}
+
+// RefreshHooksNow refreshes every webhook subscription Sluice keeps alive
+// at once (tests); it returns the first error.
+func (s *Server) RefreshHooksNow(ctx context.Context) error {
+	var first error
+	for _, k := range s.hookKeepers {
+		if err := k.RefreshOnce(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // buildNoticeWorker makes the worker of the notice queue: Notion notices
@@ -121,13 +175,17 @@ func (s *Server) noticeEscalated(n *store.HookNotice, cause error) {
 
 // startHookFetchers lists every Airtable webhook's payloads every
 // interval on the leader (a notification lost before its commit costs
-// latency, not data), and runs the notice worker there too. Another
+// latency, not data), keeps the webhooks refreshed, and runs the notice
+// worker there too. Another
 // instance that receives a notice wakes the leader through the store.
 func (s *Server) startHookFetchers(ctx context.Context) (wait func()) {
-	n := len(s.hookFetchers) + 1
+	n := len(s.hookFetchers) + len(s.hookKeepers) + 1
 	done := make(chan struct{}, n)
 	for _, f := range s.hookFetchers {
 		go func() { s.peers.lead.Do(ctx, f.Run); done <- struct{}{} }()
+	}
+	for _, k := range s.hookKeepers {
+		go func() { s.peers.lead.Do(ctx, k.Run); done <- struct{}{} }()
 	}
 	go func() { s.peers.lead.Do(ctx, s.notices.Run); done <- struct{}{} }()
 	return func() {

@@ -88,13 +88,15 @@ type Server struct {
 	pollers  []*trigger.Poller          // poll.go
 	// hookFetchers list Airtable webhook payloads (hook.go).
 	hookFetchers []*trigger.HookFetcher
+	// hookKeepers refresh the Airtable webhooks (hook.go).
+	hookKeepers []*trigger.HookKeeper
 	// notices works off the queue of platform notices (hook.go).
-	notices *trigger.NoticeWorker
-	peers        *peers // cluster.go
-	ready        bool
-	draining     atomic.Bool    // stopping: new requests get 503
-	report       ShutdownReport // of the last stop
-	mu           sync.Mutex
+	notices  *trigger.NoticeWorker
+	peers    *peers // cluster.go
+	ready    bool
+	draining atomic.Bool    // stopping: new requests get 503
+	report   ShutdownReport // of the last stop
+	mu       sync.Mutex
 }
 
 // Checker is the consistency checker of the config in force.

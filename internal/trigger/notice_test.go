@@ -249,7 +249,9 @@ func TestNoticeBackoffGrows(t *testing.T) {
 	if _, err := g.NoticeReceived(ctx, pageNotice("ev9", "p9")); err != nil {
 		t.Fatal(err)
 	}
-	rd := &pageReader{read: func(int, string) (connector.Change, error) { return connector.Change{}, errors.New("connection refused") }}
+	rd := &pageReader{read: func(int, string) (connector.Change, error) {
+		return connector.Change{}, errors.New("connection refused")
+	}}
 	w := noticeWorker(g, clk, rd)
 	w.MinBackoff, w.MaxBackoff = time.Second, time.Minute
 	var waits []time.Duration
