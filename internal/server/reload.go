@@ -92,7 +92,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		admin = http.NewServeMux()
 		s.registerHealth(mux)
 	}
-	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, SLA: s.SLA, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
+	(&api.API{Gate: s.Gate, Tickets: s.Tickets, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, SLA: s.SLA, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
 		Credentials: func(ctx context.Context) (any, error) { return CredentialStatus(ctx, s.Driver) }}).Register(admin)
 	s.registerOps(admin)
 	s.mountConsole(admin)
