@@ -63,7 +63,7 @@ func (s *Server) buildHookFetchers(conns map[string]connector.Connector) error {
 		})
 		if rf, ok := conn.(connector.HookRefresher); ok {
 			s.hookKeepers = append(s.hookKeepers, &trigger.HookKeeper{Source: name, WebhookID: pc.WebhookID, Refresher: rf, Gate: s.Gate,
-				Log: s.Log, Now: s.Gate.Now, OnFailed: s.hookRefreshFailed, OnRecovered: s.catchUp})
+				Log: s.Log, OnFailed: s.hookRefreshFailed, OnRecovered: s.catchUp})
 		}
 	}
 	return es.Err()

@@ -35,8 +35,6 @@ type HookKeeper struct {
 	// (doubling); defaults 1m and 1h.
 	RetryMin, RetryMax time.Duration
 	Log                *slog.Logger
-	// Now is the clock; nil: time.Now.
-	Now func() time.Time
 	// OnFailed runs after each failed refresh with the expiry last known
 	// (zero: unknown); may be nil. It must not block.
 	OnFailed func(source string, expires time.Time, err error)
@@ -47,13 +45,6 @@ type HookKeeper struct {
 	mu       sync.Mutex // one refresh at a time; guards expires, failures
 	expires  time.Time
 	failures int
-}
-
-func (k *HookKeeper) now() time.Time {
-	if k.Now != nil {
-		return k.Now()
-	}
-	return time.Now()
 }
 
 // Expires is the expiry the last successful refresh returned (zero before
