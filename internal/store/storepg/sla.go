@@ -46,36 +46,6 @@ func (x *executor) DeliveryAgeByDestination(ctx context.Context) ([]*store.Queue
 		 GROUP BY destination ORDER BY destination`)
 }
 
-func (x *executor) EscalationListCreated(ctx context.Context, p *store.EscalationListCreatedParams) ([]*store.Escalation, error) {
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	var args params
-	q := `SELECT ` + escalationCols + ` FROM escalations WHERE id > ` + args.add(p.AfterID)
-	if p.BeforeID != "" {
-		q += ` AND id < ` + args.add(p.BeforeID)
-	}
-	q += ` ORDER BY id LIMIT ` + args.add(limit)
-	rows, err := x.q.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fail("escalation list created", err)
-	}
-	defer rows.Close()
-	var out []*store.Escalation
-	for rows.Next() {
-		e, err := scanEscalation(rows)
-		if err != nil {
-			return nil, fail("escalation list created", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fail("escalation list created", err)
-	}
-	return out, nil
-}
-
 func (x *executor) SLABreachOpen(ctx context.Context, b *store.SLABreach) (bool, error) {
 	details := string(b.Details)
 	if details == "" {

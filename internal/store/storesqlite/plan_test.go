@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
 // hotPlan is one statement on a hot path and the indexes its plan must
@@ -43,7 +45,7 @@ func hotPlans() []hotPlan {
 		{name: "settle: event state", query: qEventStateByID, args: []any{"evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
 		{name: "settle: event by id", query: qEventByID, args: []any{"evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
 		{name: "settle: event update", query: eventUpdateQuery(false, false, false, false, false), args: []any{"delivered", 1, "evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
-		{name: "pre-send: identity", query: qIdentityGet, args: []any{"sink", "key1"}, want: []string{"sqlite_autoindex_identities_1"}},
+		{name: "pre-send: identity", query: sqlstore.QueryIdentityGet, args: []any{"sink", "key1"}, want: []string{"sqlite_autoindex_identities_1"}},
 		{name: "pre-send: latest succeeded", query: qDeliveryLatestSucceeded, args: []any{"sink", "key1"}, want: []string{"deliveries_succeeded_key"}},
 		{name: "worker: next ready", query: qDeliveryNextReady, args: []any{"sink"}, want: []string{"deliveries_ready"}},
 		{name: "maintain: expired leases", query: qDeliveriesLeaseExpired, args: []any{1, 500}, want: []string{"deliveries_lease"}, temp: true}, // sorts the expired ones only

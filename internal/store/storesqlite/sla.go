@@ -48,35 +48,6 @@ func (x *executor) DeliveryAgeByDestination(ctx context.Context) ([]*store.Queue
 		 GROUP BY destination ORDER BY destination`)
 }
 
-func (x *executor) EscalationListCreated(ctx context.Context, p *store.EscalationListCreatedParams) ([]*store.Escalation, error) {
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q := `SELECT ` + escalationCols + ` FROM escalations WHERE id > ?`
-	args := []any{p.AfterID}
-	if p.BeforeID != "" {
-		q += ` AND id < ?`
-		args = append(args, p.BeforeID)
-	}
-	q += ` ORDER BY id LIMIT ?`
-	args = append(args, limit)
-	rows, err := x.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("escalation list created: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.Escalation
-	for rows.Next() {
-		e, err := scanEscalation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("escalation list created: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
 func (x *executor) SLABreachOpen(ctx context.Context, b *store.SLABreach) (bool, error) {
 	details := string(b.Details)
 	if details == "" {
