@@ -71,7 +71,7 @@ func TestHotWritesBuildNoTempTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	writes := map[string]int{qEventInsert: 0, qDeliveryInsert: 0, qDeliveryUpdate: 0, qDeliveriesLease: 2, qIdentityPut: 0}
+	writes := map[string]int{qEventInsert: 0, qDeliveryInsert: 0, qDeliveryUpdate: 0, qDeliveriesLease: 2}
 	for _, n := range auditRowsPerInsert {
 		writes[auditInsertQuery(n)] = 0
 	}
