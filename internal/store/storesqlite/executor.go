@@ -158,11 +158,11 @@ var hotQueries = append([]string{qEventStateByID, qEventInsert, qEventByIdem, qD
 
 // Static queries, all prepared once at Open on the write connection.
 const (
-	qEventByID           = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
-	qEventStateByID      = `SELECT state FROM events WHERE id = ?`
-	qEventsHoldExpired   = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
-	qDeliveryByID        = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
-	qDeliveriesByEvent   = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
+	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
+	qEventStateByID    = `SELECT state FROM events WHERE id = ?`
+	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
+	qDeliveryByID      = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
+	qDeliveriesByEvent = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
 	// LIMIT CAST(? AS INTEGER), not LIMIT ?: SQLite's planner reads a bare
 	// bound LIMIT and marks the statement to be re-prepared (parsed and
 	// planned again) whenever the value changes, and a claim's limit is
