@@ -285,6 +285,7 @@ type Executor interface {
 	TicketStore
 	BaselineStore
 	GroupStore
+	NoticeStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
