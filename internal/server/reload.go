@@ -30,6 +30,8 @@ type generation struct {
 	conns   map[string]connector.Connector // by destination name
 	dests   []delivery.Destination
 	checker *control.Checker
+	// readers read the pages Notion notices name, by source.
+	readers map[string]connector.RecordReader
 	handler http.Handler
 	admin   http.Handler // the same as handler without admin_listen
 }
@@ -76,7 +78,8 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
-	ing.Readers, ing.OnPing = readers, s.kickHook
+	g.readers = readers
+	ing.OnNotice = s.wakeNotices
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
 	ing.Inspect = s.Drift.Observe

@@ -91,11 +91,15 @@ type Server struct {
 	pollers  []*trigger.Poller          // poll.go
 	// hookFetchers list Airtable webhook payloads (hook.go).
 	hookFetchers []*trigger.HookFetcher
-	peers        *peers // cluster.go
-	ready        bool
-	draining     atomic.Bool    // stopping: new requests get 503
-	report       ShutdownReport // of the last stop
-	mu           sync.Mutex
+	// hookKeepers refresh the Airtable webhooks (hook.go).
+	hookKeepers []*trigger.HookKeeper
+	// notices works off the queue of platform notices (hook.go).
+	notices  *trigger.NoticeWorker
+	peers    *peers // cluster.go
+	ready    bool
+	draining atomic.Bool    // stopping: new requests get 503
+	report   ShutdownReport // of the last stop
+	mu       sync.Mutex
 }
 
 // Checker is the consistency checker of the config in force.
@@ -415,6 +419,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		s.Close()
 		return nil, err
 	}
+	s.buildNoticeWorker()
 	serve := func(pick func(*generation) http.Handler) http.Handler {
 		return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s.draining.Load() {

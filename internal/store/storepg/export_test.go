@@ -1,6 +1,10 @@
 package storepg
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
+)
 
 // HotPlan is one hot statement for TestHotPathPlans: its text, arguments
 // for EXPLAIN and the indexes its plan must use.
@@ -29,7 +33,7 @@ func HotPlans() []HotPlan {
 		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}},
 		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}},
 		{"settle: event state", qEventStateByID, []any{"evt_1"}, []string{"events_pkey"}},
-		{"pre-send: identity", qIdentityGet, []any{"sink", "key1"}, []string{"identities_pkey"}},
+		{"pre-send: identity", sqlstore.Rebind(sqlstore.QueryIdentityGet), []any{"sink", "key1"}, []string{"identities_pkey"}},
 		{"pre-send: latest succeeded", qDeliveryLatestSucceeded, []any{"sink", "key1"}, []string{"deliveries_succeeded_key"}},
 		{"worker: next ready", qDeliveryNextReady, []any{"sink"}, []string{"deliveries_ready"}},
 		{"maintain: expired leases", qDeliveriesLeaseExpired, []any{now, 500}, []string{"deliveries_lease"}},

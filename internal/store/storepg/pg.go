@@ -219,7 +219,7 @@ func (d *Driver) SupportsSkipLocked() bool { return true }
 
 // Executor implements store.Driver. Statements run on any pooled connection;
 // DeliveryClaim and AuditAppend, which need a transaction, open their own.
-func (d *Driver) Executor() store.Executor { return &executor{d: d, q: d.pool} }
+func (d *Driver) Executor() store.Executor { return (&executor{d: d, q: d.pool}).shared() }
 
 // Begin implements store.Driver.
 func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
@@ -237,6 +237,7 @@ func (d *Driver) begin(ctx context.Context) (*executorTx, error) {
 	}
 	t := &executorTx{tx: tx}
 	t.executor = executor{d: d, q: tx, tx: tx, head: &t.head, pending: &t.pending}
+	t.executor.shared()
 	return t, nil
 }
 
