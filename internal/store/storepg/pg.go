@@ -111,6 +111,7 @@ var migrations embed.FS
 type Driver struct {
 	pool   *pgxpool.Pool
 	schema string
+	count  *counter
 
 	// Advisory lock keys, namespaced by schema (see the package doc).
 	migrateKey int64 // pg_advisory_xact_lock(bigint) while migrating
@@ -128,11 +129,13 @@ func Open(ctx context.Context, dsn string) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", translate(err)) // pgx redacts the password
 	}
+	d := &Driver{count: &counter{}}
+	cfg.ConnConfig.Tracer = d.count
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", translate(err))
 	}
-	d := &Driver{pool: pool}
+	d.pool = pool
 	var schema *string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		pool.Close()
