@@ -101,11 +101,15 @@ type Result struct {
 	// database from the first send to the last delivery, when it counts
 	// them (PostgreSQL): round trips waited for, and statements in them.
 	RoundTrips, Statements int64
+	// StoreCPU is the CPU time of the database's server processes serving
+	// the run, when the driver can tell (PostgreSQL on this machine).
+	StoreCPU time.Duration
 }
 
 // roundTripper is a store driver that counts its round trips (storepg).
 type roundTripper interface {
 	RoundTrips() (roundTrips, statements int64)
+	BackendCPU() (time.Duration, bool)
 }
 
 // CPUPer1k is CPU seconds per 1,000 events for a phase's CPU time.
@@ -155,6 +159,9 @@ func (r *Result) Print(w io.Writer) {
 	if r.RoundTrips > 0 {
 		n := float64(max(1, r.Events-r.Failed))
 		fmt.Fprintf(w, "store:          %.1f round trips and %.1f statements per event (captured and delivered)\n", float64(r.RoundTrips)/n, float64(r.Statements)/n)
+		if r.StoreCPU > 0 {
+			fmt.Fprintf(w, "store cpu:      %.3f s per 1,000 events (PostgreSQL's server processes for this run)\n", r.StoreCPU.Seconds()*1000/n)
+		}
 	}
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(w, "peak RSS:       %d MiB (this process: server, load client and sink)\n", r.PeakRSS>>20)
@@ -317,8 +324,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	rt, _ := srv.Driver.(roundTripper)
 	var rt0, st0 int64
+	var scpu0 time.Duration
 	if rt != nil {
 		rt0, st0 = rt.RoundTrips()
+		scpu0, _ = rt.BackendCPU()
 	}
 	cpu0 := processCPU()
 	begin := time.Now()
@@ -392,6 +401,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if rt != nil {
 		rt1, st1 := rt.RoundTrips()
 		res.RoundTrips, res.Statements = rt1-rt0, st1-st0
+		if scpu1, ok := rt.BackendCPU(); ok {
+			res.StoreCPU = scpu1 - scpu0
+		}
 	}
 	stopProgress()
 

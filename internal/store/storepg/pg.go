@@ -131,6 +131,7 @@ func Open(ctx context.Context, dsn string) (*Driver, error) {
 	}
 	d := &Driver{count: &counter{}}
 	cfg.ConnConfig.Tracer = d.count
+	cfg.AfterConnect = d.count.connected
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", translate(err))
