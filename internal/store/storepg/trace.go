@@ -34,9 +34,6 @@ func (c *counter) connected(_ context.Context, conn *pgx.Conn) error {
 func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.roundTrips.Add(1)
 	c.statements.Add(1)
-	if detail != nil {
-		detail.start(d.SQL)
-	}
 	return ctx
 }
 
@@ -44,17 +41,11 @@ func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDat
 
 func (c *counter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
 	c.roundTrips.Add(1)
-	if detail != nil {
-		detail.start("BATCH")
-	}
 	return ctx
 }
 
 func (c *counter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
 	c.statements.Add(1)
-	if detail != nil {
-		detail.start("  in batch: " + d.SQL)
-	}
 }
 
 func (c *counter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
