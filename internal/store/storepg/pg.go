@@ -240,7 +240,8 @@ func (d *Driver) begin(ctx context.Context) (*executorTx, error) {
 		return nil, fmt.Errorf("begin: %w", translate(err))
 	}
 	t := &executorTx{tx: tx}
-	t.executor = executor{d: d, q: tx, tx: tx, head: &t.head, pending: &t.pending}
+	t.executor = executor{d: d, tx: tx, head: &t.head, pending: &t.pending, wb: &t.wb}
+	t.executor.q = txQuerier{x: &t.executor}
 	return t, nil
 }
 
@@ -256,6 +257,7 @@ type executorTx struct {
 	tx      pgx.Tx
 	head    chainHead
 	pending []*store.AuditEntry
+	wb      behind
 }
 
 var _ store.ExecutorTx = (*executorTx)(nil)
@@ -271,8 +273,15 @@ type chainHead struct {
 // Commit implements store.ExecutorTx. It is not cancellable: the caller
 // must learn whether the transaction committed.
 func (t *executorTx) Commit() error {
-	if err := t.sealAudit(context.Background()); err != nil {
+	err := t.sealAudit(context.Background())
+	if err == nil {
+		err = t.flush(context.Background()) // when no audit entry carried the queued writes
+	}
+	if err != nil {
 		t.tx.Rollback(context.Background())
+		if !errors.Is(err, store.ErrNotCommitted) {
+			err = fmt.Errorf("%w (%w)", err, store.ErrNotCommitted)
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	if err := t.tx.Commit(context.Background()); err != nil {
