@@ -50,6 +50,11 @@ type PollBatch struct {
 	// every value Sluice last wrote (the connectors' lenient comparison);
 	// nil turns echo suppression off.
 	SameAsWritten func(wrote, polled map[string]any) bool
+	// Notices are the queued notices this batch answers (the fetch of a
+	// Notion page event): they are settled in the capture's transaction
+	// unless a record was deferred, so a crash leaves them pending and
+	// their re-fetch is a duplicate by key.
+	Notices []string
 }
 
 // PollResult counts what a batch did.
@@ -174,6 +179,11 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 		}
 		if res.Deferred == 0 && b.Cursor != "" {
 			cursor = b.Cursor
+		}
+		if res.Deferred == 0 {
+			if err := g.settleNotices(ctx, tx, b.Notices, now); err != nil {
+				return err
+			}
 		}
 		if cursor == "" {
 			return nil

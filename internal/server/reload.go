@@ -30,6 +30,8 @@ type generation struct {
 	conns   map[string]connector.Connector // by destination name
 	dests   []delivery.Destination
 	checker *control.Checker
+	// readers read the pages Notion notices name, by source.
+	readers map[string]connector.RecordReader
 	handler http.Handler
 	admin   http.Handler // the same as handler without admin_listen
 }
@@ -76,7 +78,8 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
-	ing.Readers, ing.OnPing = readers, s.kickHook
+	g.readers = readers
+	ing.OnNotice = s.wakeNotices
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
 	ing.Inspect = s.Drift.Observe
@@ -89,7 +92,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		admin = http.NewServeMux()
 		s.registerHealth(mux)
 	}
-	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, SLA: s.SLA, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
+	(&api.API{Gate: s.Gate, Tickets: s.Tickets, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, SLA: s.SLA, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
 		Credentials: func(ctx context.Context) (any, error) { return CredentialStatus(ctx, s.Driver) }}).Register(admin)
 	s.registerOps(admin)
 	s.mountConsole(admin)

@@ -292,6 +292,7 @@ type Executor interface {
 	TicketStore
 	BaselineStore
 	GroupStore
+	NoticeStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
@@ -332,8 +333,8 @@ type Executor interface {
 
 	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
 	// IdentityList pages through a destination's identity map in record-key
-	// order, after the given key.
-	IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*Identity, error)
+	// order.
+	IdentityList(ctx context.Context, p *IdentityListParams) ([]*Identity, error)
 	// DeliveryLatestSucceeded is the last confirmed primary (non-fallback)
 	// delivery of a record key to a destination: what Sluice last wrote.
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*Delivery, error)
@@ -426,6 +427,13 @@ type IdentityPutParams struct {
 	RecordKey   string
 	ExternalID  string
 	Now         time.Time
+}
+
+// IdentityListParams pages through one destination's identity map.
+type IdentityListParams struct {
+	Destination string // required
+	AfterKey    string // only record keys after this one; empty: from the start
+	Limit       int    // default DefaultLimit
 }
 
 // EscalationListParams filters EscalationList.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
 // querier is what a pool and a transaction have in common.
@@ -33,6 +34,11 @@ type executor struct {
 	head    *chainHead           // set inside a transaction
 	pending *[]*store.AuditEntry // audit entries queued in this transaction; see sealAudit
 	wb      *behind              // writes queued in this transaction; see behind.go
+
+	// Queries are the queries written once for every SQL store
+	// (escalations, reconciliations, identities, destination states, ...),
+	// run through sharedDB.
+	sqlstore.Queries
 }
 
 var _ store.Executor = (*executor)(nil)
@@ -129,7 +135,6 @@ const (
 	qDeliveriesNeedingFallback = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = $1 AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT $2`
 	qDeliveryNextReady       = `SELECT min(next_at) FROM deliveries WHERE destination = $1 AND state = 'pending'`
-	qIdentityGet             = `SELECT external_id FROM identities WHERE destination = $1 AND record_key = $2`
 	qDeliveryLatestSucceeded = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`
 	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
@@ -582,37 +587,6 @@ func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (t
 	return fromTS(v), nil
 }
 
-// ---- identities
-
-func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
-	var id string
-	err := x.q.QueryRow(ctx, qIdentityGet, destination, recordKey).Scan(&id)
-	if err != nil {
-		return "", fail("identity", err)
-	}
-	return id, nil
-}
-
-func (x *executor) IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*store.Identity, error) {
-	rows, err := x.q.Query(ctx, `SELECT destination, record_key, external_id, updated_at FROM identities
-		WHERE destination = $1 AND record_key > $2 ORDER BY record_key LIMIT $3`, destination, afterKey, limit)
-	if err != nil {
-		return nil, fail("identity list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Identity, error) {
-		var i store.Identity
-		if err := r.Scan(&i.Destination, &i.RecordKey, &i.ExternalID, &i.UpdatedAt); err != nil {
-			return nil, err
-		}
-		i.UpdatedAt = i.UpdatedAt.UTC()
-		return &i, nil
-	})
-	if err != nil {
-		return nil, fail("identity list", err)
-	}
-	return out, nil
-}
-
 func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error) {
 	d, err := scanDelivery(x.q.QueryRow(ctx, qDeliveryLatestSucceeded,
 		destination, recordKey))
@@ -622,99 +596,16 @@ func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, rec
 	return d, nil
 }
 
+// IdentityPut implements store.Executor: queued inside a transaction
+// (behind.go), the shared query outside one.
 func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) error {
-	if x.wb != nil {
-		x.wb.identityPut(p) // queued (behind.go)
-		return nil
+	if x.wb == nil {
+		return x.Queries.IdentityPut(ctx, p)
 	}
-	_, err := x.q.Exec(ctx, `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`,
-		p.Destination, p.RecordKey, p.ExternalID, ts(p.Now))
-	if err != nil {
-		return fail("identity put", err)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("identity put: %w", err)
 	}
-	return nil
-}
-
-// ---- escalations
-
-const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at, group_id, code`
-
-func scanEscalation(row pgx.Row) (*store.Escalation, error) {
-	var e store.Escalation
-	if err := row.Scan(&e.ID, &e.EventID, &e.DeliveryID, &e.Kind, &e.Reason, &e.LastError, &e.LastStatus, &e.Status,
-		&e.Actor, &e.Note, &e.CreatedAt, &e.UpdatedAt, &e.GroupID, &e.Code); err != nil {
-		return nil, err
-	}
-	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
-	return &e, nil
-}
-
-func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO escalations (`+escalationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
-		ts(e.CreatedAt), ts(e.UpdatedAt), e.GroupID, e.Code)
-	if err != nil {
-		return fail("escalation insert", err)
-	}
-	return nil
-}
-
-func (x *executor) EscalationGetByID(ctx context.Context, id string) (*store.Escalation, error) {
-	e, err := scanEscalation(x.q.QueryRow(ctx, `SELECT `+escalationCols+` FROM escalations WHERE id = $1`, id))
-	if err != nil {
-		return nil, fail("escalation "+id, err)
-	}
-	return e, nil
-}
-
-func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error) {
-	var where []string
-	var args params
-	if p.Status != "" {
-		where = append(where, "status = "+args.add(p.Status))
-	}
-	if p.EventID != "" {
-		where = append(where, "event_id = "+args.add(p.EventID))
-	}
-	q := `SELECT ` + escalationCols + ` FROM escalations`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q += " ORDER BY id DESC LIMIT " + args.add(limit)
-	rows, err := x.q.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fail("escalation list", err)
-	}
-	defer rows.Close()
-	var out []*store.Escalation
-	for rows.Next() {
-		e, err := scanEscalation(rows)
-		if err != nil {
-			return nil, fail("escalation list", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fail("escalation list", err)
-	}
-	return out, nil
-}
-
-func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
-	tag, err := x.q.Exec(ctx, `UPDATE escalations SET status = $1, actor = $2, note = $3, last_error = $4, last_status = $5, updated_at = $6,
-		kind = $7, reason = $8, group_id = $9, code = $10 WHERE id = $11`,
-		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ts(e.UpdatedAt), e.Kind, e.Reason, e.GroupID, e.Code, e.ID)
-	if err != nil {
-		return fail("escalation update", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("escalation update %s: %w", e.ID, store.ErrNotFound)
-	}
+	x.wb.identityPut(p)
 	return nil
 }
 
@@ -858,103 +749,4 @@ func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store
 			return nil
 		}
 	}
-}
-
-// ---- destinations
-
-func (x *executor) DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error) {
-	var s store.DestinationState
-	err := x.q.QueryRow(ctx, `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = $1`, name).
-		Scan(&s.Name, &s.Paused, &s.Reason, &s.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return &store.DestinationState{Name: name}, nil
-	}
-	if err != nil {
-		return nil, fail("destination state get", err)
-	}
-	s.UpdatedAt = s.UpdatedAt.UTC()
-	return &s, nil
-}
-
-func (x *executor) DestinationStatePut(ctx context.Context, s *store.DestinationState) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO destination_states (name, paused, reason, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at`,
-		s.Name, s.Paused, s.Reason, ts(s.UpdatedAt))
-	if err != nil {
-		return fail("destination state put", err)
-	}
-	return nil
-}
-
-// ---- reconciliations
-
-const reconciliationCols = `id, event_id, status, summary, actor, note, created_at, updated_at`
-
-func scanReconciliation(row pgx.Row) (*store.Reconciliation, error) {
-	var r store.Reconciliation
-	var summary string
-	if err := row.Scan(&r.ID, &r.EventID, &r.Status, &summary, &r.Actor, &r.Note, &r.CreatedAt, &r.UpdatedAt); err != nil {
-		return nil, err
-	}
-	r.Summary = json.RawMessage(summary)
-	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	return &r, nil
-}
-
-func (x *executor) ReconciliationInsert(ctx context.Context, r *store.Reconciliation) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO reconciliations (`+reconciliationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		r.ID, r.EventID, r.Status, string(r.Summary), r.Actor, r.Note, ts(r.CreatedAt), ts(r.UpdatedAt))
-	if err != nil {
-		return fail("reconciliation insert", err)
-	}
-	return nil
-}
-
-func (x *executor) ReconciliationGetByID(ctx context.Context, id string) (*store.Reconciliation, error) {
-	r, err := scanReconciliation(x.q.QueryRow(ctx, `SELECT `+reconciliationCols+` FROM reconciliations WHERE id = $1`, id))
-	if err != nil {
-		return nil, fail("reconciliation "+id, err)
-	}
-	return r, nil
-}
-
-func (x *executor) ReconciliationList(ctx context.Context, p *store.ReconciliationListParams) ([]*store.Reconciliation, error) {
-	var where []string
-	var args params
-	if p.Status != "" {
-		where = append(where, "status = "+args.add(p.Status))
-	}
-	if p.EventID != "" {
-		where = append(where, "event_id = "+args.add(p.EventID))
-	}
-	q := `SELECT ` + reconciliationCols + ` FROM reconciliations`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q += " ORDER BY id DESC LIMIT " + args.add(limit)
-	rows, err := x.q.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fail("reconciliation list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Reconciliation, error) { return scanReconciliation(r) })
-	if err != nil {
-		return nil, fail("reconciliation list", err)
-	}
-	return out, nil
-}
-
-func (x *executor) ReconciliationUpdate(ctx context.Context, r *store.Reconciliation) error {
-	tag, err := x.q.Exec(ctx, `UPDATE reconciliations SET status = $1, summary = $2, actor = $3, note = $4, updated_at = $5 WHERE id = $6`,
-		r.Status, string(r.Summary), r.Actor, r.Note, ts(r.UpdatedAt), r.ID)
-	if err != nil {
-		return fail("reconciliation update", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("reconciliation update %s: %w", r.ID, store.ErrNotFound)
-	}
-	return nil
 }

@@ -223,7 +223,7 @@ func (d *Driver) SupportsSkipLocked() bool { return true }
 
 // Executor implements store.Driver. Statements run on any pooled connection;
 // DeliveryClaim and AuditAppend, which need a transaction, open their own.
-func (d *Driver) Executor() store.Executor { return &executor{d: d, q: d.pool} }
+func (d *Driver) Executor() store.Executor { return (&executor{d: d, q: d.pool}).shared() }
 
 // Begin implements store.Driver.
 func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
@@ -242,6 +242,7 @@ func (d *Driver) begin(ctx context.Context) (*executorTx, error) {
 	t := &executorTx{tx: tx}
 	t.executor = executor{d: d, tx: tx, head: &t.head, pending: &t.pending, wb: &t.wb}
 	t.executor.q = txQuerier{x: &t.executor}
+	t.executor.shared()
 	return t, nil
 }
 

@@ -7,16 +7,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-func (x *executor) IdentityGetByExternalID(ctx context.Context, destination, externalID string) (string, error) {
-	var key string
-	err := x.q.QueryRow(ctx, `SELECT record_key FROM identities WHERE destination = $1 AND external_id = $2 ORDER BY updated_at DESC LIMIT 1`,
-		destination, externalID).Scan(&key)
-	if err != nil {
-		return "", fail("identity by external id", err)
-	}
-	return key, nil
-}
-
 func (x *executor) PollCursorGet(ctx context.Context, source string) (string, error) {
 	var c string
 	err := x.q.QueryRow(ctx, `SELECT cursor FROM poll_cursors WHERE source = $1`, source).Scan(&c)

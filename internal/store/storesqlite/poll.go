@@ -10,19 +10,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-func (x *executor) IdentityGetByExternalID(ctx context.Context, destination, externalID string) (string, error) {
-	var key string
-	err := x.r.QueryRowContext(ctx, `SELECT record_key FROM identities WHERE destination = ? AND external_id = ? ORDER BY updated_at DESC LIMIT 1`,
-		destination, externalID).Scan(&key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", store.ErrNotFound
-	}
-	if err != nil {
-		return "", fmt.Errorf("identity by external id: %w", err)
-	}
-	return key, nil
-}
-
 func (x *executor) PollCursorGet(ctx context.Context, source string) (string, error) {
 	var c string
 	err := x.r.QueryRowContext(ctx, `SELECT cursor FROM poll_cursors WHERE source = ?`, source).Scan(&c)
