@@ -83,6 +83,15 @@
 // appends; docs/adr/0032-audit-chain-sealed-at-commit.md weighs the
 // alternatives.
 //
+// # Round trips
+//
+// Inside a transaction the writes no caller reads before the commit are
+// queued and sent, pipelined, with the next statement that may depend on
+// them or with the commit, and the hot paths' follow-up reads go in the
+// same pipeline as the statement before them (behind.go,
+// docs/adr/0036-postgres-round-trips.md): a capture or a settle costs
+// about one round trip in a group-commit batch.
+//
 // Advisory lock keys are derived from the schema the driver runs in, so
 // several deployments (or parallel tests) in one database do not contend.
 package storepg
