@@ -99,6 +99,25 @@ func (q Queries) HookNoticeUpdate(ctx context.Context, n *store.HookNotice) erro
 	return nil
 }
 
+// HookNoticeList implements store.NoticeStore.
+func (q Queries) HookNoticeList(ctx context.Context, p *store.HookNoticeListParams) ([]*store.HookNotice, error) {
+	var f filter
+	f.add("source = ?", p.Source)
+	if p.State != "" {
+		f.add("state = ?", p.State)
+	}
+	limit := p.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	out, err := list(ctx, q, q.scanNotice, `SELECT `+noticeCols+` FROM hook_notices`+f.where()+` ORDER BY created_at DESC, id DESC LIMIT ?`,
+		append(f.args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("hook notice list: %w", err)
+	}
+	return out, nil
+}
+
 // HookNoticePrune implements store.NoticeStore.
 func (q Queries) HookNoticePrune(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
