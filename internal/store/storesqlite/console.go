@@ -89,14 +89,18 @@ func likeEscape(s string) string {
 	return r.Replace(s)
 }
 
+// qQueueStats counts unfinished deliveries per destination from the
+// partial index deliveries_active_key alone; its WHERE is the index's.
+const qQueueStats = `SELECT destination, count(*), MIN(seq)
+		FROM deliveries WHERE (state = 'waiting' OR state = 'pending' OR state = 'inflight') GROUP BY destination ORDER BY destination`
+
 func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
 	// Two index-only counts: every unfinished delivery through the
 	// partial index deliveries_active_key (its condition is this WHERE),
 	// the in-flight ones through deliveries_lease. Splitting by state in
 	// one query made SQLite read each waiting row from a million-row
 	// table.
-	rows, err := x.r.QueryContext(ctx, `SELECT destination, count(*), MIN(seq)
-		FROM deliveries WHERE state IN ('waiting', 'pending', 'inflight') GROUP BY destination ORDER BY destination`)
+	rows, err := x.r.QueryContext(ctx, qQueueStats)
 	if err != nil {
 		return nil, fmt.Errorf("queue stats: %w", err)
 	}

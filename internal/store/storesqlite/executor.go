@@ -167,7 +167,8 @@ const (
 		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM deliveries p
 		                  WHERE p.destination = d.destination AND p.record_key = d.record_key
-		                    AND p.state IN ('waiting', 'pending', 'inflight') AND (p.seq < d.seq OR p.state = 'inflight'))
+		                    AND (p.state = 'waiting' OR p.state = 'pending' OR p.state = 'inflight')
+		                    AND (p.seq < d.seq OR p.state = 'inflight'))
 		ORDER BY d.next_at, d.seq LIMIT ?`
 	qDeliveriesLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
 			attempts = attempts + 1, updated_at = ? WHERE seq IN (SELECT value FROM json_each(?))`
@@ -468,8 +469,13 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(after), &d.After); err != nil {
-		return nil, fmt.Errorf("delivery %s after_routes: %w", d.ID, err)
+	// Most deliveries wait for no other route: skip the JSON decoder.
+	if after == "[]" {
+		d.After = []string{} // as the decoder would have it; no allocation
+	} else {
+		if err := json.Unmarshal([]byte(after), &d.After); err != nil {
+			return nil, fmt.Errorf("delivery %s after_routes: %w", d.ID, err)
+		}
 	}
 	d.Payload = json.RawMessage(payload)
 	d.Ambiguous = ambiguous != 0

@@ -2,6 +2,7 @@ package storesqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +51,56 @@ func hotPlans() []hotPlan {
 		{name: "maintain: expired leases", query: qDeliveriesLeaseExpired, args: []any{1, 500}, want: []string{"deliveries_lease"}, temp: true}, // sorts the expired ones only
 		{name: "maintain: expired holds", query: qEventsHoldExpired, args: []any{1, 100}, want: []string{"events_hold_until"}},
 		{name: "fallback: needing fallback", query: qDeliveriesNeedingFallback, args: []any{"sink", 100}, want: []string{"deliveries_needing_fallback"}},
+		// A walk of the partial index (unfinished deliveries only), not the table.
+		{name: "console: queue stats", query: qQueueStats, scan: "SCAN deliveries USING INDEX deliveries_active_key"},
+	}
+}
+
+// TestHotWritesBuildNoTempTable: a write statement that builds a temporary
+// b-tree pays for it on every execution. deliveries_active_key's predicate
+// was an IN list, which SQLite tests through a temporary table built by
+// every delivery INSERT (each capture) and every UPDATE of a delivery's
+// state (each claim and settle); migration 0033 made it ORs (before it:
+// 1 per INSERT, 2 per UPDATE, 4 per lease). The lease UPDATE builds two
+// on purpose: the claimed list of its IN (json_each(?)) and the rows it
+// updates.
+func TestHotWritesBuildNoTempTable(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "writes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	writes := map[string]int{qEventInsert: 0, qDeliveryInsert: 0, qDeliveryUpdate: 0, qDeliveriesLease: 2}
+	for _, n := range auditRowsPerInsert {
+		writes[auditInsertQuery(n)] = 0
+	}
+	for _, q := range eventUpdateQueries() {
+		writes[q] = 0
+	}
+	for q, want := range writes {
+		rows, err := d.w.QueryContext(ctx, "EXPLAIN "+q, make([]any, strings.Count(q, "?"))...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		n := 0
+		for rows.Next() {
+			if err := rows.Scan(vals...); err != nil {
+				t.Fatal(err)
+			}
+			if op := fmt.Sprint(*vals[1].(*any)); op == "OpenEphemeral" {
+				n++
+			}
+		}
+		rows.Close()
+		if n != want {
+			t.Errorf("%d temporary tables (OpenEphemeral), want %d:\n%s", n, want, q)
+		}
 	}
 }
 
