@@ -69,3 +69,17 @@ func (p *IdentityPutParams) Validate() error {
 func (p *IdentityListParams) Validate() error {
 	return required("Destination", p.Destination)
 }
+
+// Validate checks p before SLABreachList runs it.
+func (p *SLABreachListParams) Validate() error {
+	return oneOf("Status", p.Status, "open", "resolved", "all")
+}
+
+// Validate checks p before SLABreachUpdate runs it.
+func (p *SLABreachUpdateParams) Validate() error { return required("Key", p.Key) }
+
+// Validate checks p before SLABreachResolve runs it.
+func (p *SLABreachResolveParams) Validate() error { return required("Key", p.Key) }
+
+// Validate checks p before AlertCursorAdvance runs it.
+func (p *AlertCursorAdvanceParams) Validate() error { return required("Name", p.Name) }

@@ -78,6 +78,11 @@ func TestHotWritesBuildNoTempTable(t *testing.T) {
 	for _, q := range eventUpdateQueries() {
 		writes[q] = 0
 	}
+	for _, q := range sqlstore.Prepared() { // the shared writes on the settle path (identity put, ...)
+		if !strings.HasPrefix(q, "SELECT") {
+			writes[q] = 0
+		}
+	}
 	for q, want := range writes {
 		rows, err := d.w.QueryContext(ctx, "EXPLAIN "+q, make([]any, strings.Count(q, "?"))...)
 		if err != nil {
