@@ -101,12 +101,6 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 	return g, nil
 }
 
-func closeAll(conns []connector.Connector) {
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
 // ReloadOptions says who reloads and whether destinations with unfinished
 // deliveries may be removed.
 type ReloadOptions struct {
@@ -319,11 +313,7 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	s.Gate.SetPlan(g.plan)
 	s.gen.Store(g)
 	s.Metrics.SetDestinations(sortedNames(g.cfg.Destinations))
-	retired, wait := s.Engine.Reconfigure(g.dests)
-	wait()
-	for _, d := range retired {
-		d.Conn.Close()
-	}
+	s.retire(s.Engine.Reconfigure(g.dests))
 	for _, name := range sortedNames(pending) {
 		if res.Escalated == nil {
 			res.Escalated = map[string]int{}
@@ -344,11 +334,13 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 // closeUnused closes the connectors g built that old does not use, when g
 // is not put in force.
 func closeUnused(g, old *generation) {
+	var unused []connector.Connector
 	for name, c := range g.conns {
 		if old.conns[name] != c {
-			c.Close()
+			unused = append(unused, c)
 		}
 	}
+	closeAll(unused)
 }
 
 // changedSections names the top-level config sections that differ.

@@ -605,12 +605,16 @@ func (s *Server) ShutdownReport() ShutdownReport {
 	return s.report
 }
 
-// Close releases the store and connectors.
+// Close releases the connectors and the store. Run has waited for the
+// deliveries in flight (up to shutdown_timeout) by then; the connectors get
+// shutdown_timeout more to close.
 func (s *Server) Close() error {
 	if g := s.gen.Load(); g != nil {
-		for _, c := range g.conns {
-			c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), s.closeTimeout())
+		if err := closeConns(ctx, g.conns); err != nil {
+			s.Log.Warn("close connectors", "err", err)
 		}
+		cancel()
 	}
 	if s.Committer != nil {
 		s.Committer.Close()
