@@ -96,3 +96,36 @@ func (p *TicketUpdateParams) Validate() error { return required("ID", p.ID) }
 func (p *EscalationGroupListParams) Validate() error {
 	return oneOf("Status", p.Status, EscalationStatuses...)
 }
+
+// SearchDefaultLimit is the page size of an event search whose params
+// leave Limit zero: a console page.
+const SearchDefaultLimit = 50
+
+// PageLimit is the page size p asks for (SearchDefaultLimit by default).
+func (p *EventSearchParams) PageLimit() int {
+	if p.Limit <= 0 {
+		return SearchDefaultLimit
+	}
+	return p.Limit
+}
+
+// Validate checks p before EventRecordPut writes it.
+func (p *EventRecordPutParams) Validate() error {
+	if err := required("ID", p.ID); err != nil {
+		return err
+	}
+	return oneOf("State", p.State, EventStates...)
+}
+
+// Validate checks p before DeliveryPayloadPut writes it.
+func (p *DeliveryPayloadPutParams) Validate() error {
+	if err := required("ID", p.ID); err != nil {
+		return err
+	}
+	for _, s := range p.States {
+		if err := oneOf("States", s, DeliveryStates...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
