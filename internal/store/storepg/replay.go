@@ -17,7 +17,7 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 		where = append(where, "source = "+args.add(p.Source))
 	}
 	if len(p.States) > 0 {
-		where = append(where, "state = ANY("+args.add(p.States)+")")
+		where = append(where, "state = ANY("+args.add(store.Strings(p.States))+")")
 	}
 	if len(p.Flows) > 0 {
 		where = append(where, "flow = ANY("+args.add(p.Flows)+")")
@@ -65,7 +65,7 @@ func (x *executor) DeliveryPayloadPut(ctx context.Context, p *store.DeliveryPayl
 		return false, nil
 	}
 	tag, err := x.q.Exec(ctx, `UPDATE deliveries SET payload = $1, updated_at = $2 WHERE id = $3 AND state = ANY($4)`,
-		string(p.Payload), ts(p.Now), p.ID, p.States)
+		string(p.Payload), ts(p.Now), p.ID, store.Strings(p.States))
 	if err != nil {
 		return false, fail("delivery payload put", err)
 	}
