@@ -83,3 +83,16 @@ func (p *SLABreachResolveParams) Validate() error { return required("Key", p.Key
 
 // Validate checks p before AlertCursorAdvance runs it.
 func (p *AlertCursorAdvanceParams) Validate() error { return required("Name", p.Name) }
+
+// Validate checks p before TicketList runs it.
+func (p *TicketListParams) Validate() error {
+	return oneOf("Status", p.Status, EscalationStatuses...)
+}
+
+// Validate checks p before TicketUpdate runs it.
+func (p *TicketUpdateParams) Validate() error { return required("ID", p.ID) }
+
+// Validate checks p before EscalationGroupList runs it.
+func (p *EscalationGroupListParams) Validate() error {
+	return oneOf("Status", p.Status, EscalationStatuses...)
+}

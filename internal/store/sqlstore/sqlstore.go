@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // Dialect is what the shared queries need to know about a database.
@@ -63,6 +65,9 @@ type DB interface {
 	Exec(ctx context.Context, query string, args ...any) (rowsAffected int64, err error)
 	QueryRow(ctx context.Context, query string, args ...any) Row
 	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	// QueryRowWrite runs a write that returns a row (INSERT ... RETURNING)
+	// where writes go.
+	QueryRowWrite(ctx context.Context, query string, args ...any) Row
 }
 
 // Queries is the shared half of a driver's executor: every method runs the
@@ -85,6 +90,12 @@ func (q Queries) exec(ctx context.Context, query string, args ...any) (int64, er
 // store.ErrNotFound).
 func (q Queries) row(ctx context.Context, query string, args ...any) Row {
 	return errRow{q.db.QueryRow(ctx, q.db.Rebind(query), args...), q.db}
+}
+
+// rowWrite runs a write that returns one row (INSERT ... RETURNING; both
+// databases have it).
+func (q Queries) rowWrite(ctx context.Context, query string, args ...any) Row {
+	return errRow{q.db.QueryRowWrite(ctx, q.db.Rebind(query), args...), q.db}
 }
 
 type errRow struct {
@@ -115,6 +126,22 @@ func list[T any](ctx context.Context, q Queries, scan func(Row) (T, error), quer
 	return out, nil
 }
 
+// missedUpdate explains an UPDATE that changed no row: the row is gone
+// (ErrNotFound) or, for a conditional update, it changed since it was read
+// (ErrStale).
+func (q Queries) missedUpdate(ctx context.Context, table, what, id string, conditional bool) error {
+	if conditional {
+		var n int
+		if err := q.row(ctx, `SELECT count(*) FROM `+table+` WHERE id = ?`, id).Scan(&n); err != nil {
+			return fmt.Errorf("%s %s: %w", what, id, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%s %s: %w", what, id, store.ErrStale)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", what, id, store.ErrNotFound)
+}
+
 // filter builds a WHERE clause from optional conditions, each with one ?.
 type filter struct {
 	conds []string
@@ -133,6 +160,19 @@ func (f *filter) where() string {
 	}
 	return " WHERE " + strings.Join(f.conds, " AND ")
 }
+
+// setter builds the SET list of an UPDATE from optional columns.
+type setter struct {
+	sets []string
+	args []any
+}
+
+func (s *setter) set(column string, v any) {
+	s.sets = append(s.sets, column+" = ?")
+	s.args = append(s.args, v)
+}
+
+func (s *setter) String() string { return strings.Join(s.sets, ", ") }
 
 // Rebind numbers ? placeholders as $1, $2, ... (PostgreSQL's form),
 // leaving any ? inside a quoted string or identifier alone. Drivers whose

@@ -71,3 +71,7 @@ func (s sharedDB) QueryRow(ctx context.Context, query string, args ...any) sqlst
 func (s sharedDB) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	return s.x.q.Query(ctx, query, args...)
 }
+
+func (s sharedDB) QueryRowWrite(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return s.x.q.QueryRow(ctx, query, args...)
+}

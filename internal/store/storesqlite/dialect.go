@@ -81,6 +81,11 @@ func (s sharedDB) Query(ctx context.Context, query string, args ...any) (sqlstor
 	return sqlRows{rows}, nil
 }
 
+func (s sharedDB) QueryRowWrite(ctx context.Context, query string, args ...any) sqlstore.Row {
+	row, _ := s.x.queryRowHot(ctx, query, args...)
+	return row
+}
+
 // sqlRows adapts *sql.Rows to sqlstore.Rows; a Close error would repeat
 // what Err reports.
 type sqlRows struct{ *sql.Rows }

@@ -158,18 +158,23 @@ var hotQueries = append([]string{qEventStateByID, qEventInsert, qEventByIdem, qD
 
 // Static queries, all prepared once at Open on the write connection.
 const (
-	qEventByID           = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
-	qEventStateByID      = `SELECT state FROM events WHERE id = ?`
-	qEventsHoldExpired   = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
-	qDeliveryByID        = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
-	qDeliveriesByEvent   = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
+	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
+	qEventStateByID    = `SELECT state FROM events WHERE id = ?`
+	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
+	qDeliveryByID      = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
+	qDeliveriesByEvent = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
+	// LIMIT CAST(? AS INTEGER), not LIMIT ?: SQLite's planner reads a bare
+	// bound LIMIT and marks the statement to be re-prepared (parsed and
+	// planned again) whenever the value changes, and a claim's limit is
+	// the worker's free slots, different almost every time: that was two
+	// thirds of a claim's cost. An expression is not read by the planner.
 	qDeliveriesClaimable = `SELECT ` + deliveryCols + ` FROM deliveries d
 		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM deliveries p
 		                  WHERE p.destination = d.destination AND p.record_key = d.record_key
 		                    AND (p.state = 'waiting' OR p.state = 'pending' OR p.state = 'inflight')
 		                    AND (p.seq < d.seq OR p.state = 'inflight'))
-		ORDER BY d.next_at, d.seq LIMIT ?`
+		ORDER BY d.next_at, d.seq LIMIT CAST(? AS INTEGER)`
 	qDeliveriesLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
 			attempts = attempts + 1, updated_at = ? WHERE seq IN (SELECT value FROM json_each(?))`
 	qDeliveryUpdate = `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,

@@ -190,3 +190,21 @@ func checkPlans(t *testing.T, d *Driver, when string) {
 		}
 	}
 }
+
+// TestHotLimitsAreNotPlanned: SQLite's planner reads a bare bound LIMIT ?
+// and marks the prepared statement to be parsed and planned again whenever
+// that value changes. The claim's limit is the worker's free slots,
+// different almost every time, so re-preparing was two thirds of a claim's
+// cost; it binds LIMIT CAST(? AS INTEGER), which the planner does not read.
+// A bare LIMIT ? is allowed only where every caller passes a constant.
+func TestHotLimitsAreNotPlanned(t *testing.T) {
+	constant := map[string]bool{qEventsHoldExpired: true, qDeliveriesNeedingFallback: true, qDeliveriesLeaseExpired: true, qAuditScan: true}
+	for _, q := range sqlstore.Prepared() { // paged with constant page sizes
+		constant[q] = true
+	}
+	for _, q := range hotQueries {
+		if strings.Contains(q, "LIMIT ?") && !constant[q] {
+			t.Errorf("hot statement binds a bare LIMIT ? (re-prepared whenever the limit changes):\n%s", q)
+		}
+	}
+}
