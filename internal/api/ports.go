@@ -58,6 +58,7 @@ type Reader interface {
 	audit.Log
 	EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error)
 	HookTokenList(ctx context.Context, source string) ([]store.HookToken, error)
+	HookNoticeList(ctx context.Context, p *store.HookNoticeListParams) ([]*store.HookNotice, error)
 	EventGetByID(ctx context.Context, id string) (*store.Event, error)
 	EventCountByState(ctx context.Context) (map[string]int64, error)
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)

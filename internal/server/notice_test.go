@@ -149,6 +149,15 @@ func TestNotionNoticeSurvivesRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The operator sees the notice waiting, and why.
+	code, res := h.admin("GET", "/v1/sources/pages/notices?state=pending", "")
+	ns, _ := res["notices"].([]any)
+	if code != http.StatusOK || len(ns) != 1 {
+		t.Fatalf("pending notices: %d %v", code, res)
+	}
+	if n := ns[0].(map[string]any); n["record_id"] != pageID || n["attempts"].(float64) < 1 || !strings.Contains(n["last_error"].(string), "503") {
+		t.Fatalf("pending notice = %v", n)
+	}
 	h.stop()
 	if err := nt.SetFaults(sim.Faults{}); err != nil {
 		t.Fatal(err)
@@ -159,6 +168,12 @@ func TestNotionNoticeSurvivesRestart(t *testing.T) {
 		t.Fatalf("captured payload = %v", p)
 	}
 	h2.waitSink("later@x.co", 1)
+	if _, res := h2.admin("GET", "/v1/sources/pages/notices?state=pending", ""); len(res["notices"].([]any)) != 0 {
+		t.Fatalf("pending notices after the capture: %v", res)
+	}
+	if code, res := h2.admin("GET", "/v1/sources/pages/notices?state=later", ""); code != http.StatusBadRequest {
+		t.Fatalf("bad state: %d %v", code, res)
+	}
 }
 
 func hasAudit(t *testing.T, drv store.Driver, a audit.Action) bool {

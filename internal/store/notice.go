@@ -62,7 +62,18 @@ type NoticeStore interface {
 	// HookNoticeUpdate writes n's state, attempts, NextAt, LastError,
 	// EscalatedAt and UpdatedAt.
 	HookNoticeUpdate(ctx context.Context, n *HookNotice) error
+	// HookNoticeList is a source's notices in one state (all states when
+	// empty), newest first, at most p.Limit (default 100): the operator's
+	// view of what waits to be fetched and why.
+	HookNoticeList(ctx context.Context, p *HookNoticeListParams) ([]*HookNotice, error)
 	// HookNoticePrune deletes up to limit done notices last changed before
 	// before, and returns how many it deleted.
 	HookNoticePrune(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// HookNoticeListParams filters HookNoticeList.
+type HookNoticeListParams struct {
+	Source string
+	State  string
+	Limit  int
 }

@@ -24,6 +24,13 @@ var ErrNotFound = errors.New("not found")
 // inside the transaction on every driver.
 var ErrStale = errors.New("changed since it was read")
 
+// ErrNotCommitted marks a commit that failed before the database was asked
+// to commit: nothing of the transaction persisted, and the failure may
+// belong to any one of its units (a driver that sends some writes only at
+// commit, as storepg does, reports their failure there). The Committer
+// then re-runs the batch one unit per transaction, as for a unit's error.
+var ErrNotCommitted = errors.New("transaction rolled back before its commit")
+
 // ErrClosed is returned by a Committer that has been closed.
 var ErrClosed = errors.New("store closed")
 

@@ -1,6 +1,7 @@
 // Package sqlstore holds the store queries that read and write alike on
 // every SQL database Sluice runs on (escalations, reconciliations,
-// identities, destination states, tickets, failure groups, ...), written
+// identities, destination states, tickets, failure groups, platform
+// notices, ...), written
 // once over a small Dialect: placeholders, time encoding and error
 // translation. storesqlite and storepg embed Queries in their executors;
 // what truly differs between the databases (claims, locking, the audit

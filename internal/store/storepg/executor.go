@@ -33,6 +33,7 @@ type executor struct {
 	tx      pgx.Tx               // nil outside a transaction
 	head    *chainHead           // set inside a transaction
 	pending *[]*store.AuditEntry // audit entries queued in this transaction; see sealAudit
+	wb      *behind              // writes queued in this transaction; see behind.go
 
 	// Queries are the queries written once for every SQL store
 	// (escalations, reconciliations, identities, destination states, ...),
@@ -110,10 +111,13 @@ const (
 		canonical, problems, missing, hold_until, received_at, updated_at, config_version, operation)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
-	qEventByIdem       = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
-	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
-	qEventStateByID    = `SELECT state FROM events WHERE id = $1`
-	qHeldByKey         = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2 ORDER BY id`
+	qEventByIdem    = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
+	qEventByID      = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
+	qEventStateByID = `SELECT state FROM events WHERE id = $1`
+	// qHeldByKey has no ORDER BY (the few rows are sorted in Go): ordered
+	// by id, a plan cached while the table was small walks events_flow_id,
+	// every event of the flow, instead of the partial events_held_key.
+	qHeldByKey         = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2`
 	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events
 		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`
 	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
@@ -194,9 +198,15 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	if raw == nil {
 		raw = []byte{}
 	}
-	tag, err := x.q.Exec(ctx, qEventInsert,
-		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
-		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion, e.Operation)
+	args := []any{e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion, e.Operation}
+	var tag pgconn.CommandTag
+	var err error
+	if x.wb != nil {
+		tag, err = x.eventInsertAhead(ctx, e, args)
+	} else {
+		tag, err = x.q.Exec(ctx, qEventInsert, args...)
+	}
 	if err != nil {
 		return "", false, fail("event insert", err)
 	}
@@ -214,6 +224,14 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 }
 
 func (x *executor) EventStateGet(ctx context.Context, id string) (store.EventState, error) {
+	if x.wb != nil && x.wb.state != nil && x.wb.state.id == id {
+		a := x.wb.state
+		x.wb.state = nil
+		if !a.found {
+			return "", fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+		}
+		return store.EventState(a.state), nil
+	}
 	var st string
 	if err := x.q.QueryRow(ctx, qEventStateByID, id).Scan(&st); err != nil {
 		return "", fail("event "+id, err)
@@ -258,6 +276,10 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 }
 
 func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {
+	if x.wb != nil && p.Canonical == nil && p.Missing == nil && p.RecordKey == nil && p.HoldUntil == nil && p.IfUpdatedAt.IsZero() {
+		x.wb.eventState(p.ID, string(p.State), p.Now) // a state change alone: queued (behind.go)
+		return nil
+	}
 	var args params
 	sets := []string{"state = " + args.add(p.State), "updated_at = " + args.add(ts(p.Now))}
 	if p.Canonical != nil {
@@ -306,11 +328,22 @@ func (x *executor) missedUpdate(ctx context.Context, table, what, id string, con
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
+	if x.wb != nil && x.wb.held != nil && x.wb.held.flow == flow && x.wb.held.key == recordKey {
+		out := x.wb.held.events
+		x.wb.held = nil
+		return out, nil
+	}
 	out, err := x.queryEvents(ctx, qHeldByKey, flow, recordKey)
 	if err != nil {
 		return nil, fail("event list held by key", err)
 	}
+	sortByID(out)
 	return out, nil
+}
+
+// sortByID puts events in ID (arrival) order.
+func sortByID(es []*store.Event) {
+	sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
 }
 
 func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
@@ -388,6 +421,10 @@ func (x *executor) queryDeliveries(ctx context.Context, q string, args ...any) (
 }
 
 func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error {
+	if x.wb != nil {
+		x.wb.dIns = append(x.wb.dIns, d) // queued; Seq is set when it is sent (behind.go)
+		return nil
+	}
 	after := d.After
 	if after == nil {
 		after = []string{}
@@ -411,6 +448,9 @@ func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Deliv
 }
 
 func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
+	if x.wb != nil {
+		return x.deliveriesByEventAhead(ctx, eventID)
+	}
 	out, err := x.queryDeliveries(ctx, qDeliveriesByEvent, eventID)
 	if err != nil {
 		return nil, fail("delivery list by event", err)
@@ -502,6 +542,10 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 }
 
 func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {
+	if x.wb != nil {
+		x.wb.deliveryUpdate(d) // queued (behind.go)
+		return nil
+	}
 	tag, err := x.q.Exec(ctx, qDeliveryUpdate,
 		d.State, string(d.Payload), d.Attempts, ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil), d.Ambiguous,
 		d.ExternalID, d.LastStatus, d.LastError, ts(d.UpdatedAt), d.FallbackID, d.ID)
@@ -552,6 +596,19 @@ func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, rec
 	return d, nil
 }
 
+// IdentityPut implements store.Executor: queued inside a transaction
+// (behind.go), the shared query outside one.
+func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) error {
+	if x.wb == nil {
+		return x.Queries.IdentityPut(ctx, p)
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("identity put: %w", err)
+	}
+	x.wb.identityPut(p)
+	return nil
+}
+
 // ---- audit
 
 // AuditAppend implements store.Executor. Inside a transaction the entry is
@@ -580,17 +637,22 @@ func (x *executor) sealAudit(ctx context.Context) error {
 		return nil
 	}
 	if !x.head.valid {
-		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock($1)`, x.d.auditKey)
-		b.Queue(qAuditHead)
-		br := x.tx.SendBatch(ctx, b)
+		// The queued writes go first, in the same round trip: the chain
+		// lock stays the last lock the transaction takes.
+		br, err := x.send(ctx, flushAll, func(b *pgx.Batch) {
+			b.Queue(`SELECT pg_advisory_xact_lock($1)`, x.d.auditKey)
+			b.Queue(qAuditHead)
+		})
+		if err != nil {
+			return err
+		}
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fail("audit append: lock chain", err)
 		}
 		var seq int64
 		var hash string
-		err := br.QueryRow().Scan(&seq, &hash)
+		err = br.QueryRow().Scan(&seq, &hash)
 		if cerr := br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) {
 			err = cerr
 		}

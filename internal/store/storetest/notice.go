@@ -105,6 +105,13 @@ func exerciseNotices(t *testing.T, open Opener) {
 		}
 		return nil
 	})
+	if all, err := ex.HookNoticeList(ctx(t), &store.HookNoticeListParams{Source: "pages"}); err != nil || len(all) != 2 {
+		t.Fatalf("list of pages: %v %v, want n1 and n2", noticeIDs(all), err)
+	}
+	if pending, err := ex.HookNoticeList(ctx(t), &store.HookNoticeListParams{Source: "pages", State: store.NoticePending}); err != nil ||
+		len(pending) != 1 || pending[0].ID != "n1" || pending[0].LastError != "notion answered 502" {
+		t.Fatalf("pending of pages: %v %v, want n1", noticeIDs(pending), err)
+	}
 	var pruned int
 	inTx(t, d, func(tx store.ExecutorTx) error {
 		var err error
