@@ -29,7 +29,7 @@ type ParamError struct {
 func (e *ParamError) Error() string { return "store params: " + e.Field + ": " + e.Msg }
 
 // oneOf checks an optional enumerated field: empty, or one of allowed.
-func oneOf(field, v string, allowed ...string) error {
+func oneOf[S ~string](field string, v S, allowed ...S) error {
 	if v == "" || slices.Contains(allowed, v) {
 		return nil
 	}
@@ -95,4 +95,37 @@ func (p *TicketUpdateParams) Validate() error { return required("ID", p.ID) }
 // Validate checks p before EscalationGroupList runs it.
 func (p *EscalationGroupListParams) Validate() error {
 	return oneOf("Status", p.Status, EscalationStatuses...)
+}
+
+// SearchDefaultLimit is the page size of an event search whose params
+// leave Limit zero: a console page.
+const SearchDefaultLimit = 50
+
+// PageLimit is the page size p asks for (SearchDefaultLimit by default).
+func (p *EventSearchParams) PageLimit() int {
+	if p.Limit <= 0 {
+		return SearchDefaultLimit
+	}
+	return p.Limit
+}
+
+// Validate checks p before EventRecordPut writes it.
+func (p *EventRecordPutParams) Validate() error {
+	if err := required("ID", p.ID); err != nil {
+		return err
+	}
+	return oneOf("State", p.State, EventStates...)
+}
+
+// Validate checks p before DeliveryPayloadPut writes it.
+func (p *DeliveryPayloadPutParams) Validate() error {
+	if err := required("ID", p.ID); err != nil {
+		return err
+	}
+	for _, s := range p.States {
+		if err := oneOf("States", s, DeliveryStates...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -31,6 +31,10 @@ type Dialect interface {
 	// OptTime encodes t for a timestamp column that may be unset: the zero
 	// time is stored as the database's "unset" (SQLite: 0, PostgreSQL: NULL).
 	OptTime(t time.Time) any
+	// NullTime encodes t for a nullable timestamp column whose unset
+	// value is NULL on every database (events.hold_until): the zero time
+	// is NULL.
+	NullTime(t time.Time) any
 	// TimeIsSet is the condition that a timestamp column written with
 	// OptTime holds a time.
 	TimeIsSet(column string) string
@@ -160,6 +164,16 @@ func (f *filter) where() string {
 		return ""
 	}
 	return " WHERE " + strings.Join(f.conds, " AND ")
+}
+
+// in is "column IN (?, ?, ...)" with one placeholder per value, and the
+// values as arguments; both databases take an IN list.
+func in[T any](column string, vals []T) (string, []any) {
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return column + " IN (?" + strings.Repeat(", ?", len(vals)-1) + ")", args
 }
 
 // setter builds the SET list of an UPDATE from optional columns.

@@ -31,6 +31,7 @@ func (dialect) Rebind(query string) string {
 
 func (dialect) Time(t time.Time) any           { return ts(t) }
 func (dialect) OptTime(t time.Time) any        { return nullTS(t) }
+func (dialect) NullTime(t time.Time) any       { return nullTS(t) }
 func (dialect) TimeIsSet(column string) string { return column + " IS NOT NULL" }
 func (dialect) ScanTime(t *time.Time) any      { return tsDest{t} }
 func (dialect) Err(err error) error            { return translate(err) }

@@ -17,9 +17,15 @@ type dialect struct{}
 
 var _ sqlstore.Dialect = dialect{}
 
-func (dialect) Rebind(query string) string     { return query }
-func (dialect) Time(t time.Time) any           { return ms(t) }
-func (dialect) OptTime(t time.Time) any        { return ms(t) }
+func (dialect) Rebind(query string) string { return query }
+func (dialect) Time(t time.Time) any       { return ms(t) }
+func (dialect) OptTime(t time.Time) any    { return ms(t) }
+func (dialect) NullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return ms(t)
+}
 func (dialect) TimeIsSet(column string) string { return column + " != 0" }
 func (dialect) ScanTime(t *time.Time) any      { return msTime{t} }
 

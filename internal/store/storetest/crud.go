@@ -162,4 +162,17 @@ func exerciseCRUD(t *testing.T, open Opener) {
 			t.Fatalf("resumed: %+v %v", st, err)
 		}
 	})
+
+	t.Run("replay writes refuse bad params before the database", func(t *testing.T) {
+		d := open(t)
+		ex := d.Executor()
+		var pe *store.ParamError
+		if _, err := ex.DeliveryPayloadPut(ctx(t), &store.DeliveryPayloadPutParams{ID: "dlv_1", Payload: json.RawMessage(`{}`),
+			States: []store.DeliveryState{store.DeliveryPending, "pnding"}, Now: t0}); !errors.As(err, &pe) || pe.Field != "States" {
+			t.Fatalf("unknown state: %v, want a ParamError naming States", err)
+		}
+		if err := ex.EventRecordPut(ctx(t), &store.EventRecordPutParams{State: store.EventHeld, Now: t0}); !errors.As(err, &pe) || pe.Field != "ID" {
+			t.Fatalf("record put without ID: %v, want a ParamError naming ID", err)
+		}
+	})
 }
