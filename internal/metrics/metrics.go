@@ -228,14 +228,14 @@ func (c *storeCollector) read() []prometheus.Metric {
 	up := 1.0
 	evs, err := c.ex.EventCountByState(ctx)
 	if err == nil {
-		for _, st := range []string{store.EventRejected, store.EventHeld, store.EventDelivering, store.EventDelivered, store.EventEscalated, store.EventDiscarded} {
-			out = append(out, prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(evs[st]), st))
+		for _, st := range store.EventStates {
+			out = append(out, prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(evs[string(st)]), string(st)))
 		}
 	}
 	ds, err2 := c.ex.DeliveryCountByState(ctx)
 	if err2 == nil {
-		for _, st := range []string{store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight, store.DeliverySucceeded, store.DeliveryEscalated, store.DeliveryCancelled} {
-			out = append(out, prometheus.MustNewConstMetric(delivDesc, prometheus.GaugeValue, float64(ds[st]), st))
+		for _, st := range store.DeliveryStates {
+			out = append(out, prometheus.MustNewConstMetric(delivDesc, prometheus.GaugeValue, float64(ds[string(st)]), string(st)))
 		}
 	}
 	escs, err3 := c.ex.EscalationList(ctx, &store.EscalationListParams{Status: store.EscalationOpen, Limit: 100000})

@@ -66,7 +66,7 @@ type ConsoleSession struct {
 // EventSearchParams filters EventSearch. Zero fields do not filter.
 type EventSearchParams struct {
 	ID        string
-	State     string
+	State     EventState
 	Flow      string
 	RecordKey string
 	// Missing selects held events missing this required field.
@@ -87,7 +87,7 @@ type EventSummary struct {
 	Source     string
 	Flow       string
 	RecordKey  string
-	State      string
+	State      EventState
 	Missing    []string
 	ReceivedAt time.Time
 	UpdatedAt  time.Time
