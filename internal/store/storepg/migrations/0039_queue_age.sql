@@ -1,0 +1,7 @@
+-- The SLA watcher's and the metrics' queue ages by index seeks (ADR 0039):
+-- the oldest open event of a flow and the oldest pending delivery of a
+-- destination are each the first entry of a partial index, and counts
+-- walk the index (index-only) without sorting. Partial, so only the
+-- backlog is indexed, never the history.
+CREATE INDEX events_open_age ON events (state, flow, received_at) WHERE state IN ('delivering', 'held');
+CREATE INDEX deliveries_pending_age ON deliveries (destination, created_at) WHERE state = 'pending';
