@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 
@@ -20,7 +19,9 @@ import (
 // cost does not grow with the backlog (ADR 0039).
 
 // The event state is written into the text, not bound: a partial index
-// serves `state = 'held'` but not `state = ?`, on either database.
+// serves `state = 'held'` but not `state = ?`, on either database. The
+// indexes' predicates test (state || ''), so the queries do as well
+// (migration 0039 says why).
 func eventStateLiteral(st store.EventState) (string, error) {
 	switch st {
 	case store.EventDelivering, store.EventHeld:
@@ -33,39 +34,49 @@ func eventStateLiteral(st store.EventState) (string, error) {
 // state (from events_open_age).
 func QueryEventOldest(st store.EventState) string {
 	lit, _ := eventStateLiteral(st)
-	return `SELECT received_at FROM events WHERE state = ` + lit + ` AND flow = ? ORDER BY received_at LIMIT 1`
+	return `SELECT received_at FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ? ORDER BY received_at LIMIT 1`
 }
 
 // QueryEventCount counts a flow's events in a state, stopping at the
-// bound limit (from events_open_age, index only).
+// bound limit (from events_open_age, index only). The ORDER BY is the
+// index's: it steers PostgreSQL to the index walk that stops at the
+// limit, not a bitmap scan (which reads every match before the LIMIT) or
+// another partial index of held events without the flow.
 func QueryEventCount(st store.EventState) string {
 	lit, _ := eventStateLiteral(st)
-	return `SELECT count(*) FROM (SELECT 1 FROM events WHERE state = ` + lit + ` AND flow = ? LIMIT ?) c`
+	return `SELECT count(*) FROM (SELECT 1 FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ? ORDER BY received_at LIMIT ?) c`
 }
 
 // The delivery queries: the oldest pending delivery of a destination
-// (deliveries_pending_age), its earliest next_at (deliveries_ready, the
-// claim's index) and its count (either index; index only).
+// (deliveries_pending_age, whose predicate only these queries imply: see
+// migration 0039), its earliest next_at
+// (deliveries_ready, the claim's index) and its count
+// (deliveries_pending_age, index only, in its order for the reason given
+// at QueryEventCount).
 const (
-	QueryDeliveryOldest = `SELECT created_at FROM deliveries WHERE state = 'pending' AND destination = ? ORDER BY created_at LIMIT 1`
+	QueryDeliveryOldest = `SELECT created_at FROM deliveries WHERE (state || '') = 'pending' AND destination = ? ORDER BY created_at LIMIT 1`
 	QueryDeliveryNextAt = `SELECT next_at FROM deliveries WHERE state = 'pending' AND destination = ? ORDER BY next_at LIMIT 1`
-	QueryDeliveryCount  = `SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE state = 'pending' AND destination = ? LIMIT ?) c`
+	QueryDeliveryCount  = `SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE (state || '') = 'pending' AND destination = ? ORDER BY created_at LIMIT ?) c`
 )
 
-// countLimit is the LIMIT bound for a QueueAgeParams.CountLimit; 0 (count
-// everything) is the largest int64, which both databases accept.
-func countLimit(n int64) int64 {
-	if n <= 0 {
-		return math.MaxInt64
-	}
-	return n
+// QueryEventCountAll and QueryDeliveryCountAll count without a limit (and
+// so without the ORDER BY, which would make PostgreSQL sort every match).
+func QueryEventCountAll(st store.EventState) string {
+	lit, _ := eventStateLiteral(st)
+	return `SELECT count(*) FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ?`
 }
+
+const QueryDeliveryCountAll = `SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination = ?`
 
 // queueAge reads one name: its count, then (when something waits) its
 // oldest time and, for deliveries, its earliest next_at.
 func (q Queries) queueAge(ctx context.Context, name string, limit int64, count, oldest, next string) (*store.QueueAge, error) {
 	a := &store.QueueAge{Name: name}
-	if err := q.row(ctx, count, name, countLimit(limit)).Scan(&a.Count); err != nil {
+	args := []any{name}
+	if limit > 0 {
+		args = append(args, limit)
+	}
+	if err := q.row(ctx, count, args...).Scan(&a.Count); err != nil {
 		return nil, err
 	}
 	if a.Count == 0 {
@@ -100,6 +111,9 @@ func (q Queries) EventAgeByFlow(ctx context.Context, p *store.QueueAgeParams) ([
 		return nil, err
 	}
 	count, oldest := QueryEventCount(p.State), QueryEventOldest(p.State)
+	if p.CountLimit == 0 {
+		count = QueryEventCountAll(p.State)
+	}
 	var out []*store.QueueAge
 	for _, name := range sortedUnique(p.Names) {
 		a, err := q.queueAge(ctx, name, p.CountLimit, count, oldest, "")
@@ -121,9 +135,13 @@ func (q Queries) DeliveryAgeByDestination(ctx context.Context, p *store.QueueAge
 	if p.State != "" {
 		return nil, fmt.Errorf("delivery age by destination: state %q: deliveries are always read pending; leave it empty", p.State)
 	}
+	count := QueryDeliveryCount
+	if p.CountLimit == 0 {
+		count = QueryDeliveryCountAll
+	}
 	var out []*store.QueueAge
 	for _, name := range sortedUnique(p.Names) {
-		a, err := q.queueAge(ctx, name, p.CountLimit, QueryDeliveryCount, QueryDeliveryOldest, QueryDeliveryNextAt)
+		a, err := q.queueAge(ctx, name, p.CountLimit, count, QueryDeliveryOldest, QueryDeliveryNextAt)
 		if err != nil {
 			return nil, fmt.Errorf("delivery age by destination %s: %w", name, err)
 		}

@@ -50,10 +50,12 @@ func HotPlans() []HotPlan {
 		// Periodic (SLA watcher, metrics scrape): index seeks, no sort of the backlog.
 		{"sla: oldest delivering event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventDelivering)), []any{"flow"}, []string{"events_open_age"}, []string{"Sort"}},
 		{"sla: oldest held event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventHeld)), []any{"flow"}, []string{"events_open_age"}, []string{"Sort"}},
-		{"sla: delivering events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventDelivering)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort"}},
-		{"sla: held events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventHeld)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort"}},
+		{"sla: delivering events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventDelivering)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort", "Bitmap Heap Scan"}},
+		{"sla: held events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventHeld)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort", "Bitmap Heap Scan"}},
 		{"sla: oldest pending delivery", sqlstore.Rebind(sqlstore.QueryDeliveryOldest), []any{"sink"}, []string{"deliveries_pending_age"}, []string{"Sort"}},
 		{"sla: earliest next_at", sqlstore.Rebind(sqlstore.QueryDeliveryNextAt), []any{"sink"}, []string{"deliveries_ready"}, []string{"Sort"}},
-		{"sla: pending deliveries, counted", sqlstore.Rebind(sqlstore.QueryDeliveryCount), []any{"sink", 10000}, nil, []string{"Sort"}},
+		{"metrics: pending deliveries", sqlstore.Rebind(sqlstore.QueryDeliveryCountAll), []any{"sink"}, nil, nil},
+		{"metrics: delivering events", sqlstore.Rebind(sqlstore.QueryEventCountAll(store.EventDelivering)), []any{"flow"}, []string{"events_open_age"}, nil},
+		{"sla: pending deliveries, counted", sqlstore.Rebind(sqlstore.QueryDeliveryCount), []any{"sink", 10000}, []string{"deliveries_pending_age"}, []string{"Sort", "Bitmap Heap Scan"}},
 	}
 }

@@ -65,6 +65,10 @@ func hotPlans() []hotPlan {
 		{name: "sla: oldest pending delivery", query: sqlstore.QueryDeliveryOldest, args: []any{"sink"}, want: []string{"deliveries_pending_age"}},
 		{name: "sla: earliest next_at", query: sqlstore.QueryDeliveryNextAt, args: []any{"sink"}, want: []string{"deliveries_ready"}},
 		{name: "sla: pending deliveries, counted", query: sqlstore.QueryDeliveryCount, args: []any{"sink", 10000}, want: []string{"deliveries_pending_age"}, scan: "SCAN c"},
+		// The metrics' exact counts walk one name's entries of a partial
+		// index: the backlog, never the history, and no row.
+		{name: "metrics: pending deliveries", query: sqlstore.QueryDeliveryCountAll, args: []any{"sink"}, want: []string{"deliveries_ready"}},
+		{name: "metrics: delivering events", query: sqlstore.QueryEventCountAll(store.EventDelivering), args: []any{"flow"}, want: []string{"events_open_age"}},
 	}
 }
 
