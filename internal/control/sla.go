@@ -71,7 +71,11 @@ type SLAWatcher struct {
 	// Settle: escalations younger than this wait for the next run, so one
 	// whose transaction commits late is not skipped. 0 means DefaultSettle.
 	Settle time.Duration
-	Log    *slog.Logger
+	// CountLimit bounds the counts in breach details and alert texts
+	// (past it they read "at least N"); 0 means DefaultCountLimit. A
+	// destination's queue_depth is always counted exactly past its limit.
+	CountLimit int64
+	Log        *slog.Logger
 
 	lastRate  time.Time    // when Failures was last read
 	lastCheck atomic.Int64 // unix nanoseconds of the last finished Check, on the gate's clock
@@ -149,16 +153,23 @@ type finding struct {
 	severity           string
 }
 
-// slaCountLimit bounds the counts in breach details and alert texts: past
-// it they read "at least 10000", so a check costs the same with a backlog
-// of ten thousand or of a million (ADR 0039).
-const slaCountLimit = 10000
+// DefaultCountLimit is SLAWatcher.CountLimit's default: past it counts
+// read "at least 10000", so a check costs the same with a backlog of ten
+// thousand or of a million (ADR 0039).
+const DefaultCountLimit = 10000
 
 // countText is a queue's count for an alert: "at least N" when counting
-// stopped at the limit.
+// stopped at the limit (countTextStart: "At least N", to open a sentence).
 func countText(q *store.QueueAge) string {
 	if q.Capped {
 		return fmt.Sprintf("at least %d", q.Count)
+	}
+	return fmt.Sprint(q.Count)
+}
+
+func countTextStart(q *store.QueueAge) string {
+	if q.Capped {
+		return fmt.Sprintf("At least %d", q.Count)
 	}
 	return fmt.Sprint(q.Count)
 }
@@ -167,8 +178,8 @@ func countText(q *store.QueueAge) string {
 type BreachDetails struct {
 	// Count of events (deliver_within, hold_within) or pending deliveries.
 	Count int64 `json:"count,omitempty"`
-	// CountAtLeast: counting stopped at Count (slaCountLimit), there are
-	// at least that many.
+	// CountAtLeast: counting stopped at Count (SLAWatcher.CountLimit);
+	// there are at least that many.
 	CountAtLeast bool `json:"count_at_least,omitempty"`
 	// Oldest capture (events) or creation (deliveries) time.
 	Oldest time.Time `json:"oldest,omitzero"`
@@ -182,9 +193,12 @@ type BreachDetails struct {
 func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now time.Time) (map[string]finding, error) {
 	cfg := w.Gate.Plan().Config
 	flows, dests := sortedKeys(cfg.Flows), sortedKeys(cfg.Destinations)
-	// Counts stop at slaCountLimit, or past the largest queue_depth so
-	// that a depth breach is decided on an exact count.
-	limit := int64(slaCountLimit)
+	// Counts stop at the limit, or past the largest queue_depth so that
+	// a depth breach is decided on an exact count.
+	limit := w.CountLimit
+	if limit <= 0 {
+		limit = DefaultCountLimit
+	}
 	for _, d := range cfg.Destinations {
 		if d != nil && int64(d.SLA.QueueDepth) >= limit {
 			limit = int64(d.SLA.QueueDepth) + 1
@@ -225,7 +239,7 @@ func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now t
 					details: BreachDetails{Count: q.Count, CountAtLeast: q.Capped, Oldest: q.Oldest, Threshold: lim.String()},
 					title:   fmt.Sprintf("SLA breach: flow %s not delivered within %s", name, lim),
 					text: fmt.Sprintf("%s %s of flow %s %s still being delivered; the oldest was captured %s ago (SLA: delivered within %s). See `sluice sla` and `sluice events list --state delivering`.",
-						countText(q), plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
+						countTextStart(q), plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
 			}
 		}
 		if lim := f.SLA.HoldWithin.D(); lim > 0 {
@@ -234,7 +248,7 @@ func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now t
 					details: BreachDetails{Count: q.Count, CountAtLeast: q.Capped, Oldest: q.Oldest, Threshold: lim.String()},
 					title:   fmt.Sprintf("SLA breach: flow %s has records held longer than %s", name, lim),
 					text: fmt.Sprintf("%s %s of flow %s %s on hold; the oldest was captured %s ago (SLA: held no longer than %s). Fix and release them: `sluice holds list`.",
-						countText(q), plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
+						countTextStart(q), plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
 			}
 		}
 	}
@@ -256,7 +270,7 @@ func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now t
 			add(finding{key: "sla:" + name + ":queue_depth", kind: BreachQueueDepth, subject: name, severity: alert.SeverityWarning,
 				details: BreachDetails{Count: q.Count, CountAtLeast: q.Capped, Threshold: fmt.Sprint(lim)},
 				title:   fmt.Sprintf("SLA breach: destination %s has %s pending deliveries", name, countText(q)),
-				text:    fmt.Sprintf("%s deliveries to %s are pending, more than the SLA's queue depth of %d.", countText(q), name, lim)})
+				text:    fmt.Sprintf("%s deliveries to %s are pending, more than the SLA's queue depth of %d.", countTextStart(q), name, lim)})
 		}
 		st, err := ex.DestinationStateGet(ctx, name)
 		if err != nil {

@@ -20,7 +20,7 @@ import (
 
 // The event state is written into the text, not bound: a partial index
 // serves `state = 'held'` but not `state = ?`, on either database. The
-// indexes' predicates test (state || ''), so the queries do as well
+// indexes' predicates test (state || ”), so the queries do as well
 // (migration 0039 says why).
 func eventStateLiteral(st store.EventState) (string, error) {
 	switch st {
