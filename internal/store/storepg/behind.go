@@ -296,7 +296,9 @@ func (b *behind) touches(eventID string) bool {
 		}
 	}
 	for i := range b.dUpd {
-		if b.dUpd[i].EventID == eventID {
+		// An update names its row by ID; a caller's copy without its event
+		// could be any event's.
+		if e := b.dUpd[i].EventID; e == eventID || e == "" {
 			return true
 		}
 	}
