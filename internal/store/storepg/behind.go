@@ -67,6 +67,10 @@ type stateAhead struct {
 	found     bool
 }
 
+// hasUpdates reports queued UPDATEs, whose missing rows only a check of
+// their row counts finds.
+func (b *behind) hasUpdates() bool { return len(b.dUpd)+len(b.evUpd) > 0 }
+
 func (b *behind) empty() bool { return len(b.dIns)+len(b.dUpd)+len(b.idPut)+len(b.evUpd) == 0 }
 
 func (b *behind) deliveryUpdate(d *store.Delivery) {
