@@ -48,9 +48,16 @@ type ConsoleStore interface {
 	// ConsoleSessionDelete ends a session (sign-out, expiry); deleting one
 	// that is gone is not an error.
 	ConsoleSessionDelete(ctx context.Context, idHash string) error
-	// ConsoleSessionPurge deletes sessions last seen before seenBefore or
-	// created before createdBefore, and returns how many.
-	ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
+	// ConsoleSessionPurge deletes sessions idle or too old, and returns
+	// how many.
+	ConsoleSessionPurge(ctx context.Context, p *ConsoleSessionPurgeParams) (int, error)
+}
+
+// ConsoleSessionPurgeParams says which sessions have ended; two times,
+// named so that they cannot be swapped unnoticed.
+type ConsoleSessionPurgeParams struct {
+	SeenBefore    time.Time // idle: last seen before this
+	CreatedBefore time.Time // past the session's maximum age
 }
 
 // ConsoleSession is a signed-in person as the store keeps them: who, in

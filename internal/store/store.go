@@ -3,7 +3,10 @@
 // behind. The shape follows riverqueue/river's riverdriver: a Driver for
 // capabilities, an Executor for every query (entity-then-verb methods taking
 // params structs), an ExecutorTx that adds Commit and Rollback. Drivers live
-// in storesqlite and storepg; storetest is the conformance suite both pass.
+// in storesqlite and storepg; the queries that read and write alike on both
+// are written once in sqlstore, over a small Dialect (see
+// docs/adr/0011-one-sql-over-a-dialect.md); storetest is the conformance
+// suite both pass.
 package store
 
 import (

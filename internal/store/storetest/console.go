@@ -321,7 +321,7 @@ func ExerciseConsole(t *testing.T, open Opener) {
 			t.Fatalf("missing session: %v, want ErrNotFound", err)
 		}
 		// h2 is past its absolute age; h1 was seen recently.
-		n, err := cs.ConsoleSessionPurge(ctx(t), t0.Add(-30*time.Minute), t0.Add(-12*time.Hour))
+		n, err := cs.ConsoleSessionPurge(ctx(t), &store.ConsoleSessionPurgeParams{SeenBefore: t0.Add(-30 * time.Minute), CreatedBefore: t0.Add(-12 * time.Hour)})
 		if err != nil || n != 1 {
 			t.Fatalf("purge = %d, %v; want 1", n, err)
 		}
