@@ -252,7 +252,7 @@ func TestCountLimit(t *testing.T) {
 	if err := json.Unmarshal(f.open(t)["sla:crm:queue_depth"].Details, &d); err != nil || d.Count != 3 || !d.CountAtLeast {
 		t.Fatalf("details: %+v %v", d, err)
 	}
-	f.clk.Set(6 * time.Minute)
+	f.clk.Set(t0.Add(6 * time.Minute))
 	check(t, w)
 	got = rec.take()
 	if keys(got) != "sla_breach sla:leads:delivery" ||
