@@ -352,7 +352,20 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 	if len(ds) == 0 {
 		return 0, concNone
 	}
-	if err := w.waitTurn(ctx); err != nil {
+	// The request must end inside the chunk's lease: once a lease runs out,
+	// lease recovery hands the delivery to another attempt, and a write
+	// sent after that could land after a newer write of the same record
+	// (a stale overwrite no retry repairs). So the wait for a turn ends
+	// where the request's timeout would still fit; a chunk that cannot go
+	// by then goes back to the queue unsent.
+	sendBy := leaseEnd(ds).Add(-w.timeout)
+	wctx, wcancel := context.WithDeadline(ctx, sendBy)
+	err := w.waitTurn(wctx)
+	wcancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			w.putBack(ctx, ds, "waited for a turn (rate limit or Retry-After) until its lease would run out; not sent")
+		}
 		return 0, concNone
 	}
 	done, err := w.breaker.Allow()
@@ -443,6 +456,29 @@ func (w *worker) settleAll(ctx context.Context, ds []*store.Delivery, results []
 		go func() { defer wg.Done(); w.settle(ctx, d, results[i], latency) }()
 	}
 	wg.Wait()
+}
+
+// leaseEnd is the earliest lease expiry of a chunk.
+func leaseEnd(ds []*store.Delivery) time.Time {
+	end := ds[0].LeaseUntil
+	for _, d := range ds[1:] {
+		if d.LeaseUntil.Before(end) {
+			end = d.LeaseUntil
+		}
+	}
+	return end
+}
+
+// putBack returns an unsent chunk to the queue while its lease still
+// holds. Too close to the lease's end it does nothing: lease recovery
+// requeues the chunk (as ambiguous, which only costs a look-up), and a
+// park racing that recovery could requeue a delivery another attempt has
+// claimed meanwhile.
+func (w *worker) putBack(ctx context.Context, ds []*store.Delivery, reason string) {
+	if time.Until(leaseEnd(ds)) < w.e.Poll+time.Second {
+		return
+	}
+	w.parkAll(ctx, ds, reason)
 }
 
 // parkAll returns claimed deliveries to the queue without an attempt.
