@@ -330,10 +330,28 @@ func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error
 // attempt sends one chunk (one delivery unless the connector batches) and
 // says how the request went, for the concurrency limit.
 func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Duration, concOutcome) {
+	// The request must end inside the chunk's lease: once a lease runs out,
+	// lease recovery hands the delivery to another attempt, and a write
+	// sent after that could land after a newer write of the same record
+	// (a stale overwrite no retry repairs). So preparing (look-ups, the
+	// conflict read-back) and the wait for a turn end where the request's
+	// timeout would still fit; what cannot go by then goes back to the
+	// queue unsent.
+	sendBy := leaseEnd(ds).Add(-w.timeout)
+	pctx, pcancel := context.WithDeadline(ctx, sendBy)
+	defer pcancel()
 	reqs := make([]connector.Delivery, 0, len(ds))
 	ready := ds[:0:0]
-	for _, d := range ds {
-		r, err := w.prepare(ctx, d)
+	for i, d := range ds {
+		if !time.Now().Before(sendBy) {
+			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
+			break
+		}
+		r, err := w.prepare(pctx, d)
+		if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
+			break
+		}
 		if err != nil {
 			// The lookup before a write (or reading the identity map)
 			// failed: this delivery waits for another attempt; the rest
@@ -352,17 +370,7 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 	if len(ds) == 0 {
 		return 0, concNone
 	}
-	// The request must end inside the chunk's lease: once a lease runs out,
-	// lease recovery hands the delivery to another attempt, and a write
-	// sent after that could land after a newer write of the same record
-	// (a stale overwrite no retry repairs). So the wait for a turn ends
-	// where the request's timeout would still fit; a chunk that cannot go
-	// by then goes back to the queue unsent.
-	sendBy := leaseEnd(ds).Add(-w.timeout)
-	wctx, wcancel := context.WithDeadline(ctx, sendBy)
-	err := w.waitTurn(wctx)
-	wcancel()
-	if err != nil {
+	if err := w.waitTurn(pctx); err != nil {
 		if ctx.Err() == nil {
 			w.putBack(ctx, ds, "waited for a turn (rate limit or Retry-After) until its lease would run out; not sent")
 		}
@@ -551,12 +559,18 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 			}
 		}
 	}
-	if r.ExternalID != "" && !d.Ambiguous && w.d.Conf != nil && w.d.Conf.OnConflict == "review" {
-		if err := w.checkConflict(ctx, d, payload); err != nil {
+	// An ambiguous retry is checked too: a record holding what this very
+	// delivery writes (the earlier attempt landed) agrees with it and is
+	// no conflict, while a person's change made since would otherwise be
+	// overwritten by the retry.
+	if r.ExternalID != "" && w.d.Conf != nil && w.d.Conf.OnConflict == "review" {
+		if err := w.checkConflict(ctx, d, r.ExternalID, payload); err != nil {
 			return r, err
 		}
 	}
-	if d.Ambiguous && r.ExternalID == "" {
+	// A platform that upserts by key dedupes the retry itself: no look-up
+	// (HubSpot's is a search, a few a second, behind by seconds).
+	if d.Ambiguous && r.ExternalID == "" && !w.d.Conn.Constraints().Upsert {
 		if lk, ok := w.d.Conn.(connector.Looker); ok {
 			lctx, cancel := context.WithTimeout(ctx, w.timeout)
 			found, _, ok, err := lk.Lookup(lctx, d.RecordKey)
@@ -748,7 +762,7 @@ const codeChanged = "CHANGED_SINCE_WRITTEN"
 // new write would change it again), it returns a Conflict error naming both
 // versions instead of overwriting. A person's retry of that conflict is the
 // decision to overwrite, so it is not checked again.
-func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[string]any) error {
+func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, externalID string, next map[string]any) error {
 	lk, ok := w.d.Conn.(connector.Looker)
 	if !ok {
 		return nil
@@ -772,20 +786,22 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.timeout)
 	var found map[string]any
-	if fl, isFL := w.d.Conn.(connector.FieldLooker); isFL {
-		// Read back every field this write and the last one set: a
-		// platform that returns only what is asked for would otherwise
-		// return nothing to compare.
-		fields := make([]string, 0, len(next)+len(wrote))
-		for k := range next {
+	// Read back every field this write and the last one set: a platform
+	// that returns only what is asked for would otherwise return nothing
+	// to compare.
+	fields := make([]string, 0, len(next)+len(wrote))
+	for k := range next {
+		fields = append(fields, k)
+	}
+	for k := range wrote {
+		if _, dup := next[k]; !dup {
 			fields = append(fields, k)
 		}
-		for k := range wrote {
-			if _, dup := next[k]; !dup {
-				fields = append(fields, k)
-			}
-		}
-		sort.Strings(fields)
+	}
+	sort.Strings(fields)
+	if fr, isFR := w.d.Conn.(connector.FieldReader); isFR && externalID != "" {
+		found, ok, err = fr.ReadFields(lctx, externalID, fields)
+	} else if fl, isFL := w.d.Conn.(connector.FieldLooker); isFL {
 		_, found, ok, err = fl.LookupFields(lctx, d.RecordKey, fields)
 	} else {
 		_, found, ok, err = lk.Lookup(lctx, d.RecordKey)

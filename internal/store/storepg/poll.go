@@ -67,3 +67,14 @@ func (x *executor) DeliveryInFlight(ctx context.Context, destination, recordKey 
 	}
 	return ok, nil
 }
+
+func (x *executor) DeliveryListWritesSince(ctx context.Context, destination, recordKey string, since time.Time) ([]*store.Delivery, error) {
+	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = $1 AND record_key = $2 AND fallback_for = ''
+		AND (state IN ('waiting', 'pending', 'inflight') OR (state = 'succeeded' AND updated_at >= $3))
+		ORDER BY seq LIMIT 100`, destination, recordKey, ts(since))
+	if err != nil {
+		return nil, fail("delivery writes since", err)
+	}
+	return out, nil
+}

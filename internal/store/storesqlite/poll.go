@@ -79,3 +79,15 @@ func (x *executor) DeliveryInFlight(ctx context.Context, destination, recordKey 
 	}
 	return n > 0, nil
 }
+
+func (x *executor) DeliveryListWritesSince(ctx context.Context, destination, recordKey string, since time.Time) ([]*store.Delivery, error) {
+	out, err := x.queryDeliveries(ctx, x.r, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = ? AND record_key = ? AND state IN ('waiting', 'pending', 'inflight') AND fallback_for = ''
+		UNION ALL SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = ? AND record_key = ? AND state = 'succeeded' AND fallback_for = '' AND updated_at >= ?
+		ORDER BY seq LIMIT 100`, destination, recordKey, destination, recordKey, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("delivery writes since: %w", err)
+	}
+	return out, nil
+}
