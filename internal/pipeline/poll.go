@@ -246,9 +246,9 @@ func (g *Gate) recordSyncPoint(ctx context.Context, tx store.ExecutorTx, d *stor
 //     may have applied it and answered with an error or not at all, and
 //     it is retried; its content is Sluice's own even before it is
 //     confirmed, so nothing waits for it and the cursor moves on;
-//   - a write confirmed after the read began: the read may predate a
-//     later write, so it shows an earlier one (the next poll reads the
-//     later one, whose stamp is after this record's).
+//   - the write the record held when the read began, when a later one was
+//     confirmed since: the read may predate the later write (the next
+//     poll reads that one, whose stamp is after this record's).
 //
 // A change to any field by someone else is a real change, and so is a
 // record holding an older write of Sluice's read after a newer one was
@@ -309,7 +309,7 @@ func (g *Gate) echoOfKey(ctx context.Context, tx store.ExecutorTx, b PollBatch, 
 		}
 		if g.sameAsWrite(b, w, r) {
 			if w.State == store.DeliverySucceeded {
-				return "a write by Sluice confirmed after this read began", nil
+				return "an earlier write by Sluice, read before a later one was confirmed", nil
 			}
 			return "a write by Sluice not confirmed yet (" + w.State + ")", nil
 		}

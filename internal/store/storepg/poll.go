@@ -69,9 +69,12 @@ func (x *executor) DeliveryInFlight(ctx context.Context, destination, recordKey 
 }
 
 func (x *executor) DeliveryListWritesSince(ctx context.Context, destination, recordKey string, since time.Time) ([]*store.Delivery, error) {
+	// One key's writes to one destination run one at a time, in seq order,
+	// so the last confirmed before since has the highest seq of those.
 	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries
 		WHERE destination = $1 AND record_key = $2 AND fallback_for = ''
-		AND (state IN ('waiting', 'pending', 'inflight') OR (state = 'succeeded' AND updated_at >= $3))
+		AND (state IN ('waiting', 'pending', 'inflight') OR (state = 'succeeded' AND seq >= coalesce((SELECT max(seq) FROM deliveries
+			WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' AND updated_at < $3), 0)))
 		ORDER BY seq LIMIT 100`, destination, recordKey, ts(since))
 	if err != nil {
 		return nil, fail("delivery writes since", err)
