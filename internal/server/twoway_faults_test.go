@@ -25,11 +25,14 @@ import (
 // twoWayFaultsConfig is twoWayConfig tuned for a run under faults: fast
 // retries with room for many of them, a breaker that does not open on a
 // streak of injected errors, and polls driven by the test (interval 1h:
-// only the first poll at start runs by itself).
+// only the first poll at start runs by itself), a short overlap window.
 var twoWayFaultsConfig = strings.NewReplacer(
 	"    retry_base: 10ms\n    retry_max: 50ms\n",
 	"    retry_base: 5ms\n    retry_max: 40ms\n    max_attempts: 40\n    breaker: {failures: 1000, open_for: 1s}\n",
 	"lookup_properties: [firstname]}", "lookup_properties: [firstname], rate_per_10s: 100000}",
+	// The simulators' clocks are the test's and their search has no lag:
+	// a short overlap re-reads less (each read may fail).
+	"overlap: 5s}", "overlap: 1s}",
 ).Replace(twoWayConfig)
 
 // twoWayFaults is what the simulators inject in TestTwoWayUnderFaults:
@@ -117,6 +120,7 @@ func TestTwoWayUnderFaults(t *testing.T) {
 	startTwoWayOn(t, twoWayFaultsConfig, tw)
 	p.settle()
 	p.ids()
+	t.Logf("first sync settled at %v", time.Since(start).Round(time.Millisecond))
 
 	emails := make([]string, 0, records)
 	for e := range want {
@@ -127,7 +131,7 @@ func TestTwoWayUnderFaults(t *testing.T) {
 	version := 0
 	for round := 1; round <= rounds; round++ {
 		rng.Shuffle(len(emails), func(i, j int) { emails[i], emails[j] = emails[j], emails[i] })
-		var ops []func()
+		var ops, bothOps []func()
 		for i, email := range emails[:2*oneSided+bothSided] {
 			email, edits := email, 1+rng.IntN(2)
 			switch {
@@ -162,7 +166,7 @@ func TestTwoWayUnderFaults(t *testing.T) {
 				version++
 				hsName, atName := fmt.Sprintf("hs-%s-v%d", email[:5], version), fmt.Sprintf("at-%s-v%d", email[:5], version)
 				want[email] = hsName // the operator keeps HubSpot's version
-				ops = append(ops, func() {
+				bothOps = append(bothOps, func() {
 					p.polls.Lock()
 					defer p.polls.Unlock()
 					p.editHubSpot(email, hsName)
@@ -171,8 +175,12 @@ func TestTwoWayUnderFaults(t *testing.T) {
 			}
 		}
 		rng.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
-		// People work through the changes, four at a time, while the test
-		// polls both sides every 40 ms and Sluice delivers.
+		// The changes on both sides come first, each pair with no poll in
+		// between; then people work through the rest, four at a time,
+		// while the test polls both sides every 40 ms and Sluice delivers.
+		for _, op := range bothOps {
+			op()
+		}
 		stop := p.pollEvery(40 * time.Millisecond)
 		work := make(chan func())
 		var wg sync.WaitGroup
@@ -182,7 +190,6 @@ func TestTwoWayUnderFaults(t *testing.T) {
 				defer wg.Done()
 				for op := range work {
 					op()
-					time.Sleep(2 * time.Millisecond)
 				}
 			}()
 		}
@@ -192,6 +199,7 @@ func TestTwoWayUnderFaults(t *testing.T) {
 		close(work)
 		wg.Wait()
 		stop()
+		t.Logf("round %d: people done at %v", round, time.Since(start).Round(time.Millisecond))
 		t0 := time.Now()
 		p.settle()
 		t1 := time.Now()
@@ -283,13 +291,20 @@ func TestTwoWayUnderFaults(t *testing.T) {
 		}
 		conflicts[ev.RecordKey]++
 	}
+	dumps := 0
 	for email := range conflicts {
 		if both[email] == 0 {
+			if dumps++; dumps <= 2 {
+				p.dumpRecord(email)
+			}
 			t.Errorf("%s: conflict opened, but only one side changed it", email)
 		}
 	}
 	for email, n := range both {
 		if conflicts[email] != 2*n {
+			if dumps++; dumps <= 4 {
+				p.dumpRecord(email)
+			}
 			t.Errorf("%s: changed on both sides in %d rounds, %d conflicts opened, want one each way each time", email, n, conflicts[email])
 		}
 	}
@@ -431,12 +446,17 @@ func (p *people) editAirtable(email, name string) {
 	}, name)
 }
 
-// pollOnce polls both sides once; a poll the faults fail is simply
-// missed, as the poll loop would retry it later.
-func (p *people) pollOnce() {
+// pollOnce polls both sides once and says whether both polls read to the
+// end; a poll the faults fail is simply missed, as the poll loop would
+// retry it later.
+func (p *people) pollOnce() (ok bool) {
+	ok = true
 	for _, src := range []string{"hubspot_contacts", "airtable_contacts"} {
-		_, _ = p.tw.srv.PollNow(context.Background(), src)
+		if _, err := p.tw.srv.PollNow(context.Background(), src); err != nil {
+			ok = false
+		}
 	}
+	return ok
 }
 
 // pollEvery polls both sides every d until the returned stop is called.
@@ -473,19 +493,19 @@ func (p *people) counts() (total, delivering int64) {
 	return total, c[store.EventDelivering]
 }
 
-// settle polls and waits for deliveries until three rounds in a row
-// capture nothing and leave nothing delivering (a poll failed by a fault
-// captures nothing either, hence more than one quiet round).
+// settle polls and waits for deliveries until two rounds in a row read
+// both sides to the end, capture nothing and leave nothing delivering (a
+// poll failed by a fault captures nothing either: it does not count).
 func (p *people) settle() {
 	p.t.Helper()
 	quiet := 0
-	deadline := time.Now().Add(40 * time.Second)
-	for quiet < 3 {
+	deadline := time.Now().Add(60 * time.Second)
+	for quiet < 2 {
 		if time.Now().After(deadline) {
-			p.t.Fatal("two-way sync did not settle in 2 minutes")
+			p.t.Fatal("two-way sync did not settle in 60 s")
 		}
 		before, _ := p.counts()
-		p.pollOnce()
+		read := p.pollOnce()
 		for {
 			_, delivering := p.counts()
 			if delivering == 0 {
@@ -497,9 +517,9 @@ func (p *people) settle() {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if after, _ := p.counts(); after == before {
+		if after, _ := p.counts(); after == before && read {
 			quiet++
-		} else {
+		} else if after != before {
 			quiet = 0
 		}
 	}
@@ -583,8 +603,11 @@ func (p *people) dumpRecord(key string) {
 			p.t.Logf("   %s %s %s %s %d %s", a.At.Format("15:04:05.000"), a.Actor, a.Action, a.Outcome, a.Status, a.Message)
 		}
 	}
+	p.mu.Lock()
+	hsID, atID := p.hsIDs[key], p.atIDs[key]
+	p.mu.Unlock()
 	_ = ex.AuditScan(ctx, 0, func(a *store.AuditEntry) error {
-		if strings.Contains(a.Message, key) && a.EventID == "" {
+		if (strings.Contains(a.Message, key) || strings.Contains(a.Message, " "+hsID+" ") || strings.Contains(a.Message, atID)) && a.EventID == "" {
 			p.t.Logf("   %s %s %s %s", a.At.Format("15:04:05.000"), a.Actor, a.Action, a.Message)
 		}
 		return nil
