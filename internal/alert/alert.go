@@ -42,6 +42,12 @@ const (
 	KindDestinationPaused = "destination_paused"
 	KindDestinationResume = "destination_resumed"
 	KindFailureRate       = "failure_rate"
+	// KindNoticeEscalated: a platform webhook's notice kept failing to be
+	// fetched (it is still retried).
+	KindNoticeEscalated = "notice_escalated"
+	// KindHookExpiring: a platform webhook subscription could not be
+	// refreshed and expires soon, or expired.
+	KindHookExpiring = "hook_expiring"
 	// KindSummary is the Alerter's own: alerts of one key suppressed
 	// during a window.
 	KindSummary = "summary"

@@ -31,6 +31,8 @@ import (
 type API struct {
 	// Gate is the pipeline every change goes through.
 	Gate Pipeline
+	// Tickets is the escalation ticket workflow.
+	Tickets Tickets
 	// Store is what the API reads.
 	Store Reader
 	// StoreName is the store's dialect, for /v1/stats.
@@ -403,7 +405,7 @@ func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
 	if err := beforeParam(p.BeforeID, "esc"); err != nil {
 		return err
 	}
-	ts, err := a.Gate.TicketList(r.Context(), p)
+	ts, err := a.Tickets.List(r.Context(), p)
 	if err != nil {
 		return controlHTTP(err)
 	}
@@ -419,7 +421,7 @@ func (a *API) listEscalations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getEscalation(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.Gate.TicketGet(r.Context(), r.PathValue("id"))
+	t, err := a.Tickets.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return controlHTTP(err)
 	}

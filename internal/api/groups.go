@@ -9,6 +9,7 @@ import (
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 // registerGroups adds the failure-group routes. A group is every
@@ -128,20 +129,20 @@ func (a *API) actOnGroup(w http.ResponseWriter, r *http.Request) error {
 	}
 	action := r.PathValue("action")
 	switch action {
-	case pipeline.BulkRetry, pipeline.BulkRerender, pipeline.BulkResolve, pipeline.BulkDiscard:
+	case ticket.BulkRetry, ticket.BulkRerender, ticket.BulkResolve, ticket.BulkDiscard:
 	default:
 		return httperr.New(http.StatusNotFound, "not_found", fmt.Sprintf("no group action %q: retry, rerender, resolve or discard", action))
 	}
 	note := b.Note
-	if action == pipeline.BulkDiscard {
+	if action == ticket.BulkDiscard {
 		note = cmpOr(b.Reason, b.Note)
 	}
-	res, err := a.Gate.TicketBulk(r.Context(), pipeline.BulkParams{Action: action, Filter: pipeline.TicketFilter{Group: r.PathValue("id")},
+	res, err := a.Tickets.Bulk(r.Context(), ticket.BulkParams{Action: action, Filter: ticket.Filter{Group: r.PathValue("id")},
 		Note: note, DryRun: b.DryRun, Actor: actor(r)})
 	if err != nil {
 		return controlHTTP(err)
 	}
-	if !b.DryRun && res.Affected > 0 && (action == pipeline.BulkRetry || action == pipeline.BulkRerender) {
+	if !b.DryRun && res.Affected > 0 && (action == ticket.BulkRetry || action == ticket.BulkRerender) {
 		a.changed()
 	}
 	httperr.JSON(w, http.StatusOK, res)

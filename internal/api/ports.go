@@ -7,6 +7,7 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 // Pipeline is every state change the admin API can ask for: each handler
@@ -31,14 +32,6 @@ type Pipeline interface {
 	ReconciliationRetry(ctx context.Context, recID, actor string) (*store.Reconciliation, error)
 	ReconciliationResolve(ctx context.Context, recID, note, actor string) (*store.Reconciliation, error)
 
-	TicketGet(ctx context.Context, id string) (*pipeline.Ticket, error)
-	TicketList(ctx context.Context, p *store.TicketListParams) ([]*pipeline.Ticket, error)
-	TicketAssign(ctx context.Context, id, owner, actor string) (*pipeline.Ticket, error)
-	TicketAcknowledge(ctx context.Context, id, actor string) (*pipeline.Ticket, error)
-	TicketAddNote(ctx context.Context, id, text, actor string) (*pipeline.Ticket, error)
-	TicketPatchRetry(ctx context.Context, id string, fields map[string]any, actor string) (*pipeline.Ticket, error)
-	TicketBulk(ctx context.Context, p pipeline.BulkParams) (*pipeline.BulkResult, error)
-
 	EscalationGroupList(ctx context.Context, p store.EscalationGroupListParams) ([]*pipeline.EscalationGroup, error)
 	EscalationGroupGet(ctx context.Context, id, status string) (*pipeline.EscalationGroup, error)
 	EscalationRerender(ctx context.Context, escID, actor string) (*store.Escalation, error)
@@ -47,12 +40,25 @@ type Pipeline interface {
 	DestinationSetPaused(ctx context.Context, name string, paused bool, actor, reason string) (*store.DestinationState, error)
 }
 
+// Tickets is the escalation ticket workflow (*ticket.Workflow implements
+// it); its changes run through the gate too.
+type Tickets interface {
+	Get(ctx context.Context, id string) (*ticket.Ticket, error)
+	List(ctx context.Context, p *store.TicketListParams) ([]*ticket.Ticket, error)
+	Assign(ctx context.Context, id, owner, actor string) (*ticket.Ticket, error)
+	Acknowledge(ctx context.Context, id, actor string) (*ticket.Ticket, error)
+	AddNote(ctx context.Context, id, text, actor string) (*ticket.Ticket, error)
+	PatchRetry(ctx context.Context, id string, fields map[string]any, actor string) (*ticket.Ticket, error)
+	Bulk(ctx context.Context, p ticket.BulkParams) (*ticket.BulkResult, error)
+}
+
 // Reader is everything the admin API reads from the store (store.Executor
 // implements it). The audit log port lets it verify the chain.
 type Reader interface {
 	audit.Log
 	EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error)
 	HookTokenList(ctx context.Context, source string) ([]store.HookToken, error)
+	HookNoticeList(ctx context.Context, p *store.HookNoticeListParams) ([]*store.HookNotice, error)
 	EventGetByID(ctx context.Context, id string) (*store.Event, error)
 	EventCountByState(ctx context.Context) (map[string]int64, error)
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
@@ -68,5 +74,6 @@ type Reader interface {
 
 var (
 	_ Pipeline = (*pipeline.Gate)(nil)
+	_ Tickets  = (*ticket.Workflow)(nil)
 	_ Reader   = store.Executor(nil)
 )

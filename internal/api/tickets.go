@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 // registerTickets adds the escalation-ticket routes. A ticket is an
@@ -54,7 +55,7 @@ type TicketJSON struct {
 	Notes []NoteJSON `json:"notes,omitempty"`
 }
 
-func ticketJSON(t *pipeline.Ticket) TicketJSON {
+func ticketJSON(t *ticket.Ticket) TicketJSON {
 	j := TicketJSON{EscalationJSON: escalationJSON(&t.Escalation), Owner: t.Owner, AcknowledgedAt: t.AcknowledgedAt,
 		AcknowledgedBy: t.AcknowledgedBy, DueAt: t.DueAt, Overdue: t.Overdue, Source: t.Source, Destination: t.Destination}
 	for _, n := range t.Notes {
@@ -126,7 +127,7 @@ func (a *API) listTickets(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httperr.New(http.StatusBadRequest, "bad_param", "overdue must be true or false")
 	}
-	ts, err := a.Gate.TicketList(r.Context(), p)
+	ts, err := a.Tickets.List(r.Context(), p)
 	if err != nil {
 		return controlHTTP(err)
 	}
@@ -140,7 +141,7 @@ func (a *API) listTickets(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) ticketAnswer(w http.ResponseWriter, t *pipeline.Ticket, err error) error {
+func (a *API) ticketAnswer(w http.ResponseWriter, t *ticket.Ticket, err error) error {
 	if err != nil {
 		return controlHTTP(err)
 	}
@@ -149,7 +150,7 @@ func (a *API) ticketAnswer(w http.ResponseWriter, t *pipeline.Ticket, err error)
 }
 
 func (a *API) getTicket(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.Gate.TicketGet(r.Context(), r.PathValue("id"))
+	t, err := a.Tickets.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return controlHTTP(err)
 	}
@@ -169,12 +170,12 @@ func (a *API) assignTicket(w http.ResponseWriter, r *http.Request) error {
 	if b.Owner == nil {
 		return httperr.New(http.StatusBadRequest, "missing_field", `owner is required ("" un-assigns)`)
 	}
-	t, err := a.Gate.TicketAssign(r.Context(), r.PathValue("id"), *b.Owner, actor(r))
+	t, err := a.Tickets.Assign(r.Context(), r.PathValue("id"), *b.Owner, actor(r))
 	return a.ticketAnswer(w, t, err)
 }
 
 func (a *API) ackTicket(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.Gate.TicketAcknowledge(r.Context(), r.PathValue("id"), actor(r))
+	t, err := a.Tickets.Acknowledge(r.Context(), r.PathValue("id"), actor(r))
 	return a.ticketAnswer(w, t, err)
 }
 
@@ -188,7 +189,7 @@ func (a *API) noteTicket(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(b.Text) == "" {
 		return httperr.New(http.StatusBadRequest, "missing_field", "text is required")
 	}
-	t, err := a.Gate.TicketAddNote(r.Context(), r.PathValue("id"), b.Text, actor(r))
+	t, err := a.Tickets.AddNote(r.Context(), r.PathValue("id"), b.Text, actor(r))
 	return a.ticketAnswer(w, t, err)
 }
 
@@ -198,7 +199,7 @@ func (a *API) retryTicket(w http.ResponseWriter, r *http.Request) error {
 		return controlHTTP(err)
 	}
 	a.changed()
-	t, err := a.Gate.TicketGet(r.Context(), id)
+	t, err := a.Tickets.Get(r.Context(), id)
 	return a.ticketAnswer(w, t, err)
 }
 
@@ -212,7 +213,7 @@ func (a *API) patchRetryTicket(w http.ResponseWriter, r *http.Request) error {
 	if len(b.Fields) == 0 {
 		return httperr.New(http.StatusBadRequest, "missing_field", `fields is required: {"fields": {"company": "Acme"}} (null removes a field)`)
 	}
-	t, err := a.Gate.TicketPatchRetry(r.Context(), r.PathValue("id"), b.Fields, actor(r))
+	t, err := a.Tickets.PatchRetry(r.Context(), r.PathValue("id"), b.Fields, actor(r))
 	if err == nil {
 		a.changed()
 	}
@@ -232,7 +233,7 @@ func (a *API) resolveTicket(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.Gate.EscalationResolve(r.Context(), id, note, actor(r)); err != nil {
 		return controlHTTP(err)
 	}
-	t, err := a.Gate.TicketGet(r.Context(), id)
+	t, err := a.Tickets.Get(r.Context(), id)
 	return a.ticketAnswer(w, t, err)
 }
 
@@ -249,7 +250,7 @@ func (a *API) discardTicket(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.Gate.EscalationDiscard(r.Context(), id, reason, actor(r)); err != nil {
 		return controlHTTP(err)
 	}
-	t, err := a.Gate.TicketGet(r.Context(), id)
+	t, err := a.Tickets.Get(r.Context(), id)
 	return a.ticketAnswer(w, t, err)
 }
 
@@ -266,7 +267,7 @@ type BulkRequest struct {
 	// then retry), resolve or discard.
 	Action string `json:"action"`
 	// Filter selects the escalations; status defaults to open.
-	Filter pipeline.TicketFilter `json:"filter"`
+	Filter ticket.Filter `json:"filter"`
 	// Note (resolve) or Reason (discard) is written to each escalation and
 	// the audit log.
 	Note   string `json:"note,omitempty"`
@@ -294,14 +295,14 @@ func (a *API) bulkTickets(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	note := b.Note
-	if b.Action == pipeline.BulkDiscard {
+	if b.Action == ticket.BulkDiscard {
 		note = cmpOr(b.Reason, b.Note)
 	}
-	res, err := a.Gate.TicketBulk(r.Context(), pipeline.BulkParams{Action: b.Action, Filter: b.Filter, Note: note, DryRun: b.DryRun, Actor: actor(r)})
+	res, err := a.Tickets.Bulk(r.Context(), ticket.BulkParams{Action: b.Action, Filter: b.Filter, Note: note, DryRun: b.DryRun, Actor: actor(r)})
 	if err != nil {
 		return controlHTTP(err)
 	}
-	if !b.DryRun && (b.Action == pipeline.BulkRetry || b.Action == pipeline.BulkRerender) && res.Affected > 0 {
+	if !b.DryRun && (b.Action == ticket.BulkRetry || b.Action == ticket.BulkRerender) && res.Affected > 0 {
 		a.changed()
 	}
 	httperr.JSON(w, http.StatusOK, res)

@@ -90,6 +90,23 @@ const (
 	// token (Notion's handshake); the token itself is kept apart, never in
 	// the audit log.
 	ActionHookVerification Action = "hook_verification"
+	// ActionNoticeReceived: a platform webhook that only names a change
+	// (a Notion page event, an Airtable notification) was queued; the
+	// record is fetched in the background.
+	ActionNoticeReceived Action = "notice_received"
+	// ActionNoticeFailed: fetching what a notice names failed; it is
+	// retried later.
+	ActionNoticeFailed Action = "notice_failed"
+	// ActionNoticeEscalated: a notice kept failing and people were told;
+	// it is still retried.
+	ActionNoticeEscalated Action = "notice_escalated"
+	// ActionNoticeRecovered: an escalated notice was fetched after all.
+	ActionNoticeRecovered Action = "notice_recovered"
+	// ActionHookRefreshed and ActionHookRefreshFailed: Sluice extended a
+	// platform webhook subscription's life (Airtable's expire after 7
+	// days), or could not.
+	ActionHookRefreshed     Action = "hook_refreshed"
+	ActionHookRefreshFailed Action = "hook_refresh_failed"
 )
 
 // Destinations and housekeeping.
@@ -118,6 +135,8 @@ func Actions() []Action {
 		ActionTicketsBulkRetry, ActionTicketsBulkResolve, ActionTicketsBulkDiscard, ActionTicketsBulkRerender, ActionHoldsBulk,
 		ActionReconciliationOpened, ActionReconciliationRetried, ActionReconciliationResolved, ActionConsistencyMismatch,
 		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionConfigReloaded, ActionPruned,
+		ActionEchoSuppressed, ActionHookVerification,
+		ActionNoticeReceived, ActionNoticeFailed, ActionNoticeEscalated, ActionNoticeRecovered, ActionHookRefreshed, ActionHookRefreshFailed,
 	}
 }
 

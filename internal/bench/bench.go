@@ -97,6 +97,19 @@ type Result struct {
 	// end of sending (or the resume) to the last delivery. Per event they
 	// move much less than rates when other work shares the machine.
 	IngestCPU, DeliverCPU time.Duration
+	// RoundTrips and Statements are what the store driver sent to its
+	// database from the first send to the last delivery, when it counts
+	// them (PostgreSQL): round trips waited for, and statements in them.
+	RoundTrips, Statements int64
+	// StoreCPU is the CPU time of the database's server processes serving
+	// the run, when the driver can tell (PostgreSQL on this machine).
+	StoreCPU time.Duration
+}
+
+// roundTripper is a store driver that counts its round trips (storepg).
+type roundTripper interface {
+	RoundTrips() (roundTrips, statements int64)
+	BackendCPU() (time.Duration, bool)
 }
 
 // CPUPer1k is CPU seconds per 1,000 events for a phase's CPU time.
@@ -143,6 +156,13 @@ func (r *Result) Print(w io.Writer) {
 		parts = append(parts, fmt.Sprintf("%d×%d", r.SinkStatuses[c], c))
 	}
 	fmt.Fprintf(w, "sink requests:  %d (%s); destination concurrency at the end: %d\n", r.SinkRequests, strings.Join(parts, ", "), r.DestConcurrency)
+	if r.RoundTrips > 0 {
+		n := float64(max(1, r.Events-r.Failed))
+		fmt.Fprintf(w, "store:          %.1f round trips and %.1f statements per event (captured and delivered)\n", float64(r.RoundTrips)/n, float64(r.Statements)/n)
+		if r.StoreCPU > 0 {
+			fmt.Fprintf(w, "store cpu:      %.3f s per 1,000 events (PostgreSQL's server processes for this run)\n", r.StoreCPU.Seconds()*1000/n)
+		}
+	}
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(w, "peak RSS:       %d MiB (this process: server, load client and sink)\n", r.PeakRSS>>20)
 	}
@@ -302,6 +322,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	stopProgress := progress(o.Progress, o.Events, &acked, sk)
 	defer stopProgress()
 
+	rt, _ := srv.Driver.(roundTripper)
+	var rt0, st0 int64
+	var scpu0 time.Duration
+	if rt != nil {
+		rt0, st0 = rt.RoundTrips()
+		scpu0, _ = rt.BackendCPU()
+	}
 	cpu0 := processCPU()
 	begin := time.Now()
 	send := func(i int) {
@@ -371,6 +398,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.EndToEnd = sk.last().Sub(from)
 	res.DeliverCPU = processCPU() - cpu1
+	if rt != nil {
+		rt1, st1 := rt.RoundTrips()
+		res.RoundTrips, res.Statements = rt1-rt0, st1-st0
+		if scpu1, ok := rt.BackendCPU(); ok {
+			res.StoreCPU = scpu1 - scpu0
+		}
+	}
 	stopProgress()
 
 	slices.Sort(acks)
@@ -432,6 +466,17 @@ func tempStore(ctx context.Context, ref string) (string, string, func(), error) 
 }
 
 func pgExec(ctx context.Context, dsn, sql string) error {
+	// pool_* parameters are the store driver's pool's, not PostgreSQL's.
+	if u, err := url.Parse(dsn); err == nil {
+		q := u.Query()
+		for k := range q {
+			if strings.HasPrefix(k, "pool_") {
+				q.Del(k)
+			}
+		}
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("bench store: %w", err)

@@ -40,7 +40,7 @@ func TestSLAListsOpenBreaches(t *testing.T) {
 			t.Fatalf("open %s: %v %v", b.Key, ok, err)
 		}
 	}
-	if _, err := sla.SLABreachResolve(ctx, "destination_paused:sink", time.Now()); err != nil {
+	if _, err := sla.SLABreachResolve(ctx, &store.SLABreachResolveParams{Key: "destination_paused:sink", Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/internal/api"
-	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 // ticketCommands are the ticket verbs of `sluice escalations`: an
@@ -250,7 +250,7 @@ func renderTicket(w io.Writer, t *api.TicketJSON) {
 // escalation a filter selects. It is a dry run unless --apply is given, so
 // the first run always shows what would happen.
 func bulkCmd(env *Env, o *clientOpts) *cobra.Command {
-	var filter pipeline.TicketFilter
+	var filter ticket.Filter
 	var after, before, note, reason string
 	var apply bool
 	cmd := &cobra.Command{
@@ -263,7 +263,7 @@ retry), resolve (--note) or discard (--reason) all of them. Without --apply noth
 which escalations would be affected and which would be skipped, and why.
 Each escalation is audited as if done one by one, plus one summary entry.`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{pipeline.BulkRetry, pipeline.BulkRerender, pipeline.BulkResolve, pipeline.BulkDiscard},
+		ValidArgs: []string{ticket.BulkRetry, ticket.BulkRerender, ticket.BulkResolve, ticket.BulkDiscard},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
 			var err error
@@ -275,17 +275,17 @@ Each escalation is audited as if done one by one, plus one summary entry.`,
 			}
 			action := args[0]
 			switch action {
-			case pipeline.BulkResolve:
+			case ticket.BulkResolve:
 				if strings.TrimSpace(note) == "" {
 					return fmt.Errorf("bulk resolve needs --note: how they were settled")
 				}
-			case pipeline.BulkDiscard:
+			case ticket.BulkDiscard:
 				if strings.TrimSpace(reason) == "" {
 					return fmt.Errorf("bulk discard needs --reason")
 				}
 			}
 			body := api.BulkRequest{Action: action, Filter: filter, Note: note, Reason: reason, DryRun: !apply}
-			return adminCall(cmd, env, o, http.MethodPost, "/v1/tickets/bulk", nil, body, func(res pipeline.BulkResult) error {
+			return adminCall(cmd, env, o, http.MethodPost, "/v1/tickets/bulk", nil, body, func(res ticket.BulkResult) error {
 				renderBulk(env.Out, &res)
 				return nil
 			})
@@ -305,7 +305,7 @@ Each escalation is audited as if done one by one, plus one summary entry.`,
 	return cmd
 }
 
-func renderBulk(w io.Writer, res *pipeline.BulkResult) {
+func renderBulk(w io.Writer, res *ticket.BulkResult) {
 	filter := res.Filter
 	if filter == "" {
 		filter = "(none)"

@@ -92,7 +92,26 @@ type Connector interface {
 	Deliver(ctx context.Context, d Delivery) (Result, error)
 	// Constraints tells the engine how to schedule writes to this destination.
 	Constraints() Constraints
-	Close() error
+}
+
+// Closer is implemented by connectors that hold something to release: a
+// database pool, idle HTTP connections, a share of a rate gate, a
+// goroutine. The server calls Close once per connector, and only after the
+// engine has finished every attempt in flight on it: when a reload removes
+// or rebuilds the destination (or refuses a config, for what it built) and
+// at shutdown. ctx carries the deadline: a Close that cannot finish by then
+// returns ctx.Err() and leaves the rest to the process's exit. A connector
+// with nothing to release does not implement it.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Close closes c if it is a Closer; nil otherwise.
+func Close(ctx context.Context, c Connector) error {
+	if cl, ok := c.(Closer); ok {
+		return cl.Close(ctx)
+	}
+	return nil
 }
 
 // BatchResult is the outcome of one item of a batch write.

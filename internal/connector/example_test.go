@@ -132,7 +132,9 @@ func (c *notesConn) Constraints() connector.Constraints {
 	return connector.Constraints{BatchSize: 1, Upsert: true, RatePerSecond: 50, Burst: 10}
 }
 
-func (c *notesConn) Close() error {
+// Close releases idle connections (connector.Closer: the server calls it
+// after the last delivery on the connector finished).
+func (c *notesConn) Close(context.Context) error {
 	c.tr.CloseIdleConnections()
 	return nil
 }
@@ -237,7 +239,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer conn.Close()
+	defer connector.Close(context.Background(), conn)
 	res, err := conn.Deliver(ctx, connector.Delivery{ID: "dlv-1", RecordKey: "ada@example.com", Payload: map[string]any{"name": "Ada"}})
 	fmt.Println(res.ExternalID, res.Message, err)
 	_, fields, found, err := conn.(connector.Looker).Lookup(ctx, "ada@example.com")
@@ -265,7 +267,7 @@ func TestExampleConnectorConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { connector.Close(context.Background(), c) })
 			return c, s
 		},
 		Payload:       func(key string, variant int) map[string]any { return map[string]any{"email": key, "n": variant} },

@@ -1,6 +1,9 @@
 package connector
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // RecordReader is implemented by connectors that can read one record by
 // the platform's own ID. A thin platform webhook (Notion's) only names the
@@ -44,4 +47,13 @@ type HookLister interface {
 	HookChanges(ctx context.Context, webhookID, cursor string) (HookPage, error)
 	// HookOrigin names what the listed changes are of.
 	HookOrigin() Origin
+}
+
+// HookRefresher is implemented by connectors whose platform's webhook
+// subscriptions expire unless refreshed (Airtable's live 7 days after
+// their creation or last refresh).
+type HookRefresher interface {
+	// RefreshHook extends the subscription's life and returns its new
+	// expiry (zero when the platform says it does not expire).
+	RefreshHook(ctx context.Context, webhookID string) (time.Time, error)
 }

@@ -166,7 +166,7 @@ func BenchmarkPages(b *testing.B) {
 	ex := srv.Driver.Executor().(store.ConsoleStore)
 	held, _ := ex.EventSearch(context.Background(), &store.EventSearchParams{State: store.EventHeld, Limit: 1})
 	some, _ := ex.EventSearch(context.Background(), &store.EventSearchParams{State: store.EventEscalated, Limit: 1})
-	tks, _ := srv.Gate.TicketList(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, Limit: 1})
+	tks, _ := srv.Tickets.List(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, Limit: 1})
 	if len(held) == 0 || len(some) == 0 || len(tks) == 0 {
 		b.Fatal("bench store lacks holds, escalated events or tickets")
 	}

@@ -358,7 +358,7 @@ func TestBrowser(t *testing.T) {
 		// The same gate and store behind a console whose clock the test moves.
 		clock := &fakeClock{t: time.Now().UTC()}
 		read, _ := e.srv.Driver.Executor().(console.Reader)
-		k, err := console.New(console.Config{Ops: e.srv.Gate, Read: read, Plan: e.srv.Gate.Plan, Config: func() *config.Config { return e.srv.Config }, Now: clock.Now,
+		k, err := console.New(console.Config{Ops: e.srv.Gate, Tickets: e.srv.Tickets, Read: read, Plan: e.srv.Gate.Plan, Config: func() *config.Config { return e.srv.Config }, Now: clock.Now,
 			IdleTimeout: 30 * time.Minute, MaxAge: time.Hour})
 		if err != nil {
 			t.Fatal(err)

@@ -164,7 +164,7 @@ func (k *Console) conflictApply(w http.ResponseWriter, r *http.Request, u *user)
 	// The choices, the patch and the retry are one transaction, checked
 	// against the version the operator looked at.
 	note := "conflict settled field by field: " + strings.Join(choices, ", ")
-	if _, err := k.c.Ops.TicketPatchRetryIf(r.Context(), id, fields, u.Actor(), version, note); err != nil {
+	if _, err := k.c.Tickets.PatchRetryIf(r.Context(), id, fields, u.Actor(), version, note); err != nil {
 		return err
 	}
 	k.changed()

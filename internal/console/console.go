@@ -29,6 +29,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 //go:embed templates/*.html static/*
@@ -43,18 +44,27 @@ type Ops interface {
 	EscalationRetry(ctx context.Context, escID, actor string) (*store.Escalation, error)
 	EscalationResolve(ctx context.Context, escID, note, actor string) (*store.Escalation, error)
 	EscalationDiscard(ctx context.Context, escID, reason, actor string) (*store.Escalation, error)
-	TicketGet(ctx context.Context, id string) (*pipeline.Ticket, error)
-	TicketList(ctx context.Context, p *store.TicketListParams) ([]*pipeline.Ticket, error)
-	TicketAssignIf(ctx context.Context, id, owner, actor string, version time.Time) (*pipeline.Ticket, error)
-	TicketAcknowledge(ctx context.Context, id, actor string) (*pipeline.Ticket, error)
-	TicketAddNote(ctx context.Context, id, text, actor string) (*pipeline.Ticket, error)
-	TicketPatchRetryIf(ctx context.Context, id string, fields map[string]any, actor string, version time.Time, note string) (*pipeline.Ticket, error)
-	TicketBulk(ctx context.Context, p pipeline.BulkParams) (*pipeline.BulkResult, error)
 	EscalationGroupList(ctx context.Context, p store.EscalationGroupListParams) ([]*pipeline.EscalationGroup, error)
 	DestinationSetPaused(ctx context.Context, name string, paused bool, actor, reason string) (*store.DestinationState, error)
 }
 
-var _ Ops = (*pipeline.Gate)(nil)
+// Tickets is the escalation ticket workflow the console works tickets
+// through (*ticket.Workflow implements it); its changes run through the
+// gate.
+type Tickets interface {
+	Get(ctx context.Context, id string) (*ticket.Ticket, error)
+	List(ctx context.Context, p *store.TicketListParams) ([]*ticket.Ticket, error)
+	AssignIf(ctx context.Context, id, owner, actor string, version time.Time) (*ticket.Ticket, error)
+	Acknowledge(ctx context.Context, id, actor string) (*ticket.Ticket, error)
+	AddNote(ctx context.Context, id, text, actor string) (*ticket.Ticket, error)
+	PatchRetryIf(ctx context.Context, id string, fields map[string]any, actor string, version time.Time, note string) (*ticket.Ticket, error)
+	Bulk(ctx context.Context, p ticket.BulkParams) (*ticket.BulkResult, error)
+}
+
+var (
+	_ Ops     = (*pipeline.Gate)(nil)
+	_ Tickets = (*ticket.Workflow)(nil)
+)
 
 // Reader is what the console reads: single items, an event's deliveries
 // and audit trail, and the console searches and rollups.
@@ -76,8 +86,9 @@ type Lookup func(ctx context.Context, destination, recordKey string) (map[string
 
 // Config builds a Console.
 type Config struct {
-	Ops  Ops
-	Read Reader
+	Ops     Ops
+	Tickets Tickets
+	Read    Reader
 	// Plan is the compiled config in force (it changes on reload).
 	Plan func() *pipeline.Plan
 	// Config is the config in force (tokens, destinations, schemas).
@@ -129,8 +140,8 @@ type Console struct {
 
 // New builds the console.
 func New(c Config) (*Console, error) {
-	if c.Ops == nil || c.Read == nil || c.Plan == nil || c.Config == nil {
-		return nil, errors.New("console: Ops, Read, Plan and Config are required")
+	if c.Ops == nil || c.Tickets == nil || c.Read == nil || c.Plan == nil || c.Config == nil {
+		return nil, errors.New("console: Ops, Tickets, Read, Plan and Config are required")
 	}
 	if c.Now == nil {
 		c.Now = func() time.Time { return time.Now().UTC() }

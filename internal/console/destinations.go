@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 type destRow struct {
@@ -71,11 +71,11 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 	// The newest open escalations, newest first, in one walk of the status
 	// index; filtering by destination in the database made PostgreSQL scan
 	// every delivery for a destination that had none.
-	open, err := k.c.Ops.TicketList(ctx, &store.TicketListParams{Status: store.EscalationOpen, Limit: 200})
+	open, err := k.c.Tickets.List(ctx, &store.TicketListParams{Status: store.EscalationOpen, Limit: 200})
 	if err != nil {
 		return err
 	}
-	latest := map[string]*pipeline.Ticket{}
+	latest := map[string]*ticket.Ticket{}
 	for _, t := range open {
 		if t.Destination != "" && t.LastError != "" && latest[t.Destination] == nil {
 			latest[t.Destination] = t

@@ -281,7 +281,7 @@ func (e *env) conflict(email string) string {
 
 func (e *env) ticketEvent(esc string) string {
 	e.t.Helper()
-	t, err := e.srv.Gate.TicketGet(context.Background(), esc)
+	t, err := e.srv.Tickets.Get(context.Background(), esc)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -315,7 +315,7 @@ func TestSessionsLiveInTheStore(t *testing.T) {
 		t.Fatalf("stored session: %+v %v", s, err)
 	}
 	// A second console: same store, nothing else shared.
-	k, err := console.New(console.Config{Ops: e.srv.Gate, Read: read, Plan: e.srv.Gate.Plan, Config: func() *config.Config { return e.srv.Config }})
+	k, err := console.New(console.Config{Ops: e.srv.Gate, Tickets: e.srv.Tickets, Read: read, Plan: e.srv.Gate.Plan, Config: func() *config.Config { return e.srv.Config }})
 	if err != nil {
 		t.Fatal(err)
 	}

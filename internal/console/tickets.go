@@ -11,15 +11,16 @@ import (
 
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 type ticketsData struct {
 	Q       url.Values
-	Items   []*pipeline.Ticket
+	Items   []*ticket.Ticket
 	Next    string
 	Kinds   []string
 	Dests   []string
-	Bulk    *pipeline.BulkResult
+	Bulk    *ticket.BulkResult
 	BulkReq url.Values
 	// Groups are the open escalations' failure groups (same destination,
 	// kind, platform status and code), largest first.
@@ -33,7 +34,7 @@ type ticketsData struct {
 const groupsShown = 20
 
 // groupActions are the actions a whole failure group can take.
-var groupActions = []string{pipeline.BulkRetry, pipeline.BulkRerender, pipeline.BulkResolve, pipeline.BulkDiscard}
+var groupActions = []string{ticket.BulkRetry, ticket.BulkRerender, ticket.BulkResolve, ticket.BulkDiscard}
 
 func (k *Console) ticketFilter(q url.Values) (*store.TicketListParams, error) {
 	p := &store.TicketListParams{Status: q.Get("status"), Kind: q.Get("kind"), Destination: q.Get("destination"), Owner: q.Get("owner"),
@@ -78,7 +79,7 @@ func (k *Console) ticketsPage(r *http.Request, q url.Values, conflictsOnly bool)
 	if conflictsOnly {
 		p.Kind = "conflict_review"
 	}
-	items, err := k.c.Ops.TicketList(r.Context(), p)
+	items, err := k.c.Tickets.List(r.Context(), p)
 	if err != nil {
 		return nil, err
 	}
@@ -111,14 +112,14 @@ func (k *Console) ticketsPage(r *http.Request, q url.Values, conflictsOnly bool)
 }
 
 type ticketData struct {
-	T       *pipeline.Ticket
+	T       *ticket.Ticket
 	Version string
 	Payload []fieldSpec
 	Event   *store.Event
 }
 
 func (k *Console) ticketData(r *http.Request, u *user, id string) (*ticketData, error) {
-	t, err := k.c.Ops.TicketGet(r.Context(), id)
+	t, err := k.c.Tickets.Get(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -197,14 +198,14 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		if verr != nil {
 			return verr
 		}
-		err, ok = tkErr(k.c.Ops.TicketAssignIf(ctx, id, f.Get("owner"), actor, v)), "assigned"
+		err, ok = tkErr(k.c.Tickets.AssignIf(ctx, id, f.Get("owner"), actor, v)), "assigned"
 	case "ack":
-		err, ok = tkErr(k.c.Ops.TicketAcknowledge(ctx, id, actor)), "acked"
+		err, ok = tkErr(k.c.Tickets.Acknowledge(ctx, id, actor)), "acked"
 	case "note":
 		if strings.TrimSpace(f.Get("text")) == "" {
 			return badRequest("the note is empty")
 		}
-		err, ok = tkErr(k.c.Ops.TicketAddNote(ctx, id, f.Get("text"), actor)), "noted"
+		err, ok = tkErr(k.c.Tickets.AddNote(ctx, id, f.Get("text"), actor)), "noted"
 	case "retry":
 		_, err = k.c.Ops.EscalationRetry(ctx, id, actor)
 		ok = "retried"
@@ -237,7 +238,7 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 		if len(fields) == 0 {
 			return badRequest("nothing changed")
 		}
-		err, ok = tkErr(k.c.Ops.TicketPatchRetryIf(ctx, id, fields, actor, ver, "")), "patched"
+		err, ok = tkErr(k.c.Tickets.PatchRetryIf(ctx, id, fields, actor, ver, "")), "patched"
 	case "resolve":
 		_, err = k.c.Ops.EscalationResolve(ctx, id, strings.TrimSpace(f.Get("note")), actor)
 		ok = "resolved"
@@ -255,7 +256,7 @@ func (k *Console) ticketAction(w http.ResponseWriter, r *http.Request, u *user) 
 	return nil
 }
 
-func tkErr(_ *pipeline.Ticket, err error) error { return err }
+func tkErr(_ *ticket.Ticket, err error) error { return err }
 
 // ticketsBulk runs a bulk retry, resolve or discard: a dry run first (what
 // would be done, how many), then the real one on request.
@@ -264,9 +265,9 @@ func (k *Console) ticketsBulk(w http.ResponseWriter, r *http.Request, u *user) e
 		return badRequest("malformed form")
 	}
 	f := r.PostForm
-	p := pipeline.BulkParams{Action: f.Get("action"), Note: strings.TrimSpace(f.Get("note")), DryRun: f.Get("op") != "apply", Actor: u.Actor(),
-		Filter: pipeline.TicketFilter{Status: store.EscalationOpen, Kind: f.Get("kind"), Destination: f.Get("destination"), Group: f.Get("group")}}
-	res, err := k.c.Ops.TicketBulk(r.Context(), p)
+	p := ticket.BulkParams{Action: f.Get("action"), Note: strings.TrimSpace(f.Get("note")), DryRun: f.Get("op") != "apply", Actor: u.Actor(),
+		Filter: ticket.Filter{Status: store.EscalationOpen, Kind: f.Get("kind"), Destination: f.Get("destination"), Group: f.Get("group")}}
+	res, err := k.c.Tickets.Bulk(r.Context(), p)
 	if err != nil {
 		return err
 	}

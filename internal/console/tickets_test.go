@@ -132,7 +132,7 @@ func TestFailureGroupsAndGroupActions(t *testing.T) {
 	}
 	var group string
 	waitFor(t, "three escalations in one group", func() bool {
-		ts, err := e.srv.Gate.TicketList(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, Kind: "permanent_error", Limit: 10})
+		ts, err := e.srv.Tickets.List(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, Kind: "permanent_error", Limit: 10})
 		if err != nil || len(ts) != 3 {
 			return false
 		}
@@ -167,7 +167,7 @@ func TestFailureGroupsAndGroupActions(t *testing.T) {
 	if r.Code != 200 || !strings.Contains(r.Body, "dry run: would retry 3 of 3 open") || !strings.Contains(r.Body, "Apply retry to 3") {
 		t.Fatalf("group dry run: %d %s", r.Code, r.Body)
 	}
-	if ts, _ := e.srv.Gate.TicketList(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, GroupID: group, Limit: 10}); len(ts) != 3 {
+	if ts, _ := e.srv.Tickets.List(context.Background(), &store.TicketListParams{Status: store.EscalationOpen, GroupID: group, Limit: 10}); len(ts) != 3 {
 		t.Fatalf("the dry run changed something: %d open", len(ts))
 	}
 	r = c.post("/ui/tickets-bulk", url.Values{"group": {group}, "action": {"retry"}, "op": {"apply"}})

@@ -70,7 +70,7 @@ type Pipeline interface {
 // Reader is what the consistency checker reads (store.Executor
 // implements it).
 type Reader interface {
-	IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*store.Identity, error)
+	IdentityList(ctx context.Context, p *store.IdentityListParams) ([]*store.Identity, error)
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
 }
 
@@ -153,7 +153,7 @@ func (c *Checker) checkOne(ctx context.Context, dest string, p CheckParams) (Des
 	var ids []*store.Identity
 	after := ""
 	for {
-		page, err := ex.IdentityList(ctx, dest, after, 1000)
+		page, err := ex.IdentityList(ctx, &store.IdentityListParams{Destination: dest, AfterKey: after, Limit: 1000})
 		if err != nil {
 			return rep, err
 		}

@@ -273,7 +273,7 @@ func (w *SLAWatcher) checkBreaches(ctx context.Context, sla store.SLAStore, now 
 		}
 		if b, ok := openByKey[key]; ok {
 			if string(b.Details) != string(details) {
-				if err := sla.SLABreachUpdate(ctx, key, details, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+				if err := sla.SLABreachUpdate(ctx, &store.SLABreachUpdateParams{Key: key, Details: details, Now: now}); err != nil && !errors.Is(err, store.ErrNotFound) {
 					errs = append(errs, err)
 				}
 			}
@@ -299,7 +299,7 @@ func (w *SLAWatcher) checkBreaches(ctx context.Context, sla store.SLAStore, now 
 			continue
 		}
 		b := openByKey[key]
-		resolved, err := sla.SLABreachResolve(ctx, key, now)
+		resolved, err := sla.SLABreachResolve(ctx, &store.SLABreachResolveParams{Key: key, Now: now})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -352,7 +352,7 @@ func (w *SLAWatcher) checkEscalations(ctx context.Context, sla store.SLAStore, n
 	before := idAt("esc", now.Add(-settle))
 	cur, err := sla.AlertCursorGet(ctx, escalationCursor)
 	if errors.Is(err, store.ErrNotFound) {
-		_, err = sla.AlertCursorAdvance(ctx, escalationCursor, "", before, now)
+		_, err = sla.AlertCursorAdvance(ctx, &store.AlertCursorAdvanceParams{Name: escalationCursor, To: before, Now: now})
 		return err
 	}
 	if err != nil {
@@ -368,7 +368,7 @@ func (w *SLAWatcher) checkEscalations(ctx context.Context, sla store.SLAStore, n
 			break
 		}
 		last := escs[len(escs)-1].ID
-		won, err := sla.AlertCursorAdvance(ctx, escalationCursor, cur, last, now)
+		won, err := sla.AlertCursorAdvance(ctx, &store.AlertCursorAdvanceParams{Name: escalationCursor, From: cur, To: last, Now: now})
 		if err != nil {
 			return errors.Join(err, w.alertEscalations(ctx, batch, now))
 		}

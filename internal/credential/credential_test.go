@@ -188,7 +188,7 @@ func TestOnceOn401(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer connector.Close(context.Background(), c)
 	d := connector.Delivery{ID: "d1", EventID: "e1", Route: "r", RecordKey: "a@example.com", Payload: map[string]any{"email": "a@example.com", "firstname": "A"}, Attempt: 1}
 	if _, err := c.Deliver(ctx(t), d); err != nil {
 		t.Fatal(err)

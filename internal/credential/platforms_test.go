@@ -1,6 +1,7 @@
 package credential_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,7 +74,7 @@ func TestAirtableAndNotionOAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
+			defer connector.Close(context.Background(), c)
 			deliver := func(n int) error {
 				d := connector.Delivery{ID: fmt.Sprintf("d%d", n), EventID: fmt.Sprintf("e%d", n), Route: "r",
 					RecordKey: "a@example.com", Payload: tc.payload, Attempt: 1}

@@ -251,6 +251,7 @@ func (e *Engine) maintain(ctx context.Context) {
 func (w *worker) run(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	short := true // the last claim found fewer deliveries than it asked for
 	for ctx.Err() == nil {
 		st, err := w.e.Store.DestinationStateGet(ctx, w.d.Name)
 		if err != nil {
@@ -270,12 +271,20 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, w.e.Poll*4)
 			continue
 		}
-		free := w.conc.Free()
-		if free == 0 {
+		free, limit := w.conc.Free(), w.conc.Limit()
+		if free == 0 || (free < limit/claimShare && free < limit && !short) {
+			// Claim for several requests at once: every claim is a unit
+			// of the single commit loop (a select and an update), and
+			// one per finished request cost the store as much as the
+			// request. While requests are in flight, each answer wakes
+			// this loop; wait until a share of the limit is free. When
+			// the last claim found the queue short, claim at once:
+			// there is no backlog to batch, only a new event's latency.
 			w.sleep(ctx, w.e.Poll)
 			continue
 		}
 		claimed, err := w.claim(ctx, free*w.batch)
+		short = len(claimed) < free*w.batch
 		if err != nil {
 			if ctx.Err() == nil {
 				w.e.Log.Error("claim", "destination", w.d.Name, "err", err)
@@ -296,15 +305,26 @@ func (w *worker) run(ctx context.Context) {
 			go func() {
 				defer inflight.Done()
 				defer w.e.attempting.Add(-int64(len(chunk)))
+				released := false
+				release := func(latency time.Duration, o concOutcome) {
+					if !released {
+						released = true
+						w.conc.Release(latency, o, time.Now())
+						w.kickSelf()
+					}
+				}
 				// Attempts finish even when ctx ends: their outcome must be
 				// recorded, or the work waits for its lease to expire.
-				latency, o := w.attempt(context.WithoutCancel(ctx), chunk)
-				w.conc.Release(latency, o, time.Now())
-				w.kickSelf()
+				w.attempt(context.WithoutCancel(ctx), chunk, release)
+				release(0, concNone)
 			}()
 		}
 	}
 }
+
+// claimShare: with requests in flight, a worker claims once 1/claimShare
+// of its concurrency limit is free (see worker.run).
+const claimShare = 4
 
 func (w *worker) kickSelf() {
 	select {
@@ -328,8 +348,13 @@ func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error
 }
 
 // attempt sends one chunk (one delivery unless the connector batches) and
-// says how the request went, for the concurrency limit.
-func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Duration, concOutcome) {
+// records the outcomes. It calls release, with how the request went, as
+// soon as the destination has answered and before the outcomes are
+// committed: the concurrency limit counts requests the destination is
+// working on, and holding a slot through the settle's commit as well
+// left the destination idle for that long (at a fixed concurrency of 32
+// the wait for the commit capped delivery at about 2,100/s).
+func (w *worker) attempt(ctx context.Context, ds []*store.Delivery, release func(time.Duration, concOutcome)) {
 	// The request must end inside the chunk's lease: once a lease runs out,
 	// lease recovery hands the delivery to another attempt, and a write
 	// sent after that could land after a newer write of the same record
@@ -368,20 +393,20 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 	}
 	ds = ready
 	if len(ds) == 0 {
-		return 0, concNone
+		return
 	}
 	if err := w.waitTurn(pctx); err != nil {
 		if ctx.Err() == nil {
 			w.putBack(ctx, ds, "waited for a turn (rate limit or Retry-After) until its lease would run out; not sent")
 		}
-		return 0, concNone
+		return
 	}
 	done, err := w.breaker.Allow()
 	if err != nil {
 		// The circuit opened (or is probing) since the claim: put the chunk
 		// back without spending attempts.
 		w.parkAll(ctx, ds, "circuit open")
-		return 0, concNone
+		return
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -438,14 +463,15 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery) (time.Durati
 		w.penalise(retryAfter)
 		w.e.Log.Info("destination rate limit reached: slowing down", "destination", w.d.Name, "rate", w.gov.Rate())
 	}
-	w.settleAll(ctx, ds, results, latency)
 	switch {
 	case timedOut && health != nil:
-		return latency, concTimeout
+		release(latency, concTimeout)
 	case health != nil:
-		return latency, concFailed
+		release(latency, concFailed)
+	default:
+		release(latency, concOK)
 	}
-	return latency, concOK
+	w.settleAll(ctx, ds, results, latency)
 }
 
 // settleAll records the outcomes of one request. The settles of a batch

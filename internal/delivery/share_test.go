@@ -31,8 +31,8 @@ func (s *sharer) Deliver(context.Context, connector.Delivery) (connector.Result,
 func (s *sharer) Constraints() connector.Constraints {
 	return connector.Constraints{RatePerSecond: 30, Burst: 6}
 }
-func (s *sharer) Close() error    { return nil }
-func (s *sharer) ShareRate(n int) { s.n.Store(int64(n)) }
+func (s *sharer) Close(context.Context) error { return nil }
+func (s *sharer) ShareRate(n int)             { s.n.Store(int64(n)) }
 
 type unlimited struct{ sharer }
 

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
-	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
@@ -52,12 +51,10 @@ type Handler struct {
 	// webhooks (sources.X.platform).
 	platformVerifiers map[string]*signature.PlatformVerifier
 	quotas            map[string]*quota
-	// Readers read a record a thin platform webhook names, by source
-	// (Notion sources: their destination's connector); may be nil.
-	Readers map[string]connector.RecordReader
-	// OnPing is called when a platform's notification says changes wait to
-	// be listed (Airtable); may be nil.
-	OnPing func(source string)
+	// OnNotice is called after a platform webhook that only names a
+	// change was committed as a notice (Notion, Airtable): it wakes the
+	// worker that fetches it; may be nil.
+	OnNotice func()
 	// OnCaptured is called after a commit that created deliveries.
 	OnCaptured func()
 	// Observe records the outcome for metrics; may be nil.

@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,21 +20,21 @@ import (
 
 // PlatformGate is what a platform-webhook source needs of the gate beyond
 // Pipeline: the capture of changed records (shared with poll sources, so
-// dedupe, echo suppression and the audit are the same) and the keeping of
-// Notion's verification token.
+// dedupe, echo suppression and the audit are the same), the queue of
+// notices (webhooks that only name a change, fetched in the background)
+// and the keeping of Notion's verification token.
 type PlatformGate interface {
 	CapturePolled(ctx context.Context, b pipeline.PollBatch) (pipeline.PollResult, error)
+	NoticeReceived(ctx context.Context, in pipeline.NoticeInput) (pipeline.NoticeResult, error)
 	HookTokenReceived(ctx context.Context, source, platform, token string) error
 }
-
-// ReadTimeout bounds the read of one record a thin webhook names (Notion):
-// past it the platform is answered 503 and retries the event.
-const ReadTimeout = 10 * time.Second
 
 // platformAnswer is the body of a 200 to a platform's change webhook.
 type platformAnswer struct {
 	pipeline.PollResult
-	Retry bool `json:"retry,omitempty"`
+	// Queued counts notices committed for a background fetch; the
+	// platform's retry of one is counted in Duplicates.
+	Queued int `json:"queued,omitempty"`
 }
 
 // platform serves a source that receives a platform's own webhooks: it
@@ -76,40 +78,54 @@ func (h *Handler) platform(w http.ResponseWriter, r *http.Request, name string, 
 			h.observe(name, "malformed")
 			return httperr.New(http.StatusBadRequest, "unknown_webhook", fmt.Sprintf("notification for webhook %q; this source lists webhook %q", notice.Ping.Webhook, pc.WebhookID))
 		}
-		// The payloads are listed off the request path, by the source's
-		// cursor; the notification is only a nudge.
-		if h.OnPing != nil {
-			h.OnPing(name)
+		// The notification is committed as a notice and answered; the
+		// payloads are listed in the background from the source's cursor.
+		key := "airtable:" + notice.Ping.Webhook + ":" + notice.Ping.Timestamp
+		if notice.Ping.Timestamp == "" {
+			sum := sha256.Sum256(body)
+			key = "airtable:" + notice.Ping.Webhook + ":sha256:" + hex.EncodeToString(sum[:])
 		}
-		h.observe(name, "notified")
+		res, err := h.platformGate().NoticeReceived(r.Context(), pipeline.NoticeInput{Source: name, Platform: kind, Key: key, Type: "ping"})
+		if err != nil {
+			return h.noticeError(name, err)
+		}
+		h.noticed(name, res)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+	var ans platformAnswer
 	records := make([]pipeline.PolledRecord, 0, len(notice.Changes))
 	object := ""
 	for _, c := range notice.Changes {
+		if c.Fetch {
+			// The event only names the record (Notion): committed as a
+			// notice, read in the background. Nothing here waits on the
+			// platform.
+			res, err := h.platformGate().NoticeReceived(r.Context(), pipeline.NoticeInput{Source: name, Platform: kind,
+				Key: kind + ":" + c.EventID, Type: c.Type, Object: c.Object, RecordID: c.RecordID, OccurredAt: c.At})
+			if err != nil {
+				return h.noticeError(name, err)
+			}
+			h.noticed(name, res)
+			if res.Duplicate {
+				ans.Duplicates++
+			} else {
+				ans.Queued++
+			}
+			continue
+		}
 		rec := pipeline.PolledRecord{RecordID: c.RecordID, ModifiedAt: c.At, Deleted: c.Deleted, Fields: c.Fields,
 			IdemKey: kind + ":" + c.EventID}
-		if c.Fetch {
-			read, err := h.readRecord(r.Context(), name, c.RecordID)
-			if err != nil {
-				h.observe(name, "read_failed")
-				return &httperr.Error{Code: http.StatusServiceUnavailable, Kind: "read_failed",
-					Msg: fmt.Sprintf("could not read %s %s from %s; retry later", c.Object, c.RecordID, kind), RetryAfter: 5 * time.Second, Err: err}
-			}
-			rec.Fields, rec.Deleted = read.Fields, read.Deleted
-			if !read.ModifiedAt.IsZero() && read.ModifiedAt.After(rec.ModifiedAt) {
-				rec.ModifiedAt = read.ModifiedAt
-			}
-		}
 		if object == "" {
 			object = c.Object
 		}
 		records = append(records, rec)
 	}
 	if len(records) == 0 {
-		h.observe(name, "ignored")
-		httperr.JSON(w, http.StatusOK, platformAnswer{})
+		if ans.Queued+ans.Duplicates == 0 {
+			h.observe(name, "ignored")
+		}
+		httperr.JSON(w, http.StatusOK, ans)
 		return nil
 	}
 	batch := pipeline.PollBatch{Source: name, Platform: kind, Object: object, Via: "webhook",
@@ -143,8 +159,28 @@ func (h *Handler) platform(w http.ResponseWriter, r *http.Request, name string, 
 	default:
 		h.observe(name, "duplicate")
 	}
-	httperr.JSON(w, http.StatusOK, platformAnswer{PollResult: res})
+	res.Duplicates += ans.Duplicates
+	httperr.JSON(w, http.StatusOK, platformAnswer{PollResult: res, Queued: ans.Queued})
 	return nil
+}
+
+// noticed counts a committed notice and wakes the worker that fetches it.
+func (h *Handler) noticed(name string, res pipeline.NoticeResult) {
+	if res.Duplicate {
+		h.observe(name, "duplicate")
+		return
+	}
+	h.observe(name, "queued")
+	if h.OnNotice != nil {
+		h.OnNotice()
+	}
+}
+
+func (h *Handler) noticeError(name string, err error) error {
+	if errors.Is(err, pipeline.ErrUnknownSource) {
+		return httperr.New(http.StatusNotFound, "unknown_source", fmt.Sprintf("no flow reads source %q", name))
+	}
+	return h.storeError(name, err)
 }
 
 func (h *Handler) platformGate() PlatformGate { return h.Gate.(PlatformGate) }
@@ -160,16 +196,6 @@ func (h *Handler) platformURL(r *http.Request, pc *config.Platform) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + r.URL.RequestURI()
-}
-
-func (h *Handler) readRecord(ctx context.Context, source, id string) (connector.Change, error) {
-	rd := h.Readers[source]
-	if rd == nil {
-		return connector.Change{}, fmt.Errorf("source %s: no connector reads its records", source)
-	}
-	ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
-	defer cancel()
-	return rd.ReadRecord(ctx, id)
 }
 
 func (h *Handler) storeError(name string, err error) error {

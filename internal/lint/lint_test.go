@@ -1,6 +1,7 @@
 package lint_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatalf("destinations.%s: %v", dn, err)
 				}
-				defer conn.Close()
+				defer connector.Close(context.Background(), conn)
 				conns[dn] = conn
 			}
 			got := ""

@@ -135,3 +135,17 @@ func Set(m map[string]any, path string, v any) {
 	}
 	cur[parts[len(parts)-1]] = v
 }
+
+// Delete removes the field at a dotted path; a missing step is no error.
+func Delete(m map[string]any, path string) {
+	parts := strings.Split(path, ".")
+	cur := m
+	for _, part := range parts[:len(parts)-1] {
+		next, ok := cur[part].(map[string]any)
+		if !ok {
+			return
+		}
+		cur = next
+	}
+	delete(cur, parts[len(parts)-1])
+}

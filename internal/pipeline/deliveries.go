@@ -58,9 +58,13 @@ func (g *Gate) transition(ctx context.Context, id string, fn func(ctx context.Co
 func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externalID string, at Attempt) error {
 	var result Settlement
 	var retried bool
-	err := g.transition(ctx, d.ID, func(ctx context.Context, tx store.ExecutorTx, cur *store.Delivery, now time.Time) error {
+	err := g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		cur, siblings, err := deliveryWithSiblings(ctx, tx, d)
+		if err != nil {
+			return err
+		}
 		result, retried = SettledSucceeded, cur.Attempts > 1 // the unit may run twice: set, never accumulate
-		recovered, err := g.deliverySucceeded(ctx, tx, cur, externalID, at, now)
+		recovered, err := g.deliverySucceeded(ctx, tx, cur, siblings, externalID, at, g.now())
 		if recovered {
 			result = SettledRecovered
 		}
@@ -78,10 +82,41 @@ func (g *Gate) DeliverySucceeded(ctx context.Context, d *store.Delivery, externa
 	return err
 }
 
-// deliverySucceeded confirms d; recovered reports that d had an open
+// deliveryWithSiblings re-reads d and the other deliveries of its event
+// inside the transaction with one query (a settle needs both: the current
+// row, and its siblings to release waiting routes and settle the event).
+// cur is one of siblings.
+func deliveryWithSiblings(ctx context.Context, tx store.ExecutorTx, d *store.Delivery) (cur *store.Delivery, siblings []*store.Delivery, err error) {
+	if d.EventID != "" {
+		if siblings, err = tx.DeliveryListByEvent(ctx, d.EventID); err != nil {
+			return nil, nil, fmt.Errorf("delivery %s: %w", d.ID, err)
+		}
+		for _, s := range siblings {
+			if s.ID == d.ID {
+				return s, siblings, nil
+			}
+		}
+	}
+	// The caller's copy named no event or the wrong one: read by ID.
+	if cur, err = tx.DeliveryGetByID(ctx, d.ID); err != nil {
+		return nil, nil, fmt.Errorf("delivery %s: %w", d.ID, err)
+	}
+	if siblings, err = tx.DeliveryListByEvent(ctx, cur.EventID); err != nil {
+		return nil, nil, err
+	}
+	for i, s := range siblings {
+		if s.ID == cur.ID {
+			siblings[i] = cur
+		}
+	}
+	return cur, siblings, nil
+}
+
+// deliverySucceeded confirms d, one of siblings (its event's deliveries as
+// read in this transaction); recovered reports that d had an open
 // escalation (it settled as escalated before and a person's retry or a
 // re-render made it land).
-func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, externalID string, at Attempt, now time.Time) (recovered bool, err error) {
+func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *store.Delivery, siblings []*store.Delivery, externalID string, at Attempt, now time.Time) (recovered bool, err error) {
 	// Only a delivery that failed before can have an escalation to settle;
 	// the first-try success skips the look-up.
 	failedBefore := d.LastError != ""
@@ -124,10 +159,7 @@ func (g *Gate) deliverySucceeded(ctx context.Context, tx store.ExecutorTx, d *st
 			return false, err
 		}
 	}
-	siblings, err := tx.DeliveryListByEvent(ctx, d.EventID)
-	if err != nil {
-		return false, err
-	}
+	// d is updated in place above, so siblings shows its new state.
 	done := map[string]bool{}
 	for _, s := range siblings {
 		if s.State == store.DeliverySucceeded {

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
+	"github.com/sluicehq/sluice/internal/ticket"
 )
 
 // twoInstances opens two gates over one store, each with its own group
@@ -139,7 +140,7 @@ func TestTwoEditorsOneSave(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tk, err := gs[0].TicketGet(ctx, esc)
+				tk, err := ex.TicketGetByID(ctx, esc)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -153,7 +154,7 @@ func TestTwoEditorsOneSave(t *testing.T) {
 					}()
 					go func() {
 						defer wg.Done()
-						_, tkErrs[i] = g.TicketAssignIf(ctx, esc, fmt.Sprintf("op%d", i), fmt.Sprintf("console:op%d", i), tk.UpdatedAt)
+						_, tkErrs[i] = ticket.New(ticket.Config{Gate: g, Read: pipeline.ExecutorOf(g), Clock: clk.Now}).AssignIf(ctx, esc, fmt.Sprintf("op%d", i), fmt.Sprintf("console:op%d", i), tk.UpdatedAt)
 					}()
 				}
 				wg.Wait()

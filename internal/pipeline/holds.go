@@ -183,7 +183,7 @@ func (g *Gate) holdsBulkJudge(ctx context.Context, ex store.Executor, eventID st
 	}
 	for _, k := range names {
 		if v := p.Set[k]; v == nil {
-			deletePath(rec, k)
+			payload.Delete(rec, k)
 		} else {
 			payload.Set(rec, k, v)
 		}
@@ -281,7 +281,7 @@ func (g *Gate) EventResubmit(ctx context.Context, eventID string, fields map[str
 		}
 		for _, k := range names {
 			if v := fields[k]; v == nil {
-				deletePath(rec, k)
+				payload.Delete(rec, k)
 			} else {
 				payload.Set(rec, k, v)
 			}

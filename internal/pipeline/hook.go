@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
@@ -35,4 +36,23 @@ func (g *Gate) HookTokenReceived(ctx context.Context, source, platform, token st
 // first.
 func (g *Gate) HookTokens(ctx context.Context, source string) ([]store.HookToken, error) {
 	return g.drv.Executor().HookTokenList(ctx, source)
+}
+
+// HookRefreshed audits a refresh of a platform webhook subscription (one
+// that expires unless refreshed: Airtable's): its new expiry, or why it
+// failed. The subscription itself lives at the platform; only the trail
+// is Sluice's.
+func (g *Gate) HookRefreshed(ctx context.Context, source, webhook string, expires time.Time, cause error) error {
+	now := g.now()
+	e := &store.AuditEntry{At: now, Actor: ActorSystem, Action: audit.ActionHookRefreshed, Outcome: "refreshed"}
+	switch {
+	case cause != nil:
+		e.Action, e.Outcome = audit.ActionHookRefreshFailed, "failed"
+		e.Message = fmt.Sprintf("refresh of webhook %s of source %s failed: %v", webhook, source, cause)
+	case expires.IsZero():
+		e.Message = fmt.Sprintf("webhook %s of source %s refreshed; the platform says it does not expire", webhook, source)
+	default:
+		e.Message = fmt.Sprintf("webhook %s of source %s refreshed; it expires at %s", webhook, source, expires.UTC().Format(time.RFC3339))
+	}
+	return g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error { return g.audit(ctx, tx, e) })
 }

@@ -11,13 +11,21 @@ import (
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/id"
+	"github.com/sluicehq/sluice/internal/operr"
 	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
 // ErrWrongState is returned when an action does not apply to the item's
 // current state (releasing an event that is not held, say).
-var ErrWrongState = errors.New("not allowed in the current state")
+var ErrWrongState = operr.ErrWrongState
+
+// ErrInvalidRequest is returned (wrapped, with the reason) for a request
+// that cannot be run as given: an unknown bulk action, a missing note, a
+// filter that matches too much. The API answers it with 400.
+var ErrInvalidRequest = operr.ErrInvalidRequest
+
+func invalid(format string, args ...any) error { return operr.Invalid(format, args...) }
 
 // IncompleteError is returned when a release is asked for but fields are
 // still missing.
@@ -33,9 +41,7 @@ type InvalidError struct{ Problems []Problem }
 
 func (e *InvalidError) Error() string { return "record is invalid: " + problemsText(e.Problems) }
 
-func wrongState(what, state string) error {
-	return fmt.Errorf("%s is %s: %w", what, state, ErrWrongState)
-}
+func wrongState(what, state string) error { return operr.WrongState(what, state) }
 
 // unknownFields lists the patched names that are not fields of the flow's
 // canonical record (what its normalize block writes); a mapping that passes
@@ -147,7 +153,7 @@ func (g *Gate) holdPatch(ctx context.Context, eventID string, fields map[string]
 		}
 		for _, k := range names {
 			if v := fields[k]; v == nil {
-				deletePath(rec, k) // null (--unset) removes the field
+				payload.Delete(rec, k) // null (--unset) removes the field
 			} else {
 				payload.Set(rec, k, v)
 			}

@@ -56,6 +56,11 @@ type PollBatch struct {
 	// record's version: echo suppression compares with every write since.
 	// Zero (a platform webhook) compares with writes not yet confirmed.
 	ReadAt time.Time
+	// Notices are the queued notices this batch answers (the fetch of a
+	// Notion page event): they are settled in the capture's transaction
+	// unless a record was deferred, so a crash leaves them pending and
+	// their re-fetch is a duplicate by key.
+	Notices []string
 }
 
 // PollResult counts what a batch did.
@@ -180,6 +185,11 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 		}
 		if res.Deferred == 0 && b.Cursor != "" {
 			cursor = b.Cursor
+		}
+		if res.Deferred == 0 {
+			if err := g.settleNotices(ctx, tx, b.Notices, now); err != nil {
+				return err
+			}
 		}
 		if cursor == "" {
 			return nil

@@ -175,3 +175,39 @@ func render(e ast.Expr) string {
 	}
 	return strconv.Quote("<expression>")
 }
+
+// storeWriters are the store types through which a package could write.
+var storeWriters = map[string]bool{"Driver": true, "Executor": true, "ExecutorTx": true, "Committer": true, "TicketStore": true}
+
+// TestTicketWorkflowCannotWrite fails when the ticket workflow (package
+// ticket) names a store type it could write through: its changes go
+// through the gate's port (ticket.Gate, ticket.Tx), so the gate stays the
+// one writer even if a method of the port is named like no store write.
+func TestTicketWorkflowCannotWrite(t *testing.T) {
+	t.Parallel()
+	var bad []string
+	n := 0
+	for path, f := range parseModule(t) {
+		if !strings.HasPrefix(path, "internal/ticket/") || strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		n++
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "store" && storeWriters[sel.Sel.Name] {
+				bad = append(bad, path+": names store."+sel.Sel.Name)
+			}
+			return true
+		})
+	}
+	if n == 0 {
+		t.Fatal("no files of internal/ticket found")
+	}
+	sort.Strings(bad)
+	for _, b := range bad {
+		t.Errorf("%s; the ticket workflow writes only through the gate", b)
+	}
+}

@@ -76,6 +76,9 @@ type Notice struct {
 type Ping struct {
 	Base    string
 	Webhook string
+	// Timestamp is the notification's own time, as sent: with the
+	// webhook it names the notification (Airtable sends no other ID).
+	Timestamp string
 }
 
 // ErrMalformed wraps every parse failure: the body is not what the
@@ -342,6 +345,7 @@ type airtablePing struct {
 	Webhook struct {
 		ID string `json:"id"`
 	} `json:"webhook"`
+	Timestamp string `json:"timestamp"`
 }
 
 func parseAirtable(body []byte) (Notice, error) {
@@ -352,5 +356,5 @@ func parseAirtable(body []byte) (Notice, error) {
 	if p.Base.ID == "" || p.Webhook.ID == "" {
 		return Notice{}, malformed("an Airtable notification needs base.id and webhook.id")
 	}
-	return Notice{Ping: &Ping{Base: p.Base.ID, Webhook: p.Webhook.ID}}, nil
+	return Notice{Ping: &Ping{Base: p.Base.ID, Webhook: p.Webhook.ID, Timestamp: p.Timestamp}}, nil
 }

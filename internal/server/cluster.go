@@ -24,10 +24,17 @@ type peers struct {
 	lead    *cluster.Leadership
 	members *cluster.Members
 	waker   *cluster.Waker
+	// notices wakes the leader's notice worker when another instance
+	// committed a notice.
+	notices *cluster.Waker
 }
 
-// workChannel is the notification channel for "deliveries are ready".
-const workChannel = "work"
+// workChannel is the notification channel for "deliveries are ready";
+// noticeChannel the one for "a platform notice was queued".
+const (
+	workChannel   = "work"
+	noticeChannel = "notices"
+)
 
 func newPeers(s *Server, owner string) *peers {
 	el, _ := s.Driver.(store.Elector)
@@ -37,6 +44,7 @@ func newPeers(s *Server, owner string) *peers {
 		lead:    cluster.NewLeadership(el, "maintenance", s.Log),
 		members: &cluster.Members{Inst: inst, ID: owner + ":" + id.New("inst", time.Now()), OnChange: s.Engine.ShareRate, Log: s.Log},
 		waker:   &cluster.Waker{N: no, Channel: workChannel, Local: s.Engine.Kick, Log: s.Log},
+		notices: &cluster.Waker{N: no, Channel: noticeChannel, Local: s.kickNotices, Log: s.Log},
 	}
 	s.Engine.Lead = p.lead.Do
 	return p
@@ -58,7 +66,7 @@ func (s *Server) startPeers(ctx context.Context, ln net.Addr) (wait func(), err 
 		return nil, fmt.Errorf("join instances: %w", err)
 	}
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){p.lead.Run, p.members.Run, p.waker.Run} {
+	for _, run := range []func(context.Context){p.lead.Run, p.members.Run, p.waker.Run, p.notices.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}

@@ -79,7 +79,7 @@ func probe(ctx context.Context, name string, d config.Destination) (string, erro
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
+	defer closeAll([]connector.Connector{conn})
 	return connector.Probe(ctx, conn)
 }
 

@@ -28,7 +28,7 @@ func (s *Server) buildConsole() error {
 	}
 	s.Rollups = &control.Rollups{Driver: s.Driver, Log: s.Log}
 	c, err := console.New(console.Config{
-		Ops: s.Gate, Read: read, Plan: s.Gate.Plan,
+		Ops: s.Gate, Tickets: s.Tickets, Read: read, Plan: s.Gate.Plan,
 		Config: func() *config.Config { return s.gen.Load().cfg },
 		Lookup: s.consoleLookup, Extra: s.consoleExtras,
 		Now: s.Gate.Now, Log: s.Log, OnChange: s.wake,

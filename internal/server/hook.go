@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	"github.com/sluicehq/sluice/internal/alert"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/trigger"
 )
 
@@ -57,12 +61,45 @@ func (s *Server) buildHookFetchers(conns map[string]connector.Connector) error {
 			Source: name, Destination: pc.Destination, WebhookID: pc.WebhookID, Platform: origin.Platform, Object: origin.Object,
 			Lister: hl, Gate: s.Gate, SuppressEchoes: *pc.SuppressEchoes, Interval: pc.Interval.D(), Log: s.Log, OnCaptured: s.wake,
 		})
+		if rf, ok := conn.(connector.HookRefresher); ok {
+			s.hookKeepers = append(s.hookKeepers, &trigger.HookKeeper{Source: name, WebhookID: pc.WebhookID, Refresher: rf, Gate: s.Gate,
+				Log: s.Log, OnFailed: s.hookRefreshFailed, OnRecovered: s.catchUp})
+		}
 	}
 	return es.Err()
 }
 
-// kickHook is ingest's OnPing: a notification says changes wait.
-func (s *Server) kickHook(source string) {
+// hookRefreshFailed alerts people that a webhook subscription could not
+// be refreshed: a warning while it has more than two days left, critical
+// once it has less, has lapsed, or its expiry is unknown.
+func (s *Server) hookRefreshFailed(source string, expires time.Time, cause error) {
+	now := s.Gate.Now()
+	sev, left := alert.SeverityCritical, "its expiry is unknown (no refresh has succeeded since Sluice started)"
+	switch {
+	case expires.IsZero():
+	case !now.Before(expires):
+		left = "it expired at " + expires.UTC().Format(time.RFC3339) + ": the platform no longer notifies Sluice; changes are listed every interval and caught up once a refresh succeeds"
+	default:
+		left = "it expires at " + expires.UTC().Format(time.RFC3339)
+		if expires.Sub(now) > 48*time.Hour {
+			sev = alert.SeverityWarning
+		}
+	}
+	al := alert.Alert{Key: "hook_refresh:" + source, Kind: alert.KindHookExpiring, Severity: sev,
+		Title: fmt.Sprintf("Source %s: webhook subscription refresh failed", source),
+		Text:  fmt.Sprintf("Sluice could not refresh the webhook of source %s: %v; %s. Sluice retries.", source, cause, left)}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Alerter.Notify(ctx, al); err != nil {
+			s.Log.Error("webhook refresh alert", "source", source, "err", err)
+		}
+	}()
+}
+
+// catchUp lists a webhook source's payloads now: after a lapse in its
+// subscription, what the platform kept is read from the cursor.
+func (s *Server) catchUp(source string) {
 	for _, f := range s.hookFetchers {
 		if f.Source == source {
 			f.Kick()
@@ -70,16 +107,89 @@ func (s *Server) kickHook(source string) {
 	}
 }
 
-// startHookFetchers runs every webhook listing on every instance: a
-// notification reaches one instance, and listings by two are safe (the
-// same cursor, the same idempotency keys).
-func (s *Server) startHookFetchers(ctx context.Context) (wait func()) {
-	done := make(chan struct{}, len(s.hookFetchers))
-	for _, f := range s.hookFetchers {
-		go func() { f.Run(ctx); done <- struct{}{} }()
+// RefreshHooksNow refreshes every webhook subscription Sluice keeps alive
+// at once (tests); it returns the first error.
+func (s *Server) RefreshHooksNow(ctx context.Context) error {
+	var first error
+	for _, k := range s.hookKeepers {
+		if err := k.RefreshOnce(ctx); err != nil && first == nil {
+			first = err
+		}
 	}
+	return first
+}
+
+// buildNoticeWorker makes the worker of the notice queue: Notion notices
+// are read through the current generation's connectors, Airtable notices
+// answered by the source's HookFetcher.
+func (s *Server) buildNoticeWorker() {
+	s.notices = &trigger.NoticeWorker{Gate: s.Gate, Sources: s.noticeSources, Log: s.Log, Now: s.Gate.Now,
+		OnCaptured: s.wake, OnEscalated: s.noticeEscalated}
+}
+
+// noticeSources is the notice worker's view of the sources in force.
+func (s *Server) noticeSources() map[string]*trigger.NoticeSource {
+	g := s.gen.Load()
+	out := map[string]*trigger.NoticeSource{}
+	for name, rd := range g.readers {
+		src := g.cfg.Sources[name]
+		if src == nil || src.Platform == nil {
+			continue
+		}
+		pc := src.Platform.PlatformDefaults()
+		out[name] = &trigger.NoticeSource{Destination: pc.Destination, Reader: rd, SuppressEchoes: pc.Destination != "" && *pc.SuppressEchoes}
+	}
+	for _, f := range s.hookFetchers {
+		out[f.Source] = &trigger.NoticeSource{Destination: f.Destination, Fetcher: f, SuppressEchoes: f.SuppressEchoes}
+	}
+	return out
+}
+
+// wakeNotices is ingest's OnNotice: the leader's worker fetches the new
+// notice now, wherever it was committed.
+func (s *Server) wakeNotices() { s.peers.notices.Wake() }
+
+// kickNotices wakes this instance's notice worker (it only runs while
+// this instance leads).
+func (s *Server) kickNotices() {
+	if s.notices != nil {
+		s.notices.Kick()
+	}
+}
+
+// noticeEscalated alerts people of a notice that keeps failing, off the
+// worker's path (alert channels are network calls).
+func (s *Server) noticeEscalated(n *store.HookNotice, cause error) {
+	al := alert.Alert{Key: "notice:" + n.Source, Kind: alert.KindNoticeEscalated, Severity: alert.SeverityWarning,
+		Title: fmt.Sprintf("Source %s: a %s webhook cannot be fetched", n.Source, n.Platform),
+		Text: fmt.Sprintf("Notice %s (%s %s %s) failed %d times: %v. Sluice keeps retrying it; the change arrives once the fetch succeeds.",
+			n.ID, n.Platform, n.Type, n.RecordID, n.Attempts+1, cause)}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Alerter.Notify(ctx, al); err != nil {
+			s.Log.Error("notice alert", "source", n.Source, "err", err)
+		}
+	}()
+}
+
+// startHookFetchers lists every Airtable webhook's payloads every
+// interval on the leader (a notification lost before its commit costs
+// latency, not data), keeps the webhooks refreshed, and runs the notice
+// worker there too. Another
+// instance that receives a notice wakes the leader through the store.
+func (s *Server) startHookFetchers(ctx context.Context) (wait func()) {
+	n := len(s.hookFetchers) + len(s.hookKeepers) + 1
+	done := make(chan struct{}, n)
+	for _, f := range s.hookFetchers {
+		go func() { s.peers.lead.Do(ctx, f.Run); done <- struct{}{} }()
+	}
+	for _, k := range s.hookKeepers {
+		go func() { s.peers.lead.Do(ctx, k.Run); done <- struct{}{} }()
+	}
+	go func() { s.peers.lead.Do(ctx, s.notices.Run); done <- struct{}{} }()
 	return func() {
-		for range s.hookFetchers {
+		for range n {
 			<-done
 		}
 	}
@@ -94,4 +204,10 @@ func (s *Server) FetchHookNow(ctx context.Context, source string) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// ProcessNoticesNow works off the notices due now (tests, `sluice`
+// operators through the API); it reports how many it settled.
+func (s *Server) ProcessNoticesNow(ctx context.Context) (trigger.NoticePass, error) {
+	return s.notices.ProcessDue(ctx)
 }

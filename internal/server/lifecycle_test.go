@@ -37,7 +37,7 @@ func (c *countingConn) Deliver(_ context.Context, d connector.Delivery) (connect
 	return connector.Result{ExternalID: d.RecordKey, Status: 200}, nil
 }
 func (c *countingConn) Constraints() connector.Constraints { return connector.Constraints{} }
-func (c *countingConn) Close() error {
+func (c *countingConn) Close(context.Context) error {
 	if c.closed.Swap(true) {
 		return errors.New("closed twice")
 	}

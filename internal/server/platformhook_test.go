@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,9 @@ type hookHarness struct {
 	// config re-renders the harness's config with other extra arguments
 	// (a reload).
 	config func(args ...any) *config.Config
+	// stop shuts the server down and closes its store (a restart's first
+	// half); the test's cleanup calls it too, so calling it is optional.
+	stop func()
 }
 
 // startHooks serves cfg (a config whose %[1]s is the store path and
@@ -74,12 +78,16 @@ func startHooksOn(t *testing.T, dbPath, cfg string, args ...any) *hookHarness {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, url: "http://" + ln.Addr().String(), sink: sk, srv: srv, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-h.done
-		srv.Close()
-	})
-	return &hookHarness{harness: h, config: render}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-h.done
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &hookHarness{harness: h, config: render, stop: stop}
 }
 
 // post sends body to a source signed as platform p would, at time at.

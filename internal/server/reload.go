@@ -30,6 +30,8 @@ type generation struct {
 	conns   map[string]connector.Connector // by destination name
 	dests   []delivery.Destination
 	checker *control.Checker
+	// readers read the pages Notion notices name, by source.
+	readers map[string]connector.RecordReader
 	handler http.Handler
 	admin   http.Handler // the same as handler without admin_listen
 }
@@ -76,7 +78,8 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		closeAll(fresh)
 		return nil, err
 	}
-	ing.Readers, ing.OnPing = readers, s.kickHook
+	g.readers = readers
+	ing.OnNotice = s.wakeNotices
 	ing.OnCaptured = s.wake
 	ing.Observe = s.Metrics.Intake
 	ing.Inspect = s.Drift.Observe
@@ -89,19 +92,13 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 		admin = http.NewServeMux()
 		s.registerHealth(mux)
 	}
-	(&api.API{Gate: s.Gate, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, SLA: s.SLA, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
+	(&api.API{Gate: s.Gate, Tickets: s.Tickets, Store: s.Driver.Executor(), StoreName: s.Driver.Name(), Checker: g.checker, Drift: s.Drift, SLA: s.SLA, Config: c, Log: s.Log, OnChange: s.wake, Reload: s.reloadFromAPI,
 		Credentials: func(ctx context.Context) (any, error) { return CredentialStatus(ctx, s.Driver) }}).Register(admin)
 	s.registerOps(admin)
 	s.mountConsole(admin)
 	g.handler = mux
 	g.admin = admin
 	return g, nil
-}
-
-func closeAll(conns []connector.Connector) {
-	for _, c := range conns {
-		c.Close()
-	}
 }
 
 // ReloadOptions says who reloads and whether destinations with unfinished
@@ -316,11 +313,7 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	s.Gate.SetPlan(g.plan)
 	s.gen.Store(g)
 	s.Metrics.SetDestinations(sortedNames(g.cfg.Destinations))
-	retired, wait := s.Engine.Reconfigure(g.dests)
-	wait()
-	for _, d := range retired {
-		d.Conn.Close()
-	}
+	s.retire(s.Engine.Reconfigure(g.dests))
 	for _, name := range sortedNames(pending) {
 		if res.Escalated == nil {
 			res.Escalated = map[string]int{}
@@ -341,11 +334,13 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 // closeUnused closes the connectors g built that old does not use, when g
 // is not put in force.
 func closeUnused(g, old *generation) {
+	var unused []connector.Connector
 	for name, c := range g.conns {
 		if old.conns[name] != c {
-			c.Close()
+			unused = append(unused, c)
 		}
 	}
+	closeAll(unused)
 }
 
 // changedSections names the top-level config sections that differ.

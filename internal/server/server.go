@@ -43,6 +43,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
+	"github.com/sluicehq/sluice/internal/ticket"
 	"github.com/sluicehq/sluice/internal/trigger"
 	"github.com/sluicehq/sluice/internal/version"
 )
@@ -58,7 +59,9 @@ type Server struct {
 	Driver    store.Driver
 	Committer *store.Committer
 	Gate      *pipeline.Gate
-	Engine    *delivery.Engine
+	// Tickets is the escalation ticket workflow, writing through Gate.
+	Tickets *ticket.Workflow
+	Engine  *delivery.Engine
 	// Handler serves the HTTP handlers of the config in force.
 	Handler http.Handler
 	// AdminHandler serves the admin API and metrics: what Run serves on
@@ -88,11 +91,15 @@ type Server struct {
 	pollers  []*trigger.Poller          // poll.go
 	// hookFetchers list Airtable webhook payloads (hook.go).
 	hookFetchers []*trigger.HookFetcher
-	peers        *peers // cluster.go
-	ready        bool
-	draining     atomic.Bool    // stopping: new requests get 503
-	report       ShutdownReport // of the last stop
-	mu           sync.Mutex
+	// hookKeepers refresh the Airtable webhooks (hook.go).
+	hookKeepers []*trigger.HookKeeper
+	// notices works off the queue of platform notices (hook.go).
+	notices  *trigger.NoticeWorker
+	peers    *peers // cluster.go
+	ready    bool
+	draining atomic.Bool    // stopping: new requests get 503
+	report   ShutdownReport // of the last stop
+	mu       sync.Mutex
 }
 
 // Checker is the consistency checker of the config in force.
@@ -380,6 +387,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		Settled: func(destination string, result pipeline.Settlement, retried bool) {
 			s.Metrics.Settled(destination, string(result), retried)
 		}})
+	s.Tickets = ticket.New(ticket.Config{Gate: s.Gate, Read: drv.Executor(), Clock: clock})
 	s.Alerter, err = alert.FromConfig(c.Alerts, clock)
 	if err != nil {
 		s.Close()
@@ -411,6 +419,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 		s.Close()
 		return nil, err
 	}
+	s.buildNoticeWorker()
 	serve := func(pick func(*generation) http.Handler) http.Handler {
 		return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s.draining.Load() {
@@ -596,12 +605,16 @@ func (s *Server) ShutdownReport() ShutdownReport {
 	return s.report
 }
 
-// Close releases the store and connectors.
+// Close releases the connectors and the store. Run has waited for the
+// deliveries in flight (up to shutdown_timeout) by then; the connectors get
+// shutdown_timeout more to close.
 func (s *Server) Close() error {
 	if g := s.gen.Load(); g != nil {
-		for _, c := range g.conns {
-			c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), s.closeTimeout())
+		if err := closeConns(ctx, g.conns); err != nil {
+			s.Log.Warn("close connectors", "err", err)
 		}
+		cancel()
 	}
 	if s.Committer != nil {
 		s.Committer.Close()

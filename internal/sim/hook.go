@@ -40,9 +40,17 @@ type Subscription struct {
 	// platform's handshake (Notion: the token was not confirmed); nothing
 	// but the handshake is sent until it is.
 	Verified bool `json:"verified"`
+	// Expires, when set, is when the subscription stops being notified
+	// (Airtable: 7 days after creation or the last refresh); Refresh
+	// moves it.
+	Expires time.Time `json:"expiration_time,omitzero"`
 
 	token string
 }
+
+// AirtableWebhookLife is how long an Airtable webhook lives after its
+// creation or last refresh (Airtable: 7 days).
+const AirtableWebhookLife = 7 * 24 * time.Hour
 
 // HookStats count webhook sends (GET /_sim/webhooks).
 type HookStats struct {
@@ -112,8 +120,9 @@ func NewHooks(p signature.Platform, now func() time.Time) *Hooks {
 func (h *Hooks) Emit(w Webhook) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := h.now()
 	for _, s := range h.subs {
-		if !s.Verified || !wants(s, w) {
+		if !s.Verified || !wants(s, w) || (!s.Expires.IsZero() && !now.Before(s.Expires)) {
 			continue
 		}
 		h.queue = append(h.queue, job{sub: *s, hook: w})
@@ -293,6 +302,10 @@ func (h *Hooks) Subscribe(ctx context.Context, s Subscription) (Subscription, er
 		if s.Secret == "" {
 			s.Secret = randomBase64(32)
 		}
+		if s.Expires.IsZero() {
+			// Webhooks created with a token expire (see airtable.WebhookLife).
+			s.Expires = h.now().Add(AirtableWebhookLife).UTC()
+		}
 	case signature.Notion:
 		s.token = "secret_" + randomHex(20)
 	default:
@@ -352,6 +365,20 @@ func (h *Hooks) Verify(token string) (Subscription, error) {
 		}
 	}
 	return Subscription{}, errors.New("verification_token: matches no subscription's token")
+}
+
+// Refresh sets subscription id's expiry to now+life and returns it;
+// false when there is no such subscription.
+func (h *Hooks) Refresh(id string, life time.Duration) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.subs {
+		if s.ID == id {
+			s.Expires = h.now().Add(life).UTC()
+			return s.Expires, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Reset drops every subscription and queued webhook.

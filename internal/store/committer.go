@@ -161,6 +161,9 @@ func (c *Committer) runTogether(batch []*commitReq) bool {
 	}
 	if err := tx.Commit(); err != nil {
 		err = classify(c.drv, err)
+		if len(batch) > 1 && errors.Is(err, ErrNotCommitted) && !errors.Is(err, ErrUnwritable) {
+			return false // nothing committed; find the failing unit alone
+		}
 		for _, r := range batch {
 			r.done <- fmt.Errorf("group commit: %w", err)
 		}

@@ -33,10 +33,10 @@ type SLAStore interface {
 	// already; opened says whether this call opened it.
 	SLABreachOpen(ctx context.Context, b *SLABreach) (opened bool, err error)
 	// SLABreachUpdate replaces the details of the open breach of a key.
-	SLABreachUpdate(ctx context.Context, key string, details json.RawMessage, now time.Time) error
+	SLABreachUpdate(ctx context.Context, p *SLABreachUpdateParams) error
 	// SLABreachResolve closes the open breach of a key; resolved says
 	// whether this call closed it (false: none was open).
-	SLABreachResolve(ctx context.Context, key string, now time.Time) (resolved bool, err error)
+	SLABreachResolve(ctx context.Context, p *SLABreachResolveParams) (resolved bool, err error)
 	// SLABreachList lists breaches, newest first.
 	SLABreachList(ctx context.Context, p *SLABreachListParams) ([]*SLABreach, error)
 
@@ -44,7 +44,7 @@ type SLAStore interface {
 	AlertCursorGet(ctx context.Context, name string) (string, error)
 	// AlertCursorAdvance sets a cursor to `to` if it still holds `from`
 	// ("" meaning unset) and reports whether it did.
-	AlertCursorAdvance(ctx context.Context, name, from, to string, now time.Time) (bool, error)
+	AlertCursorAdvance(ctx context.Context, p *AlertCursorAdvanceParams) (bool, error)
 }
 
 // QueueAge is how many items of one flow or destination wait, and since
@@ -85,6 +85,27 @@ type SLABreachListParams struct {
 	// Status is "open" (default), "resolved" or "all".
 	Status string
 	Limit  int // default 100
+}
+
+// SLABreachUpdateParams replaces the details of the open breach of Key.
+type SLABreachUpdateParams struct {
+	Key     string // required
+	Details json.RawMessage
+	Now     time.Time
+}
+
+// SLABreachResolveParams closes the open breach of Key.
+type SLABreachResolveParams struct {
+	Key string // required
+	Now time.Time
+}
+
+// AlertCursorAdvanceParams moves a named cursor by compare-and-set.
+type AlertCursorAdvanceParams struct {
+	Name string // required
+	From string // the value the caller read; "" when the cursor was unset
+	To   string
+	Now  time.Time
 }
 
 // EscalationListCreatedParams pages escalations in creation order.

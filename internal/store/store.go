@@ -24,6 +24,13 @@ var ErrNotFound = errors.New("not found")
 // inside the transaction on every driver.
 var ErrStale = errors.New("changed since it was read")
 
+// ErrNotCommitted marks a commit that failed before the database was asked
+// to commit: nothing of the transaction persisted, and the failure may
+// belong to any one of its units (a driver that sends some writes only at
+// commit, as storepg does, reports their failure there). The Committer
+// then re-runs the batch one unit per transaction, as for a unit's error.
+var ErrNotCommitted = errors.New("transaction rolled back before its commit")
+
 // ErrClosed is returned by a Committer that has been closed.
 var ErrClosed = errors.New("store closed")
 
@@ -285,6 +292,7 @@ type Executor interface {
 	TicketStore
 	BaselineStore
 	GroupStore
+	NoticeStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
@@ -325,8 +333,8 @@ type Executor interface {
 
 	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
 	// IdentityList pages through a destination's identity map in record-key
-	// order, after the given key.
-	IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*Identity, error)
+	// order.
+	IdentityList(ctx context.Context, p *IdentityListParams) ([]*Identity, error)
 	// DeliveryLatestSucceeded is the last confirmed primary (non-fallback)
 	// delivery of a record key to a destination: what Sluice last wrote.
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*Delivery, error)
@@ -427,6 +435,13 @@ type IdentityPutParams struct {
 	RecordKey   string
 	ExternalID  string
 	Now         time.Time
+}
+
+// IdentityListParams pages through one destination's identity map.
+type IdentityListParams struct {
+	Destination string // required
+	AfterKey    string // only record keys after this one; empty: from the start
+	Limit       int    // default DefaultLimit
 }
 
 // EscalationListParams filters EscalationList.

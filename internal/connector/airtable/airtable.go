@@ -231,7 +231,7 @@ func (c *Conn) Constraints() connector.Constraints { return c.constraints }
 
 // Close releases idle connections and the destination's share of its
 // base's rate limit.
-func (c *Conn) Close() error {
+func (c *Conn) Close(context.Context) error {
 	c.closeOnce.Do(func() {
 		closeGate(c.gate)
 		c.transport.CloseIdleConnections()

@@ -80,7 +80,7 @@ func (e *env) open(opts map[string]any) *airtable.Conn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = c.Close() })
+	e.t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	return c.(*airtable.Conn)
 }
 
@@ -121,7 +121,7 @@ func TestRegisteredWithConstraints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer connector.Close(context.Background(), c)
 	want := connector.Constraints{RatePerSecond: 5, Burst: 1, BatchSize: 10, MaxPayloadBytes: 2 << 20, Timeout: 10 * time.Second, Upsert: true}
 	if got := c.Constraints(); got != want {
 		t.Fatalf("constraints = %+v, want %+v", got, want)
@@ -325,7 +325,7 @@ func TestPenaltyAfter429(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = c.Close() })
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
 		return c
 	}
 	c, companies := open("Contacts"), open("Companies")
@@ -651,7 +651,7 @@ func TestTransportErrorsKeepTheTokenOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	_, err = c.Deliver(ctx(t), contact("a@example.com", nil))
 	if ce := classified(t, err, connector.Retryable); ce.Sent {
 		t.Fatal("a refused connection sent nothing")

@@ -1,6 +1,7 @@
 package airtable_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -22,7 +23,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { connector.Close(context.Background(), c) })
 			return c, s
 		},
 		Payload: func(key string, variant int) map[string]any {

@@ -15,9 +15,41 @@ import (
 )
 
 var (
-	_ connector.HookLister   = (*Conn)(nil)
-	_ connector.RecordReader = (*Conn)(nil)
+	_ connector.HookLister    = (*Conn)(nil)
+	_ connector.RecordReader  = (*Conn)(nil)
+	_ connector.HookRefresher = (*Conn)(nil)
 )
+
+// RefreshHook is connector.HookRefresher: POST
+// /v0/bases/{base}/webhooks/{id}/refresh, which gives the webhook another
+// 7 days from now and answers its new expirationTime (null for a webhook
+// that does not expire).
+func (c *Conn) RefreshHook(ctx context.Context, webhookID string) (time.Time, error) {
+	path := "/v0/bases/" + url.PathEscape(c.baseID) + "/webhooks/" + url.PathEscape(webhookID) + "/refresh"
+	resp, err := c.call(ctx, http.MethodPost, path, nil)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if resp.status != http.StatusOK {
+		return time.Time{}, c.statusError(resp)
+	}
+	var ans struct {
+		ExpirationTime *string `json:"expirationTime"`
+	}
+	if err := json.Unmarshal(resp.body, &ans); err != nil {
+		return time.Time{}, &connector.Error{Class: connector.Retryable, Status: resp.status, Err: err,
+			Message: fmt.Sprintf("POST %s: Airtable's answer is not the refresh shape: %v", path, err)}
+	}
+	if ans.ExpirationTime == nil {
+		return time.Time{}, nil
+	}
+	exp, err := time.Parse(time.RFC3339Nano, *ans.ExpirationTime)
+	if err != nil {
+		return time.Time{}, &connector.Error{Class: connector.Retryable, Status: resp.status,
+			Message: fmt.Sprintf("POST %s: expirationTime %q is not RFC 3339", path, *ans.ExpirationTime)}
+	}
+	return exp.UTC(), nil
+}
 
 // HookOrigin is connector.HookLister: the same origin the table's poll
 // feed names.

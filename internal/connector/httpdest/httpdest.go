@@ -361,7 +361,7 @@ func isToken(s string) bool {
 func (c *Conn) Constraints() connector.Constraints { return c.constraints }
 
 // Close releases idle connections.
-func (c *Conn) Close() error {
+func (c *Conn) Close(context.Context) error {
 	c.transport.CloseIdleConnections()
 	return nil
 }

@@ -87,7 +87,7 @@ func open(t *testing.T, options map[string]any) connector.Connector {
 	if err != nil {
 		t.Fatalf("connector.New: %v", err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
+	t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	return c
 }
 

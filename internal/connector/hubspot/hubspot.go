@@ -264,7 +264,7 @@ func propertySet(field string, names []string) (map[string]bool, error) {
 func (c *Conn) Constraints() connector.Constraints { return c.constraints }
 
 // Close releases idle connections.
-func (c *Conn) Close() error {
+func (c *Conn) Close(context.Context) error {
 	c.transport.CloseIdleConnections()
 	return nil
 }

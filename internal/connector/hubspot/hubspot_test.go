@@ -54,7 +54,7 @@ func (e *env) open(opts map[string]any) *hubspot.Conn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = c.Close() })
+	e.t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	return c.(*hubspot.Conn)
 }
 

@@ -1,6 +1,7 @@
 package hubspot
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ func TestShareRateConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer connector.Close(context.Background(), c)
 	conn := c.(*Conn)
 	var _ connector.RateSharer = conn
 	conn.ShareRate(4)

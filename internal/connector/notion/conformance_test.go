@@ -1,6 +1,7 @@
 package notion_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestConformance(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					t.Cleanup(func() { c.Close() })
+					t.Cleanup(func() { connector.Close(context.Background(), c) })
 					return c, s
 				},
 				Payload: func(key string, variant int) map[string]any {
@@ -104,7 +105,7 @@ func TestSeveralDataSources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { connector.Close(context.Background(), c) })
 		return c
 	}
 	_, err = open(nil).Deliver(ctx(t), record("a@example.com", map[string]any{"Name": "A"}))

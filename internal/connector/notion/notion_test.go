@@ -65,7 +65,7 @@ func (e *env) open(opts map[string]any) *notion.Conn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = c.Close() })
+	e.t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	return c.(*notion.Conn)
 }
 

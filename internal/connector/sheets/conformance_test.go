@@ -1,6 +1,7 @@
 package sheets_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -23,7 +24,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { connector.Close(context.Background(), c) })
 			return c, s
 		},
 		Payload: func(key string, variant int) map[string]any {

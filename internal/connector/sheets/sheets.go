@@ -298,7 +298,7 @@ func (c *Conn) setQuotas(reads, writes int, interval time.Duration) {
 func (c *Conn) Constraints() connector.Constraints { return c.constraints }
 
 // Close releases idle connections.
-func (c *Conn) Close() error {
+func (c *Conn) Close(context.Context) error {
 	c.transport.CloseIdleConnections()
 	return nil
 }

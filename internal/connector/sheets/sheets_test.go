@@ -61,7 +61,7 @@ func (e *env) open(opts map[string]any) *sheets.Conn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = c.Close() })
+	e.t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	return c.(*sheets.Conn)
 }
 

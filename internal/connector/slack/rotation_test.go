@@ -72,7 +72,7 @@ func TestRotatedTokenExpiredInBodyIsRefreshed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
+	t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	conn := c.(*slack.Conn)
 
 	if _, err := conn.Deliver(ctx(t), lead("a@example.com", nil)); err != nil {

@@ -274,7 +274,7 @@ func New(name string, o Options) (*Conn, error) {
 func (c *Conn) Constraints() connector.Constraints { return c.constraints }
 
 // Close releases idle connections.
-func (c *Conn) Close() error {
+func (c *Conn) Close(context.Context) error {
 	c.transport.CloseIdleConnections()
 	return nil
 }

@@ -54,7 +54,7 @@ func (e *env) open(name string, opts map[string]any) *slack.Conn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = c.Close() })
+	e.t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	return c.(*slack.Conn)
 }
 

@@ -154,7 +154,7 @@ func (b *backend) open(t *testing.T, opts map[string]any) *sqldest.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
+	t.Cleanup(func() { _ = connector.Close(context.Background(), c) })
 	return c.(*sqldest.Conn)
 }
 

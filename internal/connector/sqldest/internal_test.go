@@ -42,7 +42,7 @@ func TestUpsertSQL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer c.Close(context.Background())
 		if got := c.upsertSQL(tc.cols, tc.n); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.o.Driver, got, tc.want)
 		}
@@ -88,7 +88,7 @@ func TestOneStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	r := func(key string, cols ...string) row {
 		return row{key: key, cols: append([]string{"k"}, cols...), args: make([]any, len(cols)+1)}
 	}
@@ -115,7 +115,7 @@ func TestUpsertManyReturnsPerRowResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	ctx := context.Background()
 	if _, err := c.db.ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v TEXT)`); err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ package sqldest
 
 import (
 	"cmp"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -237,8 +238,20 @@ func New(name string, o Options) (*Conn, error) {
 // flight as max_open_conns, and upsert by key.
 func (c *Conn) Constraints() connector.Constraints { return c.constraints }
 
-// Close closes the connection pool.
-func (c *Conn) Close() error { return c.db.Close() }
+// Close closes the connection pool. The engine has finished every attempt
+// on it by then, so no statement should be running; if one still is when
+// ctx ends, Close returns ctx's error and the pool finishes closing in the
+// background (database/sql closes a busy connection when it is released).
+func (c *Conn) Close(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- c.db.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("sql destination %q: close: %w", c.name, ctx.Err())
+	}
+}
 
 // String describes the destination without the DSN.
 func (c *Conn) String() string {

@@ -38,7 +38,7 @@ func TestRegisteredWithConstraints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { connector.Close(context.Background(), c) })
 		if got := c.Constraints(); got != tc.want {
 			t.Errorf("%s: constraints = %+v, want %+v", tc.opts["driver"], got, tc.want)
 		}
@@ -107,7 +107,7 @@ func TestDSNNeverShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(o), fmt.Sprintf("%+v", o), fmt.Sprintf("%#v", o)} {
 		if strings.Contains(s, password) || strings.Contains(s, good) {
 			t.Fatalf("the DSN shows in %q", s)

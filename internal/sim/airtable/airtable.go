@@ -268,6 +268,8 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("DELETE /v0/{base}/{table}", s.handleDeleteMany)
 	mux.HandleFunc("DELETE /v0/{base}/{table}/{id}", s.handleDeleteOne)
 	mux.HandleFunc("GET /v0/bases/{base}/webhooks/{webhook}/payloads", s.handlePayloads)
+	mux.HandleFunc("POST /v0/bases/{base}/webhooks/{webhook}/refresh", s.handleRefresh)
+	mux.HandleFunc("GET /v0/bases/{base}/webhooks", s.handleListWebhooks)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
 
 	s.OAuth = sim.NewOAuth(base, sim.OAuthOptions{TTL: cmp.Or(o.OAuthTTL, DefaultOAuthTTL), Rotate: true,

@@ -14,6 +14,47 @@ import (
 // limit parameter caps at 50).
 const MaxPayloadsPerPage = 50
 
+// WebhookLife is how long an Airtable webhook created with a personal
+// access or OAuth token lives after its creation or last refresh; past it
+// Airtable stops notifying it. Its payloads stay listable.
+const WebhookLife = sim.AirtableWebhookLife
+
+// handleRefresh is POST /v0/bases/{base}/webhooks/{webhook}/refresh:
+// the webhook lives another WebhookLife from now, notifications resume.
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	for _, sub := range s.Hooks.Subscriptions() {
+		if sub.ID == r.PathValue("webhook") && (sub.Base == "" || sub.Base == r.PathValue("base")) {
+			exp, _ := s.Hooks.Refresh(sub.ID, WebhookLife)
+			sim.WriteJSON(w, http.StatusOK, map[string]any{"expirationTime": exp.Format(time.RFC3339Nano)})
+			return
+		}
+	}
+	writeNotFound(w)
+}
+
+// handleListWebhooks is GET /v0/bases/{base}/webhooks: the base's
+// webhooks with their expiry and the cursor of their next payload.
+func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
+	now := s.Now()
+	out := []map[string]any{}
+	for _, sub := range s.Hooks.Subscriptions() {
+		if sub.Base != "" && sub.Base != r.PathValue("base") {
+			continue
+		}
+		s.mu.Lock()
+		next := len(s.payloads[sub.ID]) + 1
+		s.mu.Unlock()
+		h := map[string]any{"id": sub.ID, "type": "client", "isHookEnabled": true, "notificationUrl": sub.URL,
+			"cursorForNextPayload": next, "areNotificationsEnabled": sub.Expires.IsZero() || now.Before(sub.Expires),
+			"expirationTime": nil}
+		if !sub.Expires.IsZero() {
+			h["expirationTime"] = sub.Expires.UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, h)
+	}
+	sim.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+}
+
 // recordChange is one record's change within a base transaction.
 type recordChange struct {
 	base, table, id  string

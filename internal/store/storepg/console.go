@@ -2,7 +2,6 @@ package storepg
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -12,75 +11,10 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
+// The console queries that read alike on both databases (event search,
+// counts, sessions) are in sqlstore; QueueStats and the rollups stay here
+// because they differ: see sqlstore/console.go.
 var _ store.ConsoleStore = (*executor)(nil)
-
-func (x *executor) EventSearch(ctx context.Context, p *store.EventSearchParams) ([]*store.EventSummary, error) {
-	var where []string
-	var args params
-	if p.ID != "" {
-		where = append(where, "id = "+args.add(p.ID))
-	}
-	if p.State != "" {
-		where = append(where, "state = "+args.add(p.State))
-	}
-	if p.Flow != "" {
-		where = append(where, "flow = "+args.add(p.Flow))
-	}
-	if p.RecordKey != "" {
-		// The repeated condition lets a generic plan use the partial
-		// index events_record_key (WHERE record_key != '').
-		where = append(where, "record_key = "+args.add(p.RecordKey)+" AND record_key != ''")
-	}
-	if p.Missing != "" {
-		b, _ := json.Marshal(p.Missing)
-		where = append(where, "strpos(missing, "+args.add(string(b))+") > 0")
-	}
-	if !p.From.IsZero() {
-		where = append(where, "id >= "+args.add(store.EventIDBound(p.From)))
-	}
-	if !p.To.IsZero() {
-		where = append(where, "id < "+args.add(store.EventIDBound(p.To)))
-	}
-	order := "DESC"
-	if p.Oldest {
-		order = "ASC"
-	}
-	if p.After != "" {
-		if p.Oldest {
-			where = append(where, "id > "+args.add(p.After))
-		} else {
-			where = append(where, "id < "+args.add(p.After))
-		}
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	q := `SELECT id, source, flow, record_key, state, COALESCE(missing, ''), received_at, updated_at FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += fmt.Sprintf(" ORDER BY id %s LIMIT %d", order, limit)
-	rows, err := x.q.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fail("event search", err)
-	}
-	defer rows.Close()
-	var out []*store.EventSummary
-	for rows.Next() {
-		var e store.EventSummary
-		var missing string
-		if err := rows.Scan(&e.ID, &e.Source, &e.Flow, &e.RecordKey, &e.State, &missing, &e.ReceivedAt, &e.UpdatedAt); err != nil {
-			return nil, fail("event search", err)
-		}
-		if missing != "" {
-			_ = json.Unmarshal([]byte(missing), &e.Missing)
-		}
-		e.ReceivedAt, e.UpdatedAt = e.ReceivedAt.UTC(), e.UpdatedAt.UTC()
-		out = append(out, &e)
-	}
-	return out, rows.Err()
-}
 
 func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
 	rows, err := x.q.Query(ctx, `SELECT destination,
@@ -268,58 +202,4 @@ func (x *executor) RollupList(ctx context.Context, p *store.RollupListParams) ([
 		out = append(out, &r)
 	}
 	return out, rows.Err()
-}
-
-func (x *executor) EventCountInStates(ctx context.Context, states []store.EventState) (map[store.EventState]int64, error) {
-	out := map[store.EventState]int64{}
-	for _, st := range states {
-		var n int64
-		if err := x.q.QueryRow(ctx, `SELECT count(*) FROM events WHERE state = $1`, st).Scan(&n); err != nil {
-			return nil, fail("event count", err)
-		}
-		out[st] = n
-	}
-	return out, nil
-}
-
-func (x *executor) ConsoleSessionInsert(ctx context.Context, s *store.ConsoleSession) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO console_sessions (id_hash, actor, role, created_at, seen_at) VALUES ($1, $2, $3, $4, $5)`,
-		s.IDHash, s.Actor, s.Role, ts(s.CreatedAt), ts(s.SeenAt))
-	if err != nil {
-		return fail("console session insert", err)
-	}
-	return nil
-}
-
-func (x *executor) ConsoleSessionGet(ctx context.Context, idHash string) (*store.ConsoleSession, error) {
-	s := store.ConsoleSession{IDHash: idHash}
-	err := x.q.QueryRow(ctx, `SELECT actor, role, created_at, seen_at FROM console_sessions WHERE id_hash = $1`, idHash).
-		Scan(&s.Actor, &s.Role, &s.CreatedAt, &s.SeenAt)
-	if err != nil {
-		return nil, fail("console session", err)
-	}
-	s.CreatedAt, s.SeenAt = s.CreatedAt.UTC(), s.SeenAt.UTC()
-	return &s, nil
-}
-
-func (x *executor) ConsoleSessionTouch(ctx context.Context, idHash string, seen time.Time) error {
-	if _, err := x.q.Exec(ctx, `UPDATE console_sessions SET seen_at = $1 WHERE id_hash = $2 AND seen_at < $1`, ts(seen), idHash); err != nil {
-		return fail("console session touch", err)
-	}
-	return nil
-}
-
-func (x *executor) ConsoleSessionDelete(ctx context.Context, idHash string) error {
-	if _, err := x.q.Exec(ctx, `DELETE FROM console_sessions WHERE id_hash = $1`, idHash); err != nil {
-		return fail("console session delete", err)
-	}
-	return nil
-}
-
-func (x *executor) ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error) {
-	tag, err := x.q.Exec(ctx, `DELETE FROM console_sessions WHERE seen_at < $1 OR created_at < $2`, ts(seenBefore), ts(createdBefore))
-	if err != nil {
-		return 0, fail("console session purge", err)
-	}
-	return int(tag.RowsAffected()), nil
 }

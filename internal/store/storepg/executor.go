@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
 // querier is what a pool and a transaction have in common.
@@ -32,6 +33,12 @@ type executor struct {
 	tx      pgx.Tx               // nil outside a transaction
 	head    *chainHead           // set inside a transaction
 	pending *[]*store.AuditEntry // audit entries queued in this transaction; see sealAudit
+	wb      *behind              // writes queued in this transaction; see behind.go
+
+	// Queries are the queries written once for every SQL store
+	// (escalations, reconciliations, identities, destination states, ...),
+	// run through sharedDB.
+	sqlstore.Queries
 }
 
 var _ store.Executor = (*executor)(nil)
@@ -104,10 +111,13 @@ const (
 		canonical, problems, missing, hold_until, received_at, updated_at, config_version, operation)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (source, idem_key) WHERE idem_key IS NOT NULL DO NOTHING`
-	qEventByIdem       = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
-	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
-	qEventStateByID    = `SELECT state FROM events WHERE id = $1`
-	qHeldByKey         = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2 ORDER BY id`
+	qEventByIdem    = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
+	qEventByID      = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
+	qEventStateByID = `SELECT state FROM events WHERE id = $1`
+	// qHeldByKey has no ORDER BY (the few rows are sorted in Go): ordered
+	// by id, a plan cached while the table was small walks events_flow_id,
+	// every event of the flow, instead of the partial events_held_key.
+	qHeldByKey         = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2`
 	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events
 		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`
 	qDeliveryInsert = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
@@ -125,7 +135,6 @@ const (
 	qDeliveriesNeedingFallback = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = $1 AND state = 'pending' AND fallback != '' AND fallback_id = '' ORDER BY seq LIMIT $2`
 	qDeliveryNextReady       = `SELECT min(next_at) FROM deliveries WHERE destination = $1 AND state = 'pending'`
-	qIdentityGet             = `SELECT external_id FROM identities WHERE destination = $1 AND record_key = $2`
 	qDeliveryLatestSucceeded = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`
 	qAuditHead = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
@@ -189,9 +198,15 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	if raw == nil {
 		raw = []byte{}
 	}
-	tag, err := x.q.Exec(ctx, qEventInsert,
-		e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
-		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion, e.Operation)
+	args := []any{e.ID, e.Source, e.Flow, nullStr(e.IdemKey), e.RecordKey, e.State, e.ContentType, raw,
+		nullJSON(e.Canonical), nullJSON(e.Problems), nullJSON(e.Missing), nullTS(e.HoldUntil), ts(e.ReceivedAt), ts(e.UpdatedAt), e.ConfigVersion, e.Operation}
+	var tag pgconn.CommandTag
+	var err error
+	if x.wb != nil {
+		tag, err = x.eventInsertAhead(ctx, e, args)
+	} else {
+		tag, err = x.q.Exec(ctx, qEventInsert, args...)
+	}
 	if err != nil {
 		return "", false, fail("event insert", err)
 	}
@@ -209,6 +224,14 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 }
 
 func (x *executor) EventStateGet(ctx context.Context, id string) (string, error) {
+	if x.wb != nil && x.wb.state != nil && x.wb.state.id == id {
+		a := x.wb.state
+		x.wb.state = nil
+		if !a.found {
+			return "", fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+		}
+		return a.state, nil
+	}
 	var st string
 	if err := x.q.QueryRow(ctx, qEventStateByID, id).Scan(&st); err != nil {
 		return "", fail("event "+id, err)
@@ -253,6 +276,10 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 }
 
 func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {
+	if x.wb != nil && p.Canonical == nil && p.Missing == nil && p.RecordKey == nil && p.HoldUntil == nil && p.IfUpdatedAt.IsZero() {
+		x.wb.eventState(p.ID, p.State, p.Now) // a state change alone: queued (behind.go)
+		return nil
+	}
 	var args params
 	sets := []string{"state = " + args.add(p.State), "updated_at = " + args.add(ts(p.Now))}
 	if p.Canonical != nil {
@@ -301,11 +328,22 @@ func (x *executor) missedUpdate(ctx context.Context, table, what, id string, con
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
+	if x.wb != nil && x.wb.held != nil && x.wb.held.flow == flow && x.wb.held.key == recordKey {
+		out := x.wb.held.events
+		x.wb.held = nil
+		return out, nil
+	}
 	out, err := x.queryEvents(ctx, qHeldByKey, flow, recordKey)
 	if err != nil {
 		return nil, fail("event list held by key", err)
 	}
+	sortByID(out)
 	return out, nil
+}
+
+// sortByID puts events in ID (arrival) order.
+func sortByID(es []*store.Event) {
+	sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
 }
 
 func (x *executor) EventListHoldExpired(ctx context.Context, now time.Time, limit int) ([]*store.Event, error) {
@@ -383,6 +421,10 @@ func (x *executor) queryDeliveries(ctx context.Context, q string, args ...any) (
 }
 
 func (x *executor) DeliveryInsert(ctx context.Context, d *store.Delivery) error {
+	if x.wb != nil {
+		x.wb.dIns = append(x.wb.dIns, d) // queued; Seq is set when it is sent (behind.go)
+		return nil
+	}
 	after := d.After
 	if after == nil {
 		after = []string{}
@@ -406,6 +448,9 @@ func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Deliv
 }
 
 func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
+	if x.wb != nil {
+		return x.deliveriesByEventAhead(ctx, eventID)
+	}
 	out, err := x.queryDeliveries(ctx, qDeliveriesByEvent, eventID)
 	if err != nil {
 		return nil, fail("delivery list by event", err)
@@ -497,6 +542,10 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 }
 
 func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {
+	if x.wb != nil {
+		x.wb.deliveryUpdate(d) // queued (behind.go)
+		return nil
+	}
 	tag, err := x.q.Exec(ctx, qDeliveryUpdate,
 		d.State, string(d.Payload), d.Attempts, ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil), d.Ambiguous,
 		d.ExternalID, d.LastStatus, d.LastError, ts(d.UpdatedAt), d.FallbackID, d.ID)
@@ -538,37 +587,6 @@ func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (t
 	return fromTS(v), nil
 }
 
-// ---- identities
-
-func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
-	var id string
-	err := x.q.QueryRow(ctx, qIdentityGet, destination, recordKey).Scan(&id)
-	if err != nil {
-		return "", fail("identity", err)
-	}
-	return id, nil
-}
-
-func (x *executor) IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*store.Identity, error) {
-	rows, err := x.q.Query(ctx, `SELECT destination, record_key, external_id, updated_at FROM identities
-		WHERE destination = $1 AND record_key > $2 ORDER BY record_key LIMIT $3`, destination, afterKey, limit)
-	if err != nil {
-		return nil, fail("identity list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Identity, error) {
-		var i store.Identity
-		if err := r.Scan(&i.Destination, &i.RecordKey, &i.ExternalID, &i.UpdatedAt); err != nil {
-			return nil, err
-		}
-		i.UpdatedAt = i.UpdatedAt.UTC()
-		return &i, nil
-	})
-	if err != nil {
-		return nil, fail("identity list", err)
-	}
-	return out, nil
-}
-
 func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error) {
 	d, err := scanDelivery(x.q.QueryRow(ctx, qDeliveryLatestSucceeded,
 		destination, recordKey))
@@ -578,95 +596,16 @@ func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, rec
 	return d, nil
 }
 
+// IdentityPut implements store.Executor: queued inside a transaction
+// (behind.go), the shared query outside one.
 func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`,
-		p.Destination, p.RecordKey, p.ExternalID, ts(p.Now))
-	if err != nil {
-		return fail("identity put", err)
+	if x.wb == nil {
+		return x.Queries.IdentityPut(ctx, p)
 	}
-	return nil
-}
-
-// ---- escalations
-
-const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at, group_id, code`
-
-func scanEscalation(row pgx.Row) (*store.Escalation, error) {
-	var e store.Escalation
-	if err := row.Scan(&e.ID, &e.EventID, &e.DeliveryID, &e.Kind, &e.Reason, &e.LastError, &e.LastStatus, &e.Status,
-		&e.Actor, &e.Note, &e.CreatedAt, &e.UpdatedAt, &e.GroupID, &e.Code); err != nil {
-		return nil, err
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("identity put: %w", err)
 	}
-	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
-	return &e, nil
-}
-
-func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO escalations (`+escalationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
-		ts(e.CreatedAt), ts(e.UpdatedAt), e.GroupID, e.Code)
-	if err != nil {
-		return fail("escalation insert", err)
-	}
-	return nil
-}
-
-func (x *executor) EscalationGetByID(ctx context.Context, id string) (*store.Escalation, error) {
-	e, err := scanEscalation(x.q.QueryRow(ctx, `SELECT `+escalationCols+` FROM escalations WHERE id = $1`, id))
-	if err != nil {
-		return nil, fail("escalation "+id, err)
-	}
-	return e, nil
-}
-
-func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error) {
-	var where []string
-	var args params
-	if p.Status != "" {
-		where = append(where, "status = "+args.add(p.Status))
-	}
-	if p.EventID != "" {
-		where = append(where, "event_id = "+args.add(p.EventID))
-	}
-	q := `SELECT ` + escalationCols + ` FROM escalations`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q += " ORDER BY id DESC LIMIT " + args.add(limit)
-	rows, err := x.q.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fail("escalation list", err)
-	}
-	defer rows.Close()
-	var out []*store.Escalation
-	for rows.Next() {
-		e, err := scanEscalation(rows)
-		if err != nil {
-			return nil, fail("escalation list", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fail("escalation list", err)
-	}
-	return out, nil
-}
-
-func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
-	tag, err := x.q.Exec(ctx, `UPDATE escalations SET status = $1, actor = $2, note = $3, last_error = $4, last_status = $5, updated_at = $6,
-		kind = $7, reason = $8, group_id = $9, code = $10 WHERE id = $11`,
-		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ts(e.UpdatedAt), e.Kind, e.Reason, e.GroupID, e.Code, e.ID)
-	if err != nil {
-		return fail("escalation update", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("escalation update %s: %w", e.ID, store.ErrNotFound)
-	}
+	x.wb.identityPut(p)
 	return nil
 }
 
@@ -698,17 +637,22 @@ func (x *executor) sealAudit(ctx context.Context) error {
 		return nil
 	}
 	if !x.head.valid {
-		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock($1)`, x.d.auditKey)
-		b.Queue(qAuditHead)
-		br := x.tx.SendBatch(ctx, b)
+		// The queued writes go first, in the same round trip: the chain
+		// lock stays the last lock the transaction takes.
+		br, err := x.send(ctx, flushAll, func(b *pgx.Batch) {
+			b.Queue(`SELECT pg_advisory_xact_lock($1)`, x.d.auditKey)
+			b.Queue(qAuditHead)
+		})
+		if err != nil {
+			return err
+		}
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fail("audit append: lock chain", err)
 		}
 		var seq int64
 		var hash string
-		err := br.QueryRow().Scan(&seq, &hash)
+		err = br.QueryRow().Scan(&seq, &hash)
 		if cerr := br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) {
 			err = cerr
 		}
@@ -805,103 +749,4 @@ func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store
 			return nil
 		}
 	}
-}
-
-// ---- destinations
-
-func (x *executor) DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error) {
-	var s store.DestinationState
-	err := x.q.QueryRow(ctx, `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = $1`, name).
-		Scan(&s.Name, &s.Paused, &s.Reason, &s.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return &store.DestinationState{Name: name}, nil
-	}
-	if err != nil {
-		return nil, fail("destination state get", err)
-	}
-	s.UpdatedAt = s.UpdatedAt.UTC()
-	return &s, nil
-}
-
-func (x *executor) DestinationStatePut(ctx context.Context, s *store.DestinationState) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO destination_states (name, paused, reason, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at`,
-		s.Name, s.Paused, s.Reason, ts(s.UpdatedAt))
-	if err != nil {
-		return fail("destination state put", err)
-	}
-	return nil
-}
-
-// ---- reconciliations
-
-const reconciliationCols = `id, event_id, status, summary, actor, note, created_at, updated_at`
-
-func scanReconciliation(row pgx.Row) (*store.Reconciliation, error) {
-	var r store.Reconciliation
-	var summary string
-	if err := row.Scan(&r.ID, &r.EventID, &r.Status, &summary, &r.Actor, &r.Note, &r.CreatedAt, &r.UpdatedAt); err != nil {
-		return nil, err
-	}
-	r.Summary = json.RawMessage(summary)
-	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	return &r, nil
-}
-
-func (x *executor) ReconciliationInsert(ctx context.Context, r *store.Reconciliation) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO reconciliations (`+reconciliationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		r.ID, r.EventID, r.Status, string(r.Summary), r.Actor, r.Note, ts(r.CreatedAt), ts(r.UpdatedAt))
-	if err != nil {
-		return fail("reconciliation insert", err)
-	}
-	return nil
-}
-
-func (x *executor) ReconciliationGetByID(ctx context.Context, id string) (*store.Reconciliation, error) {
-	r, err := scanReconciliation(x.q.QueryRow(ctx, `SELECT `+reconciliationCols+` FROM reconciliations WHERE id = $1`, id))
-	if err != nil {
-		return nil, fail("reconciliation "+id, err)
-	}
-	return r, nil
-}
-
-func (x *executor) ReconciliationList(ctx context.Context, p *store.ReconciliationListParams) ([]*store.Reconciliation, error) {
-	var where []string
-	var args params
-	if p.Status != "" {
-		where = append(where, "status = "+args.add(p.Status))
-	}
-	if p.EventID != "" {
-		where = append(where, "event_id = "+args.add(p.EventID))
-	}
-	q := `SELECT ` + reconciliationCols + ` FROM reconciliations`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q += " ORDER BY id DESC LIMIT " + args.add(limit)
-	rows, err := x.q.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fail("reconciliation list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Reconciliation, error) { return scanReconciliation(r) })
-	if err != nil {
-		return nil, fail("reconciliation list", err)
-	}
-	return out, nil
-}
-
-func (x *executor) ReconciliationUpdate(ctx context.Context, r *store.Reconciliation) error {
-	tag, err := x.q.Exec(ctx, `UPDATE reconciliations SET status = $1, summary = $2, actor = $3, note = $4, updated_at = $5 WHERE id = $6`,
-		r.Status, string(r.Summary), r.Actor, r.Note, ts(r.UpdatedAt), r.ID)
-	if err != nil {
-		return fail("reconciliation update", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("reconciliation update %s: %w", r.ID, store.ErrNotFound)
-	}
-	return nil
 }

@@ -1,6 +1,11 @@
 package storepg
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
+)
 
 // HotPlan is one hot statement for TestHotPathPlans: its text, arguments
 // for EXPLAIN and the indexes its plan must use.
@@ -9,6 +14,9 @@ type HotPlan struct {
 	Query string
 	Args  []any
 	Want  []string
+	// Forbid lists plan node types that must not appear (a Sort under the
+	// claim's LIMIT means every pending delivery is read and sorted).
+	Forbid []string
 }
 
 // HotPlans lists the statements of the capture path, the delivery claim
@@ -16,24 +24,28 @@ type HotPlan struct {
 func HotPlans() []HotPlan {
 	now := time.Now().UTC()
 	return []HotPlan{
-		{"capture: idempotency lookup", qEventByIdem, []any{"src", "k1"}, []string{"events_idem"}},
-		{"capture: held by key", qHeldByKey, []any{"flow", "key1"}, []string{"events_held_key"}},
-		{"capture: event insert", qEventInsert, []any{"evt_x", "src", "flow", "kx", "key1", "delivering", "application/json", []byte{}, nil, nil, nil, nil, now, now, "", ""}, nil},
-		{"capture: delivery insert", qDeliveryInsert, []any{"dlv_x", "evt_x", "r", "sink", "key1", "pending", []string{}, "{}", 0, now, "", nil, false, "", 0, "", now, now, "", "", "", ""}, nil},
-		{"audit insert", qAuditInsertMany, []any{[]int64{1}, []time.Time{now}, []string{""}, []string{""}, []string{""}, []int32{0}, []string{"a"}, []string{"captured"}, []string{""}, []int32{0}, []string{""}, []int64{0}, []string{""}, []string{""}}, nil},
-		{"audit head", qAuditHead, nil, []string{"audit_log_pkey"}},
-		{"claim: lock keys", qClaimLock, []any{"sink", now, 128, int32(1), 32}, []string{"deliveries_ready", "deliveries_active_key"}},
-		{"claim: take", qClaimTake, []any{"sink", now, []int64{1, 2}, "w", now}, []string{"deliveries_pkey", "deliveries_active_key"}},
-		{"settle: delivery by id", qDeliveryByID, []any{"dlv_1"}, []string{"deliveries_id_key"}},
-		{"settle: delivery update", qDeliveryUpdate, []any{"succeeded", "{}", 1, now, "", nil, false, "", 200, "", now, "", "dlv_1"}, []string{"deliveries_id_key"}},
-		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}},
-		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}},
-		{"settle: event state", qEventStateByID, []any{"evt_1"}, []string{"events_pkey"}},
-		{"pre-send: identity", qIdentityGet, []any{"sink", "key1"}, []string{"identities_pkey"}},
-		{"pre-send: latest succeeded", qDeliveryLatestSucceeded, []any{"sink", "key1"}, []string{"deliveries_succeeded_key"}},
-		{"worker: next ready", qDeliveryNextReady, []any{"sink"}, []string{"deliveries_ready"}},
-		{"maintain: expired leases", qDeliveriesLeaseExpired, []any{now, 500}, []string{"deliveries_lease"}},
-		{"maintain: expired holds", qEventsHoldExpired, []any{now, 100}, []string{"events_hold_until"}},
-		{"fallback: needing fallback", qDeliveriesNeedingFallback, []any{"sink", 100}, []string{"deliveries_needing_fallback"}},
+		{"capture: idempotency lookup", qEventByIdem, []any{"src", "k1"}, []string{"events_idem"}, nil},
+		{"capture: held by key", qHeldByKey, []any{"flow", "key1"}, []string{"events_held_key"}, nil},
+		{"capture: event insert", qEventInsert, []any{"evt_x", "src", "flow", "kx", "key1", "delivering", "application/json", []byte{}, nil, nil, nil, nil, now, now, "", ""}, nil, nil},
+		{"capture: delivery insert", qDeliveryInsert, []any{"dlv_x", "evt_x", "r", "sink", "key1", "pending", []string{}, "{}", 0, now, "", nil, false, "", 0, "", now, now, "", "", "", ""}, nil, nil},
+		{"audit insert", qAuditInsertMany, []any{[]int64{1}, []time.Time{now}, []string{""}, []string{""}, []string{""}, []int32{0}, []string{"a"}, []string{"captured"}, []string{""}, []int32{0}, []string{""}, []int64{0}, []string{""}, []string{""}}, nil, nil},
+		{"audit head", qAuditHead, nil, []string{"audit_log_pkey"}, nil},
+		{"claim: lock keys", qClaimLock, []any{"sink", now, 128, int32(1), 32}, []string{"deliveries_ready", "deliveries_active_key"}, []string{"Sort", "Incremental Sort"}},
+		{"claim: take", qClaimTake, []any{"sink", now, []int64{1, 2}, "w", now}, []string{"deliveries_pkey", "deliveries_active_key"}, nil},
+		{"settle: delivery by id", qDeliveryByID, []any{"dlv_1"}, []string{"deliveries_id_key"}, nil},
+		{"settle: queued event states", qEventStateUpdate, []any{"delivered", now, "evt_1"}, []string{"events_pkey"}, nil},
+		{"settle: queued identities", qIdentityPutMany, []any{[]string{"sink"}, []string{"key1"}, []string{"x"}, []time.Time{now}}, nil, nil},
+		{"capture: queued delivery inserts", qDeliveryInsertMany, deliveryInsertArrays([]*store.Delivery{{ID: "dlv_x", EventID: "evt_x", Route: "r",
+			Destination: "sink", RecordKey: "key1", State: "pending", After: []string{"a"}, Payload: []byte("{}"), NextAt: now, CreatedAt: now, UpdatedAt: now}}), nil, nil},
+		{"settle: delivery update", qDeliveryUpdate, []any{"succeeded", "{}", 1, now, "", nil, false, "", 200, "", now, "", "dlv_1"}, []string{"deliveries_id_key"}, nil},
+		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}, nil},
+		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}, nil},
+		{"settle: event state", qEventStateByID, []any{"evt_1"}, []string{"events_pkey"}, nil},
+		{"pre-send: identity", sqlstore.Rebind(sqlstore.QueryIdentityGet), []any{"sink", "key1"}, []string{"identities_pkey"}, nil},
+		{"pre-send: latest succeeded", qDeliveryLatestSucceeded, []any{"sink", "key1"}, []string{"deliveries_succeeded_key"}, nil},
+		{"worker: next ready", qDeliveryNextReady, []any{"sink"}, []string{"deliveries_ready"}, nil},
+		{"maintain: expired leases", qDeliveriesLeaseExpired, []any{now, 500}, []string{"deliveries_lease"}, nil},
+		{"maintain: expired holds", qEventsHoldExpired, []any{now, 100}, []string{"events_hold_until"}, nil},
+		{"fallback: needing fallback", qDeliveriesNeedingFallback, []any{"sink", 100}, []string{"deliveries_needing_fallback"}, nil},
 	}
 }

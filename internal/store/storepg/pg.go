@@ -83,6 +83,15 @@
 // appends; docs/adr/0032-audit-chain-sealed-at-commit.md weighs the
 // alternatives.
 //
+// # Round trips
+//
+// Inside a transaction the writes no caller reads before the commit are
+// queued and sent, pipelined, with the next statement that may depend on
+// them or with the commit, and the hot paths' follow-up reads go in the
+// same pipeline as the statement before them (behind.go,
+// docs/adr/0036-postgres-round-trips.md): a capture or a settle costs
+// about one round trip in a group-commit batch.
+//
 // Advisory lock keys are derived from the schema the driver runs in, so
 // several deployments (or parallel tests) in one database do not contend.
 package storepg
@@ -111,6 +120,7 @@ var migrations embed.FS
 type Driver struct {
 	pool   *pgxpool.Pool
 	schema string
+	count  *counter
 
 	// Advisory lock keys, namespaced by schema (see the package doc).
 	migrateKey int64 // pg_advisory_xact_lock(bigint) while migrating
@@ -128,11 +138,14 @@ func Open(ctx context.Context, dsn string) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", translate(err)) // pgx redacts the password
 	}
+	d := &Driver{count: &counter{}}
+	cfg.ConnConfig.Tracer = d.count
+	cfg.AfterConnect = d.count.connected
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", translate(err))
 	}
-	d := &Driver{pool: pool}
+	d.pool = pool
 	var schema *string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		pool.Close()
@@ -219,7 +232,7 @@ func (d *Driver) SupportsSkipLocked() bool { return true }
 
 // Executor implements store.Driver. Statements run on any pooled connection;
 // DeliveryClaim and AuditAppend, which need a transaction, open their own.
-func (d *Driver) Executor() store.Executor { return &executor{d: d, q: d.pool} }
+func (d *Driver) Executor() store.Executor { return (&executor{d: d, q: d.pool}).shared() }
 
 // Begin implements store.Driver.
 func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
@@ -236,7 +249,9 @@ func (d *Driver) begin(ctx context.Context) (*executorTx, error) {
 		return nil, fmt.Errorf("begin: %w", translate(err))
 	}
 	t := &executorTx{tx: tx}
-	t.executor = executor{d: d, q: tx, tx: tx, head: &t.head, pending: &t.pending}
+	t.executor = executor{d: d, tx: tx, head: &t.head, pending: &t.pending, wb: &t.wb}
+	t.executor.q = txQuerier{x: &t.executor}
+	t.executor.shared()
 	return t, nil
 }
 
@@ -252,6 +267,7 @@ type executorTx struct {
 	tx      pgx.Tx
 	head    chainHead
 	pending []*store.AuditEntry
+	wb      behind
 }
 
 var _ store.ExecutorTx = (*executorTx)(nil)
@@ -267,8 +283,15 @@ type chainHead struct {
 // Commit implements store.ExecutorTx. It is not cancellable: the caller
 // must learn whether the transaction committed.
 func (t *executorTx) Commit() error {
-	if err := t.sealAudit(context.Background()); err != nil {
+	err := t.sealAudit(context.Background())
+	if err == nil {
+		err = t.flush(context.Background()) // when no audit entry carried the queued writes
+	}
+	if err != nil {
 		t.tx.Rollback(context.Background())
+		if !errors.Is(err, store.ErrNotCommitted) {
+			err = fmt.Errorf("%w (%w)", err, store.ErrNotCommitted)
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	if err := t.tx.Commit(context.Background()); err != nil {

@@ -7,15 +7,10 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-func (x *executor) IdentityGetByExternalID(ctx context.Context, destination, externalID string) (string, error) {
-	var key string
-	err := x.q.QueryRow(ctx, `SELECT record_key FROM identities WHERE destination = $1 AND external_id = $2 ORDER BY updated_at DESC LIMIT 1`,
-		destination, externalID).Scan(&key)
-	if err != nil {
-		return "", fail("identity by external id", err)
-	}
-	return key, nil
-}
+// Poll cursors, DeliveryInFlight and DeliveryListWritesSince stay in each driver, not in sqlstore:
+// a cursor moves inside a poll's capture transaction and DeliveryInFlight
+// reads the deliveries table, both on the capture path, whose statements
+// each driver tunes (prepared statements, plans) on its own.
 
 func (x *executor) PollCursorGet(ctx context.Context, source string) (string, error) {
 	var c string
@@ -31,29 +26,6 @@ func (x *executor) PollCursorPut(ctx context.Context, source, cursor string, now
 		ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`, source, cursor, ts(now))
 	if err != nil {
 		return fail("poll cursor put", err)
-	}
-	return nil
-}
-
-func (x *executor) SyncBaselineGet(ctx context.Context, destination, recordKey string) (*store.SyncBaseline, error) {
-	b := store.SyncBaseline{Destination: destination, RecordKey: recordKey}
-	var fields []byte
-	var at time.Time
-	err := x.q.QueryRow(ctx, `SELECT external_id, fields, synced_at FROM sync_baselines WHERE destination = $1 AND record_key = $2`,
-		destination, recordKey).Scan(&b.ExternalID, &fields, &at)
-	if err != nil {
-		return nil, fail("sync baseline get", err)
-	}
-	b.Fields, b.SyncedAt = fields, at.UTC()
-	return &b, nil
-}
-
-func (x *executor) SyncBaselinePut(ctx context.Context, b *store.SyncBaseline) error {
-	_, err := x.q.Exec(ctx, `INSERT INTO sync_baselines (destination, record_key, external_id, fields, synced_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, fields = excluded.fields, synced_at = excluded.synced_at`,
-		b.Destination, b.RecordKey, b.ExternalID, string(b.Fields), ts(b.SyncedAt))
-	if err != nil {
-		return fail("sync baseline put", err)
 	}
 	return nil
 }

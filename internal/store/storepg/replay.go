@@ -2,7 +2,6 @@ package storepg
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/store"
@@ -45,29 +44,4 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 		return nil, fail("event list for replay", err)
 	}
 	return out, nil
-}
-
-func (x *executor) EventRecordPut(ctx context.Context, p *store.EventRecordPutParams) error {
-	tag, err := x.q.Exec(ctx, `UPDATE events SET state = $1, record_key = $2, canonical = $3, problems = $4, missing = $5,
-		hold_until = $6, updated_at = $7 WHERE id = $8`,
-		p.State, p.RecordKey, nullJSON(p.Canonical), nullJSON(p.Problems), nullJSON(p.Missing), nullTS(p.HoldUntil), ts(p.Now), p.ID)
-	if err != nil {
-		return fail("event record put", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("event record put %s: %w", p.ID, store.ErrNotFound)
-	}
-	return nil
-}
-
-func (x *executor) DeliveryPayloadPut(ctx context.Context, p *store.DeliveryPayloadPutParams) (bool, error) {
-	if len(p.States) == 0 {
-		return false, nil
-	}
-	tag, err := x.q.Exec(ctx, `UPDATE deliveries SET payload = $1, updated_at = $2 WHERE id = $3 AND state = ANY($4)`,
-		string(p.Payload), ts(p.Now), p.ID, p.States)
-	if err != nil {
-		return false, fail("delivery payload put", err)
-	}
-	return tag.RowsAffected() == 1, nil
 }

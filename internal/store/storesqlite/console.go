@@ -3,7 +3,6 @@ package storesqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -11,83 +10,15 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
+// The console queries that read alike on both databases (event search,
+// counts, sessions) are in sqlstore; QueueStats and the rollups stay here
+// because they differ: see sqlstore/console.go.
 var _ store.ConsoleStore = (*executor)(nil)
 
-func (x *executor) EventSearch(ctx context.Context, p *store.EventSearchParams) ([]*store.EventSummary, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v ...any) { where = append(where, cond); args = append(args, v...) }
-	if p.ID != "" {
-		add("id = ?", p.ID)
-	}
-	if p.State != "" {
-		add("state = ?", p.State)
-	}
-	if p.Flow != "" {
-		add("flow = ?", p.Flow)
-	}
-	if p.RecordKey != "" {
-		// The repeated condition lets SQLite use the partial index
-		// events_record_key (WHERE record_key != ''): with a bound
-		// parameter it cannot prove the key is non-empty by itself.
-		add("record_key = ? AND record_key != ''", p.RecordKey)
-	}
-	if p.Missing != "" {
-		b, _ := json.Marshal(p.Missing)
-		add("missing LIKE ? ESCAPE '\\'", "%"+likeEscape(string(b))+"%")
-	}
-	if !p.From.IsZero() {
-		add("id >= ?", store.EventIDBound(p.From))
-	}
-	if !p.To.IsZero() {
-		add("id < ?", store.EventIDBound(p.To))
-	}
-	order := "DESC"
-	if p.Oldest {
-		order = "ASC"
-	}
-	if p.After != "" {
-		if p.Oldest {
-			add("id > ?", p.After)
-		} else {
-			add("id < ?", p.After)
-		}
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	q := `SELECT id, source, flow, record_key, state, COALESCE(missing, ''), received_at, updated_at FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += fmt.Sprintf(" ORDER BY id %s LIMIT %d", order, limit)
-	rows, err := x.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("event search: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.EventSummary
-	for rows.Next() {
-		var e store.EventSummary
-		var missing string
-		var rec, upd int64
-		if err := rows.Scan(&e.ID, &e.Source, &e.Flow, &e.RecordKey, &e.State, &missing, &rec, &upd); err != nil {
-			return nil, err
-		}
-		if missing != "" {
-			_ = json.Unmarshal([]byte(missing), &e.Missing)
-		}
-		e.ReceivedAt, e.UpdatedAt = fromMS(rec), fromMS(upd)
-		out = append(out, &e)
-	}
-	return out, rows.Err()
-}
-
-func likeEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
-}
+// qQueueStats counts unfinished deliveries per destination from the
+// partial index deliveries_active_key alone; its WHERE is the index's.
+const qQueueStats = `SELECT destination, count(*), MIN(seq)
+		FROM deliveries WHERE (state = 'waiting' OR state = 'pending' OR state = 'inflight') GROUP BY destination ORDER BY destination`
 
 func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
 	// Two index-only counts: every unfinished delivery through the
@@ -95,8 +26,7 @@ func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
 	// the in-flight ones through deliveries_lease. Splitting by state in
 	// one query made SQLite read each waiting row from a million-row
 	// table.
-	rows, err := x.r.QueryContext(ctx, `SELECT destination, count(*), MIN(seq)
-		FROM deliveries WHERE state IN ('waiting', 'pending', 'inflight') GROUP BY destination ORDER BY destination`)
+	rows, err := x.r.QueryContext(ctx, qQueueStats)
 	if err != nil {
 		return nil, fmt.Errorf("queue stats: %w", err)
 	}
@@ -314,64 +244,4 @@ func (x *executor) RollupList(ctx context.Context, p *store.RollupListParams) ([
 		out = append(out, &r)
 	}
 	return out, rows.Err()
-}
-
-func (x *executor) EventCountInStates(ctx context.Context, states []store.EventState) (map[store.EventState]int64, error) {
-	out := map[store.EventState]int64{}
-	for _, st := range states {
-		// One count per state: each is a range of the events_state index.
-		var n int64
-		if err := x.r.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE state = ?`, st).Scan(&n); err != nil {
-			return nil, fmt.Errorf("event count: %w", err)
-		}
-		out[st] = n
-	}
-	return out, nil
-}
-
-func (x *executor) ConsoleSessionInsert(ctx context.Context, s *store.ConsoleSession) error {
-	_, err := x.w.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, actor, role, created_at, seen_at) VALUES (?, ?, ?, ?, ?)`,
-		s.IDHash, s.Actor, s.Role, ms(s.CreatedAt), ms(s.SeenAt))
-	if err != nil {
-		return fmt.Errorf("console session insert: %w", err)
-	}
-	return nil
-}
-
-func (x *executor) ConsoleSessionGet(ctx context.Context, idHash string) (*store.ConsoleSession, error) {
-	s := store.ConsoleSession{IDHash: idHash}
-	var created, seen int64
-	err := x.r.QueryRowContext(ctx, `SELECT actor, role, created_at, seen_at FROM console_sessions WHERE id_hash = ?`, idHash).
-		Scan(&s.Actor, &s.Role, &created, &seen)
-	if err == sql.ErrNoRows {
-		return nil, fmt.Errorf("console session: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("console session: %w", err)
-	}
-	s.CreatedAt, s.SeenAt = fromMS(created), fromMS(seen)
-	return &s, nil
-}
-
-func (x *executor) ConsoleSessionTouch(ctx context.Context, idHash string, seen time.Time) error {
-	if _, err := x.w.ExecContext(ctx, `UPDATE console_sessions SET seen_at = ? WHERE id_hash = ? AND seen_at < ?`, ms(seen), idHash, ms(seen)); err != nil {
-		return fmt.Errorf("console session touch: %w", err)
-	}
-	return nil
-}
-
-func (x *executor) ConsoleSessionDelete(ctx context.Context, idHash string) error {
-	if _, err := x.w.ExecContext(ctx, `DELETE FROM console_sessions WHERE id_hash = ?`, idHash); err != nil {
-		return fmt.Errorf("console session delete: %w", err)
-	}
-	return nil
-}
-
-func (x *executor) ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error) {
-	res, err := x.w.ExecContext(ctx, `DELETE FROM console_sessions WHERE seen_at < ? OR created_at < ?`, ms(seenBefore), ms(createdBefore))
-	if err != nil {
-		return 0, fmt.Errorf("console session purge: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
 }

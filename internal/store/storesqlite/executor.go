@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
 // executor runs every query; r serves reads and w writes (both are the
@@ -22,6 +23,11 @@ type executor struct {
 	pending *[]*store.AuditEntry // audit entries queued in the transaction; see flushAudit
 	d       *Driver
 	tx      *sql.Tx // nil outside a transaction
+
+	// Queries are the queries written once for every SQL store
+	// (escalations, reconciliations, identities, destination states, ...),
+	// run through sharedDB.
+	sqlstore.Queries
 }
 
 // execHot runs a hot write statement through the driver's prepared
@@ -148,27 +154,31 @@ const (
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ?`
 )
 
-var hotQueries = []string{qEventStateByID, qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qIdentityList, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qIdentityGet, qIdentityPut, qEscalationInsert, qEscalationByID, qEscalationUpdate, qAuditByEvent, qAuditScan, qDestinationStateGet, qDestinationStatePut, qReconciliationInsert, qReconciliationByID, qReconciliationUpdate}
+var hotQueries = append([]string{qEventStateByID, qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qAuditByEvent, qAuditScan}, sqlstore.Prepared()...)
 
 // Static queries, all prepared once at Open on the write connection.
 const (
-	qEventByID           = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
-	qEventStateByID      = `SELECT state FROM events WHERE id = ?`
-	qEventsHoldExpired   = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
-	qDeliveryByID        = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
-	qDeliveriesByEvent   = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
+	qEventByID         = `SELECT ` + eventCols + ` FROM events WHERE id = ?`
+	qEventStateByID    = `SELECT state FROM events WHERE id = ?`
+	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events INDEXED BY events_hold_until WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= ? ORDER BY hold_until LIMIT ?`
+	qDeliveryByID      = `SELECT ` + deliveryCols + ` FROM deliveries WHERE id = ?`
+	qDeliveriesByEvent = `SELECT ` + deliveryCols + ` FROM deliveries WHERE event_id = ? ORDER BY seq`
+	// LIMIT CAST(? AS INTEGER), not LIMIT ?: SQLite's planner reads a bare
+	// bound LIMIT and marks the statement to be re-prepared (parsed and
+	// planned again) whenever the value changes, and a claim's limit is
+	// the worker's free slots, different almost every time: that was two
+	// thirds of a claim's cost. An expression is not read by the planner.
 	qDeliveriesClaimable = `SELECT ` + deliveryCols + ` FROM deliveries d
 		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM deliveries p
 		                  WHERE p.destination = d.destination AND p.record_key = d.record_key
-		                    AND p.state IN ('waiting', 'pending', 'inflight') AND (p.seq < d.seq OR p.state = 'inflight'))
-		ORDER BY d.next_at, d.seq LIMIT ?`
+		                    AND (p.state = 'waiting' OR p.state = 'pending' OR p.state = 'inflight')
+		                    AND (p.seq < d.seq OR p.state = 'inflight'))
+		ORDER BY d.next_at, d.seq LIMIT CAST(? AS INTEGER)`
 	qDeliveriesLease = `UPDATE deliveries SET state = 'inflight', lease_owner = ?, lease_until = ?,
 			attempts = attempts + 1, updated_at = ? WHERE seq IN (SELECT value FROM json_each(?))`
 	qDeliveryUpdate = `UPDATE deliveries SET state = ?, payload = ?, attempts = ?, next_at = ?, lease_owner = ?,
 		lease_until = ?, ambiguous = ?, external_id = ?, last_status = ?, last_error = ?, updated_at = ?, fallback_id = ? WHERE id = ?`
-	qIdentityList = `SELECT destination, record_key, external_id, updated_at FROM identities
-		WHERE destination = ? AND record_key > ? ORDER BY record_key LIMIT ?`
 	qDeliveryLatestSucceeded = `SELECT ` + deliveryCols + ` FROM deliveries
 		WHERE destination = ? AND record_key = ? AND state = 'succeeded' AND fallback_for = '' ORDER BY seq DESC LIMIT 1`
 	qDeliveriesNeedingFallback = `SELECT ` + deliveryCols + ` FROM deliveries
@@ -177,21 +187,8 @@ const (
 	// in rowid order (every delivery ever made) once a second.
 	qDeliveriesLeaseExpired = `SELECT ` + deliveryCols + ` FROM deliveries INDEXED BY deliveries_lease WHERE state = 'inflight' AND lease_until < ? ORDER BY seq LIMIT ?`
 	qDeliveryNextReady      = `SELECT min(next_at) FROM deliveries WHERE destination = ? AND state = 'pending'`
-	qIdentityGet            = `SELECT external_id FROM identities WHERE destination = ? AND record_key = ?`
-	qIdentityPut            = `INSERT INTO identities (destination, record_key, external_id, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`
-	qEscalationInsert = `INSERT INTO escalations (` + escalationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qEscalationByID   = `SELECT ` + escalationCols + ` FROM escalations WHERE id = ?`
-	qEscalationUpdate = `UPDATE escalations SET status = ?, actor = ?, note = ?, last_error = ?, last_status = ?, updated_at = ?,
-		kind = ?, reason = ?, group_id = ?, code = ? WHERE id = ?`
-	qAuditByEvent        = `SELECT ` + auditCols + ` FROM audit_log WHERE event_id = ? ORDER BY seq`
-	qAuditScan           = `SELECT ` + auditCols + ` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`
-	qDestinationStateGet = `SELECT name, paused, reason, updated_at FROM destination_states WHERE name = ?`
-	qDestinationStatePut = `INSERT INTO destination_states (name, paused, reason, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, updated_at = excluded.updated_at`
-	qReconciliationInsert = `INSERT INTO reconciliations (` + reconciliationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	qReconciliationByID   = `SELECT ` + reconciliationCols + ` FROM reconciliations WHERE id = ?`
-	qReconciliationUpdate = `UPDATE reconciliations SET status = ?, summary = ?, actor = ?, note = ?, updated_at = ? WHERE id = ?`
+	qAuditByEvent           = `SELECT ` + auditCols + ` FROM audit_log WHERE event_id = ? ORDER BY seq`
+	qAuditScan              = `SELECT ` + auditCols + ` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`
 )
 
 // ---- events
@@ -477,8 +474,13 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(after), &d.After); err != nil {
-		return nil, fmt.Errorf("delivery %s after_routes: %w", d.ID, err)
+	// Most deliveries wait for no other route: skip the JSON decoder.
+	if after == "[]" {
+		d.After = []string{} // as the decoder would have it; no allocation
+	} else {
+		if err := json.Unmarshal([]byte(after), &d.After); err != nil {
+			return nil, fmt.Errorf("delivery %s after_routes: %w", d.ID, err)
+		}
 	}
 	d.Payload = json.RawMessage(payload)
 	d.Ambiguous = ambiguous != 0
@@ -614,25 +616,6 @@ func (x *executor) DeliveryListNeedingFallback(ctx context.Context, destination 
 	return out, nil
 }
 
-func (x *executor) IdentityList(ctx context.Context, destination, afterKey string, limit int) ([]*store.Identity, error) {
-	rows, err := x.rowsHot(ctx, x.r, qIdentityList, destination, afterKey, limit)
-	if err != nil {
-		return nil, fmt.Errorf("identity list: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.Identity
-	for rows.Next() {
-		var i store.Identity
-		var updated int64
-		if err := rows.Scan(&i.Destination, &i.RecordKey, &i.ExternalID, &updated); err != nil {
-			return nil, err
-		}
-		i.UpdatedAt = fromMS(updated)
-		out = append(out, &i)
-	}
-	return out, rows.Err()
-}
-
 func (x *executor) DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error) {
 	d, err := scanDelivery(x.rowHot(ctx, x.r, qDeliveryLatestSucceeded, destination, recordKey))
 	if err != nil {
@@ -654,108 +637,6 @@ func (x *executor) DeliveryNextReady(ctx context.Context, destination string) (t
 		return time.Time{}, nil
 	}
 	return fromMS(v.Int64), nil
-}
-
-// ---- identities
-
-func (x *executor) IdentityGet(ctx context.Context, destination, recordKey string) (string, error) {
-	var id string
-	err := x.rowHot(ctx, x.r, qIdentityGet, destination, recordKey).Scan(&id)
-	if err != nil {
-		return "", notFound(err, "identity")
-	}
-	return id, nil
-}
-
-func (x *executor) IdentityPut(ctx context.Context, p *store.IdentityPutParams) error {
-	_, err := x.execHot(ctx, qIdentityPut,
-		p.Destination, p.RecordKey, p.ExternalID, p.Now.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("identity put: %w", err)
-	}
-	return nil
-}
-
-// ---- escalations
-
-const escalationCols = `id, event_id, delivery_id, kind, reason, last_error, last_status, status, actor, note, created_at, updated_at, group_id, code`
-
-func scanEscalation(s scanner) (*store.Escalation, error) {
-	var e store.Escalation
-	var created, updated int64
-	if err := s.Scan(&e.ID, &e.EventID, &e.DeliveryID, &e.Kind, &e.Reason, &e.LastError, &e.LastStatus, &e.Status,
-		&e.Actor, &e.Note, &created, &updated, &e.GroupID, &e.Code); err != nil {
-		return nil, err
-	}
-	e.CreatedAt, e.UpdatedAt = fromMS(created), fromMS(updated)
-	return &e, nil
-}
-
-func (x *executor) EscalationInsert(ctx context.Context, e *store.Escalation) error {
-	_, err := x.execHot(ctx, qEscalationInsert,
-		e.ID, e.EventID, e.DeliveryID, e.Kind, e.Reason, e.LastError, e.LastStatus, e.Status, e.Actor, e.Note,
-		ms(e.CreatedAt), ms(e.UpdatedAt), e.GroupID, e.Code)
-	if err != nil {
-		return fmt.Errorf("escalation insert: %w", err)
-	}
-	return nil
-}
-
-func (x *executor) EscalationGetByID(ctx context.Context, id string) (*store.Escalation, error) {
-	e, err := scanEscalation(x.rowHot(ctx, x.r, qEscalationByID, id))
-	if err != nil {
-		return nil, notFound(err, "escalation "+id)
-	}
-	return e, nil
-}
-
-func (x *executor) EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error) {
-	var where []string
-	var args []any
-	if p.Status != "" {
-		where = append(where, "status = ?")
-		args = append(args, p.Status)
-	}
-	if p.EventID != "" {
-		where = append(where, "event_id = ?")
-		args = append(args, p.EventID)
-	}
-	q := `SELECT ` + escalationCols + ` FROM escalations`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, limit)
-	rows, err := x.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("escalation list: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.Escalation
-	for rows.Next() {
-		e, err := scanEscalation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-func (x *executor) EscalationUpdate(ctx context.Context, e *store.Escalation) error {
-	res, err := x.execHot(ctx, qEscalationUpdate,
-		e.Status, e.Actor, e.Note, e.LastError, e.LastStatus, ms(e.UpdatedAt), e.Kind, e.Reason, e.GroupID, e.Code, e.ID)
-	if err != nil {
-		return fmt.Errorf("escalation update: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("escalation update %s: %w", e.ID, store.ErrNotFound)
-	}
-	return nil
 }
 
 // ---- audit
@@ -930,113 +811,4 @@ func (x *executor) AuditScan(ctx context.Context, afterSeq int64, fn func(*store
 			return nil
 		}
 	}
-}
-
-// ---- destinations
-
-func (x *executor) DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error) {
-	var s store.DestinationState
-	var paused int
-	var updated int64
-	err := x.rowHot(ctx, x.r, qDestinationStateGet, name).
-		Scan(&s.Name, &paused, &s.Reason, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return &store.DestinationState{Name: name}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("destination state get: %w", err)
-	}
-	s.Paused, s.UpdatedAt = paused != 0, fromMS(updated)
-	return &s, nil
-}
-
-func (x *executor) DestinationStatePut(ctx context.Context, s *store.DestinationState) error {
-	_, err := x.execHot(ctx, qDestinationStatePut,
-		s.Name, boolInt(s.Paused), s.Reason, ms(s.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("destination state put: %w", err)
-	}
-	return nil
-}
-
-// ---- reconciliations
-
-const reconciliationCols = `id, event_id, status, summary, actor, note, created_at, updated_at`
-
-func scanReconciliation(s scanner) (*store.Reconciliation, error) {
-	var r store.Reconciliation
-	var summary string
-	var created, updated int64
-	if err := s.Scan(&r.ID, &r.EventID, &r.Status, &summary, &r.Actor, &r.Note, &created, &updated); err != nil {
-		return nil, err
-	}
-	r.Summary = json.RawMessage(summary)
-	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
-	return &r, nil
-}
-
-func (x *executor) ReconciliationInsert(ctx context.Context, r *store.Reconciliation) error {
-	_, err := x.execHot(ctx, qReconciliationInsert,
-		r.ID, r.EventID, r.Status, string(r.Summary), r.Actor, r.Note, ms(r.CreatedAt), ms(r.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("reconciliation insert: %w", err)
-	}
-	return nil
-}
-
-func (x *executor) ReconciliationGetByID(ctx context.Context, id string) (*store.Reconciliation, error) {
-	r, err := scanReconciliation(x.rowHot(ctx, x.r, qReconciliationByID, id))
-	if err != nil {
-		return nil, notFound(err, "reconciliation "+id)
-	}
-	return r, nil
-}
-
-func (x *executor) ReconciliationList(ctx context.Context, p *store.ReconciliationListParams) ([]*store.Reconciliation, error) {
-	var where []string
-	var args []any
-	if p.Status != "" {
-		where = append(where, "status = ?")
-		args = append(args, p.Status)
-	}
-	if p.EventID != "" {
-		where = append(where, "event_id = ?")
-		args = append(args, p.EventID)
-	}
-	q := `SELECT ` + reconciliationCols + ` FROM reconciliations`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, limit)
-	rows, err := x.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reconciliation list: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.Reconciliation
-	for rows.Next() {
-		r, err := scanReconciliation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
-func (x *executor) ReconciliationUpdate(ctx context.Context, r *store.Reconciliation) error {
-	res, err := x.execHot(ctx, qReconciliationUpdate,
-		r.Status, string(r.Summary), r.Actor, r.Note, ms(r.UpdatedAt), r.ID)
-	if err != nil {
-		return fmt.Errorf("reconciliation update: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("reconciliation update %s: %w", r.ID, store.ErrNotFound)
-	}
-	return nil
 }

@@ -2,9 +2,12 @@ package storesqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
 // hotPlan is one statement on a hot path and the indexes its plan must
@@ -42,12 +45,67 @@ func hotPlans() []hotPlan {
 		{name: "settle: event state", query: qEventStateByID, args: []any{"evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
 		{name: "settle: event by id", query: qEventByID, args: []any{"evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
 		{name: "settle: event update", query: eventUpdateQuery(false, false, false, false, false), args: []any{"delivered", 1, "evt_1"}, want: []string{"sqlite_autoindex_events_1"}},
-		{name: "pre-send: identity", query: qIdentityGet, args: []any{"sink", "key1"}, want: []string{"sqlite_autoindex_identities_1"}},
+		{name: "pre-send: identity", query: sqlstore.QueryIdentityGet, args: []any{"sink", "key1"}, want: []string{"sqlite_autoindex_identities_1"}},
 		{name: "pre-send: latest succeeded", query: qDeliveryLatestSucceeded, args: []any{"sink", "key1"}, want: []string{"deliveries_succeeded_key"}},
 		{name: "worker: next ready", query: qDeliveryNextReady, args: []any{"sink"}, want: []string{"deliveries_ready"}},
 		{name: "maintain: expired leases", query: qDeliveriesLeaseExpired, args: []any{1, 500}, want: []string{"deliveries_lease"}, temp: true}, // sorts the expired ones only
 		{name: "maintain: expired holds", query: qEventsHoldExpired, args: []any{1, 100}, want: []string{"events_hold_until"}},
 		{name: "fallback: needing fallback", query: qDeliveriesNeedingFallback, args: []any{"sink", 100}, want: []string{"deliveries_needing_fallback"}},
+		// A walk of the partial index (unfinished deliveries only), not the table.
+		{name: "console: queue stats", query: qQueueStats, scan: "SCAN deliveries USING INDEX deliveries_active_key"},
+	}
+}
+
+// TestHotWritesBuildNoTempTable: a write statement that builds a temporary
+// b-tree pays for it on every execution. deliveries_active_key's predicate
+// was an IN list, which SQLite tests through a temporary table built by
+// every delivery INSERT (each capture) and every UPDATE of a delivery's
+// state (each claim and settle); migration 0033 made it ORs (before it:
+// 1 per INSERT, 2 per UPDATE, 4 per lease). The lease UPDATE builds two
+// on purpose: the claimed list of its IN (json_each(?)) and the rows it
+// updates.
+func TestHotWritesBuildNoTempTable(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "writes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	writes := map[string]int{qEventInsert: 0, qDeliveryInsert: 0, qDeliveryUpdate: 0, qDeliveriesLease: 2}
+	for _, n := range auditRowsPerInsert {
+		writes[auditInsertQuery(n)] = 0
+	}
+	for _, q := range eventUpdateQueries() {
+		writes[q] = 0
+	}
+	for _, q := range sqlstore.Prepared() { // the shared writes on the settle path (identity put, ...)
+		if !strings.HasPrefix(q, "SELECT") {
+			writes[q] = 0
+		}
+	}
+	for q, want := range writes {
+		rows, err := d.w.QueryContext(ctx, "EXPLAIN "+q, make([]any, strings.Count(q, "?"))...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		n := 0
+		for rows.Next() {
+			if err := rows.Scan(vals...); err != nil {
+				t.Fatal(err)
+			}
+			if op := fmt.Sprint(*vals[1].(*any)); op == "OpenEphemeral" {
+				n++
+			}
+		}
+		rows.Close()
+		if n != want {
+			t.Errorf("%d temporary tables (OpenEphemeral), want %d:\n%s", n, want, q)
+		}
 	}
 }
 
@@ -129,6 +187,24 @@ func checkPlans(t *testing.T, d *Driver, when string) {
 			if !found {
 				t.Errorf("%s (%s): plan does not search %s: %s", p.name, when, idx, plan)
 			}
+		}
+	}
+}
+
+// TestHotLimitsAreNotPlanned: SQLite's planner reads a bare bound LIMIT ?
+// and marks the prepared statement to be parsed and planned again whenever
+// that value changes. The claim's limit is the worker's free slots,
+// different almost every time, so re-preparing was two thirds of a claim's
+// cost; it binds LIMIT CAST(? AS INTEGER), which the planner does not read.
+// A bare LIMIT ? is allowed only where every caller passes a constant.
+func TestHotLimitsAreNotPlanned(t *testing.T) {
+	constant := map[string]bool{qEventsHoldExpired: true, qDeliveriesNeedingFallback: true, qDeliveriesLeaseExpired: true, qAuditScan: true}
+	for _, q := range sqlstore.Prepared() { // paged with constant page sizes
+		constant[q] = true
+	}
+	for _, q := range hotQueries {
+		if strings.Contains(q, "LIMIT ?") && !constant[q] {
+			t.Errorf("hot statement binds a bare LIMIT ? (re-prepared whenever the limit changes):\n%s", q)
 		}
 	}
 }

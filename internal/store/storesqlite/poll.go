@@ -10,18 +10,10 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-func (x *executor) IdentityGetByExternalID(ctx context.Context, destination, externalID string) (string, error) {
-	var key string
-	err := x.r.QueryRowContext(ctx, `SELECT record_key FROM identities WHERE destination = ? AND external_id = ? ORDER BY updated_at DESC LIMIT 1`,
-		destination, externalID).Scan(&key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", store.ErrNotFound
-	}
-	if err != nil {
-		return "", fmt.Errorf("identity by external id: %w", err)
-	}
-	return key, nil
-}
+// Poll cursors, DeliveryInFlight and DeliveryListWritesSince stay in each driver, not in sqlstore:
+// a cursor moves inside a poll's capture transaction and DeliveryInFlight
+// reads the deliveries table, both on the capture path, whose statements
+// each driver tunes (prepared statements, plans) on its own.
 
 func (x *executor) PollCursorGet(ctx context.Context, source string) (string, error) {
 	var c string
@@ -40,32 +32,6 @@ func (x *executor) PollCursorPut(ctx context.Context, source, cursor string, now
 		ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`, source, cursor, ms(now))
 	if err != nil {
 		return fmt.Errorf("poll cursor put: %w", err)
-	}
-	return nil
-}
-
-func (x *executor) SyncBaselineGet(ctx context.Context, destination, recordKey string) (*store.SyncBaseline, error) {
-	b := store.SyncBaseline{Destination: destination, RecordKey: recordKey}
-	var fields string
-	var at int64
-	err := x.r.QueryRowContext(ctx, `SELECT external_id, fields, synced_at FROM sync_baselines WHERE destination = ? AND record_key = ?`,
-		destination, recordKey).Scan(&b.ExternalID, &fields, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sync baseline get: %w", err)
-	}
-	b.Fields, b.SyncedAt = []byte(fields), fromMS(at)
-	return &b, nil
-}
-
-func (x *executor) SyncBaselinePut(ctx context.Context, b *store.SyncBaseline) error {
-	_, err := x.w.ExecContext(ctx, `INSERT INTO sync_baselines (destination, record_key, external_id, fields, synced_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, fields = excluded.fields, synced_at = excluded.synced_at`,
-		b.Destination, b.RecordKey, b.ExternalID, string(b.Fields), ms(b.SyncedAt))
-	if err != nil {
-		return fmt.Errorf("sync baseline put: %w", err)
 	}
 	return nil
 }

@@ -61,38 +61,3 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 	}
 	return out, nil
 }
-
-func (x *executor) EventRecordPut(ctx context.Context, p *store.EventRecordPutParams) error {
-	var holdUntil any
-	if !p.HoldUntil.IsZero() {
-		holdUntil = ms(p.HoldUntil)
-	}
-	res, err := x.w.ExecContext(ctx, `UPDATE events SET state = ?, record_key = ?, canonical = ?, problems = ?, missing = ?,
-		hold_until = ?, updated_at = ? WHERE id = ?`,
-		p.State, p.RecordKey, nullJSON(p.Canonical), nullJSON(p.Problems), nullJSON(p.Missing), holdUntil, ms(p.Now), p.ID)
-	if err != nil {
-		return fmt.Errorf("event record put: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("event record put %s: %w", p.ID, store.ErrNotFound)
-	}
-	return nil
-}
-
-func (x *executor) DeliveryPayloadPut(ctx context.Context, p *store.DeliveryPayloadPutParams) (bool, error) {
-	if len(p.States) == 0 {
-		return false, nil
-	}
-	args := []any{string(p.Payload), ms(p.Now), p.ID}
-	marks := make([]string, len(p.States))
-	for i, s := range p.States {
-		marks[i] = "?"
-		args = append(args, s)
-	}
-	res, err := x.w.ExecContext(ctx, `UPDATE deliveries SET payload = ?, updated_at = ? WHERE id = ? AND state IN (`+strings.Join(marks, ", ")+`)`, args...)
-	if err != nil {
-		return false, fmt.Errorf("delivery payload put: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}

@@ -167,7 +167,7 @@ func (d *Driver) Name() string { return "sqlite" }
 func (d *Driver) SupportsSkipLocked() bool { return false }
 
 // Executor implements store.Driver.
-func (d *Driver) Executor() store.Executor { return &executor{r: d.r, w: d.w, d: d} }
+func (d *Driver) Executor() store.Executor { return (&executor{r: d.r, w: d.w, d: d}).shared() }
 
 // Begin implements store.Driver.
 func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
@@ -177,6 +177,7 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 	}
 	t := &executorTx{tx: tx}
 	t.executor = executor{r: tx, w: tx, head: &t.head, pending: &t.pending, d: d, tx: tx}
+	t.executor.shared()
 	return t, nil
 }
 

@@ -137,7 +137,7 @@ func exerciseSLA(t *testing.T, open Opener) {
 		if ok, err := s.SLABreachOpen(ctx(t), other); err != nil || !ok {
 			t.Fatalf("open another key: %v %v", ok, err)
 		}
-		if err := s.SLABreachUpdate(ctx(t), b.Key, json.RawMessage(`{"count":7}`), t0.Add(time.Minute)); err != nil {
+		if err := s.SLABreachUpdate(ctx(t), &store.SLABreachUpdateParams{Key: b.Key, Details: json.RawMessage(`{"count":7}`), Now: t0.Add(time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 		list, err := s.SLABreachList(ctx(t), &store.SLABreachListParams{})
@@ -153,13 +153,13 @@ func exerciseSLA(t *testing.T, open Opener) {
 			t.Fatalf("empty details stored as %q, want {}", list[0].Details)
 		}
 
-		if ok, err := s.SLABreachResolve(ctx(t), b.Key, t0.Add(2*time.Minute)); err != nil || !ok {
+		if ok, err := s.SLABreachResolve(ctx(t), &store.SLABreachResolveParams{Key: b.Key, Now: t0.Add(2 * time.Minute)}); err != nil || !ok {
 			t.Fatalf("resolve: %v %v", ok, err)
 		}
-		if ok, err := s.SLABreachResolve(ctx(t), b.Key, t0.Add(3*time.Minute)); err != nil || ok {
+		if ok, err := s.SLABreachResolve(ctx(t), &store.SLABreachResolveParams{Key: b.Key, Now: t0.Add(3 * time.Minute)}); err != nil || ok {
 			t.Fatalf("second resolve: %v %v, want not resolved", ok, err)
 		}
-		if err := s.SLABreachUpdate(ctx(t), b.Key, json.RawMessage(`{}`), t0); !errors.Is(err, store.ErrNotFound) {
+		if err := s.SLABreachUpdate(ctx(t), &store.SLABreachUpdateParams{Key: b.Key, Details: json.RawMessage(`{}`), Now: t0}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("update of a resolved key: %v, want ErrNotFound", err)
 		}
 		again := &store.SLABreach{ID: "sla_4", Key: b.Key, Kind: b.Kind, Subject: "leads", OpenedAt: t0.Add(time.Hour)}
@@ -174,8 +174,12 @@ func exerciseSLA(t *testing.T, open Opener) {
 		if err != nil || len(all) != 2 || all[0].ID != "sla_4" {
 			t.Fatalf("all, limit 2: %+v %v", all, err)
 		}
-		if _, err := s.SLABreachList(ctx(t), &store.SLABreachListParams{Status: "bogus"}); err == nil {
-			t.Fatal("unknown status accepted")
+		var pe *store.ParamError
+		if _, err := s.SLABreachList(ctx(t), &store.SLABreachListParams{Status: "bogus"}); !errors.As(err, &pe) || pe.Field != "Status" {
+			t.Fatalf("unknown status: %v, want a ParamError naming Status", err)
+		}
+		if err := s.SLABreachUpdate(ctx(t), &store.SLABreachUpdateParams{Details: json.RawMessage(`{}`), Now: t0}); !errors.As(err, &pe) || pe.Field != "Key" {
+			t.Fatalf("update without key: %v, want a ParamError naming Key", err)
 		}
 	})
 
@@ -227,7 +231,7 @@ func exerciseSLA(t *testing.T, open Opener) {
 			{"esc_1", "esc_4", false}, // someone moved it
 		}
 		for _, st := range steps {
-			ok, err := s.AlertCursorAdvance(ctx(t), "escalations", st.from, st.to, t0)
+			ok, err := s.AlertCursorAdvance(ctx(t), &store.AlertCursorAdvanceParams{Name: "escalations", From: st.from, To: st.to, Now: t0})
 			if err != nil || ok != st.want {
 				t.Fatalf("advance %q -> %q: %v %v, want %v", st.from, st.to, ok, err, st.want)
 			}

@@ -65,6 +65,8 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("tickets", func(t *testing.T) { exerciseTickets(t, open) })
 	t.Run("baselines", func(t *testing.T) { exerciseBaselines(t, open) })
 	t.Run("groups", func(t *testing.T) { exerciseGroups(t, open) })
+	t.Run("crud", func(t *testing.T) { exerciseCRUD(t, open) })
+	t.Run("notices", func(t *testing.T) { exerciseNotices(t, open) })
 }
 
 // exerciseBaselines checks the source baseline store: absent until put,

@@ -208,4 +208,36 @@ func exerciseTickets(t *testing.T, open Opener) {
 			t.Fatal("note on a missing ticket was accepted")
 		}
 	})
+
+	t.Run("tickets: conditional update, a note outside a transaction", func(t *testing.T) {
+		d := open(t)
+		seed(t, d)
+		ts := ticketsOf(t, d.Executor())
+		got, err := ts.TicketGetByID(ctx(t), "esc_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := got.UpdatedAt
+		owner := "admin:ana"
+		if err := ts.TicketUpdate(ctx(t), &store.TicketUpdateParams{ID: "esc_1", Owner: &owner, Now: read.Add(time.Second), IfUpdatedAt: read}); err != nil {
+			t.Fatalf("update at the version read: %v", err)
+		}
+		if err := ts.TicketUpdate(ctx(t), &store.TicketUpdateParams{ID: "esc_1", Owner: &owner, Now: read.Add(2 * time.Second), IfUpdatedAt: read}); !errors.Is(err, store.ErrStale) {
+			t.Fatalf("update at an old version: %v, want ErrStale", err)
+		}
+		if err := ts.TicketUpdate(ctx(t), &store.TicketUpdateParams{ID: "esc_nope", Owner: &owner, Now: read, IfUpdatedAt: read}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("conditional update of a missing ticket: %v, want ErrNotFound", err)
+		}
+		var pe *store.ParamError
+		if err := ts.TicketUpdate(ctx(t), &store.TicketUpdateParams{Owner: &owner, Now: read}); !errors.As(err, &pe) || pe.Field != "ID" {
+			t.Fatalf("update without ID: %v, want a ParamError naming ID", err)
+		}
+		n := &store.TicketNote{EscalationID: "esc_1", At: t0, Actor: "admin:ana", Text: "outside a transaction"}
+		if err := ts.TicketNoteInsert(ctx(t), n); err != nil || n.Seq == 0 {
+			t.Fatalf("note outside a transaction: seq %d, %v", n.Seq, err)
+		}
+		if ns, err := ts.TicketNoteList(ctx(t), "esc_1"); err != nil || len(ns) != 1 || ns[0].Seq != n.Seq {
+			t.Fatalf("notes: %+v %v", ns, err)
+		}
+	})
 }

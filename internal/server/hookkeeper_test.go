@@ -1,0 +1,103 @@
+package server_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/sim"
+	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
+	"github.com/sluicehq/sluice/internal/sim/simtest"
+)
+
+type simClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *simClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *simClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func airtableSub(t *testing.T, at *airtablesim.Server) sim.Subscription {
+	t.Helper()
+	for _, s := range at.Hooks.Subscriptions() {
+		if s.ID == hookAirtableWebhook {
+			return s
+		}
+	}
+	t.Fatal("no subscription")
+	return sim.Subscription{}
+}
+
+// TestAirtableWebhookKeptAliveAndCaughtUp: Sluice refreshes the Airtable
+// webhook when it starts (the simulator's expiry moves to 7 days from
+// then). A webhook that lapsed anyway (refreshes failing for longer than
+// its life) is no longer notified; the failed refreshes are audited, and
+// the refresh that finally succeeds lists what the webhook missed from the
+// cursor.
+func TestAirtableWebhookKeptAliveAndCaughtUp(t *testing.T) {
+	clk := &simClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	at, err := airtablesim.New(airtablesim.Options{Tokens: []string{hookAirtableToken}, Seed: 1, RateLimit: -1, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atURL := simtest.Start(t, at).URL
+	simCall(t, "POST", atURL+"/_sim/webhooks", "", map[string]any{"id": hookAirtableWebhook, "secret": hookAirtableMAC,
+		"base": airtablesim.DefaultBaseID, "url": "http://127.0.0.1:1/unused"})
+	clk.Advance(3 * 24 * time.Hour)
+	h := startHooks(t, airtableHookConfig, hookAirtableMAC, hookAirtableWebhook, atURL, hookAirtableToken, airtablesim.DefaultBaseID, secret)
+	// Point the subscription at this Sluice (the simulator keeps one per ID).
+	at.Hooks.Reset()
+	simCall(t, "POST", atURL+"/_sim/webhooks", "", map[string]any{"id": hookAirtableWebhook, "url": h.url + "/v1/sources/base/events",
+		"secret": hookAirtableMAC, "base": airtablesim.DefaultBaseID, "expiration_time": clk.Now().Add(time.Hour)})
+	if err := h.srv.RefreshHooksNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := airtableSub(t, at).Expires, clk.Now().Add(airtablesim.WebhookLife); !got.Equal(want) {
+		t.Fatalf("expiry after Sluice's refresh = %v, want %v", got, want)
+	}
+	if !hasAudit(t, h.srv.Driver, audit.ActionHookRefreshed) {
+		t.Fatal("refresh not audited")
+	}
+
+	// Refreshes fail (Airtable down for Sluice's token) past the expiry.
+	if err := at.SetFaults(sim.Faults{Revoked: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.RefreshHooksNow(context.Background()); err == nil {
+		t.Fatal("refresh with a revoked token succeeded")
+	}
+	if !hasAudit(t, h.srv.Driver, audit.ActionHookRefreshFailed) {
+		t.Fatal("failed refresh not audited")
+	}
+	clk.Advance(airtablesim.WebhookLife)
+	if err := at.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	table := atURL + "/v0/" + airtablesim.DefaultBaseID + "/Contacts"
+	simCall(t, "POST", table, hookAirtableToken, map[string]any{"records": []any{map[string]any{"fields": map[string]any{"Email": "gap@x.co", "Name": "Gap"}}}})
+	if st := flushHooks(t, atURL); st.Sent != 0 {
+		t.Fatalf("a lapsed webhook was notified: %+v", st)
+	}
+	if n := len(h.sourceEvents("base")); n != 0 {
+		t.Fatalf("events = %d before the catch-up", n)
+	}
+	// The refresh succeeds again: the change made while it had lapsed is
+	// listed from the cursor, and notifications resume.
+	if err := h.srv.RefreshHooksNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, h, "base", 1)
+	h.waitSink("gap@x.co", 1)
+	simCall(t, "POST", table, hookAirtableToken, map[string]any{"records": []any{map[string]any{"fields": map[string]any{"Email": "after@x.co", "Name": "After"}}}})
+	if st := flushHooks(t, atURL); st.Delivered != 1 {
+		t.Fatalf("notifications after the refresh: %+v", st)
+	}
+	waitEvents(t, h, "base", 2)
+}

@@ -1,0 +1,140 @@
+package storepg_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// TestQueuedWritesAreReadInTheirTransaction: writes that a transaction
+// queues (delivery inserts and updates, identities, event states) are seen
+// by its own later reads, in call order, and by others only after the
+// commit; inserted deliveries of one key get ascending seq in insert order.
+func TestQueuedWritesAreReadInTheirTransaction(t *testing.T) {
+	drv := open(t, freshSchema(t), 3)
+	ctx := testCtx(t, 30*time.Second)
+	commit(t, drv, func(tx store.ExecutorTx) error {
+		for _, id := range []string{"evt_1", "evt_2"} {
+			if _, _, err := tx.EventInsert(ctx, newEvent(id, "k")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	tx, err := drv.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	a, b := newDelivery("dlv_a", "evt_1", "k", store.DeliveryPending), newDelivery("dlv_b", "evt_2", "k", store.DeliveryPending)
+	for _, d := range []*store.Delivery{a, b} {
+		if err := tx.DeliveryInsert(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.State, a.LastError = store.DeliverySucceeded, "first"
+	if err := tx.DeliveryUpdate(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	a.LastError = "second" // the later update of the same row wins
+	if err := tx.DeliveryUpdate(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: "evt_1", State: store.EventDelivered, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: "crm", RecordKey: "k", ExternalID: "1", Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: "crm", RecordKey: "k", ExternalID: "2", Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// Not visible outside before the commit.
+	if _, err := drv.Executor().DeliveryGetByID(ctx, "dlv_a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another connection sees a queued insert before the commit: %v", err)
+	}
+	ds, err := tx.DeliveryListByEvent(ctx, "evt_1")
+	if err != nil || len(ds) != 1 || ds[0].State != store.DeliverySucceeded || ds[0].LastError != "second" {
+		t.Fatalf("own deliveries: %v %+v", err, ds)
+	}
+	if st, err := tx.EventStateGet(ctx, "evt_1"); err != nil || st != store.EventDelivered {
+		t.Fatalf("own event state: %q %v", st, err)
+	}
+	if id, err := tx.IdentityGet(ctx, "crm", "k"); err != nil || id != "2" {
+		t.Fatalf("own identity: %q %v", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Seq == 0 || b.Seq <= a.Seq {
+		t.Fatalf("seq after commit: a %d, b %d; want ascending in insert order", a.Seq, b.Seq)
+	}
+	got, err := drv.Executor().DeliveryGetByID(ctx, "dlv_b")
+	if err != nil || got.Seq != b.Seq {
+		t.Fatalf("committed delivery: %v %+v", err, got)
+	}
+}
+
+// TestQueuedWriteFailureFailsItsUnitAlone: a queued update of a row that
+// does not exist fails at the commit, marked store.ErrNotCommitted, with
+// nothing of the transaction persisted; in a group commit the committer then
+// runs the units alone, so only the failing unit gets the error.
+func TestQueuedWriteFailureFailsItsUnitAlone(t *testing.T) {
+	drv := open(t, freshSchema(t), 3)
+	ctx := testCtx(t, 30*time.Second)
+
+	err := tryCommit(ctx, drv, func(tx store.ExecutorTx) error {
+		if _, _, err := tx.EventInsert(ctx, newEvent("evt_x", "k")); err != nil {
+			return err
+		}
+		return tx.DeliveryUpdate(ctx, newDelivery("dlv_missing", "evt_x", "k", store.DeliverySucceeded))
+	})
+	if !errors.Is(err, store.ErrNotFound) || !errors.Is(err, store.ErrNotCommitted) {
+		t.Fatalf("commit with a queued update of a missing row: %v", err)
+	}
+	if _, err := drv.Executor().EventGetByID(ctx, "evt_x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the failed transaction's event persisted: %v", err)
+	}
+
+	com := store.NewCommitter(drv, 0)
+	defer com.Close()
+	// Hold the committer in a first batch until both units are queued, so
+	// that they share the next transaction.
+	started, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error { close(started); <-release; return nil })
+	}()
+	<-started
+	good, bad := make(chan error, 1), make(chan error, 1)
+	go func() {
+		good <- com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+			// Queued too, so both units' writes fail or pass at the commit.
+			return tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: "crm", RecordKey: "g", ExternalID: "1", Now: t0})
+		})
+	}()
+	go func() {
+		bad <- com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+			return tx.EventUpdate(ctx, &store.EventUpdateParams{ID: "evt_missing", State: store.EventDelivered, Now: t0})
+		})
+	}()
+	for com.Pending() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-good; err != nil {
+		t.Fatalf("the good unit of the batch failed: %v", err)
+	}
+	if err := <-bad; !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the failing unit: %v", err)
+	}
+	if id, err := drv.Executor().IdentityGet(ctx, "crm", "g"); err != nil || id != "1" {
+		t.Fatalf("the good unit's identity: %q %v", id, err)
+	}
+}

@@ -1,0 +1,296 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/connector"
+	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// NoticeGate is the gate as the notice worker needs it: the due notices,
+// the capture that settles a notice in its own transaction, and the
+// transitions of a notice that failed or was answered by a listing.
+type NoticeGate interface {
+	Capturer
+	NoticesDue(ctx context.Context, limit int) ([]*store.HookNotice, error)
+	NoticeNextDue(ctx context.Context) (time.Time, error)
+	NoticeFailed(ctx context.Context, f pipeline.NoticeFailure) (escalated bool, err error)
+	NoticesDone(ctx context.Context, ids []string) error
+	NoticesPrune(ctx context.Context, keep time.Duration, limit int) (int, error)
+}
+
+// NoticeSource is how one source's notices are answered: a Notion notice
+// names a page, read through Reader (the destination's connector, whose
+// rate limits and credentials the deliveries share); an Airtable notice
+// asks for a listing, which Fetcher runs from the source's cursor.
+type NoticeSource struct {
+	Destination    string
+	Reader         connector.RecordReader
+	Fetcher        *HookFetcher
+	SuppressEchoes bool
+}
+
+// NoticeWorker works off the durable notice queue (store.HookNotice): it
+// fetches what each due notice names and captures it through the gate
+// (CapturePolled: normalize, validate, hold, route, echo suppression), the
+// notice settled in the capture's transaction. A failed fetch waits longer
+// each time and escalates after EscalateAfter attempts; it is never
+// dropped. Run it on one instance (the leader): two workers would only
+// fetch the same records, whose captures dedupe by the notice's key.
+type NoticeWorker struct {
+	Gate NoticeGate
+	// Sources returns the current sources by name (a config reload may
+	// change them); a notice of a source it lacks fails and is retried.
+	Sources func() map[string]*NoticeSource
+	Log     *slog.Logger
+	// Now is the clock backoff is computed from; nil: time.Now.
+	Now func() time.Time
+	// OnCaptured runs after a capture that created work; may be nil.
+	OnCaptured func()
+	// OnEscalated runs once per notice that reached EscalateAfter failed
+	// attempts (the server alerts); may be nil. It must not block.
+	OnEscalated func(n *store.HookNotice, err error)
+
+	// MinBackoff and MaxBackoff bound the wait after a failure (doubling,
+	// with jitter); defaults 2s and 5m.
+	MinBackoff, MaxBackoff time.Duration
+	// EscalateAfter is the failed attempts after which a notice escalates;
+	// default 8 (about eight minutes of failures with the default backoff).
+	EscalateAfter int
+	// FetchTimeout bounds one read of a record; default 10s.
+	FetchTimeout time.Duration
+	// Idle is how long Run waits without a kick before it looks for due
+	// notices anyway (committed by another instance whose wake-up was
+	// lost); default 2s.
+	Idle time.Duration
+	// Keep is how long a done notice is kept to recognise the platform's
+	// late retries; default 7 days. Pruned about hourly.
+	Keep time.Duration
+
+	once sync.Once
+	kick chan struct{}
+}
+
+// NoticeBatch is how many due notices one pass takes.
+const NoticeBatch = 100
+
+func (w *NoticeWorker) kicks() chan struct{} {
+	w.once.Do(func() { w.kick = make(chan struct{}, 1) })
+	return w.kick
+}
+
+// Kick asks Run to look for due notices now; it never blocks.
+func (w *NoticeWorker) Kick() {
+	select {
+	case w.kicks() <- struct{}{}:
+	default:
+	}
+}
+
+func (w *NoticeWorker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+// NoticePass counts what one pass did.
+type NoticePass struct {
+	Settled  int
+	Failed   int
+	Deferred int
+	pipeline.PollResult
+}
+
+// ProcessDue works off the notices due now, once each.
+func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
+	var pass NoticePass
+	due, err := w.Gate.NoticesDue(ctx, NoticeBatch)
+	if err != nil {
+		return pass, fmt.Errorf("notices due: %w", err)
+	}
+	sources := w.Sources()
+	// An Airtable source's notices are all answered by one listing.
+	listed := map[string][]*store.HookNotice{}
+	var order []string
+	for _, n := range due {
+		if ctx.Err() != nil {
+			return pass, ctx.Err()
+		}
+		src := sources[n.Source]
+		switch {
+		case src != nil && src.Fetcher != nil:
+			if _, ok := listed[n.Source]; !ok {
+				order = append(order, n.Source)
+			}
+			listed[n.Source] = append(listed[n.Source], n)
+		case src != nil && src.Reader != nil && n.RecordID != "":
+			w.fetchRecord(ctx, n, src, &pass)
+		default:
+			w.fail(ctx, []*store.HookNotice{n}, fmt.Errorf("source %s no longer receives %s notices; restore it in the config", n.Source, n.Platform), &pass)
+		}
+	}
+	for _, name := range order {
+		ns := listed[name]
+		res, err := sources[name].Fetcher.FetchOnce(ctx)
+		w.count(&pass, res)
+		switch {
+		case err != nil:
+			w.fail(ctx, ns, err, &pass)
+		case res.Deferred > 0:
+			pass.Deferred += len(ns)
+		default:
+			ids := make([]string, len(ns))
+			for i, n := range ns {
+				ids[i] = n.ID
+			}
+			if err := w.Gate.NoticesDone(ctx, ids); err != nil {
+				return pass, err
+			}
+			pass.Settled += len(ns)
+		}
+	}
+	return pass, nil
+}
+
+// fetchRecord reads the record a notice names and captures it, settling
+// the notice in the same transaction.
+func (w *NoticeWorker) fetchRecord(ctx context.Context, n *store.HookNotice, src *NoticeSource, pass *NoticePass) {
+	timeout := w.FetchTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	read, err := src.Reader.ReadRecord(rctx, n.RecordID)
+	cancel()
+	if err != nil {
+		w.fail(ctx, []*store.HookNotice{n}, fmt.Errorf("read %s %s from %s: %w", n.Object, n.RecordID, n.Platform, err), pass)
+		return
+	}
+	rec := pipeline.PolledRecord{RecordID: n.RecordID, ModifiedAt: n.OccurredAt, Deleted: read.Deleted, Fields: read.Fields, IdemKey: n.Key}
+	if read.ModifiedAt.After(rec.ModifiedAt) {
+		rec.ModifiedAt = read.ModifiedAt
+	}
+	batch := pipeline.PollBatch{Source: n.Source, Platform: n.Platform, Object: n.Object, Via: "webhook",
+		EchoDestination: src.Destination, Records: []pipeline.PolledRecord{rec}, Notices: []string{n.ID}}
+	if src.SuppressEchoes {
+		batch.SameAsWritten = sameAsWritten
+	}
+	res, err := w.Gate.CapturePolled(ctx, batch)
+	if err != nil {
+		if errors.Is(err, pipeline.ErrUnknownSource) {
+			err = fmt.Errorf("no flow reads source %s", n.Source)
+		}
+		w.fail(ctx, []*store.HookNotice{n}, err, pass)
+		return
+	}
+	w.count(pass, res)
+	if res.Deferred > 0 {
+		// Sluice is writing this record to the platform right now; the
+		// notice stays due and is fetched again after that write settles.
+		pass.Deferred++
+		return
+	}
+	pass.Settled++
+}
+
+func (w *NoticeWorker) count(pass *NoticePass, res pipeline.PollResult) {
+	pass.Captured += res.Captured
+	pass.Duplicates += res.Duplicates
+	pass.Echoes += res.Echoes
+	if res.Captured > 0 && w.OnCaptured != nil {
+		w.OnCaptured()
+	}
+}
+
+// fail records a failed attempt on each notice, with a backoff that
+// doubles with its attempts, and tells OnEscalated of those it escalated.
+func (w *NoticeWorker) fail(ctx context.Context, ns []*store.HookNotice, cause error, pass *NoticePass) {
+	if ctx.Err() != nil {
+		return // shutting down: not the notice's failure
+	}
+	lo, hi := w.MinBackoff, w.MaxBackoff
+	if lo <= 0 {
+		lo = 2 * time.Second
+	}
+	if hi <= 0 {
+		hi = 5 * time.Minute
+	}
+	after := w.EscalateAfter
+	if after <= 0 {
+		after = 8
+	}
+	for _, n := range ns {
+		pass.Failed++
+		d := min(lo<<min(n.Attempts, 20), hi)
+		d = d/2 + rand.N(d/2+1) // jitter: spread retries of a burst
+		escalated, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, Err: cause.Error(), NextAt: w.now().Add(d), EscalateAfter: after})
+		if err != nil {
+			w.Log.Error("notice failure not recorded; it is retried when due", "notice", n.ID, "source", n.Source, "err", err)
+			continue
+		}
+		w.Log.Warn("notice fetch failed; retrying later", "notice", n.ID, "source", n.Source, "attempt", n.Attempts+1, "retry_in", d, "err", cause)
+		if escalated && w.OnEscalated != nil {
+			w.OnEscalated(n, cause)
+		}
+	}
+}
+
+// Run works off due notices until ctx ends: at once when kicked, when the
+// earliest pending notice falls due, and at least every Idle.
+func (w *NoticeWorker) Run(ctx context.Context) {
+	kick := w.kicks()
+	idle := w.Idle
+	if idle <= 0 {
+		idle = 2 * time.Second
+	}
+	keep := w.Keep
+	if keep <= 0 {
+		keep = 7 * 24 * time.Hour
+	}
+	nextPrune := w.now()
+	for ctx.Err() == nil {
+		pass, err := w.ProcessDue(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := idle
+		switch {
+		case err != nil:
+			w.Log.Error("notice queue", "err", err)
+		case pass.Deferred > 0:
+			wait = time.Second
+		case pass.Settled+pass.Failed >= NoticeBatch:
+			wait = 0 // a full batch: more may be due
+		default:
+			if next, err := w.Gate.NoticeNextDue(ctx); err == nil && !next.IsZero() {
+				wait = max(min(wait, next.Sub(w.now())), 0)
+			}
+		}
+		if pass.Captured+pass.Echoes > 0 {
+			w.Log.Info("notices captured changes", "captured", pass.Captured, "duplicates", pass.Duplicates, "echoes_suppressed", pass.Echoes)
+		}
+		if now := w.now(); !now.Before(nextPrune) {
+			nextPrune = now.Add(time.Hour)
+			if n, err := w.Gate.NoticesPrune(ctx, keep, 1000); err != nil && ctx.Err() == nil {
+				w.Log.Error("prune done notices", "err", err)
+			} else if n > 0 {
+				w.Log.Info("pruned done notices", "deleted", n)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
