@@ -25,6 +25,12 @@ type PolledRecord struct {
 	// IdemKey, when set, replaces PollIdemKey: a platform webhook dedupes
 	// by the platform's own event ID, which its retries repeat.
 	IdemKey string
+	// WrittenBy is the delivery the platform says created this record
+	// (platformhook.Change.WrittenBy): a delivery to the echo destination
+	// makes the record Sluice's own, whatever its fields look like (a Slack
+	// message's text is rendered from a template, not the delivery's
+	// payload) and even before that delivery is confirmed.
+	WrittenBy string
 }
 
 // PollBatch is one page of a poll source's changes and the cursor after
@@ -267,6 +273,15 @@ func (g *Gate) recordSyncPoint(ctx context.Context, tx store.ExecutorTx, d *stor
 func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r PolledRecord, flowKey string) (key, why string, err error) {
 	if b.SameAsWritten == nil || b.EchoDestination == "" || r.RecordID == "" {
 		return "", "", nil
+	}
+	if r.WrittenBy != "" && !r.Deleted {
+		d, err := tx.DeliveryGetByID(ctx, r.WrittenBy)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", "", err
+		}
+		if err == nil && d.Destination == b.EchoDestination {
+			return d.RecordKey, "Sluice's own post (delivery " + d.ID + ")", nil
+		}
 	}
 	var keys []string
 	k, err := tx.IdentityGetByExternalID(ctx, b.EchoDestination, r.RecordID)
