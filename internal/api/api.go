@@ -192,13 +192,10 @@ func limitParam(r *http.Request) (int, error) {
 	return n, nil
 }
 
-var eventStates = map[string]bool{store.EventRejected: true, store.EventHeld: true, store.EventDelivering: true,
-	store.EventDelivered: true, store.EventEscalated: true, store.EventDiscarded: true}
-
 func (a *API) listEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	state := q.Get("state")
-	if state != "" && !eventStates[state] {
+	state := store.EventState(q.Get("state"))
+	if state != "" && !store.IsEventState(string(state)) {
 		return httperr.New(http.StatusBadRequest, "bad_param", "state must be one of rejected, held, delivering, delivered, escalated, discarded")
 	}
 	return a.eventList(w, r, state)
@@ -208,7 +205,7 @@ func (a *API) listHolds(w http.ResponseWriter, r *http.Request) error {
 	return a.eventList(w, r, store.EventHeld)
 }
 
-func (a *API) eventList(w http.ResponseWriter, r *http.Request, state string) error {
+func (a *API) eventList(w http.ResponseWriter, r *http.Request, state store.EventState) error {
 	limit, err := limitParam(r)
 	if err != nil {
 		return err

@@ -12,15 +12,15 @@ func contextWith(ctx context.Context, k, v any) context.Context { return context
 
 // EventJSON is the wire form of an event.
 type EventJSON struct {
-	ID        string          `json:"id"`
-	Source    string          `json:"source"`
-	Flow      string          `json:"flow"`
-	RecordKey string          `json:"record_key,omitempty"`
-	State     string          `json:"state"`
-	Record    json.RawMessage `json:"record,omitempty"`
-	Errors    json.RawMessage `json:"errors,omitempty"`
-	Missing   json.RawMessage `json:"missing,omitempty"`
-	HoldUntil time.Time       `json:"hold_until,omitzero"`
+	ID        string           `json:"id"`
+	Source    string           `json:"source"`
+	Flow      string           `json:"flow"`
+	RecordKey string           `json:"record_key,omitempty"`
+	State     store.EventState `json:"state"`
+	Record    json.RawMessage  `json:"record,omitempty"`
+	Errors    json.RawMessage  `json:"errors,omitempty"`
+	Missing   json.RawMessage  `json:"missing,omitempty"`
+	HoldUntil time.Time        `json:"hold_until,omitzero"`
 	// ConfigVersion is the version (content hash) of the config that
 	// captured the event.
 	ConfigVersion string    `json:"config_version,omitempty"`
@@ -46,18 +46,18 @@ func eventJSON(e *store.Event, full bool) EventJSON {
 
 // DeliveryJSON is the wire form of a delivery.
 type DeliveryJSON struct {
-	ID          string          `json:"id"`
-	Route       string          `json:"route"`
-	Destination string          `json:"destination"`
-	State       string          `json:"state"`
-	Attempts    int             `json:"attempts"`
-	After       []string        `json:"after,omitempty"`
-	NextAt      time.Time       `json:"next_at,omitzero"`
-	ExternalID  string          `json:"external_id,omitempty"`
-	LastStatus  int             `json:"last_status,omitempty"`
-	LastError   string          `json:"last_error,omitempty"`
-	Ambiguous   bool            `json:"ambiguous,omitempty"`
-	Payload     json.RawMessage `json:"payload"`
+	ID          string              `json:"id"`
+	Route       string              `json:"route"`
+	Destination string              `json:"destination"`
+	State       store.DeliveryState `json:"state"`
+	Attempts    int                 `json:"attempts"`
+	After       []string            `json:"after,omitempty"`
+	NextAt      time.Time           `json:"next_at,omitzero"`
+	ExternalID  string              `json:"external_id,omitempty"`
+	LastStatus  int                 `json:"last_status,omitempty"`
+	LastError   string              `json:"last_error,omitempty"`
+	Ambiguous   bool                `json:"ambiguous,omitempty"`
+	Payload     json.RawMessage     `json:"payload"`
 	// FallbackFor is set on a fallback copy: the delivery it stands in for.
 	FallbackFor string `json:"fallback_for,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/httperr"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // registerReplay adds POST /v1/replay.
@@ -21,10 +22,10 @@ type ReplayRequest struct {
 	Filter struct {
 		Source string `json:"source,omitempty"`
 		// States defaults to those the stage applies to.
-		States         []string  `json:"states,omitempty"`
-		Destination    string    `json:"destination,omitempty"`
-		ReceivedAfter  time.Time `json:"received_after,omitzero"`
-		ReceivedBefore time.Time `json:"received_before,omitzero"`
+		States         []store.EventState `json:"states,omitempty"`
+		Destination    string             `json:"destination,omitempty"`
+		ReceivedAfter  time.Time          `json:"received_after,omitzero"`
+		ReceivedBefore time.Time          `json:"received_before,omitzero"`
 	} `json:"filter"`
 	DryRun bool `json:"dry_run"`
 	// After continues a replay that stopped at its limit (the answer's
@@ -43,7 +44,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, s := range b.Filter.States {
-		if !eventStates[s] {
+		if !store.IsEventState(string(s)) {
 			return httperr.New(http.StatusBadRequest, "bad_param", fmt.Sprintf("filter.states: %q is not an event state", s))
 		}
 	}

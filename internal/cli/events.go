@@ -158,7 +158,7 @@ func listEvents(cmd *cobra.Command, env *Env, o *clientOpts, path string, f *lis
 		}
 		rows := [][]string{{"ID", "STATE", "SOURCE", "FLOW", "RECORD KEY", "RECEIVED", "MISSING"}}
 		for _, e := range a.Events {
-			rows = append(rows, []string{e.ID, e.State, e.Source, e.Flow, e.RecordKey, fmtTime(e.ReceivedAt), strings.Join(decodeList(e.Missing), ", ")})
+			rows = append(rows, []string{e.ID, string(e.State), e.Source, e.Flow, e.RecordKey, fmtTime(e.ReceivedAt), strings.Join(decodeList(e.Missing), ", ")})
 		}
 		table(env.Out, "", rows)
 		if len(a.Events) == f.limit {
@@ -214,7 +214,7 @@ func renderEventDetail(w io.Writer, d *api.EventDetail, raw bool) {
 				// next_at of a finished delivery is stale, not a plan.
 				next = fmtTime(x.NextAt)
 			}
-			rows = append(rows, []string{x.Route, x.Destination, state, strconv.Itoa(x.Attempts), next, x.ExternalID, itoaOrDash(x.LastStatus), x.LastError})
+			rows = append(rows, []string{x.Route, x.Destination, string(state), strconv.Itoa(x.Attempts), next, x.ExternalID, itoaOrDash(x.LastStatus), x.LastError})
 		}
 		table(w, "  ", rows)
 	}
@@ -243,7 +243,7 @@ func renderEventDetail(w io.Writer, d *api.EventDetail, raw bool) {
 func renderEventHeader(w io.Writer, e *api.EventJSON) {
 	rows := [][]string{
 		{"Event", e.ID},
-		{"State", e.State},
+		{"State", string(e.State)},
 		{"Source", e.Source + " (flow " + e.Flow + ")"},
 		{"Record key", e.RecordKey},
 		{"Received", fmtTime(e.ReceivedAt)},

@@ -117,10 +117,10 @@ func renderReconciliation(w io.Writer, r *api.ReconciliationJSON) {
 	})
 	rows := [][]string{{"", "ROUTE", "DESTINATION", "STATE", "EXTERNAL ID", "LAST ERROR"}}
 	for _, l := range s.Landed {
-		rows = append(rows, []string{"in", l.Route, l.Destination, l.State, l.ExternalID, l.LastError})
+		rows = append(rows, []string{"in", l.Route, l.Destination, string(l.State), l.ExternalID, l.LastError})
 	}
 	for _, m := range s.Missing {
-		rows = append(rows, []string{"missing", m.Route, m.Destination, m.State, m.ExternalID, m.LastError})
+		rows = append(rows, []string{"missing", m.Route, m.Destination, string(m.State), m.ExternalID, m.LastError})
 	}
 	fmt.Fprintln(w)
 	table(w, "", rows)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 func init() { extraCommands = append(extraCommands, replayCmd) }
@@ -26,6 +27,7 @@ func replayCmd(env *Env) *cobra.Command {
 	o := &clientOpts{}
 	var req api.ReplayRequest
 	var after, before string
+	var states []string // --state, checked by the server
 	var apply bool
 	cmd := &cobra.Command{
 		Use:   "replay normalize|deliver [filters] [--apply]",
@@ -58,6 +60,10 @@ after, and the deliveries it would make. Each replayed event is audited
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
 			var err error
+			req.Filter.States = nil
+			for _, s := range states {
+				req.Filter.States = append(req.Filter.States, store.EventState(s))
+			}
 			if req.Filter.ReceivedAfter, err = parseWhen(after, now); err != nil {
 				return fmt.Errorf("--received-after: %w", err)
 			}
@@ -74,7 +80,7 @@ after, and the deliveries it would make. Each replayed event is audited
 	addClientFlags(cmd, o, true)
 	fl := cmd.Flags()
 	fl.StringVar(&req.Filter.Source, "source", "", "only events from this source")
-	fl.StringArrayVar(&req.Filter.States, "state", nil, "only events in this state (repeatable; default: those the stage applies to)")
+	fl.StringArrayVar(&states, "state", nil, "only events in this state (repeatable; default: those the stage applies to)")
 	fl.StringVar(&req.Filter.Destination, "destination", "", "only events of flows routing here; deliver: only to this destination")
 	fl.StringVar(&after, "received-after", "", "received at or after: RFC 3339 time, or a duration ago (24h)")
 	fl.StringVar(&before, "received-before", "", "received before: RFC 3339 time, or a duration ago")
@@ -114,7 +120,7 @@ func renderReplay(w io.Writer, res *pipeline.ReplayResult) {
 			if len(it.Warnings) > 0 {
 				reason = strings.TrimPrefix(reason+"; "+strings.Join(it.Warnings, "; "), "; ")
 			}
-			rows = append(rows, []string{it.EventID, it.Source, it.OldState, it.NewState, it.Outcome,
+			rows = append(rows, []string{it.EventID, it.Source, string(it.OldState), string(it.NewState), it.Outcome,
 				strings.Join(it.Deliveries, ", "), strings.Join(it.ChangedFields, ", "), reason})
 		}
 		table(w, "", rows)

@@ -107,7 +107,7 @@ func benchEvent(ctx context.Context, tx store.ExecutorTx, j int, at time.Time) e
 	if _, _, err := tx.EventInsert(ctx, ev); err != nil {
 		return err
 	}
-	if err := tx.AuditAppend(ctx, &store.AuditEntry{At: at, EventID: ev.ID, Actor: "system", Action: audit.ActionCaptured, Outcome: state}); err != nil {
+	if err := tx.AuditAppend(ctx, &store.AuditEntry{At: at, EventID: ev.ID, Actor: "system", Action: audit.ActionCaptured, Outcome: string(state)}); err != nil {
 		return err
 	}
 	if dstate == "" {

@@ -41,13 +41,13 @@ func (k *Console) events(w http.ResponseWriter, r *http.Request, u *user) error 
 	if err != nil {
 		return err
 	}
-	p := &store.EventSearchParams{ID: strings.TrimSpace(q.Get("id")), State: q.Get("state"), Flow: q.Get("flow"),
+	p := &store.EventSearchParams{ID: strings.TrimSpace(q.Get("id")), State: store.EventState(q.Get("state")), Flow: q.Get("flow"),
 		RecordKey: strings.TrimSpace(q.Get("key")), From: from, To: to, After: q.Get("before"), Limit: pageSize + 1}
 	items, err := k.c.Read.EventSearch(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	d := &eventsData{Q: q, Flows: k.c.Plan().FlowNames(), States: []string{store.EventRejected, store.EventHeld, store.EventDelivering, store.EventDelivered, store.EventEscalated, store.EventDiscarded}}
+	d := &eventsData{Q: q, Flows: k.c.Plan().FlowNames(), States: store.Strings(store.EventStates)}
 	if len(items) > pageSize {
 		items = items[:pageSize]
 		next := url.Values{}

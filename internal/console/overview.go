@@ -106,7 +106,7 @@ type overviewData struct {
 	Rows    []measures
 	Chart   template.HTML
 	Queues  []queueRow
-	States  map[string]int64
+	States  map[store.EventState]int64
 }
 
 func (k *Console) overviewData(ctx context.Context, period string) (*overviewData, error) {

@@ -21,7 +21,7 @@ type sessionStore interface {
 	ConsoleSessionGet(ctx context.Context, idHash string) (*store.ConsoleSession, error)
 	ConsoleSessionTouch(ctx context.Context, idHash string, seen time.Time) error
 	ConsoleSessionDelete(ctx context.Context, idHash string) error
-	ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
+	ConsoleSessionPurge(ctx context.Context, p *store.ConsoleSessionPurgeParams) (int, error)
 }
 
 // touchEvery is how stale a session's last-seen time may get before a
@@ -59,7 +59,7 @@ func (s *sessions) create(ctx context.Context, actor, role string) (string, erro
 	id := base64.RawURLEncoding.EncodeToString(b)
 	now := s.now()
 	// Drop expired sessions so the table does not grow without bound.
-	if _, err := s.st.ConsoleSessionPurge(ctx, now.Add(-s.idle), now.Add(-s.max)); err != nil {
+	if _, err := s.st.ConsoleSessionPurge(ctx, &store.ConsoleSessionPurgeParams{SeenBefore: now.Add(-s.idle), CreatedBefore: now.Add(-s.max)}); err != nil {
 		return "", fmt.Errorf("purge expired sessions: %w", err)
 	}
 	if err := s.st.ConsoleSessionInsert(ctx, &store.ConsoleSession{IDHash: hashID(id), Actor: actor, Role: role, CreatedAt: now, SeenAt: now}); err != nil {

@@ -102,7 +102,7 @@ func (r *rig) send(t *testing.T, email string, v int) string {
 	return res.EventID
 }
 
-func (r *rig) wait(t *testing.T, id, state string) {
+func (r *rig) wait(t *testing.T, id string, state store.EventState) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {

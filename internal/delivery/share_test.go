@@ -203,7 +203,7 @@ func capture(t *testing.T, g *pipeline.Gate, email ...string) string {
 	return res.EventID
 }
 
-func waitState(t *testing.T, g *pipeline.Gate, id, state string) {
+func waitState(t *testing.T, g *pipeline.Gate, id string, state store.EventState) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {

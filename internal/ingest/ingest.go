@@ -207,7 +207,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		h.observe(name, "rejected")
 		httperr.JSON(w, http.StatusUnprocessableEntity, res)
 	default:
-		h.observe(name, res.State)
+		h.observe(name, string(res.State))
 		if res.State == store.EventDelivering || len(res.Released) > 0 {
 			if h.OnCaptured != nil {
 				h.OnCaptured()

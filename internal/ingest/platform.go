@@ -39,8 +39,11 @@ type platformAnswer struct {
 
 // platform serves a source that receives a platform's own webhooks: it
 // verifies the platform's signature, answers the platform's handshakes,
-// and captures each changed record once (the platform's event ID is the
-// idempotency key, so a retry is answered as a duplicate).
+// captures each changed record the request carries once (the platform's
+// event ID is the idempotency key, so a retry is answered as a duplicate)
+// and commits a notice for each change it only names (Notion's page
+// events, Airtable's notification), fetched in the background: nothing
+// here calls the platform.
 func (h *Handler) platform(w http.ResponseWriter, r *http.Request, name string, pc *config.Platform, body []byte) error {
 	kind := pc.Kind
 	notice, perr := platformhook.Parse(kind, body)

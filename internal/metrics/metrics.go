@@ -177,6 +177,8 @@ var (
 	escDesc    = prometheus.NewDesc("sluice_escalations_open", "Open escalations: items waiting for a person.", nil, nil)
 	recDesc    = prometheus.NewDesc("sluice_reconciliations_open", "Open reconciliation tasks (partial successes).", nil, nil)
 	upDesc     = prometheus.NewDesc("sluice_store_up", "1 if the store answered the last scrape's queries.", nil, nil)
+	noticeDesc = prometheus.NewDesc("sluice_notices_pending", "Platform notices (Notion page events, Airtable notifications) waiting to be fetched, by whether they escalated (failed too often; still retried).", []string{"escalated"}, nil)
+	noticeAge  = prometheus.NewDesc("sluice_notices_oldest_pending_seconds", "Age of the oldest platform notice waiting to be fetched at the scrape; 0 when none.", nil, nil)
 	pausedDesc = prometheus.NewDesc("sluice_destination_paused", "1 while a destination is paused (by an operator, or by Sluice on an auth or drift error).", []string{"destination"}, nil)
 	backDesc   = prometheus.NewDesc("sluice_destination_backlog", "Deliveries waiting for a destination (pending, including those parked while it is paused).", []string{"destination"}, nil)
 	oldestDesc = prometheus.NewDesc("sluice_destination_oldest_pending_seconds", "Age of a destination's oldest pending delivery at the scrape; 0 when none.", []string{"destination"}, nil)
@@ -202,6 +204,8 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- upDesc
 	ch <- pausedDesc
 	ch <- backDesc
+	ch <- noticeDesc
+	ch <- noticeAge
 	ch <- oldestDesc
 }
 
@@ -224,14 +228,14 @@ func (c *storeCollector) read() []prometheus.Metric {
 	up := 1.0
 	evs, err := c.ex.EventCountByState(ctx)
 	if err == nil {
-		for _, st := range []string{store.EventRejected, store.EventHeld, store.EventDelivering, store.EventDelivered, store.EventEscalated, store.EventDiscarded} {
-			out = append(out, prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(evs[st]), st))
+		for _, st := range store.EventStates {
+			out = append(out, prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(evs[string(st)]), string(st)))
 		}
 	}
 	ds, err2 := c.ex.DeliveryCountByState(ctx)
 	if err2 == nil {
-		for _, st := range []string{store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight, store.DeliverySucceeded, store.DeliveryEscalated, store.DeliveryCancelled} {
-			out = append(out, prometheus.MustNewConstMetric(delivDesc, prometheus.GaugeValue, float64(ds[st]), st))
+		for _, st := range store.DeliveryStates {
+			out = append(out, prometheus.MustNewConstMetric(delivDesc, prometheus.GaugeValue, float64(ds[string(st)]), string(st)))
 		}
 	}
 	escs, err3 := c.ex.EscalationList(ctx, &store.EscalationListParams{Status: store.EscalationOpen, Limit: 100000})
@@ -241,6 +245,16 @@ func (c *storeCollector) read() []prometheus.Metric {
 	recs, err4 := c.ex.ReconciliationList(ctx, &store.ReconciliationListParams{Status: store.ReconciliationOpen, Limit: 100000})
 	if err4 == nil {
 		out = append(out, prometheus.MustNewConstMetric(recDesc, prometheus.GaugeValue, float64(len(recs))))
+	}
+	nb, err7 := c.ex.HookNoticeBacklog(ctx)
+	if err7 == nil {
+		age := 0.0
+		if !nb.Oldest.IsZero() && nb.Pending > 0 {
+			age = max(0, time.Since(nb.Oldest).Seconds())
+		}
+		out = append(out, prometheus.MustNewConstMetric(noticeDesc, prometheus.GaugeValue, float64(nb.Pending-nb.Escalated), "false"),
+			prometheus.MustNewConstMetric(noticeDesc, prometheus.GaugeValue, float64(nb.Escalated), "true"),
+			prometheus.MustNewConstMetric(noticeAge, prometheus.GaugeValue, age))
 	}
 	queues, err5 := c.ex.DeliveryAgeByDestination(ctx)
 	if err5 == nil {
@@ -274,7 +288,7 @@ func (c *storeCollector) read() []prometheus.Metric {
 		}
 		out = append(out, prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, paused, d))
 	}
-	for _, e := range []error{err, err2, err3, err4, err5, err6} {
+	for _, e := range []error{err, err2, err3, err4, err5, err6, err7} {
 		if e != nil {
 			up = 0
 			c.log.Error("metrics: read store", "err", e)

@@ -20,7 +20,7 @@ var ErrWrongState = errors.New("not allowed in the current state")
 var ErrInvalidRequest = errors.New("invalid request")
 
 // WrongState says what is in which state, wrapping ErrWrongState.
-func WrongState(what, state string) error {
+func WrongState[S ~string](what string, state S) error {
 	return fmt.Errorf("%s is %s: %w", what, state, ErrWrongState)
 }
 

@@ -10,12 +10,12 @@ import (
 
 // Gap is an event whose audit trail does not explain its current state.
 type Gap struct {
-	EventID string `json:"event_id"`
-	State   string `json:"state"`
+	EventID string           `json:"event_id"`
+	State   store.EventState `json:"state"`
 	// Trail is the state the audit entries lead to ("" if the event has no
 	// capture entry).
-	Trail  string `json:"trail_state"`
-	Reason string `json:"reason"`
+	Trail  store.EventState `json:"trail_state"`
+	Reason string           `json:"reason"`
 }
 
 // Completeness is the result of VerifyComplete.
@@ -35,7 +35,7 @@ type TrailReader interface {
 // Entries about an event as a whole whose outcome is a state name set it
 // (captured, routed, state, discarded, ...); a few transitions name their
 // outcome otherwise and are listed here.
-func stateAfter(e *store.AuditEntry) (string, bool) {
+func stateAfter(e *store.AuditEntry) (store.EventState, bool) {
 	switch e.Action {
 	case audit.ActionEscalated:
 		if e.DeliveryID == "" { // a hold that expired
@@ -45,8 +45,8 @@ func stateAfter(e *store.AuditEntry) (string, bool) {
 	case audit.ActionRetryRequested, audit.ActionRedeliver:
 		return store.EventDelivering, true
 	}
-	if e.DeliveryID == "" && store.IsEventState(e.Outcome) {
-		return e.Outcome, true
+	if st, ok := store.ParseEventState(e.Outcome); ok && e.DeliveryID == "" {
+		return st, true
 	}
 	return "", false
 }
@@ -56,7 +56,7 @@ func stateAfter(e *store.AuditEntry) (string, bool) {
 // without being written down. It keeps one state per event in memory.
 func VerifyComplete(ctx context.Context, ex TrailReader) (Completeness, error) {
 	var c Completeness
-	trail := map[string]string{}
+	trail := map[string]store.EventState{}
 	captured := map[string]bool{}
 	err := ex.AuditScan(ctx, 0, func(e *store.AuditEntry) error {
 		if e.EventID == "" {

@@ -106,7 +106,7 @@ func TestReplayNormalizeReleasesHeldRecords(t *testing.T) {
 	// From deliver, held records are never sent.
 	g.SetPlan(compile(t, cfg))
 	again, _ := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: []byte(`{"email":"z@b.co"}`), Payload: mustParse(t, `{"email":"z@b.co"}`)})
-	res, err = g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Actor: "admin:ops", Filter: pipeline.ReplayFilter{States: []string{store.EventHeld}}})
+	res, err = g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Actor: "admin:ops", Filter: pipeline.ReplayFilter{States: []store.EventState{store.EventHeld}}})
 	if err != nil || res.Replayed != 0 || res.Skipped != 1 || res.Items[0].EventID != again.EventID || !strings.Contains(res.Items[0].Reason, "held") {
 		t.Fatalf("deliver replay of a held record: %+v %v", res, err)
 	}

@@ -449,8 +449,8 @@ func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID
 	if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: eventID, State: state, Now: now}); err != nil {
 		return err
 	}
-	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: eventID, Actor: ActorSystem, Action: audit.ActionState, Outcome: state,
-		Message: cur + " -> " + state}); err != nil {
+	if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: eventID, Actor: ActorSystem, Action: audit.ActionState, Outcome: string(state),
+		Message: string(cur) + " -> " + string(state)}); err != nil {
 		return err
 	}
 	if state == store.EventEscalated {

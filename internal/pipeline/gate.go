@@ -157,11 +157,11 @@ type ExternalRef struct {
 
 // CaptureResult is what the sender is told.
 type CaptureResult struct {
-	EventID   string    `json:"event_id"`
-	State     string    `json:"state"`
-	Duplicate bool      `json:"duplicate,omitempty"`
-	Problems  []Problem `json:"errors,omitempty"`
-	Missing   []string  `json:"missing,omitempty"`
+	EventID   string           `json:"event_id"`
+	State     store.EventState `json:"state"`
+	Duplicate bool             `json:"duplicate,omitempty"`
+	Problems  []Problem        `json:"errors,omitempty"`
+	Missing   []string         `json:"missing,omitempty"`
 	// Released lists held events this one completed and released.
 	Released []string `json:"released,omitempty"`
 }
@@ -235,7 +235,7 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 	return a
 }
 
-func (a assessment) state() string {
+func (a assessment) state() store.EventState {
 	switch {
 	case len(a.problems) > 0:
 		return store.EventRejected

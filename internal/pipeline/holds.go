@@ -305,7 +305,7 @@ func (g *Gate) EventResubmit(ctx context.Context, eventID string, fields map[str
 		if len(a.missing) > 0 {
 			msg += "; missing: " + strings.Join(a.missing, ", ")
 		}
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionResubmitted, Outcome: state, Message: msg}); err != nil {
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionResubmitted, Outcome: string(state), Message: msg}); err != nil {
 			return err
 		}
 		if state == store.EventDelivering || state == store.EventDelivered {

@@ -44,7 +44,7 @@ type Judgement struct {
 	Flow string
 	// State is the event state capture would enter: rejected, held,
 	// delivering, or delivered when no route matched.
-	State     string
+	State     store.EventState
 	Canonical map[string]any
 	Problems  []Problem
 	Missing   []string

@@ -94,6 +94,10 @@ type NoticeFailure struct {
 	// EscalateAfter is the number of failed attempts at which the notice
 	// escalates (once): the failure is then told to people.
 	EscalateAfter int
+	// Postpone moves only NextAt: the notice was not tried, because a
+	// fetch for its source just failed (no attempt is counted, nothing is
+	// audited).
+	Postpone bool
 }
 
 // NoticeFailed records a failed fetch: the notice waits until f.NextAt,
@@ -110,6 +114,10 @@ func (g *Gate) NoticeFailed(ctx context.Context, f NoticeFailure) (escalated boo
 		}
 		if n.State != store.NoticePending {
 			return nil
+		}
+		if f.Postpone {
+			n.NextAt, n.UpdatedAt = f.NextAt, now
+			return tx.HookNoticeUpdate(ctx, n)
 		}
 		n.Attempts++
 		n.LastError = truncate(g.Clean(f.Err), 1000)

@@ -41,7 +41,7 @@ type InvalidError struct{ Problems []Problem }
 
 func (e *InvalidError) Error() string { return "record is invalid: " + problemsText(e.Problems) }
 
-func wrongState(what, state string) error { return operr.WrongState(what, state) }
+func wrongState[S ~string](what string, state S) error { return operr.WrongState(what, state) }
 
 // unknownFields lists the patched names that are not fields of the flow's
 // canonical record (what its normalize block writes); a mapping that passes
@@ -182,7 +182,7 @@ func (g *Gate) holdPatch(ctx context.Context, eventID string, fields map[string]
 			return err
 		}
 		// Field names only: values may be personal data.
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionPatched, Outcome: ev.State,
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionPatched, Outcome: string(ev.State),
 			Message: "fields: " + strings.Join(names, ", ") + "; still missing: " + strings.Join(a.missing, ", ")}); err != nil {
 			return err
 		}
@@ -280,7 +280,7 @@ func (g *Gate) EventDiscard(ctx context.Context, eventID, reason, actor string) 
 		if err := g.closeEscalations(ctx, tx, ev.ID, store.EscalationDiscarded, actor, reason, now); err != nil {
 			return err
 		}
-		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionDiscarded, Outcome: store.EventDiscarded, Message: reason}); err != nil {
+		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: audit.ActionDiscarded, Outcome: string(store.EventDiscarded), Message: reason}); err != nil {
 			return err
 		}
 		out, err = tx.EventGetByID(ctx, ev.ID)

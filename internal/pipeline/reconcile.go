@@ -14,11 +14,11 @@ import (
 
 // RouteState is one route of a reconciliation summary.
 type RouteState struct {
-	Route       string `json:"route"`
-	Destination string `json:"destination"`
-	State       string `json:"state"`
-	ExternalID  string `json:"external_id,omitempty"`
-	LastError   string `json:"last_error,omitempty"`
+	Route       string              `json:"route"`
+	Destination string              `json:"destination"`
+	State       store.DeliveryState `json:"state"`
+	ExternalID  string              `json:"external_id,omitempty"`
+	LastError   string              `json:"last_error,omitempty"`
 }
 
 // ReconciliationSummary names what is in which system and what is missing.

@@ -26,7 +26,7 @@ func (g *Gate) OpenDeliveries(ctx context.Context, destination string) ([]*store
 	after := ""
 	for {
 		// Unfinished deliveries keep their event delivering (settleEvent).
-		evs, err := rs.EventListForReplay(ctx, &store.EventReplayListParams{States: []string{store.EventDelivering}, AfterID: after, Limit: 500})
+		evs, err := rs.EventListForReplay(ctx, &store.EventReplayListParams{States: []store.EventState{store.EventDelivering}, AfterID: after, Limit: 500})
 		if err != nil {
 			return nil, fmt.Errorf("open deliveries: %w", err)
 		}
@@ -48,7 +48,7 @@ func (g *Gate) OpenDeliveries(ctx context.Context, destination string) ([]*store
 	}
 }
 
-func open(state string) bool {
+func open(state store.DeliveryState) bool {
 	return state == store.DeliveryWaiting || state == store.DeliveryPending || state == store.DeliveryInflight
 }
 

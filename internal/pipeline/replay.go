@@ -37,7 +37,7 @@ const (
 // replayStates are the states each stage replays when the filter names
 // none. Held records are not re-delivered (they never reach a destination
 // until released) and discarded ones stay discarded.
-var replayStates = map[string][]string{
+var replayStates = map[string][]store.EventState{
 	StageNormalize: {store.EventRejected, store.EventHeld, store.EventEscalated, store.EventDelivered},
 	StageDeliver:   {store.EventDelivered, store.EventEscalated},
 }
@@ -46,7 +46,7 @@ var replayStates = map[string][]string{
 type ReplayFilter struct {
 	Source string
 	// States defaults to the states the stage applies to.
-	States []string
+	States []store.EventState
 	// Destination selects events of flows that route to it and, for the
 	// deliver stage, limits the new deliveries to it.
 	Destination    string
@@ -78,10 +78,10 @@ type ReplayParams struct {
 
 // ReplayItem is what replay did, or would do, to one event.
 type ReplayItem struct {
-	EventID  string `json:"event_id"`
-	Source   string `json:"source"`
-	OldState string `json:"old_state"`
-	NewState string `json:"new_state"`
+	EventID  string           `json:"event_id"`
+	Source   string           `json:"source"`
+	OldState store.EventState `json:"old_state"`
+	NewState store.EventState `json:"new_state"`
 	// Outcome: "replayed" ("would_replay" in a dry run), "unchanged"
 	// (nothing to do) or "skipped" (Reason says why).
 	Outcome string `json:"outcome"`
@@ -164,7 +164,7 @@ func (r *replayer) replay(ctx context.Context, p ReplayParams) (*ReplayResult, e
 	if len(lp.States) == 0 {
 		lp.States = replayStates[p.Stage]
 		if p.Rerender {
-			lp.States = []string{store.EventDelivering, store.EventEscalated}
+			lp.States = []store.EventState{store.EventDelivering, store.EventEscalated}
 		}
 	}
 	if f.Destination != "" {
@@ -214,7 +214,7 @@ func (res *ReplayResult) add(it ReplayItem) {
 	case "replayed", "would_replay":
 		res.Replayed++
 		if it.OldState != it.NewState {
-			res.Transitions[it.OldState+" -> "+it.NewState]++
+			res.Transitions[string(it.OldState)+" -> "+string(it.NewState)]++
 		}
 		for _, d := range it.Deliveries {
 			_, dest, _ := strings.Cut(d, "->")
@@ -395,7 +395,7 @@ func (r *replayer) replayNormalize(ctx context.Context, ex store.Executor, tx st
 		return it, err
 	}
 	if ev.State == store.EventEscalated {
-		if err := g.closeEscalations(ctx, tx, ev.ID, store.EscalationResolved, p.Actor, "replayed from normalize: now "+newState, now); err != nil {
+		if err := g.closeEscalations(ctx, tx, ev.ID, store.EscalationResolved, p.Actor, "replayed from normalize: now "+string(newState), now); err != nil {
 			return it, err
 		}
 	}
@@ -488,7 +488,7 @@ func (r *replayer) auditReplay(ctx context.Context, tx store.ExecutorTx, ev *sto
 	if len(it.Deliveries) > 0 {
 		msg += "; deliveries: " + strings.Join(it.Deliveries, ", ")
 	}
-	return r.g.audit(ctx, tx, &store.AuditEntry{At: r.g.now(), EventID: ev.ID, Actor: p.Actor, Action: audit.ActionReplayed, Outcome: it.NewState, Message: msg})
+	return r.g.audit(ctx, tx, &store.AuditEntry{At: r.g.now(), EventID: ev.ID, Actor: p.Actor, Action: audit.ActionReplayed, Outcome: string(it.NewState), Message: msg})
 }
 
 // redelivery is one route's new write in a replay. supersede is the
@@ -547,7 +547,7 @@ func planRedelivery(ds []*store.Delivery, a assessment, destination string) (red
 		if l != nil {
 			switch l.State {
 			case store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight:
-				skipped = append(skipped, name+" already has a write "+l.State)
+				skipped = append(skipped, name+" already has a write "+string(l.State))
 				continue
 			}
 		}
@@ -640,7 +640,7 @@ func (g *Gate) applyRedelivery(ctx context.Context, tx store.ExecutorTx, ev *sto
 			msg += "; replaces escalated " + old.ID
 		}
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, DeliveryID: d.ID, Route: d.Route, Actor: actor,
-			Action: audit.ActionRedeliver, Outcome: state, Message: msg}); err != nil {
+			Action: audit.ActionRedeliver, Outcome: string(state), Message: msg}); err != nil {
 			return err
 		}
 	}

@@ -20,9 +20,9 @@ type PayloadChange struct {
 	// State is the delivery's state before the re-render: pending or
 	// waiting (re-rendered in place, sent when its turn comes) or escalated
 	// (re-rendered and retried, its open escalation kept until it lands).
-	State string          `json:"state"`
-	Old   json.RawMessage `json:"old"`
-	New   json.RawMessage `json:"new"`
+	State store.DeliveryState `json:"state"`
+	Old   json.RawMessage     `json:"old"`
+	New   json.RawMessage     `json:"new"`
 	// Changed is false when the current config renders the same payload;
 	// an escalated delivery is retried all the same (the fix may be in the
 	// destination's options or in the destination itself).
@@ -50,7 +50,7 @@ func (r *replayer) replayRerender(ctx context.Context, ex store.Executor, tx sto
 	switch ev.State {
 	case store.EventDelivering, store.EventEscalated:
 	default:
-		it.Outcome, it.Reason = "skipped", "no pending or escalated delivery to re-render (event is "+ev.State+"); replay deliver without --rerender sends a settled record again"
+		it.Outcome, it.Reason = "skipped", "no pending or escalated delivery to re-render (event is "+string(ev.State)+"); replay deliver without --rerender sends a settled record again"
 		return it, nil
 	}
 	var rec map[string]any
@@ -159,7 +159,7 @@ func (r *replayer) replayRerender(ctx context.Context, ex store.Executor, tx sto
 			msg += "; retried"
 		}
 		if err := g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, DeliveryID: c.DeliveryID, Route: c.Route, Actor: p.Actor,
-			Action: audit.ActionRerendered, Outcome: c.State, Message: msg}); err != nil {
+			Action: audit.ActionRerendered, Outcome: string(c.State), Message: msg}); err != nil {
 			return it, err
 		}
 		if c.State == store.DeliveryEscalated {

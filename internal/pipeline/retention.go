@@ -58,7 +58,7 @@ func (g *Gate) Prune(ctx context.Context, p RetentionParams) (RetentionReport, e
 			err := g.retentionTx(ctx, func(tx store.ExecutorTx, rs store.RetentionStore) error {
 				var err error
 				res, err = rs.EventPrune(ctx, &store.EventPruneParams{
-					States:        []string{store.EventDelivered, store.EventDiscarded, store.EventRejected},
+					States:        []store.EventState{store.EventDelivered, store.EventDiscarded, store.EventRejected},
 					UpdatedBefore: cutoff,
 					BeforeID:      eventIDFloor(cutoff.Add(time.Millisecond)),
 					Limit:         p.Batch,

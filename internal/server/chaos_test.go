@@ -105,7 +105,7 @@ func TestChaosFivePlatforms(t *testing.T) {
 	ex := srv.Driver.Executor()
 	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(100 * time.Millisecond) {
 		counts, _ := ex.EventCountByState(context.Background())
-		if counts[store.EventDelivered] >= leads/3 {
+		if counts[string(store.EventDelivered)] >= leads/3 {
 			break
 		}
 	}
@@ -119,7 +119,7 @@ func TestChaosFivePlatforms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if counts[store.EventDelivering] == 0 {
+		if counts[string(store.EventDelivering)] == 0 {
 			t.Logf("final states: %v", counts)
 			break
 		}

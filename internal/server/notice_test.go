@@ -158,6 +158,9 @@ func TestNotionNoticeSurvivesRestart(t *testing.T) {
 	if n := ns[0].(map[string]any); n["record_id"] != pageID || n["attempts"].(float64) < 1 || !strings.Contains(n["last_error"].(string), "503") {
 		t.Fatalf("pending notice = %v", n)
 	}
+	if text := scrape(t, h.url); !strings.Contains(text, `sluice_notices_pending{escalated="false"} 1`) {
+		t.Fatalf("metrics do not show the pending notice:\n%s", grepLines(text, "sluice_notices"))
+	}
 	h.stop()
 	if err := nt.SetFaults(sim.Faults{}); err != nil {
 		t.Fatal(err)

@@ -95,7 +95,7 @@ flows:
 	ex := srv.Driver.Executor()
 	for {
 		counts, _ := ex.EventCountByState(context.Background())
-		if counts[store.EventDelivered] >= int64(n) {
+		if counts[string(store.EventDelivered)] >= int64(n) {
 			break
 		}
 		if time.Since(start) > 5*time.Minute {

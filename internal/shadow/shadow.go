@@ -33,10 +33,10 @@ const (
 	Accepted = "accepted"
 )
 
-func verdict(state string) string {
+func verdict(state store.EventState) string {
 	switch state {
 	case store.EventRejected, store.EventHeld:
-		return state
+		return string(state)
 	case store.EventDiscarded:
 		return ""
 	default:

@@ -48,9 +48,16 @@ type ConsoleStore interface {
 	// ConsoleSessionDelete ends a session (sign-out, expiry); deleting one
 	// that is gone is not an error.
 	ConsoleSessionDelete(ctx context.Context, idHash string) error
-	// ConsoleSessionPurge deletes sessions last seen before seenBefore or
-	// created before createdBefore, and returns how many.
-	ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
+	// ConsoleSessionPurge deletes sessions idle or too old, and returns
+	// how many.
+	ConsoleSessionPurge(ctx context.Context, p *ConsoleSessionPurgeParams) (int, error)
+}
+
+// ConsoleSessionPurgeParams says which sessions have ended; two times,
+// named so that they cannot be swapped unnoticed.
+type ConsoleSessionPurgeParams struct {
+	SeenBefore    time.Time // idle: last seen before this
+	CreatedBefore time.Time // past the session's maximum age
 }
 
 // ConsoleSession is a signed-in person as the store keeps them: who, in
@@ -66,7 +73,7 @@ type ConsoleSession struct {
 // EventSearchParams filters EventSearch. Zero fields do not filter.
 type EventSearchParams struct {
 	ID        string
-	State     string
+	State     EventState
 	Flow      string
 	RecordKey string
 	// Missing selects held events missing this required field.
@@ -87,7 +94,7 @@ type EventSummary struct {
 	Source     string
 	Flow       string
 	RecordKey  string
-	State      string
+	State      EventState
 	Missing    []string
 	ReceivedAt time.Time
 	UpdatedAt  time.Time

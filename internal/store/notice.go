@@ -66,6 +66,9 @@ type NoticeStore interface {
 	// empty), newest first, at most p.Limit (default 100): the operator's
 	// view of what waits to be fetched and why.
 	HookNoticeList(ctx context.Context, p *HookNoticeListParams) ([]*HookNotice, error)
+	// HookNoticeBacklog counts the pending notices (and the escalated
+	// among them) and finds the oldest one's arrival, for metrics.
+	HookNoticeBacklog(ctx context.Context) (*NoticeBacklog, error)
 	// HookNoticePrune deletes up to limit done notices last changed before
 	// before, and returns how many it deleted.
 	HookNoticePrune(ctx context.Context, before time.Time, limit int) (int, error)
@@ -76,4 +79,12 @@ type HookNoticeListParams struct {
 	Source string
 	State  string
 	Limit  int
+}
+
+// NoticeBacklog is the notice queue's depth: pending notices, how many of
+// them escalated, and when the oldest arrived (zero when none waits).
+type NoticeBacklog struct {
+	Pending   int64
+	Escalated int64
+	Oldest    time.Time
 }

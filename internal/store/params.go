@@ -29,7 +29,7 @@ type ParamError struct {
 func (e *ParamError) Error() string { return "store params: " + e.Field + ": " + e.Msg }
 
 // oneOf checks an optional enumerated field: empty, or one of allowed.
-func oneOf(field, v string, allowed ...string) error {
+func oneOf[S ~string](field string, v S, allowed ...S) error {
 	if v == "" || slices.Contains(allowed, v) {
 		return nil
 	}

@@ -40,7 +40,7 @@ type DeliveryPayloadPutParams struct {
 type EventReplayListParams struct {
 	Source string
 	// States and Flows match any of their members.
-	States []string
+	States []EventState
 	Flows  []string
 	// ReceivedAfter is inclusive, ReceivedBefore exclusive.
 	ReceivedAfter  time.Time
@@ -54,7 +54,7 @@ type EventReplayListParams struct {
 // fields are stored as NULL; a zero HoldUntil clears the hold deadline.
 type EventRecordPutParams struct {
 	ID        string
-	State     string
+	State     EventState
 	RecordKey string
 	Canonical json.RawMessage
 	Problems  json.RawMessage

@@ -37,7 +37,7 @@ type RetentionStore interface {
 
 // EventPruneParams selects events to delete.
 type EventPruneParams struct {
-	States        []string
+	States        []EventState
 	UpdatedBefore time.Time
 	// BeforeID, when set, is an upper bound on event IDs (IDs sort by
 	// arrival time), so the search is a bounded index range. It must not

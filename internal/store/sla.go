@@ -20,7 +20,7 @@ import (
 type SLAStore interface {
 	// EventAgeByFlow counts the events in one state per flow, with the
 	// oldest received_at of each.
-	EventAgeByFlow(ctx context.Context, state string) ([]*QueueAge, error)
+	EventAgeByFlow(ctx context.Context, state EventState) ([]*QueueAge, error)
 	// DeliveryAgeByDestination counts pending deliveries per destination,
 	// with the oldest created_at and the earliest next_at of each.
 	DeliveryAgeByDestination(ctx context.Context) ([]*QueueAge, error)

@@ -3,7 +3,10 @@
 // behind. The shape follows riverqueue/river's riverdriver: a Driver for
 // capabilities, an Executor for every query (entity-then-verb methods taking
 // params structs), an ExecutorTx that adds Commit and Rollback. Drivers live
-// in storesqlite and storepg; storetest is the conformance suite both pass.
+// in storesqlite and storepg; the queries that read and write alike on both
+// are written once in sqlstore, over a small Dialect (see
+// docs/adr/0011-one-sql-over-a-dialect.md); storetest is the conformance
+// suite both pass.
 package store
 
 import (
@@ -37,9 +40,10 @@ var ErrClosed = errors.New("store closed")
 // EventState is where the gate put an event. Every accepted event is in
 // exactly one of the EventStates; they are defined here once, and every
 // package that names or checks a state uses these constants and
-// IsEventState. It is an alias, not a distinct type, so states read from
-// the database, query strings and JSON need no conversion.
-type EventState = string
+// IsEventState. It is a distinct type, so an event's state cannot be given
+// a delivery's (or any other string) by mistake; text from outside (a
+// query string, a CLI flag) becomes one through ParseEventState.
+type EventState string
 
 // Event states.
 const (
@@ -56,17 +60,24 @@ var EventStates = []EventState{EventRejected, EventHeld, EventDelivering, EventD
 
 // IsEventState reports whether s names an event state.
 func IsEventState(s string) bool {
+	_, ok := ParseEventState(s)
+	return ok
+}
+
+// ParseEventState returns the event state s names; ok is false when it
+// names none.
+func ParseEventState(s string) (EventState, bool) {
 	for _, st := range EventStates {
-		if st == s {
-			return true
+		if string(st) == s {
+			return st, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // DeliveryState is where one delivery is in its lifecycle; defined here
-// once, like EventState.
-type DeliveryState = string
+// once, and distinct, like EventState.
+type DeliveryState string
 
 // Delivery states.
 const (
@@ -90,12 +101,29 @@ var DeliveryStates = []DeliveryState{DeliveryWaiting, DeliveryPending, DeliveryI
 
 // IsDeliveryState reports whether s names a delivery state.
 func IsDeliveryState(s string) bool {
+	_, ok := ParseDeliveryState(s)
+	return ok
+}
+
+// ParseDeliveryState returns the delivery state s names; ok is false when
+// it names none.
+func ParseDeliveryState(s string) (DeliveryState, bool) {
 	for _, st := range DeliveryStates {
-		if st == s {
-			return true
+		if string(st) == s {
+			return st, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// Strings gives states as plain strings, for a driver's query arguments
+// (a PostgreSQL array, an IN list).
+func Strings[S ~string](states []S) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = string(s)
+	}
+	return out
 }
 
 // Escalation statuses.
@@ -301,7 +329,7 @@ type Executor interface {
 	EventGetByID(ctx context.Context, id string) (*Event, error)
 	// EventStateGet is an event's state alone: settling a delivery needs
 	// only that, not the body and record EventGetByID reads.
-	EventStateGet(ctx context.Context, id string) (string, error)
+	EventStateGet(ctx context.Context, id string) (EventState, error)
 	// EventList returns summaries, newest first: Raw and Canonical are
 	// left empty (each may be a megabyte; a page of them would hold a
 	// gigabyte in memory). EventGetByID loads one whole event.

@@ -209,7 +209,7 @@ func (w *Workflow) bulkCheck(ctx context.Context, t *store.Ticket, action string
 		}
 		switch ev.State {
 		case store.EventDelivered, store.EventDiscarded, store.EventRejected:
-			return "event is " + ev.State, nil
+			return "event is " + string(ev.State), nil
 		}
 	}
 	return "", nil

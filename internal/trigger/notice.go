@@ -106,6 +106,9 @@ type NoticePass struct {
 	Settled  int
 	Failed   int
 	Deferred int
+	// Postponed counts notices not tried because their source's read
+	// failed earlier in the pass.
+	Postponed int
 	pipeline.PollResult
 }
 
@@ -120,6 +123,10 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 	// An Airtable source's notices are all answered by one listing.
 	listed := map[string][]*store.HookNotice{}
 	var order []string
+	// A source whose read just failed is not asked again in this pass:
+	// its other notices wait as long as the failed one, untried, so one
+	// platform that is down costs one request per pass, not one each.
+	down := map[string]time.Time{}
 	for _, n := range due {
 		if ctx.Err() != nil {
 			return pass, ctx.Err()
@@ -132,7 +139,16 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 			}
 			listed[n.Source] = append(listed[n.Source], n)
 		case src != nil && src.Reader != nil && n.RecordID != "":
-			w.fetchRecord(ctx, n, src, &pass)
+			if until, ok := down[n.Source]; ok {
+				if _, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, NextAt: until, Postpone: true}); err != nil {
+					return pass, err
+				}
+				pass.Postponed++
+				continue
+			}
+			if next, failed := w.fetchRecord(ctx, n, src, &pass); failed {
+				down[n.Source] = next
+			}
 		default:
 			w.fail(ctx, []*store.HookNotice{n}, fmt.Errorf("source %s no longer receives %s notices; restore it in the config", n.Source, n.Platform), &pass)
 		}
@@ -161,8 +177,9 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 }
 
 // fetchRecord reads the record a notice names and captures it, settling
-// the notice in the same transaction.
-func (w *NoticeWorker) fetchRecord(ctx context.Context, n *store.HookNotice, src *NoticeSource, pass *NoticePass) {
+// the notice in the same transaction. It reports whether the read failed,
+// and then when the notice is tried again.
+func (w *NoticeWorker) fetchRecord(ctx context.Context, n *store.HookNotice, src *NoticeSource, pass *NoticePass) (time.Time, bool) {
 	timeout := w.FetchTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -171,8 +188,8 @@ func (w *NoticeWorker) fetchRecord(ctx context.Context, n *store.HookNotice, src
 	read, err := src.Reader.ReadRecord(rctx, n.RecordID)
 	cancel()
 	if err != nil {
-		w.fail(ctx, []*store.HookNotice{n}, fmt.Errorf("read %s %s from %s: %w", n.Object, n.RecordID, n.Platform, err), pass)
-		return
+		next := w.fail(ctx, []*store.HookNotice{n}, fmt.Errorf("read %s %s from %s: %w", n.Object, n.RecordID, n.Platform, err), pass)
+		return next, true
 	}
 	rec := pipeline.PolledRecord{RecordID: n.RecordID, ModifiedAt: n.OccurredAt, Deleted: read.Deleted, Fields: read.Fields, IdemKey: n.Key}
 	if read.ModifiedAt.After(rec.ModifiedAt) {
@@ -189,16 +206,17 @@ func (w *NoticeWorker) fetchRecord(ctx context.Context, n *store.HookNotice, src
 			err = fmt.Errorf("no flow reads source %s", n.Source)
 		}
 		w.fail(ctx, []*store.HookNotice{n}, err, pass)
-		return
+		return time.Time{}, false // the store, not the platform
 	}
 	w.count(pass, res)
 	if res.Deferred > 0 {
 		// Sluice is writing this record to the platform right now; the
 		// notice stays due and is fetched again after that write settles.
 		pass.Deferred++
-		return
+		return time.Time{}, false
 	}
 	pass.Settled++
+	return time.Time{}, false
 }
 
 func (w *NoticeWorker) count(pass *NoticePass, res pipeline.PollResult) {
@@ -212,9 +230,10 @@ func (w *NoticeWorker) count(pass *NoticePass, res pipeline.PollResult) {
 
 // fail records a failed attempt on each notice, with a backoff that
 // doubles with its attempts, and tells OnEscalated of those it escalated.
-func (w *NoticeWorker) fail(ctx context.Context, ns []*store.HookNotice, cause error, pass *NoticePass) {
+// It returns the last notice's next attempt.
+func (w *NoticeWorker) fail(ctx context.Context, ns []*store.HookNotice, cause error, pass *NoticePass) time.Time {
 	if ctx.Err() != nil {
-		return // shutting down: not the notice's failure
+		return time.Time{} // shutting down: not the notice's failure
 	}
 	lo, hi := w.MinBackoff, w.MaxBackoff
 	if lo <= 0 {
@@ -227,11 +246,13 @@ func (w *NoticeWorker) fail(ctx context.Context, ns []*store.HookNotice, cause e
 	if after <= 0 {
 		after = 8
 	}
+	var next time.Time
 	for _, n := range ns {
 		pass.Failed++
 		d := min(lo<<min(n.Attempts, 20), hi)
 		d = d/2 + rand.N(d/2+1) // jitter: spread retries of a burst
-		escalated, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, Err: cause.Error(), NextAt: w.now().Add(d), EscalateAfter: after})
+		next = w.now().Add(d)
+		escalated, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, Err: cause.Error(), NextAt: next, EscalateAfter: after})
 		if err != nil {
 			w.Log.Error("notice failure not recorded; it is retried when due", "notice", n.ID, "source", n.Source, "err", err)
 			continue
@@ -241,6 +262,7 @@ func (w *NoticeWorker) fail(ctx context.Context, ns []*store.HookNotice, cause e
 			w.OnEscalated(n, cause)
 		}
 	}
+	return next
 }
 
 // Run works off due notices until ctx ends: at once when kicked, when the
@@ -267,7 +289,7 @@ func (w *NoticeWorker) Run(ctx context.Context) {
 			w.Log.Error("notice queue", "err", err)
 		case pass.Deferred > 0:
 			wait = time.Second
-		case pass.Settled+pass.Failed >= NoticeBatch:
+		case pass.Settled+pass.Failed+pass.Postponed >= NoticeBatch:
 			wait = 0 // a full batch: more may be due
 		default:
 			if next, err := w.Gate.NoticeNextDue(ctx); err == nil && !next.IsZero() {

@@ -273,3 +273,52 @@ func TestNoticeBackoffGrows(t *testing.T) {
 		}
 	}
 }
+
+// TestNoticeSourceDownCostsOneRequestPerPass: when a read fails, the
+// source's other due notices are postponed untried (no attempt counted)
+// to the same time, so a platform that is down is asked once per pass;
+// once it answers, every notice is captured.
+func TestNoticeSourceDownCostsOneRequestPerPass(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	g, drv := noticeGate(t, clk)
+	ctx := context.Background()
+	for _, ev := range []string{"a", "b", "c"} {
+		if _, err := g.NoticeReceived(ctx, pageNotice("ev-"+ev, "p-"+ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := false
+	rd := &pageReader{read: func(_ int, id string) (connector.Change, error) {
+		if !up {
+			return connector.Change{}, errors.New("dial tcp: connection refused")
+		}
+		return connector.Change{RecordID: id, Fields: map[string]any{"Email": id + "@x.co"}}, nil
+	}}
+	w := noticeWorker(g, clk, rd)
+	pass, err := w.ProcessDue(ctx)
+	if err != nil || pass.Failed != 1 || pass.Postponed != 2 || rd.reads != 1 {
+		t.Fatalf("pass while down: %+v %v, %d reads; want 1 failed, 2 postponed, 1 read", pass, err, rd.reads)
+	}
+	if due, _ := g.NoticesDue(ctx, 10); len(due) != 0 {
+		t.Fatalf("%d notices still due right after the failed pass", len(due))
+	}
+	list, err := drv.Executor().HookNoticeList(ctx, &store.HookNoticeListParams{Source: "pages", State: store.NoticePending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := 0
+	for _, n := range list {
+		attempts += n.Attempts
+	}
+	if len(list) != 3 || attempts != 1 {
+		t.Fatalf("pending notices %d with %d attempts in all, want 3 with 1", len(list), attempts)
+	}
+	up = true
+	clk.add(10 * time.Minute)
+	if pass, err := w.ProcessDue(ctx); err != nil || pass.Captured != 3 {
+		t.Fatalf("pass once up: %+v %v", pass, err)
+	}
+	if got := pageEvents(t, drv); len(got) != 3 {
+		t.Fatalf("events = %v", got)
+	}
+}

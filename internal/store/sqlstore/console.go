@@ -134,8 +134,8 @@ func (q Queries) ConsoleSessionDelete(ctx context.Context, idHash string) error 
 }
 
 // ConsoleSessionPurge implements store.ConsoleStore.
-func (q Queries) ConsoleSessionPurge(ctx context.Context, seenBefore, createdBefore time.Time) (int, error) {
-	n, err := q.exec(ctx, `DELETE FROM console_sessions WHERE seen_at < ? OR created_at < ?`, q.db.Time(seenBefore), q.db.Time(createdBefore))
+func (q Queries) ConsoleSessionPurge(ctx context.Context, p *store.ConsoleSessionPurgeParams) (int, error) {
+	n, err := q.exec(ctx, `DELETE FROM console_sessions WHERE seen_at < ? OR created_at < ?`, q.db.Time(p.SeenBefore), q.db.Time(p.CreatedBefore))
 	if err != nil {
 		return 0, fmt.Errorf("console session purge: %w", err)
 	}

@@ -118,6 +118,17 @@ func (q Queries) HookNoticeList(ctx context.Context, p *store.HookNoticeListPara
 	return out, nil
 }
 
+// HookNoticeBacklog implements store.NoticeStore.
+func (q Queries) HookNoticeBacklog(ctx context.Context) (*store.NoticeBacklog, error) {
+	var b store.NoticeBacklog
+	err := q.row(ctx, `SELECT count(*), COALESCE(sum(CASE WHEN `+q.db.TimeIsSet("escalated_at")+` THEN 1 ELSE 0 END), 0), min(created_at)
+		FROM hook_notices WHERE state = 'pending'`).Scan(&b.Pending, &b.Escalated, q.db.ScanTime(&b.Oldest))
+	if err != nil {
+		return nil, fmt.Errorf("hook notice backlog: %w", err)
+	}
+	return &b, nil
+}
+
 // HookNoticePrune implements store.NoticeStore.
 func (q Queries) HookNoticePrune(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {

@@ -31,9 +31,9 @@ func (q Queries) queueAges(ctx context.Context, what string, withNext bool, quer
 }
 
 // EventAgeByFlow implements store.SLAStore.
-func (q Queries) EventAgeByFlow(ctx context.Context, state string) ([]*store.QueueAge, error) {
+func (q Queries) EventAgeByFlow(ctx context.Context, state store.EventState) ([]*store.QueueAge, error) {
 	return q.queueAges(ctx, "event age by flow", false,
-		`SELECT flow, count(*), min(received_at) FROM events WHERE state = ? GROUP BY flow ORDER BY flow`, state)
+		`SELECT flow, count(*), min(received_at) FROM events WHERE state = ? GROUP BY flow ORDER BY flow`, string(state))
 }
 
 // DeliveryAgeByDestination implements store.SLAStore.

@@ -223,20 +223,20 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	return id, false, nil
 }
 
-func (x *executor) EventStateGet(ctx context.Context, id string) (string, error) {
+func (x *executor) EventStateGet(ctx context.Context, id string) (store.EventState, error) {
 	if x.wb != nil && x.wb.state != nil && x.wb.state.id == id {
 		a := x.wb.state
 		x.wb.state = nil
 		if !a.found {
 			return "", fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 		}
-		return a.state, nil
+		return store.EventState(a.state), nil
 	}
 	var st string
 	if err := x.q.QueryRow(ctx, qEventStateByID, id).Scan(&st); err != nil {
 		return "", fail("event "+id, err)
 	}
-	return st, nil
+	return store.EventState(st), nil
 }
 
 func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {
@@ -277,7 +277,7 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 
 func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {
 	if x.wb != nil && p.Canonical == nil && p.Missing == nil && p.RecordKey == nil && p.HoldUntil == nil && p.IfUpdatedAt.IsZero() {
-		x.wb.eventState(p.ID, p.State, p.Now) // a state change alone: queued (behind.go)
+		x.wb.eventState(p.ID, string(p.State), p.Now) // a state change alone: queued (behind.go)
 		return nil
 	}
 	var args params

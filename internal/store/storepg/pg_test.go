@@ -44,7 +44,7 @@ func newEvent(id, key string) *store.Event {
 		Raw: []byte(`{}`), ReceivedAt: t0, UpdatedAt: t0}
 }
 
-func newDelivery(id, eventID, key, state string) *store.Delivery {
+func newDelivery(id, eventID, key string, state store.DeliveryState) *store.Delivery {
 	return &store.Delivery{ID: id, EventID: eventID, Route: "r", Destination: "crm", RecordKey: key, State: state,
 		Payload: json.RawMessage(`{}`), NextAt: t0, CreatedAt: t0, UpdatedAt: t0}
 }

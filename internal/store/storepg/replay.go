@@ -16,7 +16,7 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 		where = append(where, "source = "+args.add(p.Source))
 	}
 	if len(p.States) > 0 {
-		where = append(where, "state = ANY("+args.add(p.States)+")")
+		where = append(where, "state = ANY("+args.add(store.Strings(p.States))+")")
 	}
 	if len(p.Flows) > 0 {
 		where = append(where, "flow = ANY("+args.add(p.Flows)+")")

@@ -14,7 +14,7 @@ import (
 var _ store.RetentionStore = (*executor)(nil)
 
 // unfinishedDeliveries are the delivery states that keep an event.
-var unfinishedDeliveries = []string{store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight}
+var unfinishedDeliveries = store.Strings([]store.DeliveryState{store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight})
 
 // EventPrune implements store.RetentionStore. Candidate events are locked
 // FOR UPDATE SKIP LOCKED, so an event another transaction is changing (an
@@ -36,7 +36,7 @@ func (x *executor) EventPrune(ctx context.Context, p *store.EventPruneParams) (*
 		limit = 1000
 	}
 	var args params
-	q := `SELECT e.id FROM events e WHERE e.state = ANY(` + args.add(p.States) + `) AND e.updated_at < ` + args.add(ts(p.UpdatedBefore))
+	q := `SELECT e.id FROM events e WHERE e.state = ANY(` + args.add(store.Strings(p.States)) + `) AND e.updated_at < ` + args.add(ts(p.UpdatedBefore))
 	if p.BeforeID != "" {
 		q += ` AND e.id < ` + args.add(p.BeforeID)
 	}

@@ -250,12 +250,12 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 	return id, false, nil
 }
 
-func (x *executor) EventStateGet(ctx context.Context, id string) (string, error) {
+func (x *executor) EventStateGet(ctx context.Context, id string) (store.EventState, error) {
 	var st string
 	if err := x.rowHot(ctx, x.r, qEventStateByID, id).Scan(&st); err != nil {
 		return "", notFound(err, "event "+id)
 	}
-	return st, nil
+	return store.EventState(st), nil
 }
 
 func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, error) {

@@ -28,7 +28,7 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 		args = append(args, p.Source)
 	}
 	if len(p.States) > 0 {
-		in("state", p.States, &where, &args)
+		in("state", store.Strings(p.States), &where, &args)
 	}
 	if len(p.Flows) > 0 {
 		in("flow", p.Flows, &where, &args)

@@ -55,7 +55,7 @@ func (x *executor) EventPrune(ctx context.Context, p *store.EventPruneParams) (*
 	if limit <= 0 {
 		limit = 1000
 	}
-	args := append(anyOf(p.States), ms(p.UpdatedBefore))
+	args := append(anyOf(store.Strings(p.States)), ms(p.UpdatedBefore))
 	q := `SELECT e.id FROM events e WHERE e.state IN (` + placeholders(len(p.States)) + `) AND e.updated_at < ?`
 	if p.BeforeID != "" {
 		q += ` AND e.id < ?`

@@ -80,7 +80,7 @@ func TestEventWithoutTrailIsIncomplete(t *testing.T) {
 		if _, _, err := tx.EventInsert(ctx, &store.Event{ID: id, Source: "s", State: store.EventDelivering, Raw: []byte("{}"), ReceivedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := tx.AuditAppend(ctx, &store.AuditEntry{At: now, EventID: id, Actor: "source:s", Action: audit.ActionCaptured, Outcome: store.EventDelivering}); err != nil {
+		if err := tx.AuditAppend(ctx, &store.AuditEntry{At: now, EventID: id, Actor: "source:s", Action: audit.ActionCaptured, Outcome: string(store.EventDelivering)}); err != nil {
 			t.Fatal(err)
 		}
 	}

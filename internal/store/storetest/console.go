@@ -94,7 +94,7 @@ func ExerciseConsole(t *testing.T, open Opener) {
 			if _, _, err := tx.EventInsert(ctx(t), event("evt_q", "", "a@x", store.EventDelivering)); err != nil {
 				return err
 			}
-			for i, st := range []string{store.DeliveryPending, store.DeliveryPending, store.DeliveryInflight, store.DeliverySucceeded} {
+			for i, st := range []store.DeliveryState{store.DeliveryPending, store.DeliveryPending, store.DeliveryInflight, store.DeliverySucceeded} {
 				dl := delivery("dlv_q"+string(rune('0'+i)), "evt_q", "crm", "a@x", st, t0)
 				dl.CreatedAt = t0.Add(time.Duration(i) * time.Second)
 				if err := tx.DeliveryInsert(ctx(t), dl); err != nil {
@@ -115,7 +115,7 @@ func ExerciseConsole(t *testing.T, open Opener) {
 	t.Run("rollups fold the audit log once and survive reopen", func(t *testing.T) {
 		d := open(t)
 		inTx(t, d, func(tx store.ExecutorTx) error {
-			for i, st := range []string{store.DeliverySucceeded, store.DeliverySucceeded, store.DeliveryEscalated} {
+			for i, st := range []store.DeliveryState{store.DeliverySucceeded, store.DeliverySucceeded, store.DeliveryEscalated} {
 				evID := "evt_r" + string(rune('0'+i))
 				e := event(evID, "", "r"+string(rune('0'+i))+"@x", store.EventDelivered)
 				if _, _, err := tx.EventInsert(ctx(t), e); err != nil {
@@ -277,7 +277,7 @@ func ExerciseConsole(t *testing.T, open Opener) {
 	t.Run("event counts in states", func(t *testing.T) {
 		d := open(t)
 		inTx(t, d, func(tx store.ExecutorTx) error {
-			for i, st := range []string{store.EventHeld, store.EventHeld, store.EventEscalated, store.EventDelivered} {
+			for i, st := range []store.EventState{store.EventHeld, store.EventHeld, store.EventEscalated, store.EventDelivered} {
 				if _, _, err := tx.EventInsert(ctx(t), event(fmt.Sprintf("evt_c%d", i), "", fmt.Sprintf("c%d@x", i), st)); err != nil {
 					return err
 				}
@@ -321,7 +321,7 @@ func ExerciseConsole(t *testing.T, open Opener) {
 			t.Fatalf("missing session: %v, want ErrNotFound", err)
 		}
 		// h2 is past its absolute age; h1 was seen recently.
-		n, err := cs.ConsoleSessionPurge(ctx(t), t0.Add(-30*time.Minute), t0.Add(-12*time.Hour))
+		n, err := cs.ConsoleSessionPurge(ctx(t), &store.ConsoleSessionPurgeParams{SeenBefore: t0.Add(-30 * time.Minute), CreatedBefore: t0.Add(-12 * time.Hour)})
 		if err != nil || n != 1 {
 			t.Fatalf("purge = %d, %v; want 1", n, err)
 		}

@@ -175,4 +175,47 @@ func exerciseCRUD(t *testing.T, open Opener) {
 			t.Fatalf("record put without ID: %v, want a ParamError naming ID", err)
 		}
 	})
+
+	t.Run("credentials: absent, refreshed, listed, kept when fn does not write", func(t *testing.T) {
+		d := open(t)
+		cs, ok := d.(store.Credentials)
+		if !ok {
+			t.Fatalf("%T does not implement store.Credentials", d)
+		}
+		if _, found, err := cs.CredentialGet(ctx(t), "crm"); err != nil || found {
+			t.Fatalf("absent credential: found %v, %v", found, err)
+		}
+		exp := t0.Add(30*time.Minute + 7*time.Millisecond)
+		put := func(name string, c store.Credential, write bool) {
+			t.Helper()
+			err := cs.CredentialRefresh(ctx(t), name, func(cur store.Credential, found bool) (store.Credential, bool, error) {
+				return c, write, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		put("crm", store.Credential{Name: "ignored", Kind: "oauth_refresh", Seed: "s1", Sealed: []byte{1, 2, 3}, ExpiresAt: exp, RefreshedAt: t0, Refreshes: 1}, true)
+		put("sheet", store.Credential{Kind: "google_service_account", Seed: "s2"}, true)
+		c, found, err := cs.CredentialGet(ctx(t), "crm")
+		if err != nil || !found || c.Name != "crm" || c.Seed != "s1" || string(c.Sealed) != "\x01\x02\x03" || !c.ExpiresAt.Equal(exp) ||
+			c.ExpiresAt.Location() != time.UTC || !c.RefreshedAt.Equal(t0) || c.Refreshes != 1 || !c.FailedAt.IsZero() {
+			t.Fatalf("stored credential: %+v %v %v", c, found, err)
+		}
+		var seen store.Credential
+		var seenFound bool
+		err = cs.CredentialRefresh(ctx(t), "crm", func(cur store.Credential, found bool) (store.Credential, bool, error) {
+			seen, seenFound = cur, found
+			cur.Failure, cur.FailedAt = "revoked", t0.Add(time.Hour)
+			return cur, false, errors.New("token endpoint said no")
+		})
+		if err == nil || err.Error() != "token endpoint said no" || !seenFound || seen.Seed != "s1" {
+			t.Fatalf("refresh that does not write: %v (saw %+v %v)", err, seen, seenFound)
+		}
+		list, err := cs.CredentialList(ctx(t))
+		if err != nil || len(list) != 2 || list[0].Name != "crm" || list[1].Name != "sheet" || list[0].Failure != "" ||
+			!list[1].ExpiresAt.IsZero() || len(list[1].Sealed) != 0 {
+			t.Fatalf("list: %+v %v", list, err)
+		}
+	})
 }

@@ -22,6 +22,9 @@ func exerciseNotices(t *testing.T, open Opener) {
 	if next, err := ex.HookNoticeNextDue(ctx(t)); err != nil || !next.IsZero() {
 		t.Fatalf("empty queue: next due %v, %v", next, err)
 	}
+	if b, err := ex.HookNoticeBacklog(ctx(t)); err != nil || b.Pending != 0 || b.Escalated != 0 || !b.Oldest.IsZero() {
+		t.Fatalf("empty queue: backlog %+v, %v", b, err)
+	}
 	add := func(n *store.HookNotice) (string, bool) {
 		t.Helper()
 		var existing string
@@ -92,6 +95,9 @@ func exerciseNotices(t *testing.T, open Opener) {
 	n2, _ := ex.HookNoticeGet(ctx(t), "n2")
 	n2.State, n2.UpdatedAt = store.NoticeDone, t0.Add(time.Minute)
 	inTx(t, d, func(tx store.ExecutorTx) error { return tx.HookNoticeUpdate(ctx(t), n2) })
+	if b, err := ex.HookNoticeBacklog(ctx(t)); err != nil || b.Pending != 2 || b.Escalated != 1 || !b.Oldest.Equal(t0) {
+		t.Fatalf("backlog with n1 (escalated) and n3 pending: %+v, %v", b, err)
+	}
 	if due, _ := ex.HookNoticeListDue(ctx(t), t0.Add(24*time.Hour), 10); len(due) != 2 || due[0].ID != "n1" || due[1].ID != "n3" {
 		t.Fatalf("a done notice is never due: %v", noticeIDs(due))
 	}

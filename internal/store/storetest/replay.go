@@ -23,7 +23,10 @@ func exerciseReplay(t *testing.T, open Opener) {
 	seed := func(t *testing.T, d store.Driver) {
 		t.Helper()
 		inTx(t, d, func(tx store.ExecutorTx) error {
-			for i, s := range []struct{ src, flow, state string }{
+			for i, s := range []struct {
+				src, flow string
+				state     store.EventState
+			}{
 				{"src", "flow", store.EventRejected},
 				{"src", "flow", store.EventHeld},
 				{"other", "flow2", store.EventRejected},
@@ -59,12 +62,12 @@ func exerciseReplay(t *testing.T, open Opener) {
 		}{
 			{"all", store.EventReplayListParams{}, "evt_1 evt_2 evt_3 evt_4 evt_5 "},
 			{"source", store.EventReplayListParams{Source: "src"}, "evt_1 evt_2 evt_4 evt_5 "},
-			{"one state", store.EventReplayListParams{States: []string{store.EventRejected}}, "evt_1 evt_3 evt_5 "},
-			{"states", store.EventReplayListParams{States: []string{store.EventHeld, store.EventDelivered}}, "evt_2 evt_4 "},
+			{"one state", store.EventReplayListParams{States: []store.EventState{store.EventRejected}}, "evt_1 evt_3 evt_5 "},
+			{"states", store.EventReplayListParams{States: []store.EventState{store.EventHeld, store.EventDelivered}}, "evt_2 evt_4 "},
 			{"flows", store.EventReplayListParams{Flows: []string{"flow2", "flow3"}}, "evt_3 evt_5 "},
 			{"received after is inclusive", store.EventReplayListParams{ReceivedAfter: t0.Add(3 * time.Hour)}, "evt_4 evt_5 "},
 			{"received before is exclusive", store.EventReplayListParams{ReceivedBefore: t0.Add(time.Hour)}, "evt_1 "},
-			{"combined", store.EventReplayListParams{Source: "src", States: []string{store.EventRejected}, Flows: []string{"flow"}, ReceivedBefore: t0.Add(10 * time.Hour)}, "evt_1 "},
+			{"combined", store.EventReplayListParams{Source: "src", States: []store.EventState{store.EventRejected}, Flows: []string{"flow"}, ReceivedBefore: t0.Add(10 * time.Hour)}, "evt_1 "},
 			{"page", store.EventReplayListParams{AfterID: "evt_2", Limit: 2}, "evt_3 evt_4 "},
 			{"nothing", store.EventReplayListParams{Source: "nope"}, ""},
 		} {

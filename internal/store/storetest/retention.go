@@ -20,7 +20,7 @@ func retentionOf(t *testing.T, ex store.Executor) store.RetentionStore {
 }
 
 // finished is what retention deletes.
-var finished = []string{store.EventDelivered, store.EventDiscarded, store.EventRejected}
+var finished = []store.EventState{store.EventDelivered, store.EventDiscarded, store.EventRejected}
 
 // exerciseRetention runs the conformance suite of store.RetentionStore.
 func exerciseRetention(t *testing.T, open Opener) {
@@ -30,7 +30,7 @@ func exerciseRetention(t *testing.T, open Opener) {
 		d := open(t)
 		keep := map[string]string{}
 		inTx(t, d, func(tx store.ExecutorTx) error {
-			add := func(id, state string, updated time.Time) error {
+			add := func(id string, state store.EventState, updated time.Time) error {
 				e := event(id, "", id+"@x", state)
 				e.ReceivedAt, e.UpdatedAt = old, updated
 				_, _, err := tx.EventInsert(ctx(t), e)

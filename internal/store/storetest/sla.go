@@ -27,8 +27,9 @@ func exerciseSLA(t *testing.T, open Opener) {
 		d := open(t)
 		inTx(t, d, func(tx store.ExecutorTx) error {
 			for i, e := range []struct {
-				id, flow, state string
-				at              time.Duration
+				id, flow string
+				state    store.EventState
+				at       time.Duration
 			}{
 				{"evt_1", "leads", store.EventDelivering, 0},
 				{"evt_2", "leads", store.EventDelivering, -3 * time.Minute},

@@ -44,12 +44,12 @@ func inTx(t *testing.T, d store.Driver, fn func(tx store.ExecutorTx) error) {
 	}
 }
 
-func event(id, idem, key, state string) *store.Event {
+func event(id, idem, key string, state store.EventState) *store.Event {
 	return &store.Event{ID: id, Source: "src", Flow: "flow", IdemKey: idem, RecordKey: key, State: state, ContentType: "application/json",
 		Raw: []byte(`{"a":1}`), Canonical: json.RawMessage(`{"email":"` + key + `"}`), ConfigVersion: "cfg-" + id, ReceivedAt: t0, UpdatedAt: t0}
 }
 
-func delivery(id, eventID, dest, key, state string, next time.Time) *store.Delivery {
+func delivery(id, eventID, dest, key string, state store.DeliveryState, next time.Time) *store.Delivery {
 	return &store.Delivery{ID: id, EventID: eventID, Route: "r", Destination: dest, RecordKey: key, State: state,
 		Payload: json.RawMessage(`{"k":"` + key + `"}`), NextAt: next, CreatedAt: t0, UpdatedAt: t0}
 }
@@ -164,7 +164,7 @@ func exerciseCore(t *testing.T, open Opener) {
 			t.Fatalf("hold expired too early: %v", exp)
 		}
 		counts, _ := ex.EventCountByState(ctx(t))
-		if counts[store.EventDelivering] != 1 || counts[store.EventHeld] != 1 || counts[store.EventRejected] != 1 {
+		if counts[string(store.EventDelivering)] != 1 || counts[string(store.EventHeld)] != 1 || counts[string(store.EventRejected)] != 1 {
 			t.Fatalf("counts: %v", counts)
 		}
 		err = ex.EventUpdate(ctx(t), &store.EventUpdateParams{ID: "evt_nope", State: store.EventHeld, Now: t0})
@@ -233,7 +233,7 @@ func exerciseCore(t *testing.T, open Opener) {
 			t.Fatalf("list by event: %v", ds)
 		}
 		counts, _ := d.Executor().DeliveryCountByState(ctx(t))
-		if counts[store.DeliverySucceeded] != 1 || counts[store.DeliveryInflight] != 1 || counts[store.DeliveryWaiting] != 1 {
+		if counts[string(store.DeliverySucceeded)] != 1 || counts[string(store.DeliveryInflight)] != 1 || counts[string(store.DeliveryWaiting)] != 1 {
 			t.Fatalf("counts: %v", counts)
 		}
 	})
