@@ -499,10 +499,11 @@ func (p *people) counts() (total, delivering int64) {
 func (p *people) settle() {
 	p.t.Helper()
 	quiet := 0
-	deadline := time.Now().Add(60 * time.Second)
+	// Generous: a busy machine slows every poll; a loop never settles.
+	deadline := time.Now().Add(3 * time.Minute)
 	for quiet < 2 {
 		if time.Now().After(deadline) {
-			p.t.Fatal("two-way sync did not settle in 60 s")
+			p.t.Fatal("two-way sync did not settle in 3 minutes")
 		}
 		before, _ := p.counts()
 		read := p.pollOnce()
