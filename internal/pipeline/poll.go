@@ -336,7 +336,7 @@ func (g *Gate) echoOfKey(ctx context.Context, tx store.ExecutorTx, b PollBatch, 
 			if w.State == store.DeliverySucceeded {
 				return "an earlier write by Sluice, read before a later one was confirmed", nil
 			}
-			return "a write by Sluice not confirmed yet (" + w.State + ")", nil
+			return "a write by Sluice not confirmed yet (" + string(w.State) + ")", nil
 		}
 	}
 	return "", nil

@@ -106,7 +106,7 @@ func TestSlackDoesNotCaptureItsOwnPost(t *testing.T) {
 	// message event to reach Sluice.
 	for {
 		evs := h.sourceEvents("forms")
-		if len(evs) == 1 && evs[0]["state"] == store.EventDelivered {
+		if len(evs) == 1 && evs[0]["state"] == string(store.EventDelivered) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -490,7 +490,7 @@ func (p *people) counts() (total, delivering int64) {
 	for _, n := range c {
 		total += n
 	}
-	return total, c[store.EventDelivering]
+	return total, c[string(store.EventDelivering)]
 }
 
 // settle polls and waits for deliveries until two rounds in a row read

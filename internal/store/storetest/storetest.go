@@ -335,9 +335,10 @@ func exerciseCore(t *testing.T, open Opener) {
 				return err
 			}
 			for _, w := range []struct {
-				id, dest, key, state string
-				updated              int
-				fallbackFor          string
+				id, dest, key string
+				state         store.DeliveryState
+				updated       int
+				fallbackFor   string
 			}{
 				{"dlv_w1", "crm", "a@x.co", store.DeliverySucceeded, 1, ""},
 				{"dlv_w2", "crm", "a@x.co", store.DeliverySucceeded, 2, ""},
