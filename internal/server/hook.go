@@ -57,16 +57,77 @@ func (s *Server) buildHookFetchers(conns map[string]connector.Connector) error {
 			continue
 		}
 		origin := hl.HookOrigin()
+		live := liveHookConn{s: s, dest: pc.Destination}
 		s.hookFetchers = append(s.hookFetchers, &trigger.HookFetcher{
 			Source: name, Destination: pc.Destination, WebhookID: pc.WebhookID, Platform: origin.Platform, Object: origin.Object,
-			Lister: hl, Gate: s.Gate, SuppressEchoes: *pc.SuppressEchoes, Interval: pc.Interval.D(), Log: s.Log, OnCaptured: s.wake,
+			Lister: live, Gate: s.Gate, SuppressEchoes: *pc.SuppressEchoes, Interval: pc.Interval.D(), Log: s.Log, OnCaptured: s.wake,
 		})
-		if rf, ok := conn.(connector.HookRefresher); ok {
-			s.hookKeepers = append(s.hookKeepers, &trigger.HookKeeper{Source: name, WebhookID: pc.WebhookID, Refresher: rf, Gate: s.Gate,
+		if _, ok := conn.(connector.HookRefresher); ok {
+			s.hookKeepers = append(s.hookKeepers, &trigger.HookKeeper{Source: name, WebhookID: pc.WebhookID, Refresher: live, Gate: s.Gate,
 				Log: s.Log, OnFailed: s.hookRefreshFailed, OnRecovered: s.catchUp})
 		}
 	}
 	return es.Err()
+}
+
+// liveHookConn is a destination's connector as the generation in force
+// has it: the listings and refreshes built at start follow a reload that
+// rebuilt the destination (a new token, another base URL) instead of
+// using the retired connector.
+type liveHookConn struct {
+	s    *Server
+	dest string
+}
+
+var (
+	_ connector.HookLister    = liveHookConn{}
+	_ connector.HookRefresher = liveHookConn{}
+)
+
+func (l liveHookConn) conn() (connector.Connector, error) {
+	c, ok := l.s.gen.Load().conns[l.dest]
+	if !ok {
+		return nil, fmt.Errorf("destination %s is no longer in the config", l.dest)
+	}
+	return c, nil
+}
+
+// HookChanges is connector.HookLister.
+func (l liveHookConn) HookChanges(ctx context.Context, webhookID, cursor string) (connector.HookPage, error) {
+	c, err := l.conn()
+	if err != nil {
+		return connector.HookPage{}, err
+	}
+	hl, ok := c.(connector.HookLister)
+	if !ok {
+		return connector.HookPage{}, fmt.Errorf("destination %s cannot list webhook payloads", l.dest)
+	}
+	return hl.HookChanges(ctx, webhookID, cursor)
+}
+
+// HookOrigin is connector.HookLister.
+func (l liveHookConn) HookOrigin() connector.Origin {
+	c, err := l.conn()
+	if err != nil {
+		return connector.Origin{}
+	}
+	if hl, ok := c.(connector.HookLister); ok {
+		return hl.HookOrigin()
+	}
+	return connector.Origin{}
+}
+
+// RefreshHook is connector.HookRefresher.
+func (l liveHookConn) RefreshHook(ctx context.Context, webhookID string) (time.Time, error) {
+	c, err := l.conn()
+	if err != nil {
+		return time.Time{}, err
+	}
+	rf, ok := c.(connector.HookRefresher)
+	if !ok {
+		return time.Time{}, fmt.Errorf("destination %s cannot refresh webhooks", l.dest)
+	}
+	return rf.RefreshHook(ctx, webhookID)
 }
 
 // hookRefreshFailed alerts people that a webhook subscription could not

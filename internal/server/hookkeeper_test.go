@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/sim"
 	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
 	"github.com/sluicehq/sluice/internal/sim/simtest"
@@ -100,4 +102,45 @@ func TestAirtableWebhookKeptAliveAndCaughtUp(t *testing.T) {
 		t.Fatalf("notifications after the refresh: %+v", st)
 	}
 	waitEvents(t, h, "base", 2)
+}
+
+// TestAirtableHookLoopsFollowReload: the listing and the refresh built at
+// start use the destination as the config in force has it: after a
+// reload moves the destination to another Airtable (the first one gone),
+// both reach the new one.
+func TestAirtableHookLoopsFollowReload(t *testing.T) {
+	start := func() (*airtablesim.Server, *sim.Running) {
+		t.Helper()
+		at, err := airtablesim.New(airtablesim.Options{Tokens: []string{hookAirtableToken}, Seed: 1, RateLimit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at, simtest.Start(t, at)
+	}
+	_, old := start()
+	_, running := start()
+	h := startHooks(t, airtableHookConfig, hookAirtableMAC, hookAirtableWebhook, old.URL, hookAirtableToken, airtablesim.DefaultBaseID, secret)
+	for deadline := time.Now().Add(10 * time.Second); readyz(t, h.url) != http.StatusOK; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("never ready")
+		}
+	}
+	if _, err := h.srv.Apply(context.Background(), h.config(hookAirtableMAC, hookAirtableWebhook, running.URL, hookAirtableToken, airtablesim.DefaultBaseID, secret),
+		server.ReloadOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	simCall(t, "POST", running.URL+"/_sim/webhooks", "", map[string]any{"id": hookAirtableWebhook, "url": h.url + "/v1/sources/base/events",
+		"secret": hookAirtableMAC, "base": airtablesim.DefaultBaseID})
+	if err := h.srv.RefreshHooksNow(context.Background()); err != nil {
+		t.Fatalf("refresh after the reload: %v", err)
+	}
+	simCall(t, "POST", running.URL+"/v0/"+airtablesim.DefaultBaseID+"/Contacts", hookAirtableToken,
+		map[string]any{"records": []any{map[string]any{"fields": map[string]any{"Email": "moved@x.co", "Name": "Moved"}}}})
+	// Its notification is a notice; the worker lists the new Airtable.
+	flushHooks(t, running.URL)
+	waitEvents(t, h, "base", 1)
+	if _, err := h.srv.FetchHookNow(context.Background(), "base"); err != nil {
+		t.Fatalf("listing after the reload: %v", err)
+	}
 }

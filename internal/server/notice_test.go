@@ -126,12 +126,21 @@ func TestNotionNoticeAnsweredWithoutNotion(t *testing.T) {
 // while Notion refuses every read; Sluice stops before fetching it, and
 // the next start captures the page.
 func TestNotionNoticeSurvivesRestart(t *testing.T) {
+	notionNoticeSurvivesRestart(t, filepath.Join(t.TempDir(), "sluice.db"))
+}
+
+// TestNotionNoticeSurvivesRestartOnPostgres: the same on PostgreSQL,
+// where the worker runs under the elected leadership.
+func TestNotionNoticeSurvivesRestartOnPostgres(t *testing.T) {
+	notionNoticeSurvivesRestart(t, pgSchemaDSN(t))
+}
+
+func notionNoticeSurvivesRestart(t *testing.T, db string) {
 	nt, err := notionsim.New(notionsim.Options{Tokens: []string{hookNotionToken}, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ntURL := simtest.Start(t, nt).URL
-	db := filepath.Join(t.TempDir(), "sluice.db")
 	h := startHooksOn(t, db, notionHookConfig, `"`+noticeVerifyToken+`"`, ntURL, hookNotionToken, notionsim.DefaultDatabaseID)
 	pageID := notionPage(t, ntURL, "later@x.co")
 	if err := nt.SetFaults(sim.Faults{Errors: map[string]float64{"503": 1}}); err != nil {
