@@ -5,18 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/alert"
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/control"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/store/storesqlite"
 )
 
 const slaConfig = `
@@ -50,17 +48,7 @@ alerts:
 var t0 = time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 
 // clock is a settable fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(d time.Duration) {
-	c.mu.Lock()
-	c.now = t0.Add(d)
-	c.mu.Unlock()
-}
+type clock = pipelinetest.Clock
 
 // recorder is an alert channel that keeps what it is sent.
 type recorder struct {
@@ -93,26 +81,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	c, err := config.Parse([]byte(slaConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sla.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	com := store.NewCommitter(drv, 16)
-	t.Cleanup(func() { com.Close(); drv.Close() })
-	clk := &clock{now: t0}
-	g := pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now})
-	return &fixture{gate: g, clk: clk, sla: drv.Executor(), ex: drv.Executor()}
+	e := pipelinetest.New(t, slaConfig, pipelinetest.WithClock(pipelinetest.NewClock(t0)))
+	return &fixture{gate: e.Gate, clk: e.Clock, sla: e.Driver.Executor(), ex: e.Driver.Executor()}
 }
 
 // watcher is one instance's watcher with its own alerter and recorder.
@@ -188,13 +158,13 @@ func TestDeliveryBreachOpensOnceAlertsOnceAndResolves(t *testing.T) {
 	w, rec := f.watcher()
 	f.capture(t, map[string]any{"email": "a@b.co", "company": "Acme"})
 
-	f.clk.Set(5 * time.Minute) // at the limit, not beyond it
+	f.clk.Set(t0.Add(5 * time.Minute)) // at the limit, not beyond it
 	check(t, w)
 	if got := rec.take(); len(got) != 0 || len(f.open(t)) != 0 {
 		t.Fatalf("breach at the limit: %s %v", keys(got), f.open(t))
 	}
 
-	f.clk.Set(6 * time.Minute)
+	f.clk.Set(t0.Add(6 * time.Minute))
 	check(t, w)
 	got := rec.take()
 	if len(got) != 1 {
@@ -218,7 +188,7 @@ func TestDeliveryBreachOpensOnceAlertsOnceAndResolves(t *testing.T) {
 
 	// Still breached, more events: no second alert, details follow.
 	f.capture(t, map[string]any{"email": "c@d.co", "company": "Initech"})
-	f.clk.Set(20 * time.Minute)
+	f.clk.Set(t0.Add(20 * time.Minute))
 	check(t, w)
 	if got := rec.take(); len(got) != 1 || got[0].Key != "sla:crm:queue_age" {
 		t.Fatalf("only the queue-age breach may alert now, got %s", keys(got))
@@ -236,7 +206,7 @@ func TestDeliveryBreachOpensOnceAlertsOnceAndResolves(t *testing.T) {
 	}
 
 	f.settle(t, false)
-	f.clk.Set(21 * time.Minute)
+	f.clk.Set(t0.Add(21 * time.Minute))
 	check(t, w)
 	got = rec.take()
 	if len(got) != 2 {
@@ -277,7 +247,7 @@ func TestHoldAndQueueBreaches(t *testing.T) {
 		t.Fatal("queue depth item")
 	}
 
-	f.clk.Set(61 * time.Minute)
+	f.clk.Set(t0.Add(61 * time.Minute))
 	check(t, w)
 	if got := keys(rec.take()); got != "sla_breach sla:crm:queue_age; sla_breach sla:leads:delivery; sla_breach sla:leads:hold" {
 		t.Fatalf("after 61m: %s", got)
@@ -289,7 +259,7 @@ func TestHoldAndQueueBreaches(t *testing.T) {
 	if _, err := f.gate.EventDiscard(context.Background(), held, "test lead", "admin:ops"); err != nil {
 		t.Fatal(err)
 	}
-	f.clk.Set(62 * time.Minute)
+	f.clk.Set(t0.Add(62 * time.Minute))
 	check(t, w)
 	if got := rec.take(); len(got) != 1 || got[0].Key != "sla:leads:hold:resolved" || got[0].Title != "Resolved: flow leads has no record held beyond its SLA" {
 		t.Fatalf("hold resolved: %s", keys(got))
@@ -319,7 +289,7 @@ func TestPausedDestinationAlertsOnceAndOnResume(t *testing.T) {
 	if b := f.open(t)["destination_paused:crm"]; b == nil || b.Kind != control.BreachDestinationPaused {
 		t.Fatalf("open items: %v", f.open(t))
 	}
-	f.clk.Set(time.Minute)
+	f.clk.Set(t0.Add(time.Minute))
 	check(t, w)
 	if got := rec.take(); len(got) != 0 {
 		t.Fatalf("alerted twice: %s", keys(got))
@@ -327,7 +297,7 @@ func TestPausedDestinationAlertsOnceAndOnResume(t *testing.T) {
 	if err := ex.DestinationStatePut(ctx, &store.DestinationState{Name: "crm", Paused: false, Reason: "resumed by operator", UpdatedAt: t0.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	f.clk.Set(2 * time.Minute)
+	f.clk.Set(t0.Add(2 * time.Minute))
 	check(t, w)
 	if got := rec.take(); len(got) != 1 || got[0].Kind != alert.KindDestinationResume || got[0].Title != "Resolved: destination crm resumed" {
 		t.Fatalf("resume alert: %s", keys(got))
@@ -344,7 +314,7 @@ func TestNewEscalationsAlertOnceAcrossInstances(t *testing.T) {
 	// inbox: the first run only starts the cursor.
 	f.capture(t, map[string]any{"email": "old@b.co", "company": "Acme"})
 	f.settle(t, true)
-	f.clk.Set(time.Minute)
+	f.clk.Set(t0.Add(time.Minute))
 	check(t, w1)
 	if got := rec1.take(); len(got) != 0 {
 		t.Fatalf("backlog alerted: %s", keys(got))
@@ -352,12 +322,12 @@ func TestNewEscalationsAlertOnceAcrossInstances(t *testing.T) {
 
 	f.capture(t, map[string]any{"email": "new@b.co", "company": "Acme"})
 	f.settle(t, true) // escalated at 9:01:00
-	f.clk.Set(time.Minute + 5*time.Second)
+	f.clk.Set(t0.Add(time.Minute + 5*time.Second))
 	check(t, w1)
 	if got := rec1.take(); len(got) != 0 {
 		t.Fatalf("alerted before the escalation settled: %s", keys(got))
 	}
-	f.clk.Set(time.Minute + 20*time.Second)
+	f.clk.Set(t0.Add(time.Minute + 20*time.Second))
 	var wg sync.WaitGroup
 	for _, w := range []*control.SLAWatcher{w1, w2} {
 		wg.Add(1)
@@ -375,12 +345,12 @@ func TestNewEscalationsAlertOnceAcrossInstances(t *testing.T) {
 	}
 
 	// Later, several at once: one alert listing them.
-	f.clk.Set(10 * time.Minute)
+	f.clk.Set(t0.Add(10 * time.Minute))
 	for i := range 3 {
 		f.capture(t, map[string]any{"email": fmt.Sprintf("n%d@b.co", i), "company": "Acme"})
 	}
 	f.settle(t, true)
-	f.clk.Set(11 * time.Minute)
+	f.clk.Set(t0.Add(11 * time.Minute))
 	check(t, w2)
 	check(t, w1)
 	got = append(rec1.take(), rec2.take()...)
@@ -419,7 +389,7 @@ func TestFailureRateSpikeAlerts(t *testing.T) {
 		fc.Attempt("crm", o, 500, time.Millisecond)
 	}
 	fc.Breaker("crm", "open")
-	f.clk.Set(30 * time.Second)
+	f.clk.Set(t0.Add(30 * time.Second))
 	check(t, w)
 	got := rec.take()
 	if len(got) != 1 || got[0].Kind != alert.KindFailureRate || got[0].Key != "failure_rate:crm" ||
@@ -434,12 +404,12 @@ func TestFailureRateSpikeAlerts(t *testing.T) {
 	for _, o := range []string{"retryable", "retryable", "retryable"} {
 		fc.Attempt("crm", o, 500, 0)
 	}
-	f.clk.Set(time.Hour)
+	f.clk.Set(t0.Add(time.Hour))
 	check(t, w)
 	for _, o := range []string{"succeeded", "succeeded", "succeeded", "retryable"} {
 		fc.Attempt("crm", o, 0, 0)
 	}
-	f.clk.Set(2 * time.Hour)
+	f.clk.Set(t0.Add(2 * time.Hour))
 	check(t, w)
 	if got := rec.take(); len(got) != 0 {
 		t.Fatalf("alerted on %s", keys(got))
@@ -452,7 +422,7 @@ func TestFailedAlertIsReturnedAndItemStillOpens(t *testing.T) {
 	w, rec := f.watcher()
 	rec.fail = errors.New("slack is down")
 	f.capture(t, map[string]any{"email": "a@b.co", "company": "Acme"})
-	f.clk.Set(6 * time.Minute)
+	f.clk.Set(t0.Add(6 * time.Minute))
 	err := w.Check(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "alert sla:leads:delivery via rec: slack is down") {
 		t.Fatalf("want the send failure returned, got %v", err)

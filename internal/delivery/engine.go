@@ -272,7 +272,7 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		free, limit := w.conc.Free(), w.conc.Limit()
-		if free == 0 || (free < limit/claimShare && free < limit && !short) {
+		if free == 0 || (free < limit/claimShare && !short) {
 			// Claim for several requests at once: every claim is a unit
 			// of the single commit loop (a select and an update), and
 			// one per finished request cost the store as much as the

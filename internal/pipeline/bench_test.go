@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
 )
@@ -25,24 +25,14 @@ import (
 // which is steadier than wall time on a shared machine, split into the
 // capture and the claim-and-settle phases.
 func BenchmarkCaptureClaimSettle(b *testing.B) {
-	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	plan, err := pipeline.Compile(c)
-	if err != nil {
-		b.Fatal(err)
-	}
+	plan := pipelinetest.Plan(b, cfg)
 	drv, err := storesqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	com := store.NewCommitter(drv, 0) // the server's default batch bound
 	defer func() { com.Close(); drv.Close() }()
-	clk := &clock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
+	clk := pipelinetest.NewClock(pipelinetest.Start)
 	g := pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now})
 	ctx := context.Background()
 

@@ -7,27 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-func compile(t *testing.T, yaml string) *pipeline.Plan {
-	t.Helper()
-	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // heldThenExpired captures a record without company and lets its hold
 // expire into a hold_expired escalation.
@@ -77,7 +61,7 @@ func TestReplayNormalizeReleasesHeldRecords(t *testing.T) {
 		t.Fatalf("form capture: %+v %v", fres, err)
 	}
 
-	g.SetPlan(compile(t, strings.Replace(cfg, "company: {from: company}", "company: {from: org}", 1)))
+	g.SetPlan(pipelinetest.Plan(t, strings.Replace(cfg, "company: {from: company}", "company: {from: org}", 1)))
 	dry, err := g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageNormalize, DryRun: true, Actor: "admin:ops"})
 	if err != nil || dry.Replayed != 3 || dry.Transitions["held -> delivering"] != 2 || dry.Transitions["escalated -> delivering"] != 1 {
 		t.Fatalf("dry run: %+v %v", dry, err)
@@ -104,7 +88,7 @@ func TestReplayNormalizeReleasesHeldRecords(t *testing.T) {
 		t.Fatalf("hold escalation after replay: %+v", tk.Escalation)
 	}
 	// From deliver, held records are never sent.
-	g.SetPlan(compile(t, cfg))
+	g.SetPlan(pipelinetest.Plan(t, cfg))
 	again, _ := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: []byte(`{"email":"z@b.co"}`), Payload: mustParse(t, `{"email":"z@b.co"}`)})
 	res, err = g.Replay(ctx, pipeline.ReplayParams{Stage: pipeline.StageDeliver, Actor: "admin:ops", Filter: pipeline.ReplayFilter{States: []store.EventState{store.EventHeld}}})
 	if err != nil || res.Replayed != 0 || res.Skipped != 1 || res.Items[0].EventID != again.EventID || !strings.Contains(res.Items[0].Reason, "held") {

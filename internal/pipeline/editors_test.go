@@ -15,8 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 	"github.com/sluicehq/sluice/internal/store/storesqlite"
@@ -28,17 +28,7 @@ import (
 // process's driver; on PostgreSQL: two drivers on one schema).
 func twoInstances(t *testing.T, driver string) ([2]*pipeline.Gate, *clock) {
 	t.Helper()
-	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := pipelinetest.Plan(t, cfg)
 	var drvs [2]store.Driver
 	switch driver {
 	case "sqlite":
@@ -59,7 +49,7 @@ func twoInstances(t *testing.T, driver string) ([2]*pipeline.Gate, *clock) {
 			drvs[i] = d
 		}
 	}
-	clk := &clock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
+	clk := pipelinetest.NewClock(pipelinetest.Start)
 	var out [2]*pipeline.Gate
 	for i, d := range drvs {
 		com := store.NewCommitter(d, 16)

@@ -2,16 +2,13 @@ package pipeline_test
 
 import (
 	"context"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/store/storesqlite"
 )
 
 const cfg = `
@@ -34,18 +31,8 @@ destinations:
   d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}
 `
 
-// clock is a settable fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// clock is the gate's settable clock.
+type clock = pipelinetest.Clock
 
 func newGate(t *testing.T) (*pipeline.Gate, *clock) {
 	t.Helper()
@@ -56,25 +43,8 @@ func newGate(t *testing.T) (*pipeline.Gate, *clock) {
 // newGateCommitter is newGate that also hands out the gate's group commit.
 func newGateCommitter(t *testing.T) (*pipeline.Gate, *clock, *store.Committer) {
 	t.Helper()
-	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	com := store.NewCommitter(drv, 16)
-	t.Cleanup(func() { com.Close(); drv.Close() })
-	clk := &clock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
-	return pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now}), clk, com
+	e := pipelinetest.New(t, cfg)
+	return e.Gate, e.Clock, e.Committer
 }
 
 func TestHoldExpiresIntoEscalation(t *testing.T) {

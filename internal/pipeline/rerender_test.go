@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -22,7 +23,7 @@ func TestRerenderLeavesInFlightWritesAlone(t *testing.T) {
 		t.Fatalf("claim: %v %v", ds, err)
 	}
 	claimed := ds[0]
-	g.SetPlan(compile(t, strings.Replace(cfg, "crm: {destination: d}", `crm:
+	g.SetPlan(pipelinetest.Plan(t, strings.Replace(cfg, "crm: {destination: d}", `crm:
         destination: d
         map:
           fields:

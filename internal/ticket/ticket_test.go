@@ -4,19 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/operr"
 	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/store/storesqlite"
 	"github.com/sluicehq/sluice/internal/ticket"
 )
 
@@ -53,24 +50,11 @@ destinations:
   d: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}
 `
 
-// clock is the injected clock: the gate and the workflow read only it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	g   *pipeline.Gate
 	w   *ticket.Workflow
 	ex  store.Executor
-	clk *clock
+	clk *pipelinetest.Clock
 }
 
 // newEnv is a real gate over a real SQLite file, with the workflow writing
@@ -78,27 +62,9 @@ type env struct {
 // would.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	com := store.NewCommitter(drv, 16)
-	t.Cleanup(func() { com.Close(); drv.Close() })
-	clk := &clock{now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
-	g := pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now,
-		Redact: func(s string) string { return strings.ReplaceAll(s, "s3cret", "[redacted]") }})
-	return &env{g: g, ex: drv.Executor(), clk: clk, w: ticket.New(ticket.Config{Gate: g, Read: drv.Executor(), Clock: clk.Now})}
+	e := pipelinetest.New(t, cfg, pipelinetest.WithRedact(func(s string) string { return strings.ReplaceAll(s, "s3cret", "[redacted]") }))
+	ex := e.Driver.Executor()
+	return &env{g: e.Gate, ex: ex, clk: e.Clock, w: ticket.New(ticket.Config{Gate: e.Gate, Read: ex, Clock: e.Clock.Now})}
 }
 
 // expiredHold captures a lead without company and lets its hold run out:

@@ -5,16 +5,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/store/storesqlite"
 	"github.com/sluicehq/sluice/internal/trigger"
 )
 
@@ -89,24 +87,8 @@ func (c *crashing) CapturePolled(ctx context.Context, b pipeline.PollBatch) (pip
 
 func hookGate(t *testing.T) (*pipeline.Gate, store.Driver) {
 	t.Helper()
-	c, err := config.Parse([]byte(hookCfg), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "h.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	com := store.NewCommitter(drv, 16)
-	t.Cleanup(func() { com.Close(); drv.Close() })
-	return pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com}), drv
+	e := pipelinetest.New(t, hookCfg)
+	return e.Gate, e.Driver
 }
 
 // captured counts the source's events by record key.

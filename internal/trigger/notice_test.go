@@ -5,17 +5,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	"github.com/sluicehq/sluice/internal/pipeline"
+	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/store/storesqlite"
 	"github.com/sluicehq/sluice/internal/trigger"
 )
 
@@ -38,19 +36,9 @@ destinations:
   sink: {type: http, allow_private_network: true, options: {url: "http://127.0.0.1:1/x"}}
 `
 
-// clock is a settable clock shared by the gate and the worker, so backoff
-// is passed by moving it, not by sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the settable clock shared by the gate and the worker, so
+// backoff is passed by moving it, not by sleeping.
+type clock = pipelinetest.Clock
 
 // pageReader plays Notion's page read; read decides each answer.
 type pageReader struct {
@@ -69,28 +57,12 @@ func (r *pageReader) ReadRecord(_ context.Context, id string) (connector.Change,
 
 func noticeGate(t *testing.T, clk *clock) (*pipeline.Gate, store.Driver) {
 	t.Helper()
-	c, err := config.Parse([]byte(noticeCfg), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "n.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	com := store.NewCommitter(drv, 16)
-	t.Cleanup(func() { com.Close(); drv.Close() })
-	return pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.now}), drv
+	e := pipelinetest.New(t, noticeCfg, pipelinetest.WithClock(clk))
+	return e.Gate, e.Driver
 }
 
 func noticeWorker(g trigger.NoticeGate, clk *clock, rd connector.RecordReader) *trigger.NoticeWorker {
-	return &trigger.NoticeWorker{Gate: g, Now: clk.now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	return &trigger.NoticeWorker{Gate: g, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Sources: func() map[string]*trigger.NoticeSource {
 			return map[string]*trigger.NoticeSource{"pages": {Destination: "nt", Reader: rd}}
 		}}
@@ -129,7 +101,7 @@ func auditActions(t *testing.T, drv store.Driver) map[audit.Action]int {
 // the notice pending, and the next pass captures the page exactly once;
 // a retry arriving after that is still recognised.
 func TestNoticeFetchedOnceAcrossRetriesAndCrash(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	clk := pipelinetest.NewClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
 	g, drv := noticeGate(t, clk)
 	ctx := context.Background()
 	first, err := g.NoticeReceived(ctx, pageNotice("ev1", "p1"))
@@ -157,7 +129,7 @@ func TestNoticeFetchedOnceAcrossRetriesAndCrash(t *testing.T) {
 	if pass, err := w.ProcessDue(ctx); err != nil || pass.Settled+pass.Failed != 0 {
 		t.Fatalf("pass inside the backoff: %+v %v", pass, err)
 	}
-	clk.add(5 * time.Second)
+	clk.Add(5 * time.Second)
 	pass, err = w.ProcessDue(ctx)
 	if err != nil || pass.Settled != 1 || pass.Captured != 1 {
 		t.Fatalf("pass after the backoff: %+v %v", pass, err)
@@ -166,7 +138,7 @@ func TestNoticeFetchedOnceAcrossRetriesAndCrash(t *testing.T) {
 		t.Fatalf("events = %v, want nora once", got)
 	}
 	// Settled: nothing due, and a late retry of the notice is recognised.
-	clk.add(time.Hour)
+	clk.Add(time.Hour)
 	if pass, err := w.ProcessDue(ctx); err != nil || pass.Settled+pass.Failed != 0 {
 		t.Fatalf("pass after settling: %+v %v", pass, err)
 	}
@@ -196,7 +168,7 @@ func (n noticeGateOf) CapturePolled(ctx context.Context, b pipeline.PollBatch) (
 // retried with a growing wait, escalates once at EscalateAfter failures,
 // keeps being retried, and its capture after all is audited as recovered.
 func TestNoticeEscalatesOnceAndRecovers(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	clk := pipelinetest.NewClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
 	g, drv := noticeGate(t, clk)
 	ctx := context.Background()
 	if _, err := g.NoticeReceived(ctx, pageNotice("ev7", "p7")); err != nil {
@@ -218,7 +190,7 @@ func TestNoticeEscalatesOnceAndRecovers(t *testing.T) {
 		if err != nil || pass.Failed != 1 {
 			t.Fatalf("failing pass: %+v %v", pass, err)
 		}
-		clk.add(10 * time.Minute) // past any backoff
+		clk.Add(10 * time.Minute) // past any backoff
 	}
 	if len(escalated) != 1 {
 		t.Fatalf("escalations = %v, want exactly one", escalated)
@@ -243,7 +215,7 @@ func TestNoticeEscalatesOnceAndRecovers(t *testing.T) {
 // TestNoticeBackoffGrows: each failure waits longer than the one before
 // (up to MaxBackoff), so a platform that is down is not hammered.
 func TestNoticeBackoffGrows(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	clk := pipelinetest.NewClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
 	g, _ := noticeGate(t, clk)
 	ctx := context.Background()
 	if _, err := g.NoticeReceived(ctx, pageNotice("ev9", "p9")); err != nil {
@@ -263,8 +235,8 @@ func TestNoticeBackoffGrows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waits = append(waits, next.Sub(clk.now()))
-		clk.add(next.Sub(clk.now()))
+		waits = append(waits, next.Sub(clk.Now()))
+		clk.Add(next.Sub(clk.Now()))
 	}
 	for i, d := range waits {
 		lo, hi := min(time.Second<<i, time.Minute)/2, min(time.Second<<i, time.Minute)
@@ -279,7 +251,7 @@ func TestNoticeBackoffGrows(t *testing.T) {
 // to the same time, so a platform that is down is asked once per pass;
 // once it answers, every notice is captured.
 func TestNoticeSourceDownCostsOneRequestPerPass(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	clk := pipelinetest.NewClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
 	g, drv := noticeGate(t, clk)
 	ctx := context.Background()
 	for _, ev := range []string{"a", "b", "c"} {
@@ -314,7 +286,7 @@ func TestNoticeSourceDownCostsOneRequestPerPass(t *testing.T) {
 		t.Fatalf("pending notices %d with %d attempts in all, want 3 with 1", len(list), attempts)
 	}
 	up = true
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	if pass, err := w.ProcessDue(ctx); err != nil || pass.Captured != 3 {
 		t.Fatalf("pass once up: %+v %v", pass, err)
 	}

@@ -67,6 +67,10 @@ type stateAhead struct {
 	found     bool
 }
 
+// hasUpdates reports queued UPDATEs, whose missing rows only a check of
+// their row counts finds.
+func (b *behind) hasUpdates() bool { return len(b.dUpd)+len(b.evUpd) > 0 }
+
 func (b *behind) empty() bool { return len(b.dIns)+len(b.dUpd)+len(b.idPut)+len(b.evUpd) == 0 }
 
 func (b *behind) deliveryUpdate(d *store.Delivery) {
@@ -296,7 +300,9 @@ func (b *behind) touches(eventID string) bool {
 		}
 	}
 	for i := range b.dUpd {
-		if b.dUpd[i].EventID == eventID {
+		// An update names its row by ID; a caller's copy without its event
+		// could be any event's.
+		if e := b.dUpd[i].EventID; e == eventID || e == "" {
 			return true
 		}
 	}

@@ -3,9 +3,11 @@ package storepg_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -136,5 +138,58 @@ func TestQueuedWriteFailureFailsItsUnitAlone(t *testing.T) {
 	}
 	if id, err := drv.Executor().IdentityGet(ctx, "crm", "g"); err != nil || id != "1" {
 		t.Fatalf("the good unit's identity: %q %v", id, err)
+	}
+}
+
+// TestRoundTripsOfATransaction counts what a transaction sends: BEGIN goes
+// with its first statement, COMMIT with its last (the queued writes, or the
+// audit insert after the chain lock), and a transaction that sent nothing
+// commits without a round trip.
+func TestRoundTripsOfATransaction(t *testing.T) {
+	drv := open(t, freshSchema(t), 3)
+	ctx := testCtx(t, 30*time.Second)
+	count := func(fn func(tx store.ExecutorTx) error) int64 {
+		t.Helper()
+		before, _ := drv.RoundTrips()
+		commit(t, drv, fn)
+		after, _ := drv.RoundTrips()
+		return after - before
+	}
+	if n := count(func(tx store.ExecutorTx) error { return nil }); n != 0 {
+		t.Errorf("empty transaction: %d round trips, want 0", n)
+	}
+	// Event insert (with BEGIN), then delivery insert and COMMIT.
+	if n := count(func(tx store.ExecutorTx) error {
+		if _, _, err := tx.EventInsert(ctx, newEvent("evt_1", "k")); err != nil {
+			return err
+		}
+		return tx.DeliveryInsert(ctx, newDelivery("dlv_1", "evt_1", "k", store.DeliveryPending))
+	}); n != 2 {
+		t.Errorf("capture without audit: %d round trips, want 2", n)
+	}
+	// A settle: the event's deliveries and state (with BEGIN); the queued
+	// updates with the chain lock and head; the audit insert with COMMIT.
+	if n := count(func(tx store.ExecutorTx) error {
+		ds, err := tx.DeliveryListByEvent(ctx, "evt_1")
+		if err != nil || len(ds) != 1 {
+			return fmt.Errorf("deliveries: %v %d", err, len(ds))
+		}
+		ds[0].State = store.DeliverySucceeded
+		if err := tx.DeliveryUpdate(ctx, ds[0]); err != nil {
+			return err
+		}
+		if _, err := tx.EventStateGet(ctx, "evt_1"); err != nil {
+			return err
+		}
+		if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: "evt_1", State: store.EventDelivered, Now: t0}); err != nil {
+			return err
+		}
+		return tx.AuditAppend(ctx, &store.AuditEntry{At: t0, EventID: "evt_1", Actor: "system", Action: audit.ActionDelivered})
+	}); n != 3 {
+		t.Errorf("settle: %d round trips, want 3", n)
+	}
+	got, err := drv.Executor().DeliveryGetByID(ctx, "dlv_1")
+	if err != nil || got.State != store.DeliverySucceeded {
+		t.Fatalf("settled delivery: %v %+v", err, got)
 	}
 }

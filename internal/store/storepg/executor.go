@@ -30,7 +30,7 @@ type querier interface {
 type executor struct {
 	d       *Driver
 	q       querier
-	tx      pgx.Tx               // nil outside a transaction
+	tx      *pgTx                // nil outside a transaction
 	head    *chainHead           // set inside a transaction
 	pending *[]*store.AuditEntry // audit entries queued in this transaction; see sealAudit
 	wb      *behind              // writes queued in this transaction; see behind.go
@@ -633,8 +633,27 @@ func (x *executor) AuditAppend(ctx context.Context, e *store.AuditEntry) error {
 // The lock is held until the transaction ends. It runs before Commit and
 // before any statement of the transaction that reads the audit log.
 func (x *executor) sealAudit(ctx context.Context) error {
+	b := &pgx.Batch{}
+	read, err := x.sealAuditInto(ctx, b)
+	if err != nil || read == nil {
+		return err
+	}
+	br := x.tx.SendBatch(ctx, b)
+	err = read(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fail("audit append", cerr)
+	}
+	return err
+}
+
+// sealAuditInto takes the chain lock and reads the head if this
+// transaction does not hold them yet (in one round trip, after the queued
+// writes), hashes the queued entries onto the head and adds their insert
+// (after any writes queued since) to b. The caller sends b and gives its
+// results to read. Both are nil when no entry is queued.
+func (x *executor) sealAuditInto(ctx context.Context, b *pgx.Batch) (read func(pgx.BatchResults) error, err error) {
 	if x.pending == nil || len(*x.pending) == 0 {
-		return nil
+		return nil, nil
 	}
 	if !x.head.valid {
 		// The queued writes go first, in the same round trip: the chain
@@ -644,11 +663,11 @@ func (x *executor) sealAudit(ctx context.Context) error {
 			b.Queue(qAuditHead)
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return fail("audit append: lock chain", err)
+			return nil, fail("audit append: lock chain", err)
 		}
 		var seq int64
 		var hash string
@@ -657,7 +676,7 @@ func (x *executor) sealAudit(ctx context.Context) error {
 			err = cerr
 		}
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fail("audit append: read head", err)
+			return nil, fail("audit append: read head", err)
 		}
 		*x.head = chainHead{valid: true, seq: seq, hash: hash}
 	}
@@ -678,14 +697,22 @@ func (x *executor) sealAudit(ctx context.Context) error {
 		attempts[i], actors[i], actions[i], outcomes[i], statuses[i] = int32(e.Attempt), e.Actor, string(e.Action), e.Outcome, int32(e.Status)
 		messages[i], latencies[i], prevs[i], hashes[i] = e.Message, e.LatencyMS, e.PrevHash, e.Hash
 	}
-	if _, err := x.q.Exec(ctx, qAuditInsertMany, seqs, ats, eventIDs, deliveryIDs, routes, attempts, actors, actions,
-		outcomes, statuses, messages, latencies, prevs, hashes); err != nil {
-		*x.head = chainHead{} // the transaction is aborted
-		return fail("audit append", err)
-	}
-	x.head.seq, x.head.hash = seq, prev
-	*x.pending = (*x.pending)[:0]
-	return nil
+	qs := x.wb.queue(b, flushAll) // written since the lock was taken
+	b.Queue(qAuditInsertMany, seqs, ats, eventIDs, deliveryIDs, routes, attempts, actors, actions,
+		outcomes, statuses, messages, latencies, prevs, hashes)
+	return func(br pgx.BatchResults) error {
+		if err := x.wb.read(br, qs, flushAll); err != nil {
+			*x.head = chainHead{} // the transaction is aborted
+			return err
+		}
+		if _, err := br.Exec(); err != nil {
+			*x.head = chainHead{}
+			return fail("audit append", err)
+		}
+		x.head.seq, x.head.hash = seq, prev
+		*x.pending = (*x.pending)[:0]
+		return nil
+	}, nil
 }
 
 const auditCols = `seq, at, event_id, delivery_id, route, attempt, actor, action, outcome, status, message, latency_ms, prev_hash, hash`

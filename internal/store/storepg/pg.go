@@ -244,10 +244,11 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 }
 
 func (d *Driver) begin(ctx context.Context) (*executorTx, error) {
-	tx, err := d.pool.Begin(ctx)
+	c, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", translate(err))
 	}
+	tx := &pgTx{c: c} // BEGIN goes with the first statement
 	t := &executorTx{tx: tx}
 	t.executor = executor{d: d, tx: tx, head: &t.head, pending: &t.pending, wb: &t.wb}
 	t.executor.q = txQuerier{x: &t.executor}
@@ -264,7 +265,7 @@ func (d *Driver) Close() error {
 
 type executorTx struct {
 	executor
-	tx      pgx.Tx
+	tx      *pgTx
 	head    chainHead
 	pending []*store.AuditEntry
 	wb      behind
@@ -283,26 +284,43 @@ type chainHead struct {
 // Commit implements store.ExecutorTx. It is not cancellable: the caller
 // must learn whether the transaction committed.
 func (t *executorTx) Commit() error {
-	err := t.sealAudit(context.Background())
+	ctx := context.Background()
+	// The last round trip carries the audit insert (after the chain lock
+	// and head, which sealAudit takes with the queued writes) or the
+	// queued writes, then COMMIT.
+	// A queued UPDATE that finds no row is an error only to us, not to
+	// PostgreSQL, which would go on to the COMMIT in the same pipeline:
+	// queued updates are sent and checked first, here or with the chain
+	// lock.
+	var err error
+	if t.wb.hasUpdates() && (len(t.pending) == 0 || t.head.valid) {
+		err = t.flush(ctx)
+	}
+	last := &pgx.Batch{}
+	var read func(pgx.BatchResults) error
 	if err == nil {
-		err = t.flush(context.Background()) // when no audit entry carried the queued writes
+		read, err = t.sealAuditInto(ctx, last)
 	}
 	if err != nil {
-		t.tx.Rollback(context.Background())
+		t.tx.rollback(ctx)
 		if !errors.Is(err, store.ErrNotCommitted) {
 			err = fmt.Errorf("%w (%w)", err, store.ErrNotCommitted)
 		}
 		return fmt.Errorf("commit: %w", err)
 	}
-	if err := t.tx.Commit(context.Background()); err != nil {
-		return fmt.Errorf("commit: %w", translate(err))
+	if read == nil {
+		qs := t.wb.queue(last, flushAll)
+		read = func(br pgx.BatchResults) error { return t.wb.read(br, qs, flushAll) }
+	}
+	if err := t.tx.commit(ctx, last, read); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
 
 // Rollback implements store.ExecutorTx.
 func (t *executorTx) Rollback() error {
-	if err := t.tx.Rollback(context.Background()); err != nil {
+	if err := t.tx.rollback(context.Background()); err != nil {
 		return fmt.Errorf("rollback: %w", translate(err))
 	}
 	return nil
