@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
+	airtablesim "github.com/sluicehq/sluice/internal/sim/airtable"
 	notionsim "github.com/sluicehq/sluice/internal/sim/notion"
 	"github.com/sluicehq/sluice/internal/sim/simtest"
 )
@@ -303,5 +304,64 @@ func TestReloadStopsRemovedPollSource(t *testing.T) {
 	}
 	if _, err := h.srv.PollNow(context.Background(), "a"); err == nil {
 		t.Fatal("the removed source still polls")
+	}
+}
+
+// airtableNoBase is airtableHookConfig whose Airtable webhook source and
+// its flow come from arguments 9 and 10 (empty: no such source).
+var airtableNoBase = func() string {
+	s := airtableHookConfig
+	src := "  base:\n    platform: {kind: airtable, secrets: [\"%[3]s\"], destination: table, webhook_id: %[4]s, interval: 1h}\n"
+	i := strings.Index(s, "  base_in:\n")
+	j := strings.Index(s, "  leads:\n")
+	if !strings.Contains(s, src) || i < 0 || j < i {
+		panic("airtableHookConfig changed")
+	}
+	s = s[:i] + "%[10]s" + s[j:]
+	return strings.Replace(s, src, "%[9]s", 1)
+}()
+
+// TestReloadAddsAndRemovesAirtableWebhookSource: an Airtable webhook
+// source added by a reload gets its keeper (the webhook is refreshed at
+// once, on the leader) and its listing (its notification's notice is
+// answered); removed again, neither reads Airtable any more.
+func TestReloadAddsAndRemovesAirtableWebhookSource(t *testing.T) {
+	at, err := airtablesim.New(airtablesim.Options{Tokens: []string{hookAirtableToken}, Seed: 1, RateLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingSim{h: at, tokens: map[string]int{}}
+	atURL := simtest.Start(t, counted).URL
+	args := []any{hookAirtableMAC, hookAirtableWebhook, atURL, hookAirtableToken, airtablesim.DefaultBaseID, secret}
+	i := strings.Index(airtableHookConfig, "  base_in:\n")
+	j := strings.Index(airtableHookConfig, "  leads:\n")
+	baseSrc := fmt.Sprintf("  base:\n    platform: {kind: airtable, secrets: [\"%s\"], destination: table, webhook_id: %s, interval: 1h}\n", hookAirtableMAC, hookAirtableWebhook)
+	baseFlow := airtableHookConfig[i:j]
+	h := startHooks(t, airtableNoBase, append(args, "", "")...)
+	waitFor(t, "ready", func() bool { return readyz(t, h.url) == http.StatusOK })
+	simCall(t, "POST", atURL+"/_sim/webhooks", "", map[string]any{"id": hookAirtableWebhook, "url": h.url + "/v1/sources/base/events",
+		"secret": hookAirtableMAC, "base": airtablesim.DefaultBaseID})
+
+	if _, err := h.srv.Apply(context.Background(), h.config(append(args, baseSrc, baseFlow)...), server.ReloadOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the added source's webhook refreshed", func() bool { return hasAudit(t, h.srv.Driver, audit.ActionHookRefreshed) })
+	simCall(t, "POST", atURL+"/v0/"+airtablesim.DefaultBaseID+"/Contacts", hookAirtableToken,
+		map[string]any{"records": []any{map[string]any{"fields": map[string]any{"Email": "added@x.co", "Name": "Added"}}}})
+	flushHooks(t, atURL)
+	waitEvents(t, h, "base", 1)
+
+	if _, err := h.srv.Apply(context.Background(), h.config(append(args, "", "")...), server.ReloadOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := counted.requests()
+	if err := h.srv.RefreshHooksNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.srv.FetchHookNow(context.Background(), "base"); err != nil || n != 0 {
+		t.Fatalf("listing of the removed source: %d, %v", n, err)
+	}
+	if n := counted.requests(); n != stopped {
+		t.Fatalf("Airtable got %d requests for the removed source", n-stopped)
 	}
 }
