@@ -84,7 +84,7 @@ func (s *Server) buildPollers(c *config.Config, conns map[string]connector.Conne
 		pc := c.Sources[name].Poll.PollDefaults()
 		out[name] = &trigger.Poller{
 			Source: name, Destination: pc.Destination, Feed: feeds[name], Conf: pc,
-			Gate: s.Gate, Log: s.Log, OnCaptured: s.wake,
+			Gate: s.Gate, Log: s.Log, OnCaptured: s.wake, Now: s.Gate.Now,
 		}
 	}
 	return out, nil

@@ -48,6 +48,9 @@ type Poller struct {
 	OnCaptured func()
 	// Sleep waits between polls; tests replace it. nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the gate's clock (pipeline.Gate.Now), which stamps when each
+	// read began (pipeline.PollBatch.ReadAt); nil: time.Now.
+	Now func() time.Time
 	// ResetCursor, when set, is why the stored cursor belongs to another
 	// platform object (a reload changed the source's identity): the first
 	// poll resets it through the gate (CursorResetter), audited with this
@@ -86,7 +89,12 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 		since = connector.Position{At: cur.At.Add(-p.Conf.Overlap.D())}
 	}
 	origin := p.Feed.Origin()
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
 	for {
+		readAt := now()
 		page, err := p.Feed.Changes(ctx, since, p.Conf.Batch)
 		if err != nil {
 			return total, fmt.Errorf("poll %s: read %s %s: %w", p.Source, origin.Platform, origin.Object, err)
@@ -105,7 +113,7 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 			records = append(records, r)
 		}
 		batch := pipeline.PollBatch{Source: p.Source, Platform: origin.Platform, Object: origin.Object,
-			EchoDestination: p.Destination, Records: records}
+			EchoDestination: p.Destination, Records: records, ReadAt: readAt}
 		if *p.Conf.SuppressEchoes {
 			batch.SameAsWritten = sameAsWritten
 		}
