@@ -72,7 +72,8 @@ func slaCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// breachDetails renders a breach's details as "count=3 oldest=... threshold=5m0s".
+// breachDetails renders a breach's details as "count=3 oldest=... threshold=5m0s"
+// ("count>=10000" when the watcher's count stopped at its limit).
 func breachDetails(raw json.RawMessage) string {
 	var m map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
@@ -89,6 +90,10 @@ func breachDetails(raw json.RawMessage) string {
 		s := fmt.Sprint(v)
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			s = fmtTime(t)
+		}
+		if k == "count" && m["count_at_least"] == true {
+			parts = append(parts, "count>="+s) // the watcher stopped counting there
+			continue
 		}
 		parts = append(parts, k+"="+s)
 	}

@@ -33,6 +33,8 @@ func TestSLAListsOpenBreaches(t *testing.T) {
 	for _, b := range []*store.SLABreach{
 		{ID: "sla_1", Key: "sla:leads:delivery", Kind: "deliver_within", Subject: "leads", OpenedAt: opened,
 			Details: json.RawMessage(`{"count":12000,"oldest":"2026-11-29T09:00:00Z","threshold":"5m0s"}`)},
+		{ID: "sla_3", Key: "sla:sink:queue_depth", Kind: "queue_depth", Subject: "sink", OpenedAt: opened,
+			Details: json.RawMessage(`{"count":10000,"count_at_least":true,"threshold":"2"}`)},
 		{ID: "sla_2", Key: "destination_paused:sink", Kind: "destination_paused", Subject: "sink", OpenedAt: opened.Add(time.Minute),
 			Details: json.RawMessage(`{"reason":"paused: auth error from sink: 401"}`)},
 	} {
@@ -46,7 +48,7 @@ func TestSLAListsOpenBreaches(t *testing.T) {
 
 	r = s.mustRun(t, 0, "sla")
 	contains(t, "sla", r.out, "KIND", "SUBJECT", "OPENED", "DETAILS", "deliver_within", "leads",
-		"count=12000 oldest=2026-11-29 09:00:00Z (", "ago) threshold=5m0s")
+		"count=12000 oldest=2026-11-29 09:00:00Z (", "ago) threshold=5m0s", "count>=10000 threshold=2")
 	if strings.Contains(r.out, "destination_paused") {
 		t.Errorf("resolved item listed as open:\n%s", r.out)
 	}
@@ -60,7 +62,8 @@ func TestSLAListsOpenBreaches(t *testing.T) {
 			Details json.RawMessage `json:"details"`
 		} `json:"breaches"`
 	}
-	if err := json.Unmarshal([]byte(r.out), &answer); err != nil || len(answer.Breaches) != 1 || answer.Breaches[0].Key != "sla:leads:delivery" {
+	if err := json.Unmarshal([]byte(r.out), &answer); err != nil || len(answer.Breaches) != 2 ||
+		answer.Breaches[0].Key+" "+answer.Breaches[1].Key != "sla:sink:queue_depth sla:leads:delivery" && answer.Breaches[0].Key+" "+answer.Breaches[1].Key != "sla:leads:delivery sla:sink:queue_depth" {
 		t.Fatalf("sla --json: %v\n%s", err, r.out)
 	}
 

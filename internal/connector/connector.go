@@ -144,6 +144,18 @@ type FieldLooker interface {
 	LookupFields(ctx context.Context, recordKey string, fields []string) (externalID string, found map[string]any, ok bool, err error)
 }
 
+// FieldReader is implemented by connectors that can read a record's
+// fields by its ID in the platform, where that read is consistent while
+// the look-up by key is not (HubSpot's search shows a write seconds late,
+// and allows a few requests a second). Conflict review reads through it
+// when the identity map knows the record's ID: a stale read-back would
+// take Sluice's own recent write for someone else's change.
+type FieldReader interface {
+	// ReadFields returns the record's fields, at least those named; ok is
+	// false when the platform no longer has the record.
+	ReadFields(ctx context.Context, externalID string, fields []string) (found map[string]any, ok bool, err error)
+}
+
 // Constraints are the platform limits a connector declares. Zero values mean
 // "no limit" except where noted.
 type Constraints struct {

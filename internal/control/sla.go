@@ -71,7 +71,11 @@ type SLAWatcher struct {
 	// Settle: escalations younger than this wait for the next run, so one
 	// whose transaction commits late is not skipped. 0 means DefaultSettle.
 	Settle time.Duration
-	Log    *slog.Logger
+	// CountLimit bounds the counts in breach details and alert texts
+	// (past it they read "at least N"); 0 means DefaultCountLimit. A
+	// destination's queue_depth is always counted exactly past its limit.
+	CountLimit int64
+	Log        *slog.Logger
 
 	lastRate  time.Time    // when Failures was last read
 	lastCheck atomic.Int64 // unix nanoseconds of the last finished Check, on the gate's clock
@@ -149,10 +153,34 @@ type finding struct {
 	severity           string
 }
 
+// DefaultCountLimit is SLAWatcher.CountLimit's default: past it counts
+// read "at least 10000", so a check costs the same with a backlog of ten
+// thousand or of a million (ADR 0039).
+const DefaultCountLimit = 10000
+
+// countText is a queue's count for an alert: "at least N" when counting
+// stopped at the limit (countTextStart: "At least N", to open a sentence).
+func countText(q *store.QueueAge) string {
+	if q.Capped {
+		return fmt.Sprintf("at least %d", q.Count)
+	}
+	return fmt.Sprint(q.Count)
+}
+
+func countTextStart(q *store.QueueAge) string {
+	if q.Capped {
+		return fmt.Sprintf("At least %d", q.Count)
+	}
+	return fmt.Sprint(q.Count)
+}
+
 // BreachDetails is the JSON stored with a breach (fields by kind).
 type BreachDetails struct {
 	// Count of events (deliver_within, hold_within) or pending deliveries.
 	Count int64 `json:"count,omitempty"`
+	// CountAtLeast: counting stopped at Count (SLAWatcher.CountLimit);
+	// there are at least that many.
+	CountAtLeast bool `json:"count_at_least,omitempty"`
 	// Oldest capture (events) or creation (deliveries) time.
 	Oldest time.Time `json:"oldest,omitzero"`
 	// Threshold is the configured limit: a duration ("5m0s") or a depth.
@@ -164,15 +192,27 @@ type BreachDetails struct {
 
 func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now time.Time) (map[string]finding, error) {
 	cfg := w.Gate.Plan().Config
-	delivering, err := sla.EventAgeByFlow(ctx, store.EventDelivering)
+	flows, dests := sortedKeys(cfg.Flows), sortedKeys(cfg.Destinations)
+	// Counts stop at the limit, or past the largest queue_depth so that
+	// a depth breach is decided on an exact count.
+	limit := w.CountLimit
+	if limit <= 0 {
+		limit = DefaultCountLimit
+	}
+	for _, d := range cfg.Destinations {
+		if d != nil && int64(d.SLA.QueueDepth) >= limit {
+			limit = int64(d.SLA.QueueDepth) + 1
+		}
+	}
+	delivering, err := sla.EventAgeByFlow(ctx, &store.QueueAgeParams{State: store.EventDelivering, Names: flows, CountLimit: limit})
 	if err != nil {
 		return nil, err
 	}
-	held, err := sla.EventAgeByFlow(ctx, store.EventHeld)
+	held, err := sla.EventAgeByFlow(ctx, &store.QueueAgeParams{State: store.EventHeld, Names: flows, CountLimit: limit})
 	if err != nil {
 		return nil, err
 	}
-	queues, err := sla.DeliveryAgeByDestination(ctx)
+	queues, err := sla.DeliveryAgeByDestination(ctx, &store.QueueAgeParams{Names: dests, CountLimit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +228,7 @@ func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now t
 	out := map[string]finding{}
 	add := func(f finding) { out[f.key] = f }
 
-	for _, name := range sortedKeys(cfg.Flows) {
+	for _, name := range flows {
 		f := cfg.Flows[name]
 		if f == nil {
 			continue
@@ -196,24 +236,24 @@ func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now t
 		if lim := f.SLA.DeliverWithin.D(); lim > 0 {
 			if q := byName(delivering, name); q != nil && now.Sub(q.Oldest) > lim {
 				add(finding{key: "sla:" + name + ":delivery", kind: BreachDeliverWithin, subject: name, severity: alert.SeverityWarning,
-					details: BreachDetails{Count: q.Count, Oldest: q.Oldest, Threshold: lim.String()},
+					details: BreachDetails{Count: q.Count, CountAtLeast: q.Capped, Oldest: q.Oldest, Threshold: lim.String()},
 					title:   fmt.Sprintf("SLA breach: flow %s not delivered within %s", name, lim),
-					text: fmt.Sprintf("%d %s of flow %s %s still being delivered; the oldest was captured %s ago (SLA: delivered within %s). See `sluice sla` and `sluice events list --state delivering`.",
-						q.Count, plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
+					text: fmt.Sprintf("%s %s of flow %s %s still being delivered; the oldest was captured %s ago (SLA: delivered within %s). See `sluice sla` and `sluice events list --state delivering`.",
+						countTextStart(q), plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
 			}
 		}
 		if lim := f.SLA.HoldWithin.D(); lim > 0 {
 			if q := byName(held, name); q != nil && now.Sub(q.Oldest) > lim {
 				add(finding{key: "sla:" + name + ":hold", kind: BreachHoldWithin, subject: name, severity: alert.SeverityWarning,
-					details: BreachDetails{Count: q.Count, Oldest: q.Oldest, Threshold: lim.String()},
+					details: BreachDetails{Count: q.Count, CountAtLeast: q.Capped, Oldest: q.Oldest, Threshold: lim.String()},
 					title:   fmt.Sprintf("SLA breach: flow %s has records held longer than %s", name, lim),
-					text: fmt.Sprintf("%d %s of flow %s %s on hold; the oldest was captured %s ago (SLA: held no longer than %s). Fix and release them: `sluice holds list`.",
-						q.Count, plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
+					text: fmt.Sprintf("%s %s of flow %s %s on hold; the oldest was captured %s ago (SLA: held no longer than %s). Fix and release them: `sluice holds list`.",
+						countTextStart(q), plural(q.Count, "event", "events"), name, plural(q.Count, "is", "are"), age(q.Oldest), lim)})
 			}
 		}
 	}
 	ex := w.Store
-	for _, name := range sortedKeys(cfg.Destinations) {
+	for _, name := range dests {
 		d := cfg.Destinations[name]
 		if d == nil {
 			continue
@@ -221,16 +261,16 @@ func (w *SLAWatcher) findBreaches(ctx context.Context, sla store.SLAStore, now t
 		q := byName(queues, name)
 		if lim := d.SLA.QueueAge.D(); lim > 0 && q != nil && now.Sub(q.Oldest) > lim {
 			add(finding{key: "sla:" + name + ":queue_age", kind: BreachQueueAge, subject: name, severity: alert.SeverityWarning,
-				details: BreachDetails{Count: q.Count, Oldest: q.Oldest, Threshold: lim.String()},
+				details: BreachDetails{Count: q.Count, CountAtLeast: q.Capped, Oldest: q.Oldest, Threshold: lim.String()},
 				title:   fmt.Sprintf("SLA breach: destination %s has deliveries waiting longer than %s", name, lim),
-				text: fmt.Sprintf("The oldest of %d pending %s to %s has waited %s (SLA: queue age %s).",
-					q.Count, plural(q.Count, "delivery", "deliveries"), name, age(q.Oldest), lim)})
+				text: fmt.Sprintf("The oldest of %s pending %s to %s has waited %s (SLA: queue age %s).",
+					countText(q), plural(q.Count, "delivery", "deliveries"), name, age(q.Oldest), lim)})
 		}
 		if lim := d.SLA.QueueDepth; lim > 0 && q != nil && q.Count > int64(lim) {
 			add(finding{key: "sla:" + name + ":queue_depth", kind: BreachQueueDepth, subject: name, severity: alert.SeverityWarning,
-				details: BreachDetails{Count: q.Count, Threshold: fmt.Sprint(lim)},
-				title:   fmt.Sprintf("SLA breach: destination %s has %d pending deliveries", name, q.Count),
-				text:    fmt.Sprintf("%d deliveries to %s are pending, more than the SLA's queue depth of %d.", q.Count, name, lim)})
+				details: BreachDetails{Count: q.Count, CountAtLeast: q.Capped, Threshold: fmt.Sprint(lim)},
+				title:   fmt.Sprintf("SLA breach: destination %s has %s pending deliveries", name, countText(q)),
+				text:    fmt.Sprintf("%s deliveries to %s are pending, more than the SLA's queue depth of %d.", countTextStart(q), name, lim)})
 		}
 		st, err := ex.DestinationStateGet(ctx, name)
 		if err != nil {

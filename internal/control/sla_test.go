@@ -231,6 +231,45 @@ func TestDeliveryBreachOpensOnceAlertsOnceAndResolves(t *testing.T) {
 	}
 }
 
+// TestCountLimit: counts stop at the watcher's limit (ADR 0039) and the
+// alerts say "at least"; a queue_depth breach is still decided on an exact
+// count (the limit is raised past the depth).
+func TestCountLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	w, rec := f.watcher()
+	w.CountLimit = 1 // raised to 3 by crm's queue_depth of 2
+	for i := range 4 {
+		f.capture(t, map[string]any{"email": fmt.Sprintf("l%d@b.co", i), "company": "Acme"})
+	}
+	check(t, w)
+	got := rec.take()
+	if keys(got) != "sla_breach sla:crm:queue_depth" || got[0].Title != "SLA breach: destination crm has at least 3 pending deliveries" ||
+		got[0].Text != "At least 3 deliveries to crm are pending, more than the SLA's queue depth of 2." {
+		t.Fatalf("4 pending counted to 3: %+v", got)
+	}
+	var d control.BreachDetails
+	if err := json.Unmarshal(f.open(t)["sla:crm:queue_depth"].Details, &d); err != nil || d.Count != 3 || !d.CountAtLeast {
+		t.Fatalf("details: %+v %v", d, err)
+	}
+	f.clk.Set(t0.Add(6 * time.Minute))
+	check(t, w)
+	got = rec.take()
+	if keys(got) != "sla_breach sla:leads:delivery" ||
+		!strings.HasPrefix(got[0].Text, "At least 3 events of flow leads are still being delivered; the oldest was captured 6m0s ago") {
+		t.Fatalf("deliver_within counted to 3: %+v", got)
+	}
+	// Two pending (not above the depth of 2): resolved, exactly as without a limit.
+	ds, err := f.gate.ClaimDeliveries(context.Background(), "crm", "test", time.Minute, 2)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("claim: %d %v", len(ds), err)
+	}
+	check(t, w)
+	if got := keys(rec.take()); got != "sla_resolved sla:crm:queue_depth:resolved" {
+		t.Fatalf("after claiming two: %s", got)
+	}
+}
+
 func TestHoldAndQueueBreaches(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

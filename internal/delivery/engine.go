@@ -355,10 +355,28 @@ func (w *worker) claim(ctx context.Context, limit int) ([]*store.Delivery, error
 // left the destination idle for that long (at a fixed concurrency of 32
 // the wait for the commit capped delivery at about 2,100/s).
 func (w *worker) attempt(ctx context.Context, ds []*store.Delivery, release func(time.Duration, concOutcome)) {
+	// The request must end inside the chunk's lease: once a lease runs out,
+	// lease recovery hands the delivery to another attempt, and a write
+	// sent after that could land after a newer write of the same record
+	// (a stale overwrite no retry repairs). So preparing (look-ups, the
+	// conflict read-back) and the wait for a turn end where the request's
+	// timeout would still fit; what cannot go by then goes back to the
+	// queue unsent.
+	sendBy := leaseEnd(ds).Add(-w.timeout)
+	pctx, pcancel := context.WithDeadline(ctx, sendBy)
+	defer pcancel()
 	reqs := make([]connector.Delivery, 0, len(ds))
 	ready := ds[:0:0]
-	for _, d := range ds {
-		r, err := w.prepare(ctx, d)
+	for i, d := range ds {
+		if !time.Now().Before(sendBy) {
+			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
+			break
+		}
+		r, err := w.prepare(pctx, d)
+		if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
+			break
+		}
 		if err != nil {
 			// The lookup before a write (or reading the identity map)
 			// failed: this delivery waits for another attempt; the rest
@@ -377,7 +395,10 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery, release func
 	if len(ds) == 0 {
 		return
 	}
-	if err := w.waitTurn(ctx); err != nil {
+	if err := w.waitTurn(pctx); err != nil {
+		if ctx.Err() == nil {
+			w.putBack(ctx, ds, "waited for a turn (rate limit or Retry-After) until its lease would run out; not sent")
+		}
 		return
 	}
 	done, err := w.breaker.Allow()
@@ -471,6 +492,29 @@ func (w *worker) settleAll(ctx context.Context, ds []*store.Delivery, results []
 	wg.Wait()
 }
 
+// leaseEnd is the earliest lease expiry of a chunk.
+func leaseEnd(ds []*store.Delivery) time.Time {
+	end := ds[0].LeaseUntil
+	for _, d := range ds[1:] {
+		if d.LeaseUntil.Before(end) {
+			end = d.LeaseUntil
+		}
+	}
+	return end
+}
+
+// putBack returns an unsent chunk to the queue while its lease still
+// holds. Too close to the lease's end it does nothing: lease recovery
+// requeues the chunk (as ambiguous, which only costs a look-up), and a
+// park racing that recovery could requeue a delivery another attempt has
+// claimed meanwhile.
+func (w *worker) putBack(ctx context.Context, ds []*store.Delivery, reason string) {
+	if time.Until(leaseEnd(ds)) < w.e.Poll+time.Second {
+		return
+	}
+	w.parkAll(ctx, ds, reason)
+}
+
 // parkAll returns claimed deliveries to the queue without an attempt.
 func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason string) {
 	if err := w.e.Pipeline.DeliveryParked(ctx, ds, w.e.Poll, reason, pipeline.Attempt{}); err != nil {
@@ -541,12 +585,18 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 			}
 		}
 	}
-	if r.ExternalID != "" && !d.Ambiguous && w.d.Conf != nil && w.d.Conf.OnConflict == "review" {
-		if err := w.checkConflict(ctx, d, payload); err != nil {
+	// An ambiguous retry is checked too: a record holding what this very
+	// delivery writes (the earlier attempt landed) agrees with it and is
+	// no conflict, while a person's change made since would otherwise be
+	// overwritten by the retry.
+	if r.ExternalID != "" && w.d.Conf != nil && w.d.Conf.OnConflict == "review" {
+		if err := w.checkConflict(ctx, d, r.ExternalID, payload); err != nil {
 			return r, err
 		}
 	}
-	if d.Ambiguous && r.ExternalID == "" {
+	// A platform that upserts by key dedupes the retry itself: no look-up
+	// (HubSpot's is a search, a few a second, behind by seconds).
+	if d.Ambiguous && r.ExternalID == "" && !w.d.Conn.Constraints().Upsert {
 		if lk, ok := w.d.Conn.(connector.Looker); ok {
 			lctx, cancel := context.WithTimeout(ctx, w.timeout)
 			found, _, ok, err := lk.Lookup(lctx, d.RecordKey)
@@ -738,7 +788,7 @@ const codeChanged = "CHANGED_SINCE_WRITTEN"
 // new write would change it again), it returns a Conflict error naming both
 // versions instead of overwriting. A person's retry of that conflict is the
 // decision to overwrite, so it is not checked again.
-func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[string]any) error {
+func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, externalID string, next map[string]any) error {
 	lk, ok := w.d.Conn.(connector.Looker)
 	if !ok {
 		return nil
@@ -762,20 +812,22 @@ func (w *worker) checkConflict(ctx context.Context, d *store.Delivery, next map[
 	}
 	lctx, cancel := context.WithTimeout(ctx, w.timeout)
 	var found map[string]any
-	if fl, isFL := w.d.Conn.(connector.FieldLooker); isFL {
-		// Read back every field this write and the last one set: a
-		// platform that returns only what is asked for would otherwise
-		// return nothing to compare.
-		fields := make([]string, 0, len(next)+len(wrote))
-		for k := range next {
+	// Read back every field this write and the last one set: a platform
+	// that returns only what is asked for would otherwise return nothing
+	// to compare.
+	fields := make([]string, 0, len(next)+len(wrote))
+	for k := range next {
+		fields = append(fields, k)
+	}
+	for k := range wrote {
+		if _, dup := next[k]; !dup {
 			fields = append(fields, k)
 		}
-		for k := range wrote {
-			if _, dup := next[k]; !dup {
-				fields = append(fields, k)
-			}
-		}
-		sort.Strings(fields)
+	}
+	sort.Strings(fields)
+	if fr, isFR := w.d.Conn.(connector.FieldReader); isFR && externalID != "" {
+		found, ok, err = fr.ReadFields(lctx, externalID, fields)
+	} else if fl, isFL := w.d.Conn.(connector.FieldLooker); isFL {
 		_, found, ok, err = fl.LookupFields(lctx, d.RecordKey, fields)
 	} else {
 		_, found, ok, err = lk.Lookup(lctx, d.RecordKey)

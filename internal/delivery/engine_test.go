@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/connector"
 	_ "github.com/sluicehq/sluice/internal/connector/httpdest"
@@ -54,7 +56,14 @@ type rig struct {
 
 func newRig(t *testing.T, sinkURL string) *rig {
 	t.Helper()
-	c, err := config.Parse(fmt.Appendf(nil, cfgTmpl, sinkURL), func(string) (string, bool) { return "", false })
+	return newRigWith(t, fmt.Sprintf(cfgTmpl, sinkURL), 5*time.Second)
+}
+
+// newRigWith runs the engine on cfg (one destination, d) with the given
+// lease.
+func newRigWith(t *testing.T, cfg string, lease time.Duration) *rig {
+	t.Helper()
+	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +83,7 @@ func newRig(t *testing.T, sinkURL string) *rig {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := delivery.New(g, storeOf(g), "test", 5*time.Second, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
+	eng := delivery.New(g, storeOf(g), "test", lease, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
@@ -293,5 +302,51 @@ func TestA429DelaysOnlyItsRequest(t *testing.T) {
 	defer mu.Unlock()
 	if refused != 1 {
 		t.Fatalf("refused record sent %d times, want once", refused)
+	}
+}
+
+// TestNoSendAfterTheLease: a delivery that waits for its turn (here the
+// destination's rate) longer than its lease allows is not sent late. Sent
+// after lease recovery had handed it to another attempt, it could land
+// after a newer write of the record (a stale overwrite); here it would be
+// sent twice. It goes back to the queue unsent and is sent once, in time.
+func TestNoSendAfterTheLease(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Email string `json:"email"`
+		}
+		json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		got[p.Email]++
+		mu.Unlock()
+		fmt.Fprint(w, `{"id":"x"}`)
+	}))
+	defer sink.Close()
+	// One request per 6 s; a lease of 4 s, of which the request's timeout
+	// takes 1 s: the second record cannot go within its first lease.
+	cfg := strings.Replace(fmt.Sprintf(cfgTmpl, sink.URL), "concurrency: 8}", "concurrency: 8, rate_per_second: 0.1666, timeout: 1s}", 1)
+	r := newRigWith(t, cfg, 4*time.Second)
+	a := r.send(t, "a@x.co", 1)
+	b := r.send(t, "b@x.co", 1)
+	r.wait(t, a, store.EventDelivered)
+	r.wait(t, b, store.EventDelivered)
+	time.Sleep(2 * time.Second) // a late duplicate may arrive by now (the audit shows it anyway)
+	mu.Lock()
+	defer mu.Unlock()
+	if got["a@x.co"] != 1 || got["b@x.co"] != 1 {
+		t.Fatalf("requests per record: %v, want one each", got)
+	}
+	for _, id := range []string{a, b} {
+		as, err := storeOf(r.gate).AuditListByEvent(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range as {
+			if e.Action == audit.ActionLeaseExpired {
+				t.Fatalf("event %s: lease expired while waiting for its turn: %s", id, e.Message)
+			}
+		}
 	}
 }

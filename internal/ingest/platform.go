@@ -118,7 +118,7 @@ func (h *Handler) platform(w http.ResponseWriter, r *http.Request, name string, 
 			continue
 		}
 		rec := pipeline.PolledRecord{RecordID: c.RecordID, ModifiedAt: c.At, Deleted: c.Deleted, Fields: c.Fields,
-			IdemKey: kind + ":" + c.EventID}
+			IdemKey: kind + ":" + c.EventID, WrittenBy: c.WrittenBy}
 		if object == "" {
 			object = c.Object
 		}

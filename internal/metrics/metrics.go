@@ -256,7 +256,9 @@ func (c *storeCollector) read() []prometheus.Metric {
 			prometheus.MustNewConstMetric(noticeDesc, prometheus.GaugeValue, float64(nb.Escalated), "true"),
 			prometheus.MustNewConstMetric(noticeAge, prometheus.GaugeValue, age))
 	}
-	queues, err5 := c.ex.DeliveryAgeByDestination(ctx)
+	// Exact counts (no CountLimit): the gauge is the backlog. They walk
+	// the partial index of pending deliveries without reading rows.
+	queues, err5 := c.ex.DeliveryAgeByDestination(ctx, &store.QueueAgeParams{Names: c.dests})
 	if err5 == nil {
 		now := time.Now()
 		byName := map[string]*store.QueueAge{}

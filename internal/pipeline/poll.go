@@ -25,6 +25,12 @@ type PolledRecord struct {
 	// IdemKey, when set, replaces PollIdemKey: a platform webhook dedupes
 	// by the platform's own event ID, which its retries repeat.
 	IdemKey string
+	// WrittenBy is the delivery the platform says created this record
+	// (platformhook.Change.WrittenBy): a delivery to the echo destination
+	// makes the record Sluice's own, whatever its fields look like (a Slack
+	// message's text is rendered from a template, not the delivery's
+	// payload) and even before that delivery is confirmed.
+	WrittenBy string
 }
 
 // PollBatch is one page of a poll source's changes and the cursor after
@@ -50,6 +56,12 @@ type PollBatch struct {
 	// every value Sluice last wrote (the connectors' lenient comparison);
 	// nil turns echo suppression off.
 	SameAsWritten func(wrote, polled map[string]any) bool
+	// ReadAt is when the read of these records began, on the gate's clock
+	// (Gate.Now). A write Sluice confirmed after it may have landed after
+	// the read, so the read may show an earlier write of Sluice's as the
+	// record's version: echo suppression compares with every write since.
+	// Zero (a platform webhook) compares with writes not yet confirmed.
+	ReadAt time.Time
 	// Notices are the queued notices this batch answers (the fetch of a
 	// Notion page event): they are settled in the capture's transaction
 	// unless a record was deferred, so a crash leaves them pending and
@@ -154,13 +166,13 @@ func (g *Gate) CapturePolled(ctx context.Context, b PollBatch) (PollResult, erro
 				cursor = r.Cursor
 			}
 			origin := fmt.Sprintf(verb+" %s %s %s modified %s", b.Platform, b.Object, r.RecordID, r.ModifiedAt.UTC().Format(time.RFC3339Nano))
-			echoOf, err := g.echoOf(ctx, tx, b, r)
+			echoOf, why, err := g.echoOf(ctx, tx, b, r, preps[i].ev.RecordKey)
 			if err != nil {
 				return err
 			}
 			if echoOf != "" {
 				err := g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: actor, Action: audit.ActionEchoSuppressed, Outcome: "suppressed",
-					Message: fmt.Sprintf("%s: matches what Sluice last wrote to %s for %s; not captured", origin, b.EchoDestination, echoOf)})
+					Message: fmt.Sprintf("%s: matches %s to %s for %s; not captured", origin, why, b.EchoDestination, echoOf)})
 				if err != nil {
 					return err
 				}
@@ -238,47 +250,110 @@ func (g *Gate) recordSyncPoint(ctx context.Context, tx store.ExecutorTx, d *stor
 	return tx.IdentityPut(ctx, &store.IdentityPutParams{Destination: dest, RecordKey: d.RecordKey, ExternalID: p.ID, Now: now})
 }
 
-// echoOf returns the record key when r is Sluice's own last write to the
-// polled destination coming back: the record is one Sluice wrote there
-// (found by its ID in the identity map, or by key for feeds whose record ID
-// is the key) and every field Sluice wrote still has the value it wrote. A
-// change to any of them by someone else is a real change. It reads inside
-// the capture's transaction, so a write confirmed a moment ago is seen.
-func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r PolledRecord) (string, error) {
+// echoOf returns the record key when r is Sluice's own write to the polled
+// destination coming back, and which write it matched. The record is one
+// Sluice wrote there: found by its ID in the identity map, or else by its
+// key as the flow reads it (a create whose answer was lost left no
+// identity yet) or by its ID (feeds whose record ID is the key). It is an
+// echo when every field Sluice wrote still has the value it wrote, for
+// one of the writes the read may show:
+//   - the last confirmed write;
+//   - a write not confirmed yet (waiting, pending, in flight): the platform
+//     may have applied it and answered with an error or not at all, and
+//     it is retried; its content is Sluice's own even before it is
+//     confirmed, so nothing waits for it and the cursor moves on;
+//   - the write the record held when the read began, when a later one was
+//     confirmed since: the read may predate the later write (the next
+//     poll reads that one, whose stamp is after this record's).
+//
+// A change to any field by someone else is a real change, and so is a
+// record holding an older write of Sluice's read after a newer one was
+// confirmed (a person restored it). It reads inside the capture's
+// transaction, so a write confirmed a moment ago is seen.
+func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r PolledRecord, flowKey string) (key, why string, err error) {
 	if b.SameAsWritten == nil || b.EchoDestination == "" || r.RecordID == "" {
-		return "", nil
+		return "", "", nil
 	}
-	key, err := tx.IdentityGetByExternalID(ctx, b.EchoDestination, r.RecordID)
-	if errors.Is(err, store.ErrNotFound) {
-		key, err = r.RecordID, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	last, err := tx.DeliveryLatestSucceeded(ctx, b.EchoDestination, key)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && last == nil) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	switch {
-	case r.Deleted:
-		// A deletion Sluice made comes back as the record deleted; a
-		// record Sluice wrote and someone deleted is a real change.
-		if last.Operation == store.OpDelete {
-			return key, nil
+	if r.WrittenBy != "" && !r.Deleted {
+		d, err := tx.DeliveryGetByID(ctx, r.WrittenBy)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", "", err
 		}
-		return "", nil
-	case last.Operation == store.OpDelete:
-		// Sluice deleted the record there; a live version read now may
-		// have been read just before the deletion landed. It still holds
-		// what the record held when it was deleted (the delete's payload):
-		// an echo. Restored and changed by someone, it is a real change.
+		if err == nil && d.Destination == b.EchoDestination {
+			return d.RecordKey, "Sluice's own post (delivery " + d.ID + ")", nil
+		}
+	}
+	var keys []string
+	k, err := tx.IdentityGetByExternalID(ctx, b.EchoDestination, r.RecordID)
+	switch {
+	case err == nil:
+		keys = append(keys, k)
+	case errors.Is(err, store.ErrNotFound):
+		if flowKey != "" {
+			keys = append(keys, flowKey)
+		}
+		if r.RecordID != flowKey {
+			keys = append(keys, r.RecordID)
+		}
+	default:
+		return "", "", err
+	}
+	since := b.ReadAt
+	if since.IsZero() {
+		since = g.now()
+	}
+	for _, k := range keys {
+		why, err := g.echoOfKey(ctx, tx, b, r, k, since)
+		if err != nil || why != "" {
+			return k, why, err
+		}
+	}
+	return "", "", nil
+}
+
+// echoOfKey says which write of Sluice's to record key r matches ("" for
+// none): the last confirmed one, or one since (see echoOf).
+func (g *Gate) echoOfKey(ctx context.Context, tx store.ExecutorTx, b PollBatch, r PolledRecord, key string, since time.Time) (string, error) {
+	last, err := tx.DeliveryLatestSucceeded(ctx, b.EchoDestination, key)
+	if errors.Is(err, store.ErrNotFound) {
+		last, err = nil, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if last != nil && g.sameAsWrite(b, last, r) {
+		return "what Sluice last wrote", nil
+	}
+	writes, err := tx.DeliveryListWritesSince(ctx, b.EchoDestination, key, since)
+	if err != nil {
+		return "", err
+	}
+	for _, w := range writes {
+		if last != nil && w.ID == last.ID {
+			continue
+		}
+		if g.sameAsWrite(b, w, r) {
+			if w.State == store.DeliverySucceeded {
+				return "an earlier write by Sluice, read before a later one was confirmed", nil
+			}
+			return "a write by Sluice not confirmed yet (" + string(w.State) + ")", nil
+		}
+	}
+	return "", nil
+}
+
+// sameAsWrite reports whether polled record r is what delivery d wrote
+// (or is writing). A deletion matches a delete; a live version matches
+// the payload of a write, and also of a delete (a live read racing
+// Sluice's own deletion still holds what the record held when deleted),
+// while a record Sluice wrote and someone deleted is a real change.
+func (g *Gate) sameAsWrite(b PollBatch, d *store.Delivery, r PolledRecord) bool {
+	if r.Deleted {
+		return d.Operation == store.OpDelete
 	}
 	var wrote map[string]any
-	if err := json.Unmarshal(last.Payload, &wrote); err != nil || len(wrote) == 0 {
-		return "", nil
+	if err := json.Unmarshal(d.Payload, &wrote); err != nil || len(wrote) == 0 {
+		return false
 	}
 	common := 0
 	for k := range wrote {
@@ -286,8 +361,5 @@ func (g *Gate) echoOf(ctx context.Context, tx store.ExecutorTx, b PollBatch, r P
 			common++
 		}
 	}
-	if common == 0 || !b.SameAsWritten(wrote, r.Fields) {
-		return "", nil
-	}
-	return key, nil
+	return common > 0 && b.SameAsWritten(wrote, r.Fields)
 }

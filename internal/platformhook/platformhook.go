@@ -53,6 +53,12 @@ type Change struct {
 	// Fetch is true when the event only names the record (Notion): the
 	// receiver reads it through the connector when it needs content.
 	Fetch bool
+	// WrittenBy is the Sluice delivery the platform says created the record
+	// (Slack: a new message carrying the metadata Sluice's connector posts,
+	// event_type sluice_record, which only the app itself can attach);
+	// empty otherwise. Echo suppression trusts it only for a delivery to
+	// the source's own destination.
+	WrittenBy string
 }
 
 // Notice is what one webhook request asks of the receiver. At most one of
@@ -253,6 +259,14 @@ func parseSlack(body []byte) (Notice, error) {
 	// fields carry); an edit or a deletion names the original message.
 	ts, _ := ev["ts"].(string)
 	switch sub, _ := ev["subtype"].(string); sub {
+	case "", "bot_message":
+		// A new message: Sluice's own post names its delivery in the
+		// message's metadata.
+		if md, ok := ev["metadata"].(map[string]any); ok && md["event_type"] == "sluice_record" {
+			if p, ok := md["event_payload"].(map[string]any); ok {
+				c.WrittenBy, _ = p["delivery_id"].(string)
+			}
+		}
 	case "message_deleted":
 		ts, _ = ev["deleted_ts"].(string)
 		c.Fields = map[string]any{"channel": ev["channel"]}

@@ -43,8 +43,22 @@ func TestParseSlack(t *testing.T) {
 	if err != nil || len(n.Changes) != 1 {
 		t.Fatalf("event: %+v, %v", n, err)
 	}
-	if c := n.Changes[0]; c.EventID != "Ev01" || c.RecordID != "1764000000.000100" || c.Fields["text"] != "hi" || c.Deleted {
+	if c := n.Changes[0]; c.EventID != "Ev01" || c.RecordID != "1764000000.000100" || c.Fields["text"] != "hi" || c.Deleted || c.WrittenBy != "" {
 		t.Fatalf("message = %+v", c)
+	}
+	// Sluice's own post names its delivery in the message metadata; an
+	// edit of it (message_changed) is someone's change, whoever posted it.
+	n, _ = platformhook.Parse("slack", []byte(`{"type":"event_callback","event_id":"Ev03","event_time":1764000002,
+	  "event":{"type":"message","channel":"C1","bot_id":"B1","text":"New lead","ts":"1764000002.000100",
+	    "metadata":{"event_type":"sluice_record","event_payload":{"delivery_id":"dlv_1","destination":"slack","record_key":"a@x.co"}}}}`))
+	if c := n.Changes[0]; c.WrittenBy != "dlv_1" {
+		t.Fatalf("Sluice's post = %+v", c)
+	}
+	n, _ = platformhook.Parse("slack", []byte(`{"type":"event_callback","event_id":"Ev04","event_time":1764000003,
+	  "event":{"type":"message","subtype":"message_changed","channel":"C1","ts":"1764000003.000000",
+	    "message":{"ts":"1764000002.000100","text":"Edited","metadata":{"event_type":"sluice_record","event_payload":{"delivery_id":"dlv_1"}}}}}`))
+	if c := n.Changes[0]; c.WrittenBy != "" || c.RecordID != "1764000002.000100" {
+		t.Fatalf("edit of Sluice's post = %+v", c)
 	}
 	n, _ = platformhook.Parse("slack", []byte(`{"type":"event_callback","event_id":"Ev02","event_time":1764000001,
 	  "event":{"type":"message","subtype":"message_deleted","channel":"C1","deleted_ts":"1764000000.000100","ts":"1764000001.000000"}}`))

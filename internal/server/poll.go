@@ -82,7 +82,7 @@ func (s *Server) buildPollers(conns map[string]connector.Connector) error {
 		pc := s.Config.Sources[name].Poll.PollDefaults()
 		s.pollers = append(s.pollers, &trigger.Poller{
 			Source: name, Destination: pc.Destination, Feed: feeds[name], Conf: pc,
-			Gate: s.Gate, Log: s.Log, OnCaptured: s.wake,
+			Gate: s.Gate, Log: s.Log, OnCaptured: s.wake, Now: s.Gate.Now,
 		})
 	}
 	return nil

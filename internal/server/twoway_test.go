@@ -116,7 +116,13 @@ func startTwoWayWith(t *testing.T, conf string) *twoWay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tw := &twoWay{t: t, hs: hs, hsURL: simtest.Start(t, hs).URL, at: at, atURL: simtest.Start(t, at).URL}
+	return startTwoWayOn(t, conf, &twoWay{t: t, hs: hs, hsURL: simtest.Start(t, hs).URL, at: at, atURL: simtest.Start(t, at).URL})
+}
+
+// startTwoWayOn starts Sluice on conf against the simulators tw already
+// holds (started, perhaps seeded with records).
+func startTwoWayOn(t *testing.T, conf string, tw *twoWay) *twoWay {
+	t.Helper()
 	raw := fmt.Sprintf(conf, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
 		tw.atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
 	c, err := config.Parse([]byte(raw), os.LookupEnv)

@@ -51,6 +51,17 @@ type Faults struct {
 	// Hang is how long a TimeoutAfterWrite request is held; 0 means until
 	// the client gives up.
 	Hang Duration `json:"hang,omitempty"`
+	// ErrorAfterWrite is the probability that a write is applied and then
+	// answered 500 in the platform's error shape: the platform kept the
+	// change but said it failed, so a client that believes the answer
+	// writes again (and a poll of the platform sees the write before the
+	// client has recorded it). Drawn after TimeoutAfterWrite.
+	ErrorAfterWrite float64 `json:"error_after_write,omitempty"`
+	// RetryAfter, when set, makes injected 429 and 503 answers carry a
+	// Retry-After header of this many whole seconds (rounded up), for
+	// testing a client's honouring of it on platforms whose documented
+	// answers carry none.
+	RetryAfter Duration `json:"retry_after,omitempty"`
 	// PartialBatch is the probability that one item of a batch request fails
 	// on its own with a transient error while the other items are applied.
 	PartialBatch float64 `json:"partial_batch,omitempty"`
@@ -95,8 +106,13 @@ func (f Faults) Validate() error {
 		return errors.New("latency: must not be negative")
 	case f.Hang < 0:
 		return errors.New("hang: must not be negative")
+	case f.RetryAfter < 0:
+		return errors.New("retry_after: must not be negative")
 	}
 	if err := checkRate("timeout_after_write", f.TimeoutAfterWrite); err != nil {
+		return err
+	}
+	if err := checkRate("error_after_write", f.ErrorAfterWrite); err != nil {
 		return err
 	}
 	if err := checkRate("partial_batch", f.PartialBatch); err != nil {
@@ -176,6 +192,8 @@ type Stats struct {
 	InjectedErrors int64 `json:"injected_errors"`
 	// TimeoutsAfterWrite counts writes applied and never answered.
 	TimeoutsAfterWrite int64 `json:"timeouts_after_write"`
+	// ErrorsAfterWrite counts writes applied and answered 500.
+	ErrorsAfterWrite int64 `json:"errors_after_write"`
 	// PartialBatchItems counts batch items failed by Faults.PartialBatch.
 	PartialBatchItems int64 `json:"partial_batch_items"`
 	// DuplicatesByKey counts records that came to hold a business key
@@ -209,6 +227,7 @@ type Base struct {
 	byStatus map[int]int64
 	injected int64
 	hangs    int64
+	errAfter int64
 	partial  int64
 	keys     map[string]int64
 	dups     int64
@@ -244,7 +263,7 @@ func (b *Base) Reset() {
 	defer b.mu.Unlock()
 	b.faults = b.initial.clone()
 	b.rng = rand.New(rand.NewPCG(b.seed, b.seed^0x9e3779b97f4a7c15))
-	b.requests, b.injected, b.hangs, b.partial, b.dups = 0, 0, 0, 0, 0
+	b.requests, b.injected, b.hangs, b.errAfter, b.partial, b.dups = 0, 0, 0, 0, 0, 0
 	b.byStatus = map[int]int64{}
 	b.keys = map[string]int64{}
 }
@@ -277,6 +296,7 @@ func (b *Base) Stats() Stats {
 		ByStatus:           make(map[string]int64, len(b.byStatus)),
 		InjectedErrors:     b.injected,
 		TimeoutsAfterWrite: b.hangs,
+		ErrorsAfterWrite:   b.errAfter,
 		PartialBatchItems:  b.partial,
 		DuplicatesByKey:    b.dups,
 	}
@@ -355,21 +375,32 @@ func (b *Base) KeyRemoved(key string) {
 // TimedOut is called by a platform after it applied a write and before it
 // writes the response. With probability Faults.TimeoutAfterWrite it holds
 // the request (for Faults.Hang, or until the client gives up) and returns
-// true; the platform must then return without writing anything, and the
-// handler from Base.Handler drops the connection so the client sees no
-// response at all. The caller must not hold locks.
+// true; the handler from Base.Handler then drops the connection so the
+// client sees no response at all. Else, with probability
+// Faults.ErrorAfterWrite, it answers 500 in the platform's error shape and
+// returns true. Either way the platform must return without writing
+// anything. The caller must not hold locks.
 func (b *Base) TimedOut(r *http.Request) bool {
 	b.mu.Lock()
 	hit := b.faults.TimeoutAfterWrite > 0 && b.rng.Float64() < b.faults.TimeoutAfterWrite
 	hang := time.Duration(b.faults.Hang)
+	errAfter := !hit && b.faults.ErrorAfterWrite > 0 && b.rng.Float64() < b.faults.ErrorAfterWrite
 	if hit {
 		b.hangs++
 	}
+	if errAfter {
+		b.errAfter++
+	}
 	b.mu.Unlock()
+	st, _ := r.Context().Value(stateKey{}).(*reqState)
+	if errAfter && st != nil && st.fail != nil {
+		st.fail(http.StatusInternalServerError)
+		return true
+	}
 	if !hit {
 		return false
 	}
-	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+	if st != nil {
 		st.abort = true
 	}
 	sleep(r.Context(), hang)
@@ -442,8 +473,12 @@ type Platform struct {
 
 type stateKey struct{}
 
-// reqState lets TimedOut tell the outer handler to drop the connection.
-type reqState struct{ abort bool }
+// reqState lets TimedOut tell the outer handler to drop the connection,
+// or answer an error after a write through the platform's WriteError.
+type reqState struct {
+	abort bool
+	fail  func(status int)
+}
 
 // Handler serves p's API behind the faults and the statistics, and the
 // control endpoints under /_sim/:
@@ -510,6 +545,7 @@ func (b *Base) Handler(p Platform) http.Handler {
 		st := &reqState{}
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		st.fail = func(status int) { p.WriteError(sw, r, status) }
 		defer func() {
 			if st.abort {
 				// Headers were never written: drop the connection so the
@@ -537,6 +573,10 @@ func (b *Base) Handler(p Platform) http.Handler {
 			return
 		}
 		if code := b.injectedStatus(); code != 0 {
+			if ra := b.Faults().RetryAfter; ra > 0 && (code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable) {
+				secs := (time.Duration(ra) + time.Second - 1) / time.Second
+				sw.Header().Set("Retry-After", strconv.Itoa(int(secs)))
+			}
 			p.WriteError(sw, r, code)
 			return
 		}

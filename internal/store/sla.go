@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -18,12 +19,15 @@ import (
 // moves by compare-and-set (AlertCursorAdvance). The caller that wins
 // sends the alert; the others stay quiet.
 type SLAStore interface {
-	// EventAgeByFlow counts the events in one state per flow, with the
-	// oldest received_at of each.
-	EventAgeByFlow(ctx context.Context, state EventState) ([]*QueueAge, error)
-	// DeliveryAgeByDestination counts pending deliveries per destination,
-	// with the oldest created_at and the earliest next_at of each.
-	DeliveryAgeByDestination(ctx context.Context) ([]*QueueAge, error)
+	// EventAgeByFlow counts the events in one state (delivering or held)
+	// of each of p.Names (flows), with the oldest received_at of each.
+	// Names with no such event are left out. The cost is per name and
+	// bounded by p.CountLimit, not by the number of events (ADR 0039).
+	EventAgeByFlow(ctx context.Context, p *QueueAgeParams) ([]*QueueAge, error)
+	// DeliveryAgeByDestination counts the pending deliveries of each of
+	// p.Names (destinations), with the oldest created_at and the earliest
+	// next_at of each; p.State must be empty.
+	DeliveryAgeByDestination(ctx context.Context, p *QueueAgeParams) ([]*QueueAge, error)
 	// EscalationListCreated returns escalations (any status) whose ID is
 	// after AfterID and before BeforeID, oldest first. IDs are
 	// time-ordered, so this pages through escalations in creation order.
@@ -47,12 +51,40 @@ type SLAStore interface {
 	AlertCursorAdvance(ctx context.Context, p *AlertCursorAdvanceParams) (bool, error)
 }
 
+// QueueAgeParams says which queues EventAgeByFlow and
+// DeliveryAgeByDestination read and how far they count.
+type QueueAgeParams struct {
+	// State of the events: EventDelivering or EventHeld (events only).
+	State EventState
+	// Names are the flows or destinations to read, usually all of the
+	// config plan's. Items of other names are not read.
+	Names []string
+	// CountLimit stops each count at this many (QueueAge.Capped then
+	// says the count is a lower bound); 0 counts everything, at a cost
+	// that grows with the queue.
+	CountLimit int64
+}
+
+// Validate checks the params.
+func (p *QueueAgeParams) Validate() error {
+	if p == nil {
+		return fmt.Errorf("queue age params: missing")
+	}
+	if p.CountLimit < 0 {
+		return fmt.Errorf("count_limit %d: must not be negative", p.CountLimit)
+	}
+	return nil
+}
+
 // QueueAge is how many items of one flow or destination wait, and since
 // when.
 type QueueAge struct {
 	// Name is the flow (EventAgeByFlow) or destination.
 	Name  string
 	Count int64
+	// Capped: counting stopped at QueueAgeParams.CountLimit, so there are
+	// at least Count items.
+	Capped bool
 	// Oldest is the earliest received_at (events) or created_at
 	// (deliveries).
 	Oldest time.Time

@@ -389,6 +389,14 @@ type Executor interface {
 	// DeliveryInFlight reports whether a delivery of recordKey to
 	// destination is in flight: sent, or about to be, and not yet settled.
 	DeliveryInFlight(ctx context.Context, destination, recordKey string) (bool, error)
+	// DeliveryListWritesSince is every primary (non-fallback) delivery of
+	// recordKey to destination whose write a read begun at since may show:
+	// the last one confirmed before since, those confirmed at or after it,
+	// and those not settled yet (waiting, pending, in flight: an attempt
+	// may have been applied without an answer, like a write the platform
+	// kept and answered with a 500). Oldest first, at most 100. A poll
+	// compares what it read with them.
+	DeliveryListWritesSince(ctx context.Context, destination, recordKey string, since time.Time) ([]*Delivery, error)
 	// SyncBaselineGet is the version of a record Sluice last knew to be in
 	// sync in a destination it also polls; ErrNotFound if none.
 	SyncBaselineGet(ctx context.Context, destination, recordKey string) (*SyncBaseline, error)

@@ -41,6 +41,9 @@ type Poller struct {
 	OnCaptured func()
 	// Sleep waits between polls; tests replace it. nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the gate's clock (pipeline.Gate.Now), which stamps when each
+	// read began (pipeline.PollBatch.ReadAt); nil: time.Now.
+	Now func() time.Time
 }
 
 // maxBackoff bounds the wait after repeated poll errors.
@@ -67,7 +70,12 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 		since = connector.Position{At: cur.At.Add(-p.Conf.Overlap.D())}
 	}
 	origin := p.Feed.Origin()
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
 	for {
+		readAt := now()
 		page, err := p.Feed.Changes(ctx, since, p.Conf.Batch)
 		if err != nil {
 			return total, fmt.Errorf("poll %s: read %s %s: %w", p.Source, origin.Platform, origin.Object, err)
@@ -86,7 +94,7 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 			records = append(records, r)
 		}
 		batch := pipeline.PollBatch{Source: p.Source, Platform: origin.Platform, Object: origin.Object,
-			EchoDestination: p.Destination, Records: records}
+			EchoDestination: p.Destination, Records: records, ReadAt: readAt}
 		if *p.Conf.SuppressEchoes {
 			batch.SameAsWritten = sameAsWritten
 		}

@@ -559,6 +559,41 @@ func (c *Conn) Lookup(ctx context.Context, recordKey string) (string, map[string
 
 var _ connector.FieldLooker = (*Conn)(nil)
 
+var _ connector.FieldReader = (*Conn)(nil)
+
+// ReadFields is connector.FieldReader: the record with HubSpot ID id, read
+// by ID (GET, consistent at once and counted in the ordinary limit, unlike
+// search), with the properties named in fields besides Lookup's own. An
+// archived or unknown ID is ok=false.
+func (c *Conn) ReadFields(ctx context.Context, id string, fields []string) (map[string]any, bool, error) {
+	if id == "" {
+		return nil, false, nil
+	}
+	props := c.readProps
+	for _, f := range fields {
+		if f != "" && !slices.Contains(props, f) {
+			props = append(slices.Clip(props), f)
+		}
+	}
+	path := c.objectPath() + "/" + url.PathEscape(id) + "?properties=" + url.QueryEscape(strings.Join(props, ","))
+	resp, err := c.call(ctx, http.MethodGet, path, nil, c.writes)
+	if err != nil {
+		return nil, false, err
+	}
+	switch {
+	case resp.status == http.StatusNotFound:
+		return nil, false, nil
+	case resp.status != http.StatusOK:
+		return nil, false, c.statusError(resp)
+	}
+	var obj hsObject
+	if err := decodeJSON(resp.body, &obj); err != nil {
+		return nil, false, &connector.Error{Class: connector.Retryable, Status: resp.status, Err: err,
+			Message: fmt.Sprintf("GET %s: HubSpot's answer is not a record: %v", c.objectPath()+"/"+id, err)}
+	}
+	return c.fieldsFromHubSpot(obj.Properties), true, nil
+}
+
 // LookupFields is connector.FieldLooker: Lookup that also reads the
 // properties named in fields. HubSpot returns only the properties a search
 // asks for, so the conflict check asks for every property Sluice writes.

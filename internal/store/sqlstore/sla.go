@@ -3,44 +3,160 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// The SLA queries run a few times a minute, so none is prepared at Open.
+// The SLA queries run a few times a minute (and the delivery ones on every
+// metrics scrape), so none is prepared at Open. Each reads one flow or
+// destination by index seeks: the oldest item is the first entry of a
+// partial index (migration 0039), the count walks the same index and stops
+// at the caller's limit. None reads a row of the table or sorts, so their
+// cost does not grow with the backlog (ADR 0039).
 
-// queueAges scans rows of (name, count, oldest[, next]); withNext says
-// whether the query has the fourth column.
-func (q Queries) queueAges(ctx context.Context, what string, withNext bool, query string, args ...any) ([]*store.QueueAge, error) {
-	out, err := list(ctx, q, func(r Row) (*store.QueueAge, error) {
-		var a store.QueueAge
-		dest := []any{&a.Name, &a.Count, q.db.ScanTime(&a.Oldest)}
-		if withNext {
-			dest = append(dest, q.db.ScanTime(&a.NextAt))
+// The event state is written into the text, not bound: a partial index
+// serves `state = 'held'` but not `state = ?`, on either database. The
+// indexes' predicates test (state || ”), so the queries do as well
+// (migration 0039 says why).
+func eventStateLiteral(st store.EventState) (string, error) {
+	switch st {
+	case store.EventDelivering, store.EventHeld:
+		return "'" + string(st) + "'", nil
+	}
+	return "", fmt.Errorf("event age by flow: state %q: must be %s or %s", st, store.EventDelivering, store.EventHeld)
+}
+
+// QueryEventOldest is the earliest received_at of a flow's events in a
+// state (from events_open_age).
+func QueryEventOldest(st store.EventState) string {
+	lit, _ := eventStateLiteral(st)
+	return `SELECT received_at FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ? ORDER BY received_at LIMIT 1`
+}
+
+// QueryEventCount counts a flow's events in a state, stopping at the
+// bound limit (from events_open_age, index only). The ORDER BY is the
+// index's: it steers PostgreSQL to the index walk that stops at the
+// limit, not a bitmap scan (which reads every match before the LIMIT) or
+// another partial index of held events without the flow.
+func QueryEventCount(st store.EventState) string {
+	lit, _ := eventStateLiteral(st)
+	return `SELECT count(*) FROM (SELECT 1 FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ? ORDER BY received_at LIMIT ?) c`
+}
+
+// The delivery queries: the oldest pending delivery of a destination
+// (deliveries_pending_age, whose predicate only these queries imply: see
+// migration 0039), its earliest next_at
+// (deliveries_ready, the claim's index) and its count
+// (deliveries_pending_age, index only, in its order for the reason given
+// at QueryEventCount).
+const (
+	QueryDeliveryOldest = `SELECT created_at FROM deliveries WHERE (state || '') = 'pending' AND destination = ? ORDER BY created_at LIMIT 1`
+	QueryDeliveryNextAt = `SELECT next_at FROM deliveries WHERE state = 'pending' AND destination = ? ORDER BY next_at LIMIT 1`
+	QueryDeliveryCount  = `SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE (state || '') = 'pending' AND destination = ? ORDER BY created_at LIMIT ?) c`
+)
+
+// QueryEventCountAll and QueryDeliveryCountAll count without a limit (and
+// so without the ORDER BY, which would make PostgreSQL sort every match).
+func QueryEventCountAll(st store.EventState) string {
+	lit, _ := eventStateLiteral(st)
+	return `SELECT count(*) FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ?`
+}
+
+const QueryDeliveryCountAll = `SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination = ?`
+
+// queueAge reads one name: its count, then (when something waits) its
+// oldest time and, for deliveries, its earliest next_at.
+func (q Queries) queueAge(ctx context.Context, name string, limit int64, count, oldest, next string) (*store.QueueAge, error) {
+	a := &store.QueueAge{Name: name}
+	args := []any{name}
+	if limit > 0 {
+		args = append(args, limit)
+	}
+	if err := q.row(ctx, count, args...).Scan(&a.Count); err != nil {
+		return nil, err
+	}
+	if a.Count == 0 {
+		return nil, nil
+	}
+	a.Capped = limit > 0 && a.Count >= limit
+	// The count and the oldest are two statements: an item settled in
+	// between leaves no row, which reads as nothing waiting any more.
+	if err := q.row(ctx, oldest, name).Scan(q.db.ScanTime(&a.Oldest)); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
 		}
-		if err := r.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if next != "" {
+		if err := q.row(ctx, next, name).Scan(q.db.ScanTime(&a.NextAt)); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, nil
+			}
 			return nil, err
 		}
-		return &a, nil
-	}, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return a, nil
+}
+
+// EventAgeByFlow implements store.SLAStore.
+func (q Queries) EventAgeByFlow(ctx context.Context, p *store.QueueAgeParams) ([]*store.QueueAge, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("event age by flow: %w", err)
+	}
+	if _, err := eventStateLiteral(p.State); err != nil {
+		return nil, err
+	}
+	count, oldest := QueryEventCount(p.State), QueryEventOldest(p.State)
+	if p.CountLimit == 0 {
+		count = QueryEventCountAll(p.State)
+	}
+	var out []*store.QueueAge
+	for _, name := range sortedUnique(p.Names) {
+		a, err := q.queueAge(ctx, name, p.CountLimit, count, oldest, "")
+		if err != nil {
+			return nil, fmt.Errorf("event age by flow %s: %w", name, err)
+		}
+		if a != nil {
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }
 
-// EventAgeByFlow implements store.SLAStore.
-func (q Queries) EventAgeByFlow(ctx context.Context, state store.EventState) ([]*store.QueueAge, error) {
-	return q.queueAges(ctx, "event age by flow", false,
-		`SELECT flow, count(*), min(received_at) FROM events WHERE state = ? GROUP BY flow ORDER BY flow`, string(state))
+// DeliveryAgeByDestination implements store.SLAStore.
+func (q Queries) DeliveryAgeByDestination(ctx context.Context, p *store.QueueAgeParams) ([]*store.QueueAge, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("delivery age by destination: %w", err)
+	}
+	if p.State != "" {
+		return nil, fmt.Errorf("delivery age by destination: state %q: deliveries are always read pending; leave it empty", p.State)
+	}
+	count := QueryDeliveryCount
+	if p.CountLimit == 0 {
+		count = QueryDeliveryCountAll
+	}
+	var out []*store.QueueAge
+	for _, name := range sortedUnique(p.Names) {
+		a, err := q.queueAge(ctx, name, p.CountLimit, count, QueryDeliveryOldest, QueryDeliveryNextAt)
+		if err != nil {
+			return nil, fmt.Errorf("delivery age by destination %s: %w", name, err)
+		}
+		if a != nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
-// DeliveryAgeByDestination implements store.SLAStore.
-func (q Queries) DeliveryAgeByDestination(ctx context.Context) ([]*store.QueueAge, error) {
-	return q.queueAges(ctx, "delivery age by destination", true,
-		`SELECT destination, count(*), min(created_at), min(next_at) FROM deliveries WHERE state = 'pending'
-		 GROUP BY destination ORDER BY destination`)
+// sortedUnique returns names sorted, without repeats.
+func sortedUnique(names []string) []string {
+	out := append([]string(nil), names...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // SLABreachOpen implements store.SLAStore. The unique partial index on

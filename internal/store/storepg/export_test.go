@@ -47,5 +47,15 @@ func HotPlans() []HotPlan {
 		{"maintain: expired leases", qDeliveriesLeaseExpired, []any{now, 500}, []string{"deliveries_lease"}, nil},
 		{"maintain: expired holds", qEventsHoldExpired, []any{now, 100}, []string{"events_hold_until"}, nil},
 		{"fallback: needing fallback", qDeliveriesNeedingFallback, []any{"sink", 100}, []string{"deliveries_needing_fallback"}, nil},
+		// Periodic (SLA watcher, metrics scrape): index seeks, no sort of the backlog.
+		{"sla: oldest delivering event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventDelivering)), []any{"flow"}, []string{"events_open_age"}, []string{"Sort"}},
+		{"sla: oldest held event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventHeld)), []any{"flow"}, []string{"events_open_age"}, []string{"Sort"}},
+		{"sla: delivering events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventDelivering)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort", "Bitmap Heap Scan"}},
+		{"sla: held events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventHeld)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort", "Bitmap Heap Scan"}},
+		{"sla: oldest pending delivery", sqlstore.Rebind(sqlstore.QueryDeliveryOldest), []any{"sink"}, []string{"deliveries_pending_age"}, []string{"Sort"}},
+		{"sla: earliest next_at", sqlstore.Rebind(sqlstore.QueryDeliveryNextAt), []any{"sink"}, []string{"deliveries_ready"}, []string{"Sort"}},
+		{"metrics: pending deliveries", sqlstore.Rebind(sqlstore.QueryDeliveryCountAll), []any{"sink"}, nil, nil},
+		{"metrics: delivering events", sqlstore.Rebind(sqlstore.QueryEventCountAll(store.EventDelivering)), []any{"flow"}, []string{"events_open_age"}, nil},
+		{"sla: pending deliveries, counted", sqlstore.Rebind(sqlstore.QueryDeliveryCount), []any{"sink", 10000}, []string{"deliveries_pending_age"}, []string{"Sort", "Bitmap Heap Scan"}},
 	}
 }

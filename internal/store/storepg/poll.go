@@ -3,9 +3,11 @@ package storepg
 import (
 	"context"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
 )
 
-// Poll cursors and DeliveryInFlight stay in each driver, not in sqlstore:
+// Poll cursors, DeliveryInFlight and DeliveryListWritesSince stay in each driver, not in sqlstore:
 // a cursor moves inside a poll's capture transaction and DeliveryInFlight
 // reads the deliveries table, both on the capture path, whose statements
 // each driver tunes (prepared statements, plans) on its own.
@@ -36,4 +38,18 @@ func (x *executor) DeliveryInFlight(ctx context.Context, destination, recordKey 
 		return false, fail("delivery in flight", err)
 	}
 	return ok, nil
+}
+
+func (x *executor) DeliveryListWritesSince(ctx context.Context, destination, recordKey string, since time.Time) ([]*store.Delivery, error) {
+	// One key's writes to one destination run one at a time, in seq order,
+	// so the last confirmed before since has the highest seq of those.
+	out, err := x.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = $1 AND record_key = $2 AND fallback_for = ''
+		AND (state IN ('waiting', 'pending', 'inflight') OR (state = 'succeeded' AND seq >= coalesce((SELECT max(seq) FROM deliveries
+			WHERE destination = $1 AND record_key = $2 AND state = 'succeeded' AND fallback_for = '' AND updated_at < $3), 0)))
+		ORDER BY seq LIMIT 100`, destination, recordKey, ts(since))
+	if err != nil {
+		return nil, fail("delivery writes since", err)
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
@@ -53,6 +54,21 @@ func hotPlans() []hotPlan {
 		{name: "fallback: needing fallback", query: qDeliveriesNeedingFallback, args: []any{"sink", 100}, want: []string{"deliveries_needing_fallback"}},
 		// A walk of the partial index (unfinished deliveries only), not the table.
 		{name: "console: queue stats", query: qQueueStats, scan: "SCAN deliveries USING INDEX deliveries_active_key"},
+		// Periodic (SLA watcher, metrics scrape): index seeks per flow or
+		// destination, no walk of the backlog and no sort. "SCAN c" is
+		// the count's walk of its LIMITed subquery (the index entries of
+		// one name, at most the limit).
+		{name: "sla: oldest delivering event", query: sqlstore.QueryEventOldest(store.EventDelivering), args: []any{"flow"}, want: []string{"events_open_age"}},
+		{name: "sla: oldest held event", query: sqlstore.QueryEventOldest(store.EventHeld), args: []any{"flow"}, want: []string{"events_open_age"}},
+		{name: "sla: delivering events, counted", query: sqlstore.QueryEventCount(store.EventDelivering), args: []any{"flow", 10000}, want: []string{"events_open_age"}, scan: "SCAN c"},
+		{name: "sla: held events, counted", query: sqlstore.QueryEventCount(store.EventHeld), args: []any{"flow", 10000}, want: []string{"events_open_age"}, scan: "SCAN c"},
+		{name: "sla: oldest pending delivery", query: sqlstore.QueryDeliveryOldest, args: []any{"sink"}, want: []string{"deliveries_pending_age"}},
+		{name: "sla: earliest next_at", query: sqlstore.QueryDeliveryNextAt, args: []any{"sink"}, want: []string{"deliveries_ready"}},
+		{name: "sla: pending deliveries, counted", query: sqlstore.QueryDeliveryCount, args: []any{"sink", 10000}, want: []string{"deliveries_pending_age"}, scan: "SCAN c"},
+		// The metrics' exact counts walk one name's entries of a partial
+		// index: the backlog, never the history, and no row.
+		{name: "metrics: pending deliveries", query: sqlstore.QueryDeliveryCountAll, args: []any{"sink"}, want: []string{"deliveries_ready"}},
+		{name: "metrics: delivering events", query: sqlstore.QueryEventCountAll(store.EventDelivering), args: []any{"flow"}, want: []string{"events_open_age"}},
 	}
 }
 

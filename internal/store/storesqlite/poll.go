@@ -10,7 +10,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// Poll cursors and DeliveryInFlight stay in each driver, not in sqlstore:
+// Poll cursors, DeliveryInFlight and DeliveryListWritesSince stay in each driver, not in sqlstore:
 // a cursor moves inside a poll's capture transaction and DeliveryInFlight
 // reads the deliveries table, both on the capture path, whose statements
 // each driver tunes (prepared statements, plans) on its own.
@@ -44,4 +44,20 @@ func (x *executor) DeliveryInFlight(ctx context.Context, destination, recordKey 
 		return false, fmt.Errorf("delivery in flight: %w", err)
 	}
 	return n > 0, nil
+}
+
+func (x *executor) DeliveryListWritesSince(ctx context.Context, destination, recordKey string, since time.Time) ([]*store.Delivery, error) {
+	// One key's writes to one destination run one at a time, in seq order,
+	// so the last confirmed before since has the highest seq of those.
+	out, err := x.queryDeliveries(ctx, x.r, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = ? AND record_key = ? AND state IN ('waiting', 'pending', 'inflight') AND fallback_for = ''
+		UNION ALL SELECT `+deliveryCols+` FROM deliveries
+		WHERE destination = ? AND record_key = ? AND state = 'succeeded' AND fallback_for = ''
+		AND seq >= coalesce((SELECT max(seq) FROM deliveries WHERE destination = ? AND record_key = ? AND state = 'succeeded'
+			AND fallback_for = '' AND updated_at < ?), 0)
+		ORDER BY seq LIMIT 100`, destination, recordKey, destination, recordKey, destination, recordKey, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("delivery writes since: %w", err)
+	}
+	return out, nil
 }

@@ -59,28 +59,80 @@ func exerciseSLA(t *testing.T, open Opener) {
 			return nil
 		})
 		s := slaOf(t, d)
-		got, err := s.EventAgeByFlow(ctx(t), store.EventDelivering)
+		flows := []string{"leads", "deals", "gone", "leads"} // a flow with nothing, a repeat
+		got, err := s.EventAgeByFlow(ctx(t), &store.QueueAgeParams{State: store.EventDelivering, Names: flows})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := []store.QueueAge{{Name: "deals", Count: 1, Oldest: t0.Add(-time.Minute)}, {Name: "leads", Count: 2, Oldest: t0.Add(-3 * time.Minute)}}
 		checkAges(t, "delivering", got, want)
-		got, err = s.EventAgeByFlow(ctx(t), store.EventHeld)
+		got, err = s.EventAgeByFlow(ctx(t), &store.QueueAgeParams{State: store.EventHeld, Names: flows})
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkAges(t, "held", got, []store.QueueAge{{Name: "leads", Count: 1, Oldest: t0.Add(-time.Hour)}})
-		got, err = s.EventAgeByFlow(ctx(t), store.EventRejected)
-		if err != nil || len(got) != 0 {
-			t.Fatalf("no rejected events: %v %v", got, err)
+		// Only the names asked for are read.
+		got, err = s.EventAgeByFlow(ctx(t), &store.QueueAgeParams{State: store.EventDelivering, Names: []string{"deals"}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		got, err = s.DeliveryAgeByDestination(ctx(t))
+		checkAges(t, "delivering, deals only", got, want[:1])
+		// Counting stops at the limit and says so; the oldest stays exact.
+		got, err = s.EventAgeByFlow(ctx(t), &store.QueueAgeParams{State: store.EventDelivering, Names: flows, CountLimit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAges(t, "delivering, counted to 1", got, []store.QueueAge{
+			{Name: "deals", Count: 1, Capped: true, Oldest: t0.Add(-time.Minute)},
+			{Name: "leads", Count: 1, Capped: true, Oldest: t0.Add(-3 * time.Minute)}})
+		got, err = s.EventAgeByFlow(ctx(t), &store.QueueAgeParams{State: store.EventDelivering, Names: flows, CountLimit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAges(t, "delivering, counted to 3", got, want)
+		// States without an index of their open events are refused.
+		if got, err = s.EventAgeByFlow(ctx(t), &store.QueueAgeParams{State: store.EventRejected, Names: flows}); err == nil {
+			t.Fatalf("rejected events: %v, want an error", got)
+		}
+		if _, err = s.EventAgeByFlow(ctx(t), &store.QueueAgeParams{State: store.EventHeld, CountLimit: -1}); err == nil {
+			t.Fatal("negative count limit: want an error")
+		}
+		dests := []string{"crm", "sheet", "none"}
+		got, err = s.DeliveryAgeByDestination(ctx(t), &store.QueueAgeParams{Names: dests})
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkAges(t, "pending deliveries", got, []store.QueueAge{
 			{Name: "crm", Count: 2, Oldest: t0.Add(-10 * time.Minute), NextAt: t0.Add(-time.Minute)},
 			{Name: "sheet", Count: 1, Oldest: t0, NextAt: t0},
+		})
+		got, err = s.DeliveryAgeByDestination(ctx(t), &store.QueueAgeParams{Names: dests, CountLimit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAges(t, "pending deliveries, counted to 2", got, []store.QueueAge{
+			{Name: "crm", Count: 2, Capped: true, Oldest: t0.Add(-10 * time.Minute), NextAt: t0.Add(-time.Minute)},
+			{Name: "sheet", Count: 1, Oldest: t0, NextAt: t0},
+		})
+		if _, err = s.DeliveryAgeByDestination(ctx(t), &store.QueueAgeParams{State: store.EventHeld, Names: dests}); err == nil {
+			t.Fatal("delivery ages with an event state: want an error")
+		}
+		// A delivery that leaves pending leaves the ages: crm's oldest
+		// (dlv_2) is claimed, the next oldest is dlv_1.
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			dl, err := tx.DeliveryGetByID(ctx(t), "dlv_2")
+			if err != nil {
+				return err
+			}
+			dl.State = store.DeliverySucceeded
+			return tx.DeliveryUpdate(ctx(t), dl)
+		})
+		got, err = s.DeliveryAgeByDestination(ctx(t), &store.QueueAgeParams{Names: []string{"crm"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAges(t, "pending deliveries after one succeeded", got, []store.QueueAge{
+			{Name: "crm", Count: 1, Oldest: t0, NextAt: t0.Add(time.Minute)},
 		})
 	})
 
@@ -250,7 +302,7 @@ func checkAges(t *testing.T, what string, got []*store.QueueAge, want []store.Qu
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.Name != w.Name || g.Count != w.Count || !g.Oldest.Equal(w.Oldest) || !g.NextAt.Equal(w.NextAt) {
+		if g.Name != w.Name || g.Count != w.Count || g.Capped != w.Capped || !g.Oldest.Equal(w.Oldest) || !g.NextAt.Equal(w.NextAt) {
 			t.Fatalf("%s[%d] = %+v, want %+v", what, i, *g, w)
 		}
 	}

@@ -326,6 +326,63 @@ func exerciseCore(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("writes a poll may read back", func(t *testing.T) {
+		d := open(t)
+		ex := d.Executor()
+		at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			if _, _, err := tx.EventInsert(ctx(t), event("evt_w", "", "a@x.co", store.EventDelivering)); err != nil {
+				return err
+			}
+			for _, w := range []struct {
+				id, dest, key string
+				state         store.DeliveryState
+				updated       int
+				fallbackFor   string
+			}{
+				{"dlv_w1", "crm", "a@x.co", store.DeliverySucceeded, 1, ""},
+				{"dlv_w2", "crm", "a@x.co", store.DeliverySucceeded, 2, ""},
+				{"dlv_wx", "crm", "b@x.co", store.DeliverySucceeded, 3, ""}, // another record
+				{"dlv_wy", "sheet", "a@x.co", store.DeliveryPending, 3, ""}, // another destination
+				{"dlv_w3", "crm", "a@x.co", store.DeliverySucceeded, 5, ""},
+				{"dlv_wf", "crm", "a@x.co", store.DeliverySucceeded, 6, "dlv_x"}, // a fallback copy
+				{"dlv_we", "crm", "a@x.co", store.DeliveryEscalated, 6, ""},      // never written
+				{"dlv_w4", "crm", "a@x.co", store.DeliveryPending, 7, ""},        // applied, answer lost
+				{"dlv_w5", "crm", "a@x.co", store.DeliveryWaiting, 7, ""},
+			} {
+				dl := delivery(w.id, "evt_w", w.dest, w.key, w.state, at(w.updated))
+				dl.UpdatedAt, dl.FallbackFor = at(w.updated), w.fallbackFor
+				if err := tx.DeliveryInsert(ctx(t), dl); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, c := range []struct {
+			since int
+			want  string
+		}{
+			{3, "dlv_w2 dlv_w3 dlv_w4 dlv_w5"}, // the last confirmed before, those after, the unsettled
+			{10, "dlv_w3 dlv_w4 dlv_w5"},
+			{0, "dlv_w1 dlv_w2 dlv_w3 dlv_w4 dlv_w5"}, // none confirmed before: all
+		} {
+			ws, err := ex.DeliveryListWritesSince(ctx(t), "crm", "a@x.co", at(c.since))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range ws {
+				got = append(got, w.ID)
+			}
+			if strings.Join(got, " ") != c.want {
+				t.Fatalf("writes since %ds = %v, want %s", c.since, got, c.want)
+			}
+		}
+		if ws, err := ex.DeliveryListWritesSince(ctx(t), "crm", "nobody@x.co", at(0)); err != nil || len(ws) != 0 {
+			t.Fatalf("writes of a record never written = %v %v", ws, err)
+		}
+	})
+
 	t.Run("operations round-trip on events and deliveries", func(t *testing.T) {
 		d := open(t)
 		ex := d.Executor()
