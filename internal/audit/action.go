@@ -118,6 +118,10 @@ const (
 	// the actor asked for it, the outcome is the new version and the
 	// message names the old one and what changed.
 	ActionConfigReloaded Action = "config_reloaded"
+	// ActionPollCursorReset: a reload pointed a source at another platform
+	// object (or another webhook), so the position it had stored means
+	// nothing there; the next read starts from the beginning.
+	ActionPollCursorReset Action = "poll_cursor_reset"
 	// ActionPruned is the audit action of a retention batch that deleted
 	// the oldest audit entries. Its message attests the checkpoint it
 	// left (see PrunedMessage).
@@ -134,7 +138,7 @@ func Actions() []Action {
 		ActionEscalationResolved, ActionTicketAssigned, ActionTicketAcknowledged, ActionTicketNoted, ActionPayloadPatched,
 		ActionTicketsBulkRetry, ActionTicketsBulkResolve, ActionTicketsBulkDiscard, ActionTicketsBulkRerender, ActionHoldsBulk,
 		ActionReconciliationOpened, ActionReconciliationRetried, ActionReconciliationResolved, ActionConsistencyMismatch,
-		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionConfigReloaded, ActionPruned,
+		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionConfigReloaded, ActionPollCursorReset, ActionPruned,
 		ActionEchoSuppressed, ActionHookVerification,
 		ActionNoticeReceived, ActionNoticeFailed, ActionNoticeEscalated, ActionNoticeRecovered, ActionHookRefreshed, ActionHookRefreshFailed,
 	}

@@ -97,3 +97,20 @@ func (g *Gate) ConfigReloaded(ctx context.Context, actor, oldVersion, newVersion
 			Message: fmt.Sprintf("config %s -> %s: %s", oldVersion, newVersion, summary)})
 	})
 }
+
+// PollCursorReset forgets a source's stored position, with an audit entry
+// giving the reason, in one transaction. A reload that points a source at
+// another platform object (or another webhook) calls it through the
+// source's new loop, after the old loop stopped: the old position would
+// skip or misread the new object's changes. Records the first read
+// captures again dedupe by their keys.
+func (g *Gate) PollCursorReset(ctx context.Context, source, reason string) error {
+	now := g.now()
+	return g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		if err := tx.PollCursorPut(ctx, source, "", now); err != nil {
+			return err
+		}
+		return g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: ActorSystem, Action: audit.ActionPollCursorReset, Outcome: "reset",
+			Message: fmt.Sprintf("source %s: stored position forgotten: %s", source, reason)})
+	})
+}

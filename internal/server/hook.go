@@ -38,11 +38,14 @@ func platformReaders(c *config.Config, conns map[string]connector.Connector) (ma
 }
 
 // buildHookFetchers makes one trigger.HookFetcher per Airtable webhook
-// source.
-func (s *Server) buildHookFetchers(conns map[string]connector.Connector) error {
+// source of c, and a trigger.HookKeeper for each whose destination can
+// refresh its webhook. Both reach the destination through liveHookConn,
+// so a reload that only rebuilt the connector keeps them running.
+func (s *Server) buildHookFetchers(c *config.Config, conns map[string]connector.Connector) (map[string]*trigger.HookFetcher, map[string]*trigger.HookKeeper, error) {
 	var es config.Errors
-	for _, name := range sortedNames(s.Config.Sources) {
-		src := s.Config.Sources[name]
+	fetchers, keepers := map[string]*trigger.HookFetcher{}, map[string]*trigger.HookKeeper{}
+	for _, name := range sortedNames(c.Sources) {
+		src := c.Sources[name]
 		if src == nil || src.Platform == nil || src.Platform.Kind != "airtable" {
 			continue
 		}
@@ -58,16 +61,19 @@ func (s *Server) buildHookFetchers(conns map[string]connector.Connector) error {
 		}
 		origin := hl.HookOrigin()
 		live := liveHookConn{s: s, dest: pc.Destination}
-		s.hookFetchers = append(s.hookFetchers, &trigger.HookFetcher{
+		fetchers[name] = &trigger.HookFetcher{
 			Source: name, Destination: pc.Destination, WebhookID: pc.WebhookID, Platform: origin.Platform, Object: origin.Object,
 			Lister: live, Gate: s.Gate, SuppressEchoes: *pc.SuppressEchoes, Interval: pc.Interval.D(), Log: s.Log, OnCaptured: s.wake,
-		})
+		}
 		if _, ok := conn.(connector.HookRefresher); ok {
-			s.hookKeepers = append(s.hookKeepers, &trigger.HookKeeper{Source: name, WebhookID: pc.WebhookID, Refresher: live, Gate: s.Gate,
-				Log: s.Log, OnFailed: s.hookRefreshFailed, OnRecovered: s.catchUp})
+			keepers[name] = &trigger.HookKeeper{Source: name, WebhookID: pc.WebhookID, Refresher: live, Gate: s.Gate,
+				Log: s.Log, OnFailed: s.hookRefreshFailed, OnRecovered: s.catchUp}
 		}
 	}
-	return es.Err()
+	if err := es.Err(); err != nil {
+		return nil, nil, err
+	}
+	return fetchers, keepers, nil
 }
 
 // liveHookConn is a destination's connector as the generation in force
@@ -161,10 +167,8 @@ func (s *Server) hookRefreshFailed(source string, expires time.Time, cause error
 // catchUp lists a webhook source's payloads now: after a lapse in its
 // subscription, what the platform kept is read from the cursor.
 func (s *Server) catchUp(source string) {
-	for _, f := range s.hookFetchers {
-		if f.Source == source {
-			f.Kick()
-		}
+	if f := s.trig.current().fetchers[source]; f != nil {
+		f.Kick()
 	}
 }
 
@@ -172,8 +176,9 @@ func (s *Server) catchUp(source string) {
 // at once (tests); it returns the first error.
 func (s *Server) RefreshHooksNow(ctx context.Context) error {
 	var first error
-	for _, k := range s.hookKeepers {
-		if err := k.RefreshOnce(ctx); err != nil && first == nil {
+	cur := s.trig.current()
+	for _, name := range sortedNames(cur.keepers) {
+		if err := cur.keepers[name].RefreshOnce(ctx); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -200,8 +205,8 @@ func (s *Server) noticeSources() map[string]*trigger.NoticeSource {
 		pc := src.Platform.PlatformDefaults()
 		out[name] = &trigger.NoticeSource{Destination: pc.Destination, Reader: rd, SuppressEchoes: pc.Destination != "" && *pc.SuppressEchoes}
 	}
-	for _, f := range s.hookFetchers {
-		out[f.Source] = &trigger.NoticeSource{Destination: f.Destination, Fetcher: f, SuppressEchoes: f.SuppressEchoes}
+	for name, f := range s.trig.current().fetchers {
+		out[name] = &trigger.NoticeSource{Destination: f.Destination, Fetcher: f, SuppressEchoes: f.SuppressEchoes}
 	}
 	return out
 }
@@ -234,35 +239,11 @@ func (s *Server) noticeEscalated(n *store.HookNotice, cause error) {
 	}()
 }
 
-// startHookFetchers lists every Airtable webhook's payloads every
-// interval on the leader (a notification lost before its commit costs
-// latency, not data), keeps the webhooks refreshed, and runs the notice
-// worker there too. Another
-// instance that receives a notice wakes the leader through the store.
-func (s *Server) startHookFetchers(ctx context.Context) (wait func()) {
-	n := len(s.hookFetchers) + len(s.hookKeepers) + 1
-	done := make(chan struct{}, n)
-	for _, f := range s.hookFetchers {
-		go func() { s.peers.lead.Do(ctx, f.Run); done <- struct{}{} }()
-	}
-	for _, k := range s.hookKeepers {
-		go func() { s.peers.lead.Do(ctx, k.Run); done <- struct{}{} }()
-	}
-	go func() { s.peers.lead.Do(ctx, s.notices.Run); done <- struct{}{} }()
-	return func() {
-		for range n {
-			<-done
-		}
-	}
-}
-
 // FetchHookNow lists a webhook source's changes at once (tests).
 func (s *Server) FetchHookNow(ctx context.Context, source string) (int, error) {
-	for _, f := range s.hookFetchers {
-		if f.Source == source {
-			res, err := f.FetchOnce(ctx)
-			return res.Captured, err
-		}
+	if f := s.trig.current().fetchers[source]; f != nil {
+		res, err := f.FetchOnce(ctx)
+		return res.Captured, err
 	}
 	return 0, nil
 }

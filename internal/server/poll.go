@@ -72,44 +72,30 @@ func checkDeletes(c *config.Config, conns map[string]connector.Connector) config
 	return es
 }
 
-// buildPollers makes one trigger.Poller per poll source.
-func (s *Server) buildPollers(conns map[string]connector.Connector) error {
-	feeds, es := openFeeds(s.Config, conns)
+// buildPollers makes one trigger.Poller per poll source of c, over the
+// connectors conns (a generation's).
+func (s *Server) buildPollers(c *config.Config, conns map[string]connector.Connector) (map[string]*trigger.Poller, error) {
+	feeds, es := openFeeds(c, conns)
 	if err := es.Err(); err != nil {
-		return err
+		return nil, err
 	}
+	out := map[string]*trigger.Poller{}
 	for _, name := range sortedNames(feeds) {
-		pc := s.Config.Sources[name].Poll.PollDefaults()
-		s.pollers = append(s.pollers, &trigger.Poller{
+		pc := c.Sources[name].Poll.PollDefaults()
+		out[name] = &trigger.Poller{
 			Source: name, Destination: pc.Destination, Feed: feeds[name], Conf: pc,
 			Gate: s.Gate, Log: s.Log, OnCaptured: s.wake, Now: s.Gate.Now,
-		})
-	}
-	return nil
-}
-
-// startPollers runs the poll sources on the leader only (several
-// instances polling one feed would only repeat each other's reads; the
-// captures would still be deduplicated).
-func (s *Server) startPollers(ctx context.Context) (wait func()) {
-	done := make(chan struct{}, len(s.pollers))
-	for _, p := range s.pollers {
-		go func() { s.peers.lead.Do(ctx, p.Run); done <- struct{}{} }()
-	}
-	return func() {
-		for range s.pollers {
-			<-done
 		}
 	}
+	return out, nil
 }
 
-// PollNow runs one poll of a source at once (tests, `sluice poll`).
+// PollNow runs one poll of a source at once (tests, `sluice poll`), with
+// the poller of the config in force.
 func (s *Server) PollNow(ctx context.Context, source string) (int, error) {
-	for _, p := range s.pollers {
-		if p.Source == source {
-			res, err := p.PollOnce(ctx)
-			return res.Captured, err
-		}
+	if p := s.trig.current().pollers[source]; p != nil {
+		res, err := p.PollOnce(ctx)
+		return res.Captured, err
 	}
 	return 0, fmt.Errorf("source %q does not poll", source)
 }

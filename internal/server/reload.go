@@ -170,7 +170,8 @@ func (e *ReloadError) Unwrap() error { return e.Err }
 // notLive lists the settings a running server cannot change: the listener
 // and the store are opened once; the engine's lease and poll interval,
 // alert channels, retention and the consistency schedule are read by loops
-// started once.
+// started once. Trigger sources (poll, platform webhooks) follow a reload
+// (triggers.go, ADR 0089).
 func notLive(old, c *config.Config) config.Errors {
 	var es config.Errors
 	check := func(path string, a, b any) {
@@ -184,23 +185,6 @@ func notLive(old, c *config.Config) config.Errors {
 	check("alerts", old.Alerts, c.Alerts)
 	check("retention", old.Retention, c.Retention)
 	check("consistency", old.Consistency, c.Consistency)
-	// Poll sources run loops started once over their destination's
-	// connector: neither may change under them.
-	for _, name := range sortedNames(old.Sources) {
-		if src := old.Sources[name]; src != nil && src.Poll != nil {
-			var now *config.Poll
-			if n := c.Sources[name]; n != nil {
-				now = n.Poll
-			}
-			check("sources."+name+".poll", src.Poll, now)
-			check("destinations."+src.Poll.Destination, old.Destinations[src.Poll.Destination], c.Destinations[src.Poll.Destination])
-		}
-	}
-	for _, name := range sortedNames(c.Sources) {
-		if src := c.Sources[name]; src != nil && src.Poll != nil && (old.Sources[name] == nil || old.Sources[name].Poll == nil) {
-			es.Add("sources."+name+".poll", "cannot change while sluice serve runs; restart it to apply")
-		}
-	}
 	return es
 }
 
@@ -285,6 +269,18 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 		}
 		return nil, re
 	}
+	// The trigger loops of the new config, built (no I/O) before anything
+	// changes; those whose source is unchanged carry over running.
+	trig, err := s.buildTriggers(g)
+	if err != nil {
+		closeUnused(g, old)
+		re := &ReloadError{Kind: "invalid_config"}
+		if !errors.As(err, &re.Errors) {
+			re.Err = err
+		}
+		return nil, re
+	}
+	trig.follow(s.trig.current())
 	res.NewVersion = g.plan.Version
 	res.Sections = changedSections(old.cfg, c)
 	for _, name := range sortedNames(c.Destinations) {
@@ -313,6 +309,9 @@ func (s *Server) Apply(ctx context.Context, c *config.Config, o ReloadOptions) (
 	s.Gate.SetPlan(g.plan)
 	s.gen.Store(g)
 	s.Metrics.SetDestinations(sortedNames(g.cfg.Destinations))
+	// Pollers of removed or changed sources stop (their page in progress
+	// commits whole or not at all) before their retired connectors close.
+	s.trig.swap(trig)
 	s.retire(s.Engine.Reconfigure(g.dests))
 	for _, name := range sortedNames(pending) {
 		if res.Escalated == nil {

@@ -88,11 +88,9 @@ type Server struct {
 	failures *control.FailureCounter
 	gen      atomic.Pointer[generation] // the config in force
 	reloadMu sync.Mutex                 // one reload at a time
-	pollers  []*trigger.Poller          // poll.go
-	// hookFetchers list Airtable webhook payloads (hook.go).
-	hookFetchers []*trigger.HookFetcher
-	// hookKeepers refresh the Airtable webhooks (hook.go).
-	hookKeepers []*trigger.HookKeeper
+	// trig runs the pollers, Airtable listings and webhook keepers of the
+	// config in force (triggers.go).
+	trig *triggerSet
 	// notices works off the queue of platform notices (hook.go).
 	notices  *trigger.NoticeWorker
 	peers    *peers // cluster.go
@@ -411,14 +409,12 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	owner := fmt.Sprintf("%s:%d", host, os.Getpid())
 	s.Engine = delivery.New(s.Gate, drv.Executor(), owner, c.Delivery.Lease.D(), c.Delivery.PollInterval.D(), log, g.dests)
 	s.peers = newPeers(s, owner)
-	if err := s.buildPollers(g.conns); err != nil {
+	t, err := s.buildTriggers(g)
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.buildHookFetchers(g.conns); err != nil {
-		s.Close()
-		return nil, err
-	}
+	s.trig = newTriggerSet(s.peers.lead.Do, t)
 	s.buildNoticeWorker()
 	serve := func(pick func(*generation) http.Handler) http.Handler {
 		return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -513,8 +509,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			go func() { errc <- adminSrv.Serve(aln) }()
 		}
 	}
-	waitPollers := s.startPollers(engCtx)
-	waitHooks := s.startHookFetchers(engCtx)
+	// The trigger loops and the notice worker run on the leader.
+	s.trig.start(engCtx)
+	noticesDone := make(chan struct{})
+	go func() { s.peers.lead.Do(engCtx, s.notices.Run); close(noticesDone) }()
 	rollDone := make(chan struct{})
 	go func() { s.Rollups.Run(engCtx, RollupEvery); close(rollDone) }()
 	slaDone := make(chan struct{})
@@ -568,8 +566,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	<-slaDone
 	<-rollDone
 	<-driftDone
-	waitPollers()
-	waitHooks()
+	s.trig.stop()
+	<-noticesDone
 	waitPeers()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -33,10 +33,13 @@ type HookFetcher struct {
 	Log      *slog.Logger
 	// OnCaptured runs after a page that captured something; may be nil.
 	OnCaptured func()
+	// ResetCursor, when set, is why the stored cursor belongs to another
+	// webhook or object (see Poller.ResetCursor).
+	ResetCursor string
 
 	once sync.Once
 	kick chan struct{}
-	mu   sync.Mutex // one listing at a time in this process
+	mu   sync.Mutex // one listing at a time in this process; guards ResetCursor
 }
 
 func (f *HookFetcher) kicks() chan struct{} {
@@ -58,6 +61,9 @@ func (f *HookFetcher) FetchOnce(ctx context.Context) (pipeline.PollResult, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var total pipeline.PollResult
+	if err := resetCursor(ctx, f.Gate, f.Source, &f.ResetCursor); err != nil {
+		return total, fmt.Errorf("webhook %s: %w", f.Source, err)
+	}
 	for {
 		cursor, err := f.Gate.PollCursor(ctx, f.Source)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
@@ -25,6 +26,12 @@ import (
 type Capturer interface {
 	CapturePolled(ctx context.Context, b pipeline.PollBatch) (pipeline.PollResult, error)
 	PollCursor(ctx context.Context, source string) (string, error)
+}
+
+// CursorResetter is the gate's audited reset of a source's stored
+// position (pipeline.Gate.PollCursorReset).
+type CursorResetter interface {
+	PollCursorReset(ctx context.Context, source, reason string) error
 }
 
 // Poller polls one source.
@@ -44,6 +51,13 @@ type Poller struct {
 	// Now is the gate's clock (pipeline.Gate.Now), which stamps when each
 	// read began (pipeline.PollBatch.ReadAt); nil: time.Now.
 	Now func() time.Time
+	// ResetCursor, when set, is why the stored cursor belongs to another
+	// platform object (a reload changed the source's identity): the first
+	// poll resets it through the gate (CursorResetter), audited with this
+	// reason, before it reads.
+	ResetCursor string
+
+	mu sync.Mutex // one poll at a time (Run and PollNow); guards ResetCursor
 }
 
 // maxBackoff bounds the wait after repeated poll errors.
@@ -54,7 +68,12 @@ const maxBackoff = 5 * time.Minute
 // after it, so an error or a crash between pages loses nothing: the next
 // poll starts from the last committed page.
 func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var total pipeline.PollResult
+	if err := resetCursor(ctx, p.Gate, p.Source, &p.ResetCursor); err != nil {
+		return total, fmt.Errorf("poll %s: %w", p.Source, err)
+	}
 	raw, err := p.Gate.PollCursor(ctx, p.Source)
 	if err != nil {
 		return total, fmt.Errorf("poll %s: cursor: %w", p.Source, err)
@@ -120,6 +139,23 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 		}
 		since = connector.PositionOf(page.Changes[len(page.Changes)-1])
 	}
+}
+
+// resetCursor resets source's stored cursor through g when *reason says
+// so, and clears *reason once the reset committed.
+func resetCursor(ctx context.Context, g Capturer, source string, reason *string) error {
+	if *reason == "" {
+		return nil
+	}
+	r, ok := g.(CursorResetter)
+	if !ok {
+		return fmt.Errorf("cannot reset the cursor (%s)", *reason)
+	}
+	if err := r.PollCursorReset(ctx, source, *reason); err != nil {
+		return fmt.Errorf("reset cursor: %w", err)
+	}
+	*reason = ""
+	return nil
 }
 
 // sameAsWritten is the connectors' lenient comparison: no field Sluice
