@@ -205,3 +205,42 @@ func TestNoticeReadsOfOneSourceBounded(t *testing.T) {
 		t.Fatalf("events = %d, want %d", n, notices)
 	}
 }
+
+// latentReader answers every read after a fixed delay (a platform's
+// latency).
+type latentReader struct{ d time.Duration }
+
+func (r latentReader) ReadRecord(ctx context.Context, id string) (connector.Change, error) {
+	select {
+	case <-time.After(r.d):
+	case <-ctx.Done():
+		return connector.Change{}, ctx.Err()
+	}
+	return connector.Change{RecordID: id, Fields: map[string]any{"Email": id + "@x.co"}}, nil
+}
+
+// BenchmarkNoticePass100At300ms: one pass over 100 notices of one source
+// whose reads take 300 ms each (wall time per pass is the figure).
+func BenchmarkNoticePass100At300ms(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		clk := pipelinetest.NewClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+		e := pipelinetest.New(b, twoNoticeSourcesCfg, pipelinetest.WithClock(clk))
+		ctx := context.Background()
+		for i := range 100 {
+			id := "p" + string(rune('A'+i/26)) + string(rune('a'+i%26))
+			if _, err := e.Gate.NoticeReceived(ctx, notionNotice("slow", "ev-"+id, id)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		w := &trigger.NoticeWorker{Gate: e.Gate, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Sources: func() map[string]*trigger.NoticeSource {
+				return map[string]*trigger.NoticeSource{"slow": {Destination: "nt_slow", Reader: latentReader{300 * time.Millisecond}}}
+			}}
+		b.StartTimer()
+		pass, err := w.ProcessDue(ctx)
+		if err != nil || pass.Settled != 100 {
+			b.Fatalf("pass = %+v, %v", pass, err)
+		}
+	}
+}
