@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,4 +94,26 @@ func (c *cluster) blast(tb testing.TB, n, senders int) time.Duration {
 		tb.Fatalf("%d of %d sends failed", f, n)
 	}
 	return el
+}
+
+// TestBenchTwoInstances runs `sluice bench --instances 2` small against
+// PostgreSQL: a second `sluice serve` joins the bench's schema, the load is
+// spread over both, and every event is delivered.
+func TestBenchTwoInstances(t *testing.T) {
+	base := os.Getenv("SLUICE_TEST_POSTGRES")
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("SLUICE_TEST_POSTGRES is not set; CI must provide PostgreSQL")
+		}
+		t.Skip("SLUICE_TEST_POSTGRES is not set")
+	}
+	out, err := exec.Command(buildBin(t), "bench", "-q", "-n", "300", "-c", "8", "--instances", "2", "--store", base).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sluice bench --instances 2: %v\n%s", err, out)
+	}
+	for _, want := range []string{"instances:      2 ", "events:         300 sent, 0 refused or failed", "sink requests:  300 (300×200)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -32,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,6 +75,12 @@ type Options struct {
 	Log *slog.Logger
 	// Timeout bounds the whole run (default 10 minutes).
 	Timeout time.Duration
+	// Instances, above 1, runs that many Sluice instances on the one
+	// PostgreSQL schema: this process and Instances-1 `sluice serve`
+	// processes of Executable (the sluice binary), with the senders spread
+	// over them round-robin. Store must be a postgres:// URL.
+	Instances  int
+	Executable string
 }
 
 // Result is what a run measured.
@@ -103,7 +111,8 @@ type Result struct {
 	RoundTrips, Statements int64
 	// StoreCPU is the CPU time of the database's server processes serving
 	// the run, when the driver can tell (PostgreSQL on this machine).
-	StoreCPU time.Duration
+	StoreCPU  time.Duration
+	Instances int // Sluice instances that served the run
 }
 
 // roundTripper is a store driver that counts its round trips (storepg).
@@ -140,6 +149,9 @@ func rate(n int, d time.Duration) float64 {
 // Print writes the report.
 func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "store:          %s\n", r.Store)
+	if r.Instances > 1 {
+		fmt.Fprintf(w, "instances:      %d (this process and %d `sluice serve`; CPU and round-trip figures are this process's)\n", r.Instances, r.Instances-1)
+	}
 	fmt.Fprintf(w, "events:         %d sent, %d refused or failed\n", r.Events, r.Failed)
 	fmt.Fprintf(w, "ingest:         %.0f events/s (acknowledged after a durable commit)\n", r.IngestRate())
 	fmt.Fprintf(w, "end-to-end:     %.0f events/s (delivered to the sink); %.0f events/s to the 99th percentile\n", r.EndToEndRate(), r.EndToEnd99Rate())
@@ -251,6 +263,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
 	}
+	if o.Instances <= 0 {
+		o.Instances = 1
+	}
+	if o.Instances > 1 && (o.Store == "" || o.Executable == "") {
+		return nil, errors.New("bench: --instances above 1 needs --store postgres://... (the instances share one schema) and the sluice binary")
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -305,17 +323,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer func() { stop(); <-done; srv.Close() }()
 
 	base := "http://" + ln.Addr().String()
-	cl := &client{base: base, token: token, http: &http.Client{
+	cl := &client{base: base, bases: []string{base}, token: token, http: &http.Client{
 		Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024},
 		Timeout:   60 * time.Second,
 	}}
+	if o.Instances > 1 {
+		// This process migrated the schema; the others join it.
+		stopKids, err := startInstances(ctx, o, fmt.Sprintf(configYAML, storeRef, token, secret, sinkSrv.URL, destOpts), cl)
+		if err != nil {
+			return nil, err
+		}
+		defer stopKids()
+	}
 	if o.Drain {
 		if err := cl.admin(ctx, "POST", "/v1/destinations/sink/pause", `{"reason":"bench: capturing the backlog"}`); err != nil {
 			return nil, err
 		}
 	}
 
-	res := &Result{Events: o.Events, Store: label}
+	res := &Result{Events: o.Events, Store: label, Instances: o.Instances}
 	acks := make([]time.Duration, o.Events)
 	sentAt := make([]time.Time, o.Events)
 	var acked, failed atomic.Int64
@@ -490,6 +516,7 @@ func pgExec(ctx context.Context, dsn, sql string) error {
 
 type client struct {
 	base, token string
+	bases       []string // every instance's; event i goes to bases[i % len]
 	http        *http.Client
 }
 
@@ -502,7 +529,7 @@ func (c *client) send(ctx context.Context, i int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	req, _ := http.NewRequestWithContext(ctx, "POST", c.base+"/v1/sources/forms/events", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, "POST", c.bases[i%len(c.bases)]+"/v1/sources/forms/events", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
@@ -717,4 +744,77 @@ func progress(w io.Writer, n int, acked *atomic.Int64, sk *sink) func() {
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(stop); <-done }) }
+}
+
+// startInstances starts o.Instances-1 `sluice serve` processes with the
+// bench's config on their own loopback ports, waits until each answers
+// /readyz, and adds them to the client's targets. stop ends them.
+func startInstances(ctx context.Context, o Options, conf string, cl *client) (stop func(), err error) {
+	dir, err := os.MkdirTemp("", "sluice-bench-instances-")
+	if err != nil {
+		return nil, err
+	}
+	var kids []*exec.Cmd
+	stop = func() {
+		for _, k := range kids {
+			k.Process.Signal(syscall.SIGTERM)
+		}
+		for _, k := range kids {
+			done := make(chan struct{})
+			go func() { k.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				k.Process.Kill()
+				<-done
+			}
+		}
+		os.RemoveAll(dir)
+	}
+	for i := 1; i < o.Instances; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		f := filepath.Join(dir, fmt.Sprintf("sluice%d.yaml", i))
+		if err := os.WriteFile(f, []byte(fmt.Sprintf("listen: %q\n", addr)+conf), 0o600); err != nil {
+			stop()
+			return nil, err
+		}
+		k := exec.Command(o.Executable, "serve", "--config", f)
+		k.Stdout, k.Stderr = io.Discard, io.Discard
+		if err := k.Start(); err != nil {
+			stop()
+			return nil, fmt.Errorf("bench: start instance %d: %w", i+1, err)
+		}
+		kids = append(kids, k)
+		base := "http://" + addr
+		if err := waitReady(ctx, cl.http, base); err != nil {
+			stop()
+			return nil, fmt.Errorf("bench: instance %d: %w", i+1, err)
+		}
+		cl.bases = append(cl.bases, base)
+	}
+	return stop, nil
+}
+
+func waitReady(ctx context.Context, hc *http.Client, base string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/readyz", nil)
+		if resp, err := hc.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.New("not ready after 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -28,7 +28,9 @@ committed durably first.
   sluice bench -n 20000                       closed loop, 32 senders
   sluice bench -n 20000 --rate 2000           open loop at 2,000 events/s (acknowledgement latency)
   sluice bench --drain --sink-faults 429=0.05,500=0.05
-                                              backlog drained through a sink answering 5% 429, 5% 500`,
+                                              backlog drained through a sink answering 5% 429, 5% 500
+  sluice bench --store postgres://... --instances 2
+                                              two instances on one PostgreSQL schema`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := bench.ParseFaults(faults)
@@ -41,6 +43,11 @@ committed durably first.
 			}
 			if !quiet && isTerminal(env.Err) {
 				o.Progress = env.Err
+			}
+			if o.Instances > 1 {
+				if o.Executable, err = os.Executable(); err != nil {
+					return err
+				}
 			}
 			res, err := bench.Run(cmd.Context(), o)
 			if err != nil {
@@ -59,6 +66,7 @@ committed durably first.
 	fl.IntVar(&o.DestConcurrency, "dest-concurrency", 0, "the destination's concurrency option (0: untuned, adaptive)")
 	fl.StringVar(&faults, "sink-faults", "", "share of sink answers per status, e.g. 429=0.05,500=0.05 (429s say Retry-After: 1)")
 	fl.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up after this long")
+	fl.IntVar(&o.Instances, "instances", 1, "run this many Sluice instances on the one --store postgres:// schema (this process and the others as `sluice serve` processes), senders spread over them")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "show server logs")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	return cmd

@@ -16,23 +16,23 @@ import (
 
 // Write-behind: inside a transaction, the writes whose outcome no caller
 // reads before the commit (delivery inserts and updates, identity upserts,
-// event state changes) are queued instead of sent. The queue goes out,
-// coalesced into one multi-row statement per kind, in the same round trip
-// as the transaction's next read, or with the commit. A group-commit batch
-// of captures and settles therefore costs about one round trip per unit
-// (its one read) instead of one per statement, and one statement per kind
-// of write for the whole batch. See docs/adr/0036-postgres-round-trips.md.
+// event state changes) are queued instead of sent. They go out pipelined
+// ahead of the next statement that may depend on them (any statement but
+// the hot reads, which name what they depend on), or with the commit:
+// inserts as one multi-row statement per kind, updates one statement per
+// row (see the statements below for why). A capture or a settle in a
+// group-commit batch therefore costs about one round trip (its one read)
+// instead of one per statement. See docs/adr/0036-postgres-round-trips.md.
 //
-// What callers can observe does not change: every statement of the
-// transaction, the queued writes included, runs in call order as seen by
-// the database (the queue is flushed before any other statement, in the
-// same pipeline); what a transaction reads includes its own writes; and
-// nothing is acknowledged before the commit. Two things move: a queued
-// write's failure (a delivery or event that no longer exists) is reported
-// by the call that flushes it, a later read or the commit, wrapped in
-// store.ErrNotCommitted so that the committer re-runs the batch one unit
-// at a time and the failing unit alone gets it; and an inserted delivery's
-// Seq is set when the queue is flushed, not when DeliveryInsert returns.
+// What callers can observe does not change: what a transaction reads
+// includes its own writes, as if each had been sent when called; statements
+// that touch the same rows run in call order; and nothing is acknowledged
+// before the commit. Two things move: a queued write's failure (a delivery
+// or event that no longer exists) is reported by the call that flushes it,
+// a later read or the commit, wrapped in store.ErrNotCommitted so that the
+// committer re-runs the batch one unit at a time and the failing unit alone
+// gets it; and an inserted delivery's Seq is set when the queue is flushed,
+// not when DeliveryInsert returns.
 //
 // Read-ahead: the two reads the hot paths make right after another
 // statement are sent with it: a capture's held-by-key lookup with its
