@@ -26,6 +26,7 @@ type destRow struct {
 	LastAt      time.Time
 	LastWhere   string // "this instance" or "latest open escalation"
 	Pending     int64
+	AtLeast     bool // Pending stopped at queueCountLimit
 	Inflight    int64
 	OldestAge   string
 	Consistency string
@@ -43,7 +44,7 @@ type destsData struct {
 
 func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) error {
 	ctx := r.Context()
-	qs, err := k.c.Read.QueueStats(ctx)
+	qs, err := k.c.Read.QueueStats(ctx, k.queueStatsParams())
 	if err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func (k *Console) destinations(w http.ResponseWriter, r *http.Request, u *user) 
 		}
 		row.Paused, row.Reason, row.Since = st.Paused, st.Reason, st.UpdatedAt
 		if q := queue[name]; q != nil {
-			row.Pending, row.Inflight = q.Pending, q.Inflight
+			row.Pending, row.AtLeast, row.Inflight = q.Pending, q.Capped, q.Inflight
 			if !q.Oldest.IsZero() {
 				row.OldestAge = ago(now, q.Oldest)
 			}

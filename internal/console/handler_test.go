@@ -373,3 +373,29 @@ func destRow(t *testing.T, body, name string) string {
 	}
 	return row
 }
+
+// TestQueuesStopCountingAtTheLimit: past the count limit the Destinations
+// and Overview pages show the limit as a lower bound, not a wrong exact
+// number; under it they show the exact count.
+func TestQueuesStopCountingAtTheLimit(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.signIn(adminToken)
+	if r := c.post("/ui/destinations/hubspot", url.Values{"op": {"pause"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("pause: %d %s", r.Code, r.Body)
+	}
+	for _, who := range []string{"a", "b", "c"} {
+		e.capture(map[string]any{"email": who + "@example.com", "name": who, "company": "Acme"})
+	}
+	console.SetQueueCountLimit(t, 2)
+	if row := destRow(t, c.get("/ui/destinations").Body, "hubspot"); !strings.Contains(row, "<td>≥ 2 / 0</td>") {
+		t.Errorf("capped destinations row does not say at least 2 waiting:\n%s", row)
+	}
+	if body := c.get("/ui/").Body; !strings.Contains(body, ">hubspot</a> <span class=\"badge warn\">paused</span></th><td>≥ 2</td><td>0</td>") {
+		t.Errorf("capped overview queue row does not say at least 2 waiting:\n%s", body)
+	}
+	console.SetQueueCountLimit(t, 3)
+	if row := destRow(t, c.get("/ui/destinations").Body, "hubspot"); !strings.Contains(row, "<td>3 / 0</td>") {
+		t.Errorf("destinations row does not say exactly 3 waiting:\n%s", row)
+	}
+}

@@ -90,9 +90,23 @@ func quantile(h []int64, q float64) string {
 // overview counts them.
 var openStates = []store.EventState{store.EventHeld, store.EventDelivering, store.EventEscalated}
 
+// queueCountLimit is where the pages stop counting a destination's
+// waiting and pending deliveries and show "≥ 10000": past it the number
+// tells an operator nothing more, and counting further on every live
+// refresh would cost in proportion to the backlog (ADR 0034). A variable
+// so that a test can reach it with a few deliveries.
+var queueCountLimit int64 = 10000
+
+// queueStatsParams reads the configured destinations: a delivery to a
+// destination no longer in the config is not worked on and not shown.
+func (k *Console) queueStatsParams() *store.QueueStatsParams {
+	return &store.QueueStatsParams{Destinations: k.destNames(), CountLimit: queueCountLimit}
+}
+
 type queueRow struct {
 	Destination string
 	Pending     int64
+	AtLeast     bool // Pending stopped at queueCountLimit
 	Inflight    int64
 	OldestAge   string
 	Paused      bool
@@ -152,12 +166,12 @@ func (k *Console) overviewData(ctx context.Context, period string) (*overviewDat
 		d.Rows = append(d.Rows, measure(key, by[key]))
 	}
 	d.Chart = barChart(ok1, bad, from, p.bucket, p.label)
-	qs, err := k.c.Read.QueueStats(ctx)
+	qs, err := k.c.Read.QueueStats(ctx, k.queueStatsParams())
 	if err != nil {
 		return nil, err
 	}
 	for _, q := range qs {
-		row := queueRow{Destination: q.Destination, Pending: q.Pending, Inflight: q.Inflight}
+		row := queueRow{Destination: q.Destination, Pending: q.Pending, AtLeast: q.Capped, Inflight: q.Inflight}
 		if !q.Oldest.IsZero() {
 			row.OldestAge = ago(now, q.Oldest)
 		}

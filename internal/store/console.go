@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 )
@@ -14,9 +15,11 @@ import (
 type ConsoleStore interface {
 	// EventSearch returns event summaries matching p, keyset-paginated by ID.
 	EventSearch(ctx context.Context, p *EventSearchParams) ([]*EventSummary, error)
-	// QueueStats is, per destination, how many deliveries wait and since
-	// when the oldest has.
-	QueueStats(ctx context.Context) ([]*QueueStat, error)
+	// QueueStats is, for each of p.Destinations, how many deliveries wait
+	// and since when the oldest has; destinations with nothing unfinished
+	// are left out. Its cost does not grow with the backlog when
+	// p.CountLimit is set (ADR 0034).
+	QueueStats(ctx context.Context, p *QueueStatsParams) ([]*QueueStat, error)
 	// RollupFold folds up to limit audit entries after the rollup watermark
 	// into per-minute rollups and moves the watermark, in one transaction
 	// (call it on an ExecutorTx). Several instances may call it: the
@@ -100,10 +103,31 @@ type EventSummary struct {
 	UpdatedAt  time.Time
 }
 
+// QueueStatsParams says which destinations QueueStats reads and how far
+// it counts.
+type QueueStatsParams struct {
+	// Destinations to read, usually all of the config plan's.
+	Destinations []string
+	// CountLimit stops each destination's count of waiting and pending
+	// deliveries past this many: Pending is then CountLimit and
+	// QueueStat.Capped says there are more; 0 counts everything, at a cost that grows with the
+	// backlog.
+	CountLimit int64
+}
+
+// Validate checks p.
+func (p *QueueStatsParams) Validate() error {
+	if p.CountLimit < 0 {
+		return fmt.Errorf("count_limit: must not be negative, got %d", p.CountLimit)
+	}
+	return nil
+}
+
 // QueueStat is one destination's backlog.
 type QueueStat struct {
 	Destination string
-	Pending     int64
+	Pending     int64 // waiting and pending deliveries
+	Capped      bool  // there are more than Pending (the count limit)
 	Inflight    int64
 	Oldest      time.Time // creation time of the oldest unfinished delivery; zero if none
 }

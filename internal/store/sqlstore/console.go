@@ -10,9 +10,9 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// The console's reads and its sessions. QueueStats and the rollups stay in
-// each driver: SQLite counts the backlog through two index-only scans, and
-// the rollup minute is an integer there and a timestamptz in PostgreSQL,
+// The console's reads and its sessions (QueueStats is in sla.go, with the
+// other queue-age statements). The rollups stay in each driver: the rollup
+// minute is an integer there and a timestamptz in PostgreSQL,
 // which folds under a row lock so that instances take turns.
 
 // EventSearch implements store.ConsoleStore.

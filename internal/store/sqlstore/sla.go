@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -261,4 +262,93 @@ func (q Queries) AlertCursorAdvance(ctx context.Context, p *store.AlertCursorAdv
 		return false, fmt.Errorf("alert cursor advance: %w", err)
 	}
 	return n == 1, nil
+}
+
+// The console's queue statements (QueueStats). Deliveries in flight are
+// few (at most the workers' concurrency across instances), so they are
+// read in one statement through deliveries_lease. The others are one
+// destination at a time: the count walks the destination's entries of
+// deliveries_active_key (its WHERE is the index's), index only, in the
+// index's order for the reason given at QueryEventCount, and stops at the
+// limit; the oldest is a seek on deliveries_pending_age (ADR 0034).
+const (
+	QueryQueueInflight   = `SELECT destination, created_at FROM deliveries WHERE state = 'inflight'`
+	QueryQueueUnfinished = `SELECT count(*) FROM (SELECT 1 FROM deliveries
+		WHERE (state = 'waiting' OR state = 'pending' OR state = 'inflight') AND destination = ? ORDER BY record_key, seq LIMIT ?) c`
+	QueryQueueUnfinishedAll = `SELECT count(*) FROM deliveries
+		WHERE (state = 'waiting' OR state = 'pending' OR state = 'inflight') AND destination = ?`
+)
+
+// QueueStats implements store.ConsoleStore. The oldest unfinished
+// delivery is the older of the oldest pending and the oldest in flight:
+// a waiting delivery waits behind an unfinished one of the same record
+// key, created before it, so it is never the oldest (the capture of the
+// later one on another instance's clock could be earlier by that clock's
+// skew).
+func (q Queries) QueueStats(ctx context.Context, p *store.QueueStatsParams) ([]*store.QueueStat, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("queue stats: %w", err)
+	}
+	// Grouped here, not in the statement: with GROUP BY destination
+	// SQLite walks deliveries_active_key in destination order, every
+	// unfinished delivery, rather than the few in flight.
+	type flight struct {
+		n      int64
+		oldest time.Time
+	}
+	inflight := map[string]flight{}
+	rows, err := list(ctx, q, func(r Row) (*store.QueueStat, error) {
+		var s store.QueueStat
+		if err := r.Scan(&s.Destination, q.db.ScanTime(&s.Oldest)); err != nil {
+			return nil, err
+		}
+		return &s, nil
+	}, QueryQueueInflight)
+	if err != nil {
+		return nil, fmt.Errorf("queue stats: %w", err)
+	}
+	for _, s := range rows {
+		f := inflight[s.Destination]
+		f.n++
+		if f.oldest.IsZero() || s.Oldest.Before(f.oldest) {
+			f.oldest = s.Oldest
+		}
+		inflight[s.Destination] = f
+	}
+	var out []*store.QueueStat
+	for _, name := range sortedUnique(p.Destinations) {
+		f := inflight[name]
+		s := &store.QueueStat{Destination: name, Inflight: f.n, Oldest: f.oldest}
+		// Count the in-flight ones as well (the index holds them) and
+		// take them off after: the limit applies to the others. One past
+		// the limit, so that a count of exactly the limit is exact.
+		var n int64
+		var err error
+		if p.CountLimit > 0 {
+			err = q.row(ctx, QueryQueueUnfinished, name, p.CountLimit+1+f.n).Scan(&n)
+		} else {
+			err = q.row(ctx, QueryQueueUnfinishedAll, name).Scan(&n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("queue stats %s: %w", name, err)
+		}
+		// A delivery claimed or settled between the two reads can make
+		// the difference negative.
+		s.Pending = max(n-f.n, 0)
+		if p.CountLimit > 0 && s.Pending > p.CountLimit {
+			s.Pending, s.Capped = p.CountLimit, true
+		}
+		var oldest time.Time
+		if err := q.row(ctx, QueryDeliveryOldest, name).Scan(q.db.ScanTime(&oldest)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("queue stats %s: %w", name, err)
+		}
+		if !oldest.IsZero() && (s.Oldest.IsZero() || oldest.Before(s.Oldest)) {
+			s.Oldest = oldest
+		}
+		if s.Pending == 0 && s.Inflight == 0 {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

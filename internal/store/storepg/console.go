@@ -12,30 +12,9 @@ import (
 )
 
 // The console queries that read alike on both databases (event search,
-// counts, sessions) are in sqlstore; QueueStats and the rollups stay here
+// counts, sessions, queue stats) are in sqlstore; the rollups stay here
 // because they differ: see sqlstore/console.go.
 var _ store.ConsoleStore = (*executor)(nil)
-
-func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
-	rows, err := x.q.Query(ctx, `SELECT destination,
-		SUM(CASE WHEN state = 'inflight' THEN 0 ELSE 1 END), SUM(CASE WHEN state = 'inflight' THEN 1 ELSE 0 END), MIN(created_at)
-		FROM deliveries WHERE state IN ('waiting', 'pending', 'inflight') GROUP BY destination ORDER BY destination`)
-	if err != nil {
-		return nil, fail("queue stats", err)
-	}
-	defer rows.Close()
-	var out []*store.QueueStat
-	for rows.Next() {
-		var s store.QueueStat
-		var oldest pgtype.Timestamptz
-		if err := rows.Scan(&s.Destination, &s.Pending, &s.Inflight, &oldest); err != nil {
-			return nil, fail("queue stats", err)
-		}
-		s.Oldest = fromTS(oldest)
-		out = append(out, &s)
-	}
-	return out, rows.Err()
-}
 
 func (x *executor) RollupFold(ctx context.Context, limit int) (int, error) {
 	var mark int64

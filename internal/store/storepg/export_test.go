@@ -57,5 +57,9 @@ func HotPlans() []HotPlan {
 		{"metrics: pending deliveries", sqlstore.Rebind(sqlstore.QueryDeliveryCountAll), []any{"sink"}, nil, nil},
 		{"metrics: delivering events", sqlstore.Rebind(sqlstore.QueryEventCountAll(store.EventDelivering)), []any{"flow"}, []string{"events_open_age"}, nil},
 		{"sla: pending deliveries, counted", sqlstore.Rebind(sqlstore.QueryDeliveryCount), []any{"sink", 10000}, []string{"deliveries_pending_age"}, []string{"Sort", "Bitmap Heap Scan"}},
+		// The console's queue stats (every live refresh): the few in
+		// flight, then per destination a count that stops at the limit.
+		{"console: in flight", sqlstore.Rebind(sqlstore.QueryQueueInflight), nil, []string{"deliveries_lease"}, nil},
+		{"console: unfinished, counted", sqlstore.Rebind(sqlstore.QueryQueueUnfinished), []any{"sink", 10000}, []string{"deliveries_active_key"}, []string{"Sort", "Bitmap Heap Scan"}},
 	}
 }

@@ -11,70 +11,9 @@ import (
 )
 
 // The console queries that read alike on both databases (event search,
-// counts, sessions) are in sqlstore; QueueStats and the rollups stay here
+// counts, sessions, queue stats) are in sqlstore; the rollups stay here
 // because they differ: see sqlstore/console.go.
 var _ store.ConsoleStore = (*executor)(nil)
-
-// qQueueStats counts unfinished deliveries per destination from the
-// partial index deliveries_active_key alone; its WHERE is the index's.
-const qQueueStats = `SELECT destination, count(*), MIN(seq)
-		FROM deliveries WHERE (state = 'waiting' OR state = 'pending' OR state = 'inflight') GROUP BY destination ORDER BY destination`
-
-func (x *executor) QueueStats(ctx context.Context) ([]*store.QueueStat, error) {
-	// Two index-only counts: every unfinished delivery through the
-	// partial index deliveries_active_key (its condition is this WHERE),
-	// the in-flight ones through deliveries_lease. Splitting by state in
-	// one query made SQLite read each waiting row from a million-row
-	// table.
-	rows, err := x.r.QueryContext(ctx, qQueueStats)
-	if err != nil {
-		return nil, fmt.Errorf("queue stats: %w", err)
-	}
-	var out []*store.QueueStat
-	var seqs []int64
-	for rows.Next() {
-		var s store.QueueStat
-		var seq int64
-		if err := rows.Scan(&s.Destination, &s.Pending, &seq); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, &s)
-		seqs = append(seqs, seq)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	inflight := map[string]int64{}
-	rows, err = x.r.QueryContext(ctx, `SELECT destination, count(*) FROM deliveries WHERE state = 'inflight' GROUP BY destination`)
-	if err != nil {
-		return nil, fmt.Errorf("queue stats: %w", err)
-	}
-	for rows.Next() {
-		var dest string
-		var n int64
-		if err := rows.Scan(&dest, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		inflight[dest] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for i, s := range out {
-		s.Inflight = inflight[s.Destination]
-		s.Pending -= s.Inflight
-		var created int64
-		if err := x.r.QueryRowContext(ctx, `SELECT created_at FROM deliveries WHERE seq = ?`, seqs[i]).Scan(&created); err != nil && err != sql.ErrNoRows {
-			return nil, err
-		}
-		s.Oldest = fromMS(created)
-	}
-	return out, nil
-}
 
 func (x *executor) RollupFold(ctx context.Context, limit int) (int, error) {
 	var mark int64

@@ -52,8 +52,11 @@ func hotPlans() []hotPlan {
 		{name: "maintain: expired leases", query: qDeliveriesLeaseExpired, args: []any{1, 500}, want: []string{"deliveries_lease"}, temp: true}, // sorts the expired ones only
 		{name: "maintain: expired holds", query: qEventsHoldExpired, args: []any{1, 100}, want: []string{"events_hold_until"}},
 		{name: "fallback: needing fallback", query: qDeliveriesNeedingFallback, args: []any{"sink", 100}, want: []string{"deliveries_needing_fallback"}},
-		// A walk of the partial index (unfinished deliveries only), not the table.
-		{name: "console: queue stats", query: qQueueStats, scan: "SCAN deliveries USING INDEX deliveries_active_key"},
+		// The console's queue stats: the deliveries in flight (few) through
+		// their index, the others counted per destination in the partial
+		// index of unfinished deliveries, index only, up to the limit.
+		{name: "console: in flight", query: sqlstore.QueryQueueInflight, scan: "SCAN deliveries USING INDEX deliveries_lease"}, // the in-flight ones only
+		{name: "console: unfinished, counted", query: sqlstore.QueryQueueUnfinished, args: []any{"sink", 10000}, want: []string{"deliveries_active_key"}, scan: "SCAN c"},
 		// Periodic (SLA watcher, metrics scrape): index seeks per flow or
 		// destination, no walk of the backlog and no sort. "SCAN c" is
 		// the count's walk of its LIMITed subquery (the index entries of

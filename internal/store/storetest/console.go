@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,21 +95,60 @@ func ExerciseConsole(t *testing.T, open Opener) {
 			if _, _, err := tx.EventInsert(ctx(t), event("evt_q", "", "a@x", store.EventDelivering)); err != nil {
 				return err
 			}
-			for i, st := range []store.DeliveryState{store.DeliveryPending, store.DeliveryPending, store.DeliveryInflight, store.DeliverySucceeded} {
-				dl := delivery("dlv_q"+string(rune('0'+i)), "evt_q", "crm", "a@x", st, t0)
-				dl.CreatedAt = t0.Add(time.Duration(i) * time.Second)
+			// crm: the oldest unfinished delivery is in flight; erp: pending.
+			for i, d := range []struct {
+				dest, key string
+				st        store.DeliveryState
+				created   time.Duration
+			}{
+				{"crm", "a@x", store.DeliveryInflight, 0},
+				{"crm", "b@x", store.DeliveryPending, time.Second},
+				{"crm", "c@x", store.DeliveryPending, 2 * time.Second},
+				{"crm", "a@x", store.DeliveryWaiting, 5 * time.Second},
+				{"crm", "d@x", store.DeliverySucceeded, -time.Hour},
+				{"erp", "a@x", store.DeliveryPending, 7 * time.Second},
+				{"erp", "e@x", store.DeliveryEscalated, -time.Hour},
+			} {
+				dl := delivery("dlv_q"+string(rune('0'+i)), "evt_q", d.dest, d.key, d.st, t0)
+				dl.CreatedAt = t0.Add(d.created)
 				if err := tx.DeliveryInsert(ctx(t), dl); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
-		qs, err := consoleOf(t, d.Executor()).QueueStats(ctx(t))
+		cs := consoleOf(t, d.Executor())
+		all := &store.QueueStatsParams{Destinations: []string{"erp", "crm", "crm", "none"}}
+		qs, err := cs.QueueStats(ctx(t), all)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(qs) != 1 || qs[0].Destination != "crm" || qs[0].Pending != 2 || qs[0].Inflight != 1 || !qs[0].Oldest.Equal(t0) {
+		if len(qs) != 2 || qs[0].Destination != "crm" || qs[0].Pending != 3 || qs[0].Capped || qs[0].Inflight != 1 || !qs[0].Oldest.Equal(t0) {
 			t.Fatalf("queue stats = %+v", qs)
+		}
+		if qs[1].Destination != "erp" || qs[1].Pending != 1 || qs[1].Inflight != 0 || !qs[1].Oldest.Equal(t0.Add(7*time.Second)) {
+			t.Fatalf("queue stats of erp = %+v", qs[1])
+		}
+		// The limit applies to the waiting and pending ones, not to those
+		// in flight; past the limit the count says it is a lower bound.
+		for limit, want := range map[int64]struct {
+			pending int64
+			capped  bool
+		}{1: {1, true}, 2: {2, true}, 3: {3, false}} {
+			qs, err := cs.QueueStats(ctx(t), &store.QueueStatsParams{Destinations: all.Destinations, CountLimit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(qs) != 2 || qs[0].Pending != want.pending || qs[0].Capped != want.capped || qs[0].Inflight != 1 || !qs[0].Oldest.Equal(t0) {
+				t.Fatalf("limit %d: queue stats = %+v, want pending %d capped %v", limit, qs[0], want.pending, want.capped)
+			}
+		}
+		// Only the destinations asked for are read.
+		if qs, err := cs.QueueStats(ctx(t), &store.QueueStatsParams{Destinations: []string{"none"}}); err != nil || len(qs) != 0 {
+			t.Fatalf("queue stats of none = %+v, %v", qs, err)
+		}
+		if _, err := cs.QueueStats(ctx(t), &store.QueueStatsParams{CountLimit: -1}); err == nil || !strings.Contains(err.Error(), "count_limit") {
+			t.Fatalf("negative limit: err = %v", err)
 		}
 	})
 
