@@ -66,6 +66,10 @@ type NoticeWorker struct {
 	EscalateAfter int
 	// FetchTimeout bounds one read of a record; default 10s.
 	FetchTimeout time.Duration
+	// PerSource is how many records of one source are read at once;
+	// default 4. Sources are read in parallel: a slow platform delays only
+	// its own notices.
+	PerSource int
 	// Idle is how long Run waits without a kick before it looks for due
 	// notices anyway (committed by another instance whose wake-up was
 	// lost); default 2s.
@@ -120,17 +124,11 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 		return pass, fmt.Errorf("notices due: %w", err)
 	}
 	sources := w.Sources()
-	// An Airtable source's notices are all answered by one listing.
-	listed := map[string][]*store.HookNotice{}
+	// An Airtable source's notices are all answered by one listing; a
+	// Notion source's are read one page each.
+	listed, read := map[string][]*store.HookNotice{}, map[string][]*store.HookNotice{}
 	var order []string
-	// A source whose read just failed is not asked again in this pass:
-	// its other notices wait as long as the failed one, untried, so one
-	// platform that is down costs one request per pass, not one each.
-	down := map[string]time.Time{}
 	for _, n := range due {
-		if ctx.Err() != nil {
-			return pass, ctx.Err()
-		}
 		src := sources[n.Source]
 		switch {
 		case src != nil && src.Fetcher != nil:
@@ -139,41 +137,148 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 			}
 			listed[n.Source] = append(listed[n.Source], n)
 		case src != nil && src.Reader != nil && n.RecordID != "":
-			if until, ok := down[n.Source]; ok {
-				if _, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, NextAt: until, Postpone: true}); err != nil {
-					return pass, err
-				}
-				pass.Postponed++
-				continue
+			if _, ok := read[n.Source]; !ok {
+				order = append(order, n.Source)
 			}
-			if next, failed := w.fetchRecord(ctx, n, src, &pass); failed {
-				down[n.Source] = next
-			}
+			read[n.Source] = append(read[n.Source], n)
 		default:
 			w.fail(ctx, []*store.HookNotice{n}, fmt.Errorf("source %s no longer receives %s notices; restore it in the config", n.Source, n.Platform), &pass)
 		}
 	}
+	// Sources are worked in parallel, so one slow or hanging platform
+	// holds up only its own notices; within a source, PerSource reads run
+	// at once (the connector keeps them inside the platform's rate window).
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
 	for _, name := range order {
-		ns := listed[name]
-		res, err := sources[name].Fetcher.FetchOnce(ctx)
-		w.count(&pass, res)
-		switch {
-		case err != nil:
-			w.fail(ctx, ns, err, &pass)
-		case res.Deferred > 0:
-			pass.Deferred += len(ns)
-		default:
-			ids := make([]string, len(ns))
-			for i, n := range ns {
-				ids[i] = n.ID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p NoticePass
+			var err error
+			if ns, ok := listed[name]; ok {
+				err = w.listSource(ctx, sources[name], ns, &p)
+			} else {
+				err = w.readSource(ctx, sources[name], read[name], &p)
 			}
-			if err := w.Gate.NoticesDone(ctx, ids); err != nil {
-				return pass, err
+			mu.Lock()
+			defer mu.Unlock()
+			pass.add(p)
+			if err != nil && first == nil {
+				first = err
 			}
-			pass.Settled += len(ns)
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return pass, first
+}
+
+func (p *NoticePass) add(q NoticePass) {
+	p.Settled += q.Settled
+	p.Failed += q.Failed
+	p.Deferred += q.Deferred
+	p.Postponed += q.Postponed
+	p.Captured += q.Captured
+	p.Duplicates += q.Duplicates
+	p.Echoes += q.Echoes
+	p.PollResult.Deferred += q.PollResult.Deferred
+}
+
+// perSource is how many reads of one source run at once.
+func (w *NoticeWorker) perSource() int {
+	if w.PerSource > 0 {
+		return w.PerSource
+	}
+	return 4
+}
+
+// listSource answers an Airtable source's notices with one listing.
+func (w *NoticeWorker) listSource(ctx context.Context, src *NoticeSource, ns []*store.HookNotice, pass *NoticePass) error {
+	res, err := src.Fetcher.FetchOnce(ctx)
+	w.count(pass, res)
+	switch {
+	case err != nil:
+		w.fail(ctx, ns, err, pass)
+	case res.Deferred > 0:
+		pass.Deferred += len(ns)
+	default:
+		ids := make([]string, len(ns))
+		for i, n := range ns {
+			ids[i] = n.ID
+		}
+		if err := w.Gate.NoticesDone(ctx, ids); err != nil {
+			return err
+		}
+		pass.Settled += len(ns)
+	}
+	return nil
+}
+
+// readSource reads the pages a Notion source's notices name: the first
+// alone (a probe), then up to perSource at once. Once a read failed the
+// source is not asked again in this pass: its notices not yet started
+// wait as long as the failed one, untried, so a platform that is down
+// costs one request per pass, not one per notice.
+func (w *NoticeWorker) readSource(ctx context.Context, src *NoticeSource, ns []*store.HookNotice, pass *NoticePass) error {
+	var (
+		mu    sync.Mutex
+		down  bool
+		until time.Time
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, w.perSource())
+	for i, n := range ns {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		mu.Lock()
+		isDown, next := down, until
+		mu.Unlock()
+		if isDown {
+			<-sem
+			if _, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, NextAt: next, Postpone: true}); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				break
+			}
+			mu.Lock()
+			pass.Postponed++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var p NoticePass
+			next, failed := w.fetchRecord(ctx, n, src, &p)
+			mu.Lock()
+			defer mu.Unlock()
+			pass.add(p)
+			if failed && !down {
+				down, until = true, next
+			}
+		}()
+		if i == 0 {
+			wg.Wait()
 		}
 	}
-	return pass, nil
+	wg.Wait()
+	return first
 }
 
 // fetchRecord reads the record a notice names and captures it, settling
