@@ -480,10 +480,10 @@ func (x *executor) eventInsertAhead(ctx context.Context, e *store.Event, args []
 // deliveriesByEventAhead reads an event's deliveries inside a transaction
 // and, in the same round trip, the event's state for the EventStateGet a
 // settle makes next. The state is read first, with the event row's lock
-// (FOR UPDATE): two instances settling sibling deliveries of one event then
-// run one after the other, and at READ COMMITTED the deliveries read, a new
-// statement after the lock was granted, sees the other's committed delivery
-// (ADR 0037). Without the lock each could see the other's delivery still in
+// (FOR NO KEY UPDATE): two instances settling sibling deliveries of one
+// event then run one after the other, and at READ COMMITTED the deliveries
+// read, a new statement after the lock was granted, sees the other's
+// committed delivery (ADR 0037). Without the lock each could see the other's delivery still in
 // flight and neither would move the event on.
 func (x *executor) deliveriesByEventAhead(ctx context.Context, eventID string) ([]*store.Delivery, error) {
 	// Only queued writes to this event or its deliveries can change what
