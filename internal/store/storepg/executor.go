@@ -114,6 +114,9 @@ const (
 	qEventByIdem    = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
 	qEventByID      = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
 	qEventStateByID = `SELECT state FROM events WHERE id = $1`
+	// qEventStateLock is the settle's event state, read with the row's lock
+	// (see deliveriesByEventAhead).
+	qEventStateLock = qEventStateByID + ` FOR UPDATE`
 	// qHeldByKey has no ORDER BY (the few rows are sorted in Go): ordered
 	// by id, a plan cached while the table was small walks events_flow_id,
 	// every event of the flow, instead of the partial events_held_key.
