@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -78,8 +79,18 @@ type NoticeWorker struct {
 	// late retries; default 7 days. Pruned about hourly.
 	Keep time.Duration
 
+	// Straggle is how long a pass of Run waits for a slow source before it
+	// goes on without it (the source's reads continue; later passes leave
+	// its notices to them until they end); default 1s. ProcessDue waits
+	// for every source.
+	Straggle time.Duration
+
 	once sync.Once
 	kick chan struct{}
+
+	mu   sync.Mutex
+	busy map[string]int // sources an earlier pass still works: notices held
+	bg   sync.WaitGroup // their goroutines
 }
 
 // NoticeBatch is how many due notices one pass takes.
@@ -113,13 +124,32 @@ type NoticePass struct {
 	// Postponed counts notices not tried because their source's read
 	// failed earlier in the pass.
 	Postponed int
+	// Skipped counts due notices left to an earlier pass that is still
+	// working their source (a slow or hanging platform).
+	Skipped int
 	pipeline.PollResult
 }
 
 // ProcessDue works off the notices due now, once each.
 func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
+	return w.process(ctx, 0)
+}
+
+// process is one pass. With straggle > 0 it returns after that long even
+// if a source is still being worked; that source's goroutine carries on,
+// holds its notices (later passes skip them) and kicks Run when it ends.
+func (w *NoticeWorker) process(ctx context.Context, straggle time.Duration) (NoticePass, error) {
 	var pass NoticePass
-	due, err := w.Gate.NoticesDue(ctx, NoticeBatch)
+	w.mu.Lock()
+	held, busy := 0, map[string]bool{}
+	for name, n := range w.busy {
+		held += n
+		busy[name] = true
+	}
+	w.mu.Unlock()
+	// The notices held by busy sources are still due: ask for as many
+	// more, so they cannot fill the batch.
+	due, err := w.Gate.NoticesDue(ctx, NoticeBatch+held)
 	if err != nil {
 		return pass, fmt.Errorf("notices due: %w", err)
 	}
@@ -129,6 +159,10 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 	listed, read := map[string][]*store.HookNotice{}, map[string][]*store.HookNotice{}
 	var order []string
 	for _, n := range due {
+		if busy[n.Source] {
+			pass.Skipped++
+			continue
+		}
 		src := sources[n.Source]
 		switch {
 		case src != nil && src.Fetcher != nil:
@@ -148,15 +182,24 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 	// Sources are worked in parallel, so one slow or hanging platform
 	// holds up only its own notices; within a source, PerSource reads run
 	// at once (the connector keeps them inside the platform's rate window).
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
+	type result struct {
+		pass NoticePass
+		err  error
+	}
+	results := make(chan result, len(order)) // never blocks a source
+	var abandoned atomic.Bool
+	w.mu.Lock()
+	if w.busy == nil {
+		w.busy = map[string]int{}
+	}
 	for _, name := range order {
-		wg.Add(1)
+		w.busy[name] = len(listed[name]) + len(read[name])
+	}
+	w.mu.Unlock()
+	for _, name := range order {
+		w.bg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer w.bg.Done()
 			var p NoticePass
 			var err error
 			if ns, ok := listed[name]; ok {
@@ -164,15 +207,35 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 			} else {
 				err = w.readSource(ctx, sources[name], read[name], &p)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			pass.add(p)
-			if err != nil && first == nil {
-				first = err
+			w.mu.Lock()
+			delete(w.busy, name)
+			w.mu.Unlock()
+			results <- result{p, err}
+			if abandoned.Load() {
+				w.Kick() // its notices may be due again, others waited
 			}
 		}()
 	}
-	wg.Wait()
+	var timeout <-chan time.Time
+	if straggle > 0 {
+		t := time.NewTimer(straggle)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var first error
+	for range order {
+		select {
+		case r := <-results:
+			pass.add(r.pass)
+			if r.err != nil && first == nil {
+				first = r.err
+			}
+			continue
+		case <-timeout:
+			abandoned.Store(true)
+		}
+		break
+	}
 	if first == nil {
 		first = ctx.Err()
 	}
@@ -184,6 +247,7 @@ func (p *NoticePass) add(q NoticePass) {
 	p.Failed += q.Failed
 	p.Deferred += q.Deferred
 	p.Postponed += q.Postponed
+	p.Skipped += q.Skipped
 	p.Captured += q.Captured
 	p.Duplicates += q.Duplicates
 	p.Echoes += q.Echoes
@@ -382,9 +446,14 @@ func (w *NoticeWorker) Run(ctx context.Context) {
 	if keep <= 0 {
 		keep = 7 * 24 * time.Hour
 	}
+	straggle := w.Straggle
+	if straggle <= 0 {
+		straggle = time.Second
+	}
+	defer w.bg.Wait() // sources a pass went on without end with ctx
 	nextPrune := w.now()
 	for ctx.Err() == nil {
-		pass, err := w.ProcessDue(ctx)
+		pass, err := w.process(ctx, straggle)
 		if ctx.Err() != nil {
 			return
 		}
@@ -396,6 +465,9 @@ func (w *NoticeWorker) Run(ctx context.Context) {
 			wait = time.Second
 		case pass.Settled+pass.Failed+pass.Postponed >= NoticeBatch:
 			wait = 0 // a full batch: more may be due
+		case pass.Skipped > 0:
+			// A source is still being worked (its notices are due, so the
+			// next due time says nothing); it kicks when it ends.
 		default:
 			if next, err := w.Gate.NoticeNextDue(ctx); err == nil && !next.IsZero() {
 				wait = max(min(wait, next.Sub(w.now())), 0)

@@ -244,3 +244,55 @@ func BenchmarkNoticePass100At300ms(b *testing.B) {
 		}
 	}
 }
+
+// TestNoticeRunGoesOnWithoutAHangingSource: while one source's read
+// hangs, Run's later passes go on without it: a notice of another source
+// that arrives during the hang is captured before the hang ends, and the
+// hanging source's notice is not read twice meanwhile.
+func TestNoticeRunGoesOnWithoutAHangingSource(t *testing.T) {
+	clk := pipelinetest.NewClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	e := pipelinetest.New(t, twoNoticeSourcesCfg, pipelinetest.WithClock(clk))
+	ctx, cancel := context.WithCancel(context.Background())
+	slow := newBlockingReader()
+	w := &trigger.NoticeWorker{Gate: e.Gate, Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), FetchTimeout: time.Hour,
+		Straggle: 20 * time.Millisecond,
+		Sources: func() map[string]*trigger.NoticeSource {
+			return map[string]*trigger.NoticeSource{"slow": {Destination: "nt_slow", Reader: slow}, "fast": {Destination: "nt_fast", Reader: quickReader{}}}
+		}}
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(slow.release)
+		}
+	}
+	t.Cleanup(func() { release(); cancel(); <-done })
+	if _, err := e.Gate.NoticeReceived(ctx, notionNotice("slow", "ev-slow", "hangs")); err != nil {
+		t.Fatal(err)
+	}
+	w.Kick()
+	<-slow.started
+	if _, err := e.Gate.NoticeReceived(ctx, notionNotice("fast", "ev-fast", "quick")); err != nil {
+		t.Fatal(err)
+	}
+	w.Kick()
+	for deadline := time.Now().Add(10 * time.Second); sourceEventCount(t, e.Driver, "fast") == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a notice that arrived during the hang waits for it")
+		}
+	}
+	if running, _, returned := slow.stats(); running != 1 || returned != 0 {
+		t.Fatalf("hanging reads: %d running, %d returned; want the one read still hanging", running, returned)
+	}
+	release()
+	for deadline := time.Now().Add(10 * time.Second); sourceEventCount(t, e.Driver, "slow") == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow source's notice never captured")
+		}
+	}
+	if _, most, _ := slow.stats(); most != 1 {
+		t.Fatalf("the hanging notice was read %d times at once", most)
+	}
+}
