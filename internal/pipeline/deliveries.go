@@ -414,18 +414,24 @@ func (g *Gate) settleEvent(ctx context.Context, tx store.ExecutorTx, eventID str
 
 // settleEventWith is settleEvent with the event's deliveries already in
 // hand (and current), saving a query on the hot path.
+//
+// The deliveries are read before the event's state: inside a transaction
+// that read serializes settles of one event across instances (the event
+// row's lock on PostgreSQL, ADR 0037), so the state read after it is the
+// one the other instance left.
 func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID string, ds []*store.Delivery, now time.Time) error {
+	var err error
+	if ds == nil {
+		if ds, err = tx.DeliveryListByEvent(ctx, eventID); err != nil {
+			return err
+		}
+	}
 	cur, err := tx.EventStateGet(ctx, eventID)
 	if err != nil {
 		return err
 	}
 	if cur == store.EventDiscarded {
 		return nil
-	}
-	if ds == nil {
-		if ds, err = tx.DeliveryListByEvent(ctx, eventID); err != nil {
-			return err
-		}
 	}
 	state := store.EventDelivered
 	escalated := false

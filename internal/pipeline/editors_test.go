@@ -28,7 +28,13 @@ import (
 // process's driver; on PostgreSQL: two drivers on one schema).
 func twoInstances(t *testing.T, driver string) ([2]*pipeline.Gate, *clock) {
 	t.Helper()
-	plan := pipelinetest.Plan(t, cfg)
+	return twoInstancesWith(t, driver, cfg)
+}
+
+// twoInstancesWith is twoInstances with another configuration.
+func twoInstancesWith(t *testing.T, driver, yaml string) ([2]*pipeline.Gate, *clock) {
+	t.Helper()
+	plan := pipelinetest.Plan(t, yaml)
 	var drvs [2]store.Driver
 	switch driver {
 	case "sqlite":

@@ -365,3 +365,22 @@ func TestReloadAddsAndRemovesAirtableWebhookSource(t *testing.T) {
 		t.Fatalf("Airtable got %d requests for the removed source", n-stopped)
 	}
 }
+
+// TestReloadPollSourceNewInterval: a reload that shortens a poll source's
+// interval (1h to 100ms) is followed by the running loop: the platform is
+// read again and again without anyone polling by hand.
+func TestReloadPollSourceNewInterval(t *testing.T) {
+	ns := startCountingSim(t, pollTokenA)
+	src := pollSrc{name: "a", url: ns.url, token: pollTokenA, db: notionsim.DefaultDatabaseID, interval: "1h"}
+	h := startPollReload(t, src)
+	waitFor(t, "the first poll", func() bool { return ns.requests() >= 1 })
+	src.interval = "100ms"
+	h.reload(src)
+	before := ns.requests()
+	waitFor(t, "polls every 100ms", func() bool { return ns.requests() >= before+3 })
+	ns.createPage(t, notionsim.DefaultDatabaseID, "later@x.co")
+	waitFor(t, "later@x.co delivered", func() bool { return h.sink.count("later@x.co") == 1 })
+	if hasAudit(t, h.srv.Driver, audit.ActionPollCursorReset) {
+		t.Fatal("cursor reset by an interval change")
+	}
+}

@@ -113,23 +113,55 @@ func (c *Committer) loop() {
 // each unit is run again on its own; the failing unit then gets its error
 // and the others commit. Savepoints per unit would cost two statements for
 // every capture to protect against the exception.
+//
+// A transaction that lost a deadlock or a serialization conflict to another
+// instance's (store.Conflicts; sibling settles lock their event, ADR 0037)
+// did nothing wrong: it is rolled back and run again as it was, a few times,
+// before being treated like any other failure.
 func (c *Committer) run(batch []*commitReq) {
 	if len(batch) > 1 {
-		if c.runTogether(batch) {
+		if c.runRetrying(batch) {
 			return
 		}
 		for _, r := range batch {
-			c.runTogether([]*commitReq{r})
+			c.runRetrying([]*commitReq{r})
 		}
 		return
 	}
-	c.runTogether(batch)
+	c.runRetrying(batch)
+}
+
+// conflictRetries bounds the re-runs of a transaction that lost a conflict.
+const conflictRetries = 5
+
+// runRetrying is runTogether, re-run while it loses conflicts.
+func (c *Committer) runRetrying(batch []*commitReq) bool {
+	for i := 0; ; i++ {
+		answered, conflict := c.runTogether(batch, i < conflictRetries)
+		if !conflict {
+			return answered
+		}
+	}
+}
+
+// Conflicts is an optional Driver capability: the driver recognises errors
+// that mean the transaction lost to a concurrent one (PostgreSQL deadlock,
+// serialization failure) and would succeed if run again.
+type Conflicts interface {
+	Conflict(err error) bool
+}
+
+func (c *Committer) conflict(err error) bool {
+	cf, ok := c.drv.(Conflicts)
+	return ok && cf.Conflict(err)
 }
 
 // runTogether runs units in one transaction. It answers every unit and
 // returns true, or, if a unit of a multi-unit batch failed, rolls back and
-// returns false without answering anyone.
-func (c *Committer) runTogether(batch []*commitReq) bool {
+// returns false without answering anyone. With retry, a transaction that
+// lost a conflict before its commit is rolled back and reported as
+// conflict, nobody answered.
+func (c *Committer) runTogether(batch []*commitReq, retry bool) (answered, conflict bool) {
 	ctx := context.Background()
 	tx, err := c.drv.Begin(ctx)
 	if err != nil {
@@ -137,7 +169,7 @@ func (c *Committer) runTogether(batch []*commitReq) bool {
 		for _, r := range batch {
 			r.done <- fmt.Errorf("group commit: %w", err)
 		}
-		return true
+		return true, false
 	}
 	for _, r := range batch {
 		// A queued unit runs to the end even if its caller gives up (see
@@ -147,32 +179,38 @@ func (c *Committer) runTogether(batch []*commitReq) bool {
 		// driver a watcher goroutine per statement.
 		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			tx.Rollback()
+			if retry && c.conflict(err) {
+				return false, true
+			}
 			err = classify(c.drv, err)
 			if len(batch) > 1 && !errors.Is(err, ErrUnwritable) {
-				return false
+				return false, false
 			}
 			// A full or read-only disk fails every unit alike: answer
 			// them all at once rather than retrying each alone.
 			for _, r := range batch {
 				r.done <- err
 			}
-			return true
+			return true, false
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		if retry && errors.Is(err, ErrNotCommitted) && c.conflict(err) {
+			return false, true // nothing committed; run it again
+		}
 		err = classify(c.drv, err)
 		if len(batch) > 1 && errors.Is(err, ErrNotCommitted) && !errors.Is(err, ErrUnwritable) {
-			return false // nothing committed; find the failing unit alone
+			return false, false // nothing committed; find the failing unit alone
 		}
 		for _, r := range batch {
 			r.done <- fmt.Errorf("group commit: %w", err)
 		}
-		return true
+		return true, false
 	}
 	for _, r := range batch {
 		r.done <- nil
 	}
-	return true
+	return true, false
 }
 
 // Writable reports whether the store can write now, by one small durable

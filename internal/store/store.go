@@ -341,6 +341,11 @@ type Executor interface {
 
 	DeliveryInsert(ctx context.Context, d *Delivery) error
 	DeliveryGetByID(ctx context.Context, id string) (*Delivery, error)
+	// DeliveryListByEvent inside a transaction also serializes on the
+	// event: a second transaction listing the same event's deliveries waits
+	// for the first to end and then sees its writes, so two instances
+	// settling sibling deliveries cannot each miss the other's (ADR 0037).
+	// PostgreSQL takes the event row's lock; SQLite has one writer.
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*Delivery, error)
 	// DeliveryClaim leases up to Limit ready deliveries of one destination,
 	// oldest first, skipping any whose record key has an earlier unfinished

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/connector"
@@ -66,6 +67,10 @@ type NoticeWorker struct {
 	EscalateAfter int
 	// FetchTimeout bounds one read of a record; default 10s.
 	FetchTimeout time.Duration
+	// PerSource is how many records of one source are read at once;
+	// default 4. Sources are read in parallel: a slow platform delays only
+	// its own notices.
+	PerSource int
 	// Idle is how long Run waits without a kick before it looks for due
 	// notices anyway (committed by another instance whose wake-up was
 	// lost); default 2s.
@@ -74,8 +79,18 @@ type NoticeWorker struct {
 	// late retries; default 7 days. Pruned about hourly.
 	Keep time.Duration
 
+	// Straggle is how long a pass of Run waits for a slow source before it
+	// goes on without it (the source's reads continue; later passes leave
+	// its notices to them until they end); default 1s. ProcessDue waits
+	// for every source.
+	Straggle time.Duration
+
 	once sync.Once
 	kick chan struct{}
+
+	mu   sync.Mutex
+	busy map[string]int // sources an earlier pass still works: notices held
+	bg   sync.WaitGroup // their goroutines
 }
 
 // NoticeBatch is how many due notices one pass takes.
@@ -109,27 +124,44 @@ type NoticePass struct {
 	// Postponed counts notices not tried because their source's read
 	// failed earlier in the pass.
 	Postponed int
+	// Skipped counts due notices left to an earlier pass that is still
+	// working their source (a slow or hanging platform).
+	Skipped int
 	pipeline.PollResult
 }
 
 // ProcessDue works off the notices due now, once each.
 func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
+	return w.process(ctx, 0)
+}
+
+// process is one pass. With straggle > 0 it returns after that long even
+// if a source is still being worked; that source's goroutine carries on,
+// holds its notices (later passes skip them) and kicks Run when it ends.
+func (w *NoticeWorker) process(ctx context.Context, straggle time.Duration) (NoticePass, error) {
 	var pass NoticePass
-	due, err := w.Gate.NoticesDue(ctx, NoticeBatch)
+	w.mu.Lock()
+	held, busy := 0, map[string]bool{}
+	for name, n := range w.busy {
+		held += n
+		busy[name] = true
+	}
+	w.mu.Unlock()
+	// The notices held by busy sources are still due: ask for as many
+	// more, so they cannot fill the batch.
+	due, err := w.Gate.NoticesDue(ctx, NoticeBatch+held)
 	if err != nil {
 		return pass, fmt.Errorf("notices due: %w", err)
 	}
 	sources := w.Sources()
-	// An Airtable source's notices are all answered by one listing.
-	listed := map[string][]*store.HookNotice{}
+	// An Airtable source's notices are all answered by one listing; a
+	// Notion source's are read one page each.
+	listed, read := map[string][]*store.HookNotice{}, map[string][]*store.HookNotice{}
 	var order []string
-	// A source whose read just failed is not asked again in this pass:
-	// its other notices wait as long as the failed one, untried, so one
-	// platform that is down costs one request per pass, not one each.
-	down := map[string]time.Time{}
 	for _, n := range due {
-		if ctx.Err() != nil {
-			return pass, ctx.Err()
+		if busy[n.Source] {
+			pass.Skipped++
+			continue
 		}
 		src := sources[n.Source]
 		switch {
@@ -139,41 +171,178 @@ func (w *NoticeWorker) ProcessDue(ctx context.Context) (NoticePass, error) {
 			}
 			listed[n.Source] = append(listed[n.Source], n)
 		case src != nil && src.Reader != nil && n.RecordID != "":
-			if until, ok := down[n.Source]; ok {
-				if _, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, NextAt: until, Postpone: true}); err != nil {
-					return pass, err
-				}
-				pass.Postponed++
-				continue
+			if _, ok := read[n.Source]; !ok {
+				order = append(order, n.Source)
 			}
-			if next, failed := w.fetchRecord(ctx, n, src, &pass); failed {
-				down[n.Source] = next
-			}
+			read[n.Source] = append(read[n.Source], n)
 		default:
 			w.fail(ctx, []*store.HookNotice{n}, fmt.Errorf("source %s no longer receives %s notices; restore it in the config", n.Source, n.Platform), &pass)
 		}
 	}
+	// Sources are worked in parallel, so one slow or hanging platform
+	// holds up only its own notices; within a source, PerSource reads run
+	// at once (the connector keeps them inside the platform's rate window).
+	type result struct {
+		pass NoticePass
+		err  error
+	}
+	results := make(chan result, len(order)) // never blocks a source
+	var abandoned atomic.Bool
+	w.mu.Lock()
+	if w.busy == nil {
+		w.busy = map[string]int{}
+	}
 	for _, name := range order {
-		ns := listed[name]
-		res, err := sources[name].Fetcher.FetchOnce(ctx)
-		w.count(&pass, res)
-		switch {
-		case err != nil:
-			w.fail(ctx, ns, err, &pass)
-		case res.Deferred > 0:
-			pass.Deferred += len(ns)
-		default:
-			ids := make([]string, len(ns))
-			for i, n := range ns {
-				ids[i] = n.ID
+		w.busy[name] = len(listed[name]) + len(read[name])
+	}
+	w.mu.Unlock()
+	for _, name := range order {
+		w.bg.Add(1)
+		go func() {
+			defer w.bg.Done()
+			var p NoticePass
+			var err error
+			if ns, ok := listed[name]; ok {
+				err = w.listSource(ctx, sources[name], ns, &p)
+			} else {
+				err = w.readSource(ctx, sources[name], read[name], &p)
 			}
-			if err := w.Gate.NoticesDone(ctx, ids); err != nil {
-				return pass, err
+			w.mu.Lock()
+			delete(w.busy, name)
+			w.mu.Unlock()
+			results <- result{p, err}
+			if abandoned.Load() {
+				w.Kick() // its notices may be due again, others waited
 			}
-			pass.Settled += len(ns)
+		}()
+	}
+	var timeout <-chan time.Time
+	if straggle > 0 {
+		t := time.NewTimer(straggle)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var first error
+	for range order {
+		select {
+		case r := <-results:
+			pass.add(r.pass)
+			if r.err != nil && first == nil {
+				first = r.err
+			}
+			continue
+		case <-timeout:
+			abandoned.Store(true)
+		}
+		break
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return pass, first
+}
+
+func (p *NoticePass) add(q NoticePass) {
+	p.Settled += q.Settled
+	p.Failed += q.Failed
+	p.Deferred += q.Deferred
+	p.Postponed += q.Postponed
+	p.Skipped += q.Skipped
+	p.Captured += q.Captured
+	p.Duplicates += q.Duplicates
+	p.Echoes += q.Echoes
+	p.PollResult.Deferred += q.PollResult.Deferred
+}
+
+// perSource is how many reads of one source run at once.
+func (w *NoticeWorker) perSource() int {
+	if w.PerSource > 0 {
+		return w.PerSource
+	}
+	return 4
+}
+
+// listSource answers an Airtable source's notices with one listing.
+func (w *NoticeWorker) listSource(ctx context.Context, src *NoticeSource, ns []*store.HookNotice, pass *NoticePass) error {
+	res, err := src.Fetcher.FetchOnce(ctx)
+	w.count(pass, res)
+	switch {
+	case err != nil:
+		w.fail(ctx, ns, err, pass)
+	case res.Deferred > 0:
+		pass.Deferred += len(ns)
+	default:
+		ids := make([]string, len(ns))
+		for i, n := range ns {
+			ids[i] = n.ID
+		}
+		if err := w.Gate.NoticesDone(ctx, ids); err != nil {
+			return err
+		}
+		pass.Settled += len(ns)
+	}
+	return nil
+}
+
+// readSource reads the pages a Notion source's notices name: the first
+// alone (a probe), then up to perSource at once. Once a read failed the
+// source is not asked again in this pass: its notices not yet started
+// wait as long as the failed one, untried, so a platform that is down
+// costs one request per pass, not one per notice.
+func (w *NoticeWorker) readSource(ctx context.Context, src *NoticeSource, ns []*store.HookNotice, pass *NoticePass) error {
+	var (
+		mu    sync.Mutex
+		down  bool
+		until time.Time
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, w.perSource())
+	for i, n := range ns {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		mu.Lock()
+		isDown, next := down, until
+		mu.Unlock()
+		if isDown {
+			<-sem
+			if _, err := w.Gate.NoticeFailed(ctx, pipeline.NoticeFailure{ID: n.ID, NextAt: next, Postpone: true}); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				break
+			}
+			mu.Lock()
+			pass.Postponed++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var p NoticePass
+			next, failed := w.fetchRecord(ctx, n, src, &p)
+			mu.Lock()
+			defer mu.Unlock()
+			pass.add(p)
+			if failed && !down {
+				down, until = true, next
+			}
+		}()
+		if i == 0 {
+			wg.Wait()
 		}
 	}
-	return pass, nil
+	wg.Wait()
+	return first
 }
 
 // fetchRecord reads the record a notice names and captures it, settling
@@ -277,9 +446,14 @@ func (w *NoticeWorker) Run(ctx context.Context) {
 	if keep <= 0 {
 		keep = 7 * 24 * time.Hour
 	}
+	straggle := w.Straggle
+	if straggle <= 0 {
+		straggle = time.Second
+	}
+	defer w.bg.Wait() // sources a pass went on without end with ctx
 	nextPrune := w.now()
 	for ctx.Err() == nil {
-		pass, err := w.ProcessDue(ctx)
+		pass, err := w.process(ctx, straggle)
 		if ctx.Err() != nil {
 			return
 		}
@@ -291,6 +465,9 @@ func (w *NoticeWorker) Run(ctx context.Context) {
 			wait = time.Second
 		case pass.Settled+pass.Failed+pass.Postponed >= NoticeBatch:
 			wait = 0 // a full batch: more may be due
+		case pass.Skipped > 0:
+			// A source is still being worked (its notices are due, so the
+			// next due time says nothing); it kicks when it ends.
 		default:
 			if next, err := w.Gate.NoticeNextDue(ctx); err == nil && !next.IsZero() {
 				wait = max(min(wait, next.Sub(w.now())), 0)

@@ -479,7 +479,12 @@ func (x *executor) eventInsertAhead(ctx context.Context, e *store.Event, args []
 
 // deliveriesByEventAhead reads an event's deliveries inside a transaction
 // and, in the same round trip, the event's state for the EventStateGet a
-// settle makes next.
+// settle makes next. The state is read first, with the event row's lock
+// (FOR NO KEY UPDATE): two instances settling sibling deliveries of one
+// event then run one after the other, and at READ COMMITTED the deliveries
+// read, a new statement after the lock was granted, sees the other's
+// committed delivery (ADR 0037). Without the lock each could see the other's delivery still in
+// flight and neither would move the event on.
 func (x *executor) deliveriesByEventAhead(ctx context.Context, eventID string) ([]*store.Delivery, error) {
 	// Only queued writes to this event or its deliveries can change what
 	// these read.
@@ -488,13 +493,18 @@ func (x *executor) deliveriesByEventAhead(ctx context.Context, eventID string) (
 		set = flushAll
 	}
 	br, err := x.send(ctx, set, func(b *pgx.Batch) {
+		b.Queue(qEventStateLock, eventID)
 		b.Queue(qDeliveriesByEvent, eventID)
-		b.Queue(qEventStateByID, eventID)
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer br.Close()
+	var st string
+	stErr := br.QueryRow().Scan(&st)
+	if stErr != nil && !errors.Is(stErr, pgx.ErrNoRows) {
+		return nil, fail("delivery list by event: event state", stErr)
+	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, fail("delivery list by event", err)
@@ -503,14 +513,9 @@ func (x *executor) deliveriesByEventAhead(ctx context.Context, eventID string) (
 	if err != nil {
 		return nil, fail("delivery list by event", err)
 	}
-	var st string
-	err = br.QueryRow().Scan(&st)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fail("delivery list by event: event state", err)
-	}
 	if err := br.Close(); err != nil {
 		return nil, fail("delivery list by event", err)
 	}
-	x.wb.state = &stateAhead{id: eventID, state: st, found: err == nil}
+	x.wb.state = &stateAhead{id: eventID, state: st, found: stErr == nil}
 	return out, nil
 }

@@ -114,6 +114,12 @@ const (
 	qEventByIdem    = `SELECT id FROM events WHERE source = $1 AND idem_key = $2`
 	qEventByID      = `SELECT ` + eventCols + ` FROM events WHERE id = $1`
 	qEventStateByID = `SELECT state FROM events WHERE id = $1`
+	// qEventStateLock is the settle's event state, read with the row's lock
+	// (see deliveriesByEventAhead). NO KEY UPDATE is what an UPDATE of the
+	// event takes: it serializes settles but, unlike FOR UPDATE, does not
+	// block another transaction inserting a delivery of the event (the
+	// foreign key's KEY SHARE lock).
+	qEventStateLock = qEventStateByID + ` FOR NO KEY UPDATE`
 	// qHeldByKey has no ORDER BY (the few rows are sorted in Go): ordered
 	// by id, a plan cached while the table was small walks events_flow_id,
 	// every event of the flow, instead of the partial events_held_key.

@@ -41,6 +41,7 @@ func HotPlans() []HotPlan {
 		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}, nil},
 		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}, nil},
 		{"settle: event state", qEventStateByID, []any{"evt_1"}, []string{"events_pkey"}, nil},
+		{"settle: event state, locked", qEventStateLock, []any{"evt_1"}, []string{"events_pkey"}, nil},
 		{"pre-send: identity", sqlstore.Rebind(sqlstore.QueryIdentityGet), []any{"sink", "key1"}, []string{"identities_pkey"}, nil},
 		{"pre-send: latest succeeded", qDeliveryLatestSucceeded, []any{"sink", "key1"}, []string{"deliveries_succeeded_key"}, nil},
 		{"worker: next ready", qDeliveryNextReady, []any{"sink"}, []string{"deliveries_ready"}, nil},

@@ -31,3 +31,15 @@ func (d *Driver) ProbeWrite(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Conflict implements store.Conflicts: deadlock_detected (40P01) and
+// serialization_failure (40001). Settles of sibling deliveries lock their
+// event (ADR 0037), so two instances' batches can deadlock; the loser is
+// rolled back whole and the committer runs it again.
+func (d *Driver) Conflict(err error) bool {
+	var de *dbError
+	if !errors.As(err, &de) {
+		return false
+	}
+	return de.Code == "40P01" || de.Code == "40001"
+}

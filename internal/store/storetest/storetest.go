@@ -67,6 +67,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("groups", func(t *testing.T) { exerciseGroups(t, open) })
 	t.Run("crud", func(t *testing.T) { exerciseCRUD(t, open) })
 	t.Run("notices", func(t *testing.T) { exerciseNotices(t, open) })
+	t.Run("settle serializes", func(t *testing.T) { exerciseSettleSerializes(t, open) })
 }
 
 // exerciseBaselines checks the source baseline store: absent until put,
