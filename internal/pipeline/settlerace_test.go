@@ -16,10 +16,25 @@ import (
 // same events at the same moment, one delivery each. Each transaction reads
 // the siblings before the other commits; unless the settle serializes on the
 // event, both see the other delivery still in flight and the event stays
-// delivering for good (ADR 0037).
+// delivering for good (ADR 0037). The second instance's delivery succeeds,
+// or fails for good (the event then ends escalated).
 func TestSiblingSettleRace(t *testing.T) {
-	for _, driver := range []string{"sqlite", "postgres"} {
-		t.Run(driver, func(t *testing.T) {
+	for _, tc := range []struct {
+		driver   string
+		escalate bool
+		want     store.EventState
+	}{
+		{"sqlite", false, store.EventDelivered},
+		{"postgres", false, store.EventDelivered},
+		{"sqlite", true, store.EventEscalated},
+		{"postgres", true, store.EventEscalated},
+	} {
+		driver := tc.driver
+		name := driver + "/succeeded"
+		if tc.escalate {
+			name = driver + "/escalated"
+		}
+		t.Run(name, func(t *testing.T) {
 			twoRoutes := strings.Replace(cfg, "      crm: {destination: d}\n",
 				"      crm: {destination: d}\n      books: {destination: e}\n", 1)
 			twoRoutes = strings.Replace(twoRoutes, "destinations:\n",
@@ -58,6 +73,10 @@ func TestSiblingSettleRace(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						<-start
+						if i == 1 && tc.escalate {
+							errs <- gs[i].DeliveryEscalate(ctx, d, "rejected", "400 from e", pipeline.Attempt{Status: 400})
+							return
+						}
 						errs <- gs[i].DeliverySucceeded(ctx, d, "x-"+d.ID, pipeline.Attempt{Status: 200})
 					}()
 				}
@@ -77,12 +96,12 @@ func TestSiblingSettleRace(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if ev.State != store.EventDelivered {
+				if ev.State != tc.want {
 					stuck++
 				}
 			}
 			if stuck > 0 {
-				t.Fatalf("%d of %d events not delivered after both deliveries succeeded", stuck, events)
+				t.Fatalf("%d of %d events not %s after both deliveries settled", stuck, events, tc.want)
 			}
 		})
 	}
