@@ -44,9 +44,9 @@ func NewCommitter(drv Driver, maxBatch int) *Committer {
 
 // Do runs fn in a shared transaction and returns once that transaction has
 // committed (nil), or fn failed and none of its writes persisted (fn's
-// error), or the commit itself failed. fn may run twice (see run), so it
-// must derive everything from the transaction and overwrite, not append to,
-// what it reports.
+// error), or the commit itself failed. fn may run more than once (see
+// run), so it must derive everything from the transaction and overwrite,
+// not append to, what it reports.
 func (c *Committer) Do(ctx context.Context, fn TxFunc) error {
 	c.closeMu.RLock()
 	if c.closed {
