@@ -67,7 +67,10 @@ func TestCommitterRerunsADeadlock(t *testing.T) {
 			t.Fatalf("a unit that lost a deadlock failed instead of running again: %v", err)
 		}
 	}
-	if n := runs.Load(); n != 3 {
-		t.Fatalf("units ran %d times, want 3 (one deadlock, one re-run)", n)
+	// At least one deadlock and its re-run; the re-run may race the winner
+	// for the row lock it waits on and deadlock again (seen under -race), so
+	// more runs are allowed, up to each committer's bound of 5 re-runs.
+	if n := runs.Load(); n < 3 || n > 2*(1+5) {
+		t.Fatalf("units ran %d times, want 3 to 12 (a deadlock, then at most 5 re-runs per committer)", n)
 	}
 }
