@@ -77,6 +77,17 @@ type Deleter interface {
 	Delete(ctx context.Context, d Delivery) (Result, error)
 }
 
+// DeleteTarget is the ID a Delete acts on: d.ExternalID, else the record
+// found by d.RecordKey through l. found is false when the platform has no
+// such record, which a Delete reports as already gone.
+func DeleteTarget(ctx context.Context, l Looker, d Delivery) (id string, found bool, err error) {
+	if d.ExternalID != "" {
+		return d.ExternalID, true, nil
+	}
+	id, _, found, err = l.Lookup(ctx, d.RecordKey)
+	return id, found, err
+}
+
 // Result is what a confirmed write returns.
 type Result struct {
 	ExternalID string

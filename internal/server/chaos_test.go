@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/sim"
 	"github.com/sluicehq/sluice/internal/simrun"
@@ -53,13 +52,7 @@ func TestChaosFivePlatforms(t *testing.T) {
 
 	cfgText := fmt.Sprintf("store: %q\nadmin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]\nsources: {forms: {allow_unsigned: true}}\ndelivery: {poll_interval: 20ms, lease: 30s}\n",
 		filepath.Join(t.TempDir(), "chaos.db")) + sims.LeadFlowYAML("forms", 90000, true, 30)
-	c, err := config.Parse([]byte(cfgText), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, cfgText)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

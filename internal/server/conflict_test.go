@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 	"github.com/sluicehq/sluice/internal/sim/simtest"
@@ -30,13 +28,7 @@ func TestConflictReview(t *testing.T) {
 	hsURL := simtest.Start(t, hs).URL
 	cfg := strings.Replace(fmt.Sprintf(consistencyConfig, filepath.Join(t.TempDir(), "k.db"), hsURL, hsToken),
 		"type: hubspot\n", "type: hubspot\n    on_conflict: review\n", 1)
-	c, err := config.Parse([]byte(cfg), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, cfg)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -125,14 +124,8 @@ destinations:
   crm: {type: hubspot, options: {token: pat-na1-00000000-0000-0000-0000-000000000000, object: contacts}}
   hook: {type: http, options: {url: "https://example.com/hook"}}
 `
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	err = server.Check(c)
+	c := parseConfig(t, raw)
+	err := server.Check(c)
 	if err == nil || !strings.Contains(err.Error(), "flows.contacts.on_delete") || !strings.Contains(err.Error(), "cannot delete") {
 		t.Fatalf("check = %v, want the flow's on_delete refused for the http route", err)
 	}

@@ -145,6 +145,43 @@ delivery:
   poll_interval: 20ms
 `
 
+// parseConfig parses and validates a test's config, ${VAR}s from the
+// process's environment.
+func parseConfig(t *testing.T, raw string) *config.Config {
+	t.Helper()
+	c, err := config.Parse([]byte(raw), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// serve runs srv on a loopback port until stop, which the test's end
+// calls too (once); the harness reads sk as its sink.
+func serve(t *testing.T, srv *server.Server, sk *sink) (h *harness, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h = &harness{t: t, url: "http://" + ln.Addr().String(), sink: sk, srv: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- srv.Run(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-h.done
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return h, stop
+}
+
 func start(t *testing.T) *harness {
 	t.Helper()
 	return startLogged(t, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -158,29 +195,12 @@ func startLogged(t *testing.T, log *slog.Logger) *harness {
 	t.Cleanup(ts.Close)
 	dbPath := filepath.Join(t.TempDir(), "sluice.db")
 	raw := fmt.Sprintf(configTmpl, dbPath, secret, ts.URL, ts.URL)
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, raw)
 	srv, err := server.New(context.Background(), c, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, url: "http://" + ln.Addr().String(), sink: sk, srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-h.done
-		srv.Close()
-	})
+	h, _ := serve(t, srv, sk)
 	return h
 }
 

@@ -7,17 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 	notionsim "github.com/sluicehq/sluice/internal/sim/notion"
 	"github.com/sluicehq/sluice/internal/sim/simtest"
@@ -92,29 +89,12 @@ func TestPollNotionSeveralEditsWithinOneMinute(t *testing.T) {
 	hook := httptest.NewServer(sk)
 	t.Cleanup(hook.Close)
 	raw := fmt.Sprintf(notionPollConfig, filepath.Join(t.TempDir(), "sluice.db"), nsURL, notionPollToken, notionsim.DefaultDatabaseID, hook.URL)
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, raw)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, url: "http://" + ln.Addr().String(), sink: sk, srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-h.done
-		srv.Close()
-	})
+	h, _ := serve(t, srv, sk)
 	tw := &twoWay{t: t, adminTo: h.url}
 	notion := func(method, path string, body any) map[string]any {
 		t.Helper()

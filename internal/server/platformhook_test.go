@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,37 +54,14 @@ func startHooksOn(t *testing.T, dbPath, cfg string, args ...any) *hookHarness {
 	t.Cleanup(ts.Close)
 	render := func(args ...any) *config.Config {
 		t.Helper()
-		raw := fmt.Sprintf(cfg, append([]any{dbPath, ts.URL}, args...)...)
-		c, err := config.Parse([]byte(raw), os.LookupEnv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return parseConfig(t, fmt.Sprintf(cfg, append([]any{dbPath, ts.URL}, args...)...))
 	}
 	c := render(args...)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, url: "http://" + ln.Addr().String(), sink: sk, srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- srv.Run(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			<-h.done
-			srv.Close()
-		})
-	}
-	t.Cleanup(stop)
+	h, stop := serve(t, srv, sk)
 	return &hookHarness{harness: h, config: render, stop: stop}
 }
 

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -108,29 +105,12 @@ func startPoll(t *testing.T) *pollHarness {
 	ts := httptest.NewServer(sk)
 	t.Cleanup(ts.Close)
 	raw := fmt.Sprintf(pollConfig, filepath.Join(dir, "sluice.db"), secret, crmPath, ts.URL)
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, raw)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, url: "http://" + ln.Addr().String(), sink: sk, srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-h.done
-		srv.Close()
-	})
+	h, _ := serve(t, srv, sk)
 	return &pollHarness{harness: h, crm: crm}
 }
 

@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/store"
@@ -30,30 +27,13 @@ func startOn(t *testing.T, storeSpec string, skew *atomic.Int64) *harness {
 	t.Cleanup(ts.Close)
 	raw := fmt.Sprintf(configTmpl, fmt.Sprintf("%q", storeSpec), secret, ts.URL, ts.URL)
 	raw += "retention: {events: 30d, audit: 30d, batch: 2}\n"
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, raw)
 	clock := func() time.Time { return time.Now().UTC().Add(time.Duration(skew.Load())) }
 	srv, err := server.NewWith(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, url: "http://" + ln.Addr().String(), sink: sk, srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-h.done
-		srv.Close()
-	})
+	h, _ := serve(t, srv, sk)
 	return h
 }
 

@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 	hubspotsim "github.com/sluicehq/sluice/internal/sim/hubspot"
 	"github.com/sluicehq/sluice/internal/sim/simtest"
@@ -70,13 +68,7 @@ func TestPollHubSpotSearchLagLosesNothing(t *testing.T) {
 	hook := httptest.NewServer(sk)
 	t.Cleanup(hook.Close)
 	raw := fmt.Sprintf(searchLagConfig, filepath.Join(t.TempDir(), "sluice.db"), hsURL, twoWayHubSpotToken, hook.URL)
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, raw)
 	if got := c.Sources["contacts"].Poll.PollDefaults().Overlap.D(); got < time.Minute {
 		t.Fatalf("default overlap %s, want at least a minute (HubSpot's search lag)", got)
 	}

@@ -22,7 +22,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -72,13 +71,7 @@ tls: {cert_file: %q, key_file: %q}
 admin_tokens: [{name: ops, token: ops-token-0123456789, role: admin}]
 sources: {forms: {allow_unsigned: true}}
 `+hardenFlow, filepath.Join(dir, "s.db"), certFile, keyFile)
-	c, err := config.Parse([]byte(text), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, text)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -125,13 +125,7 @@ func startTwoWayOn(t *testing.T, conf string, tw *twoWay) *twoWay {
 	t.Helper()
 	raw := fmt.Sprintf(conf, filepath.Join(t.TempDir(), "sluice.db"), tw.hsURL, twoWayHubSpotToken,
 		tw.atURL, twoWayAirtableToken, airtablesim.DefaultBaseID)
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, raw)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -559,13 +553,7 @@ destinations:
     options: {base_url: "%s", token: %s, spreadsheet_id: book1, sheet: Leads, key_column: email}
     allow_private_network: true
 `, filepath.Join(t.TempDir(), "sluice.db"), hsURL, twoWayHubSpotToken, shURL, sheetsToken)
-	c, err := config.Parse([]byte(raw), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := parseConfig(t, raw)
 	srv, err := server.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -14,16 +14,12 @@ var _ connector.Deleter = (*Conn)(nil)
 // the record found by its ID, else by key_field. A record Airtable no
 // longer has (404, or no match by key) counts as deleted.
 func (c *Conn) Delete(ctx context.Context, d connector.Delivery) (connector.Result, error) {
-	id := d.ExternalID
-	if id == "" {
-		found, _, ok, err := c.Lookup(ctx, d.RecordKey)
-		if err != nil {
-			return connector.Result{}, err
-		}
-		if !ok {
-			return connector.Result{Status: http.StatusNotFound, Message: "not in Airtable; nothing to delete"}, nil
-		}
-		id = found
+	id, found, err := connector.DeleteTarget(ctx, c, d)
+	if err != nil {
+		return connector.Result{}, err
+	}
+	if !found {
+		return connector.Result{Status: http.StatusNotFound, Message: "not in Airtable; nothing to delete"}, nil
 	}
 	resp, err := c.call(ctx, http.MethodDelete, c.tablePath()+"/"+url.PathEscape(id), nil)
 	if err != nil {

@@ -15,16 +15,12 @@ var _ connector.Deleter = (*Conn)(nil)
 // recycle bin for 90 days), found by its ID, else by id_property. A record
 // HubSpot no longer has (404, or no match by key) counts as archived.
 func (c *Conn) Delete(ctx context.Context, d connector.Delivery) (connector.Result, error) {
-	id := d.ExternalID
-	if id == "" {
-		found, _, ok, err := c.Lookup(ctx, d.RecordKey)
-		if err != nil {
-			return connector.Result{}, err
-		}
-		if !ok {
-			return connector.Result{Status: http.StatusNotFound, Message: "not in HubSpot; nothing to archive"}, nil
-		}
-		id = found
+	id, found, err := connector.DeleteTarget(ctx, c, d)
+	if err != nil {
+		return connector.Result{}, err
+	}
+	if !found {
+		return connector.Result{Status: http.StatusNotFound, Message: "not in HubSpot; nothing to archive"}, nil
 	}
 	resp, err := c.call(ctx, http.MethodDelete, c.objectPath()+"/"+url.PathEscape(id), nil, c.writes)
 	if err != nil {

@@ -727,19 +727,7 @@ func (s *Server) compileFilter(d *db, path string, raw json.RawMessage, depth in
 			if !ok {
 				return false
 			}
-			t := v.startTime()
-			switch op {
-			case "equals":
-				return t.Equal(want)
-			case "before":
-				return t.Before(want)
-			case "after":
-				return t.After(want)
-			case "on_or_before":
-				return !t.After(want)
-			default:
-				return !t.Before(want)
-			}
+			return timeMatches(op, v.startTime(), want)
 		}, nil
 	}
 	var want string
@@ -965,18 +953,23 @@ func timestampFilter(path string, ts json.RawMessage, obj map[string]json.RawMes
 		if name == "created_time" {
 			t = p.created
 		}
-		t = t.Truncate(time.Minute)
-		switch op {
-		case "equals":
-			return t.Equal(want)
-		case "before":
-			return t.Before(want)
-		case "after":
-			return t.After(want)
-		case "on_or_before":
-			return !t.After(want)
-		default:
-			return !t.Before(want)
-		}
+		return timeMatches(op, t.Truncate(time.Minute), want)
 	}, nil
+}
+
+// timeMatches is a date filter's condition (equals, before, after,
+// on_or_before, on_or_after) on t against want.
+func timeMatches(op string, t, want time.Time) bool {
+	switch op {
+	case "equals":
+		return t.Equal(want)
+	case "before":
+		return t.Before(want)
+	case "after":
+		return t.After(want)
+	case "on_or_before":
+		return !t.After(want)
+	default:
+		return !t.Before(want)
+	}
 }
