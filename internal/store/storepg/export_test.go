@@ -37,6 +37,13 @@ func HotPlans() []HotPlan {
 		{"settle: queued identities", qIdentityPutMany, []any{[]string{"sink"}, []string{"key1"}, []string{"x"}, []time.Time{now}}, nil, nil},
 		{"capture: queued delivery inserts", qDeliveryInsertMany, deliveryInsertArrays([]*store.Delivery{{ID: "dlv_x", EventID: "evt_x", Route: "r",
 			Destination: "sink", RecordKey: "key1", State: "pending", After: []string{"a"}, Payload: []byte("{}"), NextAt: now, CreatedAt: now, UpdatedAt: now}}), nil, nil},
+		{"settle: queued event states, several", qEventStateUpdateMany, []any{[]string{"delivered", "delivered"}, []time.Time{now, now}, []string{"evt_1", "evt_2"}},
+			[]string{"events_pkey"}, nil},
+		{"settle: queued delivery updates, several", qDeliveryUpdateMany, func() []any {
+			args, _ := deliveryUpdateArrays([]store.Delivery{{ID: "dlv_1", State: "succeeded", Payload: []byte("{}"), NextAt: now, UpdatedAt: now},
+				{ID: "dlv_2", State: "succeeded", Payload: []byte("{}"), NextAt: now, UpdatedAt: now}})
+			return args
+		}(), []string{"deliveries_id_key"}, nil},
 		{"settle: delivery update", qDeliveryUpdate, []any{"succeeded", "{}", 1, now, "", nil, false, "", 200, "", now, "", "dlv_1"}, []string{"deliveries_id_key"}, nil},
 		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}, nil},
 		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}, nil},
