@@ -321,6 +321,7 @@ type Executor interface {
 	BaselineStore
 	GroupStore
 	NoticeStore
+	SweepStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and

@@ -68,6 +68,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("crud", func(t *testing.T) { exerciseCRUD(t, open) })
 	t.Run("notices", func(t *testing.T) { exerciseNotices(t, open) })
 	t.Run("settle serializes", func(t *testing.T) { exerciseSettleSerializes(t, open) })
+	t.Run("sweep", func(t *testing.T) { exerciseSweep(t, open) })
 }
 
 // exerciseBaselines checks the source baseline store: absent until put,
