@@ -322,6 +322,7 @@ type Executor interface {
 	GroupStore
 	NoticeStore
 	SweepStore
+	PollIdentityStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
