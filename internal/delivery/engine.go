@@ -66,12 +66,12 @@ type Pipeline interface {
 }
 
 // Reader is what the engine reads from the store (store.Executor
-// implements it): a destination's switch, the identity map, and the rows
-// a delivery needs to be prepared.
+// implements it): a destination's switch and the rows a delivery needs to
+// be prepared. The identity map's entry comes with the claim
+// (store.Delivery.Identity).
 type Reader interface {
 	DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error)
 	DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*store.Delivery, error)
-	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
 	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
@@ -550,10 +550,12 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 	}
 	r := connector.Delivery{ID: d.ID, EventID: d.EventID, Route: d.Route, RecordKey: d.RecordKey, Payload: payload, Attempt: d.Attempts,
 		Ambiguous: d.Ambiguous, Op: connector.Op(d.Operation)}
-	ext, err := ex.IdentityGet(ctx, d.Destination, d.RecordKey)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return r, err
-	}
+	// The identity came with the claim (store.Delivery.Identity). It
+	// cannot change before the send: only a success of this key's one
+	// delivery in flight writes it (per-key ordering), apart from a sync
+	// point recorded from another destination (pipeline.recordSyncPoint),
+	// which could as well land between a look-up here and the send.
+	ext := d.Identity
 	r.ExternalID = ext
 	if r.Op == connector.OpDelete {
 		// The connector finds the record (by ID, else by key) and treats
