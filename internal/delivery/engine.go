@@ -63,6 +63,9 @@ type Pipeline interface {
 	DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at pipeline.Attempt) error
 	RecoverLeases(ctx context.Context) (int, error)
 	ExpireHolds(ctx context.Context) (int, error)
+	// Now is the clock the gate stamps leases with: a lease's end is
+	// compared with it, never with the wall clock (tests inject one).
+	Now() time.Time
 }
 
 // Reader is what the engine reads from the store (store.Executor
@@ -362,13 +365,15 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery, release func
 	// conflict read-back) and the wait for a turn end where the request's
 	// timeout would still fit; what cannot go by then goes back to the
 	// queue unsent.
+	// The lease's end is on the gate's clock: so are the comparisons, and
+	// the context's deadline is the time left on it.
 	sendBy := leaseEnd(ds).Add(-w.timeout)
-	pctx, pcancel := context.WithDeadline(ctx, sendBy)
+	pctx, pcancel := context.WithTimeout(ctx, sendBy.Sub(w.e.Pipeline.Now()))
 	defer pcancel()
 	reqs := make([]connector.Delivery, 0, len(ds))
 	ready := ds[:0:0]
 	for i, d := range ds {
-		if !time.Now().Before(sendBy) {
+		if !w.e.Pipeline.Now().Before(sendBy) {
 			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
 			break
 		}
@@ -509,7 +514,7 @@ func leaseEnd(ds []*store.Delivery) time.Time {
 // park racing that recovery could requeue a delivery another attempt has
 // claimed meanwhile.
 func (w *worker) putBack(ctx context.Context, ds []*store.Delivery, reason string) {
-	if time.Until(leaseEnd(ds)) < w.e.Poll+time.Second {
+	if leaseEnd(ds).Sub(w.e.Pipeline.Now()) < w.e.Poll+time.Second {
 		return
 	}
 	w.parkAll(ctx, ds, reason)

@@ -327,6 +327,8 @@ type Executor interface {
 	BaselineStore
 	GroupStore
 	NoticeStore
+	SweepStore
+	PollIdentityStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and

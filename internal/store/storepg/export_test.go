@@ -69,5 +69,8 @@ func HotPlans() []HotPlan {
 		// flight, then per destination a count that stops at the limit.
 		{"console: in flight", sqlstore.Rebind(sqlstore.QueryQueueInflight), nil, []string{"deliveries_lease"}, nil},
 		{"console: unfinished, counted", sqlstore.Rebind(sqlstore.QueryQueueUnfinished), []any{"sink", 10000}, []string{"deliveries_active_key"}, []string{"Sort", "Bitmap Heap Scan"}},
+		// The leader's settle sweep: a window of the delivering events in
+		// index order, two probes of each one's deliveries.
+		{"sweep: delivering events", sqlstore.Rebind(sqlstore.QueryEventsDelivering), []any{"", 500}, []string{"events_state", "deliveries_event"}, []string{"Sort", "Bitmap Heap Scan"}},
 	}
 }

@@ -68,6 +68,8 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("crud", func(t *testing.T) { exerciseCRUD(t, open) })
 	t.Run("notices", func(t *testing.T) { exerciseNotices(t, open) })
 	t.Run("settle serializes", func(t *testing.T) { exerciseSettleSerializes(t, open) })
+	t.Run("sweep", func(t *testing.T) { exerciseSweep(t, open) })
+	t.Run("poll identity", func(t *testing.T) { exercisePollIdentity(t, open) })
 }
 
 // exerciseBaselines checks the source baseline store: absent until put,
