@@ -495,11 +495,12 @@ func tempStore(ctx context.Context, ref string) (string, string, func(), error) 
 }
 
 func pgExec(ctx context.Context, dsn, sql string) error {
-	// pool_* parameters are the store driver's pool's, not PostgreSQL's.
+	// pool_* and write_lanes parameters are the store driver's, not
+	// PostgreSQL's.
 	if u, err := url.Parse(dsn); err == nil {
 		q := u.Query()
 		for k := range q {
-			if strings.HasPrefix(k, "pool_") {
+			if strings.HasPrefix(k, "pool_") || k == "write_lanes" {
 				q.Del(k)
 			}
 		}

@@ -15,10 +15,17 @@ type TxFunc func(ctx context.Context, tx ExecutorTx) error
 // a single durable commit. This is how
 // Sluice gets throughput without weakening durability: nobody hears "ok"
 // before their rows are on disk, but one fsync covers many callers.
+//
+// A driver whose database takes concurrent write transactions may ask for
+// several lanes (WriteLanes): loops that share the queue, each running its
+// own batch in its own transaction, so one lane's statements overlap
+// another's commit wait. Units of two lanes are like units of two
+// instances (docs/adr/0043-committer-lanes.md).
 type Committer struct {
 	drv     Driver
 	reqs    chan *commitReq
 	maxOps  int
+	lanes   int
 	wg      sync.WaitGroup
 	closeMu sync.RWMutex
 	closed  bool
@@ -30,17 +37,33 @@ type commitReq struct {
 	done chan error
 }
 
-// NewCommitter starts the commit loop. maxBatch bounds how many units share
-// one transaction (0 means 512).
+// WriteLanes is an optional Driver capability: how many write
+// transactions the committer may run at once. A driver without it gets
+// one lane (SQLite: one writer).
+type WriteLanes interface {
+	WriteLanes() int
+}
+
+// NewCommitter starts the commit loop, one per lane (WriteLanes). maxBatch
+// bounds how many units share one transaction (0 means 512).
 func NewCommitter(drv Driver, maxBatch int) *Committer {
 	if maxBatch <= 0 {
 		maxBatch = 512
 	}
-	c := &Committer{drv: drv, reqs: make(chan *commitReq, maxBatch*4), maxOps: maxBatch}
-	c.wg.Add(1)
-	go c.loop()
+	lanes := 1
+	if wl, ok := drv.(WriteLanes); ok {
+		lanes = max(1, wl.WriteLanes())
+	}
+	c := &Committer{drv: drv, reqs: make(chan *commitReq, maxBatch*4), maxOps: maxBatch, lanes: lanes}
+	c.wg.Add(lanes)
+	for range lanes {
+		go c.loop()
+	}
 	return c
 }
+
+// Lanes is how many transactions the committer runs at once.
+func (c *Committer) Lanes() int { return c.lanes }
 
 // Do runs fn in a shared transaction and returns once that transaction has
 // committed (nil), or fn failed and none of its writes persisted (fn's
@@ -73,7 +96,7 @@ func (c *Committer) Pending() int { return len(c.reqs) }
 // Capacity is the queue bound behind Pending.
 func (c *Committer) Capacity() int { return cap(c.reqs) }
 
-// Close stops accepting work, finishes what is queued and stops the loop.
+// Close stops accepting work, finishes what is queued and stops the loops.
 func (c *Committer) Close() {
 	c.closeMu.Lock()
 	if c.closed {

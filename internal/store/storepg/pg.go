@@ -121,6 +121,7 @@ type Driver struct {
 	pool   *pgxpool.Pool
 	schema string
 	count  *counter
+	lanes  int // write transactions the committer may run at once (lanes.go)
 
 	// Advisory lock keys, namespaced by schema (see the package doc).
 	migrateKey int64 // pg_advisory_xact_lock(bigint) while migrating
@@ -139,6 +140,14 @@ func Open(ctx context.Context, dsn string) (*Driver, error) {
 		return nil, fmt.Errorf("open postgres: %w", translate(err)) // pgx redacts the password
 	}
 	d := &Driver{count: &counter{}}
+	if d.lanes, err = takeLanes(cfg); err != nil {
+		return nil, err
+	}
+	if !explicitMaxConns(dsn) {
+		// Each lane holds a connection for its whole transaction; leave
+		// the reads outside the committer as many as before.
+		cfg.MaxConns += int32(d.lanes) - 1
+	}
 	cfg.ConnConfig.Tracer = d.count
 	cfg.AfterConnect = d.count.connected
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

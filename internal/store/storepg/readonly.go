@@ -19,6 +19,9 @@ func OpenReadOnly(ctx context.Context, dsn string) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", translate(err))
 	}
+	if _, err := takeLanes(cfg); err != nil { // no writes, so no lanes
+		return nil, err
+	}
 	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	cfg.MaxConns = 2
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
