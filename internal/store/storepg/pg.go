@@ -143,10 +143,13 @@ func Open(ctx context.Context, dsn string) (*Driver, error) {
 	if d.lanes, err = takeLanes(cfg); err != nil {
 		return nil, err
 	}
+	// Each lane holds a connection for its whole transaction; the reads
+	// outside the committer keep as many as with one lane, and a pool set
+	// in the DSN keeps at least one for them.
 	if !explicitMaxConns(dsn) {
-		// Each lane holds a connection for its whole transaction; leave
-		// the reads outside the committer as many as before.
 		cfg.MaxConns += int32(d.lanes) - 1
+	} else {
+		d.lanes = max(1, min(d.lanes, int(cfg.MaxConns)-1))
 	}
 	cfg.ConnConfig.Tracer = d.count
 	cfg.AfterConnect = d.count.connected
