@@ -21,6 +21,7 @@ type executor struct {
 	r, w    querier
 	head    *chainHead           // set inside a transaction
 	pending *[]*store.AuditEntry // audit entries queued in the transaction; see flushAudit
+	held    *heldCache           // held keys read in the transaction; see mayBeHeld
 	d       *Driver
 	tx      *sql.Tx // nil outside a transaction
 
@@ -154,7 +155,7 @@ const (
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ?`
 )
 
-var hotQueries = append([]string{qEventStateByID, qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qAuditByEvent, qAuditScan}, sqlstore.Prepared()...)
+var hotQueries = append([]string{qHeldKeys, qEventStateByID, qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qAuditByEvent, qAuditScan}, sqlstore.Prepared()...)
 
 // Static queries, all prepared once at Open on the write connection.
 const (
@@ -236,6 +237,7 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 		return "", false, fmt.Errorf("event insert: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
+		x.heldInserted(e)
 		return e.ID, true, nil
 	}
 	// The idempotency key was seen before: answer with the first event.
@@ -366,6 +368,9 @@ func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) 
 		args = append(args, ms(*p.HoldUntil))
 	}
 	args = append(args, p.ID)
+	if p.State == store.EventHeld || p.RecordKey != nil {
+		x.forgetHeld()
+	}
 	q := eventUpdateQuery(p.Canonical != nil, p.Missing != nil, p.RecordKey != nil, holdSet, holdClear)
 	if !p.IfUpdatedAt.IsZero() {
 		// An editor's save: the version check is part of the statement.
@@ -399,6 +404,9 @@ func (x *executor) missedUpdate(ctx context.Context, table, what, id string, con
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
+	if ok, err := x.mayBeHeld(ctx, flow, recordKey); err != nil || !ok {
+		return nil, err
+	}
 	st, ok := x.d.stmts[qHeldByKey]
 	if !ok {
 		out, err := x.queryEvents(ctx, qHeldByKey, flow, recordKey)
