@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -38,7 +39,17 @@ type checkpointer struct {
 	db      *sql.DB
 	commits chan struct{}
 	stop    chan struct{}
+	stopped sync.Once
 	done    sync.WaitGroup
+	// held is set by a transaction that failed or rolled back and
+	// cleared by the next commit. A checkpoint that copied the whole WAL
+	// back would let the writer start the WAL over in space the file
+	// already has, so after a failure for want of space (a full disk) a
+	// small write (the readiness probe) could succeed while captures
+	// still fail; the writer alone would never do that, since it only
+	// checkpoints after a commit. ADR 0033 rejected background
+	// checkpoints for exactly that flap (TestStoreUnwritableAnswers503AndRecovers).
+	held atomic.Bool
 }
 
 func startCheckpointer(db *sql.DB) *checkpointer {
@@ -53,9 +64,17 @@ func (c *checkpointer) committed() {
 	if c == nil {
 		return
 	}
+	c.held.Store(false)
 	select {
 	case c.commits <- struct{}{}:
 	default: // full: a checkpoint is due anyway
+	}
+}
+
+// failed holds checkpoints back until the next commit (see held).
+func (c *checkpointer) failed() {
+	if c != nil {
+		c.held.Store(true)
 	}
 }
 
@@ -81,6 +100,9 @@ func (c *checkpointer) loop() {
 				continue
 			}
 		}
+		if c.held.Load() {
+			continue // the next commit clears it and counts on from n
+		}
 		n = 0
 		// An error (SQLITE_BUSY while another checkpoint runs, an I/O
 		// error the writer will meet and report itself) leaves the pages
@@ -95,7 +117,7 @@ func (c *checkpointer) close() {
 	if c == nil {
 		return
 	}
-	close(c.stop)
+	c.stopped.Do(func() { close(c.stop) })
 	c.done.Wait()
 }
 

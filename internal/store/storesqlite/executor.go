@@ -19,9 +19,10 @@ import (
 // transaction inside one).
 type executor struct {
 	r, w    querier
-	head    *chainHead           // set inside a transaction
-	pending *[]*store.AuditEntry // audit entries queued in the transaction; see flushAudit
-	held    *heldCache           // held keys read in the transaction; see mayBeHeld
+	head    *chainHead               // set inside a transaction
+	pending *[]*store.AuditEntry     // audit entries queued in the transaction; see flushAudit
+	held    *heldCache               // held keys read in the transaction; see mayBeHeld
+	txStmts *map[*sql.Stmt]*sql.Stmt // the transaction's handles of prepared statements; see stmt
 	d       *Driver
 	tx      *sql.Tx // nil outside a transaction
 
@@ -29,6 +30,30 @@ type executor struct {
 	// (escalations, reconciliations, identities, destination states, ...),
 	// run through sharedDB.
 	sqlstore.Queries
+}
+
+// stmt is st for use in the transaction (st itself outside one). The
+// handle database/sql makes for a transaction (Tx.StmtContext) is kept for
+// the transaction's later statements: a batch of captures runs the same
+// few statements hundreds of times, and each new handle costs locks and
+// allocations (and one more to close at the commit); the driver statement
+// underneath is the same either way.
+func (x *executor) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
+	if x.tx == nil {
+		return st
+	}
+	if x.txStmts == nil {
+		return x.tx.StmtContext(ctx, st)
+	}
+	if ts, ok := (*x.txStmts)[st]; ok {
+		return ts
+	}
+	if *x.txStmts == nil {
+		*x.txStmts = map[*sql.Stmt]*sql.Stmt{}
+	}
+	ts := x.tx.StmtContext(ctx, st)
+	(*x.txStmts)[st] = ts
+	return ts
 }
 
 // execHot runs a hot write statement through the driver's prepared
@@ -41,10 +66,7 @@ func (x *executor) execHot(ctx context.Context, query string, args ...any) (sql.
 	if !ok {
 		return x.w.ExecContext(ctx, query, args...)
 	}
-	if x.tx != nil {
-		st = x.tx.StmtContext(ctx, st)
-	}
-	return st.ExecContext(ctx, args...)
+	return x.stmt(ctx, st).ExecContext(ctx, args...)
 }
 
 // rowHot runs a single-row query through the prepared statement cache when
@@ -53,7 +75,7 @@ func (x *executor) execHot(ctx context.Context, query string, args ...any) (sql.
 func (x *executor) rowHot(ctx context.Context, q querier, query string, args ...any) *sql.Row {
 	if st, ok := x.d.stmts[query]; ok {
 		if x.tx != nil {
-			return x.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+			return x.stmt(ctx, st).QueryRowContext(ctx, args...)
 		}
 		if q == x.w {
 			return st.QueryRowContext(ctx, args...)
@@ -69,7 +91,7 @@ func (x *executor) rowHot(ctx context.Context, q querier, query string, args ...
 func (x *executor) rowsHot(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
 	if st, ok := x.d.stmts[query]; ok {
 		if x.tx != nil {
-			return x.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+			return x.stmt(ctx, st).QueryContext(ctx, args...)
 		}
 		if q == x.w {
 			return st.QueryContext(ctx, args...)
@@ -90,10 +112,7 @@ func (x *executor) queryRowHot(ctx context.Context, query string, args ...any) (
 	if !ok {
 		return x.w.QueryRowContext(ctx, query, args...), nil
 	}
-	if x.tx != nil {
-		st = x.tx.StmtContext(ctx, st)
-	}
-	return st.QueryRowContext(ctx, args...), nil
+	return x.stmt(ctx, st).QueryRowContext(ctx, args...), nil
 }
 
 var _ store.Executor = (*executor)(nil)
@@ -413,10 +432,7 @@ func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey strin
 		slices.SortFunc(out, func(a, b *store.Event) int { return strings.Compare(a.ID, b.ID) })
 		return out, err
 	}
-	if x.tx != nil {
-		st = x.tx.StmtContext(ctx, st)
-	}
-	rows, err := st.QueryContext(ctx, flow, recordKey)
+	rows, err := x.stmt(ctx, st).QueryContext(ctx, flow, recordKey)
 	if err != nil {
 		return nil, fmt.Errorf("event list held by key: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -190,7 +191,7 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	t := &executorTx{tx: tx}
-	t.executor = executor{r: tx, w: tx, head: &t.head, pending: &t.pending, held: &t.held, d: d, tx: tx}
+	t.executor = executor{r: tx, w: tx, head: &t.head, pending: &t.pending, held: &t.held, txStmts: &t.stmts, d: d, tx: tx}
 	t.executor.shared()
 	return t, nil
 }
@@ -227,6 +228,7 @@ type executorTx struct {
 	head    chainHead
 	pending []*store.AuditEntry
 	held    heldCache
+	stmts   map[*sql.Stmt]*sql.Stmt
 }
 
 // chainHead caches the audit chain's last entry inside one transaction, so
@@ -243,12 +245,23 @@ var _ store.ExecutorTx = (*executorTx)(nil)
 func (t *executorTx) Commit() error {
 	if err := t.flushAudit(context.Background()); err != nil {
 		t.tx.Rollback()
+		t.d.ckpt.failed()
 		return err
 	}
 	if err := t.tx.Commit(); err != nil {
+		t.d.ckpt.failed()
 		return err
 	}
 	t.d.ckpt.committed()
 	return nil
 }
-func (t *executorTx) Rollback() error { return t.tx.Rollback() }
+
+// Rollback implements store.ExecutorTx. A rollback after the commit (a
+// deferred one) is a no-op and does not hold checkpoints back.
+func (t *executorTx) Rollback() error {
+	err := t.tx.Rollback()
+	if !errors.Is(err, sql.ErrTxDone) {
+		t.d.ckpt.failed()
+	}
+	return err
+}
