@@ -122,6 +122,11 @@ const (
 	// object (or another webhook), so the position it had stored means
 	// nothing there; the next read starts from the beginning.
 	ActionPollCursorReset Action = "poll_cursor_reset"
+	// ActionSettleSwept: the leader's settle sweep found an event left
+	// delivering although every delivery of it had finished, and settled
+	// it (the state entry before it says to what). A repair: some settle
+	// did not move the event, which is a bug to report.
+	ActionSettleSwept Action = "settle_swept"
 	// ActionPruned is the audit action of a retention batch that deleted
 	// the oldest audit entries. Its message attests the checkpoint it
 	// left (see PrunedMessage).
@@ -138,7 +143,7 @@ func Actions() []Action {
 		ActionEscalationResolved, ActionTicketAssigned, ActionTicketAcknowledged, ActionTicketNoted, ActionPayloadPatched,
 		ActionTicketsBulkRetry, ActionTicketsBulkResolve, ActionTicketsBulkDiscard, ActionTicketsBulkRerender, ActionHoldsBulk,
 		ActionReconciliationOpened, ActionReconciliationRetried, ActionReconciliationResolved, ActionConsistencyMismatch,
-		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionConfigReloaded, ActionPollCursorReset, ActionPruned,
+		ActionDestinationPaused, ActionDestinationResumed, ActionEventsPruned, ActionConfigReloaded, ActionPollCursorReset, ActionSettleSwept, ActionPruned,
 		ActionEchoSuppressed, ActionHookVerification,
 		ActionNoticeReceived, ActionNoticeFailed, ActionNoticeEscalated, ActionNoticeRecovered, ActionHookRefreshed, ActionHookRefreshFailed,
 	}

@@ -272,6 +272,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// The server runs with the collector's target `sluice serve` sets, so
+	// the figures are the ones a deployment gets.
+	defer server.TuneGC()()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 

@@ -42,6 +42,7 @@ func serveCmd(env *Env) *cobra.Command {
 			for _, w := range c.Warnings() {
 				log.Warn("config weakens a guarantee", "path", w.Path, "warning", w.Message)
 			}
+			defer server.TuneGC()()
 			srv, err := server.New(cmd.Context(), c, log)
 			if err != nil {
 				return err

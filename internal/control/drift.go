@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -83,6 +84,11 @@ type sourceShape struct {
 	pending  []DriftFinding            // found since the last alert
 	skipped  int                       // findings beyond MaxFindings since the last alert
 	nextSend time.Time                 // no alert before this
+	// quiet is true when the last check found nothing, not even findings
+	// already open: the same payloads against the same baseline find
+	// nothing again, so a payload shaped like the one it pushes out of
+	// the judged window needs no check (the steady state of a source).
+	quiet bool
 }
 
 const maxPaths = 500
@@ -234,7 +240,7 @@ func (d *SourceDrift) shapeOf(ctx context.Context, source string) *sourceShape {
 	default:
 		var base map[string]map[string]int
 		if json.Unmarshal(b.Shape, &base) == nil && b.Learned > s.learned {
-			s.baseline, s.learned = base, b.Learned
+			s.baseline, s.learned, s.quiet = base, b.Learned, false
 		}
 		s.loaded = true
 	}
@@ -270,9 +276,17 @@ func (d *SourceDrift) inspect(ctx context.Context, o observation) {
 		}
 		return
 	}
+	var out map[string]string // leaves the judged window as o.shape enters
+	if n := len(s.recent); n >= judged(window) {
+		out = s.recent[n-judged(window)]
+	}
 	s.recent = append(s.recent, o.shape)
 	if len(s.recent) > window {
 		s.recent = s.recent[1:]
+	}
+	if s.quiet && out != nil && maps.Equal(out, o.shape) {
+		d.mu.Unlock()
+		return
 	}
 	for _, f := range d.check(o.source, s, learn, window) {
 		if len(s.open) >= maxFindings {
@@ -337,12 +351,17 @@ func (d *SourceDrift) Flush(ctx context.Context) {
 	}
 }
 
+// judged is how many of the recent payloads a check judges: a tenth of the
+// window, at least 3.
+func judged(window int) int { return max(3, window/10) }
+
 // check compares recent payloads with the baseline; it returns findings not
 // open already (the caller records them). A finding needs a tenth of the window (at least 3
 // payloads in a row) as evidence, so one odd payload is not drift.
 func (d *SourceDrift) check(source string, s *sourceShape, learn, window int) []DriftFinding {
 	n := len(s.recent)
-	need := max(3, window/10)
+	need := judged(window)
+	s.quiet = false
 	if n < need {
 		return nil
 	}
@@ -417,6 +436,7 @@ func (d *SourceDrift) check(source string, s *sourceShape, learn, window int) []
 		found = append(found, DriftFinding{Source: source, Kind: "missing_field", Field: g,
 			Detail: fmt.Sprintf("%s is missing from %d of the last %d payloads; it came in nearly every baseline payload", g, n-sumTypes(seen[g]), n), Since: now})
 	}
+	s.quiet = len(found) == 0
 	var fresh []DriftFinding
 	for _, f := range found {
 		if _, ok := s.open[f.Kind+":"+f.Field]; !ok {

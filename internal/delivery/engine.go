@@ -63,15 +63,18 @@ type Pipeline interface {
 	DestinationPause(ctx context.Context, d *store.Delivery, class, detail string, at pipeline.Attempt) error
 	RecoverLeases(ctx context.Context) (int, error)
 	ExpireHolds(ctx context.Context) (int, error)
+	// Now is the clock the gate stamps leases with: a lease's end is
+	// compared with it, never with the wall clock (tests inject one).
+	Now() time.Time
 }
 
 // Reader is what the engine reads from the store (store.Executor
-// implements it): a destination's switch, the identity map, and the rows
-// a delivery needs to be prepared.
+// implements it): a destination's switch and the rows a delivery needs to
+// be prepared. The identity map's entry comes with the claim
+// (store.Delivery.Identity).
 type Reader interface {
 	DestinationStateGet(ctx context.Context, name string) (*store.DestinationState, error)
 	DeliveryListNeedingFallback(ctx context.Context, destination string, limit int) ([]*store.Delivery, error)
-	IdentityGet(ctx context.Context, destination, recordKey string) (string, error)
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error)
 	EscalationList(ctx context.Context, p *store.EscalationListParams) ([]*store.Escalation, error)
 	DeliveryLatestSucceeded(ctx context.Context, destination, recordKey string) (*store.Delivery, error)
@@ -362,13 +365,15 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery, release func
 	// conflict read-back) and the wait for a turn end where the request's
 	// timeout would still fit; what cannot go by then goes back to the
 	// queue unsent.
+	// The lease's end is on the gate's clock: so are the comparisons, and
+	// the context's deadline is the time left on it.
 	sendBy := leaseEnd(ds).Add(-w.timeout)
-	pctx, pcancel := context.WithDeadline(ctx, sendBy)
+	pctx, pcancel := context.WithTimeout(ctx, sendBy.Sub(w.e.Pipeline.Now()))
 	defer pcancel()
 	reqs := make([]connector.Delivery, 0, len(ds))
 	ready := ds[:0:0]
 	for i, d := range ds {
-		if !time.Now().Before(sendBy) {
+		if !w.e.Pipeline.Now().Before(sendBy) {
 			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
 			break
 		}
@@ -509,7 +514,7 @@ func leaseEnd(ds []*store.Delivery) time.Time {
 // park racing that recovery could requeue a delivery another attempt has
 // claimed meanwhile.
 func (w *worker) putBack(ctx context.Context, ds []*store.Delivery, reason string) {
-	if time.Until(leaseEnd(ds)) < w.e.Poll+time.Second {
+	if leaseEnd(ds).Sub(w.e.Pipeline.Now()) < w.e.Poll+time.Second {
 		return
 	}
 	w.parkAll(ctx, ds, reason)
@@ -550,10 +555,12 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 	}
 	r := connector.Delivery{ID: d.ID, EventID: d.EventID, Route: d.Route, RecordKey: d.RecordKey, Payload: payload, Attempt: d.Attempts,
 		Ambiguous: d.Ambiguous, Op: connector.Op(d.Operation)}
-	ext, err := ex.IdentityGet(ctx, d.Destination, d.RecordKey)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return r, err
-	}
+	// The identity came with the claim (store.Delivery.Identity). It
+	// cannot change before the send: only a success of this key's one
+	// delivery in flight writes it (per-key ordering), apart from a sync
+	// point recorded from another destination (pipeline.recordSyncPoint),
+	// which could as well land between a look-up here and the send.
+	ext := d.Identity
 	r.ExternalID = ext
 	if r.Op == connector.OpDelete {
 		// The connector finds the record (by ID, else by key) and treats

@@ -26,6 +26,10 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
+// headerID is signature.HeaderID as net/http stores it, which Get then
+// finds without canonicalising (allocating) the name on every request.
+var headerID = http.CanonicalHeaderKey(signature.HeaderID)
+
 // MaxDepth is the deepest JSON nesting accepted (see payload.MaxDepth).
 const MaxDepth = payload.MaxDepth
 
@@ -241,7 +245,7 @@ func (h *Handler) idempotencyKey(src *config.Source, hdr http.Header, parsed any
 	if src.Signature != nil {
 		switch signature.Scheme(src.Signature.Scheme) {
 		case signature.StandardWebhooks:
-			return hdr.Get(signature.HeaderID)
+			return hdr.Get(headerID)
 		default:
 			sum := sha256.Sum256(body)
 			return "sha256:" + hex.EncodeToString(sum[:])
@@ -250,5 +254,5 @@ func (h *Handler) idempotencyKey(src *config.Source, hdr http.Header, parsed any
 	if k := hdr.Get("Idempotency-Key"); k != "" {
 		return k
 	}
-	return hdr.Get(signature.HeaderID)
+	return hdr.Get(headerID)
 }

@@ -36,6 +36,7 @@ type Metrics struct {
 	recovered  *prometheus.CounterVec
 	confirmed  *prometheus.HistogramVec
 	complete   *prometheus.GaugeVec
+	swept      *prometheus.CounterVec
 	stores     *storeCollector
 }
 
@@ -89,8 +90,12 @@ func New(ex store.Executor, cacheFor time.Duration, log *slog.Logger) *Metrics {
 		Name: "sluice_deliveries_recovered_total",
 		Help: "Deliveries counted as escalated in sluice_deliveries_settled_total that landed after a person's retry or a re-render (counted once; not counted again as settled).",
 	}, []string{"destination"})
+	m.swept = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_settle_sweep_repaired_total",
+		Help: "Events the leader's settle sweep found left delivering with every delivery finished, and settled, by the state they got (delivered, escalated). Should stay 0: each one is a settle that did not move its event.",
+	}, []string{"state"})
 	m.stores = &storeCollector{ex: ex, cacheFor: cacheFor, log: log, now: time.Now}
-	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.unverified, m.settled, m.recovered, m.confirmed, m.complete,
+	m.Registry.MustRegister(m.events, m.attempts, m.latency, m.rateLimits, m.breaker, m.consistent, m.unverified, m.settled, m.recovered, m.confirmed, m.complete, m.swept,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.stores)
 	return m
@@ -151,6 +156,9 @@ func (m *Metrics) Completeness(events, incomplete int, at time.Time) {
 	m.complete.WithLabelValues("incomplete").Set(float64(incomplete))
 	m.complete.WithLabelValues("checked_at").Set(float64(at.Unix()))
 }
+
+// SweepRepaired counts one event the settle sweep settled.
+func (m *Metrics) SweepRepaired(state string) { m.swept.WithLabelValues(state).Inc() }
 
 // Confirmed observes one confirmed delivery's end-to-end latency.
 func (m *Metrics) Confirmed(flow, destination string, since time.Duration) {

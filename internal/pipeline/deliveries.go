@@ -433,22 +433,7 @@ func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID
 	if cur == store.EventDiscarded {
 		return nil
 	}
-	state := store.EventDelivered
-	escalated := false
-	for _, d := range ds {
-		if d.FallbackFor != "" {
-			continue // a stand-in copy; the event's fate is its primary's
-		}
-		switch d.State {
-		case store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight:
-			state = store.EventDelivering
-		case store.DeliveryEscalated:
-			escalated = true
-		}
-	}
-	if state != store.EventDelivering && escalated {
-		state = store.EventEscalated
-	}
+	state := settledState(ds)
 	if state == cur {
 		return nil
 	}
@@ -467,6 +452,29 @@ func (g *Gate) settleEventWith(ctx context.Context, tx store.ExecutorTx, eventID
 		return g.openReconciliation(ctx, tx, ev, ds, now)
 	}
 	return nil
+}
+
+// settledState is the state an event's deliveries ds give it: in delivery
+// while any is unfinished, escalated if any failed for good, else
+// delivered.
+func settledState(ds []*store.Delivery) store.EventState {
+	state := store.EventDelivered
+	escalated := false
+	for _, d := range ds {
+		if d.FallbackFor != "" {
+			continue // a stand-in copy; the event's fate is its primary's
+		}
+		switch d.State {
+		case store.DeliveryWaiting, store.DeliveryPending, store.DeliveryInflight:
+			state = store.EventDelivering
+		case store.DeliveryEscalated:
+			escalated = true
+		}
+	}
+	if state != store.EventDelivering && escalated {
+		state = store.EventEscalated
+	}
+	return state
 }
 
 // RecoverLeases returns deliveries whose worker died (lease expired) to the

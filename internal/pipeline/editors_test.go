@@ -67,7 +67,7 @@ func twoInstancesWith(t *testing.T, driver, yaml string) ([2]*pipeline.Gate, *cl
 
 // pgSchema is a fresh schema in SLUICE_TEST_POSTGRES, dropped at the end.
 // Without the variable the test is skipped, except under CI, where it fails.
-func pgSchema(t *testing.T) string {
+func pgSchema(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("SLUICE_TEST_POSTGRES")
 	if base == "" {

@@ -176,6 +176,10 @@ type assessment struct {
 	problems  []Problem
 	missing   []string
 	routes    []plannedDelivery
+	// canonicalJSON is canonical encoded, when planning a route that
+	// sends it unmapped already encoded it (nil otherwise): capture
+	// stores these bytes instead of encoding the record a second time.
+	canonicalJSON []byte
 }
 
 type plannedDelivery struct {
@@ -216,6 +220,10 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 		return a
 	}
 	for _, r := range matched {
+		if r.Mapper == nil && a.canonicalJSON != nil {
+			a.routes = append(a.routes, plannedDelivery{route: r, payload: a.canonicalJSON})
+			continue
+		}
 		payload := canonical
 		if r.Mapper != nil {
 			out, probs := r.Mapper.Apply(canonical)
@@ -225,6 +233,9 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 			payload = out
 		}
 		b, err := json.Marshal(payload)
+		if err == nil && r.Mapper == nil {
+			a.canonicalJSON = b
+		}
 		if err != nil {
 			a.problems = append(a.problems, Problem{Field: "routes." + r.Name, Message: "payload not encodable: " + err.Error()})
 			continue
@@ -294,7 +305,9 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 	a := f.judge(in.Payload, in.Operation, in.refKey)
 	ev.State = a.state()
 	ev.RecordKey = a.key
-	if a.canonical != nil {
+	if a.canonicalJSON != nil {
+		ev.Canonical = a.canonicalJSON
+	} else if a.canonical != nil {
 		ev.Canonical, _ = json.Marshal(a.canonical)
 	}
 	if len(a.problems) > 0 {

@@ -29,7 +29,11 @@ func (g *Gate) logCapture(ctx context.Context, res CaptureResult, source, flow s
 		g.log.InfoContext(ctx, "event held", "event_id", res.EventID, "source", source, "flow", flow,
 			"missing", res.Missing)
 	default:
-		g.log.DebugContext(ctx, "event captured", "event_id", res.EventID, "source", source, "flow", flow, "state", res.State)
+		// Checked first: the arguments alone cost allocations on every
+		// capture, and debug is off in production.
+		if g.log.Enabled(ctx, slog.LevelDebug) {
+			g.log.DebugContext(ctx, "event captured", "event_id", res.EventID, "source", source, "flow", flow, "state", res.State)
+		}
 	}
 	for _, id := range res.Released {
 		g.log.InfoContext(ctx, "held event released", "event_id", id, "flow", flow, "completed_by", res.EventID)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -98,19 +99,51 @@ func (g *Gate) ConfigReloaded(ctx context.Context, actor, oldVersion, newVersion
 	})
 }
 
-// PollCursorReset forgets a source's stored position, with an audit entry
-// giving the reason, in one transaction. A reload that points a source at
-// another platform object (or another webhook) calls it through the
-// source's new loop, after the old loop stopped: the old position would
-// skip or misread the new object's changes. Records the first read
-// captures again dedupe by their keys.
-func (g *Gate) PollCursorReset(ctx context.Context, source, reason string) error {
+// PollCursorIdentify runs before a poll source's loop first reads: it
+// makes sure the stored cursor is a position in identity, the platform
+// object the source reads now (server.triggers names it: "poll of notion
+// <db>", "webhook <id> of airtable <base>"). The identity is stored with
+// the cursor (migration 0087), so a change of the source made while Sluice
+// was stopped, or by an instance running another config, is caught at the
+// next start like one a reload makes (ADR 0089, ADR 0045): the position is
+// forgotten, with a poll_cursor_reset audit entry naming the old and new
+// identity, and the new identity stored, in one transaction. The old
+// position would skip or misread the new object's changes; records the
+// first read captures again dedupe by their keys.
+//
+// reason, when set, is a reload's own account of the change and resets
+// whatever is stored. A cursor stored before identities were (identity "")
+// is kept and the identity adopted: nothing says it belongs elsewhere, and
+// the config most likely did not change across the upgrade, while a reset
+// would re-read every record of every poll source, capturing again the
+// ones whose events retention has deleted. reset reports a reset.
+func (g *Gate) PollCursorIdentify(ctx context.Context, source, identity, reason string) (reset bool, err error) {
 	now := g.now()
-	return g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
-		if err := tx.PollCursorPut(ctx, source, "", now); err != nil {
+	err = g.com.Do(ctx, func(ctx context.Context, tx store.ExecutorTx) error {
+		reset = false // the unit may run twice: set, never accumulate
+		was, err := tx.PollCursorIdentityGet(ctx, source)
+		if errors.Is(err, store.ErrNotFound) {
+			was, err = "", nil
+		}
+		if err != nil {
 			return err
 		}
+		why := reason
+		if why == "" && was != "" && was != identity {
+			why = fmt.Sprintf("it is a position in the %s, and the source now reads the %s (changed while this instance was not running it)", was, identity)
+		}
+		if why == "" && was == identity {
+			return nil
+		}
+		if err := tx.PollCursorIdentityPut(ctx, &store.PollCursorIdentityPutParams{Source: source, Identity: identity, Reset: why != "", Now: now}); err != nil {
+			return err
+		}
+		if why == "" {
+			return nil // adopted: no row yet, or one from before identities
+		}
+		reset = true
 		return g.audit(ctx, tx, &store.AuditEntry{At: now, Actor: ActorSystem, Action: audit.ActionPollCursorReset, Outcome: "reset",
-			Message: fmt.Sprintf("source %s: stored position forgotten: %s", source, reason)})
+			Message: fmt.Sprintf("source %s: stored position forgotten: %s", source, why)})
 	})
+	return reset, err
 }

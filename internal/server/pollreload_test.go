@@ -139,6 +139,7 @@ type pollReloadHarness struct {
 	sink  *sink
 	store string
 	hook  string
+	stop  func() // stops the running server
 }
 
 func startPollReload(t *testing.T, srcs ...pollSrc) *pollReloadHarness {
@@ -147,6 +148,15 @@ func startPollReload(t *testing.T, srcs ...pollSrc) *pollReloadHarness {
 	hook := httptest.NewServer(sk)
 	t.Cleanup(hook.Close)
 	h := &pollReloadHarness{t: t, sink: sk, store: filepath.Join(t.TempDir(), "sluice.db"), hook: hook.URL}
+	h.start(srcs...)
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// start runs a server with srcs over the harness's store and sink.
+func (h *pollReloadHarness) start(srcs ...pollSrc) {
+	t := h.t
+	t.Helper()
 	c := h.config(srcs...)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -163,14 +173,14 @@ func startPollReload(t *testing.T, srcs ...pollSrc) *pollReloadHarness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
+	h.stop = func() {
 		cancel()
 		<-done
 		srv.Close()
-	})
+		h.stop = func() {}
+	}
 	url := "http://" + ln.Addr().String()
 	waitFor(t, "ready", func() bool { return readyz(t, url) == http.StatusOK })
-	return h
 }
 
 func (h *pollReloadHarness) config(srcs ...pollSrc) *config.Config {

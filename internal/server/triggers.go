@@ -39,9 +39,11 @@ func (s *Server) buildTriggers(g *generation) (*triggers, error) {
 	for name, p := range t.pollers {
 		o := p.Feed.Origin()
 		t.identity[name] = "poll of " + o.Platform + " " + o.Object
+		p.Identity = t.identity[name]
 	}
 	for name, f := range t.fetchers {
 		t.identity[name] = "webhook " + f.WebhookID + " of " + f.Platform + " " + f.Object
+		f.Identity = t.identity[name]
 	}
 	return t, nil
 }

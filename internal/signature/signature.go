@@ -14,9 +14,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -54,6 +56,14 @@ const (
 	HeaderID        = "webhook-id"
 	HeaderTimestamp = "webhook-timestamp"
 	HeaderSignature = "webhook-signature"
+)
+
+// The header names as net/http stores them: reading with these spares the
+// canonicalisation (an allocation per read) that the lowercase names cost.
+var (
+	canonicalID        = http.CanonicalHeaderKey(HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(HeaderSignature)
 )
 
 // Errors Verify returns, each wrapped with which header or check failed.
@@ -98,6 +108,7 @@ type Config struct {
 type Verifier struct {
 	scheme    Scheme
 	keys      [][]byte
+	macs      []sync.Pool // of *keyedMAC, one pool per key
 	header    string
 	tolerance time.Duration
 }
@@ -150,6 +161,7 @@ func New(c Config) (*Verifier, error) {
 		}
 		v.keys = append(v.keys, key)
 	}
+	v.macs = make([]sync.Pool, len(v.keys))
 	return v, nil
 }
 
@@ -192,8 +204,8 @@ func (v *Verifier) Verify(h http.Header, body []byte, now time.Time) error {
 func (v *Verifier) verifyStandard(h http.Header, body []byte, now time.Time) error {
 	// Repeated webhook-signature lines are read as one space-separated list,
 	// so a proxy that splits the header does not break verification.
-	id, ts := h.Get(HeaderID), h.Get(HeaderTimestamp)
-	sigs := strings.Join(h.Values(HeaderSignature), " ")
+	id, ts := h.Get(canonicalID), h.Get(canonicalTimestamp)
+	sigs := strings.Join(h.Values(canonicalSignature), " ")
 	for _, m := range []struct{ name, value string }{
 		{HeaderID, id}, {HeaderTimestamp, ts}, {HeaderSignature, sigs},
 	} {
@@ -228,12 +240,22 @@ func (v *Verifier) verifyStandard(h http.Header, body []byte, now time.Time) err
 	if len(candidates) == 0 {
 		return fmt.Errorf("%w: no well-formed v1 entry in %s", ErrBadSignature, HeaderSignature)
 	}
-	for _, key := range v.keys {
-		want := standardMAC(key, id, ts, body)
+	for i := range v.keys {
+		m := v.mac(i)
+		m.buf = append(m.buf[:0], id...)
+		m.buf = append(m.buf, '.')
+		m.buf = append(m.buf, ts...)
+		m.buf = append(m.buf, '.')
+		m.h.Write(m.buf)
+		m.h.Write(body)
+		m.sum = m.h.Sum(m.sum[:0])
+		ok := false
 		for _, got := range candidates {
-			if hmac.Equal(got, want) {
-				return nil
-			}
+			ok = ok || hmac.Equal(got, m.sum)
+		}
+		v.macs[i].Put(m)
+		if ok {
+			return nil
 		}
 	}
 	return fmt.Errorf("%w: %s matches no configured secret", ErrBadSignature, HeaderSignature)
@@ -268,8 +290,13 @@ func (v *Verifier) verifyHMAC(h http.Header, body []byte) error {
 	if err != nil || len(got) != sha256.Size {
 		return fmt.Errorf("%w: %s is not sha256=<hex>", ErrBadSignature, v.header)
 	}
-	for _, key := range v.keys {
-		if hmac.Equal(got, bodyMAC(key, body)) {
+	for i := range v.keys {
+		m := v.mac(i)
+		m.h.Write(body)
+		m.sum = m.h.Sum(m.sum[:0])
+		ok := hmac.Equal(got, m.sum)
+		v.macs[i].Put(m)
+		if ok {
 			return nil
 		}
 	}
@@ -308,6 +335,24 @@ func SignStandardWebhooks(secret, id string, ts time.Time, body []byte) (string,
 // body.
 func SignHMACSHA256(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(bodyMAC([]byte(secret), body))
+}
+
+// keyedMAC is an HMAC keyed with one of a Verifier's secrets, with the
+// buffers one verification uses; Verifiers pool them, as keying a fresh
+// HMAC costs two hash blocks and several allocations per request.
+type keyedMAC struct {
+	h   hash.Hash
+	buf []byte // the signed content's prefix ("id.ts.")
+	sum []byte
+}
+
+// mac returns a reset HMAC keyed with key i, for v.macs[i].Put after use.
+func (v *Verifier) mac(i int) *keyedMAC {
+	if m, ok := v.macs[i].Get().(*keyedMAC); ok {
+		m.h.Reset()
+		return m
+	}
+	return &keyedMAC{h: hmac.New(sha256.New, v.keys[i]), buf: make([]byte, 0, 64), sum: make([]byte, 0, sha256.Size)}
 }
 
 func standardMAC(key []byte, id, ts string, body []byte) []byte {

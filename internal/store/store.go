@@ -219,6 +219,12 @@ type Delivery struct {
 	Operation string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Identity is the identity map's external ID for Destination and
+	// RecordKey ("" if none), read by DeliveryClaim in the statement that
+	// leases the delivery, so the engine needs no look-up of its own before
+	// sending. It is not a column: other reads leave it empty and
+	// DeliveryUpdate ignores it.
+	Identity string
 }
 
 // Escalation is an item in the inbox of things automation could not settle.
@@ -321,6 +327,8 @@ type Executor interface {
 	BaselineStore
 	GroupStore
 	NoticeStore
+	SweepStore
+	PollIdentityStore
 
 	// EventInsert inserts e unless an event with the same source and
 	// idempotency key exists; then it returns that event's ID and
@@ -349,7 +357,10 @@ type Executor interface {
 	DeliveryListByEvent(ctx context.Context, eventID string) ([]*Delivery, error)
 	// DeliveryClaim leases up to Limit ready deliveries of one destination,
 	// oldest first, skipping any whose record key has an earlier unfinished
-	// delivery to the same destination (per-key ordering).
+	// delivery to the same destination (per-key ordering). Each comes with
+	// its Identity, read with the same snapshot as the per-key check: the
+	// identity written by the key's previous delivery, which that check saw
+	// finished, is in it.
 	DeliveryClaim(ctx context.Context, p *DeliveryClaimParams) ([]*Delivery, error)
 	// DeliveryUpdate writes the mutable fields of d.
 	DeliveryUpdate(ctx context.Context, d *Delivery) error

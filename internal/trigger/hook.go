@@ -33,13 +33,15 @@ type HookFetcher struct {
 	Log      *slog.Logger
 	// OnCaptured runs after a page that captured something; may be nil.
 	OnCaptured func()
-	// ResetCursor, when set, is why the stored cursor belongs to another
-	// webhook or object (see Poller.ResetCursor).
+	// Identity and ResetCursor are as on Poller: what the stored cursor
+	// must be a position in, and a reload's reason to reset it.
+	Identity    string
 	ResetCursor string
+	identified  bool
 
 	once sync.Once
 	kick chan struct{}
-	mu   sync.Mutex // one listing at a time in this process; guards ResetCursor
+	mu   sync.Mutex // one listing at a time in this process; guards ResetCursor and identified
 }
 
 func (f *HookFetcher) kicks() chan struct{} {
@@ -61,7 +63,7 @@ func (f *HookFetcher) FetchOnce(ctx context.Context) (pipeline.PollResult, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var total pipeline.PollResult
-	if err := resetCursor(ctx, f.Gate, f.Source, &f.ResetCursor); err != nil {
+	if err := identify(ctx, f.Gate, f.Source, f.Identity, &f.ResetCursor, &f.identified); err != nil {
 		return total, fmt.Errorf("webhook %s: %w", f.Source, err)
 	}
 	for {

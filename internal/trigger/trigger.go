@@ -28,10 +28,11 @@ type Capturer interface {
 	PollCursor(ctx context.Context, source string) (string, error)
 }
 
-// CursorResetter is the gate's audited reset of a source's stored
-// position (pipeline.Gate.PollCursorReset).
-type CursorResetter interface {
-	PollCursorReset(ctx context.Context, source, reason string) error
+// CursorKeeper is the gate's check, before a loop's first read, that the
+// source's stored position is one in the object the loop reads, resetting
+// it (audited) when it is not (pipeline.Gate.PollCursorIdentify).
+type CursorKeeper interface {
+	PollCursorIdentify(ctx context.Context, source, identity, reason string) (reset bool, err error)
 }
 
 // Poller polls one source.
@@ -51,13 +52,18 @@ type Poller struct {
 	// Now is the gate's clock (pipeline.Gate.Now), which stamps when each
 	// read began (pipeline.PollBatch.ReadAt); nil: time.Now.
 	Now func() time.Time
+	// Identity names the platform object the source's cursor is a
+	// position in ("poll of notion <db>"); the first poll has the gate
+	// (CursorKeeper) compare it with the one stored with the cursor and
+	// reset the cursor, audited, when they differ.
+	Identity string
 	// ResetCursor, when set, is why the stored cursor belongs to another
 	// platform object (a reload changed the source's identity): the first
-	// poll resets it through the gate (CursorResetter), audited with this
-	// reason, before it reads.
+	// poll resets it, audited with this reason, whatever is stored.
 	ResetCursor string
 
-	mu sync.Mutex // one poll at a time (Run and PollNow); guards ResetCursor
+	mu         sync.Mutex // one poll at a time (Run and PollNow); guards ResetCursor and identified
+	identified bool       // the first poll's identity check committed
 }
 
 // maxBackoff bounds the wait after repeated poll errors.
@@ -71,7 +77,7 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var total pipeline.PollResult
-	if err := resetCursor(ctx, p.Gate, p.Source, &p.ResetCursor); err != nil {
+	if err := identify(ctx, p.Gate, p.Source, p.Identity, &p.ResetCursor, &p.identified); err != nil {
 		return total, fmt.Errorf("poll %s: %w", p.Source, err)
 	}
 	raw, err := p.Gate.PollCursor(ctx, p.Source)
@@ -141,20 +147,22 @@ func (p *Poller) PollOnce(ctx context.Context) (pipeline.PollResult, error) {
 	}
 }
 
-// resetCursor resets source's stored cursor through g when *reason says
-// so, and clears *reason once the reset committed.
-func resetCursor(ctx context.Context, g Capturer, source string, reason *string) error {
-	if *reason == "" {
+// identify checks, once per loop (*done), that source's stored cursor is
+// a position in identity, resetting it through g when it is not or when
+// *reason says so; it clears *reason and sets *done once that committed.
+// A loop without an identity (tests) and no reason checks nothing.
+func identify(ctx context.Context, g Capturer, source, identity string, reason *string, done *bool) error {
+	if *done || (identity == "" && *reason == "") {
 		return nil
 	}
-	r, ok := g.(CursorResetter)
+	k, ok := g.(CursorKeeper)
 	if !ok {
-		return fmt.Errorf("cannot reset the cursor (%s)", *reason)
+		return fmt.Errorf("cannot check the stored cursor's identity (%s)", identity)
 	}
-	if err := r.PollCursorReset(ctx, source, *reason); err != nil {
-		return fmt.Errorf("reset cursor: %w", err)
+	if _, err := k.PollCursorIdentify(ctx, source, identity, *reason); err != nil {
+		return fmt.Errorf("check cursor identity: %w", err)
 	}
-	*reason = ""
+	*reason, *done = "", true
 	return nil
 }
 

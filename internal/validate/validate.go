@@ -131,19 +131,48 @@ func isAbsent(v any, ok bool) bool {
 }
 
 // toSchemaValue converts integer types the schema library may not know to
-// the ones it does, recursively.
+// the ones it does, recursively. Decoded JSON has none of them, so a value
+// without any is returned as is rather than copied for every record.
 func toSchemaValue(v any) any {
+	if !hasNarrowInts(v) {
+		return v
+	}
+	return convertInts(v)
+}
+
+// hasNarrowInts reports whether v holds an int64 or int32 anywhere.
+func hasNarrowInts(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			if hasNarrowInts(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasNarrowInts(e) {
+				return true
+			}
+		}
+	case int64, int32:
+		return true
+	}
+	return false
+}
+
+func convertInts(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = toSchemaValue(e)
+			out[k] = convertInts(e)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = toSchemaValue(e)
+			out[i] = convertInts(e)
 		}
 		return out
 	case int64:

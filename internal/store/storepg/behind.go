@@ -115,15 +115,24 @@ func (b *behind) eventState(id, state string, at time.Time) {
 	b.evUpd = append(b.evUpd, evState{id, state, at})
 }
 
-// How queued writes go out. Inserts are multi-row (one statement for all
-// queued deliveries, one for all identities): an INSERT has no plan to get
-// wrong. Updates go one statement per row, pipelined: a multi-row UPDATE
-// joined to unnest(...) is planned once per connection and, on a schema
-// whose tables were small when that happened (a new deployment, a
-// benchmark), keeps a plan that scans the whole table until an ANALYZE
-// (TestHotPathGenericPlans), where the single-row form keeps its index.
+// How queued writes go out: one statement per kind, whatever the number of
+// rows (a lone update uses the single-row statement, shared with the
+// writes outside a transaction). Inserts have no plan to get wrong.
 // Deliveries are inserted in queue order (WITH ORDINALITY), so the
 // deliveries of one key get ascending seq in the order they were inserted.
+//
+// A multi-row UPDATE joined to unnest(...) is planned once per connection
+// and, on a schema whose tables were small when that happened (a new
+// deployment, a benchmark), PostgreSQL keeps a generic plan that hashes the
+// rows and scans the whole table, until an ANALYZE; the planner guesses 10
+// rows for an unnest of a parameter, and ten index look-ups cost more than
+// a small table's scan. The rows therefore come through a LIMIT of their own
+// count: a LIMIT that is not a constant is guessed to keep a tenth of its
+// input, one row, for which a nested loop over the table's unique index is
+// cheapest at any table size (TestHotPathGenericPlans). The LIMIT removes
+// nothing. The queue holds one update per row (the last), so no row is
+// joined twice, and each statement returns the IDs it updated: a missing
+// one is a row that is gone.
 const (
 	qDeliveryInsertMany = `INSERT INTO deliveries (id, event_id, route, destination, record_key, state, after_routes,
 		payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
@@ -145,7 +154,23 @@ const (
 		ON CONFLICT (destination, record_key) DO UPDATE SET external_id = excluded.external_id, updated_at = excluded.updated_at`
 	// qEventStateUpdate is the text EventUpdate builds for a state change
 	// alone, so both share one prepared statement.
-	qEventStateUpdate = `UPDATE events SET state = $1, updated_at = $2 WHERE id = $3`
+	qEventStateUpdate     = `UPDATE events SET state = $1, updated_at = $2 WHERE id = $3`
+	qEventStateUpdateMany = `UPDATE events e SET state = u.state, updated_at = u.at
+		FROM (SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(state, at, id)
+		      LIMIT cardinality($3::text[])) u
+		WHERE e.id = u.id
+		RETURNING e.id`
+	qDeliveryUpdateMany = `UPDATE deliveries d SET state = u.state, payload = u.payload, attempts = u.attempts,
+		next_at = u.next_at, lease_owner = u.lease_owner, lease_until = u.lease_until, ambiguous = u.ambiguous,
+		external_id = u.external_id, last_status = u.last_status, last_error = u.last_error, updated_at = u.updated_at,
+		fallback_id = u.fallback_id
+		FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::timestamptz[],
+		          $7::bool[], $8::text[], $9::int[], $10::text[], $11::timestamptz[], $12::text[], $13::text[])
+		          AS u(state, payload, attempts, next_at, lease_owner, lease_until, ambiguous, external_id, last_status,
+		          last_error, updated_at, fallback_id, id)
+		      LIMIT cardinality($13::text[])) u
+		WHERE d.id = u.id
+		RETURNING d.id`
 )
 
 // What a flush sends: the writes a statement about to run may depend on.
@@ -155,8 +180,8 @@ var flushAll = flushSet{true, true, true}
 
 // queued is one queued statement in a batch, for reading its result.
 type queued struct {
-	kind int // 0 delivery insert, 1 delivery update, 2 identity put, 3 event state
-	id   string
+	kind int      // 0 delivery insert, 1 delivery update, 2 identity put, 3 event state
+	ids  []string // the rows an update names
 }
 
 // queue adds the queued writes of set to batch b and returns what each
@@ -168,13 +193,15 @@ func (b *behind) queue(batch *pgx.Batch, set flushSet) []queued {
 		batch.Queue(qDeliveryInsertMany, deliveryInsertArrays(b.dIns)...)
 		out = append(out, queued{kind: 0})
 	}
-	if set.deliveries {
-		for i := range b.dUpd {
-			d := &b.dUpd[i]
-			batch.Queue(qDeliveryUpdate, string(d.State), string(d.Payload), d.Attempts, ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil),
-				d.Ambiguous, d.ExternalID, d.LastStatus, d.LastError, ts(d.UpdatedAt), d.FallbackID, d.ID)
-			out = append(out, queued{kind: 1, id: d.ID})
-		}
+	if n := len(b.dUpd); set.deliveries && n == 1 {
+		d := &b.dUpd[0]
+		batch.Queue(qDeliveryUpdate, string(d.State), string(d.Payload), d.Attempts, ts(d.NextAt), d.LeaseOwner, nullTS(d.LeaseUntil),
+			d.Ambiguous, d.ExternalID, d.LastStatus, d.LastError, ts(d.UpdatedAt), d.FallbackID, d.ID)
+		out = append(out, queued{kind: 1, ids: []string{d.ID}})
+	} else if set.deliveries && n > 1 {
+		args, ids := deliveryUpdateArrays(b.dUpd)
+		batch.Queue(qDeliveryUpdateMany, args...)
+		out = append(out, queued{kind: 1, ids: ids})
 	}
 	if n := len(b.idPut); set.identities && n > 0 {
 		dests, keys, exts, ats := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
@@ -184,13 +211,40 @@ func (b *behind) queue(batch *pgx.Batch, set flushSet) []queued {
 		batch.Queue(qIdentityPutMany, dests, keys, exts, ats)
 		out = append(out, queued{kind: 2})
 	}
-	if set.events {
-		for _, u := range b.evUpd {
-			batch.Queue(qEventStateUpdate, u.state, ts(u.at), u.id)
-			out = append(out, queued{kind: 3, id: u.id})
+	if n := len(b.evUpd); set.events && n == 1 {
+		u := b.evUpd[0]
+		batch.Queue(qEventStateUpdate, u.state, ts(u.at), u.id)
+		out = append(out, queued{kind: 3, ids: []string{u.id}})
+	} else if set.events && n > 1 {
+		states, ats, ids := make([]string, n), make([]time.Time, n), make([]string, n)
+		for i, u := range b.evUpd {
+			states[i], ats[i], ids[i] = u.state, ts(u.at), u.id
 		}
+		batch.Queue(qEventStateUpdateMany, states, ats, ids)
+		out = append(out, queued{kind: 3, ids: ids})
 	}
 	return out
+}
+
+// deliveryUpdateArrays is qDeliveryUpdateMany's arguments for ds, and
+// their IDs.
+func deliveryUpdateArrays(ds []store.Delivery) (args []any, ids []string) {
+	n := len(ds)
+	states, payloads, owners, extIDs, lerrs, fbIDs := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	ids = make([]string, n)
+	attempts, statuses := make([]int32, n), make([]int32, n)
+	nexts, updated := make([]time.Time, n), make([]time.Time, n)
+	leases := make([]pgtype.Timestamptz, n)
+	ambiguous := make([]bool, n)
+	for i := range ds {
+		d := &ds[i]
+		states[i], payloads[i], attempts[i], nexts[i], owners[i], leases[i] = string(d.State), string(d.Payload), int32(d.Attempts),
+			ts(d.NextAt), d.LeaseOwner, pgTS(d.LeaseUntil)
+		ambiguous[i], extIDs[i], statuses[i], lerrs[i], updated[i], fbIDs[i], ids[i] = d.Ambiguous, d.ExternalID, int32(d.LastStatus),
+			d.LastError, ts(d.UpdatedAt), d.FallbackID, d.ID
+	}
+	return []any{states, payloads, attempts, nexts, owners, leases, ambiguous, extIDs, statuses, lerrs, updated, fbIDs, ids}, ids
 }
 
 func deliveryInsertArrays(ds []*store.Delivery) []any {
@@ -259,12 +313,26 @@ func (b *behind) read(br pgx.BatchResults, qs []queued, set flushSet) error {
 			if q.kind == 3 {
 				what = "event update"
 			}
-			tag, err := br.Exec()
+			if len(q.ids) == 1 {
+				tag, err := br.Exec()
+				if err != nil {
+					return queuedFail(what, err)
+				}
+				if tag.RowsAffected() == 0 {
+					return fmt.Errorf("%s %s: %w (%w)", what, q.ids[0], store.ErrNotFound, store.ErrNotCommitted)
+				}
+				continue
+			}
+			rows, err := br.Query()
 			if err != nil {
 				return queuedFail(what, err)
 			}
-			if tag.RowsAffected() == 0 {
-				return fmt.Errorf("%s %s: %w (%w)", what, q.id, store.ErrNotFound, store.ErrNotCommitted)
+			done, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return queuedFail(what, err)
+			}
+			if len(done) < len(q.ids) {
+				return fmt.Errorf("%s %s: %w (%w)", what, missing(q.ids, done), store.ErrNotFound, store.ErrNotCommitted)
 			}
 		case 2:
 			if _, err := br.Exec(); err != nil {
@@ -273,6 +341,20 @@ func (b *behind) read(br pgx.BatchResults, qs []queued, set flushSet) error {
 		}
 	}
 	return nil
+}
+
+// missing is the first of ids not in done.
+func missing(ids, done []string) string {
+	seen := make(map[string]bool, len(done))
+	for _, id := range done {
+		seen[id] = true
+	}
+	for _, id := range ids {
+		if !seen[id] {
+			return id
+		}
+	}
+	return ""
 }
 
 // drop empties the parts of the queue in set.

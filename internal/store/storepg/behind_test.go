@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,102 @@ func TestQueuedWriteFailureFailsItsUnitAlone(t *testing.T) {
 	}
 	if id, err := drv.Executor().IdentityGet(ctx, "crm", "g"); err != nil || id != "1" {
 		t.Fatalf("the good unit's identity: %q %v", id, err)
+	}
+}
+
+// TestQueuedUpdatesOfSeveralRows: the queued updates of a transaction go
+// out as one statement per table (behind.go); every row gets its own
+// values, and a row that is gone fails the commit, named, with nothing of
+// the transaction persisted.
+func TestQueuedUpdatesOfSeveralRows(t *testing.T) {
+	drv := open(t, freshSchema(t), 3)
+	ctx := testCtx(t, 30*time.Second)
+	ds := []*store.Delivery{newDelivery("dlv_1", "evt_1", "k1", store.DeliveryPending),
+		newDelivery("dlv_2", "evt_2", "k2", store.DeliveryPending), newDelivery("dlv_3", "evt_2", "k3", store.DeliveryPending)}
+	commit(t, drv, func(tx store.ExecutorTx) error {
+		for _, id := range []string{"evt_1", "evt_2"} {
+			if _, _, err := tx.EventInsert(ctx, newEvent(id, "k")); err != nil {
+				return err
+			}
+		}
+		for _, d := range ds {
+			if err := tx.DeliveryInsert(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	lease := t0.Add(time.Minute)
+	ds[0].State, ds[0].ExternalID, ds[0].LastStatus, ds[0].UpdatedAt = store.DeliverySucceeded, "ext-1", 201, t0.Add(time.Second)
+	ds[1].State, ds[1].LeaseOwner, ds[1].LeaseUntil, ds[1].Attempts = store.DeliveryInflight, "w", lease, 3
+	ds[2].State, ds[2].LastError, ds[2].Ambiguous, ds[2].NextAt = store.DeliveryPending, "later", true, t0.Add(time.Hour)
+	commit(t, drv, func(tx store.ExecutorTx) error {
+		for _, d := range ds {
+			if err := tx.DeliveryUpdate(ctx, d); err != nil {
+				return err
+			}
+		}
+		for _, u := range [][2]string{{"evt_1", "delivered"}, {"evt_2", "escalated"}} {
+			if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: u[0], State: store.EventState(u[1]), Now: t0.Add(time.Second)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, want := range ds {
+		got, err := drv.Executor().DeliveryGetByID(ctx, want.ID)
+		if err != nil || got.State != want.State || got.ExternalID != want.ExternalID || got.LastStatus != want.LastStatus ||
+			!got.UpdatedAt.Equal(want.UpdatedAt) || got.LeaseOwner != want.LeaseOwner || !got.LeaseUntil.Equal(want.LeaseUntil) ||
+			got.Attempts != want.Attempts || got.LastError != want.LastError || got.Ambiguous != want.Ambiguous || !got.NextAt.Equal(want.NextAt) {
+			t.Fatalf("%s after the update: %v\n got %+v\nwant %+v", want.ID, err, got, want)
+		}
+	}
+	for id, want := range map[string]store.EventState{"evt_1": store.EventDelivered, "evt_2": store.EventEscalated} {
+		if st, err := drv.Executor().EventStateGet(ctx, id); err != nil || st != want {
+			t.Fatalf("%s: %q %v, want %s", id, st, err, want)
+		}
+	}
+
+	for _, missingEvent := range []bool{false, true} {
+		err := tryCommit(ctx, drv, func(tx store.ExecutorTx) error {
+			d1, gone, d2 := *ds[0], *newDelivery("dlv_gone", "evt_1", "k", store.DeliveryEscalated), *ds[1]
+			d1.LastError, d2.LastError = "not kept", "not kept"
+			evs := []string{"evt_1", "evt_2"}
+			if missingEvent {
+				evs = []string{"evt_1", "evt_gone", "evt_2"}
+			} else {
+				if err := tx.DeliveryUpdate(ctx, &d1); err != nil {
+					return err
+				}
+				if err := tx.DeliveryUpdate(ctx, &gone); err != nil {
+					return err
+				}
+			}
+			if err := tx.DeliveryUpdate(ctx, &d2); err != nil {
+				return err
+			}
+			for _, id := range evs {
+				if err := tx.EventUpdate(ctx, &store.EventUpdateParams{ID: id, State: store.EventDiscarded, Now: t0}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		gone := "dlv_gone"
+		if missingEvent {
+			gone = "evt_gone"
+		}
+		if !errors.Is(err, store.ErrNotFound) || !errors.Is(err, store.ErrNotCommitted) || !strings.Contains(err.Error(), gone) {
+			t.Fatalf("commit with a queued update of %s among others: %v", gone, err)
+		}
+		for _, id := range []string{"dlv_1", "dlv_2"} {
+			if got, err := drv.Executor().DeliveryGetByID(ctx, id); err != nil || got.LastError == "not kept" {
+				t.Fatalf("%s: the failed transaction's update persisted: %v %+v", id, err, got)
+			}
+		}
+		if st, err := drv.Executor().EventStateGet(ctx, "evt_1"); err != nil || st != store.EventDelivered {
+			t.Fatalf("evt_1: the failed transaction's update persisted: %q %v", st, err)
+		}
 	}
 }
 

@@ -391,13 +391,15 @@ const deliveryCols = `seq, id, event_id, route, destination, record_key, state, 
 	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
 	fallback, fallback_id, fallback_for, operation`
 
-func scanDelivery(row pgx.Row) (*store.Delivery, error) {
+// scanDelivery reads deliveryCols and then, into extra, any columns a
+// statement selects after them.
+func scanDelivery(row pgx.Row, extra ...any) (*store.Delivery, error) {
 	var d store.Delivery
 	var payload string
 	var leaseUntil pgtype.Timestamptz
-	if err := row.Scan(&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &d.After, &payload,
+	if err := row.Scan(append([]any{&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &d.After, &payload,
 		&d.Attempts, &d.NextAt, &d.LeaseOwner, &leaseUntil, &d.Ambiguous, &d.ExternalID, &d.LastStatus, &d.LastError,
-		&d.CreatedAt, &d.UpdatedAt, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation); err != nil {
+		&d.CreatedAt, &d.UpdatedAt, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation}, extra...)...); err != nil {
 		return nil, err
 	}
 	if d.After == nil {
@@ -498,13 +500,18 @@ const qClaimLock = `SELECT c.seq FROM (
 	LIMIT $5`
 
 // Claim step 2: with a snapshot taken after the key locks, re-check and
-// lease.
+// lease. Each row comes back with its identity (store.Delivery.Identity),
+// read with the statement's snapshot, the one in which the key's earlier
+// deliveries were seen finished: the engine's pre-send look-up was one more
+// round trip per delivery.
 const qClaimTake = `UPDATE deliveries SET state = 'inflight', lease_owner = $4, lease_until = $5,
 		attempts = attempts + 1, updated_at = $2
 	WHERE seq IN (SELECT d.seq FROM deliveries d
 	              WHERE d.seq = ANY($3) AND ` + claimable + `
 	              FOR UPDATE SKIP LOCKED)
-	RETURNING ` + deliveryCols
+	RETURNING ` + deliveryCols + `,
+		COALESCE((SELECT i.external_id FROM identities i
+		          WHERE i.destination = deliveries.destination AND i.record_key = deliveries.record_key), '')`
 
 func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimParams) ([]*store.Delivery, error) {
 	if x.tx == nil {
@@ -534,7 +541,18 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	out, err := x.queryDeliveries(ctx, qClaimTake, p.Destination, now, seqs, p.Owner, nullTS(p.LeaseUntil))
+	rows, err = x.q.Query(ctx, qClaimTake, p.Destination, now, seqs, p.Owner, nullTS(p.LeaseUntil))
+	if err != nil {
+		return nil, fail("delivery claim", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Delivery, error) {
+		var identity string
+		d, err := scanDelivery(r, &identity)
+		if d != nil {
+			d.Identity = identity
+		}
+		return d, err
+	})
 	if err != nil {
 		return nil, fail("delivery claim", err)
 	}

@@ -31,18 +31,25 @@ func HotPlans() []HotPlan {
 		{"audit insert", qAuditInsertMany, []any{[]int64{1}, []time.Time{now}, []string{""}, []string{""}, []string{""}, []int32{0}, []string{"a"}, []string{"captured"}, []string{""}, []int32{0}, []string{""}, []int64{0}, []string{""}, []string{""}}, nil, nil},
 		{"audit head", qAuditHead, nil, []string{"audit_log_pkey"}, nil},
 		{"claim: lock keys", qClaimLock, []any{"sink", now, 128, int32(1), 32}, []string{"deliveries_ready", "deliveries_active_key"}, []string{"Sort", "Incremental Sort"}},
-		{"claim: take", qClaimTake, []any{"sink", now, []int64{1, 2}, "w", now}, []string{"deliveries_pkey", "deliveries_active_key"}, nil},
+		{"claim: take", qClaimTake, []any{"sink", now, []int64{1, 2}, "w", now}, []string{"deliveries_pkey", "deliveries_active_key", "identities_pkey"}, nil},
 		{"settle: delivery by id", qDeliveryByID, []any{"dlv_1"}, []string{"deliveries_id_key"}, nil},
 		{"settle: queued event states", qEventStateUpdate, []any{"delivered", now, "evt_1"}, []string{"events_pkey"}, nil},
 		{"settle: queued identities", qIdentityPutMany, []any{[]string{"sink"}, []string{"key1"}, []string{"x"}, []time.Time{now}}, nil, nil},
 		{"capture: queued delivery inserts", qDeliveryInsertMany, deliveryInsertArrays([]*store.Delivery{{ID: "dlv_x", EventID: "evt_x", Route: "r",
 			Destination: "sink", RecordKey: "key1", State: "pending", After: []string{"a"}, Payload: []byte("{}"), NextAt: now, CreatedAt: now, UpdatedAt: now}}), nil, nil},
+		{"settle: queued event states, several", qEventStateUpdateMany, []any{[]string{"delivered", "delivered"}, []time.Time{now, now}, []string{"evt_1", "evt_2"}},
+			[]string{"events_pkey"}, nil},
+		{"settle: queued delivery updates, several", qDeliveryUpdateMany, func() []any {
+			args, _ := deliveryUpdateArrays([]store.Delivery{{ID: "dlv_1", State: "succeeded", Payload: []byte("{}"), NextAt: now, UpdatedAt: now},
+				{ID: "dlv_2", State: "succeeded", Payload: []byte("{}"), NextAt: now, UpdatedAt: now}})
+			return args
+		}(), []string{"deliveries_id_key"}, nil},
 		{"settle: delivery update", qDeliveryUpdate, []any{"succeeded", "{}", 1, now, "", nil, false, "", 200, "", now, "", "dlv_1"}, []string{"deliveries_id_key"}, nil},
 		{"settle: deliveries of the event", qDeliveriesByEvent, []any{"evt_1"}, []string{"deliveries_event"}, nil},
 		{"settle: event by id", qEventByID, []any{"evt_1"}, []string{"events_pkey"}, nil},
 		{"settle: event state", qEventStateByID, []any{"evt_1"}, []string{"events_pkey"}, nil},
 		{"settle: event state, locked", qEventStateLock, []any{"evt_1"}, []string{"events_pkey"}, nil},
-		{"pre-send: identity", sqlstore.Rebind(sqlstore.QueryIdentityGet), []any{"sink", "key1"}, []string{"identities_pkey"}, nil},
+		{"identity by key", sqlstore.Rebind(sqlstore.QueryIdentityGet), []any{"sink", "key1"}, []string{"identities_pkey"}, nil},
 		{"pre-send: latest succeeded", qDeliveryLatestSucceeded, []any{"sink", "key1"}, []string{"deliveries_succeeded_key"}, nil},
 		{"worker: next ready", qDeliveryNextReady, []any{"sink"}, []string{"deliveries_ready"}, nil},
 		{"maintain: expired leases", qDeliveriesLeaseExpired, []any{now, 500}, []string{"deliveries_lease"}, nil},
@@ -62,5 +69,8 @@ func HotPlans() []HotPlan {
 		// flight, then per destination a count that stops at the limit.
 		{"console: in flight", sqlstore.Rebind(sqlstore.QueryQueueInflight), nil, []string{"deliveries_lease"}, nil},
 		{"console: unfinished, counted", sqlstore.Rebind(sqlstore.QueryQueueUnfinished), []any{"sink", 10000}, []string{"deliveries_active_key"}, []string{"Sort", "Bitmap Heap Scan"}},
+		// The leader's settle sweep: a window of the delivering events in
+		// index order, two probes of each one's deliveries.
+		{"sweep: delivering events", sqlstore.Rebind(sqlstore.QueryEventsDelivering), []any{"", 500}, []string{"events_state", "deliveries_event"}, []string{"Sort", "Bitmap Heap Scan"}},
 	}
 }

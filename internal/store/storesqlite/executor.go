@@ -188,7 +188,11 @@ const (
 	// planned again) whenever the value changes, and a claim's limit is
 	// the worker's free slots, different almost every time: that was two
 	// thirds of a claim's cost. An expression is not read by the planner.
-	qDeliveriesClaimable = `SELECT ` + deliveryCols + ` FROM deliveries d
+	// Each candidate comes with its identity (store.Delivery.Identity),
+	// read in the claim's transaction.
+	qDeliveriesClaimable = `SELECT ` + deliveryCols + `,
+		  COALESCE((SELECT i.external_id FROM identities i WHERE i.destination = d.destination AND i.record_key = d.record_key), '')
+		FROM deliveries d
 		WHERE d.destination = ? AND d.state = 'pending' AND d.next_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM deliveries p
 		                  WHERE p.destination = d.destination AND p.record_key = d.record_key
@@ -488,14 +492,16 @@ const deliveryCols = `seq, id, event_id, route, destination, record_key, state, 
 	next_at, lease_owner, lease_until, ambiguous, external_id, last_status, last_error, created_at, updated_at,
 	fallback, fallback_id, fallback_for, operation`
 
-func scanDelivery(s scanner) (*store.Delivery, error) {
+// scanDelivery reads deliveryCols and then, into extra, any columns a
+// statement selects after them.
+func scanDelivery(s scanner, extra ...any) (*store.Delivery, error) {
 	var d store.Delivery
 	var after, payload string
 	var nextAt, leaseUntil, created, updated int64
 	var ambiguous int
-	if err := s.Scan(&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &after, &payload,
+	if err := s.Scan(append([]any{&d.Seq, &d.ID, &d.EventID, &d.Route, &d.Destination, &d.RecordKey, &d.State, &after, &payload,
 		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &ambiguous, &d.ExternalID, &d.LastStatus, &d.LastError,
-		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation); err != nil {
+		&created, &updated, &d.Fallback, &d.FallbackID, &d.FallbackFor, &d.Operation}, extra...)...); err != nil {
 		return nil, err
 	}
 	// Most deliveries wait for no other route: skip the JSON decoder.
@@ -579,7 +585,7 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 	}
 	// The single write connection serialises claims, so select-then-update
 	// cannot hand one delivery to two workers.
-	ds, err := x.queryDeliveries(ctx, x.w, qDeliveriesClaimable, p.Destination, ms(p.Now), limit)
+	ds, err := x.claimable(ctx, p.Destination, ms(p.Now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("delivery claim: %w", err)
 	}
@@ -609,6 +615,26 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 		return nil, fmt.Errorf("delivery claim: leased %d of %d deliveries", n, len(seqs))
 	}
 	return out, nil
+}
+
+// claimable reads a claim's candidates with their identities.
+func (x *executor) claimable(ctx context.Context, destination string, now int64, limit int) ([]*store.Delivery, error) {
+	rows, err := x.rowsHot(ctx, x.w, qDeliveriesClaimable, destination, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Delivery
+	for rows.Next() {
+		var identity string
+		d, err := scanDelivery(rows, &identity)
+		if err != nil {
+			return nil, err
+		}
+		d.Identity = identity
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 func (x *executor) DeliveryUpdate(ctx context.Context, d *store.Delivery) error {

@@ -73,6 +73,9 @@ func hotPlans() []hotPlan {
 		// index: the backlog, never the history, and no row.
 		{name: "metrics: pending deliveries", query: sqlstore.QueryDeliveryCountAll, args: []any{"sink"}, want: []string{"deliveries_ready"}},
 		{name: "metrics: delivering events", query: sqlstore.QueryEventCountAll(store.EventDelivering), args: []any{"flow"}, want: []string{"events_open_age"}},
+		// The leader's settle sweep: a window of the delivering events in
+		// index order, two probes of each one's deliveries.
+		{name: "sweep: delivering events", query: sqlstore.QueryEventsDelivering, args: []any{"", 500}, want: []string{"events_state", "deliveries_event"}},
 	}
 }
 

@@ -68,6 +68,8 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("crud", func(t *testing.T) { exerciseCRUD(t, open) })
 	t.Run("notices", func(t *testing.T) { exerciseNotices(t, open) })
 	t.Run("settle serializes", func(t *testing.T) { exerciseSettleSerializes(t, open) })
+	t.Run("sweep", func(t *testing.T) { exerciseSweep(t, open) })
+	t.Run("poll identity", func(t *testing.T) { exercisePollIdentity(t, open) })
 }
 
 // exerciseBaselines checks the source baseline store: absent until put,
@@ -236,6 +238,78 @@ func exerciseCore(t *testing.T, open Opener) {
 		counts, _ := d.Executor().DeliveryCountByState(ctx(t))
 		if counts[string(store.DeliverySucceeded)] != 1 || counts[string(store.DeliveryInflight)] != 1 || counts[string(store.DeliveryWaiting)] != 1 {
 			t.Fatalf("counts: %v", counts)
+		}
+	})
+
+	t.Run("claim returns each delivery's identity", func(t *testing.T) {
+		// The engine sends with the identity the claim returned, looking up
+		// nothing else (store.Delivery.Identity): the one the key's previous
+		// delivery wrote when it succeeded must be in it.
+		d := open(t)
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			if _, _, err := tx.EventInsert(ctx(t), event("evt_1", "", "k", store.EventDelivering)); err != nil {
+				return err
+			}
+			for _, dl := range []*store.Delivery{
+				delivery("d1", "evt_1", "crm", "k1", store.DeliveryPending, t0),
+				delivery("d2", "evt_1", "crm", "k1", store.DeliveryPending, t0), // after d1
+				delivery("d3", "evt_1", "crm", "k2", store.DeliveryPending, t0), // no identity
+				delivery("d4", "evt_1", "crm", "k3", store.DeliveryPending, t0), // identity of another destination only
+			} {
+				if err := tx.DeliveryInsert(ctx(t), dl); err != nil {
+					return err
+				}
+			}
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "sheet", RecordKey: "k3", ExternalID: "s-3", Now: t0})
+		})
+		claim := func() map[string]string {
+			t.Helper()
+			got := map[string]string{}
+			inTx(t, d, func(tx store.ExecutorTx) error {
+				ds, err := tx.DeliveryClaim(ctx(t), &store.DeliveryClaimParams{Destination: "crm", Owner: "w", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+				for _, dl := range ds {
+					got[dl.ID] = dl.Identity
+				}
+				return err
+			})
+			return got
+		}
+		if got := claim(); len(got) != 3 || got["d1"] != "" || got["d3"] != "" || got["d4"] != "" {
+			t.Fatalf("first claim: identities %v, want d1, d3 and d4 without one", got)
+		}
+		// d1 succeeds and writes the identity in one transaction, as
+		// pipeline.DeliverySucceeded does.
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			d1, err := tx.DeliveryGetByID(ctx(t), "d1")
+			if err != nil {
+				return err
+			}
+			d1.State, d1.ExternalID, d1.UpdatedAt = store.DeliverySucceeded, "ext-1", t0
+			if err := tx.DeliveryUpdate(ctx(t), d1); err != nil {
+				return err
+			}
+			return tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "k1", ExternalID: "ext-1", Now: t0})
+		})
+		if got := claim(); len(got) != 1 || got["d2"] != "ext-1" {
+			t.Fatalf("claim after d1 succeeded: identities %v, want d2 with ext-1", got)
+		}
+		// Written earlier in the claim's own transaction: seen too.
+		inTx(t, d, func(tx store.ExecutorTx) error {
+			if err := tx.DeliveryInsert(ctx(t), delivery("d5", "evt_1", "crm", "k5", store.DeliveryPending, t0)); err != nil {
+				return err
+			}
+			if err := tx.IdentityPut(ctx(t), &store.IdentityPutParams{Destination: "crm", RecordKey: "k5", ExternalID: "ext-5", Now: t0}); err != nil {
+				return err
+			}
+			ds, err := tx.DeliveryClaim(ctx(t), &store.DeliveryClaimParams{Destination: "crm", Owner: "w", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+			if err == nil && (len(ds) != 1 || ds[0].ID != "d5" || ds[0].Identity != "ext-5") {
+				err = fmt.Errorf("claim in the writing transaction: %+v, want d5 with ext-5", ds)
+			}
+			return err
+		})
+		// Only the claim reads it.
+		if dl, err := d.Executor().DeliveryGetByID(ctx(t), "d2"); err != nil || dl.Identity != "" {
+			t.Fatalf("delivery by id: %+v %v, want no identity", dl, err)
 		}
 	})
 
