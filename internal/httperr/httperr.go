@@ -120,6 +120,17 @@ var encoders = sync.Pool{New: func() any {
 // body is never rendered as HTML or script) and no-store (no proxy or
 // browser cache keeps records, tokens' effects or audit entries).
 func SecurityHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	// The server's middleware set them already on most answers; setting
+	// them again cost an allocation each.
+	setOnce(h, "X-Content-Type-Options", "nosniff")
+	setOnce(h, "Cache-Control", "no-store")
+}
+
+// setOnce is h.Set(key, value) unless key (canonical) already holds
+// exactly value.
+func setOnce(h http.Header, key, value string) {
+	if v := h[key]; len(v) == 1 && v[0] == value {
+		return
+	}
+	h.Set(key, value)
 }
