@@ -5,11 +5,13 @@
 package httperr
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -86,15 +88,49 @@ func JSON(w http.ResponseWriter, code int, v any) {
 	SecurityHeaders(w.Header())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	e := encoders.Get().(*encoder)
+	e.buf.Reset()
+	if e.enc.Encode(v) == nil {
+		_, _ = w.Write(e.buf.Bytes())
+	}
+	if e.buf.Cap() <= maxPooledAnswer {
+		encoders.Put(e)
+	}
 }
+
+// encoder is an indenting JSON encoder with its buffer; JSON pools them,
+// as every intake answer built a fresh one (its own indent buffer too).
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// maxPooledAnswer bounds the buffers kept for reuse: a large listing's
+// buffer is left to the collector instead of being held by the pool.
+const maxPooledAnswer = 64 << 10
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetIndent("", "  ")
+	return e
+}}
 
 // SecurityHeaders sets what every Sluice answer carries: nosniff (a JSON
 // body is never rendered as HTML or script) and no-store (no proxy or
 // browser cache keeps records, tokens' effects or audit entries).
 func SecurityHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	// The server's middleware set them already on most answers; setting
+	// them again cost an allocation each.
+	setOnce(h, "X-Content-Type-Options", "nosniff")
+	setOnce(h, "Cache-Control", "no-store")
+}
+
+// setOnce is h.Set(key, value) unless key (canonical) already holds
+// exactly value.
+func setOnce(h http.Header, key, value string) {
+	if v := h[key]; len(v) == 1 && v[0] == value {
+		return
+	}
+	h.Set(key, value)
 }

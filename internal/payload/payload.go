@@ -109,7 +109,10 @@ func Depth(b []byte) int {
 // reports whether every step existed.
 func Lookup(m map[string]any, path string) (any, bool) {
 	var cur any = m
-	for _, part := range strings.Split(path, ".") {
+	for {
+		// strings.Cut instead of Split: every capture looks up its
+		// required fields, and Split allocated a slice each time.
+		part, rest, more := strings.Cut(path, ".")
 		mm, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false
@@ -117,8 +120,11 @@ func Lookup(m map[string]any, path string) (any, bool) {
 		if cur, ok = mm[part]; !ok {
 			return nil, false
 		}
+		if !more {
+			return cur, true
+		}
+		path = rest
 	}
-	return cur, true
 }
 
 // Set stores v at a dotted path, creating the maps on the way.

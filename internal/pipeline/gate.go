@@ -213,7 +213,11 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 	a.problems = append(a.problems, v.Problems...)
 	a.missing = v.Missing
 	if k, ok := canonical[f.Key]; ok && k != nil {
-		a.key = fmt.Sprint(k)
+		if s, isStr := k.(string); isStr {
+			a.key = s // what fmt.Sprint prints, without its allocation
+		} else {
+			a.key = fmt.Sprint(k)
+		}
 	}
 	if len(a.problems) > 0 || len(a.missing) > 0 {
 		a.problems = f.maskProblems(canonical, nil, a.problems)

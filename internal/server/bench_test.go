@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/signature"
 )
 
@@ -42,6 +43,7 @@ func signedPost(c *http.Client, url string, n int64) (int, error) {
 // durable commit (SQLite, synchronous=FULL), with 64 concurrent senders.
 // Delivery is paused so the figure is the intake alone.
 func BenchmarkIngestSigned(b *testing.B) {
+	defer server.TuneGC()() // the collector's target sluice serve runs with
 	h := start(&testing.T{})
 	defer h.cancel()
 	h.admin("POST", "/v1/destinations/sink/pause", `{"reason":"benchmark"}`)
@@ -76,6 +78,7 @@ func BenchmarkIngestSigned(b *testing.B) {
 // BenchmarkIngestLatency2000 sends at a fixed 2,000 events/s (open loop)
 // for b.N events and reports acknowledgement latency percentiles.
 func BenchmarkIngestLatency2000(b *testing.B) {
+	defer server.TuneGC()() // the collector's target sluice serve runs with
 	h := start(&testing.T{})
 	defer h.cancel()
 	h.admin("POST", "/v1/destinations/sink/pause", `{"reason":"benchmark"}`)
@@ -117,6 +120,7 @@ func BenchmarkIngestLatency2000(b *testing.B) {
 // BenchmarkEndToEnd measures events/s from the first send until every
 // event is delivered to the local sink.
 func BenchmarkEndToEnd(b *testing.B) {
+	defer server.TuneGC()() // the collector's target sluice serve runs with
 	h := start(&testing.T{})
 	defer h.cancel()
 	url := h.url + "/v1/sources/forms/events"

@@ -144,10 +144,17 @@ type pollReloadHarness struct {
 
 func startPollReload(t *testing.T, srcs ...pollSrc) *pollReloadHarness {
 	t.Helper()
+	return startPollReloadOn(t, filepath.Join(t.TempDir(), "sluice.db"), srcs...)
+}
+
+// startPollReloadOn is startPollReload over the given store (a SQLite file
+// or a PostgreSQL DSN).
+func startPollReloadOn(t *testing.T, storeAt string, srcs ...pollSrc) *pollReloadHarness {
+	t.Helper()
 	sk := newSink()
 	hook := httptest.NewServer(sk)
 	t.Cleanup(hook.Close)
-	h := &pollReloadHarness{t: t, sink: sk, store: filepath.Join(t.TempDir(), "sluice.db"), hook: hook.URL}
+	h := &pollReloadHarness{t: t, sink: sk, store: storeAt, hook: hook.URL}
 	h.start(srcs...)
 	t.Cleanup(func() { h.stop() })
 	return h

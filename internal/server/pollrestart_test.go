@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,9 +30,14 @@ func (c *countingSim) queryCount() int {
 // database from its start; restarted with the same database, it resumes
 // from the cursor.
 func TestRestartPollSourceOtherDatabaseResetsCursor(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testRestartPollSource(t, filepath.Join(t.TempDir(), "sluice.db")) })
+	t.Run("postgres", func(t *testing.T) { testRestartPollSource(t, pgSchemaDSN(t)) })
+}
+
+func testRestartPollSource(t *testing.T, storeAt string) {
 	ns := startCountingSim(t, pollTokenA)
 	src := pollSrc{name: "a", url: ns.url, token: pollTokenA, db: notionsim.DefaultDatabaseID, interval: "1h"}
-	h := startPollReload(t, src)
+	h := startPollReloadOn(t, storeAt, src)
 	ns.createPage(t, notionsim.DefaultDatabaseID, "first@x.co")
 	if _, err := h.srv.PollNow(context.Background(), "a"); err != nil {
 		t.Fatal(err)

@@ -523,7 +523,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.checkPeriodically(ctx, every) })
 	}
 	go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.verifyPeriodically(ctx, time.Minute, completenessEvery) })
-	go s.peers.lead.Do(engCtx, s.sweepPeriodically)
+	go s.peers.lead.Do(engCtx, func(ctx context.Context) { s.sweepPeriodically(ctx, sweepFirst, sweepEvery) })
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 )
 
 // The settle sweep (pipeline.Gate.SweepSettles, ADR 0044) runs on the
-// leader: first a minute after it leads, then every sweepEvery, each time
+// leader: first sweepFirst after it leads, then every sweepEvery, each time
 // walking up to sweepWindows windows of sweepWindow delivering events and
 // resuming there the next time. Events changed within sweepGrace are left
 // to their own settle.
@@ -23,8 +23,8 @@ const (
 // sweepPeriodically runs the settle sweep until ctx ends. Each repair is a
 // warning in the log and a count in sluice_settle_sweep_repaired_total:
 // it means some settle did not move its event, a bug to report.
-func (s *Server) sweepPeriodically(ctx context.Context) {
-	t := time.NewTimer(sweepFirst)
+func (s *Server) sweepPeriodically(ctx context.Context, first, every time.Duration) {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	after := ""
 	for {
@@ -33,7 +33,7 @@ func (s *Server) sweepPeriodically(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		t.Reset(sweepEvery)
+		t.Reset(every)
 		for range sweepWindows {
 			rep, err := s.Gate.SweepSettles(ctx, pipeline.SweepParams{AfterID: after, Limit: sweepWindow, Grace: sweepGrace})
 			for _, r := range rep.Repaired {

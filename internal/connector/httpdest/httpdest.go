@@ -158,6 +158,10 @@ type endpoint struct {
 	method string
 	url    *template.Template
 	origin string
+	// literal is the URL when the template prints nothing from the
+	// delivery (the usual case), parsed and checked against origin once
+	// instead of rendered, parsed and checked for every request.
+	literal string
 }
 
 type header struct {
@@ -267,6 +271,9 @@ func New(name string, o Options) (connector.Connector, error) {
 	// (delivery.MaxConcurrency), and connections beyond the idle pool
 	// would be closed after each request and dialled again.
 	c.transport.MaxIdleConnsPerHost = max(o.Concurrency, 64)
+	// Sorted once here: a request without sensitive header values of its
+	// own redacts with this slice as it is, shared and never changed.
+	redactor(c.secrets).sort()
 	if c.lookup != nil {
 		return &LookupConn{Conn: c}, nil
 	}
@@ -289,7 +296,13 @@ func newEndpoint(field, src, method, def string) (endpoint, *url.Userinfo, error
 	if !isToken(m) {
 		return endpoint{}, nil, fmt.Errorf("options.%s: method %q is not an HTTP method", strings.TrimSuffix(field, "url")+"method", method)
 	}
-	return endpoint{method: m, url: t, origin: origin}, user, nil
+	ep := endpoint{method: m, url: t, origin: origin}
+	if text, ok := literalText(t); ok {
+		if u, err := url.Parse(text); err == nil && u.Scheme+"://"+u.Host == origin {
+			ep.literal = u.String()
+		}
+	}
+	return ep, user, nil
 }
 
 func newHeader(name, value string, hasBearer bool) (header, error) {
@@ -486,20 +499,25 @@ func (c *LookupConn) Lookup(ctx context.Context, recordKey string) (externalID s
 // knows this request's rendered credential values as well as the configured
 // ones.
 func (c *Conn) newRequest(ctx context.Context, ep endpoint, d connector.Delivery, body []byte) (*http.Request, redactor, error) {
-	red := redactor(slices.Clone(c.secrets))
+	red := redactor(c.secrets) // sorted in New; cloned before it grows
+	grown := false
 	fail := func(what string, err error) error {
 		return &connector.Error{Class: connector.Permanent, Code: connector.CodeTemplate, Err: err,
 			Message: red.redact(fmt.Sprintf("%s %s: %s: %v", ep.method, ep.origin, what, err))}
 	}
 	var b strings.Builder
-	if err := ep.url.Execute(&b, d); err != nil {
-		return nil, nil, fail("render url", err)
-	}
-	u, err := url.Parse(b.String())
-	if err != nil || u.Scheme+"://"+u.Host != ep.origin {
-		// Unreachable when the template's origin is literal and values are
-		// escaped; kept because the cost of being wrong is a leaked token.
-		return nil, nil, fail("render url", errors.New("rendered URL is not under the configured origin"))
+	target := ep.literal
+	if target == "" {
+		if err := ep.url.Execute(&b, d); err != nil {
+			return nil, nil, fail("render url", err)
+		}
+		u, err := url.Parse(b.String())
+		if err != nil || u.Scheme+"://"+u.Host != ep.origin {
+			// Unreachable when the template's origin is literal and values are
+			// escaped; kept because the cost of being wrong is a leaked token.
+			return nil, nil, fail("render url", errors.New("rendered URL is not under the configured origin"))
+		}
+		target = u.String()
 	}
 	headers := make(http.Header, len(c.headers)+8)
 	for _, h := range c.headers {
@@ -509,6 +527,9 @@ func (c *Conn) newRequest(ctx context.Context, ep endpoint, d connector.Delivery
 		}
 		v := b.String()
 		if h.sensitive {
+			if !grown {
+				red, grown = slices.Clone(red), true
+			}
 			red = append(red, v)
 		}
 		if hasControl(v) {
@@ -520,7 +541,7 @@ func (c *Conn) newRequest(ctx context.Context, ep endpoint, d connector.Delivery
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, ep.method, u.String(), rd)
+	req, err := http.NewRequestWithContext(ctx, ep.method, target, rd)
 	if err != nil {
 		return nil, nil, fail("build request", err)
 	}
@@ -541,7 +562,9 @@ func (c *Conn) newRequest(ctx context.Context, ep endpoint, d connector.Delivery
 		req.Header.Set(HeaderTimestamp, strconv.FormatInt(c.now().Unix(), 10))
 		req.Header.Set(HeaderSignature, "sha256="+hex.EncodeToString(m.Sum(nil)))
 	}
-	red.sort()
+	if grown {
+		red.sort()
+	}
 	return req, red, nil
 }
 

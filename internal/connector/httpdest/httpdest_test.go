@@ -608,6 +608,10 @@ func TestURLValuesAreEscaped(t *testing.T) {
 		{"query value", "/c?key={{.RecordKey}}", "a&b=c d+e", "/c?key=a%26b%3Dc%20d%2Be"},
 		{"raw opts out", `/c/{{raw (index .Payload "path")}}`, "k", "/c/one/two"},
 		{"urlquery is not escaped twice", "/c?k={{.RecordKey | urlquery}}", "a b", "/c?k=a+b"},
+		// Literal URLs are parsed once, when the connector opens, and
+		// sent as url.URL spells them, like rendered ones.
+		{"literal with a query", "/in?a=1&b=two", "k", "/in?a=1&b=two"},
+		{"literal with a space", "/in/a b", "k", "/in/a%20b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

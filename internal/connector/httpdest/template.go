@@ -245,3 +245,20 @@ func fixedOrigin(t *template.Template) (origin string, user *url.Userinfo, err e
 	}
 	return u.Scheme + "://" + u.Host, u.User, nil
 }
+
+// literalText is the text a template prints when it has no actions: it
+// then prints the same whatever the delivery.
+func literalText(t *template.Template) (string, bool) {
+	if len(t.Templates()) != 1 || t.Tree == nil || t.Tree.Root == nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, n := range t.Tree.Root.Nodes {
+		tn, ok := n.(*parse.TextNode)
+		if !ok {
+			return "", false
+		}
+		b.Write(tn.Text)
+	}
+	return b.String(), true
+}

@@ -19,8 +19,10 @@ import (
 // transaction inside one).
 type executor struct {
 	r, w    querier
-	head    *chainHead           // set inside a transaction
-	pending *[]*store.AuditEntry // audit entries queued in the transaction; see flushAudit
+	head    *chainHead               // set inside a transaction
+	pending *[]*store.AuditEntry     // audit entries queued in the transaction; see flushAudit
+	held    *heldCache               // held keys read in the transaction; see mayBeHeld
+	txStmts *map[*sql.Stmt]*sql.Stmt // the transaction's handles of prepared statements; see stmt
 	d       *Driver
 	tx      *sql.Tx // nil outside a transaction
 
@@ -28,6 +30,30 @@ type executor struct {
 	// (escalations, reconciliations, identities, destination states, ...),
 	// run through sharedDB.
 	sqlstore.Queries
+}
+
+// stmt is st for use in the transaction (st itself outside one). The
+// handle database/sql makes for a transaction (Tx.StmtContext) is kept for
+// the transaction's later statements: a batch of captures runs the same
+// few statements hundreds of times, and each new handle costs locks and
+// allocations (and one more to close at the commit); the driver statement
+// underneath is the same either way.
+func (x *executor) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
+	if x.tx == nil {
+		return st
+	}
+	if x.txStmts == nil {
+		return x.tx.StmtContext(ctx, st)
+	}
+	if ts, ok := (*x.txStmts)[st]; ok {
+		return ts
+	}
+	if *x.txStmts == nil {
+		*x.txStmts = map[*sql.Stmt]*sql.Stmt{}
+	}
+	ts := x.tx.StmtContext(ctx, st)
+	(*x.txStmts)[st] = ts
+	return ts
 }
 
 // execHot runs a hot write statement through the driver's prepared
@@ -40,10 +66,7 @@ func (x *executor) execHot(ctx context.Context, query string, args ...any) (sql.
 	if !ok {
 		return x.w.ExecContext(ctx, query, args...)
 	}
-	if x.tx != nil {
-		st = x.tx.StmtContext(ctx, st)
-	}
-	return st.ExecContext(ctx, args...)
+	return x.stmt(ctx, st).ExecContext(ctx, args...)
 }
 
 // rowHot runs a single-row query through the prepared statement cache when
@@ -52,7 +75,7 @@ func (x *executor) execHot(ctx context.Context, query string, args ...any) (sql.
 func (x *executor) rowHot(ctx context.Context, q querier, query string, args ...any) *sql.Row {
 	if st, ok := x.d.stmts[query]; ok {
 		if x.tx != nil {
-			return x.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+			return x.stmt(ctx, st).QueryRowContext(ctx, args...)
 		}
 		if q == x.w {
 			return st.QueryRowContext(ctx, args...)
@@ -68,7 +91,7 @@ func (x *executor) rowHot(ctx context.Context, q querier, query string, args ...
 func (x *executor) rowsHot(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
 	if st, ok := x.d.stmts[query]; ok {
 		if x.tx != nil {
-			return x.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+			return x.stmt(ctx, st).QueryContext(ctx, args...)
 		}
 		if q == x.w {
 			return st.QueryContext(ctx, args...)
@@ -89,10 +112,7 @@ func (x *executor) queryRowHot(ctx context.Context, query string, args ...any) (
 	if !ok {
 		return x.w.QueryRowContext(ctx, query, args...), nil
 	}
-	if x.tx != nil {
-		st = x.tx.StmtContext(ctx, st)
-	}
-	return st.QueryRowContext(ctx, args...), nil
+	return x.stmt(ctx, st).QueryRowContext(ctx, args...), nil
 }
 
 var _ store.Executor = (*executor)(nil)
@@ -154,7 +174,7 @@ const (
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ?`
 )
 
-var hotQueries = append([]string{qEventStateByID, qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qAuditByEvent, qAuditScan}, sqlstore.Prepared()...)
+var hotQueries = append([]string{qHeldKeys, qEventStateByID, qEventInsert, qEventByIdem, qDeliveryInsert, qAuditInsert, qAuditHead, qHeldByKey, qEventByID, qEventsHoldExpired, qDeliveryByID, qDeliveriesByEvent, qDeliveriesClaimable, qDeliveriesLease, qDeliveryUpdate, qDeliveriesNeedingFallback, qDeliveryLatestSucceeded, qDeliveriesLeaseExpired, qDeliveryNextReady, qAuditByEvent, qAuditScan}, sqlstore.Prepared()...)
 
 // Static queries, all prepared once at Open on the write connection.
 const (
@@ -240,6 +260,7 @@ func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, boo
 		return "", false, fmt.Errorf("event insert: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
+		x.heldInserted(e)
 		return e.ID, true, nil
 	}
 	// The idempotency key was seen before: answer with the first event.
@@ -370,6 +391,9 @@ func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) 
 		args = append(args, ms(*p.HoldUntil))
 	}
 	args = append(args, p.ID)
+	if p.State == store.EventHeld || p.RecordKey != nil {
+		x.forgetHeld()
+	}
 	q := eventUpdateQuery(p.Canonical != nil, p.Missing != nil, p.RecordKey != nil, holdSet, holdClear)
 	if !p.IfUpdatedAt.IsZero() {
 		// An editor's save: the version check is part of the statement.
@@ -403,16 +427,16 @@ func (x *executor) missedUpdate(ctx context.Context, table, what, id string, con
 }
 
 func (x *executor) EventListHeldByKey(ctx context.Context, flow, recordKey string) ([]*store.Event, error) {
+	if ok, err := x.mayBeHeld(ctx, flow, recordKey); err != nil || !ok {
+		return nil, err
+	}
 	st, ok := x.d.stmts[qHeldByKey]
 	if !ok {
 		out, err := x.queryEvents(ctx, qHeldByKey, flow, recordKey)
 		slices.SortFunc(out, func(a, b *store.Event) int { return strings.Compare(a.ID, b.ID) })
 		return out, err
 	}
-	if x.tx != nil {
-		st = x.tx.StmtContext(ctx, st)
-	}
-	rows, err := st.QueryContext(ctx, flow, recordKey)
+	rows, err := x.stmt(ctx, st).QueryContext(ctx, flow, recordKey)
 	if err != nil {
 		return nil, fmt.Errorf("event list held by key: %w", err)
 	}

@@ -33,6 +33,7 @@ func hotPlans() []hotPlan {
 	return []hotPlan{
 		{name: "capture: idempotency lookup", query: qEventByIdem, args: []any{"src", "k1"}, want: []string{"events_idem"}},
 		{name: "capture: held by key", query: qHeldByKey, args: []any{"flow", "key1"}, want: []string{"events_held_key"}},
+		{name: "capture: held keys of a flow", query: qHeldKeys, args: []any{"flow"}, want: []string{"events_held_key"}},
 		{name: "capture: event insert", query: qEventInsert, args: make([]any, 16)},
 		{name: "capture: delivery insert", query: qDeliveryInsert, args: make([]any, 22)},
 		{name: "audit insert", query: qAuditInsert, args: make([]any, 14)},

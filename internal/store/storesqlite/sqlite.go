@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -32,6 +33,9 @@ type Driver struct {
 
 	stmts  map[string]*sql.Stmt // hot statements prepared on the write connection; read-only after Open
 	rstmts map[string]*sql.Stmt // the hot reads prepared on the read pool (each connection prepares once)
+
+	ck   *sql.DB       // the checkpointer's connection; nil when read-only
+	ckpt *checkpointer // nil when read-only
 }
 
 // prepareHot prepares the hot-path statements (captures, audit appends)
@@ -81,6 +85,7 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 	if err := restrictFiles(path); err != nil {
 		return nil, err
 	}
+	syncData()
 	// The page cache is per connection and set deliberately: the single
 	// writer gets writerCacheKiB, so the indexes captures and claims touch
 	// (recent events, the pending part of the queue, the audit tail) stay
@@ -88,11 +93,11 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 	// get readerCacheKiB each. At most writerCacheKiB + readers*readerCacheKiB
 	// (64 + 4*8 = 96 MiB) of RSS is page cache, however large the store.
 	// The OS page cache holds the rest of the file.
-	dsnWith := func(kib int) string {
-		v := url.Values{"_txlock": q["_txlock"], "_pragma": append(slices.Clone(q["_pragma"]), fmt.Sprintf("cache_size(-%d)", kib))}
+	dsnWith := func(kib int, more ...string) string {
+		v := url.Values{"_txlock": q["_txlock"], "_pragma": append(append(slices.Clone(q["_pragma"]), fmt.Sprintf("cache_size(-%d)", kib)), more...)}
 		return "file:" + path + "?" + v.Encode()
 	}
-	dsn := dsnWith(writerCacheKiB)
+	dsn := dsnWith(writerCacheKiB, fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint))
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -107,7 +112,16 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 	}
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	d := &Driver{w: w, r: r, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}}
+	// The checkpointer copies pages, it needs no cache of its own.
+	ck, err := sql.Open("sqlite", dsnWith(1024))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	d := &Driver{w: w, r: r, ck: ck, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}}
 	if err := d.migrate(ctx); err != nil {
 		d.Close()
 		return nil, err
@@ -116,6 +130,7 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 		d.Close()
 		return nil, err
 	}
+	d.ckpt = startCheckpointer(ck)
 	return d, nil
 }
 
@@ -176,13 +191,17 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	t := &executorTx{tx: tx}
-	t.executor = executor{r: tx, w: tx, head: &t.head, pending: &t.pending, d: d, tx: tx}
+	t.executor = executor{r: tx, w: tx, head: &t.head, pending: &t.pending, held: &t.held, txStmts: &t.stmts, d: d, tx: tx}
 	t.executor.shared()
 	return t, nil
 }
 
 // Close implements store.Driver.
 func (d *Driver) Close() error {
+	d.ckpt.close()
+	if d.ck != nil {
+		d.ck.Close()
+	}
 	for _, s := range d.stmts {
 		s.Close()
 	}
@@ -208,6 +227,8 @@ type executorTx struct {
 	tx      *sql.Tx
 	head    chainHead
 	pending []*store.AuditEntry
+	held    heldCache
+	stmts   map[*sql.Stmt]*sql.Stmt
 }
 
 // chainHead caches the audit chain's last entry inside one transaction, so
@@ -224,8 +245,23 @@ var _ store.ExecutorTx = (*executorTx)(nil)
 func (t *executorTx) Commit() error {
 	if err := t.flushAudit(context.Background()); err != nil {
 		t.tx.Rollback()
+		t.d.ckpt.failed()
 		return err
 	}
-	return t.tx.Commit()
+	if err := t.tx.Commit(); err != nil {
+		t.d.ckpt.failed()
+		return err
+	}
+	t.d.ckpt.committed()
+	return nil
 }
-func (t *executorTx) Rollback() error { return t.tx.Rollback() }
+
+// Rollback implements store.ExecutorTx. A rollback after the commit (a
+// deferred one) is a no-op and does not hold checkpoints back.
+func (t *executorTx) Rollback() error {
+	err := t.tx.Rollback()
+	if !errors.Is(err, sql.ErrTxDone) {
+		t.d.ckpt.failed()
+	}
+	return err
+}
