@@ -86,7 +86,9 @@ func TestQueuedWritesAreReadInTheirTransaction(t *testing.T) {
 // nothing of the transaction persisted; in a group commit the committer then
 // runs the units alone, so only the failing unit gets the error.
 func TestQueuedWriteFailureFailsItsUnitAlone(t *testing.T) {
-	drv := open(t, freshSchema(t), 3)
+	// One write lane: the first unit below holds the committer
+	// (TestCommitterLanesBatchFailure is this with two).
+	drv := open(t, withParams(t, freshSchema(t), map[string]string{"write_lanes": "1"}), 3)
 	ctx := testCtx(t, 30*time.Second)
 
 	err := tryCommit(ctx, drv, func(tx store.ExecutorTx) error {
