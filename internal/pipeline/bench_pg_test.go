@@ -2,13 +2,9 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/payload"
 	"github.com/sluicehq/sluice/internal/pipeline"
 	"github.com/sluicehq/sluice/internal/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/internal/store"
@@ -33,73 +29,15 @@ func BenchmarkCaptureClaimSettlePostgres(b *testing.B) {
 	defer func() { com.Close(); drv.Close() }()
 	clk := pipelinetest.NewClock(pipelinetest.Start)
 	g := pipeline.New(pipeline.Config{Plan: plan, Driver: drv, Committer: com, Clock: clk.Now})
-	ctx := context.Background()
 
 	b.ResetTimer()
 	cpu0, be0 := processCPU(), backendCPU(drv)
 	rt0, st0 := drv.RoundTrips()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				body := []byte(fmt.Sprintf(`{"email":"u%d@example.com","company":"Acme %d"}`, i, i%50))
-				v, err := payload.Parse(body, true)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: body, Payload: v}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	cpu1, be1 := processCPU(), backendCPU(drv)
-	var settled atomic.Int64
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				ds, err := g.ClaimDeliveries(ctx, "d", fmt.Sprintf("w%d", w), time.Minute, 32)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if len(ds) == 0 {
-					return
-				}
-				var sw sync.WaitGroup
-				for _, d := range ds {
-					sw.Add(1)
-					go func() {
-						defer sw.Done()
-						if err := g.DeliverySucceeded(ctx, d, "x-"+d.ID, pipeline.Attempt{Status: 200}); err != nil {
-							b.Error(err)
-						}
-						settled.Add(1)
-					}()
-				}
-				sw.Wait()
-			}
-		}()
-	}
-	wg.Wait()
+	var cpu1, be1 time.Duration
+	captureThenSettle(b, g, func() { cpu1, be1 = processCPU(), backendCPU(drv) })
 	cpu2, be2 := processCPU(), backendCPU(drv)
 	rt1, st1 := drv.RoundTrips()
 	b.StopTimer()
-	if settled.Load() != int64(b.N) {
-		b.Fatalf("settled %d of %d", settled.Load(), b.N)
-	}
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
 	b.ReportMetric(per(cpu1-cpu0), "cpu-µs/capture")
 	b.ReportMetric(per(cpu2-cpu1), "cpu-µs/claim+settle")
