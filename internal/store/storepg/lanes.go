@@ -18,8 +18,11 @@ import (
 // read-ahead, chain head) lives on that transaction. See
 // docs/adr/0043-committer-lanes.md.
 //
-// The DSN's write_lanes parameter sets the number (1 to 8); it is the
-// driver's, not PostgreSQL's, and is removed before connecting.
+// The DSN's write_lanes parameter sets the number (1 to 8, default 2); it
+// is the driver's, not PostgreSQL's, and is removed before connecting.
+// Each lane holds a pooled connection for its transaction, so Open grows
+// the default pool by a connection per extra lane, and caps the lanes of a
+// DSN that sets pool_max_conns at that less one.
 
 // lanesParam is the DSN parameter naming the number of write lanes.
 const lanesParam = "write_lanes"

@@ -6,7 +6,8 @@
 // # Connections and statements
 //
 // Open takes a libpq-style DSN (URL or key=value). Pool settings come from the
-// DSN's pool_* parameters (pool_max_conns defaults to the larger of 4 and the CPU count), and
+// DSN's pool_* parameters (pool_max_conns defaults to the larger of 4 and the CPU count, plus
+// one per write lane past the first: lanes.go), and
 // any unknown parameter is sent as a run-time setting, so
 // `?search_path=sluice` selects the schema the tables live in. pgx prepares
 // every statement on first use and caches it per connection (512 per
