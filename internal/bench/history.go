@@ -94,6 +94,14 @@ func copyFile(dst, src string) error {
 		out.Close()
 		return err
 	}
+	// Flush the copy before the run: otherwise the kernel writes a
+	// freshly copied gigabyte back during it, and every commit's sync
+	// waits behind that write-back (ingest measured 55% of the empty
+	// store's rate instead of the store's own cost).
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
 	return out.Close()
 }
 
