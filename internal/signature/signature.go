@@ -242,13 +242,7 @@ func (v *Verifier) verifyStandard(h http.Header, body []byte, now time.Time) err
 	}
 	for i := range v.keys {
 		m := v.mac(i)
-		m.buf = append(m.buf[:0], id...)
-		m.buf = append(m.buf, '.')
-		m.buf = append(m.buf, ts...)
-		m.buf = append(m.buf, '.')
-		m.h.Write(m.buf)
-		m.h.Write(body)
-		m.sum = m.h.Sum(m.sum[:0])
+		m.buf, m.sum = standardSum(m.h, m.buf, m.sum, id, ts, body)
 		ok := false
 		for _, got := range candidates {
 			ok = ok || hmac.Equal(got, m.sum)
@@ -356,13 +350,18 @@ func (v *Verifier) mac(i int) *keyedMAC {
 }
 
 func standardMAC(key []byte, id, ts string, body []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
+	_, sum := standardSum(hmac.New(sha256.New, key), nil, nil, id, ts, body)
+	return sum
+}
+
+// standardSum is the MAC, by m (a keyed HMAC, reset), of what Standard
+// Webhooks signs: "<id>.<ts>.<body>". prefix is scratch for "<id>.<ts>."
+// and sum receives the MAC; both come back for reuse (Verifier pools them).
+func standardSum(m hash.Hash, prefix, sum []byte, id, ts string, body []byte) ([]byte, []byte) {
+	prefix = append(append(append(append(prefix[:0], id...), '.'), ts...), '.')
+	m.Write(prefix)
 	m.Write(body)
-	return m.Sum(nil)
+	return prefix, m.Sum(sum[:0])
 }
 
 func bodyMAC(key, body []byte) []byte {
