@@ -83,10 +83,16 @@ func TestPollCrashRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := freePort(t)
 	cfg := filepath.Join(dir, "sluice.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, pollCrashConfig, addr, filepath.Join(dir, "sluice.db"), crmPath, sinkSrv.URL), 0o600); err != nil {
-		t.Fatal(err)
+	// Each start listens on a port free at that moment: a port kept across
+	// kills can be taken meanwhile (an ephemeral port of another test's
+	// connection), which failed a start with "address already in use".
+	listenAt := func() string {
+		addr := freePort(t)
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, pollCrashConfig, addr, filepath.Join(dir, "sluice.db"), crmPath, sinkSrv.URL), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return addr
 	}
 	var (
 		mu   sync.Mutex
@@ -113,7 +119,7 @@ func TestPollCrashRecovery(t *testing.T) {
 	insert(300) // a backlog to page through
 	const rounds = 5
 	for round := 0; round < rounds; round++ {
-		cmd := startBinary(t, bin, cfg, addr)
+		cmd := startBinary(t, bin, cfg, listenAt())
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -131,7 +137,7 @@ func TestPollCrashRecovery(t *testing.T) {
 		stop()
 		<-done
 	}
-	cmd := startBinary(t, bin, cfg, addr)
+	cmd := startBinary(t, bin, cfg, listenAt())
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	mu.Lock()
 	total := rows
