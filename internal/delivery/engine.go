@@ -7,6 +7,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,12 +112,14 @@ type Engine struct {
 func (e *Engine) Attempting() int { return int(e.attempting.Load()) }
 
 type worker struct {
-	e        *Engine
-	d        Destination
-	limiter  *rate.Limiter // the connector's declared steady rate
-	gov      *rateGovernor // adaptive rate, shared by destinations on one credential
-	conc     *concLimit    // requests in flight: fixed, or adaptive when not configured
-	wake     chan struct{}
+	e       *Engine
+	d       Destination
+	limiter *rate.Limiter // the connector's declared steady rate
+	gov     *rateGovernor // adaptive rate, shared by destinations on one credential
+	conc    *concLimit    // requests in flight: fixed, or adaptive when not configured
+	wake    chan struct{}
+	// sendsRaw: the connector takes the stored payload JSON undecoded.
+	sendsRaw bool
 	batch    int
 	timeout  time.Duration
 	mu       sync.Mutex
@@ -175,6 +178,9 @@ func (e *Engine) newWorker(d Destination) *worker {
 		timeout = lease / 2 // an attempt must end well inside its lease
 	}
 	w := &worker{e: e, d: d, limiter: lim, gov: gov, conc: newConcLimit(c.Concurrency), wake: make(chan struct{}, 1), batch: batch, timeout: timeout}
+	if rs, ok := d.Conn.(connector.RawSender); ok && rs.SendsRaw() {
+		w.sendsRaw = true
+	}
 	failures, openFor := 5, 30*time.Second
 	if d.Conf != nil {
 		failures, openFor = d.Conf.Breaker.Failures, d.Conf.Breaker.OpenFor.D()
@@ -334,6 +340,13 @@ func (w *worker) kickSelf() {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// isJSONObject reports whether b is one valid JSON object: a scan, no
+// allocation.
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 // maxIdleRecheck bounds how long a wake-up waits to be looked at while
@@ -583,12 +596,21 @@ func (w *worker) fallback(ctx context.Context, reason string) error {
 // the retry updates instead of creating a duplicate.
 func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Delivery, error) {
 	ex := w.e.Store
+	// A connector that sends the stored JSON as it is gets it undecoded
+	// (connector.RawSender); anything but a JSON object takes the decode,
+	// which fails it as before.
+	raw := w.sendsRaw && connector.Op(d.Operation) != connector.OpDelete && isJSONObject(d.Payload)
 	var payload map[string]any
-	if err := json.Unmarshal(d.Payload, &payload); err != nil {
-		return connector.Delivery{}, fmt.Errorf("payload: %w", err)
+	if !raw {
+		if err := json.Unmarshal(d.Payload, &payload); err != nil {
+			return connector.Delivery{}, fmt.Errorf("payload: %w", err)
+		}
 	}
 	r := connector.Delivery{ID: d.ID, EventID: d.EventID, Route: d.Route, RecordKey: d.RecordKey, Payload: payload, Attempt: d.Attempts,
 		Ambiguous: d.Ambiguous, Op: connector.Op(d.Operation)}
+	if raw {
+		r.Raw = d.Payload
+	}
 	// The identity came with the claim (store.Delivery.Identity). It
 	// cannot change before the send: only a success of this key's one
 	// delivery in flight writes it (per-key ordering), apart from a sync
@@ -631,6 +653,11 @@ func (w *worker) prepare(ctx context.Context, d *store.Delivery) (connector.Deli
 	// no conflict, while a person's change made since would otherwise be
 	// overwritten by the retry.
 	if r.ExternalID != "" && w.d.Conf != nil && w.d.Conf.OnConflict == "review" {
+		if raw {
+			if err := json.Unmarshal(d.Payload, &payload); err != nil {
+				return r, fmt.Errorf("payload: %w", err)
+			}
+		}
 		if err := w.checkConflict(ctx, d, r.ExternalID, payload); err != nil {
 			return r, err
 		}
