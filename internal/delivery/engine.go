@@ -421,12 +421,12 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery, release func
 	ready := ds[:0:0]
 	for i, d := range ds {
 		if !w.e.Pipeline.Now().Before(sendBy) {
-			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
+			w.putBack(ctx, ds[i:], 0, "prepared until its lease would run out (look-ups before writing); not sent")
 			break
 		}
 		r, err := w.prepare(pctx, d)
 		if err != nil && pctx.Err() != nil && ctx.Err() == nil {
-			w.putBack(ctx, ds[i:], "prepared until its lease would run out (look-ups before writing); not sent")
+			w.putBack(ctx, ds[i:], 0, "prepared until its lease would run out (look-ups before writing); not sent")
 			break
 		}
 		if err != nil {
@@ -449,7 +449,12 @@ func (w *worker) attempt(ctx context.Context, ds []*store.Delivery, release func
 	}
 	if err := w.waitTurn(pctx); err != nil {
 		if ctx.Err() == nil {
-			w.putBack(ctx, ds, "waited for a turn (rate limit or Retry-After) until its lease would run out; not sent")
+			// Due again when its turn would come, not after a poll: parked
+			// for a poll, a chunk behind a slow rate was claimed and put
+			// back every few milliseconds until its turn (a claim, a park
+			// and an audit entry each time; 237 entries for one record at
+			// one request per 6 s).
+			w.putBack(ctx, ds, w.turnIn(), "waited for a turn (rate limit or Retry-After) until its lease would run out; not sent")
 		}
 		return
 	}
@@ -560,16 +565,21 @@ func leaseEnd(ds []*store.Delivery) time.Time {
 // requeues the chunk (as ambiguous, which only costs a look-up), and a
 // park racing that recovery could requeue a delivery another attempt has
 // claimed meanwhile.
-func (w *worker) putBack(ctx context.Context, ds []*store.Delivery, reason string) {
+// They are due again after a poll, or after `after` if that is longer.
+func (w *worker) putBack(ctx context.Context, ds []*store.Delivery, after time.Duration, reason string) {
 	if leaseEnd(ds).Sub(w.e.Pipeline.Now()) < w.e.Poll+time.Second {
 		return
 	}
-	w.parkAll(ctx, ds, reason)
+	w.park(ctx, ds, max(after, w.e.Poll), reason)
 }
 
 // parkAll returns claimed deliveries to the queue without an attempt.
 func (w *worker) parkAll(ctx context.Context, ds []*store.Delivery, reason string) {
-	if err := w.e.Pipeline.DeliveryParked(ctx, ds, w.e.Poll, reason, pipeline.Attempt{}); err != nil {
+	w.park(ctx, ds, w.e.Poll, reason)
+}
+
+func (w *worker) park(ctx context.Context, ds []*store.Delivery, after time.Duration, reason string) {
+	if err := w.e.Pipeline.DeliveryParked(ctx, ds, after, reason, pipeline.Attempt{}); err != nil {
 		w.e.Log.Error("park deliveries", "destination", w.d.Name, "err", err)
 	}
 }
@@ -700,6 +710,24 @@ func (w *worker) waitTurn(ctx context.Context) error {
 		return err
 	}
 	return w.gov.Wait(ctx)
+}
+
+// turnIn is how long until a request could go by waitTurn: the end of a
+// Retry-After cool-down, or the next token of the declared rate or of the
+// adaptive one, whichever is latest. The tokens are reserved and given
+// back at once, so asking takes no one's turn.
+func (w *worker) turnIn() time.Duration {
+	w.mu.Lock()
+	d := time.Until(w.coolTill)
+	w.mu.Unlock()
+	for _, l := range []*rate.Limiter{w.limiter, w.gov.lim} {
+		r := l.Reserve()
+		if r.OK() {
+			d = max(d, r.Delay())
+		}
+		r.Cancel()
+	}
+	return d
 }
 
 func (w *worker) settle(ctx context.Context, d *store.Delivery, r connector.BatchResult, latency time.Duration) {

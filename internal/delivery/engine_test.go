@@ -343,10 +343,20 @@ func TestNoSendAfterTheLease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		parked := 0
 		for _, e := range as {
 			if e.Action == audit.ActionLeaseExpired {
 				t.Fatalf("event %s: lease expired while waiting for its turn: %s", id, e.Message)
 			}
+			if e.Action == audit.ActionParked {
+				parked++
+			}
+		}
+		// Put back until its turn, the second record is claimed again
+		// about when it can go: not put back after every poll (it was
+		// 100+ times).
+		if parked > 3 {
+			t.Errorf("event %s put back %d times while waiting for one turn", id, parked)
 		}
 	}
 }
