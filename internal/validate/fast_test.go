@@ -99,7 +99,7 @@ var (
 	genKeys    = []string{"email", "company", "amount", "employees", "address", "country", "n", "x", "i", "b", "id", "tags", "meta", "when", "never", "any", "k"}
 	genStrings = []string{"", "a", "ab", "Acme", "a@b.co", "Bench@Example.com", "not-an-email", "abc-12", "abcdefgh-1", "ab-", "é", "éé",
 		"2026-12-07T10:00:00Z", "2026-13-07T10:00:00Z", " x@y.org", "x@y", "<script>", "a\u0000b"}
-	genNumbers = []float64{0, -0.0, 1, -1, 0.5, 0.1, 0.30000000000000004, 5, 6, 10, 9.999999999999998, 1000, 1000.0000000000001,
+	genNumbers = []float64{0, math.Copysign(0, -1), 1, -1, 0.5, 0.1, 0.30000000000000004, 5, 6, 10, 9.999999999999998, 1000, 1000.0000000000001,
 		-3, -3.0000000000000004, 2.5, 1e21, 9007199254740992, 9007199254740993, -9007199254740994, 1e300, math.SmallestNonzeroFloat64, 1e-7}
 )
 
