@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -164,6 +165,10 @@ type CaptureResult struct {
 	Missing   []string         `json:"missing,omitempty"`
 	// Released lists held events this one completed and released.
 	Released []string `json:"released,omitempty"`
+	// Destinations names the destinations this event's own deliveries
+	// go to (not those of released events), so intake wakes only their
+	// workers; not part of the answer.
+	Destinations []string `json:"-"`
 }
 
 // ErrUnknownSource is returned for a source no flow reads from.
@@ -321,8 +326,16 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 		ev.Missing, _ = json.Marshal(a.missing)
 		ev.HoldUntil = now.Add(f.Conf.HoldTTL.D())
 	}
-	return preparedCapture{flow: f, in: in, ev: ev, a: a,
-		fresh: CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}}
+	fresh := CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}
+	if ev.State == store.EventDelivering {
+		fresh.Destinations = make([]string, 0, len(a.routes))
+		for _, p := range a.routes {
+			if !slices.Contains(fresh.Destinations, p.route.Destination) {
+				fresh.Destinations = append(fresh.Destinations, p.route.Destination)
+			}
+		}
+	}
+	return preparedCapture{flow: f, in: in, ev: ev, a: a, fresh: fresh}
 }
 
 // commitCapture inserts a prepared capture inside tx. It may run twice
