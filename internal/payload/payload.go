@@ -1,6 +1,7 @@
 // Package payload is how Sluice reads an inbound body: decoding JSON or a
-// form into plain Go values with the nesting limit checked first, and
-// following a dotted path through the result. Intake, the gate (replay,
+// form into plain Go values with the nesting limit checked first,
+// following a dotted path through the result, and encoding such values
+// back to JSON (Marshal, byte for byte what encoding/json writes). Intake, the gate (replay,
 // auto-completion) and validation all use it, so a body is read the same
 // way whichever of them reads it. It is a leaf: it imports only httperr,
 // whose errors carry the 400 answer.

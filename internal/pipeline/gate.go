@@ -233,15 +233,17 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 			a.routes = append(a.routes, plannedDelivery{route: r, payload: a.canonicalJSON})
 			continue
 		}
-		payload := canonical
+		rec := canonical
 		if r.Mapper != nil {
 			out, probs := r.Mapper.Apply(canonical)
 			for _, p := range probs {
 				a.problems = append(a.problems, Problem{Field: "routes." + r.Name + ".map." + p.Field, Message: p.Message})
 			}
-			payload = out
+			rec = out
 		}
-		b, err := json.Marshal(payload)
+		// payload.Marshal writes what json.Marshal writes, without its
+		// reflection.
+		b, err := payload.Marshal(rec)
 		if err == nil && r.Mapper == nil {
 			a.canonicalJSON = b
 		}
@@ -317,7 +319,7 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 	if a.canonicalJSON != nil {
 		ev.Canonical = a.canonicalJSON
 	} else if a.canonical != nil {
-		ev.Canonical, _ = json.Marshal(a.canonical)
+		ev.Canonical, _ = payload.Marshal(a.canonical)
 	}
 	if len(a.problems) > 0 {
 		ev.Problems, _ = json.Marshal(a.problems)
