@@ -148,10 +148,18 @@ func TestCrashRecovery(t *testing.T) {
 	sinkSrv := httptest.NewServer(sink)
 	defer sinkSrv.Close()
 	dir := t.TempDir()
-	addr := freePort(t)
 	cfg := filepath.Join(dir, "sluice.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, crashConfig, addr, filepath.Join(dir, "sluice.db"), crashSecret, sinkSrv.URL), 0o600); err != nil {
-		t.Fatal(err)
+	// Each start listens on a port free at that moment (as in
+	// TestPollCrashRecovery): a port kept across kills can be taken
+	// meanwhile by another process's ephemeral connection. The load of a
+	// round has stopped before the next start changes addr.
+	var addr string
+	listenAt := func() string {
+		addr = freePort(t)
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, crashConfig, addr, filepath.Join(dir, "sluice.db"), crashSecret, sinkSrv.URL), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return addr
 	}
 
 	var (
@@ -185,7 +193,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	const rounds = 5
 	for round := 0; round < rounds; round++ {
-		cmd := startBinary(t, bin, cfg, addr)
+		cmd := startBinary(t, bin, cfg, listenAt())
 		ctx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		for w := 0; w < 8; w++ {
@@ -206,7 +214,7 @@ func TestCrashRecovery(t *testing.T) {
 		wg.Wait()
 	}
 	// Final life: no load, let it drain.
-	cmd := startBinary(t, bin, cfg, addr)
+	cmd := startBinary(t, bin, cfg, listenAt())
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	ackMu.Lock()
 	total := len(acked)

@@ -28,8 +28,14 @@ type Delivery struct {
 	Route     string
 	RecordKey string
 	// Payload is the record already mapped to the destination's format by the
-	// route's mapping.
+	// route's mapping. For a RawSender the engine leaves it nil and sets Raw.
 	Payload map[string]any
+	// Raw is the stored JSON object Payload would be decoded from, set
+	// instead of Payload for a connector that is a RawSender. It is what
+	// json.Marshal of the decoded Payload would write (the gate stores
+	// payloads encoded by json.Marshal), except that numbers keep every
+	// digit they were stored with.
+	Raw json.RawMessage
 	// ExternalID is the destination's ID for RecordKey from the identity map,
 	// empty when Sluice has never confirmed a write of this key here.
 	ExternalID string
@@ -129,6 +135,16 @@ func Close(ctx context.Context, c Connector) error {
 type BatchResult struct {
 	Result Result
 	Err    error
+}
+
+// RawSender is implemented by connectors that write a delivery's payload
+// as the JSON it was stored as and read nothing of it otherwise. When
+// SendsRaw is true, the engine hands them Delivery.Raw and does not decode
+// the payload into Payload only for them to encode it again (a decode and
+// an encode per delivery). A connector must still accept a Delivery with
+// Payload set instead (tests, the conformance suite).
+type RawSender interface {
+	SendsRaw() bool
 }
 
 // Batcher is implemented by connectors whose platform accepts several records

@@ -343,10 +343,60 @@ func TestNoSendAfterTheLease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		parked := 0
 		for _, e := range as {
 			if e.Action == audit.ActionLeaseExpired {
 				t.Fatalf("event %s: lease expired while waiting for its turn: %s", id, e.Message)
 			}
+			if e.Action == audit.ActionParked {
+				parked++
+			}
 		}
+		// Put back until its turn, the second record is claimed again
+		// about when it can go: not put back after every poll (it was
+		// 100+ times).
+		if parked > 3 {
+			t.Errorf("event %s put back %d times while waiting for one turn", id, parked)
+		}
+	}
+}
+
+// TestSinkGetsTheStoredPayload: an HTTP destination (a connector.RawSender)
+// sends the delivery's stored JSON byte for byte, and that is what
+// decoding it and encoding it again (the path before RawSender) sends.
+func TestSinkGetsTheStoredPayload(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		fmt.Fprint(w, `{"id":"x"}`)
+	}))
+	defer sink.Close()
+	r := newRig(t, sink.URL)
+	res, err := r.gate.Capture(context.Background(), pipeline.CaptureInput{Source: "forms", Body: []byte("{}"),
+		Payload: map[string]any{"email": "<a&b>@x.co\u2028é", "v": 4503599627370497.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.eng.Kick()
+	r.wait(t, res.EventID, store.EventDelivered)
+	ds, err := storeOf(r.gate).DeliveryListByEvent(context.Background(), res.EventID)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v, %v", ds, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 1 || string(bodies[0]) != string(ds[0].Payload) {
+		t.Fatalf("sink got %q, stored payload %s", bodies, ds[0].Payload)
+	}
+	var decoded map[string]any
+	if err := json.Unmarshal(ds[0].Payload, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := json.Marshal(decoded); string(again) != string(bodies[0]) {
+		t.Errorf("sink got %s; decoding and encoding the payload gives %s", bodies[0], again)
 	}
 }

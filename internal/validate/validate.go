@@ -43,6 +43,9 @@ func (v Verdict) Held() bool { return !v.Rejected() && len(v.Missing) > 0 }
 // Schema is a compiled entity schema.
 type Schema struct {
 	s *jsonschema.Schema
+	// fast accepts most valid records without the library (see
+	// fastNode); nil when the schema uses keywords it does not implement.
+	fast *fastNode
 }
 
 var printer = message.NewPrinter(language.English)
@@ -65,7 +68,7 @@ func CompileSchema(name string, doc []byte) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema %s: %w", name, err)
 	}
-	return &Schema{s: s}, nil
+	return &Schema{s: s, fast: compileFast(s, 0)}, nil
 }
 
 // Check validates record (decoded JSON: maps, slices, strings, float64,
@@ -82,13 +85,17 @@ func Check(s *Schema, record map[string]any, required ...[]string) Verdict {
 			}
 		}
 	}
+	// A record the fast check accepts is one the library would find
+	// nothing in; every other record gets the library's verdict.
 	if s != nil {
-		if err := s.s.Validate(toSchemaValue(record)); err != nil {
-			var ve *jsonschema.ValidationError
-			if errors.As(err, &ve) {
-				collect(ve, &v, missing)
-			} else {
-				v.Problems = append(v.Problems, Problem{Field: "", Message: err.Error()})
+		if sv := toSchemaValue(record); s.fast == nil || !s.fast.pass(sv) {
+			if err := s.s.Validate(sv); err != nil {
+				var ve *jsonschema.ValidationError
+				if errors.As(err, &ve) {
+					collect(ve, &v, missing)
+				} else {
+					v.Problems = append(v.Problems, Problem{Field: "", Message: err.Error()})
+				}
 			}
 		}
 	}

@@ -137,7 +137,16 @@ type Conn struct {
 	// secrets are the configured values redacted from every message.
 	secrets []string
 	now     func() time.Time
+	// sendsRaw: no URL or header template reads the payload, so the body
+	// is the stored JSON as it is (connector.RawSender).
+	sendsRaw bool
 }
+
+var _ connector.RawSender = (*Conn)(nil)
+
+// SendsRaw implements connector.RawSender: true unless a URL or header
+// template reads the payload, which needs it decoded.
+func (c *Conn) SendsRaw() bool { return c.sendsRaw }
 
 // LookupConn is an HTTP destination with LookupURL set. It is a separate type
 // so that only a connector that can really look up satisfies
@@ -274,6 +283,10 @@ func New(name string, o Options) (connector.Connector, error) {
 	// Sorted once here: a request without sensitive header values of its
 	// own redacts with this slice as it is, shared and never changed.
 	redactor(c.secrets).sort()
+	c.sendsRaw = !readsPayload(c.create.url) && !(c.hasUpdate && readsPayload(c.update.url))
+	for _, h := range c.headers {
+		c.sendsRaw = c.sendsRaw && !readsPayload(h.value)
+	}
 	if c.lookup != nil {
 		return &LookupConn{Conn: c}, nil
 	}
@@ -379,20 +392,24 @@ func (c *Conn) Close(context.Context) error {
 	return nil
 }
 
-// Deliver sends d.Payload as JSON: to the update endpoint when d.ExternalID
-// is known, else to the create endpoint. A 2xx is success; anything else, or
-// no response, is a *connector.Error.
+// Deliver sends d.Payload as JSON (or d.Raw, the same JSON as stored): to
+// the update endpoint when d.ExternalID is known, else to the create
+// endpoint. A 2xx is success; anything else, or no response, is a
+// *connector.Error.
 func (c *Conn) Deliver(ctx context.Context, d connector.Delivery) (connector.Result, error) {
 	ep := c.create
 	if d.ExternalID != "" {
 		ep = c.update
 	}
 	body := []byte("{}")
-	if d.Payload != nil {
+	switch {
+	case d.Payload != nil:
 		var err error
 		if body, err = json.Marshal(d.Payload); err != nil {
 			return connector.Result{}, &connector.Error{Class: connector.Permanent, Message: "encode payload: " + err.Error(), Err: err}
 		}
+	case len(d.Raw) > 0:
+		body = d.Raw // the stored JSON, what the encode above writes of it
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

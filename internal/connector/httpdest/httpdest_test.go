@@ -709,3 +709,77 @@ func TestStringRedacts(t *testing.T) {
 		t.Errorf("String =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestSendsRaw: a connection whose templates do not read the payload takes
+// the stored JSON as it is; one whose templates may read it (by name, or
+// by handing dot or $ whole to something) needs it decoded.
+func TestSendsRaw(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url     string
+		headers map[string]any
+		raw     bool
+	}{
+		{"http://127.0.0.1:1/hook", nil, true},
+		{"http://127.0.0.1:1/c/{{.RecordKey}}?e={{.EventID}}&u={{index .Upstream \"crm\"}}", map[string]any{"X-Route": "{{.Route}}"}, true},
+		{"http://127.0.0.1:1/c/{{range $k, $v := .Upstream}}{{$v}}{{end}}", nil, true},
+		{"http://127.0.0.1:1/c/{{.Payload.email}}", nil, false},
+		{"http://127.0.0.1:1/c/{{index .Payload \"email\"}}", nil, false},
+		{"http://127.0.0.1:1/c/{{with .Payload}}{{.email}}{{end}}", nil, false},
+		{"http://127.0.0.1:1/c/{{$.Payload.email}}", nil, false},
+		{"http://127.0.0.1:1/hook", map[string]any{"X-All": "{{printf \"%v\" .}}"}, false},
+		{"http://127.0.0.1:1/hook", map[string]any{"X-All": "{{printf \"%v\" $}}"}, false},
+		{"http://127.0.0.1:1/hook", map[string]any{"X-T": "{{index .Payload \"tenant\"}}"}, false},
+	} {
+		opts := map[string]any{"url": tc.url}
+		if tc.headers != nil {
+			opts["headers"] = tc.headers
+		}
+		c := open(t, opts)
+		rs, ok := c.(connector.RawSender)
+		if !ok {
+			t.Fatalf("%T is not a connector.RawSender", c)
+		}
+		if rs.SendsRaw() != tc.raw {
+			t.Errorf("url %s headers %v: SendsRaw = %v, want %v", tc.url, tc.headers, rs.SendsRaw(), tc.raw)
+		}
+	}
+}
+
+// TestRawBodyIsWhatPayloadWouldSend: the body sent from Raw is byte for
+// byte the one sent from the decoded Payload, for JSON as the gate stores
+// it (json.Marshal of the record): escapes, key order, numbers.
+func TestRawBodyIsWhatPayloadWouldSend(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t, reply(201, `{"id":"ext-1"}`))
+	c := open(t, map[string]any{"url": srv.URL + "/hook/{{.RecordKey}}"})
+	records := []map[string]any{
+		{"email": "a@example.com", "n": 12345678.0, "tiny": 1e-7, "big": 1e21, "neg": -0.5, "t": true, "nil": nil},
+		{"html": "<b>&amp;</b>", "sep": "a\u2028b\u2029c", "ctl": "tab\there\nnl\x01", "uni": "é漢字😀", "q": `"\/`},
+		{"nested": map[string]any{"z": []any{1.0, "x", map[string]any{"b": 2.0, "a": nil}}, "a": []any{}}, "empty": map[string]any{}},
+		{},
+	}
+	for _, rec := range records {
+		stored, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decoded map[string]any
+		if err := json.Unmarshal(stored, &decoded); err != nil {
+			t.Fatal(err)
+		}
+		d := delivery()
+		d.Payload = decoded
+		if _, err := c.Deliver(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		fromPayload := srv.last(t).Body
+		d.Payload, d.Raw = nil, stored
+		if _, err := c.Deliver(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		if fromRaw := srv.last(t).Body; !bytes.Equal(fromRaw, fromPayload) {
+			t.Errorf("body from Raw %s, from Payload %s", fromRaw, fromPayload)
+		}
+	}
+}

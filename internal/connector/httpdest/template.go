@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -64,8 +65,87 @@ var deliveryFields = func() map[string]bool {
 	for i := range t.NumField() {
 		m[t.Field(i).Name] = true
 	}
+	delete(m, "Raw") // the engine's transport of Payload, not a field to render
 	return m
 }()
+
+// readsPayload reports whether a template may read the delivery's
+// payload: it names Payload anywhere, or uses dot or $ whole (which could
+// hand the payload to a function or print it). Conservative: a template
+// that passes a nested value around is counted as reading it. A
+// connection whose templates read no payload sends the stored JSON as it
+// is (connector.RawSender).
+func readsPayload(t *template.Template) bool {
+	if t == nil {
+		return false
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && nodeReadsPayload(tt.Tree.Root) {
+			return true
+		}
+	}
+	return false
+}
+
+func nodeReadsPayload(n parse.Node) bool {
+	switch n := n.(type) {
+	case nil:
+		return false
+	case *parse.ListNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if nodeReadsPayload(c) {
+				return true
+			}
+		}
+		return false
+	case *parse.ActionNode:
+		return nodeReadsPayload(n.Pipe)
+	case *parse.TemplateNode:
+		return nodeReadsPayload(n.Pipe)
+	case *parse.IfNode:
+		return branchReadsPayload(&n.BranchNode)
+	case *parse.RangeNode:
+		return branchReadsPayload(&n.BranchNode)
+	case *parse.WithNode:
+		return branchReadsPayload(&n.BranchNode)
+	case *parse.PipeNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Cmds {
+			if nodeReadsPayload(c) {
+				return true
+			}
+		}
+		return false
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if nodeReadsPayload(a) {
+				return true
+			}
+		}
+		return false
+	case *parse.ChainNode:
+		return slices.Contains(n.Field, "Payload") || nodeReadsPayload(n.Node)
+	case *parse.FieldNode:
+		return slices.Contains(n.Ident, "Payload")
+	case *parse.VariableNode:
+		return len(n.Ident) == 1 && n.Ident[0] == "$" || slices.Contains(n.Ident, "Payload")
+	case *parse.DotNode:
+		return true
+	case *parse.TextNode, *parse.StringNode, *parse.NumberNode, *parse.BoolNode, *parse.NilNode,
+		*parse.IdentifierNode, *parse.CommentNode, *parse.BreakNode, *parse.ContinueNode:
+		return false
+	}
+	return true // a node kind not listed here: assume it reads
+}
+
+func branchReadsPayload(b *parse.BranchNode) bool {
+	return nodeReadsPayload(b.Pipe) || nodeReadsPayload(b.List) || nodeReadsPayload(b.ElseList)
+}
 
 // checkFields verifies field references on the delivery: {{.X}} while dot is
 // still the delivery (not inside range or with), and {{$.X}} anywhere.
