@@ -109,6 +109,10 @@ type Result struct {
 	// database from the first send to the last delivery, when it counts
 	// them (PostgreSQL): round trips waited for, and statements in them.
 	RoundTrips, Statements int64
+	// Reruns is how many of the store's transactions failed a check of an
+	// answer given ahead (PostgreSQL: a queued capture, a settle answered
+	// from its claim) and were run again (docs/adr/0049-postgres-queued-captures.md).
+	Reruns int64
 	// StoreCPU is the CPU time of the database's server processes serving
 	// the run, when the driver can tell (PostgreSQL on this machine).
 	StoreCPU  time.Duration
@@ -119,6 +123,7 @@ type Result struct {
 type roundTripper interface {
 	RoundTrips() (roundTrips, statements int64)
 	BackendCPU() (time.Duration, bool)
+	Reruns() int64
 }
 
 // CPUPer1k is CPU seconds per 1,000 events for a phase's CPU time.
@@ -170,7 +175,8 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "sink requests:  %d (%s); destination concurrency at the end: %d\n", r.SinkRequests, strings.Join(parts, ", "), r.DestConcurrency)
 	if r.RoundTrips > 0 {
 		n := float64(max(1, r.Events-r.Failed))
-		fmt.Fprintf(w, "store:          %.1f round trips and %.1f statements per event (captured and delivered)\n", float64(r.RoundTrips)/n, float64(r.Statements)/n)
+		fmt.Fprintf(w, "store:          %.1f round trips and %.1f statements per event (captured and delivered); %d transactions run again\n",
+			float64(r.RoundTrips)/n, float64(r.Statements)/n, r.Reruns)
 		if r.StoreCPU > 0 {
 			fmt.Fprintf(w, "store cpu:      %.3f s per 1,000 events (PostgreSQL's server processes for this run)\n", r.StoreCPU.Seconds()*1000/n)
 		}
@@ -352,10 +358,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer stopProgress()
 
 	rt, _ := srv.Driver.(roundTripper)
-	var rt0, st0 int64
+	var rt0, st0, rr0 int64
 	var scpu0 time.Duration
 	if rt != nil {
 		rt0, st0 = rt.RoundTrips()
+		rr0 = rt.Reruns()
 		scpu0, _ = rt.BackendCPU()
 	}
 	cpu0 := processCPU()
@@ -430,6 +437,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if rt != nil {
 		rt1, st1 := rt.RoundTrips()
 		res.RoundTrips, res.Statements = rt1-rt0, st1-st0
+		res.Reruns = rt.Reruns() - rr0
 		if scpu1, ok := rt.BackendCPU(); ok {
 			res.StoreCPU = scpu1 - scpu0
 		}

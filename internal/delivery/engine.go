@@ -218,6 +218,21 @@ func (e *Engine) Kick() {
 	}
 }
 
+// KickFor wakes the workers of the named destinations only, e.g. after a
+// capture whose deliveries go there.
+func (e *Engine) KickFor(destinations []string) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, name := range destinations {
+		if w := e.dests[name]; w != nil {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 // Run works until ctx ends, then waits for attempts in flight to finish
 // (their results are committed, so none is lost or repeated needlessly).
 func (e *Engine) Run(ctx context.Context) {

@@ -45,6 +45,7 @@ func BenchmarkCaptureClaimSettlePostgres(b *testing.B) {
 	b.ReportMetric(per(be2-be1), "pg-cpu-µs/claim+settle")
 	b.ReportMetric(float64(rt1-rt0)/float64(b.N), "round-trips/event")
 	b.ReportMetric(float64(st1-st0)/float64(b.N), "statements/event")
+	b.ReportMetric(float64(drv.Reruns()), "reruns")
 }
 
 // backendCPU is the CPU time of the PostgreSQL server processes serving

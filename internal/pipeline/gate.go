@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -164,6 +165,10 @@ type CaptureResult struct {
 	Missing   []string         `json:"missing,omitempty"`
 	// Released lists held events this one completed and released.
 	Released []string `json:"released,omitempty"`
+	// Destinations names the destinations this event's own deliveries
+	// go to (not those of released events), so intake wakes only their
+	// workers; not part of the answer.
+	Destinations []string `json:"-"`
 }
 
 // ErrUnknownSource is returned for a source no flow reads from.
@@ -228,15 +233,17 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 			a.routes = append(a.routes, plannedDelivery{route: r, payload: a.canonicalJSON})
 			continue
 		}
-		payload := canonical
+		rec := canonical
 		if r.Mapper != nil {
 			out, probs := r.Mapper.Apply(canonical)
 			for _, p := range probs {
 				a.problems = append(a.problems, Problem{Field: "routes." + r.Name + ".map." + p.Field, Message: p.Message})
 			}
-			payload = out
+			rec = out
 		}
-		b, err := json.Marshal(payload)
+		// payload.Marshal writes what json.Marshal writes, without its
+		// reflection.
+		b, err := payload.Marshal(rec)
 		if err == nil && r.Mapper == nil {
 			a.canonicalJSON = b
 		}
@@ -312,7 +319,7 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 	if a.canonicalJSON != nil {
 		ev.Canonical = a.canonicalJSON
 	} else if a.canonical != nil {
-		ev.Canonical, _ = json.Marshal(a.canonical)
+		ev.Canonical, _ = payload.Marshal(a.canonical)
 	}
 	if len(a.problems) > 0 {
 		ev.Problems, _ = json.Marshal(a.problems)
@@ -321,8 +328,16 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 		ev.Missing, _ = json.Marshal(a.missing)
 		ev.HoldUntil = now.Add(f.Conf.HoldTTL.D())
 	}
-	return preparedCapture{flow: f, in: in, ev: ev, a: a,
-		fresh: CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}}
+	fresh := CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}
+	if ev.State == store.EventDelivering {
+		fresh.Destinations = make([]string, 0, len(a.routes))
+		for _, p := range a.routes {
+			if !slices.Contains(fresh.Destinations, p.route.Destination) {
+				fresh.Destinations = append(fresh.Destinations, p.route.Destination)
+			}
+		}
+	}
+	return preparedCapture{flow: f, in: in, ev: ev, a: a, fresh: fresh}
 }
 
 // commitCapture inserts a prepared capture inside tx. It may run twice

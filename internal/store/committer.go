@@ -174,6 +174,21 @@ type Conflicts interface {
 	Conflict(err error) bool
 }
 
+// RerunOnConflict reports whether ctx is the context of a unit that the
+// committer runs again, with its batch, if the driver reports the
+// transaction's error as a conflict (Conflicts): true for every run but the
+// last of runRetrying. A driver may then answer a write optimistically and
+// check it with the commit, reporting a failed check as a conflict, because
+// the unit will run again and nothing of the failed run persisted
+// (storepg's queued captures, docs/adr/0049-postgres-queued-captures.md).
+// Outside the committer (a transaction from Driver.Begin) it is false.
+func RerunOnConflict(ctx context.Context) bool {
+	v, _ := ctx.Value(rerunKey{}).(bool)
+	return v
+}
+
+type rerunKey struct{}
+
 func (c *Committer) conflict(err error) bool {
 	cf, ok := c.drv.(Conflicts)
 	return ok && cf.Conflict(err)
@@ -200,7 +215,11 @@ func (c *Committer) runTogether(batch []*commitReq, retry bool) (answered, confl
 		// context: that would roll back the whole batch and re-run it unit
 		// by unit. A context without cancellation also spares the SQLite
 		// driver a watcher goroutine per statement.
-		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
+		uctx := context.WithoutCancel(r.ctx)
+		if retry {
+			uctx = context.WithValue(uctx, rerunKey{}, true)
+		}
+		if err := r.fn(uctx, tx); err != nil {
 			tx.Rollback()
 			if retry && c.conflict(err) {
 				return false, true

@@ -40,6 +40,8 @@ import (
 // A read-ahead answer is used only by the very next statement of the
 // transaction if it asks exactly that; any other statement discards it.
 type behind struct {
+	evIns  []evInsert // queued captures (capture.go)
+	checks []claimed  // settles answered from their claims (settle.go)
 	dIns   []*store.Delivery
 	dUpd   []store.Delivery // copies as they were passed; the last per ID wins
 	dUpdAt map[string]int
@@ -50,6 +52,8 @@ type behind struct {
 
 	held  *heldAhead
 	state *stateAhead
+
+	careful *careful // the driver's, for queued captures answered wrongly
 }
 
 type evState struct {
@@ -69,9 +73,12 @@ type stateAhead struct {
 
 // hasUpdates reports queued UPDATEs, whose missing rows only a check of
 // their row counts finds.
-func (b *behind) hasUpdates() bool { return len(b.dUpd)+len(b.evUpd) > 0 }
+// Queued event inserts count too: their answers are checked the same way.
+func (b *behind) hasUpdates() bool { return len(b.evIns)+len(b.checks)+len(b.dUpd)+len(b.evUpd) > 0 }
 
-func (b *behind) empty() bool { return len(b.dIns)+len(b.dUpd)+len(b.idPut)+len(b.evUpd) == 0 }
+func (b *behind) empty() bool {
+	return len(b.evIns)+len(b.checks)+len(b.dIns)+len(b.dUpd)+len(b.idPut)+len(b.evUpd) == 0
+}
 
 func (b *behind) deliveryUpdate(d *store.Delivery) {
 	if b.dUpdAt == nil {
@@ -180,15 +187,28 @@ var flushAll = flushSet{true, true, true}
 
 // queued is one queued statement in a batch, for reading its result.
 type queued struct {
-	kind int      // 0 delivery insert, 1 delivery update, 2 identity put, 3 event state
-	ids  []string // the rows an update names
+	kind int      // 0 delivery insert, 1 delivery update, 2 identity put, 3 event state, or kindEventInsert, kindHeldCheck
+	ids  []string // the rows an update or an event insert names
 }
+
+const (
+	kindEventInsert = 4 + iota // qEventInsertMany (capture.go)
+	kindHeldCheck              // qHeldOfKeys
+	kindSettleLock             // qSettleLock (settle.go)
+	kindSettleCheck            // qSettleCheck
+)
 
 // queue adds the queued writes of set to batch b and returns what each
 // added statement is, in order. Rows whose writes go out are dropped from
 // the queue by read.
 func (b *behind) queue(batch *pgx.Batch, set flushSet) []queued {
 	var out []queued
+	if set.events {
+		// Settle checks first (they read rows as the settles were told
+		// they are, before this queue changes them); then events: queued
+		// deliveries and state changes may name them.
+		out = append(b.queueSettleChecks(batch), b.queueEventInserts(batch)...)
+	}
 	if set.deliveries && len(b.dIns) > 0 {
 		batch.Queue(qDeliveryInsertMany, deliveryInsertArrays(b.dIns)...)
 		out = append(out, queued{kind: 0})
@@ -286,6 +306,14 @@ func (b *behind) read(br pgx.BatchResults, qs []queued, set flushSet) error {
 	defer b.drop(set)
 	for _, q := range qs {
 		switch q.kind {
+		case kindEventInsert, kindHeldCheck:
+			if err := b.readEventInserts(br, q, b.careful); err != nil {
+				return err
+			}
+		case kindSettleLock, kindSettleCheck:
+			if err := b.readSettleChecks(br, q); err != nil {
+				return err
+			}
 		case 0:
 			rows, err := br.Query()
 			if err != nil {
@@ -368,6 +396,8 @@ func (b *behind) drop(set flushSet) {
 		clear(b.idAt)
 	}
 	if set.events {
+		b.checks = b.checks[:0]
+		b.evIns = b.evIns[:0]
 		b.evUpd = b.evUpd[:0]
 		clear(b.evAt)
 	}
@@ -376,6 +406,16 @@ func (b *behind) drop(set flushSet) {
 // touches reports whether a queued write changes event id's row or its
 // deliveries.
 func (b *behind) touches(eventID string) bool {
+	for i := range b.checks {
+		if b.checks[i].d.EventID == eventID {
+			return true
+		}
+	}
+	for i := range b.evIns {
+		if b.evIns[i].e.ID == eventID {
+			return true
+		}
+	}
 	for _, d := range b.dIns {
 		if d.EventID == eventID {
 			return true

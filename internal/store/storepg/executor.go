@@ -202,6 +202,9 @@ func (x *executor) queryEvents(ctx context.Context, q string, args ...any) ([]*s
 }
 
 func (x *executor) EventInsert(ctx context.Context, e *store.Event) (string, bool, error) {
+	if x.wb != nil && x.queueEventInsert(ctx, e) {
+		return e.ID, true, nil // answered now, checked when the queue goes out (capture.go)
+	}
 	raw := e.Raw
 	if raw == nil {
 		raw = []byte{}
@@ -474,6 +477,9 @@ func (x *executor) DeliveryGetByID(ctx context.Context, id string) (*store.Deliv
 
 func (x *executor) DeliveryListByEvent(ctx context.Context, eventID string) ([]*store.Delivery, error) {
 	if x.wb != nil {
+		if out, ok := x.settleFromClaim(ctx, eventID); ok {
+			return out, nil // checked when the queue goes out (settle.go)
+		}
 		return x.deliveriesByEventAhead(ctx, eventID)
 	}
 	out, err := x.queryDeliveries(ctx, qDeliveriesByEvent, eventID)
@@ -528,7 +534,9 @@ const qClaimTake = `UPDATE deliveries SET state = 'inflight', lease_owner = $4, 
 	              FOR UPDATE SKIP LOCKED)
 	RETURNING ` + deliveryCols + `,
 		COALESCE((SELECT i.external_id FROM identities i
-		          WHERE i.destination = deliveries.destination AND i.record_key = deliveries.record_key), '')`
+		          WHERE i.destination = deliveries.destination AND i.record_key = deliveries.record_key), ''),
+		(SELECT count(*) FROM deliveries s WHERE s.event_id = deliveries.event_id),
+		COALESCE((SELECT e.state FROM events e WHERE e.id = deliveries.event_id), '')`
 
 func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimParams) ([]*store.Delivery, error) {
 	if x.tx == nil {
@@ -562,16 +570,28 @@ func (x *executor) DeliveryClaim(ctx context.Context, p *store.DeliveryClaimPara
 	if err != nil {
 		return nil, fail("delivery claim", err)
 	}
+	var kept []claimed
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Delivery, error) {
-		var identity string
-		d, err := scanDelivery(r, &identity)
+		var identity, state string
+		var siblings int64
+		d, err := scanDelivery(r, &identity, &siblings, &state)
 		if d != nil {
 			d.Identity = identity
+			if siblings == 1 && state != "" {
+				kept = append(kept, claimed{d: *d, state: state})
+			}
 		}
 		return d, err
 	})
 	if err != nil {
 		return nil, fail("delivery claim", err)
+	}
+	// What the claim saw of one-delivery events answers their settles
+	// (settle.go). Kept even if this transaction does not commit: a settle
+	// of a delivery that was never claimed finds no row as answered, and
+	// its check fails.
+	for i := range kept {
+		x.d.settle.put(&kept[i].d, kept[i].state)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].NextAt.Equal(out[j].NextAt) {

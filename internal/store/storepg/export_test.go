@@ -3,6 +3,8 @@ package storepg
 import (
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
@@ -27,11 +29,16 @@ func HotPlans() []HotPlan {
 		{"capture: idempotency lookup", qEventByIdem, []any{"src", "k1"}, []string{"events_idem"}, nil},
 		{"capture: held by key", qHeldByKey, []any{"flow", "key1"}, []string{"events_held_key"}, nil},
 		{"capture: event insert", qEventInsert, []any{"evt_x", "src", "flow", "kx", "key1", "delivering", "application/json", []byte{}, nil, nil, nil, nil, now, now, "", ""}, nil, nil},
+		{"capture: queued event inserts", qEventInsertMany, queuedInsertArgs(now), nil, nil},
+		{"capture: held records of queued keys", qHeldOfKeys, []any{[]string{"flow", "flow"}, []string{"key1", "key2"}, []string{"evt_x", "evt_y"}},
+			[]string{"events_held_key"}, nil},
 		{"capture: delivery insert", qDeliveryInsert, []any{"dlv_x", "evt_x", "r", "sink", "key1", "pending", []string{}, "{}", 0, now, "", nil, false, "", 0, "", now, now, "", "", "", ""}, nil, nil},
 		{"audit insert", qAuditInsertMany, []any{[]int64{1}, []time.Time{now}, []string{""}, []string{""}, []string{""}, []int32{0}, []string{"a"}, []string{"captured"}, []string{""}, []int32{0}, []string{""}, []int64{0}, []string{""}, []string{""}}, nil, nil},
 		{"audit head", qAuditHead, nil, []string{"audit_log_pkey"}, nil},
 		{"claim: lock keys", qClaimLock, []any{"sink", now, 128, int32(1), 32}, []string{"deliveries_ready", "deliveries_active_key"}, []string{"Sort", "Incremental Sort"}},
 		{"claim: take", qClaimTake, []any{"sink", now, []int64{1, 2}, "w", now}, []string{"deliveries_pkey", "deliveries_active_key", "identities_pkey"}, nil},
+		{"settle: checks, events locked", qSettleLock, []any{[]string{"evt_1", "evt_2"}}, []string{"events_pkey"}, nil},
+		{"settle: checks, deliveries", qSettleCheck, []any{[]string{"evt_1", "evt_2"}}, []string{"deliveries_event"}, nil},
 		{"settle: delivery by id", qDeliveryByID, []any{"dlv_1"}, []string{"deliveries_id_key"}, nil},
 		{"settle: queued event states", qEventStateUpdate, []any{"delivered", now, "evt_1"}, []string{"events_pkey"}, nil},
 		{"settle: queued identities", qIdentityPutMany, []any{[]string{"sink"}, []string{"key1"}, []string{"x"}, []time.Time{now}}, nil, nil},
@@ -79,4 +86,17 @@ func HotPlans() []HotPlan {
 		{"lists: next flow in a state", sqlstore.Rebind(sqlstore.QueryFlowAfter), []any{"delivered", "flow"}, []string{"events_state_flow"}, []string{"Sort"}},
 		{"lists: a (state, flow) range", `SELECT id FROM events WHERE id < $1 AND state = $2 AND flow = $3 ORDER BY id DESC LIMIT $4`, []any{"evt_2", "delivered", "flow", 51}, []string{"events_state_flow"}, []string{"Sort", "Bitmap Heap Scan"}},
 	}
+}
+
+// queuedInsertArgs is qEventInsertMany's arguments for two queued captures.
+func queuedInsertArgs(now time.Time) []any {
+	b := &behind{evIns: []evInsert{
+		{e: store.Event{ID: "evt_x", Source: "src", Flow: "flow", IdemKey: "kx", RecordKey: "key1", State: "delivering",
+			Raw: []byte("{}"), Canonical: []byte("{}"), ReceivedAt: now, UpdatedAt: now}},
+		{e: store.Event{ID: "evt_y", Source: "src", Flow: "flow", RecordKey: "key2", State: "held", Raw: []byte("{}"),
+			HoldUntil: now, ReceivedAt: now, UpdatedAt: now}},
+	}}
+	batch := &pgx.Batch{}
+	b.queueEventInserts(batch)
+	return batch.QueuedQueries[0].Arguments
 }

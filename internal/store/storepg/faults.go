@@ -37,6 +37,10 @@ func (d *Driver) ProbeWrite(ctx context.Context) error {
 // event (ADR 0037), so two instances' batches can deadlock; the loser is
 // rolled back whole and the committer runs it again.
 func (d *Driver) Conflict(err error) bool {
+	if errors.Is(err, errRerun) {
+		d.count.reruns.Add(1)
+		return true // a queued answer was wrong (capture.go, settle.go)
+	}
 	var de *dbError
 	if !errors.As(err, &de) {
 		return false

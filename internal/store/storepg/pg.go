@@ -124,6 +124,9 @@ type Driver struct {
 	count  *counter
 	lanes  int // write transactions the committer may run at once (lanes.go)
 
+	careful careful     // queued captures answered wrongly (capture.go)
+	settle  settleAhead // what claims saw, for the settles (settle.go)
+
 	// Advisory lock keys, namespaced by schema (see the package doc).
 	migrateKey int64 // pg_advisory_xact_lock(bigint) while migrating
 	auditKey   int64 // pg_advisory_xact_lock(bigint) for the audit chain
@@ -263,6 +266,7 @@ func (d *Driver) begin(ctx context.Context) (*executorTx, error) {
 	}
 	tx := &pgTx{c: c} // BEGIN goes with the first statement
 	t := &executorTx{tx: tx}
+	t.wb.careful = &d.careful
 	t.executor = executor{d: d, tx: tx, head: &t.head, pending: &t.pending, wb: &t.wb}
 	t.executor.q = txQuerier{x: &t.executor}
 	t.executor.shared()
@@ -354,6 +358,12 @@ func (e *dbError) Error() string { return e.Msg }
 func translate(err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, store.ErrNotCommitted) {
+		// Already translated (a queued write's failure, found by a later
+		// statement): keep the chain, errRerun included, which tells the
+		// committer to run the batch again (capture.go).
+		return err
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound

@@ -201,6 +201,11 @@ func literal(a any) string {
 		return "'\\x" + hex.EncodeToString(v) + "'::bytea"
 	case time.Time:
 		return "'" + v.UTC().Format(time.RFC3339Nano) + "'::timestamptz"
+	case pgtype.Text:
+		if !v.Valid {
+			return "NULL::text"
+		}
+		return literal(v.String)
 	case pgtype.Timestamptz:
 		if !v.Valid {
 			return "NULL::timestamptz"

@@ -18,6 +18,7 @@ import (
 // which says more than a rate on a machine other work shares.
 type counter struct {
 	roundTrips, statements atomic.Int64
+	reruns                 atomic.Int64 // transactions failed with errRerun
 
 	mu   sync.Mutex
 	pids []uint32 // backend process IDs of the pool's connections
@@ -54,6 +55,11 @@ func (c *counter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndDat
 func (d *Driver) RoundTrips() (roundTrips, statements int64) {
 	return d.count.roundTrips.Load(), d.count.statements.Load()
 }
+
+// Reruns is how many transactions failed with errRerun so far: a queued
+// capture or a settle answered from its claim whose check failed, so the
+// committer ran the batch again (capture.go, settle.go).
+func (d *Driver) Reruns() int64 { return d.count.reruns.Load() }
 
 // BackendCPU is the CPU time (user+system) the server processes of the
 // pool's connections have used, read from /proc: only when PostgreSQL runs
