@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -257,6 +258,18 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 	return a
 }
 
+// plans reports whether the assessment plans a delivery on route name.
+// A scan, not a set: a flow has a handful of routes, and this runs in the
+// commit loop, once per dependency.
+func (a assessment) plans(name string) bool {
+	for _, p := range a.routes {
+		if p.route.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (a assessment) state() store.EventState {
 	switch {
 	case len(a.problems) > 0:
@@ -357,7 +370,7 @@ func (g *Gate) commitCapture(ctx context.Context, tx store.ExecutorTx, c prepare
 		}
 		return CaptureResult{EventID: prev.ID, State: prev.State, Duplicate: true}, nil
 	}
-	msg := fmt.Sprintf("%d bytes, %s", len(in.Body), in.ContentType)
+	msg := strconv.Itoa(len(in.Body)) + " bytes, " + in.ContentType // runs in the commit loop: no fmt
 	if origin != "" {
 		msg = origin + ", " + msg
 	}
@@ -393,10 +406,6 @@ func (g *Gate) enter(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 // route creates the deliveries of a record that passed the gate and writes
 // the transition's audit entry (action, with prefix before the routes).
 func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor string, action audit.Action, prefix string, now time.Time) error {
-	planned := map[string]bool{}
-	for _, p := range a.routes {
-		planned[p.route.Name] = true
-	}
 	if len(a.routes) == 0 {
 		if ev.Operation == store.OpDelete {
 			return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "ignored",
@@ -404,11 +413,11 @@ func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 		}
 		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "delivered", Message: prefix + "no route matched; nothing to deliver"})
 	}
-	var names []string
+	names := make([]string, 0, len(a.routes))
 	for _, p := range a.routes {
 		var after []string
 		for _, dep := range p.route.After {
-			if planned[dep] { // a dependency whose condition is false does not block
+			if a.plans(dep) { // a dependency whose condition is false does not block
 				after = append(after, dep)
 			}
 		}
