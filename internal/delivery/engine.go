@@ -275,6 +275,7 @@ func (e *Engine) maintain(ctx context.Context) {
 func (w *worker) run(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	attempts := newRunner(ctx)
 	short := true // the last claim found fewer deliveries than it asked for
 	for ctx.Err() == nil {
 		st, err := w.e.Store.DestinationStateGet(ctx, w.d.Name)
@@ -326,7 +327,7 @@ func (w *worker) run(ctx context.Context) {
 			w.conc.Acquire()
 			inflight.Add(1)
 			w.e.attempting.Add(int64(len(chunk)))
-			go func() {
+			attempts.Go(func() {
 				defer inflight.Done()
 				defer w.e.attempting.Add(-int64(len(chunk)))
 				released := false
@@ -341,7 +342,7 @@ func (w *worker) run(ctx context.Context) {
 				// recorded, or the work waits for its lease to expire.
 				w.attempt(context.WithoutCancel(ctx), chunk, release)
 				release(0, concNone)
-			}()
+			})
 		}
 	}
 }
