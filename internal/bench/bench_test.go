@@ -116,8 +116,9 @@ func BenchmarkHistory(b *testing.B) {
 	// first (v3 has migration 0039's indexes, whose one-off build on a
 	// million queued, 2 CPU-s and RSS to 216 MiB, is not what a run
 	// measures) and with the prefill's meaning (v4: the queued retry ten
-	// years out, not an hour, so a cached store stays a backlog).
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-bench-history-%d-%d-v4.db", *history, *queued))
+	// years out, not an hour, so a cached store stays a backlog; v5:
+	// migration 0092, events_state_flow in place of three event indexes).
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-bench-history-%d-%d-v5.db", *history, *queued))
 	if _, err := os.Stat(path); err != nil {
 		b.Logf("building %s (once)", path)
 		tmp := path + ".building"

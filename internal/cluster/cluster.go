@@ -252,6 +252,19 @@ func (w *Waker) Wake() {
 	}
 }
 
+// WakeOthers wakes the other instances soon, and not this one: for a
+// caller that woke what it needed here itself.
+func (w *Waker) WakeOthers() {
+	if w.N == nil {
+		return
+	}
+	w.init()
+	select {
+	case w.poke <- struct{}{}:
+	default:
+	}
+}
+
 // Run sends and receives notifications until ctx ends. Failures only cost
 // latency (each engine still polls), so they are logged when they start
 // and when they end, and retried.

@@ -218,6 +218,21 @@ func (e *Engine) Kick() {
 	}
 }
 
+// KickFor wakes the workers of the named destinations only, e.g. after a
+// capture whose deliveries go there.
+func (e *Engine) KickFor(destinations []string) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, name := range destinations {
+		if w := e.dests[name]; w != nil {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 // Run works until ctx ends, then waits for attempts in flight to finish
 // (their results are committed, so none is lost or repeated needlessly).
 func (e *Engine) Run(ctx context.Context) {
@@ -260,6 +275,7 @@ func (e *Engine) maintain(ctx context.Context) {
 func (w *worker) run(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	attempts := newRunner(ctx)
 	short := true // the last claim found fewer deliveries than it asked for
 	for ctx.Err() == nil {
 		st, err := w.e.Store.DestinationStateGet(ctx, w.d.Name)
@@ -311,7 +327,7 @@ func (w *worker) run(ctx context.Context) {
 			w.conc.Acquire()
 			inflight.Add(1)
 			w.e.attempting.Add(int64(len(chunk)))
-			go func() {
+			attempts.Go(func() {
 				defer inflight.Done()
 				defer w.e.attempting.Add(-int64(len(chunk)))
 				released := false
@@ -326,7 +342,7 @@ func (w *worker) run(ctx context.Context) {
 				// recorded, or the work waits for its lease to expire.
 				w.attempt(context.WithoutCancel(ctx), chunk, release)
 				release(0, concNone)
-			}()
+			})
 		}
 	}
 }

@@ -63,6 +63,12 @@ func newRig(t *testing.T, sinkURL string) *rig {
 // lease.
 func newRigWith(t *testing.T, cfg string, lease time.Duration) *rig {
 	t.Helper()
+	return newRigPoll(t, cfg, lease, 10*time.Millisecond)
+}
+
+// newRigPoll is newRigWith with the engine's idle poll interval.
+func newRigPoll(t *testing.T, cfg string, lease, poll time.Duration) *rig {
+	t.Helper()
 	c, err := config.Parse([]byte(cfg), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +89,7 @@ func newRigWith(t *testing.T, cfg string, lease time.Duration) *rig {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := delivery.New(g, storeOf(g), "test", lease, 10*time.Millisecond, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
+	eng := delivery.New(g, storeOf(g), "test", lease, poll, log, []delivery.Destination{{Name: "d", Conn: conn, Conf: dc}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
@@ -399,4 +405,25 @@ func TestSinkGetsTheStoredPayload(t *testing.T) {
 	if again, _ := json.Marshal(decoded); string(again) != string(bodies[0]) {
 		t.Errorf("sink got %s; decoding and encoding the payload gives %s", bodies[0], again)
 	}
+}
+
+// TestKickForWakesTheNamedWorker: with an idle poll of an hour, only a
+// wake-up makes the worker look for the new delivery; KickFor with the
+// destination's name is one (a name no worker has is ignored).
+func TestKickForWakesTheNamedWorker(t *testing.T) {
+	t.Parallel()
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"id":"x"}`) }))
+	defer sink.Close()
+	r := newRigPoll(t, fmt.Sprintf(cfgTmpl, sink.URL), 5*time.Second, time.Hour)
+	time.Sleep(50 * time.Millisecond) // the worker's first claim, at start, finds nothing
+	res, err := r.gate.Capture(context.Background(), pipeline.CaptureInput{Source: "forms", Body: []byte("{}"), Payload: map[string]any{"email": "k@x.co", "v": 1.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Destinations) != 1 || res.Destinations[0] != "d" {
+		t.Fatalf("CaptureResult.Destinations = %v, want [d]", res.Destinations)
+	}
+	r.eng.KickFor([]string{"nowhere"})
+	r.eng.KickFor(res.Destinations)
+	r.wait(t, res.EventID, store.EventDelivered)
 }

@@ -61,6 +61,11 @@ type Handler struct {
 	OnNotice func()
 	// OnCaptured is called after a commit that created deliveries.
 	OnCaptured func()
+	// OnCapturedFor, when set, is called instead of OnCaptured after a
+	// commit whose deliveries all go to the destinations named: only
+	// their workers need waking (every other one would look for work,
+	// and claim nothing, once per capture).
+	OnCapturedFor func(destinations []string)
 	// Observe records the outcome for metrics; may be nil.
 	Observe func(source, outcome string)
 	// Inspect sees every authenticated, parsed payload (schema drift
@@ -212,7 +217,10 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		httperr.JSON(w, http.StatusUnprocessableEntity, res)
 	default:
 		h.observe(name, string(res.State))
-		if res.State == store.EventDelivering || len(res.Released) > 0 {
+		switch {
+		case len(res.Released) == 0 && res.State == store.EventDelivering && h.OnCapturedFor != nil:
+			h.OnCapturedFor(res.Destinations)
+		case res.State == store.EventDelivering || len(res.Released) > 0:
 			if h.OnCaptured != nil {
 				h.OnCaptured()
 			}

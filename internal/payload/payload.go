@@ -1,6 +1,7 @@
 // Package payload is how Sluice reads an inbound body: decoding JSON or a
-// form into plain Go values with the nesting limit checked first, and
-// following a dotted path through the result. Intake, the gate (replay,
+// form into plain Go values with the nesting limit checked first,
+// following a dotted path through the result, and encoding such values
+// back to JSON (Marshal, byte for byte what encoding/json writes). Intake, the gate (replay,
 // auto-completion) and validation all use it, so a body is read the same
 // way whichever of them reads it. It is a leaf: it imports only httperr,
 // whose errors carry the 400 answer.
@@ -62,8 +63,16 @@ func Parse(body []byte, isJSON bool) (any, error) {
 	if d := Depth(body); d > MaxDepth {
 		return nil, httperr.New(http.StatusBadRequest, "too_deep", fmt.Sprintf("JSON nesting deeper than %d levels", MaxDepth))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	// json.Unmarshal accepts exactly what the decoder below does (one
+	// value, whitespace around it) and decodes it the same, without the
+	// decoder's state and its copy of the body; the decoder stays for
+	// the refusals, whose messages name the problem as before.
 	var v any
+	if json.Unmarshal(body, &v) == nil {
+		return v, nil
+	}
+	v = nil
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&v); err != nil {
 		return nil, httperr.New(http.StatusBadRequest, "malformed", "malformed JSON: "+err.Error())
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -164,6 +166,10 @@ type CaptureResult struct {
 	Missing   []string         `json:"missing,omitempty"`
 	// Released lists held events this one completed and released.
 	Released []string `json:"released,omitempty"`
+	// Destinations names the destinations this event's own deliveries
+	// go to (not those of released events), so intake wakes only their
+	// workers; not part of the answer.
+	Destinations []string `json:"-"`
 }
 
 // ErrUnknownSource is returned for a source no flow reads from.
@@ -228,15 +234,17 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 			a.routes = append(a.routes, plannedDelivery{route: r, payload: a.canonicalJSON})
 			continue
 		}
-		payload := canonical
+		rec := canonical
 		if r.Mapper != nil {
 			out, probs := r.Mapper.Apply(canonical)
 			for _, p := range probs {
 				a.problems = append(a.problems, Problem{Field: "routes." + r.Name + ".map." + p.Field, Message: p.Message})
 			}
-			payload = out
+			rec = out
 		}
-		b, err := json.Marshal(payload)
+		// payload.Marshal writes what json.Marshal writes, without its
+		// reflection.
+		b, err := payload.Marshal(rec)
 		if err == nil && r.Mapper == nil {
 			a.canonicalJSON = b
 		}
@@ -248,6 +256,18 @@ func (f *Flow) assess(canonical map[string]any, op string) assessment {
 	}
 	a.problems = f.maskProblems(canonical, nil, a.problems)
 	return a
+}
+
+// plans reports whether the assessment plans a delivery on route name.
+// A scan, not a set: a flow has a handful of routes, and this runs in the
+// commit loop, once per dependency.
+func (a assessment) plans(name string) bool {
+	for _, p := range a.routes {
+		if p.route.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (a assessment) state() store.EventState {
@@ -312,7 +332,7 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 	if a.canonicalJSON != nil {
 		ev.Canonical = a.canonicalJSON
 	} else if a.canonical != nil {
-		ev.Canonical, _ = json.Marshal(a.canonical)
+		ev.Canonical, _ = payload.Marshal(a.canonical)
 	}
 	if len(a.problems) > 0 {
 		ev.Problems, _ = json.Marshal(a.problems)
@@ -321,8 +341,16 @@ func (g *Gate) prepare(plan *Plan, f *Flow, in CaptureInput, now time.Time) prep
 		ev.Missing, _ = json.Marshal(a.missing)
 		ev.HoldUntil = now.Add(f.Conf.HoldTTL.D())
 	}
-	return preparedCapture{flow: f, in: in, ev: ev, a: a,
-		fresh: CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}}
+	fresh := CaptureResult{EventID: ev.ID, State: ev.State, Problems: a.problems, Missing: a.missing}
+	if ev.State == store.EventDelivering {
+		fresh.Destinations = make([]string, 0, len(a.routes))
+		for _, p := range a.routes {
+			if !slices.Contains(fresh.Destinations, p.route.Destination) {
+				fresh.Destinations = append(fresh.Destinations, p.route.Destination)
+			}
+		}
+	}
+	return preparedCapture{flow: f, in: in, ev: ev, a: a, fresh: fresh}
 }
 
 // commitCapture inserts a prepared capture inside tx. It may run twice
@@ -342,7 +370,7 @@ func (g *Gate) commitCapture(ctx context.Context, tx store.ExecutorTx, c prepare
 		}
 		return CaptureResult{EventID: prev.ID, State: prev.State, Duplicate: true}, nil
 	}
-	msg := fmt.Sprintf("%d bytes, %s", len(in.Body), in.ContentType)
+	msg := strconv.Itoa(len(in.Body)) + " bytes, " + in.ContentType // runs in the commit loop: no fmt
 	if origin != "" {
 		msg = origin + ", " + msg
 	}
@@ -378,10 +406,6 @@ func (g *Gate) enter(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 // route creates the deliveries of a record that passed the gate and writes
 // the transition's audit entry (action, with prefix before the routes).
 func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, a assessment, actor string, action audit.Action, prefix string, now time.Time) error {
-	planned := map[string]bool{}
-	for _, p := range a.routes {
-		planned[p.route.Name] = true
-	}
 	if len(a.routes) == 0 {
 		if ev.Operation == store.OpDelete {
 			return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "ignored",
@@ -389,11 +413,11 @@ func (g *Gate) route(ctx context.Context, tx store.ExecutorTx, ev *store.Event, 
 		}
 		return g.audit(ctx, tx, &store.AuditEntry{At: now, EventID: ev.ID, Actor: actor, Action: action, Outcome: "delivered", Message: prefix + "no route matched; nothing to deliver"})
 	}
-	var names []string
+	names := make([]string, 0, len(a.routes))
 	for _, p := range a.routes {
 		var after []string
 		for _, dep := range p.route.After {
-			if planned[dep] { // a dependency whose condition is false does not block
+			if a.plans(dep) { // a dependency whose condition is false does not block
 				after = append(after, dep)
 			}
 		}

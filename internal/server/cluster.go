@@ -55,6 +55,14 @@ func newPeers(s *Server, owner string) *peers {
 // store's notifications.
 func (s *Server) wake() { s.peers.waker.Wake() }
 
+// wakeFor is wake after a capture whose deliveries go to destinations:
+// only their workers here, the other instances as always (they wake
+// every worker).
+func (s *Server) wakeFor(destinations []string) {
+	s.Engine.KickFor(destinations)
+	s.peers.waker.WakeOthers()
+}
+
 // startPeers joins the group (so the engine starts with this instance's
 // share of each rate, not the whole) and starts the cluster loops and the
 // leader-only retention loop. wait returns once they ended after ctx.

@@ -85,8 +85,9 @@ type QueueAge struct {
 	// Capped: counting stopped at QueueAgeParams.CountLimit, so there are
 	// at least Count items.
 	Capped bool
-	// Oldest is the earliest received_at (events) or created_at
-	// (deliveries).
+	// Oldest is the earliest received_at (events: the received_at of the
+	// first by ID, which begins with the time received; ADR 0047) or
+	// created_at (deliveries).
 	Oldest time.Time
 	// NextAt is the earliest next_at (deliveries only).
 	NextAt time.Time

@@ -9,8 +9,9 @@ import (
 // the events still delivering, a bounded window at a time, with what their
 // deliveries say. See docs/adr/0044-settle-sweep.md.
 type SweepStore interface {
-	// EventListDelivering walks the events in state delivering in ID
-	// order (events_state), at most Limit after AfterID, and counts each
+	// EventListDelivering walks the events in state delivering in (flow,
+	// ID) order (events_state_flow, ADR 0047), at most Limit after the
+	// event AfterID, and counts each
 	// one's primary (non-fallback) deliveries and how many of them are
 	// unfinished. It reads only that window, whatever the history, so a
 	// pass costs the same with a million delivered events as with none.
@@ -19,7 +20,7 @@ type SweepStore interface {
 
 // EventListDeliveringParams is one window of EventListDelivering.
 type EventListDeliveringParams struct {
-	AfterID string // only events with ID > AfterID; "" from the start
+	AfterID string // only events after this one (the last of the previous window); "" from the start
 	Limit   int    // default DefaultLimit
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,17 +16,14 @@ import (
 // minute is an integer there and a timestamptz in PostgreSQL,
 // which folds under a row lock so that instances take turns.
 
-// EventSearch implements store.ConsoleStore.
+// EventSearch implements store.ConsoleStore. A state without a flow, or a
+// flow without a state, is read one (state, flow) range of
+// events_state_flow at a time and merged (EventParts), unless an ID or a
+// record key narrows the search to its own index.
 func (q Queries) EventSearch(ctx context.Context, p *store.EventSearchParams) ([]*store.EventSummary, error) {
 	var f filter
 	if p.ID != "" {
 		f.add("id = ?", p.ID)
-	}
-	if p.State != "" {
-		f.add("state = ?", p.State)
-	}
-	if p.Flow != "" {
-		f.add("flow = ?", p.Flow)
 	}
 	if p.RecordKey != "" {
 		// The repeated condition lets SQLite (and a PostgreSQL generic
@@ -55,24 +53,58 @@ func (q Queries) EventSearch(ctx context.Context, p *store.EventSearchParams) ([
 			f.add("id < ?", p.After)
 		}
 	}
-	query := `SELECT id, source, flow, record_key, state, COALESCE(missing, ''), received_at, updated_at FROM events` + f.where() +
-		` ORDER BY id ` + order + ` LIMIT ?`
-	out, err := list(ctx, q, func(r Row) (*store.EventSummary, error) {
-		var e store.EventSummary
-		var missing string
-		if err := r.Scan(&e.ID, &e.Source, &e.Flow, &e.RecordKey, &e.State, &missing,
-			q.db.ScanTime(&e.ReceivedAt), q.db.ScanTime(&e.UpdatedAt)); err != nil {
-			return nil, err
+	var parts []EventPart
+	if p.ID == "" && p.RecordKey == "" && (p.State == "") != (p.Flow == "") {
+		var states, flows []string
+		if p.State != "" {
+			states = []string{string(p.State)}
+		} else {
+			flows = []string{p.Flow}
 		}
-		if missing != "" {
-			_ = json.Unmarshal([]byte(missing), &e.Missing)
+		var err error
+		if parts, err = q.EventParts(ctx, states, flows); err != nil {
+			return nil, fmt.Errorf("event search: %w", err)
 		}
-		return &e, nil
-	}, query, append(f.args, p.PageLimit())...)
-	if err != nil {
-		return nil, fmt.Errorf("event search: %w", err)
+	} else {
+		if p.State != "" {
+			f.add("state = ?", p.State)
+		}
+		if p.Flow != "" {
+			f.add("flow = ?", p.Flow)
+		}
+		parts = []EventPart{{}}
 	}
-	return out, nil
+	var pages [][]*store.EventSummary
+	for _, part := range parts {
+		pf := f
+		pf.conds, pf.args = slices.Clone(f.conds), slices.Clone(f.args)
+		if part.State != "" {
+			pf.add("state = ?", part.State)
+			pf.add("flow = ?", part.Flow)
+		}
+		query := `SELECT id, source, flow, record_key, state, COALESCE(missing, ''), received_at, updated_at FROM events` + pf.where() +
+			` ORDER BY id ` + order + ` LIMIT ?`
+		out, err := list(ctx, q, func(r Row) (*store.EventSummary, error) {
+			var e store.EventSummary
+			var missing string
+			if err := r.Scan(&e.ID, &e.Source, &e.Flow, &e.RecordKey, &e.State, &missing,
+				q.db.ScanTime(&e.ReceivedAt), q.db.ScanTime(&e.UpdatedAt)); err != nil {
+				return nil, err
+			}
+			if missing != "" {
+				_ = json.Unmarshal([]byte(missing), &e.Missing)
+			}
+			return &e, nil
+		}, query, append(pf.args, p.PageLimit())...)
+		if err != nil {
+			return nil, fmt.Errorf("event search: %w", err)
+		}
+		pages = append(pages, out)
+	}
+	if len(pages) == 1 {
+		return pages[0], nil
+	}
+	return MergeByID(pages, func(e *store.EventSummary) string { return e.ID }, !p.Oldest, p.PageLimit()), nil
 }
 
 // likeEscape escapes LIKE's wildcards (and its escape character, \).
@@ -81,7 +113,7 @@ func likeEscape(s string) string {
 }
 
 // EventCountInStates implements store.ConsoleStore: one count per state,
-// each a range of the events_state index.
+// each a range of the events_state_flow index, read without rows.
 func (q Queries) EventCountInStates(ctx context.Context, states []store.EventState) (map[store.EventState]int64, error) {
 	out := map[store.EventState]int64{}
 	for _, st := range states {

@@ -14,15 +14,17 @@ import (
 
 // The SLA queries run a few times a minute (and the delivery ones on every
 // metrics scrape), so none is prepared at Open. Each reads one flow or
-// destination by index seeks: the oldest item is the first entry of a
-// partial index (migration 0039), the count walks the same index and stops
-// at the caller's limit. None reads a row of the table or sorts, so their
-// cost does not grow with the backlog (ADR 0039).
+// destination by index seeks: the oldest item is the first entry of an
+// index range, the count walks the same range and stops at the caller's
+// limit. None sorts, and the counts read no row, so their cost does not
+// grow with the backlog (ADR 0039). The events' index is
+// events_state_flow (state, flow, id) (ADR 0047); an event's id begins
+// with the time it was received (the same clock reading as received_at),
+// so the first id of a range is its oldest event.
 
-// The event state is written into the text, not bound: a partial index
-// serves `state = 'held'` but not `state = ?`, on either database. The
-// indexes' predicates test (state || ”), so the queries do as well
-// (migration 0039 says why).
+// The event state is written into the text, not bound, so the planner of
+// either database sees the state the statement reads (a plan made for
+// 'delivering' is not reused for 'held').
 func eventStateLiteral(st store.EventState) (string, error) {
 	switch st {
 	case store.EventDelivering, store.EventHeld:
@@ -31,21 +33,21 @@ func eventStateLiteral(st store.EventState) (string, error) {
 	return "", fmt.Errorf("event age by flow: state %q: must be %s or %s", st, store.EventDelivering, store.EventHeld)
 }
 
-// QueryEventOldest is the earliest received_at of a flow's events in a
-// state (from events_open_age).
+// QueryEventOldest is the received_at of a flow's first event (by id) in
+// a state: one seek on events_state_flow and one row.
 func QueryEventOldest(st store.EventState) string {
 	lit, _ := eventStateLiteral(st)
-	return `SELECT received_at FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ? ORDER BY received_at LIMIT 1`
+	return `SELECT received_at FROM events WHERE state = ` + lit + ` AND flow = ? ORDER BY id LIMIT 1`
 }
 
 // QueryEventCount counts a flow's events in a state, stopping at the
-// bound limit (from events_open_age, index only). The ORDER BY is the
+// bound limit (from events_state_flow, index only). The ORDER BY is the
 // index's: it steers PostgreSQL to the index walk that stops at the
 // limit, not a bitmap scan (which reads every match before the LIMIT) or
 // another partial index of held events without the flow.
 func QueryEventCount(st store.EventState) string {
 	lit, _ := eventStateLiteral(st)
-	return `SELECT count(*) FROM (SELECT 1 FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ? ORDER BY received_at LIMIT ?) c`
+	return `SELECT count(*) FROM (SELECT 1 FROM events WHERE state = ` + lit + ` AND flow = ? ORDER BY id LIMIT ?) c`
 }
 
 // The delivery queries: the oldest pending delivery of a destination
@@ -64,7 +66,7 @@ const (
 // so without the ORDER BY, which would make PostgreSQL sort every match).
 func QueryEventCountAll(st store.EventState) string {
 	lit, _ := eventStateLiteral(st)
-	return `SELECT count(*) FROM events WHERE state = ` + lit + ` AND (state || '') = ` + lit + ` AND flow = ?`
+	return `SELECT count(*) FROM events WHERE state = ` + lit + ` AND flow = ?`
 }
 
 const QueryDeliveryCountAll = `SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination = ?`

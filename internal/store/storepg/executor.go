@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,8 +122,9 @@ const (
 	// foreign key's KEY SHARE lock).
 	qEventStateLock = qEventStateByID + ` FOR NO KEY UPDATE`
 	// qHeldByKey has no ORDER BY (the few rows are sorted in Go): ordered
-	// by id, a plan cached while the table was small walks events_flow_id,
-	// every event of the flow, instead of the partial events_held_key.
+	// by id, a plan cached while the table was small walks an index of the
+	// flow's events in id order (events_flow_id then, events_state_flow's
+	// held range now) instead of the partial events_held_key.
 	qHeldByKey         = `SELECT ` + eventCols + ` FROM events WHERE state = 'held' AND flow = $1 AND record_key = $2`
 	qEventsHoldExpired = `SELECT ` + eventCols + ` FROM events
 		WHERE state = 'held' AND hold_until IS NOT NULL AND hold_until <= $1 ORDER BY hold_until LIMIT $2`
@@ -256,32 +258,47 @@ func (x *executor) EventGetByID(ctx context.Context, id string) (*store.Event, e
 	return e, nil
 }
 
+// EventList implements store.Executor. A state is read one flow's range
+// of events_state_flow at a time and merged by id (sqlstore.EventParts,
+// ADR 0047).
 func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error) {
 	var where []string
 	var args params
-	if p.State != "" {
-		where = append(where, "state = "+args.add(p.State))
-	}
 	if p.Source != "" {
 		where = append(where, "source = "+args.add(p.Source))
 	}
 	if p.BeforeID != "" {
 		where = append(where, "id < "+args.add(p.BeforeID))
 	}
-	q := `SELECT ` + eventSummaryCols + ` FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q += " ORDER BY id DESC LIMIT " + args.add(limit)
-	out, err := x.queryEvents(ctx, q, args...)
-	if err != nil {
-		return nil, fail("event list", err)
+	parts := []sqlstore.EventPart{{}}
+	if p.State != "" {
+		var err error
+		if parts, err = x.EventParts(ctx, []string{string(p.State)}, nil); err != nil {
+			return nil, fail("event list", err)
+		}
 	}
-	return out, nil
+	var pages [][]*store.Event
+	for _, part := range parts {
+		w, a := slices.Clone(where), slices.Clone(args)
+		if part.State != "" {
+			w = append(w, "state = "+a.add(part.State), "flow = "+a.add(part.Flow))
+		}
+		q := `SELECT ` + eventSummaryCols + ` FROM events`
+		if len(w) > 0 {
+			q += " WHERE " + strings.Join(w, " AND ")
+		}
+		q += " ORDER BY id DESC LIMIT " + a.add(limit)
+		out, err := x.queryEvents(ctx, q, a...)
+		if err != nil {
+			return nil, fail("event list", err)
+		}
+		pages = append(pages, out)
+	}
+	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, true, limit), nil
 }
 
 func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {

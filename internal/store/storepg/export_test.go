@@ -63,14 +63,14 @@ func HotPlans() []HotPlan {
 		{"maintain: expired holds", qEventsHoldExpired, []any{now, 100}, []string{"events_hold_until"}, nil},
 		{"fallback: needing fallback", qDeliveriesNeedingFallback, []any{"sink", 100}, []string{"deliveries_needing_fallback"}, nil},
 		// Periodic (SLA watcher, metrics scrape): index seeks, no sort of the backlog.
-		{"sla: oldest delivering event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventDelivering)), []any{"flow"}, []string{"events_open_age"}, []string{"Sort"}},
-		{"sla: oldest held event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventHeld)), []any{"flow"}, []string{"events_open_age"}, []string{"Sort"}},
-		{"sla: delivering events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventDelivering)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort", "Bitmap Heap Scan"}},
-		{"sla: held events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventHeld)), []any{"flow", 10000}, []string{"events_open_age"}, []string{"Sort", "Bitmap Heap Scan"}},
+		{"sla: oldest delivering event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventDelivering)), []any{"flow"}, []string{"events_state_flow"}, []string{"Sort"}},
+		{"sla: oldest held event", sqlstore.Rebind(sqlstore.QueryEventOldest(store.EventHeld)), []any{"flow"}, []string{"events_state_flow"}, []string{"Sort"}},
+		{"sla: delivering events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventDelivering)), []any{"flow", 10000}, []string{"events_state_flow"}, []string{"Sort", "Bitmap Heap Scan"}},
+		{"sla: held events, counted", sqlstore.Rebind(sqlstore.QueryEventCount(store.EventHeld)), []any{"flow", 10000}, []string{"events_state_flow"}, []string{"Sort", "Bitmap Heap Scan"}},
 		{"sla: oldest pending delivery", sqlstore.Rebind(sqlstore.QueryDeliveryOldest), []any{"sink"}, []string{"deliveries_pending_age"}, []string{"Sort"}},
 		{"sla: earliest next_at", sqlstore.Rebind(sqlstore.QueryDeliveryNextAt), []any{"sink"}, []string{"deliveries_ready"}, []string{"Sort"}},
 		{"metrics: pending deliveries", sqlstore.Rebind(sqlstore.QueryDeliveryCountAll), []any{"sink"}, nil, nil},
-		{"metrics: delivering events", sqlstore.Rebind(sqlstore.QueryEventCountAll(store.EventDelivering)), []any{"flow"}, []string{"events_open_age"}, nil},
+		{"metrics: delivering events", sqlstore.Rebind(sqlstore.QueryEventCountAll(store.EventDelivering)), []any{"flow"}, []string{"events_state_flow"}, nil},
 		{"sla: pending deliveries, counted", sqlstore.Rebind(sqlstore.QueryDeliveryCount), []any{"sink", 10000}, []string{"deliveries_pending_age"}, []string{"Sort", "Bitmap Heap Scan"}},
 		// The console's queue stats (every live refresh): the few in
 		// flight, then per destination a count that stops at the limit.
@@ -78,7 +78,13 @@ func HotPlans() []HotPlan {
 		{"console: unfinished, counted", sqlstore.Rebind(sqlstore.QueryQueueUnfinished), []any{"sink", 10000}, []string{"deliveries_active_key"}, []string{"Sort", "Bitmap Heap Scan"}},
 		// The leader's settle sweep: a window of the delivering events in
 		// index order, two probes of each one's deliveries.
-		{"sweep: delivering events", sqlstore.Rebind(sqlstore.QueryEventsDelivering), []any{"", 500}, []string{"events_state", "deliveries_event"}, []string{"Sort", "Bitmap Heap Scan"}},
+		{"sweep: delivering events", sqlstore.Rebind(sqlstore.QueryEventsDelivering), []any{"evt_1", "evt_1", 500}, []string{"events_state_flow", "deliveries_event"}, []string{"Sort", "Bitmap Heap Scan"}},
+		// The console's and the API's lists by state alone or flow alone
+		// (sqlstore.EventParts): the flows in a state one seek each, then
+		// one range of a (state, flow) pair per flow, in id order.
+		{"lists: first flow in a state", sqlstore.Rebind(sqlstore.QueryFlowFirst), []any{"delivered"}, []string{"events_state_flow"}, []string{"Sort"}},
+		{"lists: next flow in a state", sqlstore.Rebind(sqlstore.QueryFlowAfter), []any{"delivered", "flow"}, []string{"events_state_flow"}, []string{"Sort"}},
+		{"lists: a (state, flow) range", `SELECT id FROM events WHERE id < $1 AND state = $2 AND flow = $3 ORDER BY id DESC LIMIT $4`, []any{"evt_2", "delivered", "flow", 51}, []string{"events_state_flow"}, []string{"Sort", "Bitmap Heap Scan"}},
 	}
 }
 

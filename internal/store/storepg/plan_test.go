@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/storepg"
 )
 
@@ -225,4 +226,90 @@ func literal(a any) string {
 		return "ARRAY[" + strings.Join(es, ", ") + "]"
 	}
 	panic(fmt.Sprintf("literal: %T", a))
+}
+
+// TestMigration0092UpgradesInPlace: a schema made before migration 0092,
+// with events in it, gets events_state_flow in place of events_state,
+// events_open_age and events_flow_id when an instance starts, keeps every
+// row, and its SLA, sweep and list statements then use the new index.
+func TestMigration0092UpgradesInPlace(t *testing.T) {
+	dsn := freshSchema(t)
+	open(t, dsn, 2).Close() // migrate
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Back to the schema before 0092: its three indexes, not the new one,
+	// and 0092 not yet applied.
+	for _, q := range []string{
+		`DROP INDEX events_state_flow`,
+		`CREATE INDEX events_state ON events (state, id)`,
+		`CREATE INDEX events_open_age ON events (state, flow, received_at) WHERE (state || '') = 'delivering' OR (state || '') = 'held'`,
+		`CREATE INDEX events_flow_id ON events (flow, id)`,
+		`DELETE FROM schema_migrations WHERE version = '0092_events_state_flow'`,
+		`INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw, received_at, updated_at)
+		 SELECT format('evt_%s', lpad(i::text, 8, '0')), 'src', CASE WHEN i % 3 = 0 THEN 'other' ELSE 'flow' END, 'k' || i, 'key' || i,
+		        CASE WHEN i % 100 = 0 THEN 'delivering' WHEN i % 250 = 1 THEN 'held' ELSE 'delivered' END, 'application/json', ''::bytea,
+		        now() - make_interval(secs => 20000 - i), now() - make_interval(secs => 20000 - i)
+		 FROM generate_series(1, 20000) i`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	d := open(t, dsn, 2) // applies 0092
+	var names []string
+	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events' AND indexname LIKE 'events\_%' ORDER BY indexname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if got, want := strings.Join(names, " "), "events_held_key events_hold_until events_idem events_pkey events_record_key events_state_flow"; got != want {
+		t.Fatalf("indexes of events after 0092: %s, want %s", got, want)
+	}
+	counts, err := d.Executor().(store.ConsoleStore).EventCountInStates(ctx, []store.EventState{store.EventDelivering, store.EventHeld, store.EventDelivered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[store.EventDelivering] != 200 || counts[store.EventHeld] != 80 || counts[store.EventDelivered] != 19720 {
+		t.Fatalf("counts after 0092: %v", counts)
+	}
+	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range storepg.HotPlans() {
+		if !strings.HasPrefix(p.Name, "sla: ") && !strings.HasPrefix(p.Name, "metrics: ") && !strings.HasPrefix(p.Name, "sweep: ") && !strings.HasPrefix(p.Name, "lists: ") {
+			continue
+		}
+		var out string
+		if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+p.Query, p.Args...).Scan(&out); err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		var doc []struct{ Plan planNode }
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc) != 1 {
+			t.Fatalf("%s: plan %s: %v", p.Name, out, err)
+		}
+		indexes := map[string]bool{}
+		doc[0].Plan.walk(func(n *planNode) {
+			if n.NodeType == "Seq Scan" {
+				t.Errorf("%s: sequential scan of %s after 0092", p.Name, n.RelationName)
+			}
+			indexes[n.IndexName] = true
+		})
+		for _, want := range p.Want {
+			if !indexes[want] {
+				t.Errorf("%s: plan does not use %s after 0092: %s", p.Name, want, out)
+			}
+		}
+	}
 }

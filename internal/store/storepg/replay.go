@@ -2,27 +2,28 @@ package storepg
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
 var _ store.ReplayStore = (*executor)(nil)
 
+// EventListForReplay implements store.ReplayStore. States and flows are
+// read one (state, flow) range of events_state_flow at a time and merged
+// by id (sqlstore.EventParts, ADR 0047).
 func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayListParams) ([]*store.Event, error) {
 	var where []string
 	var args params
 	if p.Source != "" {
 		where = append(where, "source = "+args.add(p.Source))
 	}
-	if len(p.States) > 0 {
-		where = append(where, "state = ANY("+args.add(store.Strings(p.States))+")")
-	}
-	if len(p.Flows) > 0 {
-		where = append(where, "flow = ANY("+args.add(p.Flows)+")")
-	}
 	if !p.ReceivedAfter.IsZero() {
-		where = append(where, "received_at >= "+args.add(ts(p.ReceivedAfter)))
+		// The id begins with the time received: the bound keeps each
+		// range's walk inside the window.
+		where = append(where, "received_at >= "+args.add(ts(p.ReceivedAfter)), "id >= "+args.add(store.EventIDBound(p.ReceivedAfter)))
 	}
 	if !p.ReceivedBefore.IsZero() {
 		where = append(where, "received_at < "+args.add(ts(p.ReceivedBefore)))
@@ -30,18 +31,33 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 	if p.AfterID != "" {
 		where = append(where, "id > "+args.add(p.AfterID))
 	}
-	q := `SELECT ` + eventCols + ` FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q += " ORDER BY id LIMIT " + args.add(limit)
-	out, err := x.queryEvents(ctx, q, args...)
+	parts, err := x.EventParts(ctx, store.Strings(p.States), p.Flows)
 	if err != nil {
 		return nil, fail("event list for replay", err)
 	}
-	return out, nil
+	if parts == nil {
+		parts = []sqlstore.EventPart{{}}
+	}
+	var pages [][]*store.Event
+	for _, part := range parts {
+		w, a := slices.Clone(where), slices.Clone(args)
+		if part.State != "" {
+			w = append(w, "state = "+a.add(part.State), "flow = "+a.add(part.Flow))
+		}
+		q := `SELECT ` + eventCols + ` FROM events`
+		if len(w) > 0 {
+			q += " WHERE " + strings.Join(w, " AND ")
+		}
+		q += " ORDER BY id LIMIT " + a.add(limit)
+		out, err := x.queryEvents(ctx, q, a...)
+		if err != nil {
+			return nil, fail("event list for replay", err)
+		}
+		pages = append(pages, out)
+	}
+	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, false, limit), nil
 }

@@ -167,8 +167,9 @@ const (
 		status, message, latency_ms, prev_hash, hash) VALUES `
 	qAuditInsert = qAuditInsertHead + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qAuditHead   = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
-	// INDEXED BY: with events_flow_id (console search) the planner picked (flow, id)
-	// for the ORDER BY and scanned every event of the flow on every capture.
+	// INDEXED BY: with events_flow_id (console search; merged into
+	// events_state_flow since, ADR 0047) the planner picked (flow, id) for
+	// the ORDER BY and scanned every event of the flow on every capture.
 	// No ORDER BY: sorting a key's few held events in SQL built a temporary
 	// b-tree on every capture; EventListHeldByKey sorts them in Go.
 	qHeldByKey = `SELECT ` + eventCols + ` FROM events INDEXED BY events_held_key WHERE state = 'held' AND flow = ? AND record_key = ?`
@@ -308,13 +309,12 @@ func (x *executor) queryEvents(ctx context.Context, q string, args ...any) ([]*s
 	return out, rows.Err()
 }
 
+// EventList implements store.Executor. A state is read one flow's range
+// of events_state_flow at a time and merged by id (sqlstore.EventParts,
+// ADR 0047).
 func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*store.Event, error) {
 	var where []string
 	var args []any
-	if p.State != "" {
-		where = append(where, "state = ?")
-		args = append(args, p.State)
-	}
 	if p.Source != "" {
 		where = append(where, "source = ?")
 		args = append(args, p.Source)
@@ -323,21 +323,35 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 		where = append(where, "id < ?")
 		args = append(args, p.BeforeID)
 	}
-	q := `SELECT ` + eventSummaryCols + ` FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, limit)
-	out, err := x.queryEvents(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("event list: %w", err)
+	parts := []sqlstore.EventPart{{}}
+	if p.State != "" {
+		var err error
+		if parts, err = x.EventParts(ctx, []string{string(p.State)}, nil); err != nil {
+			return nil, fmt.Errorf("event list: %w", err)
+		}
 	}
-	return out, nil
+	var pages [][]*store.Event
+	for _, part := range parts {
+		w, a := slices.Clone(where), slices.Clone(args)
+		if part.State != "" {
+			w = append(w, "state = ?", "flow = ?")
+			a = append(a, part.State, part.Flow)
+		}
+		q := `SELECT ` + eventSummaryCols + ` FROM events`
+		if len(w) > 0 {
+			q += " WHERE " + strings.Join(w, " AND ")
+		}
+		out, err := x.queryEvents(ctx, q+" ORDER BY id DESC LIMIT ?", append(a, limit)...)
+		if err != nil {
+			return nil, fmt.Errorf("event list: %w", err)
+		}
+		pages = append(pages, out)
+	}
+	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, true, limit), nil
 }
 
 // eventUpdateQuery is the UPDATE for one combination of the optional

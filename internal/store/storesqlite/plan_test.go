@@ -62,20 +62,27 @@ func hotPlans() []hotPlan {
 		// destination, no walk of the backlog and no sort. "SCAN c" is
 		// the count's walk of its LIMITed subquery (the index entries of
 		// one name, at most the limit).
-		{name: "sla: oldest delivering event", query: sqlstore.QueryEventOldest(store.EventDelivering), args: []any{"flow"}, want: []string{"events_open_age"}},
-		{name: "sla: oldest held event", query: sqlstore.QueryEventOldest(store.EventHeld), args: []any{"flow"}, want: []string{"events_open_age"}},
-		{name: "sla: delivering events, counted", query: sqlstore.QueryEventCount(store.EventDelivering), args: []any{"flow", 10000}, want: []string{"events_open_age"}, scan: "SCAN c"},
-		{name: "sla: held events, counted", query: sqlstore.QueryEventCount(store.EventHeld), args: []any{"flow", 10000}, want: []string{"events_open_age"}, scan: "SCAN c"},
+		{name: "sla: oldest delivering event", query: sqlstore.QueryEventOldest(store.EventDelivering), args: []any{"flow"}, want: []string{"events_state_flow"}},
+		{name: "sla: oldest held event", query: sqlstore.QueryEventOldest(store.EventHeld), args: []any{"flow"}, want: []string{"events_state_flow"}},
+		{name: "sla: delivering events, counted", query: sqlstore.QueryEventCount(store.EventDelivering), args: []any{"flow", 10000}, want: []string{"events_state_flow"}, scan: "SCAN c"},
+		{name: "sla: held events, counted", query: sqlstore.QueryEventCount(store.EventHeld), args: []any{"flow", 10000}, want: []string{"events_state_flow"}, scan: "SCAN c"},
 		{name: "sla: oldest pending delivery", query: sqlstore.QueryDeliveryOldest, args: []any{"sink"}, want: []string{"deliveries_pending_age"}},
 		{name: "sla: earliest next_at", query: sqlstore.QueryDeliveryNextAt, args: []any{"sink"}, want: []string{"deliveries_ready"}},
 		{name: "sla: pending deliveries, counted", query: sqlstore.QueryDeliveryCount, args: []any{"sink", 10000}, want: []string{"deliveries_pending_age"}, scan: "SCAN c"},
 		// The metrics' exact counts walk one name's entries of a partial
 		// index: the backlog, never the history, and no row.
 		{name: "metrics: pending deliveries", query: sqlstore.QueryDeliveryCountAll, args: []any{"sink"}, want: []string{"deliveries_ready"}},
-		{name: "metrics: delivering events", query: sqlstore.QueryEventCountAll(store.EventDelivering), args: []any{"flow"}, want: []string{"events_open_age"}},
+		{name: "metrics: delivering events", query: sqlstore.QueryEventCountAll(store.EventDelivering), args: []any{"flow"}, want: []string{"events_state_flow"}},
 		// The leader's settle sweep: a window of the delivering events in
 		// index order, two probes of each one's deliveries.
-		{name: "sweep: delivering events", query: sqlstore.QueryEventsDelivering, args: []any{"", 500}, want: []string{"events_state", "deliveries_event"}},
+		{name: "sweep: delivering events", query: sqlstore.QueryEventsDelivering, args: []any{"evt_1", "evt_1", 500}, want: []string{"events_state_flow", "deliveries_event"}},
+		// The console's and the API's lists by state alone or flow alone
+		// (sqlstore.EventParts): the flows in a state one seek each, then
+		// one range of a (state, flow) pair per flow, in id order.
+		{name: "lists: first flow in a state", query: sqlstore.QueryFlowFirst, args: []any{"delivered"}, want: []string{"events_state_flow"}},
+		{name: "lists: next flow in a state", query: sqlstore.QueryFlowAfter, args: []any{"delivered", "flow"}, want: []string{"events_state_flow"}},
+		{name: "lists: a (state, flow) range", query: `SELECT id FROM events WHERE id < ? AND state = ? AND flow = ? ORDER BY id DESC LIMIT ?`, args: []any{"evt_2", "delivered", "flow", 51}, want: []string{"events_state_flow"}},
+		{name: "lists: a (state, flow) range, oldest first", query: `SELECT id FROM events WHERE id > ? AND state = ? AND flow = ? ORDER BY id LIMIT ?`, args: []any{"evt_2", "held", "flow", 51}, want: []string{"events_state_flow"}},
 	}
 }
 
@@ -230,4 +237,65 @@ func TestHotLimitsAreNotPlanned(t *testing.T) {
 			t.Errorf("hot statement binds a bare LIMIT ? (re-prepared whenever the limit changes):\n%s", q)
 		}
 	}
+}
+
+// TestMigration0092UpgradesInPlace: a store made before migration 0092,
+// with events in it, gets events_state_flow in place of events_state,
+// events_open_age and events_flow_id when it is opened, keeps every row,
+// and its SLA, sweep and list statements then search the new index.
+func TestMigration0092UpgradesInPlace(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	d, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to the schema before 0092: its three indexes, not the new one,
+	// and 0092 not yet applied.
+	for _, q := range []string{
+		`DROP INDEX events_state_flow`,
+		`CREATE INDEX events_state ON events (state, id)`,
+		`CREATE INDEX events_open_age ON events (state, flow, received_at) WHERE (state || '') = 'delivering' OR (state || '') = 'held'`,
+		`CREATE INDEX events_flow_id ON events (flow, id)`,
+		`DELETE FROM schema_migrations WHERE version = '0092_events_state_flow'`,
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+		 INSERT INTO events (id, source, flow, idem_key, record_key, state, content_type, raw, received_at, updated_at)
+		 SELECT printf('evt_%08d', i), 'src', CASE WHEN i % 3 = 0 THEN 'other' ELSE 'flow' END, printf('k%d', i), printf('key%d', i),
+		        CASE WHEN i % 100 = 0 THEN 'delivering' WHEN i % 250 = 1 THEN 'held' ELSE 'delivered' END, 'application/json', X'', i, i FROM n`,
+	} {
+		if _, err := d.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	d.Close()
+
+	d, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var names []string
+	rows, err := d.w.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'events_%' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if got, want := strings.Join(names, " "), "events_held_key events_hold_until events_idem events_record_key events_state_flow"; got != want {
+		t.Fatalf("indexes of events after 0092: %s, want %s", got, want)
+	}
+	counts, err := d.Executor().(store.ConsoleStore).EventCountInStates(ctx, []store.EventState{store.EventDelivering, store.EventHeld, store.EventDelivered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[store.EventDelivering] != 50 || counts[store.EventHeld] != 20 || counts[store.EventDelivered] != 4930 {
+		t.Fatalf("counts after 0092: %v", counts)
+	}
+	checkPlans(t, d, "after migration 0092")
 }

@@ -77,6 +77,10 @@ func ExerciseConsole(t *testing.T, open Opener) {
 		same(get(store.EventSearchParams{Limit: 2}), []string{ids[5], ids[4]})
 		same(get(store.EventSearchParams{Limit: 2, After: ids[4]}), []string{ids[3], ids[2]})
 		same(get(store.EventSearchParams{Flow: "other", Oldest: true}), []string{ids[1], ids[3], ids[5]})
+		// A state without a flow is read per flow and merged (ADR 0047).
+		same(get(store.EventSearchParams{State: store.EventHeld, Limit: 3}), []string{ids[5], ids[4], ids[3]})
+		same(get(store.EventSearchParams{State: store.EventHeld, Oldest: true, Limit: 3, After: ids[0]}), ids[1:4])
+		same(get(store.EventSearchParams{State: store.EventHeld, Flow: "flow", Oldest: true}), []string{ids[0], ids[2], ids[4]})
 		same(get(store.EventSearchParams{RecordKey: "ka@x", Oldest: true}), []string{ids[0], ids[3]})
 		same(get(store.EventSearchParams{Missing: "company", Oldest: true}), ids[:5])
 		same(get(store.EventSearchParams{Missing: "company_size"}), []string{ids[5]})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/id"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -25,6 +26,9 @@ func exerciseSLA(t *testing.T, open Opener) {
 
 	t.Run("queue ages per flow and destination", func(t *testing.T) {
 		d := open(t)
+		// Event IDs begin with the time received, as id.New makes them:
+		// the oldest event of a flow is its first by ID.
+		ids := map[string]string{}
 		inTx(t, d, func(tx store.ExecutorTx) error {
 			for i, e := range []struct {
 				id, flow string
@@ -37,17 +41,18 @@ func exerciseSLA(t *testing.T, open Opener) {
 				{"evt_4", "deals", store.EventDelivering, -time.Minute},
 				{"evt_5", "deals", store.EventDelivered, -2 * time.Hour},
 			} {
-				ev := event(e.id, "", fmt.Sprintf("k%d@x", i), e.state)
+				ids[e.id] = id.New("evt", t0.Add(e.at))
+				ev := event(ids[e.id], "", fmt.Sprintf("k%d@x", i), e.state)
 				ev.Flow, ev.ReceivedAt = e.flow, t0.Add(e.at)
 				if _, _, err := tx.EventInsert(ctx(t), ev); err != nil {
 					return err
 				}
 			}
 			for _, dl := range []*store.Delivery{
-				delivery("dlv_1", "evt_1", "crm", "a", store.DeliveryPending, t0.Add(time.Minute)),
-				delivery("dlv_2", "evt_2", "crm", "b", store.DeliveryPending, t0.Add(-time.Minute)),
-				delivery("dlv_3", "evt_4", "crm", "c", store.DeliveryInflight, t0),
-				delivery("dlv_4", "evt_4", "sheet", "c", store.DeliveryPending, t0),
+				delivery("dlv_1", ids["evt_1"], "crm", "a", store.DeliveryPending, t0.Add(time.Minute)),
+				delivery("dlv_2", ids["evt_2"], "crm", "b", store.DeliveryPending, t0.Add(-time.Minute)),
+				delivery("dlv_3", ids["evt_4"], "crm", "c", store.DeliveryInflight, t0),
+				delivery("dlv_4", ids["evt_4"], "sheet", "c", store.DeliveryPending, t0),
 			} {
 				if dl.ID == "dlv_2" {
 					dl.CreatedAt = t0.Add(-10 * time.Minute)

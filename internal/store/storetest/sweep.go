@@ -9,7 +9,7 @@ import (
 )
 
 // exerciseSweep checks EventListDelivering: only events in delivering, in
-// ID order after the cursor, at most the limit, each with its primary
+// (flow, ID) order after the cursor, at most the limit, each with its primary
 // deliveries and the unfinished ones among them counted (fallback copies
 // left out).
 func exerciseSweep(t *testing.T, open Opener) {
@@ -74,5 +74,27 @@ func exerciseSweep(t *testing.T, open Opener) {
 	}
 	if g := got("evt_w4", 2); len(g) != 0 {
 		t.Fatalf("past the end: got %v", g)
+	}
+	// Flows are walked in name order, each in ID order: evt_w5 and evt_w6
+	// of flow "a" come before the others, whatever their IDs.
+	inTx(t, d, func(tx store.ExecutorTx) error {
+		for _, id := range []string{"evt_w6", "evt_w5"} {
+			e := event(id, "idem-"+id, "w@x", store.EventDelivering)
+			e.Flow = "a"
+			if _, _, err := tx.EventInsert(ctx(t), e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	all = append([]row{{"evt_w5", 0, 0}, {"evt_w6", 0, 0}}, all...)
+	if g := got("", 0); !reflect.DeepEqual(g, all) {
+		t.Fatalf("two flows: got %v, want %v", g, all)
+	}
+	if g := got("evt_w6", 2); !reflect.DeepEqual(g, all[2:4]) {
+		t.Fatalf("across flows: got %v, want %v", g, all[2:4])
+	}
+	if g := got("evt_gone", 2); !reflect.DeepEqual(g, all[:2]) {
+		t.Fatalf("a cursor event that is gone starts over: got %v, want %v", g, all[:2])
 	}
 }
