@@ -81,6 +81,15 @@ func Write(w http.ResponseWriter, he *Error) {
 	JSON(w, he.Code, map[string]any{"error": body})
 }
 
+// JSONBytes is JSON for a body its caller encoded already, exactly as
+// JSON would have (same headers).
+func JSONBytes(w http.ResponseWriter, code int, body []byte) {
+	SecurityHeaders(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
 // JSON writes v with status code. Answers hold records and audit entries,
 // so no browser may sniff them into something executable and no cache may
 // keep them.

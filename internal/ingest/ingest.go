@@ -225,7 +225,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 				h.OnCaptured()
 			}
 		}
-		httperr.JSON(w, http.StatusAccepted, res)
+		answerAccepted(w, res)
 	}
 	return nil
 }
@@ -263,4 +263,35 @@ func (h *Handler) idempotencyKey(src *config.Source, hdr http.Header, parsed any
 		return k
 	}
 	return hdr.Get(headerID)
+}
+
+// answerAccepted writes the 202 answer. The common one, an event ID and a
+// state and nothing else, is written directly, byte for byte what
+// httperr.JSON's indenting encoder writes for it (answer_test.go compares
+// them); any other goes through httperr.JSON.
+func answerAccepted(w http.ResponseWriter, res pipeline.CaptureResult) {
+	if res.Duplicate || len(res.Problems) > 0 || len(res.Missing) > 0 || len(res.Released) > 0 ||
+		!plainJSON(res.EventID) || !plainJSON(string(res.State)) {
+		httperr.JSON(w, http.StatusAccepted, res)
+		return
+	}
+	b := make([]byte, 0, 48+len(res.EventID)+len(res.State))
+	b = append(b, "{\n  \"event_id\": \""...)
+	b = append(b, res.EventID...)
+	b = append(b, "\",\n  \"state\": \""...)
+	b = append(b, res.State...)
+	b = append(b, "\"\n}\n"...)
+	httperr.JSONBytes(w, http.StatusAccepted, b)
+}
+
+// plainJSON reports whether s is written into a JSON string as it is:
+// letters, digits, '_', '-' and '.' only.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

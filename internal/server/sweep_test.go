@@ -47,25 +47,32 @@ func TestSweepLoopRepairsAndCounts(t *testing.T) {
 	done := make(chan struct{})
 	go func() { server.SweepPeriodically(ctx, h.srv, 0, time.Hour); close(done) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the sweep's repair", func() bool { return hasAudit(t, h.srv.Driver, audit.ActionSettleSwept) })
-	if st, err := ex.EventStateGet(context.Background(), id); err != nil || st != store.EventDelivered {
-		t.Fatalf("event after the sweep: %s %v", st, err)
-	}
-	mfs, err := h.srv.Metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got float64
-	for _, mf := range mfs {
-		if mf.GetName() == "sluice_settle_sweep_repaired_total" {
-			for _, m := range mf.GetMetric() {
-				if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "delivered" {
-					got = m.GetCounter().GetValue()
+	// The counter moves after the repair's commit is durable, which is a
+	// sync after other connections can read it (ADR 0046): wait for both.
+	repaired := func() float64 {
+		mfs, err := h.srv.Metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got float64
+		for _, mf := range mfs {
+			if mf.GetName() == "sluice_settle_sweep_repaired_total" {
+				for _, m := range mf.GetMetric() {
+					if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "delivered" {
+						got = m.GetCounter().GetValue()
+					}
 				}
 			}
 		}
+		return got
 	}
-	if got != 1 {
+	waitFor(t, "the sweep's repair, counted", func() bool {
+		return hasAudit(t, h.srv.Driver, audit.ActionSettleSwept) && repaired() >= 1
+	})
+	if st, err := ex.EventStateGet(context.Background(), id); err != nil || st != store.EventDelivered {
+		t.Fatalf("event after the sweep: %s %v", st, err)
+	}
+	if got := repaired(); got != 1 {
 		t.Fatalf("sluice_settle_sweep_repaired_total{state=\"delivered\"} = %v, want 1", got)
 	}
 }

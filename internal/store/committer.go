@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -21,8 +22,15 @@ type TxFunc func(ctx context.Context, tx ExecutorTx) error
 // own batch in its own transaction, so one lane's statements overlap
 // another's commit wait. Units of two lanes are like units of two
 // instances (docs/adr/0043-committer-lanes.md).
+//
+// A driver whose commit can make a transaction visible before it is
+// durable (SyncBehind: SQLite in WAL mode) lets a lane start its next
+// batch while a sync makes the last one durable; the lane's units are
+// still answered only once their commit is durable, in commit order
+// (docs/adr/0046-sync-behind-the-writer.md).
 type Committer struct {
 	drv     Driver
+	sb      SyncBehind // nil: every commit is durable when it returns
 	reqs    chan *commitReq
 	maxOps  int
 	lanes   int
@@ -30,6 +38,39 @@ type Committer struct {
 	closeMu sync.RWMutex
 	closed  bool
 }
+
+// SyncBehind is an optional Driver capability: transactions whose Commit
+// returns once the commit is written and visible to other connections,
+// before it is durable; DurableTx.Durable then waits for a sync that
+// covers it. The committer answers the units of such a transaction only
+// after Durable returned, and meanwhile runs its next batch, so one sync
+// can cover several commits and the writer does not wait for the disk.
+type SyncBehind interface {
+	BeginSyncBehind(ctx context.Context) (DurableTx, error)
+	// Syncing returns a channel that is closed once the commits made so
+	// far are durable (or their sync failed), or nil when they are.
+	Syncing() <-chan struct{}
+}
+
+// DurableTx is a transaction begun by SyncBehind.
+type DurableTx interface {
+	ExecutorTx
+	// Durable blocks until the committed transaction is durable: a sync
+	// of the log that started after Commit returned has completed (nil),
+	// or it failed (an error wrapping ErrNotDurable). Call it once, after
+	// Commit returned nil.
+	Durable() error
+}
+
+// ErrNotDurable means a transaction committed (other connections may have
+// read it) but the sync that was to make it durable failed, so whether it
+// survives a crash is unknown. A failed sync cannot be retried: the kernel
+// may already have dropped the pages it could not write and cleared the
+// error (fsync on Linux reports a write-back error once), so a second sync
+// could succeed over lost data. The driver therefore stops writing until
+// the process is restarted, and recovery reads what really is on disk. It
+// comes wrapped in ErrUnwritable, so callers answer 503 and readiness fails.
+var ErrNotDurable = errors.New("committed, but the sync that makes it durable failed: durability unknown, the store stopped writing")
 
 type commitReq struct {
 	ctx  context.Context
@@ -55,11 +96,70 @@ func NewCommitter(drv Driver, maxBatch int) *Committer {
 		lanes = max(1, wl.WriteLanes())
 	}
 	c := &Committer{drv: drv, reqs: make(chan *commitReq, maxBatch*4), maxOps: maxBatch, lanes: lanes}
+	c.sb, _ = drv.(SyncBehind)
 	c.wg.Add(lanes)
 	for range lanes {
-		go c.loop()
+		l := &lane{c: c}
+		if c.sb != nil {
+			l.acks = make(chan ack, acksBehind)
+			c.wg.Add(1)
+			go l.answer()
+		}
+		go l.loop()
 	}
 	return c
+}
+
+// acksBehind bounds the batches of one lane that are committed and wait
+// for their sync (or are answered behind such batches). When it is
+// reached the lane waits before its next batch: the disk is the limit.
+const acksBehind = 16
+
+// lane is one commit loop. With SyncBehind its answers go through acks
+// to the lane's answer goroutine, which sends them in commit order, each
+// committed batch once it is durable.
+type lane struct {
+	c    *Committer
+	acks chan ack // nil without SyncBehind: answers are sent at once
+}
+
+// ack is the answer to a batch: err for all of them, or, when tx is set,
+// whatever tx.Durable reports.
+type ack struct {
+	batch []*commitReq
+	err   error
+	tx    DurableTx
+}
+
+// reply answers batch with err, or after tx is durable. Without
+// SyncBehind it answers at once. With it every answer, an error too, goes
+// through the lane's queue: an error can come from a unit that read what
+// an earlier batch committed, and must not reach its caller before that
+// batch is durable.
+func (l *lane) reply(batch []*commitReq, err error, tx DurableTx) {
+	if l.acks == nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	l.acks <- ack{batch: slices.Clone(batch), err: err, tx: tx}
+}
+
+// answer sends the lane's answers in order until the loop is done.
+func (l *lane) answer() {
+	defer l.c.wg.Done()
+	for a := range l.acks {
+		err := a.err
+		if a.tx != nil {
+			if derr := a.tx.Durable(); derr != nil {
+				err = fmt.Errorf("group commit: %w", classify(l.c.drv, derr))
+			}
+		}
+		for _, r := range a.batch {
+			r.done <- err
+		}
+	}
 }
 
 // Lanes is how many transactions the committer runs at once.
@@ -109,8 +209,12 @@ func (c *Committer) Close() {
 	c.wg.Wait()
 }
 
-func (c *Committer) loop() {
+func (l *lane) loop() {
+	c := l.c
 	defer c.wg.Done()
+	if l.acks != nil {
+		defer close(l.acks)
+	}
 	batch := make([]*commitReq, 0, c.maxOps)
 	for r := range c.reqs {
 		batch = append(batch[:0], r)
@@ -126,7 +230,7 @@ func (c *Committer) loop() {
 				break fill
 			}
 		}
-		c.run(batch)
+		l.run(batch)
 	}
 }
 
@@ -141,30 +245,56 @@ func (c *Committer) loop() {
 // instance's (store.Conflicts; sibling settles lock their event, ADR 0037)
 // did nothing wrong: it is rolled back and run again as it was, a few times,
 // before being treated like any other failure.
-func (c *Committer) run(batch []*commitReq) {
-	if len(batch) > 1 {
-		if c.runRetrying(batch) {
-			return
-		}
-		for _, r := range batch {
-			c.runRetrying([]*commitReq{r})
-		}
+func (l *lane) run(batch []*commitReq) {
+	batch, answered := l.runRetrying(batch, l.c.sb != nil)
+	if answered {
 		return
 	}
-	c.runRetrying(batch)
+	for _, r := range batch {
+		l.runRetrying([]*commitReq{r}, false)
+	}
 }
 
 // conflictRetries bounds the re-runs of a transaction that lost a conflict.
 const conflictRetries = 5
 
-// runRetrying is runTogether, re-run while it loses conflicts.
-func (c *Committer) runRetrying(batch []*commitReq) bool {
+// runRetrying is runTogether, re-run while it loses conflicts. It returns
+// the batch as it ran (grown, see runTogether) and whether it was
+// answered.
+func (l *lane) runRetrying(batch []*commitReq, grow bool) ([]*commitReq, bool) {
 	for i := 0; ; i++ {
-		answered, conflict := c.runTogether(batch, i < conflictRetries)
+		var answered, conflict bool
+		batch, answered, conflict = l.runTogether(batch, i < conflictRetries, grow)
+		grow = false
 		if !conflict {
-			return answered
+			return batch, answered
 		}
 	}
+}
+
+// growBatch waits, after the last unit of a SyncBehind batch ran, for the
+// sync of the commits before it: until then a commit of this batch could
+// not be answered anyway, so units queued meanwhile join it (returned
+// appended) instead of waiting for a commit of their own. It returns batch
+// unchanged once that sync is done, the batch is full or the queue closed.
+// The statements of the units it adds run while the disk syncs; only the
+// commit waits.
+func (l *lane) growBatch(batch []*commitReq) []*commitReq {
+	if len(batch) >= l.c.maxOps {
+		return batch
+	}
+	syncing := l.c.sb.Syncing()
+	if syncing == nil {
+		return batch
+	}
+	select {
+	case r, ok := <-l.c.reqs:
+		if ok {
+			return append(batch, r)
+		}
+	case <-syncing:
+	}
+	return batch
 }
 
 // Conflicts is an optional Driver capability: the driver recognises errors
@@ -198,18 +328,29 @@ func (c *Committer) conflict(err error) bool {
 // returns true, or, if a unit of a multi-unit batch failed, rolls back and
 // returns false without answering anyone. With retry, a transaction that
 // lost a conflict before its commit is rolled back and reported as
-// conflict, nobody answered.
-func (c *Committer) runTogether(batch []*commitReq, retry bool) (answered, conflict bool) {
+// conflict, nobody answered. A SyncBehind transaction's units are answered
+// once its commit is durable (lane.reply); with grow, units queued while
+// the previous commits sync join the batch (growBatch), and the batch is
+// returned as it ran.
+func (l *lane) runTogether(batch []*commitReq, retry, grow bool) (_ []*commitReq, answered, conflict bool) {
+	c := l.c
 	ctx := context.Background()
-	tx, err := c.drv.Begin(ctx)
+	var tx ExecutorTx
+	var dtx DurableTx
+	var err error
+	if c.sb != nil {
+		dtx, err = c.sb.BeginSyncBehind(ctx)
+		tx = dtx
+	} else {
+		tx, err = c.drv.Begin(ctx)
+	}
 	if err != nil {
 		err = classify(c.drv, err)
-		for _, r := range batch {
-			r.done <- fmt.Errorf("group commit: %w", err)
-		}
-		return true, false
+		l.reply(batch, fmt.Errorf("group commit: %w", err), nil)
+		return batch, true, false
 	}
-	for _, r := range batch {
+	for i := 0; i < len(batch); i++ {
+		r := batch[i]
 		// A queued unit runs to the end even if its caller gives up (see
 		// Do), so its statements must not be interrupted by the caller's
 		// context: that would roll back the whole batch and re-run it unit
@@ -222,37 +363,34 @@ func (c *Committer) runTogether(batch []*commitReq, retry bool) (answered, confl
 		if err := r.fn(uctx, tx); err != nil {
 			tx.Rollback()
 			if retry && c.conflict(err) {
-				return false, true
+				return batch, false, true
 			}
 			err = classify(c.drv, err)
 			if len(batch) > 1 && !errors.Is(err, ErrUnwritable) {
-				return false, false
+				return batch, false, false
 			}
 			// A full or read-only disk fails every unit alike: answer
 			// them all at once rather than retrying each alone.
-			for _, r := range batch {
-				r.done <- err
-			}
-			return true, false
+			l.reply(batch, err, nil)
+			return batch, true, false
+		}
+		if grow && i == len(batch)-1 {
+			batch = l.growBatch(batch)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		if retry && errors.Is(err, ErrNotCommitted) && c.conflict(err) {
-			return false, true // nothing committed; run it again
+			return batch, false, true // nothing committed; run it again
 		}
 		err = classify(c.drv, err)
 		if len(batch) > 1 && errors.Is(err, ErrNotCommitted) && !errors.Is(err, ErrUnwritable) {
-			return false, false // nothing committed; find the failing unit alone
+			return batch, false, false // nothing committed; find the failing unit alone
 		}
-		for _, r := range batch {
-			r.done <- fmt.Errorf("group commit: %w", err)
-		}
-		return true, false
+		l.reply(batch, fmt.Errorf("group commit: %w", err), nil)
+		return batch, true, false
 	}
-	for _, r := range batch {
-		r.done <- nil
-	}
-	return true, false
+	l.reply(batch, nil, dtx)
+	return batch, true, false
 }
 
 // Writable reports whether the store can write now, by one small durable

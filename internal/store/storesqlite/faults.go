@@ -46,6 +46,9 @@ func (d *Driver) WriteFault(err error) bool {
 // ProbeWrite implements store.WriteFaults: it rewrites one row of
 // write_probe in its own transaction on the write connection.
 func (d *Driver) ProbeWrite(ctx context.Context) error {
+	if err := d.wal.failed(); err != nil {
+		return fmt.Errorf("probe write: %w", err)
+	}
 	_, err := d.w.ExecContext(ctx, `INSERT INTO write_probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = write_probe.n + 1`)
 	if err != nil {
 		return fmt.Errorf("probe write: %w", err)
@@ -53,12 +56,18 @@ func (d *Driver) ProbeWrite(ctx context.Context) error {
 	return nil
 }
 
+// plainFile reports whether path names a database file (not an in-memory
+// database or a URI the caller manages), whose -wal file is path+"-wal".
+func plainFile(path string) bool {
+	return path != "" && !strings.HasPrefix(path, ":") && !strings.HasPrefix(path, "file:")
+}
+
 // restrictFiles creates the database file readable by its owner only, and
 // takes group and world access away from an existing database and its
 // -wal and -shm files: the store holds every payload and the audit log.
 // SQLite creates -wal and -shm with the database file's mode.
 func restrictFiles(path string) error {
-	if path == "" || strings.HasPrefix(path, ":") || strings.HasPrefix(path, "file:") {
+	if !plainFile(path) {
 		return nil // in-memory or a URI the caller manages
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

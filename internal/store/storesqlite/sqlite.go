@@ -36,6 +36,7 @@ type Driver struct {
 
 	ck   *sql.DB       // the checkpointer's connection; nil when read-only
 	ckpt *checkpointer // nil when read-only
+	wal  *walSyncer    // syncs the committer's commits; nil when read-only or not a plain file
 }
 
 // prepareHot prepares the hot-path statements (captures, audit appends)
@@ -130,6 +131,13 @@ func Open(ctx context.Context, path string) (*Driver, error) {
 		d.Close()
 		return nil, err
 	}
+	if plainFile(path) {
+		// The pin needs no cache: it only holds the WAL open.
+		if d.wal, err = startWALSyncer(ctx, path, dsnWith(64)); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	d.ckpt = startCheckpointer(ck)
 	return d, nil
 }
@@ -186,6 +194,9 @@ func (d *Driver) Executor() store.Executor { return (&executor{r: d.r, w: d.w, d
 
 // Begin implements store.Driver.
 func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
+	if err := d.wal.failed(); err != nil {
+		return nil, err
+	}
 	tx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -199,6 +210,7 @@ func (d *Driver) Begin(ctx context.Context) (store.ExecutorTx, error) {
 // Close implements store.Driver.
 func (d *Driver) Close() error {
 	d.ckpt.close()
+	d.wal.close()
 	if d.ck != nil {
 		d.ck.Close()
 	}
