@@ -242,14 +242,7 @@ func (w *Waker) Wake() {
 	if w.Local != nil {
 		w.Local()
 	}
-	if w.N == nil {
-		return
-	}
-	w.init()
-	select {
-	case w.poke <- struct{}{}:
-	default:
-	}
+	w.WakeOthers()
 }
 
 // WakeOthers wakes the other instances soon, and not this one: for a

@@ -281,24 +281,39 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 			return nil, fail("event list", err)
 		}
 	}
-	var pages [][]*store.Event
+	out, err := x.eventsInParts(ctx, eventSummaryCols, where, args, parts, true, limit)
+	if err != nil {
+		return nil, fail("event list", err)
+	}
+	return out, nil
+}
+
+// eventsInParts reads the events matching where (cols of them), one range
+// of events_state_flow per part, each in id order (descending when desc)
+// up to limit, and merges them by id (sqlstore.EventParts, ADR 0047). A
+// part with no state is a walk of all events in id order.
+func (x *executor) eventsInParts(ctx context.Context, cols string, where []string, args params, parts []sqlstore.EventPart, desc bool, limit int) ([]*store.Event, error) {
+	order := " ORDER BY id LIMIT "
+	if desc {
+		order = " ORDER BY id DESC LIMIT "
+	}
+	pages := make([][]*store.Event, 0, len(parts))
 	for _, part := range parts {
 		w, a := slices.Clone(where), slices.Clone(args)
 		if part.State != "" {
 			w = append(w, "state = "+a.add(part.State), "flow = "+a.add(part.Flow))
 		}
-		q := `SELECT ` + eventSummaryCols + ` FROM events`
+		q := `SELECT ` + cols + ` FROM events`
 		if len(w) > 0 {
 			q += " WHERE " + strings.Join(w, " AND ")
 		}
-		q += " ORDER BY id DESC LIMIT " + a.add(limit)
-		out, err := x.queryEvents(ctx, q, a...)
+		out, err := x.queryEvents(ctx, q+order+a.add(limit), a...)
 		if err != nil {
-			return nil, fail("event list", err)
+			return nil, err
 		}
 		pages = append(pages, out)
 	}
-	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, true, limit), nil
+	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, desc, limit), nil
 }
 
 func (x *executor) EventUpdate(ctx context.Context, p *store.EventUpdateParams) error {

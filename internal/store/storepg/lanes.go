@@ -18,8 +18,14 @@ import (
 // read-ahead, chain head) lives on that transaction. See
 // docs/adr/0043-committer-lanes.md.
 //
-// The DSN's write_lanes parameter sets the number (1 to 8, default 2); it
+// The DSN's write_lanes parameter sets the number (1 to 8, default 1); it
 // is the driver's, not PostgreSQL's, and is removed before connecting.
+// The default was 2 until captures and settles stopped waiting for round
+// trips inside the batch (docs/adr/0049-postgres-queued-captures.md): a
+// transaction is now two round trips and its commit, so a second lane
+// mostly splits batches (more commits, more backend CPU per event) and
+// makes the lanes queue for the audit chain lock; one lane measured less
+// CPU on both sides and no lower rate, with one instance and with two.
 // Each lane holds a pooled connection for its transaction, so Open grows
 // the default pool by a connection per extra lane, and caps the lanes of a
 // DSN that sets pool_max_conns at that less one.
@@ -28,7 +34,7 @@ import (
 const lanesParam = "write_lanes"
 
 // defaultLanes is the lanes of a DSN without write_lanes.
-const defaultLanes = 2
+const defaultLanes = 1
 
 const maxLanes = 8
 

@@ -236,7 +236,7 @@ func TestWriteLanesSetting(t *testing.T) {
 		lanes, conns string
 		want         int
 	}{
-		{"", "", 2}, {"1", "", 1}, {"3", "", 3}, {"3", "3", 2}, {"2", "1", 1},
+		{"", "", 1}, {"1", "", 1}, {"3", "", 3}, {"3", "3", 2}, {"2", "1", 1},
 	} {
 		params := map[string]string{}
 		if tc.lanes != "" {

@@ -2,8 +2,6 @@ package storepg
 
 import (
 	"context"
-	"slices"
-	"strings"
 
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/sqlstore"
@@ -42,22 +40,9 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 	if parts == nil {
 		parts = []sqlstore.EventPart{{}}
 	}
-	var pages [][]*store.Event
-	for _, part := range parts {
-		w, a := slices.Clone(where), slices.Clone(args)
-		if part.State != "" {
-			w = append(w, "state = "+a.add(part.State), "flow = "+a.add(part.Flow))
-		}
-		q := `SELECT ` + eventCols + ` FROM events`
-		if len(w) > 0 {
-			q += " WHERE " + strings.Join(w, " AND ")
-		}
-		q += " ORDER BY id LIMIT " + a.add(limit)
-		out, err := x.queryEvents(ctx, q, a...)
-		if err != nil {
-			return nil, fail("event list for replay", err)
-		}
-		pages = append(pages, out)
+	out, err := x.eventsInParts(ctx, eventCols, where, args, parts, false, limit)
+	if err != nil {
+		return nil, fail("event list for replay", err)
 	}
-	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, false, limit), nil
+	return out, nil
 }

@@ -334,24 +334,40 @@ func (x *executor) EventList(ctx context.Context, p *store.EventListParams) ([]*
 			return nil, fmt.Errorf("event list: %w", err)
 		}
 	}
-	var pages [][]*store.Event
+	out, err := x.eventsInParts(ctx, eventSummaryCols, where, args, parts, true, limit)
+	if err != nil {
+		return nil, fmt.Errorf("event list: %w", err)
+	}
+	return out, nil
+}
+
+// eventsInParts reads the events matching where (cols of them), one range
+// of events_state_flow per part, each in id order (descending when desc)
+// up to limit, and merges them by id (sqlstore.EventParts, ADR 0047). A
+// part with no state is a walk of all events in id order.
+func (x *executor) eventsInParts(ctx context.Context, cols string, where []string, args []any, parts []sqlstore.EventPart, desc bool, limit int) ([]*store.Event, error) {
+	order := " ORDER BY id LIMIT ?"
+	if desc {
+		order = " ORDER BY id DESC LIMIT ?"
+	}
+	pages := make([][]*store.Event, 0, len(parts))
 	for _, part := range parts {
 		w, a := slices.Clone(where), slices.Clone(args)
 		if part.State != "" {
 			w = append(w, "state = ?", "flow = ?")
 			a = append(a, part.State, part.Flow)
 		}
-		q := `SELECT ` + eventSummaryCols + ` FROM events`
+		q := `SELECT ` + cols + ` FROM events`
 		if len(w) > 0 {
 			q += " WHERE " + strings.Join(w, " AND ")
 		}
-		out, err := x.queryEvents(ctx, q+" ORDER BY id DESC LIMIT ?", append(a, limit)...)
+		out, err := x.queryEvents(ctx, q+order, append(a, limit)...)
 		if err != nil {
-			return nil, fmt.Errorf("event list: %w", err)
+			return nil, err
 		}
 		pages = append(pages, out)
 	}
-	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, true, limit), nil
+	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, desc, limit), nil
 }
 
 // eventUpdateQuery is the UPDATE for one combination of the optional

@@ -3,8 +3,6 @@ package storesqlite
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/sqlstore"
@@ -47,22 +45,9 @@ func (x *executor) EventListForReplay(ctx context.Context, p *store.EventReplayL
 	if parts == nil {
 		parts = []sqlstore.EventPart{{}}
 	}
-	var pages [][]*store.Event
-	for _, part := range parts {
-		w, a := slices.Clone(where), slices.Clone(args)
-		if part.State != "" {
-			w = append(w, "state = ?", "flow = ?")
-			a = append(a, part.State, part.Flow)
-		}
-		q := `SELECT ` + eventCols + ` FROM events`
-		if len(w) > 0 {
-			q += " WHERE " + strings.Join(w, " AND ")
-		}
-		out, err := x.queryEvents(ctx, q+" ORDER BY id LIMIT ?", append(a, limit)...)
-		if err != nil {
-			return nil, fmt.Errorf("event list for replay: %w", err)
-		}
-		pages = append(pages, out)
+	out, err := x.eventsInParts(ctx, eventCols, where, args, parts, false, limit)
+	if err != nil {
+		return nil, fmt.Errorf("event list for replay: %w", err)
 	}
-	return sqlstore.MergeByID(pages, func(e *store.Event) string { return e.ID }, false, limit), nil
+	return out, nil
 }
