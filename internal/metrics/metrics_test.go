@@ -84,3 +84,30 @@ func TestStateCountsRecountHistoryEvery(t *testing.T) {
 	want(scrape(t, m), `sluice_events{state="delivered"} 2`, `sluice_events{state="held"} 2`,
 		`sluice_deliveries{state="succeeded"} 2`, `sluice_deliveries{state="waiting"} 2`)
 }
+
+// TestStoreCommits: the committer's commits, units and (SQLite) WAL syncs
+// are counted at scrape time.
+func TestStoreCommits(t *testing.T) {
+	d, err := storesqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c := store.NewCommitter(d, 64)
+	defer c.Close()
+	m := metrics.New(d.Executor(), 0, slog.New(slog.DiscardHandler))
+	m.StoreCommits(c.Stats)
+	for _, name := range []string{"a", "b"} {
+		if err := c.Do(context.Background(), func(ctx context.Context, tx store.ExecutorTx) error {
+			return tx.DestinationStatePut(ctx, &store.DestinationState{Name: name, UpdatedAt: t0})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := scrape(t, m)
+	for _, want := range []string{"sluice_store_commits_total 2", "sluice_store_commit_units_total 2", "sluice_store_log_syncs_total 2"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}

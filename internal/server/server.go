@@ -373,6 +373,7 @@ func NewWith(ctx context.Context, c *config.Config, log *slog.Logger, o Options)
 	s.Committer = store.NewCommitter(drv, 512)
 	s.Metrics = metrics.New(drv.Executor(), 5*time.Second, log)
 	s.Metrics.SetDestinations(sortedNames(c.Destinations))
+	s.Metrics.StoreCommits(s.Committer.Stats)
 	// The one wall clock: every component that stamps or compares times
 	// reads this.
 	clock := o.Clock

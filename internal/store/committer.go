@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // TxFunc is one unit of work run inside a shared transaction.
@@ -37,6 +38,31 @@ type Committer struct {
 	wg      sync.WaitGroup
 	closeMu sync.RWMutex
 	closed  bool
+
+	commits, units atomic.Uint64 // for Stats
+}
+
+// CommitStats counts a Committer's work since it started: transactions
+// committed, the units they carried and, for a SyncBehind driver that
+// counts them (SyncCounter), the log syncs that made them durable. Units
+// per commit is group commit's yield; commits per sync, group sync's.
+type CommitStats struct {
+	Commits, Units, Syncs uint64
+}
+
+// SyncCounter is an optional capability of a SyncBehind driver: how many
+// syncs of its log have completed.
+type SyncCounter interface {
+	Syncs() uint64
+}
+
+// Stats reports the committer's counts so far.
+func (c *Committer) Stats() CommitStats {
+	st := CommitStats{Commits: c.commits.Load(), Units: c.units.Load()}
+	if sc, ok := c.drv.(SyncCounter); ok {
+		st.Syncs = sc.Syncs()
+	}
+	return st
 }
 
 // SyncBehind is an optional Driver capability: transactions whose Commit
@@ -389,6 +415,8 @@ func (l *lane) runTogether(batch []*commitReq, retry, grow bool) (_ []*commitReq
 		l.reply(batch, fmt.Errorf("group commit: %w", err), nil)
 		return batch, true, false
 	}
+	c.commits.Add(1)
+	c.units.Add(uint64(len(batch)))
 	l.reply(batch, nil, dtx)
 	return batch, true, false
 }

@@ -28,8 +28,9 @@ import (
 // as FULL: docs/adr/0046-sync-behind-the-writer.md.
 
 var (
-	_ store.SyncBehind = (*Driver)(nil)
-	_ store.DurableTx  = (*behindTx)(nil)
+	_ store.SyncBehind  = (*Driver)(nil)
+	_ store.DurableTx   = (*behindTx)(nil)
+	_ store.SyncCounter = (*Driver)(nil)
 )
 
 // walSyncer syncs the WAL file behind the writer. Commits are numbered
@@ -65,7 +66,7 @@ type walSyncer struct {
 	// (under mu) to block or fail a sync.
 	syncFile func(*os.File) error
 
-	syncs atomic.Uint64 // completed syncs, for SyncStats
+	syncs atomic.Uint64 // completed syncs, for Syncs
 }
 
 // startWALSyncer opens the WAL of the database at path (after at least
@@ -289,17 +290,13 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// SyncStats reports how many committer transactions committed behind a
-// sync and how many syncs covered them, for the benchmarks' commits per
-// sync.
-func (d *Driver) SyncStats() (commits, syncs uint64) {
+// Syncs implements store.SyncCounter: the WAL syncs completed behind the
+// writer.
+func (d *Driver) Syncs() uint64 {
 	if d.wal == nil {
-		return 0, 0
+		return 0
 	}
-	d.wal.mu.Lock()
-	commits = d.wal.noted
-	d.wal.mu.Unlock()
-	return commits, d.wal.syncs.Load()
+	return d.wal.syncs.Load()
 }
 
 // BeginSyncBehind implements store.SyncBehind: a transaction on the write

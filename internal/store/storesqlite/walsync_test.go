@@ -174,8 +174,11 @@ func TestSyncBehindAnswersAfterItsSync(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	commits, syncs := d.SyncStats()
-	t.Logf("%d commits, %d syncs", commits, syncs)
+	st := c.Stats()
+	if st.Commits == 0 || st.Units < 401 || st.Syncs == 0 || st.Syncs > st.Commits {
+		t.Errorf("stats %+v: want commits, at least 401 units, and no more syncs than commits", st)
+	}
+	t.Logf("%+v", st)
 
 	// Outside the committer the write connection is synchronous=FULL.
 	var level int
