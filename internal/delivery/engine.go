@@ -211,10 +211,7 @@ func (e *Engine) Kick() {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for _, w := range e.dests {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+		w.kickSelf()
 	}
 }
 
@@ -225,10 +222,7 @@ func (e *Engine) KickFor(destinations []string) {
 	defer e.mu.RUnlock()
 	for _, name := range destinations {
 		if w := e.dests[name]; w != nil {
-			select {
-			case w.wake <- struct{}{}:
-			default:
-			}
+			w.kickSelf()
 		}
 	}
 }

@@ -94,14 +94,13 @@ func JSONBytes(w http.ResponseWriter, code int, body []byte) {
 // so no browser may sniff them into something executable and no cache may
 // keep them.
 func JSON(w http.ResponseWriter, code int, v any) {
-	SecurityHeaders(w.Header())
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
+	var body []byte // nothing written if v does not encode
 	if e.enc.Encode(v) == nil {
-		_, _ = w.Write(e.buf.Bytes())
+		body = e.buf.Bytes()
 	}
+	JSONBytes(w, code, body)
 	if e.buf.Cap() <= maxPooledAnswer {
 		encoders.Put(e)
 	}

@@ -190,6 +190,23 @@ func fillPagesHistory(b *testing.B, db *sql.DB, history, queued int) {
 // capturePhase: 64 callers capture b.N events.
 func capturePhase(b *testing.B, g *pipeline.Gate) {
 	ctx := context.Background()
+	fanOut(b.N, func(n int) error {
+		i := n + 1
+		user, idem := fmt.Sprintf("u%d", i), fmt.Sprintf("bench-%d", i)
+		if *pagesRandom {
+			user, idem = rand.Text()[:12], rand.Text()
+		}
+		email := user + "@example.com"
+		body := []byte(fmt.Sprintf(`{"email":%q,"company":"Acme %d"}`, email, i%50))
+		_, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: body, IdemKey: idem,
+			Payload: map[string]any{"email": email, "company": fmt.Sprintf("Acme %d", i%50)}})
+		return err
+	}, b.Error)
+}
+
+// fanOut runs do(0..n-1) on 64 callers; a failing call is reported and
+// its caller stops.
+func fanOut(n int, do func(i int) error, report func(...any)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
@@ -197,19 +214,12 @@ func capturePhase(b *testing.B, g *pipeline.Gate) {
 		go func() {
 			defer wg.Done()
 			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
 					return
 				}
-				user, idem := fmt.Sprintf("u%d", i), fmt.Sprintf("bench-%d", i)
-				if *pagesRandom {
-					user, idem = rand.Text()[:12], rand.Text()
-				}
-				email := user + "@example.com"
-				body := []byte(fmt.Sprintf(`{"email":%q,"company":"Acme %d"}`, email, i%50))
-				if _, err := g.Capture(ctx, pipeline.CaptureInput{Source: "forms", ContentType: "application/json", Body: body, IdemKey: idem,
-					Payload: map[string]any{"email": email, "company": fmt.Sprintf("Acme %d", i%50)}}); err != nil {
-					b.Error(err)
+				if err := do(int(i)); err != nil {
+					report(err)
 					return
 				}
 			}
@@ -253,26 +263,9 @@ func claimPhase(b *testing.B, g *pipeline.Gate) []*store.Delivery {
 // settlePhase: 64 callers settle the claimed deliveries as succeeded.
 func settlePhase(b *testing.B, g *pipeline.Gate, ds []*store.Delivery) {
 	ctx := context.Background()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(ds)) {
-					return
-				}
-				d := ds[i]
-				if err := g.DeliverySucceeded(ctx, d, "x-"+d.ID, pipeline.Attempt{Status: 200}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	fanOut(len(ds), func(i int) error {
+		return g.DeliverySucceeded(ctx, ds[i], "x-"+ds[i].ID, pipeline.Attempt{Status: 200})
+	}, b.Error)
 }
 
 // walFrames is the number of frames in the WAL file at path.
