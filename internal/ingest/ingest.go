@@ -59,13 +59,11 @@ type Handler struct {
 	// change was committed as a notice (Notion, Airtable): it wakes the
 	// worker that fetches it; may be nil.
 	OnNotice func()
-	// OnCaptured is called after a commit that created deliveries.
-	OnCaptured func()
-	// OnCapturedFor, when set, is called instead of OnCaptured after a
-	// commit whose deliveries all go to the destinations named: only
-	// their workers need waking (every other one would look for work,
-	// and claim nothing, once per capture).
-	OnCapturedFor func(destinations []string)
+	// OnCaptured is called after a commit that created deliveries, with
+	// the destinations they all go to when that is known (only their
+	// workers need waking: every other one would look for work, and claim
+	// nothing, once per capture), or nil for every destination.
+	OnCaptured func(destinations []string)
 	// Observe records the outcome for metrics; may be nil.
 	Observe func(source, outcome string)
 	// Inspect sees every authenticated, parsed payload (schema drift
@@ -217,13 +215,12 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) error {
 		httperr.JSON(w, http.StatusUnprocessableEntity, res)
 	default:
 		h.observe(name, string(res.State))
-		switch {
-		case len(res.Released) == 0 && res.State == store.EventDelivering && h.OnCapturedFor != nil:
-			h.OnCapturedFor(res.Destinations)
-		case res.State == store.EventDelivering || len(res.Released) > 0:
-			if h.OnCaptured != nil {
-				h.OnCaptured()
+		if h.OnCaptured != nil && !res.Duplicate && (res.State == store.EventDelivering || len(res.Released) > 0) {
+			var to []string // released records may go anywhere
+			if len(res.Released) == 0 {
+				to = res.Destinations
 			}
+			h.OnCaptured(to)
 		}
 		answerAccepted(w, res)
 	}

@@ -144,7 +144,7 @@ func (h *Handler) platform(w http.ResponseWriter, r *http.Request, name string, 
 		return h.storeError(name, err)
 	}
 	if res.Captured > 0 && h.OnCaptured != nil {
-		h.OnCaptured()
+		h.OnCaptured(nil)
 	}
 	if res.Deferred > 0 {
 		// Sluice is writing one of these records to the platform right now;

@@ -56,9 +56,13 @@ func newPeers(s *Server, owner string) *peers {
 func (s *Server) wake() { s.peers.waker.Wake() }
 
 // wakeFor is wake after a capture whose deliveries go to destinations:
-// only their workers here, the other instances as always (they wake
-// every worker).
+// only their workers here (all of them when destinations is nil), the
+// other instances as always (they wake every worker).
 func (s *Server) wakeFor(destinations []string) {
+	if destinations == nil {
+		s.wake()
+		return
+	}
 	s.Engine.KickFor(destinations)
 	s.peers.waker.WakeOthers()
 }

@@ -80,8 +80,7 @@ func (s *Server) provision(c *config.Config, prev *generation) (*generation, err
 	}
 	g.readers = readers
 	ing.OnNotice = s.wakeNotices
-	ing.OnCaptured = s.wake
-	ing.OnCapturedFor = s.wakeFor
+	ing.OnCaptured = s.wakeFor
 	ing.Observe = s.Metrics.Intake
 	ing.Inspect = s.Drift.Observe
 	mux := http.NewServeMux()
